@@ -1,0 +1,203 @@
+/*
+ * libmxrelay: deliver one message straight to each recipient domain's MX
+ * hosts (or through a smarthost), with a status for every recipient, live
+ * and at the end.
+ *
+ * A delivery runs on the caller's libevent loop, so one program can drive
+ * many at once; mxr_deliver() is the blocking convenience for one message.
+ *
+ * Delivery rules (RFC 5321 section 5, RFC 7505): recipients are grouped by
+ * domain (case-insensitively), one transaction per domain, split at the
+ * server's recipient limit; MX hosts are tried in preference order with
+ * equal preferences shuffled, every address of every host in turn;
+ * implicit MX only when the domain has no MX; null MX fails 5.1.10. A 5xx
+ * is final and never retried at a backup MX; a 4xx on RCPT defers that
+ * recipient only; the reply after the final dot decides every recipient of
+ * its transaction.
+ */
+#ifndef MXRELAY_MXRELAY_H
+#define MXRELAY_MXRELAY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct event_base;
+
+enum mxr_status {
+	MXR_PENDING,		/* not decided yet (progress events) */
+	MXR_DELIVERED,		/* the next hop took responsibility (2xx after the dot) */
+	MXR_TEMPFAIL,		/* deferred: try again later */
+	MXR_PERMFAIL,		/* failed for good: bounce */
+};
+
+enum mxr_stage {
+	MXR_STAGE_RESOLVE,	/* MX / address lookup */
+	MXR_STAGE_CONNECT,	/* TCP connect and greeting */
+	MXR_STAGE_HELO,		/* EHLO / HELO */
+	MXR_STAGE_TLS,		/* STARTTLS or implicit TLS handshake */
+	MXR_STAGE_AUTH,		/* AUTH at a smarthost */
+	MXR_STAGE_MAIL,
+	MXR_STAGE_RCPT,
+	MXR_STAGE_DATA,		/* DATA, the message and the reply after the dot */
+	MXR_STAGE_DONE,		/* final status of a recipient */
+};
+
+enum mxr_tls_policy {
+	MXR_TLS_OPPORTUNISTIC,	/* STARTTLS when offered; plain otherwise; any certificate */
+	MXR_TLS_NONE,		/* never */
+	MXR_TLS_REQUIRED,	/* STARTTLS required, certificate verified (name and chain) */
+	MXR_TLS_IMPLICIT,	/* TLS from the first byte (port 465), certificate verified */
+};
+
+enum mxr_family {
+	MXR_FAMILY_ANY,		/* IPv6 and IPv4, IPv6 first within a host */
+	MXR_FAMILY_PREFER_V4,	/* both, IPv4 first */
+	MXR_FAMILY_V4_ONLY,
+	MXR_FAMILY_V6_ONLY,
+};
+
+/* DSN NOTIFY (RFC 3461 4.1); 0 means the parameter was not given. */
+enum mxr_notify {
+	MXR_NOTIFY_NEVER = 1 << 0,
+	MXR_NOTIFY_SUCCESS = 1 << 1,
+	MXR_NOTIFY_FAILURE = 1 << 2,
+	MXR_NOTIFY_DELAY = 1 << 3,
+};
+
+enum mxr_ret { MXR_RET_UNSET, MXR_RET_FULL, MXR_RET_HDRS };
+
+/* Timeouts in seconds; 0 takes the default (RFC 5321 4.5.3.2). */
+struct mxr_timeouts {
+	unsigned connect;	/* default 30 */
+	unsigned greeting;	/* 300 */
+	unsigned helo;		/* 300 */
+	unsigned tls;		/* 60 */
+	unsigned mail;		/* 300 */
+	unsigned rcpt;		/* 300 */
+	unsigned data_init;	/* 120 */
+	unsigned data_block;	/* 180 */
+	unsigned data_term;	/* 600 */
+};
+
+struct mxr_options {
+	const char *helo_name;	/* EHLO name; default: the host's name */
+	const char *dns_server;	/* "address[:port]"; NULL: system resolver */
+	uint16_t port;		/* destination port; 0: 25 (465 with MXR_TLS_IMPLICIT) */
+	const char *source_addr;/* local address to connect from, or NULL */
+	enum mxr_family family;
+	struct mxr_timeouts timeouts;
+	enum mxr_tls_policy tls;
+	const char *ca_file;	/* CA bundle for verification; NULL: system store */
+	/*
+	 * Smarthost "host[:port]" (MX lookup of host) or "[host][:port]"
+	 * (no MX lookup), or NULL for direct MX delivery.
+	 */
+	const char *smarthost;
+	const char *auth_user;	/* AUTH PLAIN/LOGIN at the smarthost (never logged) */
+	const char *auth_pass;
+	unsigned max_parallel;	/* domains delivered at once; 0: 16 */
+};
+
+/*
+ * The message text, read by offset so that several transactions (one per
+ * domain) can read it at once. read_at returns the octets read, 0 at the
+ * end, -1 on error. The text may use CRLF or LF line ends; the engine
+ * sends CRLF always, dot-stuffed.
+ */
+struct mxr_source {
+	ssize_t (*read_at)(void *arg, uint64_t off, char *buf, size_t n);
+	void *arg;
+	uint64_t size;		/* total octets */
+};
+
+struct mxr_rcpt {
+	const char *address;	/* "local@domain", no angle brackets */
+	unsigned notify;	/* enum mxr_notify bits, 0 if not given */
+	const char *orcpt;	/* ORCPT "addr-type;address" (decoded), or NULL */
+};
+
+struct mxr_message {
+	const char *sender;	/* envelope sender; "" is the null path <> */
+	const struct mxr_rcpt *rcpts;
+	size_t nrcpts;
+	struct mxr_source src;
+	bool body_8bit;		/* send BODY=8BITMIME (the text has octets >= 0x80) */
+	bool smtputf8;		/* needs SMTPUTF8 (UTF-8 in the envelope or headers) */
+	enum mxr_ret ret;	/* DSN RET, passed on when the next hop offers DSN */
+	const char *envid;	/* DSN ENVID (decoded), or NULL */
+};
+
+/* A source over a buffer the caller keeps alive for the delivery. */
+struct mxr_source mxr_source_mem(const void *data, size_t len);
+/* A source over an open file descriptor (pread); size from fstat. -1 on error. */
+int mxr_source_fd(int fd, struct mxr_source *src);
+
+struct mxr_event {
+	const char *rcpt;	/* the recipient */
+	const char *domain;	/* its domain, lower case */
+	enum mxr_stage stage;
+	enum mxr_status status;	/* MXR_PENDING for progress; final when stage is DONE */
+	const char *mx_host;	/* or NULL */
+	const char *mx_ip;	/* or NULL */
+	int code;		/* SMTP reply code, or 0 */
+	const char *esc;	/* enhanced status code, "" if none */
+	const char *text;	/* reply text or what happened, printable */
+};
+
+typedef void mxr_event_cb(const struct mxr_event *ev, void *arg);
+
+/* The final status of one recipient. */
+struct mxr_result {
+	char rcpt[320];
+	char domain[256];
+	enum mxr_status status;
+	enum mxr_stage stage;	/* where it was decided */
+	int code;		/* reply that decided it, or 0 (DNS, connection) */
+	char esc[16];
+	char text[512];
+	char mx_host[256];
+	char mx_ip[64];
+	bool tls;		/* the deciding session was encrypted */
+	bool dsn_passed;	/* the next hop offered DSN and got our parameters */
+};
+
+typedef void mxr_done_cb(const struct mxr_result *results, size_t n, void *arg);
+
+struct mxr_context;
+struct mxr_delivery;
+
+/*
+ * A context holds what deliveries share: the loop, the resolver, TLS
+ * contexts and the options (copied). Returns NULL and fills err on bad
+ * options (unparsable DNS server or source address, unreadable CA file).
+ */
+struct mxr_context *mxr_context_new(struct event_base *base, const struct mxr_options *opt,
+    char *err, size_t errlen);
+void mxr_context_free(struct mxr_context *ctx);
+
+/*
+ * Start delivering msg (copied: the caller's strings may go after the
+ * call, but the source must stay readable until done runs). ev may be
+ * NULL. done runs once from the loop with one result per recipient, in the
+ * order given; the delivery frees itself after done returns.
+ */
+struct mxr_delivery *mxr_delivery_start(struct mxr_context *ctx, const struct mxr_message *msg,
+    mxr_event_cb *ev, mxr_done_cb *done, void *arg);
+
+/* Blocking: deliver on a private loop; *results (malloc'ed, one per rcpt) is the caller's. */
+int mxr_deliver(const struct mxr_options *opt, const struct mxr_message *msg,
+    mxr_event_cb *ev, void *arg, struct mxr_result **results, char *err, size_t errlen);
+
+const char *mxr_status_name(enum mxr_status s);	/* "delivered", "deferred", "failed", "pending" */
+const char *mxr_stage_name(enum mxr_stage s);	/* "resolving", "connecting", ... */
+
+#ifdef __cplusplus
+}
+#endif
+#endif

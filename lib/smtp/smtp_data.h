@@ -1,0 +1,71 @@
+/*
+ * smtp_data: the DATA stream in both directions (RFC 5321 4.5.2).
+ *
+ * Owns: dot-stuffing and CRLF canonicalisation for sending, and end-of-data
+ * detection and dot-unstuffing for receiving. Only CRLF "." CRLF ends data.
+ * Never: does I/O; buffers are supplied by the caller.
+ */
+#ifndef MXR_SMTP_DATA_H
+#define MXR_SMTP_DATA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* RFC 5321 4.5.3.1.6: a text line is at most 1000 octets including CRLF. */
+#define SMTP_DATA_LINE_MAX 1000
+
+/*
+ * Encoder (client side). Input is message text in any line-ending form;
+ * output is the wire form: every line ends in CRLF (a bare CR or a bare LF
+ * becomes CRLF, so no bare CR or LF is ever sent) and a line starting
+ * with '.' gets another '.' in front.
+ */
+struct smtp_data_enc {
+	bool at_line_start;	/* next byte begins a line */
+	bool after_cr;		/* last byte seen was a CR not yet paired */
+	bool any_8bit;		/* a byte >= 0x80 was seen */
+	size_t line_len;	/* octets of the current output line so far */
+	size_t max_line;	/* longest output line seen, CRLF included */
+};
+
+void smtp_data_enc_init(struct smtp_data_enc *e);
+/* Worst-case output size for n input octets (each may double). */
+size_t smtp_data_enc_bound(size_t n);
+/* Encode in[0..n) into out (at least smtp_data_enc_bound(n)); returns octets written. */
+size_t smtp_data_enc_feed(struct smtp_data_enc *e, const char *in, size_t n, char *out);
+/* Finish: a CRLF if the text did not end with one, then ".\r\n". out >= 5. */
+size_t smtp_data_enc_finish(struct smtp_data_enc *e, char *out);
+
+/*
+ * Decoder (server side). Input is the raw wire bytes after the 354;
+ * output is the message with CRLF line ends and dot-stuffing removed
+ * (the terminating "." line is not part of it).
+ */
+enum smtp_data_dec_status {
+	SMTP_DATA_DEC_MORE,	/* all input taken, end not yet seen */
+	SMTP_DATA_DEC_END,	/* CRLF.CRLF seen; *consumed stops right after it */
+	SMTP_DATA_DEC_BARE_NL,	/* a bare CR or LF was seen (smuggling guard) */
+};
+
+struct smtp_data_dec {
+	int state;		/* internal scanner state */
+	size_t line_len;	/* octets of the current line so far */
+	bool line_too_long;	/* a line passed SMTP_DATA_LINE_MAX (sticky) */
+	bool any_8bit;		/* a byte >= 0x80 was seen */
+	bool in_header;		/* still in the header section */
+	unsigned received_count;/* "Received:" header fields seen in the header */
+	char hdr_prefix[10];	/* start of the current header line (for counting) */
+	size_t hdr_prefix_len;
+};
+
+void smtp_data_dec_init(struct smtp_data_dec *d);
+/*
+ * Decode in[0..n) into out (room for n octets always suffices). Sets
+ * *consumed (input used) and *produced (output written). On END, input
+ * after *consumed belongs to the next command (pipelining). On BARE_NL
+ * the stream is unusable and the session must refuse the message.
+ */
+enum smtp_data_dec_status smtp_data_dec_feed(struct smtp_data_dec *d,
+    const char *in, size_t n, char *out, size_t *consumed, size_t *produced);
+
+#endif

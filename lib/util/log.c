@@ -1,0 +1,123 @@
+/*
+ * log: key=value event lines. Owns the process-wide log settings (set once
+ * at start-up by log_init, read-only afterwards). Never: logs secrets.
+ */
+#include "log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Set once by log_init before any other thread or event runs. */
+static struct {
+	const char *prog;
+	enum log_level min;
+	int fd;
+} log_cfg = { "mxrelay", LOG_LVL_INFO, 2 };
+
+static const char *const log_level_names[] = { "debug", "info", "warn", "error" };
+
+void log_init(const char *prog, enum log_level min, int fd)
+{
+	log_cfg.prog = prog;
+	log_cfg.min = min;
+	log_cfg.fd = fd;
+}
+
+bool log_enabled(enum log_level lvl)
+{
+	return lvl >= log_cfg.min;
+}
+
+void log_vmsg(enum log_level lvl, const char *fmt, va_list ap)
+{
+	if (!log_enabled(lvl))
+		return;
+	char line[4096];
+	struct timespec ts;
+	struct tm tm;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	int n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s[%ld]: level=%s ",
+	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+	    ts.tv_nsec / 1000000, log_cfg.prog, (long)getpid(), log_level_names[lvl]);
+	if (n < 0)
+		return;
+	size_t used = (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1;
+	int m = vsnprintf(line + used, sizeof(line) - used, fmt, ap);
+	if (m < 0)
+		return;
+	used += (size_t)m;
+	if (used > sizeof(line) - 2)
+		used = sizeof(line) - 2;
+	line[used++] = '\n';
+	/* One write per line so concurrent writers do not interleave. */
+	ssize_t w = write(log_cfg.fd, line, used);
+	(void)w;
+}
+
+void log_msg(enum log_level lvl, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	log_vmsg(lvl, fmt, ap);
+	va_end(ap);
+}
+
+void warnx_log(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	log_vmsg(LOG_LVL_WARN, fmt, ap);
+	va_end(ap);
+}
+
+void fatal(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	log_vmsg(LOG_LVL_ERR, fmt, ap);
+	va_end(ap);
+	exit(1);
+}
+
+void panic(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	log_vmsg(LOG_LVL_ERR, fmt, ap);
+	va_end(ap);
+	abort();
+}
+
+char *log_printable(char *dst, size_t dstlen, const char *src, size_t srclen)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0;
+	if (dstlen == 0)
+		return dst;
+	for (size_t i = 0; i < srclen; i++) {
+		unsigned char c = (unsigned char)src[i];
+		char tmp[4];
+		size_t k = 0;
+		if (c == '"' || c == '\\') {
+			tmp[k++] = '\\';
+			tmp[k++] = (char)c;
+		} else if (c < 0x20 || c >= 0x7f) {
+			tmp[k++] = '\\';
+			tmp[k++] = 'x';
+			tmp[k++] = hex[c >> 4];
+			tmp[k++] = hex[c & 15];
+		} else {
+			tmp[k++] = (char)c;
+		}
+		if (o + k >= dstlen)
+			break;
+		memcpy(dst + o, tmp, k);
+		o += k;
+	}
+	dst[o] = '\0';
+	return dst;
+}

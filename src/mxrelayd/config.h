@@ -1,0 +1,124 @@
+/*
+ * config: the mxrelay.conf(5) file, loaded, checked, then frozen.
+ *
+ * Owns: the file grammar ("key = value" lines, '#' comments, one
+ * "listen =" line per listener), the embedded default, every check that
+ * can be made before the daemon starts (each error names file and line),
+ * and the lookups made on the frozen result (relay networks, domains).
+ * Never: opens sockets or changes process state. After config_load()
+ * returns, nothing changes the struct; sessions get a const pointer.
+ */
+#ifndef MXR_CONFIG_H
+#define MXR_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "mxrelay/mxrelay.h"
+
+enum cfg_listen_mode {
+	CFG_LISTEN_RELAY,	/* port 25: relay for networks or authenticated users */
+	CFG_LISTEN_SUBMISSION,	/* port 587: AUTH required (RFC 6409), STARTTLS */
+	CFG_LISTEN_SMTPS,	/* port 465: implicit TLS (RFC 8314), AUTH required */
+};
+
+struct cfg_listener {
+	char text[128];			/* as written, for logs */
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+	enum cfg_listen_mode mode;
+	bool auth_plaintext;		/* offer AUTH without TLS (only allowed on loopback) */
+	bool require_auth;		/* AUTH needed to relay (set for submission and smtps) */
+};
+
+struct cfg_network {
+	int family;			/* AF_INET or AF_INET6 */
+	uint8_t addr[16];		/* network bytes, host bits zero */
+	unsigned prefix;
+};
+
+enum cfg_vrfy {
+	CFG_VRFY_252,			/* "252 2.5.0 Cannot VRFY user, but will accept message" */
+	CFG_VRFY_DISABLED,		/* "502 5.5.1 VRFY command is disabled" */
+};
+
+/* A smarthost for all mail ("*") or for one recipient domain. */
+struct cfg_route {
+	char domain[256];		/* lower case; "*" for the default route */
+	char smarthost[300];		/* "host[:port]" or "[host][:port]" */
+	enum mxr_tls_policy tls;
+	char *auth_user;		/* owned; may be NULL */
+	char *auth_pass;		/* owned; never logged */
+};
+
+struct config {
+	char *path;			/* file it came from, or "(embedded default)" */
+	char *hostname;			/* our name in the greeting, Received and EHLO */
+	char *queue_dir;
+	char *user;			/* drop to this user after binding (when started as root) */
+	char *control_socket;		/* queue control socket path */
+	int log_level;			/* enum log_level */
+
+	struct cfg_listener *listeners;
+	size_t nlisteners;
+
+	struct cfg_network *networks;	/* relay_networks */
+	size_t nnetworks;
+	char **relay_domains;		/* lower case, without trailing dot */
+	size_t nrelay_domains;
+
+	uint64_t max_message_size;	/* octets, default 35 MiB */
+	unsigned max_recipients;	/* per message, default 1000 */
+	unsigned hop_limit;		/* Received headers, default 100 */
+	unsigned max_errors;		/* bad commands before 421, default 20 */
+	unsigned max_connections;	/* overall, default 10000 */
+	unsigned max_connections_per_ip;/* default 100 */
+	unsigned cmd_timeout;		/* seconds, default 300 */
+	unsigned data_timeout;		/* seconds, default 600 */
+	enum cfg_vrfy vrfy;
+	bool check_rcpt_domain;		/* reject recipient domains that cannot receive mail */
+
+	char *tls_cert;			/* PEM; STARTTLS offered when set */
+	char *tls_key;
+	char *auth_file;		/* "user:crypt-hash" lines; AUTH offered when set */
+
+	/* outbound */
+	char *helo_name;		/* default: hostname */
+	char *dns_server;		/* NULL: system resolver */
+	char *source_addr;
+	enum mxr_family family;
+	enum mxr_tls_policy tls_policy;
+	char *ca_file;
+	struct cfg_route *routes;
+	size_t nroutes;
+	unsigned max_deliveries;	/* global concurrency, default 100 */
+	unsigned max_per_destination;	/* per domain, default 10 */
+
+	/* retries and bounces (seconds) */
+	unsigned *retry_intervals;	/* growing intervals; the last repeats */
+	size_t nretry_intervals;
+	unsigned max_queue_age;		/* default 5 days */
+	unsigned delay_warning;		/* 0: no delay warnings; default 4 hours */
+};
+
+/*
+ * Load path, or the embedded default when path is NULL. On error returns
+ * -1 and writes "FILE:LINE: what is wrong" into err.
+ */
+int config_load(const char *path, struct config **out, char *err, size_t errlen);
+void config_free(struct config *c);
+/* The embedded default, as text (for `mxrelay check-config --default`). */
+const char *config_default_text(void);
+
+/* Whether sa is inside relay_networks. */
+bool config_network_match(const struct config *c, const struct sockaddr *sa);
+/* Whether domain (any case, optional trailing dot) is one of relay_domains. */
+bool config_relay_domain(const struct config *c, const char *domain);
+/* The route for a recipient domain: its own, else "*", else NULL (direct MX). */
+const struct cfg_route *config_route(const struct config *c, const char *domain);
+/* Parse "CIDR" (a.b.c.d/n, x::y/n, or a bare address) into net; 0 or -1. */
+int config_parse_network(const char *s, struct cfg_network *net);
+
+#endif
