@@ -1,0 +1,12 @@
+/*
+ * commands: the subcommands of the mxrelay command line. Each takes the
+ * arguments after its name (argv[0] is the subcommand) and returns the
+ * process exit status (sysexits.h values).
+ */
+#ifndef MXR_COMMANDS_H
+#define MXR_COMMANDS_H
+
+int cmd_send(int argc, char **argv);
+int cmd_check_config(int argc, char **argv);
+
+#endif
