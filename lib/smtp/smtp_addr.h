@@ -51,11 +51,34 @@ struct smtp_addr {
 int smtp_addr_parse_path(const char *s, size_t len, unsigned flags,
     struct smtp_addr *out, size_t *consumed, const char **err);
 
+/* Which part of a path a failed parse blames. */
+enum smtp_addr_fault {
+	SMTP_ADDR_FAULT_NONE,
+	SMTP_ADDR_FAULT_SYNTAX,		/* the path around the mailbox: <>, route, junk (501) */
+	SMTP_ADDR_FAULT_MAILBOX,	/* the mailbox itself: local part, domain, length (553) */
+};
+
+/* smtp_addr_parse_path that also says, on failure, which part was at fault. */
+int smtp_addr_parse_path_ex(const char *s, size_t len, unsigned flags,
+    struct smtp_addr *out, size_t *consumed, const char **err,
+    enum smtp_addr_fault *fault);
+
+/*
+ * Whether s[0..len) starts with one well-formed UTF-8 sequence of 2..4
+ * octets (no overlong forms, no surrogates, at most U+10FFFF); returns
+ * its length, or 0.
+ */
+size_t smtp_addr_utf8_len(const char *s, size_t len);
+
 /* Parse a whole string as a mailbox "local@domain" (no <>, no route). */
 int smtp_addr_parse_mailbox(const char *s, size_t len, unsigned flags,
     struct smtp_addr *out, const char **err);
 
-/* Write "local@domain" (or "" for the null path, "local" for local-only). */
+/*
+ * Write "local@domain" (or "" for the null path, "local" for local-only),
+ * NUL-terminated. Returns its length, or 0 (and "" when buflen > 0) when
+ * buf is too small.
+ */
 size_t smtp_addr_format(const struct smtp_addr *a, char *buf, size_t buflen);
 
 /* The local part is "postmaster" in any case (RFC 5321 4.5.1). */

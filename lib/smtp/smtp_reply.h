@@ -32,6 +32,7 @@ struct smtp_reply {
 	unsigned nlines;	/* lines taken so far */
 	char **lines;		/* owned: each line's text after "NNN-"/"NNN " (ESC kept), NUL-terminated */
 	const char *error;	/* static text when the result was SMTP_REPLY_BAD */
+	bool done;		/* the last line was taken; feed again only after reset */
 };
 
 void smtp_reply_init(struct smtp_reply *r);
@@ -43,6 +44,8 @@ void smtp_reply_reset(struct smtp_reply *r);
  * come), ' ' or end of line (last line). Every line must carry the same
  * code. The first digit must be 2..5. NUL bytes, a code that changes or
  * more than SMTP_REPLY_LINES_MAX lines give SMTP_REPLY_BAD.
+ * Also BAD: a line over SMTP_REPLY_LINE_MAX, a CR or LF inside the line,
+ * and any line fed after DONE or BAD without a reset (BAD is sticky).
  */
 enum smtp_reply_result smtp_reply_feed(struct smtp_reply *r, const char *line, size_t len);
 
