@@ -46,7 +46,11 @@ struct net_conn *net_conn_connect(struct event_base *base,
     socklen_t srclen, unsigned connect_timeout_ms, net_conn_cb *cb, void *arg,
     const char **err);
 
-/* Wrap an accepted socket; with tls not NULL the server side of TLS starts at once. */
+/*
+ * Wrap an accepted socket (made non-blocking here); with tls not NULL the
+ * server side of TLS starts at once and NET_EV_TLS_OK or NET_EV_ERROR
+ * follows. Returns NULL, with fd closed, only if TLS cannot start.
+ */
 struct net_conn *net_conn_accept(struct event_base *base, int fd, SSL_CTX *tls,
     net_conn_cb *cb, void *arg);
 
@@ -57,7 +61,12 @@ struct net_conn *net_conn_accept(struct event_base *base, int fd, SSL_CTX *tls,
  * sni may be NULL. Returns -1 if TLS cannot start.
  */
 int net_conn_starttls(struct net_conn *c, SSL_CTX *tls, const char *sni, bool server);
-/* Client side TLS at connect time (implicit TLS); call before NET_EV_CONNECTED. */
+/*
+ * Client side TLS at connect time (implicit TLS); call before
+ * NET_EV_CONNECTED. The handshake starts when TCP connects: the owner gets
+ * NET_EV_CONNECTED (anything written then is sent after the handshake),
+ * then NET_EV_TLS_OK or NET_EV_ERROR.
+ */
 int net_conn_set_implicit_tls(struct net_conn *c, SSL_CTX *tls, const char *sni);
 
 void net_conn_set_cb(struct net_conn *c, net_conn_cb *cb, void *arg);
