@@ -103,11 +103,24 @@ struct config {
 	unsigned delay_warning;		/* 0: no delay warnings; default 4 hours */
 };
 
+/* Longest line of a configuration file, without its line end. */
+#define CFG_LINE_MAX 4096
+/* Largest configuration file read (octets). */
+#define CFG_FILE_MAX (1024 * 1024)
+/* Most retry intervals. */
+#define CFG_RETRY_MAX 32
+
 /*
  * Load path, or the embedded default when path is NULL. On error returns
  * -1 and writes "FILE:LINE: what is wrong" into err.
  */
 int config_load(const char *path, struct config **out, char *err, size_t errlen);
+/*
+ * Load the configuration text[0..len) (need not be NUL-terminated), naming
+ * it name in errors. Files the text names are checked as config_load does.
+ */
+int config_load_text(const char *name, const char *text, size_t len,
+    struct config **out, char *err, size_t errlen);
 void config_free(struct config *c);
 /* The embedded default, as text (for `mxrelay check-config --default`). */
 const char *config_default_text(void);
@@ -120,5 +133,11 @@ bool config_relay_domain(const struct config *c, const char *domain);
 const struct cfg_route *config_route(const struct config *c, const char *domain);
 /* Parse "CIDR" (a.b.c.d/n, x::y/n, or a bare address) into net; 0 or -1. */
 int config_parse_network(const char *s, struct cfg_network *net);
+/* Write net as "a.b.c.d/n" or "x::y/n" into buf; returns the length. */
+size_t config_network_format(const struct cfg_network *net, char *buf, size_t buflen);
+/* "relay", "submission" or "smtps". */
+const char *config_listen_mode_name(enum cfg_listen_mode mode);
+/* "none", "opportunistic", "required" or "implicit". */
+const char *config_tls_policy_name(enum mxr_tls_policy tls);
 
 #endif

@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 
 #include "config.h"
+#include "dns/dns_mx.h"
 #include "smtp/smtp_addr.h"
 
 struct policy_reply {
@@ -33,5 +34,22 @@ struct policy_client {
 /* Accept (250 2.1.5) or refuse (550 5.7.1 Relaying denied, etc.) one recipient. */
 bool policy_check_rcpt(const struct config *c, const struct policy_client *client,
     const struct smtp_addr *rcpt, struct policy_reply *out);
+
+/*
+ * With check_recipient_domain set, turn the DNS outcome for an accepted
+ * recipient's domain into the reply: 250 when the domain can receive mail,
+ * 450 4.4.3 when DNS failed for now, 550 5.1.2 when the domain does not
+ * exist or has no address, 556 5.1.10 for a null MX (RFC 7505). With the
+ * check off, always 250. Returns whether the recipient is accepted.
+ */
+bool policy_domain_verdict(const struct config *c, const struct dns_mx_result *res,
+    struct policy_reply *out);
+
+/*
+ * Whether a local part (as written, quotes included) holds a routing
+ * character ('%', '!' or '@') once unquoted: such a recipient is never
+ * relayed for an untrusted client.
+ */
+bool policy_local_has_route(const char *local);
 
 #endif

@@ -1,0 +1,1449 @@
+/*
+ * config: the mxrelay.conf(5) parser, its checks and the lookups on the
+ * frozen result.
+ *
+ * Owns: the line grammar ("key = value", '#' comments, lists separated by
+ * commas or white space), the key table with each key's type, default and
+ * range, the listener and route syntax, the checks between keys, and the
+ * embedded default. Every error names file and line.
+ * Never: opens sockets, changes process state, or prints a password; the
+ * only files it opens are the configuration itself, and the files it names
+ * (to check they can be read, and to load route password files).
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util/log.h"
+#include "util/xalloc.h"
+
+#define CFG_EMBEDDED_NAME "(embedded default)"
+#define CFG_PASSWORD_MAX 1024
+
+static const char cfg_default_text[] =
+	"# mxrelay embedded default configuration (see mxrelay.conf(5)).\n"
+	"# Relay for this machine only, on a port that needs no privileges,\n"
+	"# delivering straight to each recipient domain's MX hosts.\n"
+	"listen = 127.0.0.1:2525 relay\n"
+	"relay_networks = 127.0.0.0/8 ::1\n"
+	"queue_dir = ./var\n";
+
+const char *config_default_text(void)
+{
+	return cfg_default_text;
+}
+
+/* ---- the parser's state ------------------------------------------------ */
+
+enum cfg_kind {
+	CFG_K_STRING,	/* one token, checked by a cfg_check */
+	CFG_K_FILE,	/* a path that must be readable */
+	CFG_K_UINT,
+	CFG_K_SIZE,	/* octets, K/M/G suffixes */
+	CFG_K_DURATION,	/* seconds, s/m/h/d suffixes */
+	CFG_K_BOOL,
+	CFG_K_FUNC,	/* its own setter */
+};
+
+enum cfg_check {
+	CFG_C_ANY,
+	CFG_C_HOSTNAME,
+	CFG_C_PATH,
+	CFG_C_USER,
+	CFG_C_DNS_SERVER,
+	CFG_C_IP,
+};
+
+struct cfg_parser;
+typedef int cfg_setter(struct cfg_parser *p, char *value);
+
+struct cfg_key {
+	const char *name;
+	enum cfg_kind kind;
+	size_t off;		/* offset of the field in struct config */
+	uint64_t min, max;	/* for numbers */
+	enum cfg_check check;	/* for strings */
+	cfg_setter *set;	/* for CFG_K_FUNC */
+	bool repeat;		/* may appear on several lines */
+};
+
+struct cfg_parser {
+	const char *name;	/* file name for errors */
+	unsigned line;		/* current line */
+	char *err;
+	size_t errlen;
+	struct config *c;
+	unsigned *key_line;	/* line of each key of cfg_keys, 0 if not seen */
+	unsigned *listener_line;/* per listener */
+	unsigned *route_line;	/* per route */
+	bool *route_tls_set;	/* per route: tls= was given */
+};
+
+/* Write "NAME:LINE: message" into the parser's error buffer; returns -1. */
+__attribute__((format(printf, 3, 4)))
+static int cfg_error_at(struct cfg_parser *p, unsigned line, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (line > 0)
+		snprintf(p->err, p->errlen, "%s:%u: %s", p->name, line, msg);
+	else
+		snprintf(p->err, p->errlen, "%s: %s", p->name, msg);
+	return -1;
+}
+
+#define cfg_error(p, ...) cfg_error_at((p), (p)->line, __VA_ARGS__)
+
+/* Quote text from the file for an error message, printable and capped. */
+static const char *cfg_quote(char *buf, size_t buflen, const char *s)
+{
+	size_t n = strlen(s);
+	if (n > 200)
+		n = 200;
+	return log_printable(buf, buflen, s, n);
+}
+
+/* ---- small lexical helpers --------------------------------------------- */
+
+/* Split s in place into tokens separated by white space and commas. */
+static size_t cfg_split(char *s, char **tok, size_t max)
+{
+	size_t n = 0;
+	char *save = NULL;
+	for (char *t = strtok_r(s, " \t,", &save); t != NULL; t = strtok_r(NULL, " \t,", &save)) {
+		if (n == max)
+			return max + 1;
+		tok[n++] = t;
+	}
+	return n;
+}
+
+/* Parse a decimal number of digits only; 0 or -1 on junk or overflow. */
+static int cfg_parse_u64(const char *s, size_t len, uint64_t *out)
+{
+	uint64_t v = 0;
+	if (len == 0)
+		return -1;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		unsigned d = (unsigned)(s[i] - '0');
+		if (v > (UINT64_MAX - d) / 10)
+			return -1;
+		v = v * 10 + d;
+	}
+	*out = v;
+	return 0;
+}
+
+/* Multiply with overflow check. */
+static int cfg_mul(uint64_t a, uint64_t b, uint64_t *out)
+{
+	if (b != 0 && a > UINT64_MAX / b)
+		return -1;
+	*out = a * b;
+	return 0;
+}
+
+/* "35M" -> octets. Suffixes K, M, G (1024 multiples), either case. */
+static int cfg_parse_size(const char *s, uint64_t *out)
+{
+	size_t len = strlen(s);
+	uint64_t mult = 1, v;
+	if (len > 0) {
+		switch (s[len - 1]) {
+		case 'K': case 'k': mult = 1024; break;
+		case 'M': case 'm': mult = 1024 * 1024; break;
+		case 'G': case 'g': mult = 1024 * 1024 * 1024; break;
+		default: break;
+		}
+		if (mult != 1)
+			len--;
+	}
+	if (cfg_parse_u64(s, len, &v) < 0)
+		return -1;
+	return cfg_mul(v, mult, out);
+}
+
+/* "30m" -> seconds. Suffixes s, m, h, d; a bare number is seconds. */
+static int cfg_parse_duration(const char *s, uint64_t *out)
+{
+	size_t len = strlen(s);
+	uint64_t mult = 1, v;
+	if (len > 0) {
+		switch (s[len - 1]) {
+		case 's': mult = 1; len--; break;
+		case 'm': mult = 60; len--; break;
+		case 'h': mult = 3600; len--; break;
+		case 'd': mult = 86400; len--; break;
+		default: break;
+		}
+	}
+	if (cfg_parse_u64(s, len, &v) < 0)
+		return -1;
+	return cfg_mul(v, mult, out);
+}
+
+/* Seconds as the largest whole unit: "5m", "4h", "5d", "90s". */
+static void cfg_format_duration(uint64_t secs, char *buf, size_t buflen)
+{
+	if (secs != 0 && secs % 86400 == 0)
+		snprintf(buf, buflen, "%llud", (unsigned long long)(secs / 86400));
+	else if (secs != 0 && secs % 3600 == 0)
+		snprintf(buf, buflen, "%lluh", (unsigned long long)(secs / 3600));
+	else if (secs != 0 && secs % 60 == 0)
+		snprintf(buf, buflen, "%llum", (unsigned long long)(secs / 60));
+	else
+		snprintf(buf, buflen, "%llus", (unsigned long long)secs);
+}
+
+/* Octets as the largest whole unit: "1K", "35M", "4G". */
+static void cfg_format_size(uint64_t n, char *buf, size_t buflen)
+{
+	static const char units[] = "GMK";
+	for (int i = 0; i < 3; i++) {
+		uint64_t m = 1ULL << (10 * (3 - i));
+		if (n != 0 && n % m == 0) {
+			snprintf(buf, buflen, "%llu%c", (unsigned long long)(n / m), units[i]);
+			return;
+		}
+	}
+	snprintf(buf, buflen, "%llu", (unsigned long long)n);
+}
+
+/* A mail domain name: LDH labels of 1..63 octets, at most 253 in all. */
+static bool cfg_domain_valid(const char *s)
+{
+	size_t len = strlen(s), label = 0;
+	if (len == 0 || len > 253)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		if (ch == '.') {
+			if (label == 0 || s[i - 1] == '-')
+				return false;
+			label = 0;
+			continue;
+		}
+		if (!isalnum(ch) && ch != '-' && ch < 0x80)
+			return false;
+		if (ch == '-' && label == 0)
+			return false;
+		if (++label > 63)
+			return false;
+	}
+	return label > 0 && s[len - 1] != '-';
+}
+
+/* Lower-case s in place and drop one trailing dot; false if not a domain. */
+static bool cfg_domain_normalise(char *s)
+{
+	size_t len = strlen(s);
+	if (len > 1 && s[len - 1] == '.')
+		s[--len] = '\0';
+	for (size_t i = 0; i < len; i++)
+		s[i] = (char)tolower((unsigned char)s[i]);
+	return cfg_domain_valid(s);
+}
+
+/* An IPv4 or IPv6 address (IPv6 without brackets) into ss. */
+static int cfg_parse_ip(const char *s, struct sockaddr_storage *ss, socklen_t *len)
+{
+	memset(ss, 0, sizeof(*ss));
+	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+	if (inet_pton(AF_INET, s, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		*len = sizeof(*sin);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, s, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		*len = sizeof(*sin6);
+		return 0;
+	}
+	return -1;
+}
+
+/*
+ * "ADDRESS:PORT" with IPv6 as "[ADDRESS]:PORT"; when port_optional, the
+ * port may be left out (port 0). Returns 0 or -1 with *why set.
+ */
+static int cfg_parse_hostport(const char *s, bool port_optional, struct sockaddr_storage *ss,
+    socklen_t *sslen, const char **why)
+{
+	char host[INET6_ADDRSTRLEN + 1];
+	const char *port = NULL;
+	size_t hlen;
+	bool bracket = s[0] == '[';
+	if (bracket) {
+		const char *end = strchr(s, ']');
+		if (end == NULL) {
+			*why = "has '[' without ']'";
+			return -1;
+		}
+		hlen = (size_t)(end - s - 1);
+		if (end[1] == ':')
+			port = end + 2;
+		else if (end[1] != '\0') {
+			*why = "has text after ']' that is not ':PORT'";
+			return -1;
+		}
+		s++;
+	} else {
+		const char *colon = strchr(s, ':');
+		if (colon != NULL && strchr(colon + 1, ':') != NULL) {
+			*why = "is IPv6 without brackets (write [ADDRESS]:PORT)";
+			return -1;
+		}
+		hlen = colon ? (size_t)(colon - s) : strlen(s);
+		if (colon)
+			port = colon + 1;
+	}
+	if (hlen == 0 || hlen >= sizeof(host)) {
+		*why = "is not an IP address";
+		return -1;
+	}
+	memcpy(host, s, hlen);
+	host[hlen] = '\0';
+	if (cfg_parse_ip(host, ss, sslen) < 0) {
+		*why = "is not an IP address";
+		return -1;
+	}
+	if (ss->ss_family == AF_INET6 && !bracket) {
+		*why = "is IPv6 without brackets (write [ADDRESS]:PORT)";
+		return -1;
+	}
+	uint64_t pv = 0;
+	if (port == NULL) {
+		if (!port_optional) {
+			*why = "has no :PORT";
+			return -1;
+		}
+	} else if (cfg_parse_u64(port, strlen(port), &pv) < 0 || pv == 0 || pv > 65535) {
+		*why = "has a port that is not 1..65535";
+		return -1;
+	}
+	if (ss->ss_family == AF_INET)
+		((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)pv);
+	else
+		((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)pv);
+	return 0;
+}
+
+/* ---- networks ---------------------------------------------------------- */
+
+/* Parse "addr[/prefix]"; *why says what is wrong. */
+static int cfg_network_parse(const char *s, struct cfg_network *net, const char **why)
+{
+	char addr[INET6_ADDRSTRLEN + 1];
+	const char *slash = strchr(s, '/');
+	size_t alen = slash ? (size_t)(slash - s) : strlen(s);
+	*why = "is not an address/prefix";
+	if (alen == 0 || alen >= sizeof(addr))
+		return -1;
+	memcpy(addr, s, alen);
+	addr[alen] = '\0';
+	memset(net, 0, sizeof(*net));
+	unsigned maxbits;
+	if (inet_pton(AF_INET, addr, net->addr) == 1) {
+		net->family = AF_INET;
+		maxbits = 32;
+	} else if (inet_pton(AF_INET6, addr, net->addr) == 1) {
+		net->family = AF_INET6;
+		maxbits = 128;
+	} else
+		return -1;
+	uint64_t prefix = maxbits;
+	if (slash != NULL && (cfg_parse_u64(slash + 1, strlen(slash + 1), &prefix) < 0 ||
+	    prefix > maxbits || strlen(slash + 1) > 3))
+		return -1;
+	net->prefix = (unsigned)prefix;
+	for (unsigned bit = net->prefix; bit < maxbits; bit++) {
+		if (net->addr[bit / 8] & (0x80u >> (bit % 8))) {
+			*why = "has address bits set past its prefix length";
+			return -1;
+		}
+	}
+	/* ::ffff:a.b.c.d/n (n >= 96) is the IPv4 network a.b.c.d/(n-96). */
+	if (net->family == AF_INET6 && net->prefix >= 96 &&
+	    IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)net->addr)) {
+		net->family = AF_INET;
+		memmove(net->addr, net->addr + 12, 4);
+		memset(net->addr + 4, 0, 12);
+		net->prefix -= 96;
+	}
+	return 0;
+}
+
+int config_parse_network(const char *s, struct cfg_network *net)
+{
+	const char *why;
+	return cfg_network_parse(s, net, &why);
+}
+
+size_t config_network_format(const struct cfg_network *net, char *buf, size_t buflen)
+{
+	char a[INET6_ADDRSTRLEN];
+	if (buflen == 0)
+		return 0;
+	if (inet_ntop(net->family, net->addr, a, sizeof(a)) == NULL)
+		snprintf(a, sizeof(a), "?");
+	int n = snprintf(buf, buflen, "%s/%u", a, net->prefix);
+	if (n < 0)
+		return 0;
+	return (size_t)n < buflen ? (size_t)n : buflen - 1;
+}
+
+/* Whether the first prefix bits of a and b agree. */
+static bool cfg_prefix_equal(const uint8_t *a, const uint8_t *b, unsigned prefix)
+{
+	unsigned whole = prefix / 8, rest = prefix % 8;
+	if (memcmp(a, b, whole) != 0)
+		return false;
+	if (rest == 0)
+		return true;
+	uint8_t mask = (uint8_t)(0xffu << (8 - rest));
+	return (a[whole] & mask) == (b[whole] & mask);
+}
+
+bool config_network_match(const struct config *c, const struct sockaddr *sa)
+{
+	uint8_t v4[4], v6[16];
+	bool has4 = false, has6 = false;
+	if (c == NULL || sa == NULL)
+		return false;
+	if (sa->sa_family == AF_INET) {
+		memcpy(v4, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+		has4 = true;
+	} else if (sa->sa_family == AF_INET6) {
+		const struct in6_addr *a6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+		memcpy(v6, a6, 16);
+		has6 = true;
+		/* An IPv4 client seen through an IPv6 socket. */
+		if (IN6_IS_ADDR_V4MAPPED(a6)) {
+			memcpy(v4, v6 + 12, 4);
+			has4 = true;
+		}
+	}
+	for (size_t i = 0; i < c->nnetworks; i++) {
+		const struct cfg_network *n = &c->networks[i];
+		if (n->family == AF_INET && has4 && cfg_prefix_equal(n->addr, v4, n->prefix))
+			return true;
+		if (n->family == AF_INET6 && has6 && cfg_prefix_equal(n->addr, v6, n->prefix))
+			return true;
+	}
+	return false;
+}
+
+/* Whether sa is a loopback address (127/8, ::1, or IPv4-mapped 127/8). */
+static bool cfg_is_loopback(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127;
+	const struct in6_addr *a6 = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+	if (IN6_IS_ADDR_LOOPBACK(a6))
+		return true;
+	return IN6_IS_ADDR_V4MAPPED(a6) && a6->s6_addr[12] == 127;
+}
+
+/* ---- lookups on the frozen result -------------------------------------- */
+
+/* Copy domain lower-cased without one trailing dot; false if too long. */
+static bool cfg_domain_key(const char *domain, char *buf, size_t buflen)
+{
+	size_t len = strlen(domain);
+	if (len > 1 && domain[len - 1] == '.')
+		len--;
+	if (len == 0 || len >= buflen)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		buf[i] = (char)tolower((unsigned char)domain[i]);
+	buf[len] = '\0';
+	return true;
+}
+
+bool config_relay_domain(const struct config *c, const char *domain)
+{
+	char key[256];
+	if (c == NULL || domain == NULL || !cfg_domain_key(domain, key, sizeof(key)))
+		return false;
+	for (size_t i = 0; i < c->nrelay_domains; i++)
+		if (strcmp(c->relay_domains[i], key) == 0)
+			return true;
+	return false;
+}
+
+const struct cfg_route *config_route(const struct config *c, const char *domain)
+{
+	char key[256];
+	const struct cfg_route *dflt = NULL;
+	if (c == NULL)
+		return NULL;
+	bool have_key = domain != NULL && cfg_domain_key(domain, key, sizeof(key));
+	for (size_t i = 0; i < c->nroutes; i++) {
+		if (have_key && strcmp(c->routes[i].domain, key) == 0)
+			return &c->routes[i];
+		if (strcmp(c->routes[i].domain, "*") == 0)
+			dflt = &c->routes[i];
+	}
+	return dflt;
+}
+
+const char *config_listen_mode_name(enum cfg_listen_mode mode)
+{
+	switch (mode) {
+	case CFG_LISTEN_RELAY: return "relay";
+	case CFG_LISTEN_SUBMISSION: return "submission";
+	case CFG_LISTEN_SMTPS: return "smtps";
+	}
+	return "?";
+}
+
+const char *config_tls_policy_name(enum mxr_tls_policy tls)
+{
+	switch (tls) {
+	case MXR_TLS_NONE: return "none";
+	case MXR_TLS_OPPORTUNISTIC: return "opportunistic";
+	case MXR_TLS_REQUIRED: return "required";
+	case MXR_TLS_IMPLICIT: return "implicit";
+	}
+	return "?";
+}
+
+/* ---- setters for keys with their own syntax ----------------------------- */
+
+/* listen = ADDRESS:PORT MODE [auth-plaintext] */
+static int cfg_set_listen(struct cfg_parser *p, char *value)
+{
+	char q[256];
+	char *tok[8];
+	size_t n = cfg_split(value, tok, 8);
+	if (n < 2 || n > 3)
+		return cfg_error(p, "listen: expected 'ADDRESS:PORT MODE [auth-plaintext]'");
+	struct cfg_listener l;
+	memset(&l, 0, sizeof(l));
+	const char *why;
+	if (strlen(tok[0]) >= sizeof(l.text))
+		return cfg_error(p, "listen: '%s' is too long", cfg_quote(q, sizeof(q), tok[0]));
+	if (cfg_parse_hostport(tok[0], false, &l.addr, &l.addrlen, &why) < 0)
+		return cfg_error(p, "listen: '%s' %s", cfg_quote(q, sizeof(q), tok[0]), why);
+	snprintf(l.text, sizeof(l.text), "%s", tok[0]);
+	if (strcmp(tok[1], "relay") == 0)
+		l.mode = CFG_LISTEN_RELAY;
+	else if (strcmp(tok[1], "submission") == 0)
+		l.mode = CFG_LISTEN_SUBMISSION;
+	else if (strcmp(tok[1], "smtps") == 0)
+		l.mode = CFG_LISTEN_SMTPS;
+	else
+		return cfg_error(p, "listen: mode '%s' is not relay, submission or smtps",
+		    cfg_quote(q, sizeof(q), tok[1]));
+	l.require_auth = l.mode != CFG_LISTEN_RELAY;
+	if (n == 3) {
+		if (strcmp(tok[2], "auth-plaintext") != 0)
+			return cfg_error(p, "listen: unknown option '%s' (only auth-plaintext)",
+			    cfg_quote(q, sizeof(q), tok[2]));
+		if (!cfg_is_loopback(&l.addr))
+			return cfg_error(p, "listen: auth-plaintext is only allowed on a loopback "
+			    "address, not %s", l.text);
+		l.auth_plaintext = true;
+	}
+	struct config *c = p->c;
+	for (size_t i = 0; i < c->nlisteners; i++) {
+		if (c->listeners[i].addrlen == l.addrlen &&
+		    memcmp(&c->listeners[i].addr, &l.addr, l.addrlen) == 0)
+			return cfg_error(p, "listen: %s is already a listener (line %u)",
+			    l.text, p->listener_line[i]);
+	}
+	c->listeners = xreallocarray(c->listeners, c->nlisteners + 1, sizeof(*c->listeners));
+	p->listener_line = xreallocarray(p->listener_line, c->nlisteners + 1, sizeof(unsigned));
+	p->listener_line[c->nlisteners] = p->line;
+	c->listeners[c->nlisteners++] = l;
+	return 0;
+}
+
+/* relay_networks = CIDR ..., or "none" */
+static int cfg_set_networks(struct cfg_parser *p, char *value)
+{
+	char q[256];
+	char *tok[1024];
+	size_t n = cfg_split(value, tok, 1024);
+	if (n > 1024)
+		return cfg_error(p, "relay_networks: more than 1024 networks");
+	struct config *c = p->c;
+	free(c->networks);
+	c->networks = NULL;
+	c->nnetworks = 0;
+	if (n == 1 && strcmp(tok[0], "none") == 0)
+		return 0;
+	c->networks = xcalloc(n, sizeof(*c->networks));
+	for (size_t i = 0; i < n; i++) {
+		const char *why;
+		if (cfg_network_parse(tok[i], &c->networks[i], &why) < 0)
+			return cfg_error(p, "relay_networks: '%s' %s", cfg_quote(q, sizeof(q), tok[i]), why);
+		c->nnetworks++;
+	}
+	return 0;
+}
+
+/* relay_domains = DOMAIN ..., or "none" */
+static int cfg_set_domains(struct cfg_parser *p, char *value)
+{
+	char q[256];
+	char *tok[1024];
+	size_t n = cfg_split(value, tok, 1024);
+	if (n > 1024)
+		return cfg_error(p, "relay_domains: more than 1024 domains");
+	if (n == 1 && strcmp(tok[0], "none") == 0)
+		return 0;
+	struct config *c = p->c;
+	c->relay_domains = xcalloc(n, sizeof(char *));
+	for (size_t i = 0; i < n; i++) {
+		cfg_quote(q, sizeof(q), tok[i]);
+		if (!cfg_domain_normalise(tok[i]))
+			return cfg_error(p, "relay_domains: '%s' is not a domain name", q);
+		c->relay_domains[c->nrelay_domains++] = xstrdup(tok[i]);
+	}
+	return 0;
+}
+
+/* retry_intervals = DURATION ... (the last one repeats) */
+static int cfg_set_retry(struct cfg_parser *p, char *value)
+{
+	char q[256];
+	char *tok[CFG_RETRY_MAX + 1];
+	size_t n = cfg_split(value, tok, CFG_RETRY_MAX);
+	if (n > CFG_RETRY_MAX)
+		return cfg_error(p, "retry_intervals: more than %d intervals", CFG_RETRY_MAX);
+	struct config *c = p->c;
+	unsigned *iv = xcalloc(n, sizeof(unsigned));
+	for (size_t i = 0; i < n; i++) {
+		uint64_t v;
+		if (cfg_parse_duration(tok[i], &v) < 0) {
+			free(iv);
+			return cfg_error(p, "retry_intervals: '%s' is not a duration",
+			    cfg_quote(q, sizeof(q), tok[i]));
+		}
+		if (v < 1 || v > 7 * 86400) {
+			free(iv);
+			return cfg_error(p, "retry_intervals: '%s' is out of range (1s..7d)",
+			    cfg_quote(q, sizeof(q), tok[i]));
+		}
+		iv[i] = (unsigned)v;
+	}
+	free(c->retry_intervals);
+	c->retry_intervals = iv;
+	c->nretry_intervals = n;
+	return 0;
+}
+
+/* Read the first line of a password file; 0 or -1 with an error. */
+static int cfg_read_password(struct cfg_parser *p, const char *path, char **out)
+{
+	char q[256], buf[CFG_PASSWORD_MAX + 2];
+	cfg_quote(q, sizeof(q), path);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return cfg_error(p, "password-file: cannot read '%s': %s", q, strerror(errno));
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return cfg_error(p, "password-file: '%s' is not a regular file", q);
+	}
+	size_t used = 0;
+	while (used < sizeof(buf) - 1) {
+		ssize_t r = read(fd, buf + used, sizeof(buf) - 1 - used);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			int e = errno;
+			close(fd);
+			return cfg_error(p, "password-file: cannot read '%s': %s", q, strerror(e));
+		}
+		if (r == 0)
+			break;
+		used += (size_t)r;
+	}
+	close(fd);
+	size_t len = 0;
+	while (len < used && buf[len] != '\n' && buf[len] != '\r')
+		len++;
+	int rc = 0;
+	if (len == 0)
+		rc = cfg_error(p, "password-file: '%s' holds no password on its first line", q);
+	else if (len > CFG_PASSWORD_MAX)
+		rc = cfg_error(p, "password-file: '%s': password longer than %d octets", q,
+		    CFG_PASSWORD_MAX);
+	else if (memchr(buf, '\0', len) != NULL)
+		rc = cfg_error(p, "password-file: '%s': NUL byte in password", q);
+	else
+		*out = xmemdup0(buf, len);
+	explicit_bzero(buf, sizeof(buf));
+	return rc;
+}
+
+/* Check "host[:port]" or "[host][:port]" for a smarthost. */
+static bool cfg_smarthost_valid(const char *s)
+{
+	char host[256];
+	const char *port = NULL;
+	size_t hlen;
+	bool bracket = s[0] == '[';
+	if (bracket) {
+		const char *end = strchr(s, ']');
+		if (end == NULL || (end[1] != '\0' && end[1] != ':'))
+			return false;
+		hlen = (size_t)(end - s - 1);
+		s++;
+		if (end[1] == ':')
+			port = end + 2;
+	} else {
+		const char *colon = strchr(s, ':');
+		hlen = colon ? (size_t)(colon - s) : strlen(s);
+		if (colon)
+			port = colon + 1;
+	}
+	if (hlen == 0 || hlen >= sizeof(host))
+		return false;
+	memcpy(host, s, hlen);
+	host[hlen] = '\0';
+	uint64_t pv;
+	if (port != NULL && (cfg_parse_u64(port, strlen(port), &pv) < 0 || pv == 0 || pv > 65535))
+		return false;
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	if (cfg_parse_ip(host, &ss, &sl) == 0)
+		return bracket || ss.ss_family == AF_INET;
+	return cfg_domain_valid(host);
+}
+
+/* Parse the smarthost/tls/auth/password-file options of one route. */
+static int cfg_route_options(struct cfg_parser *p, const char *key, struct cfg_route *r,
+    char **tok, size_t n, bool *tls_set)
+{
+	char q[256];
+	const char *pwfile = NULL;
+	for (size_t i = 0; i < n; i++) {
+		char *eq = strchr(tok[i], '=');
+		if (eq == NULL || eq == tok[i] || eq[1] == '\0')
+			return cfg_error(p, "%s: expected OPTION=VALUE, not '%s'", key,
+			    cfg_quote(q, sizeof(q), tok[i]));
+		*eq = '\0';
+		const char *opt = tok[i], *val = eq + 1;
+		cfg_quote(q, sizeof(q), val);
+		if (strcmp(opt, "smarthost") == 0) {
+			if (r->smarthost[0] != '\0')
+				return cfg_error(p, "%s: smarthost given twice", key);
+			if (strlen(val) >= sizeof(r->smarthost) || !cfg_smarthost_valid(val))
+				return cfg_error(p, "%s: smarthost '%s' is not host[:port] or "
+				    "[host][:port]", key, q);
+			snprintf(r->smarthost, sizeof(r->smarthost), "%s", val);
+		} else if (strcmp(opt, "tls") == 0) {
+			if (*tls_set)
+				return cfg_error(p, "%s: tls given twice", key);
+			if (strcmp(val, "none") == 0)
+				r->tls = MXR_TLS_NONE;
+			else if (strcmp(val, "opportunistic") == 0)
+				r->tls = MXR_TLS_OPPORTUNISTIC;
+			else if (strcmp(val, "required") == 0)
+				r->tls = MXR_TLS_REQUIRED;
+			else if (strcmp(val, "implicit") == 0)
+				r->tls = MXR_TLS_IMPLICIT;
+			else
+				return cfg_error(p, "%s: tls '%s' is not none, opportunistic, required "
+				    "or implicit", key, q);
+			*tls_set = true;
+		} else if (strcmp(opt, "auth") == 0) {
+			if (r->auth_user != NULL)
+				return cfg_error(p, "%s: auth given twice", key);
+			if (strlen(val) > 255)
+				return cfg_error(p, "%s: auth user name longer than 255 octets", key);
+			r->auth_user = xstrdup(val);
+		} else if (strcmp(opt, "password-file") == 0) {
+			if (pwfile != NULL)
+				return cfg_error(p, "%s: password-file given twice", key);
+			pwfile = val;
+		} else {
+			return cfg_error(p, "%s: unknown option '%s' (smarthost, tls, auth, "
+			    "password-file)", key, cfg_quote(q, sizeof(q), opt));
+		}
+	}
+	if (r->smarthost[0] == '\0')
+		return cfg_error(p, "%s: smarthost=HOST missing", key);
+	if ((r->auth_user == NULL) != (pwfile == NULL))
+		return cfg_error(p, "%s: auth=USER and password-file=PATH go together", key);
+	if (*tls_set && r->tls == MXR_TLS_NONE && r->auth_user != NULL)
+		return cfg_error(p, "%s: auth with tls=none would send the password in clear", key);
+	if (pwfile != NULL)
+		return cfg_read_password(p, pwfile, &r->auth_pass);
+	return 0;
+}
+
+/* Add one route (domain "*" for all mail) from its option tokens. */
+static int cfg_add_route(struct cfg_parser *p, const char *key, const char *domain,
+    char **tok, size_t n)
+{
+	struct config *c = p->c;
+	for (size_t i = 0; i < c->nroutes; i++) {
+		if (strcmp(c->routes[i].domain, domain) == 0) {
+			if (strcmp(domain, "*") == 0)
+				return cfg_error(p, "%s: a route for all mail is already set (line %u)",
+				    key, p->route_line[i]);
+			return cfg_error(p, "%s: domain %s already has a route (line %u)", key,
+			    domain, p->route_line[i]);
+		}
+	}
+	c->routes = xreallocarray(c->routes, c->nroutes + 1, sizeof(*c->routes));
+	p->route_line = xreallocarray(p->route_line, c->nroutes + 1, sizeof(unsigned));
+	p->route_tls_set = xreallocarray(p->route_tls_set, c->nroutes + 1, sizeof(bool));
+	struct cfg_route *r = &c->routes[c->nroutes];
+	memset(r, 0, sizeof(*r));
+	snprintf(r->domain, sizeof(r->domain), "%s", domain);
+	p->route_line[c->nroutes] = p->line;
+	p->route_tls_set[c->nroutes] = false;
+	c->nroutes++;	/* counted now so config_free releases what is set below */
+	return cfg_route_options(p, key, r, tok, n, &p->route_tls_set[c->nroutes - 1]);
+}
+
+/* route = DOMAIN smarthost=HOST[:PORT] [tls=..] [auth=USER password-file=PATH] */
+static int cfg_set_route(struct cfg_parser *p, char *value)
+{
+	char q[256];
+	char *tok[8];
+	size_t n = cfg_split(value, tok, 6);
+	if (n < 2 || n > 6)
+		return cfg_error(p, "route: expected 'DOMAIN smarthost=HOST[:PORT] [tls=POLICY] "
+		    "[auth=USER password-file=PATH]'");
+	cfg_quote(q, sizeof(q), tok[0]);
+	if (strcmp(tok[0], "*") != 0 && !cfg_domain_normalise(tok[0]))
+		return cfg_error(p, "route: '%s' is not a domain name", q);
+	return cfg_add_route(p, "route", tok[0], tok + 1, n - 1);
+}
+
+/* smarthost = HOST[:PORT] [tls=..] [auth=USER password-file=PATH] */
+static int cfg_set_smarthost(struct cfg_parser *p, char *value)
+{
+	char *tok[8];
+	char opt[320];
+	size_t n = cfg_split(value, tok, 5);
+	if (n < 1 || n > 5)
+		return cfg_error(p, "smarthost: expected 'HOST[:PORT] [tls=POLICY] "
+		    "[auth=USER password-file=PATH]'");
+	if (snprintf(opt, sizeof(opt), "smarthost=%s", tok[0]) >= (int)sizeof(opt))
+		return cfg_error(p, "smarthost: host is too long");
+	tok[0] = opt;
+	return cfg_add_route(p, "smarthost", "*", tok, n);
+}
+
+/* Set an enum field from a table of names; -1 with an error if none fits. */
+static int cfg_set_enum(struct cfg_parser *p, const char *key, const char *value,
+    const char *const *names, const int *values, size_t n, int *out, const char *expect)
+{
+	char q[256];
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(value, names[i]) == 0) {
+			*out = values[i];
+			return 0;
+		}
+	}
+	return cfg_error(p, "%s: '%s' is not %s", key, cfg_quote(q, sizeof(q), value), expect);
+}
+
+/* Take exactly one token from value; -1 with an error otherwise. */
+static int cfg_one_token(struct cfg_parser *p, const char *key, char *value, char **out)
+{
+	char *tok[2];
+	size_t n = cfg_split(value, tok, 1);
+	if (n != 1)
+		return cfg_error(p, "%s: expected one value", key);
+	*out = tok[0];
+	return 0;
+}
+
+static int cfg_set_log_level(struct cfg_parser *p, char *value)
+{
+	static const char *const names[] = { "debug", "info", "warn", "error" };
+	static const int values[] = { LOG_LVL_DEBUG, LOG_LVL_INFO, LOG_LVL_WARN, LOG_LVL_ERR };
+	char *v;
+	if (cfg_one_token(p, "log_level", value, &v) < 0)
+		return -1;
+	return cfg_set_enum(p, "log_level", v, names, values, 4, &p->c->log_level,
+	    "debug, info, warn or error");
+}
+
+static int cfg_set_vrfy(struct cfg_parser *p, char *value)
+{
+	static const char *const names[] = { "252", "disabled" };
+	static const int values[] = { CFG_VRFY_252, CFG_VRFY_DISABLED };
+	char *v;
+	int out;
+	if (cfg_one_token(p, "vrfy", value, &v) < 0 ||
+	    cfg_set_enum(p, "vrfy", v, names, values, 2, &out, "252 or disabled") < 0)
+		return -1;
+	p->c->vrfy = (enum cfg_vrfy)out;
+	return 0;
+}
+
+static int cfg_set_family(struct cfg_parser *p, char *value)
+{
+	static const char *const names[] = { "any", "ipv4", "ipv4-only", "ipv6-only" };
+	static const int values[] = { MXR_FAMILY_ANY, MXR_FAMILY_PREFER_V4, MXR_FAMILY_V4_ONLY,
+		MXR_FAMILY_V6_ONLY };
+	char *v;
+	int out;
+	if (cfg_one_token(p, "address_preference", value, &v) < 0 ||
+	    cfg_set_enum(p, "address_preference", v, names, values, 4, &out,
+	    "any, ipv4, ipv4-only or ipv6-only") < 0)
+		return -1;
+	p->c->family = (enum mxr_family)out;
+	return 0;
+}
+
+static int cfg_set_outbound_tls(struct cfg_parser *p, char *value)
+{
+	static const char *const names[] = { "none", "opportunistic", "required" };
+	static const int values[] = { MXR_TLS_NONE, MXR_TLS_OPPORTUNISTIC, MXR_TLS_REQUIRED };
+	char *v;
+	int out;
+	if (cfg_one_token(p, "outbound_tls", value, &v) < 0 ||
+	    cfg_set_enum(p, "outbound_tls", v, names, values, 3, &out,
+	    "none, opportunistic or required") < 0)
+		return -1;
+	p->c->tls_policy = (enum mxr_tls_policy)out;
+	return 0;
+}
+
+/* ---- the key table ------------------------------------------------------ */
+
+#define CFG_OFF(f) offsetof(struct config, f)
+#define CFG_DAY 86400u
+
+static const struct cfg_key cfg_keys[] = {
+	{ "listen", CFG_K_FUNC, 0, 0, 0, CFG_C_ANY, cfg_set_listen, true },
+	{ "hostname", CFG_K_STRING, CFG_OFF(hostname), 0, 0, CFG_C_HOSTNAME, NULL, false },
+	{ "queue_dir", CFG_K_STRING, CFG_OFF(queue_dir), 0, 0, CFG_C_PATH, NULL, false },
+	{ "user", CFG_K_STRING, CFG_OFF(user), 0, 0, CFG_C_USER, NULL, false },
+	{ "control_socket", CFG_K_STRING, CFG_OFF(control_socket), 0, 0, CFG_C_PATH, NULL, false },
+	{ "log_level", CFG_K_FUNC, 0, 0, 0, CFG_C_ANY, cfg_set_log_level, false },
+	{ "relay_networks", CFG_K_FUNC, 0, 0, 0, CFG_C_ANY, cfg_set_networks, false },
+	{ "relay_domains", CFG_K_FUNC, 0, 0, 0, CFG_C_ANY, cfg_set_domains, false },
+	{ "max_message_size", CFG_K_SIZE, CFG_OFF(max_message_size), 1024,
+	  4ULL * 1024 * 1024 * 1024, CFG_C_ANY, NULL, false },
+	{ "max_recipients", CFG_K_UINT, CFG_OFF(max_recipients), 100, 1000000, CFG_C_ANY, NULL, false },
+	{ "hop_limit", CFG_K_UINT, CFG_OFF(hop_limit), 10, 1000, CFG_C_ANY, NULL, false },
+	{ "max_errors", CFG_K_UINT, CFG_OFF(max_errors), 1, 1000, CFG_C_ANY, NULL, false },
+	{ "max_connections", CFG_K_UINT, CFG_OFF(max_connections), 1, 1000000, CFG_C_ANY, NULL, false },
+	{ "max_connections_per_ip", CFG_K_UINT, CFG_OFF(max_connections_per_ip), 1, 1000000,
+	  CFG_C_ANY, NULL, false },
+	{ "command_timeout", CFG_K_DURATION, CFG_OFF(cmd_timeout), 10, 3600, CFG_C_ANY, NULL, false },
+	{ "data_timeout", CFG_K_DURATION, CFG_OFF(data_timeout), 10, 3600, CFG_C_ANY, NULL, false },
+	{ "vrfy", CFG_K_FUNC, 0, 0, 0, CFG_C_ANY, cfg_set_vrfy, false },
+	{ "check_recipient_domain", CFG_K_BOOL, CFG_OFF(check_rcpt_domain), 0, 0, CFG_C_ANY, NULL, false },
+	{ "tls_cert", CFG_K_FILE, CFG_OFF(tls_cert), 0, 0, CFG_C_PATH, NULL, false },
+	{ "tls_key", CFG_K_FILE, CFG_OFF(tls_key), 0, 0, CFG_C_PATH, NULL, false },
+	{ "auth_file", CFG_K_FILE, CFG_OFF(auth_file), 0, 0, CFG_C_PATH, NULL, false },
+	{ "helo_name", CFG_K_STRING, CFG_OFF(helo_name), 0, 0, CFG_C_HOSTNAME, NULL, false },
+	{ "dns_server", CFG_K_STRING, CFG_OFF(dns_server), 0, 0, CFG_C_DNS_SERVER, NULL, false },
+	{ "source_address", CFG_K_STRING, CFG_OFF(source_addr), 0, 0, CFG_C_IP, NULL, false },
+	{ "address_preference", CFG_K_FUNC, 0, 0, 0, CFG_C_ANY, cfg_set_family, false },
+	{ "outbound_tls", CFG_K_FUNC, 0, 0, 0, CFG_C_ANY, cfg_set_outbound_tls, false },
+	{ "ca_file", CFG_K_FILE, CFG_OFF(ca_file), 0, 0, CFG_C_PATH, NULL, false },
+	{ "smarthost", CFG_K_FUNC, 0, 0, 0, CFG_C_ANY, cfg_set_smarthost, false },
+	{ "route", CFG_K_FUNC, 0, 0, 0, CFG_C_ANY, cfg_set_route, true },
+	{ "max_deliveries", CFG_K_UINT, CFG_OFF(max_deliveries), 1, 10000, CFG_C_ANY, NULL, false },
+	{ "max_per_destination", CFG_K_UINT, CFG_OFF(max_per_destination), 1, 10000, CFG_C_ANY,
+	  NULL, false },
+	{ "retry_intervals", CFG_K_FUNC, 0, 0, 0, CFG_C_ANY, cfg_set_retry, false },
+	{ "max_queue_age", CFG_K_DURATION, CFG_OFF(max_queue_age), 3600, 90 * CFG_DAY, CFG_C_ANY,
+	  NULL, false },
+	{ "delay_warning", CFG_K_DURATION, CFG_OFF(delay_warning), 0, 90 * CFG_DAY, CFG_C_ANY,
+	  NULL, false },
+};
+
+#define CFG_NKEYS (sizeof(cfg_keys) / sizeof(cfg_keys[0]))
+
+/* The table index of key name, or -1. */
+static int cfg_key_index(const char *name)
+{
+	for (size_t i = 0; i < CFG_NKEYS; i++)
+		if (strcmp(cfg_keys[i].name, name) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* Check a single-token string value against its key's rule. */
+static int cfg_check_string(struct cfg_parser *p, const struct cfg_key *k, char *v)
+{
+	char q[256];
+	cfg_quote(q, sizeof(q), v);
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	const char *why;
+	switch (k->check) {
+	case CFG_C_ANY:
+		return 0;
+	case CFG_C_HOSTNAME:
+		if (!cfg_domain_normalise(v))
+			return cfg_error(p, "%s: '%s' is not a domain name", k->name, q);
+		return 0;
+	case CFG_C_PATH:
+		if (strlen(v) >= PATH_MAX)
+			return cfg_error(p, "%s: path is too long", k->name);
+		return 0;
+	case CFG_C_USER:
+		if (strlen(v) > 32 || getpwnam(v) == NULL)
+			return cfg_error(p, "%s: no such user '%s'", k->name, q);
+		return 0;
+	case CFG_C_DNS_SERVER:
+		if (cfg_parse_hostport(v, true, &ss, &sl, &why) < 0)
+			return cfg_error(p, "%s: '%s' %s", k->name, q, why);
+		return 0;
+	case CFG_C_IP:
+		if (cfg_parse_ip(v, &ss, &sl) < 0)
+			return cfg_error(p, "%s: '%s' is not an IP address", k->name, q);
+		return 0;
+	}
+	return 0;
+}
+
+/* Set a number-typed key (uint, size or duration) after its range check. */
+static int cfg_set_number(struct cfg_parser *p, const struct cfg_key *k, const char *v)
+{
+	char q[256], lo[32], hi[32];
+	uint64_t n;
+	int rc;
+	const char *what;
+	if (k->kind == CFG_K_SIZE) {
+		rc = cfg_parse_size(v, &n);
+		what = "a size (number with optional K, M or G)";
+		cfg_format_size(k->min, lo, sizeof(lo));
+		cfg_format_size(k->max, hi, sizeof(hi));
+	} else if (k->kind == CFG_K_DURATION) {
+		rc = cfg_parse_duration(v, &n);
+		what = "a duration (number with optional s, m, h or d)";
+		cfg_format_duration(k->min, lo, sizeof(lo));
+		cfg_format_duration(k->max, hi, sizeof(hi));
+	} else {
+		rc = cfg_parse_u64(v, strlen(v), &n);
+		what = "a number";
+		snprintf(lo, sizeof(lo), "%llu", (unsigned long long)k->min);
+		snprintf(hi, sizeof(hi), "%llu", (unsigned long long)k->max);
+	}
+	cfg_quote(q, sizeof(q), v);
+	if (rc < 0)
+		return cfg_error(p, "%s: '%s' is not %s", k->name, q, what);
+	if (n < k->min || n > k->max)
+		return cfg_error(p, "%s: '%s' is out of range (%s..%s)", k->name, q, lo, hi);
+	char *field = (char *)p->c + k->off;
+	if (k->kind == CFG_K_SIZE)
+		memcpy(field, &n, sizeof(uint64_t));
+	else {
+		unsigned u = (unsigned)n;
+		memcpy(field, &u, sizeof(unsigned));
+	}
+	return 0;
+}
+
+/* Apply one "key = value" setting. */
+static int cfg_apply(struct cfg_parser *p, const char *key, char *value)
+{
+	char q[256];
+	int idx = cfg_key_index(key);
+	if (idx < 0)
+		return cfg_error(p, "unknown key '%s'", cfg_quote(q, sizeof(q), key));
+	const struct cfg_key *k = &cfg_keys[idx];
+	if (p->key_line[idx] != 0 && !k->repeat)
+		return cfg_error(p, "duplicate key '%s' (first set on line %u)", key,
+		    p->key_line[idx]);
+	if (p->key_line[idx] == 0)
+		p->key_line[idx] = p->line;
+	char *v;
+	switch (k->kind) {
+	case CFG_K_FUNC:
+		return k->set(p, value);
+	case CFG_K_STRING:
+	case CFG_K_FILE: {
+		if (cfg_one_token(p, key, value, &v) < 0)
+			return -1;
+		if (cfg_check_string(p, k, v) < 0)
+			return -1;
+		char **field = (char **)(void *)((char *)p->c + k->off);
+		free(*field);
+		*field = xstrdup(v);
+		return 0;
+	}
+	case CFG_K_UINT:
+	case CFG_K_SIZE:
+	case CFG_K_DURATION:
+		if (cfg_one_token(p, key, value, &v) < 0)
+			return -1;
+		return cfg_set_number(p, k, v);
+	case CFG_K_BOOL: {
+		if (cfg_one_token(p, key, value, &v) < 0)
+			return -1;
+		bool b;
+		if (strcmp(v, "yes") == 0)
+			b = true;
+		else if (strcmp(v, "no") == 0)
+			b = false;
+		else
+			return cfg_error(p, "%s: '%s' is not yes or no", key, cfg_quote(q, sizeof(q), v));
+		memcpy((char *)p->c + k->off, &b, sizeof(bool));
+		return 0;
+	}
+	}
+	return 0;
+}
+
+/* Parse one line (NUL-terminated, no line end). */
+static int cfg_parse_line(struct cfg_parser *p, char *s)
+{
+	char q[256];
+	for (char *t = s; *t != '\0'; t++) {
+		unsigned char ch = (unsigned char)*t;
+		if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
+			return cfg_error(p, "control character 0x%02x in line", ch);
+	}
+	char *hash = strchr(s, '#');
+	if (hash != NULL)
+		*hash = '\0';
+	while (*s == ' ' || *s == '\t')
+		s++;
+	size_t len = strlen(s);
+	while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+		s[--len] = '\0';
+	if (len == 0)
+		return 0;
+	char *key = s;
+	while (*s != '\0' && *s != ' ' && *s != '\t' && *s != '=')
+		s++;
+	char *key_end = s;
+	while (*s == ' ' || *s == '\t')
+		s++;
+	bool has_eq = *s == '=';
+	*key_end = '\0';
+	if (key[0] == '\0')
+		return cfg_error(p, "expected 'key = value'");
+	if (cfg_key_index(key) < 0)
+		return cfg_error(p, "unknown key '%s'", cfg_quote(q, sizeof(q), key));
+	if (!has_eq)
+		return cfg_error(p, "%s: expected 'key = value'", key);
+	s++;	/* past '=' (which key_end may have overwritten) */
+	while (*s == ' ' || *s == '\t')
+		s++;
+	if (*s == '\0')
+		return cfg_error(p, "%s: missing value", key);
+	return cfg_apply(p, key, s);
+}
+
+/* ---- defaults and checks between keys ----------------------------------- */
+
+/* The machine's name, fully qualified when the resolver knows it. */
+static char *cfg_default_hostname(void)
+{
+	char name[256];
+	if (gethostname(name, sizeof(name)) < 0 || name[0] == '\0')
+		return xstrdup("localhost");
+	name[sizeof(name) - 1] = '\0';
+	if (strchr(name, '.') == NULL) {
+		struct addrinfo hints, *res = NULL;
+		memset(&hints, 0, sizeof(hints));
+		hints.ai_family = AF_UNSPEC;
+		hints.ai_flags = AI_CANONNAME;
+		if (getaddrinfo(name, NULL, &hints, &res) == 0 && res != NULL &&
+		    res->ai_canonname != NULL && strchr(res->ai_canonname, '.') != NULL &&
+		    strlen(res->ai_canonname) < sizeof(name))
+			snprintf(name, sizeof(name), "%s", res->ai_canonname);
+		if (res != NULL)
+			freeaddrinfo(res);
+	}
+	if (!cfg_domain_normalise(name))
+		return xstrdup("localhost");
+	return xstrdup(name);
+}
+
+/* Fill in every default before the file is read. */
+static void cfg_set_defaults(struct config *c)
+{
+	static const unsigned retry[] = { 300, 600, 1200, 1800, 3600, 7200, 14400 };
+	c->queue_dir = xstrdup("/var/spool/mxrelay");
+	c->log_level = LOG_LVL_INFO;
+	c->networks = xcalloc(2, sizeof(*c->networks));
+	config_parse_network("127.0.0.0/8", &c->networks[0]);
+	config_parse_network("::1", &c->networks[1]);
+	c->nnetworks = 2;
+	c->max_message_size = 35ULL * 1024 * 1024;
+	c->max_recipients = 1000;
+	c->hop_limit = 100;
+	c->max_errors = 20;
+	c->max_connections = 10000;
+	c->max_connections_per_ip = 100;
+	c->cmd_timeout = 300;
+	c->data_timeout = 600;
+	c->vrfy = CFG_VRFY_252;
+	c->check_rcpt_domain = false;
+	c->family = MXR_FAMILY_ANY;
+	c->tls_policy = MXR_TLS_OPPORTUNISTIC;
+	c->max_deliveries = 100;
+	c->max_per_destination = 10;
+	c->nretry_intervals = sizeof(retry) / sizeof(retry[0]);
+	c->retry_intervals = xcalloc(c->nretry_intervals, sizeof(unsigned));
+	memcpy(c->retry_intervals, retry, sizeof(retry));
+	c->max_queue_age = 5 * CFG_DAY;
+	c->delay_warning = 4 * 3600;
+}
+
+/* The line a key was set on, or 0. */
+static unsigned cfg_line_of(const struct cfg_parser *p, const char *key)
+{
+	int idx = cfg_key_index(key);
+	return idx < 0 ? 0 : p->key_line[idx];
+}
+
+/* Check that path can be opened for reading. */
+static int cfg_check_readable(struct cfg_parser *p, const char *key, const char *path)
+{
+	char q[256];
+	if (path == NULL)
+		return 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0)
+		return cfg_error_at(p, cfg_line_of(p, key), "%s: cannot read '%s': %s", key,
+		    cfg_quote(q, sizeof(q), path), strerror(errno));
+	struct stat st;
+	bool regular = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+	close(fd);
+	if (!regular)
+		return cfg_error_at(p, cfg_line_of(p, key), "%s: '%s' is not a regular file", key,
+		    cfg_quote(q, sizeof(q), path));
+	return 0;
+}
+
+/* The checks that involve more than one key, and the derived defaults. */
+static int cfg_finish(struct cfg_parser *p)
+{
+	struct config *c = p->c;
+	if (c->nlisteners == 0)
+		return cfg_error_at(p, 0, "no listen line: the daemon would accept no mail");
+	if ((c->tls_cert == NULL) != (c->tls_key == NULL)) {
+		if (c->tls_cert != NULL)
+			return cfg_error_at(p, cfg_line_of(p, "tls_cert"), "tls_cert without tls_key");
+		return cfg_error_at(p, cfg_line_of(p, "tls_key"), "tls_key without tls_cert");
+	}
+	for (size_t i = 0; i < c->nlisteners; i++) {
+		const struct cfg_listener *l = &c->listeners[i];
+		const char *mode = config_listen_mode_name(l->mode);
+		if (l->require_auth && c->auth_file == NULL)
+			return cfg_error_at(p, p->listener_line[i], "listen: %s listener %s needs "
+			    "auth_file (its clients must authenticate to relay)", mode, l->text);
+		if (l->mode == CFG_LISTEN_SMTPS && c->tls_cert == NULL)
+			return cfg_error_at(p, p->listener_line[i], "listen: smtps listener %s needs "
+			    "tls_cert and tls_key", l->text);
+		if (l->mode == CFG_LISTEN_SUBMISSION && c->tls_cert == NULL && !l->auth_plaintext)
+			return cfg_error_at(p, p->listener_line[i], "listen: submission listener %s "
+			    "could never offer AUTH: set tls_cert and tls_key (or auth-plaintext on "
+			    "loopback)", l->text);
+		if (l->auth_plaintext && c->auth_file == NULL)
+			return cfg_error_at(p, p->listener_line[i], "listen: auth-plaintext on %s "
+			    "without auth_file", l->text);
+	}
+	if (c->max_connections_per_ip > c->max_connections)
+		return cfg_error_at(p, cfg_line_of(p, "max_connections_per_ip"),
+		    "max_connections_per_ip (%u) is more than max_connections (%u)",
+		    c->max_connections_per_ip, c->max_connections);
+	if (c->max_per_destination > c->max_deliveries)
+		return cfg_error_at(p, cfg_line_of(p, "max_per_destination"),
+		    "max_per_destination (%u) is more than max_deliveries (%u)",
+		    c->max_per_destination, c->max_deliveries);
+	if (c->delay_warning != 0 && c->delay_warning >= c->max_queue_age)
+		return cfg_error_at(p, cfg_line_of(p, "delay_warning"),
+		    "delay_warning must be shorter than max_queue_age (or 0 for none)");
+	if (c->queue_dir[0] == '\0')
+		return cfg_error_at(p, cfg_line_of(p, "queue_dir"), "queue_dir: empty path");
+	static const char *const files[] = { "tls_cert", "tls_key", "auth_file", "ca_file" };
+	const char *paths[] = { c->tls_cert, c->tls_key, c->auth_file, c->ca_file };
+	for (size_t i = 0; i < 4; i++)
+		if (cfg_check_readable(p, files[i], paths[i]) < 0)
+			return -1;
+	for (size_t i = 0; i < c->nroutes; i++) {
+		struct cfg_route *r = &c->routes[i];
+		if (!p->route_tls_set[i])
+			r->tls = r->auth_user != NULL && c->tls_policy != MXR_TLS_REQUIRED
+			    ? MXR_TLS_REQUIRED : c->tls_policy;
+	}
+	if (c->hostname == NULL)
+		c->hostname = cfg_default_hostname();
+	if (c->helo_name == NULL)
+		c->helo_name = xstrdup(c->hostname);
+	if (c->control_socket == NULL) {
+		size_t n = strlen(c->queue_dir) + sizeof("/control.sock");
+		c->control_socket = xmalloc(n);
+		snprintf(c->control_socket, n, "%s/control.sock", c->queue_dir);
+	}
+	return 0;
+}
+
+/* ---- entry points ------------------------------------------------------- */
+
+int config_load_text(const char *name, const char *text, size_t len,
+    struct config **out, char *err, size_t errlen)
+{
+	char dummy[1];
+	if (err == NULL || errlen == 0) {
+		err = dummy;
+		errlen = sizeof(dummy);
+	}
+	err[0] = '\0';
+	*out = NULL;
+	struct config *c = xcalloc(1, sizeof(*c));
+	struct cfg_parser p = {
+		.name = name, .err = err, .errlen = errlen, .c = c,
+		.key_line = xcalloc(CFG_NKEYS, sizeof(unsigned)),
+	};
+	c->path = xstrdup(name);
+	cfg_set_defaults(c);
+	char *line = xmalloc(CFG_LINE_MAX + 1);
+	int rc = 0;
+	size_t pos = 0;
+	while (pos < len && rc == 0) {
+		p.line++;
+		const char *nl = memchr(text + pos, '\n', len - pos);
+		size_t end = nl ? (size_t)(nl - text) : len;
+		size_t n = end - pos;
+		if (n > 0 && text[pos + n - 1] == '\r')
+			n--;
+		if (n > CFG_LINE_MAX)
+			rc = cfg_error(&p, "line longer than %d octets", CFG_LINE_MAX);
+		else if (memchr(text + pos, '\0', n) != NULL)
+			rc = cfg_error(&p, "NUL byte in line");
+		else {
+			memcpy(line, text + pos, n);
+			line[n] = '\0';
+			rc = cfg_parse_line(&p, line);
+		}
+		pos = end + 1;
+	}
+	if (rc == 0)
+		rc = cfg_finish(&p);
+	explicit_bzero(line, CFG_LINE_MAX + 1);
+	free(line);
+	free(p.key_line);
+	free(p.listener_line);
+	free(p.route_line);
+	free(p.route_tls_set);
+	if (rc < 0) {
+		config_free(c);
+		return -1;
+	}
+	*out = c;
+	return 0;
+}
+
+/* Read a whole file of at most CFG_FILE_MAX octets. */
+static char *cfg_read_file(const char *path, size_t *lenp, char *err, size_t errlen)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+		return NULL;
+	}
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s: not a regular file", path);
+		close(fd);
+		return NULL;
+	}
+	char *buf = xmalloc(CFG_FILE_MAX + 1);
+	size_t used = 0;
+	for (;;) {
+		ssize_t r = read(fd, buf + used, CFG_FILE_MAX + 1 - used);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			snprintf(err, errlen, "%s: read error: %s", path, strerror(errno));
+			break;
+		}
+		if (r == 0) {
+			close(fd);
+			*lenp = used;
+			return buf;
+		}
+		used += (size_t)r;
+		if (used > CFG_FILE_MAX) {
+			snprintf(err, errlen, "%s: larger than %d octets", path, CFG_FILE_MAX);
+			break;
+		}
+	}
+	close(fd);
+	free(buf);
+	return NULL;
+}
+
+int config_load(const char *path, struct config **out, char *err, size_t errlen)
+{
+	char dummy[1];
+	if (err == NULL || errlen == 0) {
+		err = dummy;
+		errlen = sizeof(dummy);
+	}
+	if (path == NULL)
+		return config_load_text(CFG_EMBEDDED_NAME, cfg_default_text,
+		    sizeof(cfg_default_text) - 1, out, err, errlen);
+	*out = NULL;
+	size_t len = 0;
+	char *text = cfg_read_file(path, &len, err, errlen);
+	if (text == NULL)
+		return -1;
+	int rc = config_load_text(path, text, len, out, err, errlen);
+	free(text);
+	return rc;
+}
+
+void config_free(struct config *c)
+{
+	if (c == NULL)
+		return;
+	free(c->path);
+	free(c->hostname);
+	free(c->queue_dir);
+	free(c->user);
+	free(c->control_socket);
+	free(c->listeners);
+	free(c->networks);
+	for (size_t i = 0; i < c->nrelay_domains; i++)
+		free(c->relay_domains[i]);
+	free(c->relay_domains);
+	free(c->tls_cert);
+	free(c->tls_key);
+	free(c->auth_file);
+	free(c->helo_name);
+	free(c->dns_server);
+	free(c->source_addr);
+	free(c->ca_file);
+	for (size_t i = 0; i < c->nroutes; i++) {
+		free(c->routes[i].auth_user);
+		if (c->routes[i].auth_pass != NULL) {
+			explicit_bzero(c->routes[i].auth_pass, strlen(c->routes[i].auth_pass));
+			free(c->routes[i].auth_pass);
+		}
+	}
+	free(c->routes);
+	free(c->retry_intervals);
+	free(c);
+}
