@@ -7,6 +7,14 @@
  * one fsync, done on a writer thread so the event loop never waits on disk.
  * Never: speaks SMTP, decides policy, or reports success before the data
  * is on stable storage.
+ *
+ * The layout and its guarantees are described in docs/queue.md. The
+ * functions are split by file: queue_store.c (open, close, stats),
+ * queue_writer.c (new messages), queue_commit.c (the writer thread),
+ * queue_update.c (outcomes, bounces, admin changes), queue_query.c (due
+ * list, listings, counts), queue_body.c (reading a body), queue_id.c.
+ * Every function here is called on the loop thread (or, for a store opened
+ * without a loop, on the one thread that opened it).
  */
 #ifndef MXR_QUEUE_STORE_H
 #define MXR_QUEUE_STORE_H
@@ -48,11 +56,32 @@ struct queue_envelope {
 /*
  * Open (creating when needed) the queue under dir. base is the loop on
  * which commit callbacks run. Returns NULL and fills err on failure.
+ * base may be NULL (the command line): the store can then be read and
+ * changed with the synchronous calls only; the writer thread is not
+ * started and queue_writer_* / asynchronous updates must not be used.
  */
 struct queue_store *queue_store_open(struct event_base *base, const char *dir,
     char *err, size_t errlen);
 /* Finish pending commits (their callbacks run) and close. NULL is fine. */
 void queue_store_close(struct queue_store *q);
+
+/* What the writer thread has done since open (a snapshot, taken under its lock). */
+struct queue_store_stats {
+	uint64_t transactions;		/* transactions committed (one WAL fsync each) */
+	uint64_t failed_transactions;	/* rolled back because of an error */
+	uint64_t jobs_ok;		/* commits and updates made durable */
+	uint64_t jobs_failed;		/* commits and updates answered ok=false */
+	uint64_t max_batch;		/* most jobs that shared one transaction */
+};
+void queue_store_stats(struct queue_store *q, struct queue_store_stats *out);
+
+/*
+ * Make every later transaction fail once the database would grow past
+ * max_pages pages (PRAGMA max_page_count): the "disk full" of the tests
+ * and a hard size limit for operators. 0 leaves the limit alone. Applied
+ * by the writer thread before its next transaction.
+ */
+void queue_store_set_max_pages(struct queue_store *q, uint32_t max_pages);
 
 /* Start a new message; the writer has its queue id at once (for Received). */
 struct queue_writer *queue_writer_new(struct queue_store *q);
@@ -75,5 +104,209 @@ void queue_writer_commit(struct queue_writer *w, const struct queue_envelope *en
     queue_commit_cb *cb, void *arg);
 /* Drop a message that will not be accepted. NULL is fine. */
 void queue_writer_abort(struct queue_writer *w);
+
+/* ---- queue ids (queue_id.c) ---- */
+
+/*
+ * A new queue id: 20 characters of a base32 alphabet whose ASCII order is
+ * its numeric order (0-9, a-v): 11 for the time in microseconds, 9 random
+ * (getrandom). Ids sort by creation time. out has QUEUE_ID_LEN + 1 bytes.
+ */
+void queue_id_new(char out[QUEUE_ID_LEN + 1]);
+/* True when s looks like a queue id (length and alphabet). */
+bool queue_id_valid(const char *s);
+
+/* ---- recipients and their states ---- */
+
+enum queue_rcpt_state {
+	QUEUE_RCPT_PENDING,	/* never tried */
+	QUEUE_RCPT_DEFERRED,	/* temporary failure, next_try set */
+	QUEUE_RCPT_DELIVERED,	/* final: the next hop took it */
+	QUEUE_RCPT_FAILED,	/* final failure, bounce not yet queued */
+	QUEUE_RCPT_BOUNCED,	/* final failure, bounce queued (or not wanted) */
+};
+/* "pending", "deferred", "delivered", "failed", "bounced" (as stored). */
+const char *queue_rcpt_state_name(enum queue_rcpt_state s);
+/* Parse a stored state name; false when unknown. */
+bool queue_rcpt_state_parse(const char *name, enum queue_rcpt_state *out);
+
+/* ---- asynchronous updates for the scheduler (queue_update.c) ---- */
+
+/* The result of one delivery attempt for one recipient. */
+struct queue_outcome {
+	int64_t rcpt_id;		/* from queue_due */
+	enum queue_rcpt_state state;	/* DELIVERED, DEFERRED or FAILED */
+	time_t at;			/* when it was decided */
+	time_t next_try;		/* DEFERRED: when to try again */
+	int code;			/* SMTP reply code, or 0 */
+	const char *esc;		/* enhanced status code, or NULL */
+	const char *reply;		/* reply text or what happened, or NULL */
+	const char *mx;			/* "host[ip]", or NULL */
+};
+
+/*
+ * Record outcomes (tries+1, last reply, one history row each) through the
+ * group-commit writer; cb runs from the loop when they are durable (or
+ * failed: ok=false and nothing of this call was written). The recipients
+ * stop being claimed (see queue_due_list). Strings are copied.
+ */
+void queue_update_outcomes(struct queue_store *q, const struct queue_outcome *o, size_t n,
+    queue_commit_cb *cb, void *arg);
+/* Mark failed recipients bounced (the bounce is queued), through the writer. */
+void queue_update_bounced(struct queue_store *q, const int64_t *rcpt_ids, size_t n,
+    queue_commit_cb *cb, void *arg);
+
+typedef void queue_delete_cb(void *arg, bool ok, bool deleted, const char *err);
+/*
+ * Delete message id (envelope, recipients, history, body) when none of its
+ * recipients is left undone (all delivered or bounced), through the writer.
+ * deleted tells whether it went.
+ */
+void queue_update_delete_if_done(struct queue_store *q, const char *id,
+    queue_delete_cb *cb, void *arg);
+
+/* ---- synchronous changes for the command line (queue_update.c) ---- */
+
+/*
+ * These run at once on the calling thread, each its own small transaction
+ * (waiting at most the busy timeout for the writer thread or another
+ * process). They return the number of rows changed, or -1 and fill err.
+ */
+int queue_update_hold(struct queue_store *q, const char *id, bool hold, char *err, size_t errlen);
+/* Delete a message whatever the state of its recipients. */
+int queue_update_delete(struct queue_store *q, const char *id, char *err, size_t errlen);
+/* Make pending and deferred recipients due now: of message id, or of a domain (lower case). */
+int queue_update_flush_msg(struct queue_store *q, const char *id, time_t now,
+    char *err, size_t errlen);
+int queue_update_flush_domain(struct queue_store *q, const char *domain, time_t now,
+    char *err, size_t errlen);
+
+/* ---- reading (queue_query.c) ---- */
+
+/* One due recipient. Strings are owned by the list (queue_due_list_free). */
+struct queue_due {
+	int64_t rcpt_id;
+	char msg_id[QUEUE_ID_LEN + 1];
+	const char *address;
+	const char *domain;		/* lower case */
+	const char *orcpt;		/* or NULL */
+	unsigned notify;
+	unsigned tries;
+	time_t first_fail;		/* 0 if it never failed */
+	time_t received_at;
+};
+struct queue_due_list {
+	struct queue_due *items;	/* sorted by domain, then message, then recipient */
+	size_t n;
+};
+/*
+ * Pending and deferred recipients whose next_try <= now, of messages not
+ * held, at most limit, grouped by domain (sorted). With claim, the
+ * recipients returned are claimed: later calls skip them until their
+ * outcome is recorded or queue_due_unclaim releases them. Claims live in
+ * memory only, so after a restart every unfinished recipient is due again.
+ * Returns 0 or -1 (err filled); free the list with queue_due_list_free.
+ */
+int queue_due_list(struct queue_store *q, time_t now, size_t limit, bool claim,
+    struct queue_due_list *out, char *err, size_t errlen);
+void queue_due_list_free(struct queue_due_list *l);
+void queue_due_unclaim(struct queue_store *q, const int64_t *rcpt_ids, size_t n);
+/* Number of recipients claimed now. */
+size_t queue_due_claimed(const struct queue_store *q);
+
+/* A message envelope as stored. Strings are owned by the struct. */
+struct queue_msg {
+	char id[QUEUE_ID_LEN + 1];
+	char *sender;
+	char *envid;			/* or NULL */
+	enum mxr_ret ret;
+	bool smtputf8;
+	bool body_8bit;
+	char *client_ip;
+	char *client_helo;
+	char *auth_user;		/* or NULL */
+	char *protocol;
+	time_t received_at;
+	uint64_t size;			/* body octets */
+	bool held;
+};
+void queue_msg_clear(struct queue_msg *m);
+
+/* One recipient as stored, with its history when asked for. */
+struct queue_try {
+	time_t at;
+	enum queue_rcpt_state status;
+	int code;
+	char *esc;
+	char *reply;
+	char *mx;
+};
+struct queue_rcpt {
+	int64_t id;
+	char *address;
+	char *domain;
+	char *orcpt;			/* or NULL */
+	unsigned notify;
+	enum queue_rcpt_state state;
+	unsigned tries;
+	time_t next_try;
+	time_t first_fail;
+	int last_code;
+	char *last_esc;			/* or NULL */
+	char *last_reply;		/* or NULL */
+	char *last_mx;			/* or NULL */
+	time_t updated_at;
+	struct queue_try *history;	/* oldest first; NULL unless asked for */
+	size_t nhistory;
+};
+
+/*
+ * Read message id: envelope into *m, its recipients into *rcpts (*nrcpts
+ * of them, free with queue_rcpts_free), with history when with_history.
+ * rcpts may be NULL. Returns 1 found, 0 not found, -1 error.
+ */
+int queue_query_message(struct queue_store *q, const char *id, struct queue_msg *m,
+    struct queue_rcpt **rcpts, size_t *nrcpts, bool with_history, char *err, size_t errlen);
+void queue_rcpts_free(struct queue_rcpt *r, size_t n);
+
+/*
+ * Call fn for every message in id (time) order with its recipients (no
+ * history); stop early when fn returns false. Returns the number of
+ * messages visited, or -1.
+ */
+typedef bool queue_list_fn(void *arg, const struct queue_msg *m,
+    const struct queue_rcpt *rcpts, size_t nrcpts);
+long queue_query_list(struct queue_store *q, queue_list_fn *fn, void *arg,
+    char *err, size_t errlen);
+
+/*
+ * The header section of message id (up to and including the empty line,
+ * at most cap octets) into a new NUL-terminated string *out. Returns 1,
+ * 0 not found, -1 error.
+ */
+int queue_query_headers(struct queue_store *q, const char *id, size_t cap, char **out,
+    size_t *outlen, char *err, size_t errlen);
+
+struct queue_counts {
+	uint64_t messages;
+	uint64_t held;
+	uint64_t bytes;				/* body octets of all messages */
+	uint64_t rcpts[QUEUE_RCPT_BOUNCED + 1];	/* by enum queue_rcpt_state */
+};
+int queue_query_count(struct queue_store *q, struct queue_counts *out, char *err, size_t errlen);
+
+/* ---- reading a body (queue_body.c) ---- */
+
+struct queue_body;
+/*
+ * Open the body of message id for reading by offset: *src is what the
+ * delivery engine reads (its read_at fetches one 64 KiB chunk at a time
+ * and keeps the current one). Several may be open at once. Returns NULL
+ * (err filled) when the message is not there. src stays valid until
+ * queue_body_close; reads after the message is deleted return -1.
+ */
+struct queue_body *queue_body_open(struct queue_store *q, const char *id,
+    struct mxr_source *src, char *err, size_t errlen);
+void queue_body_close(struct queue_body *b);
 
 #endif

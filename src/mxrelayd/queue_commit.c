@@ -1,0 +1,270 @@
+/*
+ * queue_commit: group commit. One writer thread takes every job queued
+ * since its last transaction and applies them all in ONE transaction, so
+ * one fsync covers them; then it hands them back to the loop, whose
+ * callbacks learn that their data is durable.
+ *
+ * Owns: the writer thread, its SQLite connection and statements, the
+ * pending and finished job lists (under q->mu), the wake pipe.
+ * Never: runs a user callback on the writer thread, or marks a job ok
+ * before COMMIT has returned SQLITE_OK.
+ */
+#include "mxrelayd/queue_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "util/log.h"
+#include "util/xalloc.h"
+
+sqlite3_stmt *queue_commit_stmt(struct queue_store *q, enum queue_wstmt which, const char *sql,
+    char *err, size_t errlen)
+{
+	if (q->ws[which] == NULL) {
+		if (sqlite3_prepare_v3(q->wdb, sql, -1, SQLITE_PREPARE_PERSISTENT,
+		    &q->ws[which], NULL) != SQLITE_OK) {
+			queue_store_seterr(err, errlen, "prepare", q->wdb);
+			q->ws[which] = NULL;
+			return NULL;
+		}
+	}
+	sqlite3_reset(q->ws[which]);
+	sqlite3_clear_bindings(q->ws[which]);
+	return q->ws[which];
+}
+
+/* Mark jobs from..until (exclusive) failed with the reason why. */
+static void queue_commit_fail(struct queue_job *from, const struct queue_job *until,
+    const char *why)
+{
+	for (struct queue_job *j = from; j != until; j = j->next) {
+		if (j->ok || j->err[0] == '\0')
+			snprintf(j->err, sizeof(j->err), "%s", why);
+		j->ok = false;
+	}
+}
+
+/*
+ * Apply one batch: one transaction for all its jobs, each in a savepoint
+ * so that one bad job is rolled back alone. When SQLite rolls the whole
+ * transaction back by itself (it may on I/O errors and disk full), the
+ * jobs applied so far fail and the rest go into a new transaction.
+ */
+static void queue_commit_batch(struct queue_store *q, struct queue_job *batch,
+    struct queue_store_stats *d)
+{
+	sqlite3 *db = q->wdb;
+	char why[160];
+	struct queue_job *j = batch;
+	while (j != NULL) {
+		if (!queue_store_exec(db, "BEGIN IMMEDIATE", why, sizeof(why))) {
+			queue_commit_fail(j, NULL, why);
+			d->failed_transactions++;
+			return;
+		}
+		struct queue_job *first = j;
+		bool lost = false;
+		uint64_t n = 0;
+		for (; j != NULL && !lost; j = j->next) {
+			j->ok = false;
+			j->err[0] = '\0';
+			n++;
+			if (!queue_store_exec(db, "SAVEPOINT job", j->err, sizeof(j->err)))
+				;
+			else if (j->apply(j, q, db, j->err, sizeof(j->err)))
+				j->ok = queue_store_exec(db, "RELEASE job", j->err, sizeof(j->err));
+			if (j->ok)
+				continue;
+			if (j->err[0] == '\0')
+				snprintf(j->err, sizeof(j->err), "queue write failed");
+			if (sqlite3_get_autocommit(db)) {
+				lost = true;
+				snprintf(why, sizeof(why), "transaction rolled back: %.120s", j->err);
+			} else {
+				sqlite3_exec(db, "ROLLBACK TO job", NULL, NULL, NULL);
+				sqlite3_exec(db, "RELEASE job", NULL, NULL, NULL);
+			}
+		}
+		if (lost) {
+			queue_commit_fail(first, j, why);
+			d->failed_transactions++;
+			continue;
+		}
+		/* The one fsync of this batch happens here (WAL, synchronous=FULL). */
+		if (!queue_store_exec(db, "COMMIT", why, sizeof(why))) {
+			if (!sqlite3_get_autocommit(db))
+				sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+			queue_commit_fail(first, j, why);
+			d->failed_transactions++;
+			log_msg(LOG_LVL_WARN, "op=queue_commit status=failed jobs=%llu reason=\"%s\"",
+			    (unsigned long long)n, why);
+			continue;
+		}
+		d->transactions++;
+		if (n > d->max_batch)
+			d->max_batch = n;
+	}
+}
+
+/* The writer thread: wait for jobs, apply them in batches, hand them back. */
+static void *queue_commit_main(void *arg)
+{
+	struct queue_store *q = arg;
+	pthread_mutex_lock(&q->mu);
+	for (;;) {
+		while (q->pending == NULL && !q->stop)
+			pthread_cond_wait(&q->cv, &q->mu);
+		if (q->pending == NULL)
+			break;
+		struct queue_job *batch = q->pending;
+		q->pending = NULL;
+		q->pending_tail = &q->pending;
+		uint32_t max_pages = q->max_pages;
+		q->max_pages = 0;
+		pthread_mutex_unlock(&q->mu);
+
+		if (max_pages != 0) {
+			char sql[64];
+			snprintf(sql, sizeof(sql), "PRAGMA max_page_count=%u", max_pages);
+			sqlite3_exec(q->wdb, sql, NULL, NULL, NULL);
+		}
+		struct queue_store_stats d = { 0 };
+		queue_commit_batch(q, batch, &d);
+
+		pthread_mutex_lock(&q->mu);
+		struct queue_job *last = NULL;
+		for (struct queue_job *j = batch; j != NULL; j = j->next) {
+			if (j->ok)
+				q->stats.jobs_ok++;
+			else
+				q->stats.jobs_failed++;
+			last = j;
+		}
+		*q->finished_tail = batch;
+		q->finished_tail = &last->next;
+		q->stats.transactions += d.transactions;
+		q->stats.failed_transactions += d.failed_transactions;
+		if (d.max_batch > q->stats.max_batch)
+			q->stats.max_batch = d.max_batch;
+		/* A full pipe already means "look"; nothing is lost by EAGAIN. */
+		ssize_t w = write(q->wake_fd[1], "x", 1);
+		(void)w;
+	}
+	pthread_mutex_unlock(&q->mu);
+	return NULL;
+}
+
+/* Run the callbacks of every finished job, on the calling (loop) thread. */
+static void queue_commit_run_finished(struct queue_store *q)
+{
+	pthread_mutex_lock(&q->mu);
+	struct queue_job *j = q->finished;
+	q->finished = NULL;
+	q->finished_tail = &q->finished;
+	pthread_mutex_unlock(&q->mu);
+	while (j != NULL) {
+		struct queue_job *next = j->next;
+		j->done(j, j->ok, j->ok ? NULL : j->err);
+		j = next;
+	}
+}
+
+/* Loop event: the writer thread has finished jobs for us. */
+static void queue_commit_on_wake(evutil_socket_t fd, short what, void *arg)
+{
+	(void)what;
+	char buf[256];
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	queue_commit_run_finished(arg);
+}
+
+int queue_commit_start(struct queue_store *q, char *err, size_t errlen)
+{
+	if (pipe2(q->wake_fd, O_CLOEXEC | O_NONBLOCK) != 0) {
+		snprintf(err, errlen, "pipe: %s", strerror(errno));
+		q->wake_fd[0] = q->wake_fd[1] = -1;
+		return -1;
+	}
+	q->wdb = queue_store_connect(q->path, true, err, errlen);
+	if (q->wdb == NULL)
+		return -1;
+	q->wbuf = xmalloc(QUEUE_CHUNK);
+	q->wake_ev = event_new(q->base, q->wake_fd[0], EV_READ | EV_PERSIST,
+	    queue_commit_on_wake, q);
+	if (q->wake_ev == NULL || event_add(q->wake_ev, NULL) != 0) {
+		snprintf(err, errlen, "event_new failed");
+		return -1;
+	}
+	int rc = pthread_create(&q->thread, NULL, queue_commit_main, q);
+	if (rc != 0) {
+		snprintf(err, errlen, "pthread_create: %s", strerror(rc));
+		return -1;
+	}
+	q->thread_running = true;
+	return 0;
+}
+
+void queue_commit_stop(struct queue_store *q)
+{
+	if (q->thread_running) {
+		pthread_mutex_lock(&q->mu);
+		q->stop = true;
+		pthread_cond_signal(&q->cv);
+		pthread_mutex_unlock(&q->mu);
+		pthread_join(q->thread, NULL);
+		q->thread_running = false;
+	}
+	/* Callbacks may submit more; those fail at once (q->stop) and land here. */
+	for (;;) {
+		pthread_mutex_lock(&q->mu);
+		bool more = q->finished != NULL;
+		q->stop = true;
+		pthread_mutex_unlock(&q->mu);
+		if (!more)
+			break;
+		queue_commit_run_finished(q);
+	}
+	for (size_t i = 0; i < QW_COUNT_; i++) {
+		sqlite3_finalize(q->ws[i]);
+		q->ws[i] = NULL;
+	}
+	sqlite3_close(q->wdb);
+	q->wdb = NULL;
+	if (q->wake_ev != NULL)
+		event_free(q->wake_ev);
+	q->wake_ev = NULL;
+	for (int i = 0; i < 2; i++) {
+		if (q->wake_fd[i] >= 0)
+			close(q->wake_fd[i]);
+		q->wake_fd[i] = -1;
+	}
+	free(q->wbuf);
+	q->wbuf = NULL;
+}
+
+void queue_commit_submit(struct queue_store *q, struct queue_job *j)
+{
+	if (q->base == NULL)
+		panic("op=queue_commit_submit reason=\"store opened without a loop\"");
+	j->next = NULL;
+	j->ok = false;
+	j->err[0] = '\0';
+	pthread_mutex_lock(&q->mu);
+	if (q->stop) {
+		snprintf(j->err, sizeof(j->err), "queue is closing");
+		*q->finished_tail = j;
+		q->finished_tail = &j->next;
+	} else {
+		*q->pending_tail = j;
+		q->pending_tail = &j->next;
+		pthread_cond_signal(&q->cv);
+	}
+	pthread_mutex_unlock(&q->mu);
+}

@@ -1,0 +1,122 @@
+/*
+ * queue_int: what the queue_* files share and nobody else sees: the store
+ * struct, the job that the writer thread applies, and small SQL helpers.
+ *
+ * Owns: the split of state between the loop thread and the writer
+ * thread (see struct queue_store). Never: included outside src/mxrelayd/queue_*.c.
+ */
+#ifndef MXR_QUEUE_INT_H
+#define MXR_QUEUE_INT_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mxrelayd/queue_store.h"
+
+#define QUEUE_CHUNK (64 * 1024)		/* body chunk size: every chunk but the last is full */
+#define QUEUE_SPILL (256 * 1024)	/* bodies larger than this go to a temporary file */
+#define QUEUE_BUSY_MS 5000		/* busy timeout of both connections */
+#define QUEUE_DB_NAME "queue.db"
+
+struct event;
+struct queue_job;
+
+/*
+ * A unit of work for the writer thread. Each kind embeds this first.
+ * apply runs on the writer thread inside the batch transaction (inside a
+ * savepoint of its own) and returns false with err filled to have its
+ * changes rolled back; done runs on the loop thread afterwards, calls the
+ * user's callback and frees the job.
+ */
+struct queue_job {
+	struct queue_job *next;
+	bool (*apply)(struct queue_job *j, struct queue_store *q, sqlite3 *db,
+	    char *err, size_t errlen);
+	void (*done)(struct queue_job *j, bool ok, const char *err);
+	bool ok;			/* set by the writer thread */
+	char err[160];			/* set by the writer thread when !ok */
+};
+
+/* Statements of the writer connection, prepared on first use by the writer thread. */
+enum queue_wstmt {
+	QW_INS_MSG,
+	QW_INS_RCPT,
+	QW_INS_BODY,
+	QW_OUTCOME,
+	QW_INS_HIST,
+	QW_BOUNCED,
+	QW_UNDONE,
+	QW_DEL_HIST,
+	QW_DEL_BODY,
+	QW_DEL_RCPT,
+	QW_DEL_MSG,
+	QW_COUNT_
+};
+
+/* A set of claimed recipient ids (open addressing), loop thread only. */
+struct queue_claims {
+	int64_t *slots;			/* 0 = empty, -1 = deleted; owned */
+	size_t cap;			/* power of two */
+	size_t used;			/* live entries */
+	size_t filled;			/* live + deleted */
+};
+
+struct queue_store {
+	char *dir;			/* owned */
+	char *path;			/* database path, owned */
+	struct event_base *base;	/* not owned; NULL: no writer thread */
+
+	/* Loop thread only. */
+	sqlite3 *rdb;			/* reads and synchronous admin changes */
+	struct queue_claims claims;
+	struct event *wake_ev;		/* watches wake_fd[0] */
+
+	/* Writer thread only (after start). */
+	sqlite3 *wdb;
+	sqlite3_stmt *ws[QW_COUNT_];	/* see queue_commit_stmt */
+	unsigned char *wbuf;		/* QUEUE_CHUNK bytes for copying spilled bodies */
+
+	/* Shared, under mu. */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct queue_job *pending;	/* FIFO: head */
+	struct queue_job **pending_tail;
+	struct queue_job *finished;	/* FIFO: head */
+	struct queue_job **finished_tail;
+	bool stop;
+	uint32_t max_pages;		/* to apply before the next transaction, 0 none */
+	struct queue_store_stats stats;
+
+	int wake_fd[2];			/* writer -> loop: finished jobs are ready */
+	pthread_t thread;
+	bool thread_running;
+};
+
+/* queue_commit.c: the writer thread and its hand-over to the loop. */
+int queue_commit_start(struct queue_store *q, char *err, size_t errlen);
+void queue_commit_stop(struct queue_store *q);
+void queue_commit_submit(struct queue_store *q, struct queue_job *j);
+/* The writer's statement which (prepared from sql on first use), reset; NULL on error. */
+sqlite3_stmt *queue_commit_stmt(struct queue_store *q, enum queue_wstmt which, const char *sql,
+    char *err, size_t errlen);
+
+/* queue_store.c: helpers for every queue file. */
+/* Open one connection with the queue's settings (WAL, synchronous=FULL). */
+sqlite3 *queue_store_connect(const char *path, bool autocheckpoint, char *err, size_t errlen);
+void queue_store_seterr(char *err, size_t errlen, const char *what, sqlite3 *db);
+bool queue_store_exec(sqlite3 *db, const char *sql, char *err, size_t errlen);
+/* Bind a string or NULL (SQLITE_STATIC: s must outlive the step). */
+int queue_store_bind_text(sqlite3_stmt *st, int idx, const char *s);
+/* Copy column col as a new string, or NULL when it is NULL. */
+char *queue_store_col_strdup(sqlite3_stmt *st, int col);
+/* The lower-case domain of an address (after the last '@'), into dst. */
+void queue_store_domain(const char *address, char *dst, size_t dstlen);
+
+/* queue_query.c: the claim set. */
+void queue_claims_del(struct queue_claims *c, int64_t id);
+void queue_claims_free(struct queue_claims *c);
+
+#endif

@@ -1,0 +1,348 @@
+/*
+ * queue_update: changes to queued messages. Delivery outcomes, bounces
+ * and deletion of finished messages go through the group-commit writer
+ * (many share one fsync); the command line's hold, release, delete and
+ * flush run synchronously on the read connection.
+ *
+ * Owns: the recipient state transitions and the history rows. Never:
+ * moves a recipient out of a final state (delivered, bounced), or deletes
+ * a message with an undone recipient unless told to (queue_update_delete).
+ */
+#include "mxrelayd/queue_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/log.h"
+#include "util/xalloc.h"
+
+/* ---- shared: delete a message and everything that hangs off it ---- */
+
+static const char *const queue_update_delete_sql[] = {
+	"DELETE FROM history WHERE rcpt_id IN (SELECT id FROM recipients WHERE msg_id = ?1)",
+	"DELETE FROM body WHERE msg_id = ?1",
+	"DELETE FROM recipients WHERE msg_id = ?1",
+	"DELETE FROM messages WHERE id = ?1",
+};
+
+/* Run the four deletes on db (statements from get); *deleted = a message row went. */
+static bool queue_update_purge(sqlite3 *db, struct queue_store *q, const char *id,
+    bool *deleted, char *err, size_t errlen)
+{
+	static const enum queue_wstmt which[] = { QW_DEL_HIST, QW_DEL_BODY, QW_DEL_RCPT, QW_DEL_MSG };
+	for (size_t i = 0; i < 4; i++) {
+		sqlite3_stmt *st = NULL;
+		if (q != NULL) {
+			st = queue_commit_stmt(q, which[i], queue_update_delete_sql[i], err, errlen);
+			if (st == NULL)
+				return false;
+		} else if (sqlite3_prepare_v2(db, queue_update_delete_sql[i], -1, &st, NULL) != SQLITE_OK) {
+			queue_store_seterr(err, errlen, "prepare", db);
+			return false;
+		}
+		sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+		int rc = sqlite3_step(st);
+		if (q != NULL)
+			sqlite3_reset(st);
+		else
+			sqlite3_finalize(st);
+		if (rc != SQLITE_DONE) {
+			queue_store_seterr(err, errlen, "delete", db);
+			return false;
+		}
+		if (i == 3)
+			*deleted = sqlite3_changes(db) > 0;
+	}
+	return true;
+}
+
+/* ---- outcomes ---- */
+
+struct queue_update_outcomes {
+	struct queue_job job;		/* first */
+	struct queue_store *q;
+	struct queue_outcome *o;	/* owned, strings owned */
+	size_t n;
+	queue_commit_cb *cb;
+	void *arg;
+};
+
+/* Writer thread: one UPDATE and one history row per outcome. */
+static bool queue_update_outcomes_apply(struct queue_job *j, struct queue_store *q, sqlite3 *db,
+    char *err, size_t errlen)
+{
+	struct queue_update_outcomes *u = (struct queue_update_outcomes *)j;
+	for (size_t i = 0; i < u->n; i++) {
+		const struct queue_outcome *o = &u->o[i];
+		const char *state = queue_rcpt_state_name(o->state);
+		bool fail = o->state == QUEUE_RCPT_DEFERRED || o->state == QUEUE_RCPT_FAILED;
+		/* Only undone recipients change: a final state is never left. */
+		sqlite3_stmt *st = queue_commit_stmt(q, QW_OUTCOME,
+		    "UPDATE recipients SET state = ?1, tries = tries + 1,"
+		    " next_try = CASE WHEN ?1 = 'deferred' THEN ?2 ELSE next_try END,"
+		    " first_fail = CASE WHEN ?3 AND first_fail = 0 THEN ?4 ELSE first_fail END,"
+		    " last_code = ?5, last_esc = ?6, last_reply = ?7, last_mx = ?8, updated_at = ?4"
+		    " WHERE id = ?9 AND state IN ('pending', 'deferred')", err, errlen);
+		if (st == NULL)
+			return false;
+		sqlite3_bind_text(st, 1, state, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)o->next_try);
+		sqlite3_bind_int(st, 3, fail);
+		sqlite3_bind_int64(st, 4, (sqlite3_int64)o->at);
+		sqlite3_bind_int(st, 5, o->code);
+		queue_store_bind_text(st, 6, o->esc);
+		queue_store_bind_text(st, 7, o->reply);
+		queue_store_bind_text(st, 8, o->mx);
+		sqlite3_bind_int64(st, 9, o->rcpt_id);
+		int rc = sqlite3_step(st);
+		sqlite3_reset(st);
+		if (rc != SQLITE_DONE) {
+			queue_store_seterr(err, errlen, "update recipient", db);
+			return false;
+		}
+		if (sqlite3_changes(db) == 0)
+			continue;	/* deleted or already final meanwhile */
+		st = queue_commit_stmt(q, QW_INS_HIST,
+		    "INSERT INTO history(rcpt_id, at, status, code, esc, reply, mx)"
+		    " VALUES (?,?,?,?,?,?,?)", err, errlen);
+		if (st == NULL)
+			return false;
+		sqlite3_bind_int64(st, 1, o->rcpt_id);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)o->at);
+		sqlite3_bind_text(st, 3, state, -1, SQLITE_STATIC);
+		sqlite3_bind_int(st, 4, o->code);
+		queue_store_bind_text(st, 5, o->esc);
+		queue_store_bind_text(st, 6, o->reply);
+		queue_store_bind_text(st, 7, o->mx);
+		rc = sqlite3_step(st);
+		sqlite3_reset(st);
+		if (rc != SQLITE_DONE) {
+			queue_store_seterr(err, errlen, "insert history", db);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* Loop thread: release the claims, call back, free. */
+static void queue_update_outcomes_done(struct queue_job *j, bool ok, const char *err)
+{
+	struct queue_update_outcomes *u = (struct queue_update_outcomes *)j;
+	for (size_t i = 0; i < u->n; i++)
+		queue_claims_del(&u->q->claims, u->o[i].rcpt_id);
+	if (!ok)
+		log_msg(LOG_LVL_WARN, "op=queue_outcomes n=%zu status=failed reason=\"%s\"", u->n, err);
+	if (u->cb != NULL)
+		u->cb(u->arg, ok, err);
+	for (size_t i = 0; i < u->n; i++) {
+		free((char *)u->o[i].esc);
+		free((char *)u->o[i].reply);
+		free((char *)u->o[i].mx);
+	}
+	free(u->o);
+	free(u);
+}
+
+static char *queue_update_dup(const char *s)
+{
+	return s != NULL ? xstrdup(s) : NULL;
+}
+
+void queue_update_outcomes(struct queue_store *q, const struct queue_outcome *o, size_t n,
+    queue_commit_cb *cb, void *arg)
+{
+	struct queue_update_outcomes *u = xcalloc(1, sizeof(*u));
+	u->q = q;
+	u->n = n;
+	u->o = n ? xcalloc(n, sizeof(*u->o)) : NULL;
+	for (size_t i = 0; i < n; i++) {
+		if (o[i].state != QUEUE_RCPT_DELIVERED && o[i].state != QUEUE_RCPT_DEFERRED &&
+		    o[i].state != QUEUE_RCPT_FAILED)
+			panic("op=queue_outcomes reason=\"bad outcome state %d\"", (int)o[i].state);
+		u->o[i] = o[i];
+		u->o[i].esc = queue_update_dup(o[i].esc);
+		u->o[i].reply = queue_update_dup(o[i].reply);
+		u->o[i].mx = queue_update_dup(o[i].mx);
+	}
+	u->cb = cb;
+	u->arg = arg;
+	u->job.apply = queue_update_outcomes_apply;
+	u->job.done = queue_update_outcomes_done;
+	queue_commit_submit(q, &u->job);
+}
+
+/* ---- bounced ---- */
+
+struct queue_update_bounced {
+	struct queue_job job;		/* first */
+	int64_t *ids;			/* owned */
+	size_t n;
+	time_t now;
+	queue_commit_cb *cb;
+	void *arg;
+};
+
+static bool queue_update_bounced_apply(struct queue_job *j, struct queue_store *q, sqlite3 *db,
+    char *err, size_t errlen)
+{
+	struct queue_update_bounced *u = (struct queue_update_bounced *)j;
+	for (size_t i = 0; i < u->n; i++) {
+		sqlite3_stmt *st = queue_commit_stmt(q, QW_BOUNCED,
+		    "UPDATE recipients SET state = 'bounced', updated_at = ?"
+		    " WHERE id = ? AND state = 'failed'", err, errlen);
+		if (st == NULL)
+			return false;
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)u->now);
+		sqlite3_bind_int64(st, 2, u->ids[i]);
+		int rc = sqlite3_step(st);
+		sqlite3_reset(st);
+		if (rc != SQLITE_DONE) {
+			queue_store_seterr(err, errlen, "mark bounced", db);
+			return false;
+		}
+	}
+	return true;
+}
+
+static void queue_update_bounced_done(struct queue_job *j, bool ok, const char *err)
+{
+	struct queue_update_bounced *u = (struct queue_update_bounced *)j;
+	if (u->cb != NULL)
+		u->cb(u->arg, ok, err);
+	free(u->ids);
+	free(u);
+}
+
+void queue_update_bounced(struct queue_store *q, const int64_t *rcpt_ids, size_t n,
+    queue_commit_cb *cb, void *arg)
+{
+	struct queue_update_bounced *u = xcalloc(1, sizeof(*u));
+	u->ids = n ? xreallocarray(NULL, n, sizeof(*u->ids)) : NULL;
+	if (n)
+		memcpy(u->ids, rcpt_ids, n * sizeof(*u->ids));
+	u->n = n;
+	u->now = time(NULL);
+	u->cb = cb;
+	u->arg = arg;
+	u->job.apply = queue_update_bounced_apply;
+	u->job.done = queue_update_bounced_done;
+	queue_commit_submit(q, &u->job);
+}
+
+/* ---- delete when done ---- */
+
+struct queue_update_del {
+	struct queue_job job;		/* first */
+	char id[QUEUE_ID_LEN + 1];
+	bool deleted;			/* written by the writer thread, read in done */
+	queue_delete_cb *cb;
+	void *arg;
+};
+
+static bool queue_update_del_apply(struct queue_job *j, struct queue_store *q, sqlite3 *db,
+    char *err, size_t errlen)
+{
+	struct queue_update_del *u = (struct queue_update_del *)j;
+	u->deleted = false;
+	sqlite3_stmt *st = queue_commit_stmt(q, QW_UNDONE,
+	    "SELECT count(*) FROM recipients WHERE msg_id = ?"
+	    " AND state NOT IN ('delivered', 'bounced')", err, errlen);
+	if (st == NULL)
+		return false;
+	sqlite3_bind_text(st, 1, u->id, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	sqlite3_int64 undone = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW) {
+		queue_store_seterr(err, errlen, "count undone", db);
+		return false;
+	}
+	if (undone > 0)
+		return true;
+	return queue_update_purge(db, q, u->id, &u->deleted, err, errlen);
+}
+
+static void queue_update_del_done(struct queue_job *j, bool ok, const char *err)
+{
+	struct queue_update_del *u = (struct queue_update_del *)j;
+	if (ok && u->deleted)
+		log_msg(LOG_LVL_INFO, "op=queue_delete queue=%s reason=done", u->id);
+	if (u->cb != NULL)
+		u->cb(u->arg, ok, ok && u->deleted, err);
+	free(u);
+}
+
+void queue_update_delete_if_done(struct queue_store *q, const char *id,
+    queue_delete_cb *cb, void *arg)
+{
+	struct queue_update_del *u = xcalloc(1, sizeof(*u));
+	snprintf(u->id, sizeof(u->id), "%s", id);
+	u->cb = cb;
+	u->arg = arg;
+	u->job.apply = queue_update_del_apply;
+	u->job.done = queue_update_del_done;
+	queue_commit_submit(q, &u->job);
+}
+
+/* ---- synchronous changes ---- */
+
+/* Run one statement with a text and an integer parameter; rows changed or -1. */
+static int queue_update_run(struct queue_store *q, const char *sql, const char *text,
+    sqlite3_int64 num, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(q->rdb, sql, -1, &st, NULL) != SQLITE_OK) {
+		queue_store_seterr(err, errlen, "prepare", q->rdb);
+		return -1;
+	}
+	sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, num);
+	int rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		queue_store_seterr(err, errlen, "update", q->rdb);
+		return -1;
+	}
+	return sqlite3_changes(q->rdb);
+}
+
+int queue_update_hold(struct queue_store *q, const char *id, bool hold, char *err, size_t errlen)
+{
+	int n = queue_update_run(q, "UPDATE messages SET held = ?2 WHERE id = ?1", id, hold,
+	    err, errlen);
+	if (n > 0)
+		log_msg(LOG_LVL_INFO, "op=queue_%s queue=%s", hold ? "hold" : "release", id);
+	return n;
+}
+
+int queue_update_delete(struct queue_store *q, const char *id, char *err, size_t errlen)
+{
+	if (!queue_store_exec(q->rdb, "BEGIN IMMEDIATE", err, errlen))
+		return -1;
+	bool deleted = false;
+	if (!queue_update_purge(q->rdb, NULL, id, &deleted, err, errlen) ||
+	    !queue_store_exec(q->rdb, "COMMIT", err, errlen)) {
+		sqlite3_exec(q->rdb, "ROLLBACK", NULL, NULL, NULL);
+		return -1;
+	}
+	if (deleted)
+		log_msg(LOG_LVL_INFO, "op=queue_delete queue=%s reason=admin", id);
+	return deleted ? 1 : 0;
+}
+
+int queue_update_flush_msg(struct queue_store *q, const char *id, time_t now,
+    char *err, size_t errlen)
+{
+	return queue_update_run(q, "UPDATE recipients SET next_try = ?2 WHERE msg_id = ?1"
+	    " AND state IN ('pending', 'deferred') AND next_try > ?2", id, (sqlite3_int64)now,
+	    err, errlen);
+}
+
+int queue_update_flush_domain(struct queue_store *q, const char *domain, time_t now,
+    char *err, size_t errlen)
+{
+	return queue_update_run(q, "UPDATE recipients SET next_try = ?2 WHERE domain = ?1"
+	    " AND state IN ('pending', 'deferred') AND next_try > ?2", domain, (sqlite3_int64)now,
+	    err, errlen);
+}

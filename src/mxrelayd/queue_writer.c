@@ -1,0 +1,302 @@
+/*
+ * queue_writer: one new message on its way into the queue: its id, its
+ * octets as they arrive, then the commit job that writes envelope,
+ * recipients and body chunks in the writer thread's transaction.
+ *
+ * Owns: the message buffer (in memory up to QUEUE_SPILL octets, then an
+ * unlinked temporary file under the queue directory) and the copy of the
+ * envelope. Never: holds a large body in memory, or leaves a temporary
+ * file behind (it has no name, so a crash cannot leak it either).
+ */
+#include "mxrelayd/queue_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util/log.h"
+#include "util/xalloc.h"
+
+struct queue_writer {
+	struct queue_job job;		/* first: the commit job */
+	struct queue_store *q;		/* not owned */
+	char id[QUEUE_ID_LEN + 1];
+	unsigned char *mem;		/* owned; NULL once spilled */
+	size_t memlen, memcap;
+	int fd;				/* spill file (owned), or -1 */
+	uint64_t size;
+	bool failed;			/* an append failed: the commit will too */
+	char ferr[128];
+	struct queue_envelope env;	/* deep copy; strings owned */
+	struct queue_rcpt_in *rcpts;	/* owned, env.rcpts points here */
+	queue_commit_cb *cb;
+	void *arg;
+};
+
+struct queue_writer *queue_writer_new(struct queue_store *q)
+{
+	struct queue_writer *w = xcalloc(1, sizeof(*w));
+	w->q = q;
+	w->fd = -1;
+	queue_id_new(w->id);
+	return w;
+}
+
+const char *queue_writer_id(const struct queue_writer *w)
+{
+	return w->id;
+}
+
+uint64_t queue_writer_size(const struct queue_writer *w)
+{
+	return w->size;
+}
+
+/* Write all of data to fd; false with ferr filled on error. */
+static bool queue_writer_write_fd(struct queue_writer *w, const void *data, size_t len)
+{
+	const char *p = data;
+	while (len > 0) {
+		ssize_t n = write(w->fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			snprintf(w->ferr, sizeof(w->ferr), "spill write: %s",
+			    n < 0 ? strerror(errno) : "no progress");
+			return false;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return true;
+}
+
+/* Move the in-memory part to a nameless file under the queue directory. */
+static bool queue_writer_spill(struct queue_writer *w)
+{
+	w->fd = open(w->q->dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (w->fd < 0) {
+		/* Filesystems without O_TMPFILE: create, then unlink at once. */
+		char path[4096];
+		snprintf(path, sizeof(path), "%s/spill.XXXXXX", w->q->dir);
+		w->fd = mkostemp(path, O_CLOEXEC);
+		if (w->fd < 0) {
+			snprintf(w->ferr, sizeof(w->ferr), "spill file: %s", strerror(errno));
+			return false;
+		}
+		unlink(path);
+	}
+	bool ok = queue_writer_write_fd(w, w->mem, w->memlen);
+	free(w->mem);
+	w->mem = NULL;
+	w->memlen = w->memcap = 0;
+	return ok;
+}
+
+int queue_writer_append(struct queue_writer *w, const void *data, size_t len)
+{
+	if (w->failed)
+		return -1;
+	if (len == 0)
+		return 0;
+	if (w->fd < 0 && w->memlen + len > QUEUE_SPILL && !queue_writer_spill(w)) {
+		w->failed = true;
+		return -1;
+	}
+	if (w->fd >= 0) {
+		if (!queue_writer_write_fd(w, data, len)) {
+			w->failed = true;
+			return -1;
+		}
+	} else {
+		if (w->memlen + len > w->memcap) {
+			size_t cap = w->memcap ? w->memcap : 4096;
+			while (cap < w->memlen + len)
+				cap *= 2;
+			w->mem = xrealloc(w->mem, cap);
+			w->memcap = cap;
+		}
+		memcpy(w->mem + w->memlen, data, len);
+		w->memlen += len;
+	}
+	w->size += len;
+	return 0;
+}
+
+/* Free a writer and everything it owns. */
+static void queue_writer_free(struct queue_writer *w)
+{
+	if (w == NULL)
+		return;
+	free(w->mem);
+	if (w->fd >= 0)
+		close(w->fd);
+	for (size_t i = 0; i < w->env.nrcpts; i++) {
+		free((char *)w->rcpts[i].address);
+		free((char *)w->rcpts[i].orcpt);
+	}
+	free(w->rcpts);
+	free((char *)w->env.sender);
+	free((char *)w->env.envid);
+	free((char *)w->env.client_ip);
+	free((char *)w->env.client_helo);
+	free((char *)w->env.auth_user);
+	free((char *)w->env.protocol);
+	free(w);
+}
+
+void queue_writer_abort(struct queue_writer *w)
+{
+	queue_writer_free(w);
+}
+
+static char *queue_writer_dup(const char *s)
+{
+	return s != NULL ? xstrdup(s) : NULL;
+}
+
+/* Insert the body: chunks of QUEUE_CHUNK octets from memory or the spill file. */
+static bool queue_writer_put_body(struct queue_writer *w, struct queue_store *q,
+    char *err, size_t errlen)
+{
+	uint64_t off = 0;
+	int64_t seq = 0;
+	while (off < w->size) {
+		size_t n = w->size - off > QUEUE_CHUNK ? QUEUE_CHUNK : (size_t)(w->size - off);
+		const void *p;
+		if (w->fd < 0) {
+			p = w->mem + off;
+		} else {
+			size_t got = 0;
+			while (got < n) {
+				ssize_t r = pread(w->fd, q->wbuf + got, n - got, (off_t)(off + got));
+				if (r < 0 && errno == EINTR)
+					continue;
+				if (r <= 0) {
+					snprintf(err, errlen, "spill read: %s",
+					    r < 0 ? strerror(errno) : "short file");
+					return false;
+				}
+				got += (size_t)r;
+			}
+			p = q->wbuf;
+		}
+		sqlite3_stmt *st = queue_commit_stmt(q, QW_INS_BODY,
+		    "INSERT INTO body(msg_id, seq, data) VALUES (?, ?, ?)", err, errlen);
+		if (st == NULL)
+			return false;
+		sqlite3_bind_text(st, 1, w->id, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, seq);
+		sqlite3_bind_blob(st, 3, p, (int)n, SQLITE_STATIC);
+		if (sqlite3_step(st) != SQLITE_DONE) {
+			queue_store_seterr(err, errlen, "insert body", q->wdb);
+			sqlite3_reset(st);
+			return false;
+		}
+		sqlite3_reset(st);
+		off += n;
+		seq++;
+	}
+	return true;
+}
+
+/* Writer thread: insert the envelope, the recipients and the body. */
+static bool queue_writer_apply(struct queue_job *j, struct queue_store *q, sqlite3 *db,
+    char *err, size_t errlen)
+{
+	struct queue_writer *w = (struct queue_writer *)j;
+	const struct queue_envelope *e = &w->env;
+	if (w->failed) {
+		snprintf(err, errlen, "%s", w->ferr);
+		return false;
+	}
+	sqlite3_stmt *st = queue_commit_stmt(q, QW_INS_MSG,
+	    "INSERT INTO messages(id, sender, envid, ret, smtputf8, body_8bit, client_ip,"
+	    " client_helo, auth_user, protocol, received_at, size)"
+	    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", err, errlen);
+	if (st == NULL)
+		return false;
+	sqlite3_bind_text(st, 1, w->id, -1, SQLITE_STATIC);
+	queue_store_bind_text(st, 2, e->sender);
+	queue_store_bind_text(st, 3, e->envid);
+	sqlite3_bind_int(st, 4, (int)e->ret);
+	sqlite3_bind_int(st, 5, e->smtputf8);
+	sqlite3_bind_int(st, 6, e->body_8bit);
+	queue_store_bind_text(st, 7, e->client_ip);
+	queue_store_bind_text(st, 8, e->client_helo);
+	queue_store_bind_text(st, 9, e->auth_user);
+	queue_store_bind_text(st, 10, e->protocol);
+	sqlite3_bind_int64(st, 11, (sqlite3_int64)e->received_at);
+	sqlite3_bind_int64(st, 12, (sqlite3_int64)w->size);
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		queue_store_seterr(err, errlen, "insert message", db);
+		return false;
+	}
+	for (size_t i = 0; i < e->nrcpts; i++) {
+		char domain[256];
+		queue_store_domain(e->rcpts[i].address, domain, sizeof(domain));
+		st = queue_commit_stmt(q, QW_INS_RCPT,
+		    "INSERT INTO recipients(msg_id, address, domain, orcpt, notify, next_try,"
+		    " updated_at) VALUES (?,?,?,?,?,?,?)", err, errlen);
+		if (st == NULL)
+			return false;
+		sqlite3_bind_text(st, 1, w->id, -1, SQLITE_STATIC);
+		queue_store_bind_text(st, 2, e->rcpts[i].address);
+		sqlite3_bind_text(st, 3, domain, -1, SQLITE_STATIC);
+		queue_store_bind_text(st, 4, e->rcpts[i].orcpt);
+		sqlite3_bind_int(st, 5, (int)e->rcpts[i].notify);
+		sqlite3_bind_int64(st, 6, (sqlite3_int64)e->received_at);
+		sqlite3_bind_int64(st, 7, (sqlite3_int64)e->received_at);
+		rc = sqlite3_step(st);
+		sqlite3_reset(st);
+		if (rc != SQLITE_DONE) {
+			queue_store_seterr(err, errlen, "insert recipient", db);
+			return false;
+		}
+	}
+	return queue_writer_put_body(w, q, err, errlen);
+}
+
+/* Loop thread: tell the session, log, free. */
+static void queue_writer_done(struct queue_job *j, bool ok, const char *err)
+{
+	struct queue_writer *w = (struct queue_writer *)j;
+	if (ok)
+		log_msg(LOG_LVL_INFO, "op=queue_commit queue=%s size=%llu rcpts=%zu status=ok",
+		    w->id, (unsigned long long)w->size, w->env.nrcpts);
+	else
+		log_msg(LOG_LVL_WARN, "op=queue_commit queue=%s size=%llu status=failed reason=\"%s\"",
+		    w->id, (unsigned long long)w->size, err);
+	if (w->cb != NULL)
+		w->cb(w->arg, ok, err);
+	queue_writer_free(w);
+}
+
+void queue_writer_commit(struct queue_writer *w, const struct queue_envelope *env,
+    queue_commit_cb *cb, void *arg)
+{
+	w->cb = cb;
+	w->arg = arg;
+	w->env = *env;
+	w->env.sender = xstrdup(env->sender != NULL ? env->sender : "");
+	w->env.envid = queue_writer_dup(env->envid);
+	w->env.client_ip = queue_writer_dup(env->client_ip);
+	w->env.client_helo = queue_writer_dup(env->client_helo);
+	w->env.auth_user = queue_writer_dup(env->auth_user);
+	w->env.protocol = queue_writer_dup(env->protocol);
+	w->rcpts = env->nrcpts ? xcalloc(env->nrcpts, sizeof(*w->rcpts)) : NULL;
+	for (size_t i = 0; i < env->nrcpts; i++) {
+		w->rcpts[i].address = xstrdup(env->rcpts[i].address);
+		w->rcpts[i].notify = env->rcpts[i].notify;
+		w->rcpts[i].orcpt = queue_writer_dup(env->rcpts[i].orcpt);
+	}
+	w->env.rcpts = w->rcpts;
+	w->job.apply = queue_writer_apply;
+	w->job.done = queue_writer_done;
+	queue_commit_submit(w->q, &w->job);
+}
