@@ -1,0 +1,236 @@
+"""relays: the two relays under test, each started fresh from files the bench writes.
+
+Owns the configuration of Postfix and of mxrelay for the bench, starting
+each one on 127.0.0.10:25 with an empty queue, finding the root of its
+process tree (for CPU and memory), and stopping it with everything it
+spawned. Both relay for 127.0.0.0/8 to the MX hosts that the bench DNS
+server names, at their default durability.
+"""
+
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import time
+
+from netsvc import DNS_ADDR, stop_process
+
+RELAY_ADDR = "127.0.0.10"
+# Large enough for the 50 MiB workload; both relays get the same limit.
+MAX_MESSAGE_SIZE = 64 * 1024 * 1024
+
+
+def _wait_greeting(addr, port, proc, timeout):
+    """Wait until addr:port answers with a 220 greeting; False if proc died."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            return False
+        try:
+            with socket.create_connection((addr, port), timeout=1.0) as s:
+                if s.recv(512).startswith(b"220"):
+                    s.sendall(b"QUIT\r\n")
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.1)
+    return False
+
+
+def _last_lines(path, n=3):
+    try:
+        with open(path, errors="replace") as f:
+            lines = [l.strip() for l in f if l.strip()]
+        return " / ".join(lines[-n:])
+    except OSError:
+        return ""
+
+
+class Postfix:
+    """A private Postfix instance: own config directory, queue and log."""
+
+    name = "postfix"
+
+    def __init__(self, root, work):
+        self.dir = os.path.join(work, "postfix")
+        self.proc = None
+        self.master_pid = None
+
+    def unavailable(self):
+        """Why this relay cannot run, or None."""
+        if shutil.which("postfix") is None:
+            return "postfix not installed"
+        return None
+
+    def _write_config(self):
+        d = self.dir
+        conf = os.path.join(d, "etc")
+        os.makedirs(conf)
+        # Everything not set here is Postfix's default, as an administrator
+        # gets it: one fsync per queue file, in_flow_delay = 1s, 100
+        # processes per service, 20 deliveries in parallel per destination,
+        # connection cache on demand. Set only: where it lives, who it relays
+        # for, no local delivery, a log file, and a size limit large enough
+        # for the 50 MiB workload.
+        main_cf = f"""\
+compatibility_level = 3.6
+config_directory = {conf}
+queue_directory = {d}/queue
+data_directory = {d}/data
+mail_owner = postfix
+setgid_group = postdrop
+myhostname = relay.bench.test
+inet_interfaces = {RELAY_ADDR}
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+mydestination =
+relay_domains =
+local_recipient_maps =
+alias_maps =
+alias_database =
+smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
+message_size_limit = {MAX_MESSAGE_SIZE}
+maillog_file = {d}/maillog
+"""
+        with open(os.path.join(conf, "main.cf"), "w") as f:
+            f.write(main_cf)
+        # The services Postfix needs to relay, none chrooted: the chroot
+        # would need a copy of resolv.conf inside the private queue.
+        services = [
+            ("smtp", "inet", "n", "-", "n", "-", "-", "smtpd"),
+            ("pickup", "unix", "n", "-", "n", "60", "1", "pickup"),
+            ("cleanup", "unix", "n", "-", "n", "-", "0", "cleanup"),
+            ("qmgr", "unix", "n", "-", "n", "300", "1", "qmgr"),
+            ("tlsmgr", "unix", "-", "-", "n", "1000?", "1", "tlsmgr"),
+            ("rewrite", "unix", "-", "-", "n", "-", "-", "trivial-rewrite"),
+            ("bounce", "unix", "-", "-", "n", "-", "0", "bounce"),
+            ("defer", "unix", "-", "-", "n", "-", "0", "bounce"),
+            ("trace", "unix", "-", "-", "n", "-", "0", "bounce"),
+            ("verify", "unix", "-", "-", "n", "-", "1", "verify"),
+            ("flush", "unix", "n", "-", "n", "1000?", "0", "flush"),
+            ("proxymap", "unix", "-", "-", "n", "-", "-", "proxymap"),
+            ("proxywrite", "unix", "-", "-", "n", "-", "1", "proxymap"),
+            ("smtp", "unix", "-", "-", "n", "-", "-", "smtp"),
+            ("relay", "unix", "-", "-", "n", "-", "-", "smtp"),
+            ("showq", "unix", "n", "-", "n", "-", "-", "showq"),
+            ("error", "unix", "-", "-", "n", "-", "-", "error"),
+            ("retry", "unix", "-", "-", "n", "-", "-", "error"),
+            ("discard", "unix", "-", "-", "n", "-", "-", "discard"),
+            ("local", "unix", "-", "n", "n", "-", "-", "local"),
+            ("anvil", "unix", "-", "-", "n", "-", "1", "anvil"),
+            ("scache", "unix", "-", "-", "n", "-", "1", "scache"),
+            ("postlog", "unix-dgram", "n", "-", "n", "-", "1", "postlogd"),
+        ]
+        with open(os.path.join(conf, "master.cf"), "w") as f:
+            for row in services:
+                f.write("  ".join(row) + "\n")
+
+    def start(self):
+        """Start with an empty queue; return the root PID of its process tree."""
+        shutil.rmtree(self.dir, ignore_errors=True)
+        os.makedirs(self.dir)
+        os.chmod(self.dir, 0o755)
+        os.makedirs(os.path.join(self.dir, "queue"))
+        self._write_config()
+        conf = os.path.join(self.dir, "etc")
+        env = dict(os.environ, MAIL_CONFIG=conf)
+        out = open(os.path.join(self.dir, "start.log"), "w")
+        # Creates the queue directories with their owners and modes.
+        subprocess.run(["postfix", "-c", conf, "check"], env=env,
+                       stdout=out, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(["postfix", "-c", conf, "start-fg"],
+                                     env=env, stdout=out,
+                                     stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        if not _wait_greeting(RELAY_ADDR, 25, self.proc, 30):
+            reason = _last_lines(os.path.join(self.dir, "maillog")) or \
+                _last_lines(os.path.join(self.dir, "start.log"))
+            self.stop()
+            raise RuntimeError("postfix did not start: " + reason)
+        with open(os.path.join(self.dir, "queue", "pid", "master.pid")) as f:
+            self.master_pid = int(f.read().split()[0])
+        return self.master_pid
+
+    def stop(self):
+        if self.master_pid:
+            try:
+                os.kill(self.master_pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            end = time.monotonic() + 10
+            while time.monotonic() < end and os.path.exists(f"/proc/{self.master_pid}"):
+                time.sleep(0.05)
+            if os.path.exists(f"/proc/{self.master_pid}"):
+                os.kill(self.master_pid, signal.SIGKILL)
+            self.master_pid = None
+        stop_process(self.proc)
+        self.proc = None
+
+    def log_path(self):
+        return os.path.join(self.dir, "maillog")
+
+
+class Mxrelay:
+    """build/mxrelayd with a configuration in the format of mxrelay.conf(5)."""
+
+    name = "mxrelay"
+
+    def __init__(self, root, work):
+        self.bin = os.path.join(root, "build", "mxrelayd")
+        self.dir = os.path.join(work, "mxrelay")
+        self.proc = None
+
+    def unavailable(self):
+        if not os.access(self.bin, os.X_OK):
+            return "build/mxrelayd not built"
+        return None
+
+    def _write_config(self):
+        d = self.dir
+        # Defaults except: where it listens and queues, the DNS server of the
+        # namespace, and the limits the workloads need (a 50 MiB message,
+        # 10,000 connections from one client address).
+        text = f"""\
+# written by bench/relays.py
+hostname = relay.bench.test
+listen = {RELAY_ADDR}:25 relay
+relay_networks = 127.0.0.0/8
+queue_dir = {d}/queue
+control_socket = {d}/control.sock
+dns_server = {DNS_ADDR}
+user = nobody
+max_message_size = {MAX_MESSAGE_SIZE}
+max_connections = 12000
+max_connections_per_ip = 12000
+"""
+        path = os.path.join(d, "mxrelay.conf")
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def start(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+        os.makedirs(os.path.join(self.dir, "queue"))
+        os.chmod(self.dir, 0o755)
+        nobody = pwd.getpwnam("nobody")
+        os.chown(os.path.join(self.dir, "queue"), nobody.pw_uid, nobody.pw_gid)
+        os.chown(self.dir, nobody.pw_uid, nobody.pw_gid)
+        conf = self._write_config()
+        log = open(self.log_path(), "w")
+        self.proc = subprocess.Popen([self.bin, "-c", conf], stdout=log,
+                                     stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        if not _wait_greeting(RELAY_ADDR, 25, self.proc, 15):
+            reason = _last_lines(self.log_path()) or "no greeting on port 25"
+            self.stop()
+            raise RuntimeError("mxrelayd did not start: " + reason)
+        return self.proc.pid
+
+    def stop(self):
+        stop_process(self.proc, grace=10)
+        self.proc = None
+
+    def log_path(self):
+        return os.path.join(self.dir, "mxrelayd.log")
