@@ -104,7 +104,8 @@ bool policy_check_rcpt(const struct config *c, const struct policy_client *clien
 	if (policy_trusted(c, client))
 		return policy_reply_set(out, &policy_ok);
 	/* Untrusted: only our own domains, spelled plainly. */
-	if (rcpt->domain_is_literal || domain[0] == '[' || !config_relay_domain(c, domain))
+	if (rcpt->domain_is_literal || domain[0] == '[' || domain[len - 1] == '.' ||
+	    !config_relay_domain(c, domain))
 		return policy_reply_set(out, &policy_denied);
 	if (policy_is_postmaster(rcpt->local))
 		return policy_reply_set(out, &policy_ok);
