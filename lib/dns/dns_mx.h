@@ -58,7 +58,13 @@ struct dns_mx_result {
  */
 struct dns_resolver *dns_resolver_new(struct event_base *base, const char *server,
     const char **err);
+/*
+ * Free the resolver; queries still in flight are cancelled (their
+ * callbacks never run). May be called from inside a query callback.
+ */
 void dns_resolver_free(struct dns_resolver *r);
+/* How long one whole lookup may take before it is TEMPFAIL (default 30 s). */
+void dns_resolver_set_timeout(struct dns_resolver *r, unsigned ms);
 
 typedef void dns_mx_cb(const struct dns_mx_result *res, void *arg);
 
@@ -73,7 +79,8 @@ struct dns_query *dns_mx_resolve(struct dns_resolver *r, const char *domain,
 
 /*
  * Resolve the addresses of one host (for a smarthost), as a result with a
- * single host of preference 0. NXDOMAIN is PERMFAIL 5.4.4.
+ * single host of preference 0. NXDOMAIN is PERMFAIL 5.4.4. An address
+ * literal ("192.0.2.1", "2001:db8::1", "[2001:db8::1]") is its own answer.
  */
 struct dns_query *dns_host_resolve(struct dns_resolver *r, const char *host,
     enum dns_family fam, dns_mx_cb *cb, void *arg);

@@ -1,0 +1,70 @@
+/*
+ * dns_rr: pure helpers over DNS record data for mail routing.
+ *
+ * Owns: MX rdata parsing (RFC 1035 3.3.9: 16-bit preference, then an
+ * uncompressed wire name), wire names to lower-case text, A/AAAA rdata to
+ * socket addresses, domain name normalisation, preference ordering with
+ * ties shuffled, and rcode names.
+ * Never: does I/O, reads a clock or keeps state; randomness is passed in.
+ */
+#ifndef MXR_DNS_RR_H
+#define MXR_DNS_RR_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+/* A host name as text: 253 octets and a NUL (255 on the wire). */
+#define DNS_RR_NAME_MAX 254
+
+enum dns_rr_status {
+	DNS_RR_OK,
+	DNS_RR_BAD,	/* malformed: wrong length, bad label, compression, junk after the name */
+};
+
+struct dns_rr_mx {
+	uint16_t pref;
+	char name[DNS_RR_NAME_MAX];	/* lower case, no trailing dot; "" is the root (null MX) */
+};
+
+/*
+ * Read a wire-format name at wire[0..len) into text. *used gets the octets
+ * the name took. Labels may hold letters, digits, '-' and '_' only; a
+ * compression pointer, an over-long label or name, or a name running past
+ * len is DNS_RR_BAD.
+ */
+enum dns_rr_status dns_rr_name_to_text(const uint8_t *wire, size_t len, size_t *used,
+    char *out, size_t cap);
+
+/* Parse one MX rdata; the name must end exactly at len. */
+enum dns_rr_status dns_rr_mx_parse(const uint8_t *rdata, size_t len, struct dns_rr_mx *out);
+
+/*
+ * An A (family AF_INET, 4 octets) or AAAA (AF_INET6, 16 octets) rdata as a
+ * socket address with port 0.
+ */
+enum dns_rr_status dns_rr_addr_parse(int family, const uint8_t *rdata, size_t len,
+    struct sockaddr_storage *out);
+
+/*
+ * A domain name given as text, checked and made canonical: lower case,
+ * one trailing dot removed, labels 1..63 octets of letters, digits, '-'
+ * and '_', at most 253 octets in all.
+ */
+enum dns_rr_status dns_rr_name_normalize(const char *in, char *out, size_t cap);
+
+/* A uniform random number in [0, bound), bound >= 1. */
+typedef uint32_t dns_rr_rand_fn(void *arg, uint32_t bound);
+
+/*
+ * Order MX records for delivery (RFC 5321 5.1): by preference, equal
+ * preferences in random order, each name kept once (at its lowest
+ * preference), root targets dropped. Keeps at most max records at the
+ * front of mx[] and returns how many.
+ */
+size_t dns_rr_mx_order(struct dns_rr_mx *mx, size_t n, size_t max, dns_rr_rand_fn *rnd, void *arg);
+
+/* "NOERROR", "SERVFAIL", "NXDOMAIN", ...; "RCODE<n>" style text for others. */
+const char *dns_rr_rcode_name(int rcode);
+
+#endif
