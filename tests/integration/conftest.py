@@ -128,9 +128,10 @@ def mxr_bin():
     return bins
 
 
-def sanitizer_env(env=None):
-    """The environment for a sanitizer build: reports on stderr, distinct exit codes."""
-    env = dict(os.environ if env is None else env)
+def sanitizer_env(extra=None):
+    """os.environ plus extra, set up for a sanitizer build: reports on stderr, distinct exit codes."""
+    env = dict(os.environ)
+    env.update(extra or {})
     env.setdefault("ASAN_OPTIONS", "detect_leaks=1:exitcode=86:abort_on_error=0")
     env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1:exitcode=87")
     env.setdefault("LSAN_OPTIONS", "exitcode=88")
