@@ -1,0 +1,363 @@
+/*
+ * client_domain: one domain's share of a delivery.
+ *
+ * Owns: the lookup (MX, smarthost addresses or an address literal), the
+ * copy of the hosts and addresses, the cursor over them, the session in
+ * flight and the failure to report if every host fails (the last reply
+ * received, else the last connection error).
+ * Never: talks SMTP itself (client_session does), or calls its done hook
+ * other than as its very last act.
+ */
+#include "client/client_domain.h"
+
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "client/client_context.h"
+#include "smtp/smtp_addr.h"
+#include "util/log.h"
+#include "util/xalloc.h"
+
+struct client_host {
+	char name[256];
+	size_t naddrs;
+	struct sockaddr_storage *addrs;	/* owned */
+};
+
+struct client_domain {
+	struct mxr_context *ctx;
+	const struct client_msg *msg;
+	char domain[256];
+	bool literal;
+	struct client_rcpt **r;		/* owned array; recipients borrowed */
+	size_t n;
+	struct client_domain_hooks hooks;
+	struct dns_query *q;		/* in flight, or NULL */
+	struct event *kick;		/* owned: starts literal and numeric routes from the loop */
+	struct client_host *hosts;	/* owned */
+	size_t nhosts;
+	size_t hi, ai;			/* next host and address to try */
+	struct client_session *sess;	/* in flight, or NULL */
+	struct client_session_cfg scfg;
+	bool have_fail;
+	struct client_outcome fail;	/* mx_host/mx_ip point into the two below */
+	char fail_host[256];
+	char fail_ip[64];
+	bool finished;
+	bool dns_failed;		/* the lookup could not be started */
+};
+
+static void cd_try_next(struct client_domain *d);
+
+/* Count recipients still without a final status. */
+static size_t cd_undecided(const struct client_domain *d)
+{
+	size_t u = 0;
+	for (size_t i = 0; i < d->n; i++)
+		if (!d->r[i]->decided)
+			u++;
+	return u;
+}
+
+/* All recipients are decided: tell the owner (the last act of any path). */
+static void cd_finish(struct client_domain *d)
+{
+	d->finished = true;
+	log_msg(LOG_LVL_DEBUG, "domain=%s event=done", d->domain);
+	d->hooks.done(d->hooks.arg, d);
+}
+
+/* Decide every undecided recipient with o. */
+static void cd_decide_rest(struct client_domain *d, const struct client_outcome *o)
+{
+	for (size_t i = 0; i < d->n; i++)
+		if (!d->r[i]->decided)
+			d->hooks.decide(d->hooks.arg, d->r[i], o);
+}
+
+/* A progress step for every undecided recipient. */
+static void cd_progress(struct client_domain *d, const struct client_outcome *o)
+{
+	for (size_t i = 0; i < d->n; i++)
+		if (!d->r[i]->decided)
+			d->hooks.progress(d->hooks.arg, d->r[i], o);
+}
+
+/* Keep the most informative failure: a reply beats a connection error. */
+static void cd_note_fail(struct client_domain *d, const struct client_outcome *o)
+{
+	if (d->have_fail && o->code == 0 && d->fail.code != 0)
+		return;
+	d->have_fail = true;
+	d->fail = *o;
+	snprintf(d->fail_host, sizeof(d->fail_host), "%s", o->mx_host != NULL ? o->mx_host : "");
+	snprintf(d->fail_ip, sizeof(d->fail_ip), "%s", o->mx_ip != NULL ? o->mx_ip : "");
+	d->fail.mx_host = o->mx_host != NULL ? d->fail_host : NULL;
+	d->fail.mx_ip = o->mx_ip != NULL ? d->fail_ip : NULL;
+}
+
+static void cd_sess_progress(void *arg, const struct client_rcpt *r, const struct client_outcome *o)
+{
+	struct client_domain *d = arg;
+	d->hooks.progress(d->hooks.arg, r, o);
+}
+
+static void cd_sess_decide(void *arg, struct client_rcpt *r, const struct client_outcome *o)
+{
+	struct client_domain *d = arg;
+	d->hooks.decide(d->hooks.arg, r, o);
+}
+
+/* A session ended: note why, then try the next address for what is left. */
+static void cd_sess_done(void *arg, struct client_session *s, enum client_session_end end,
+    const struct client_outcome *fail)
+{
+	struct client_domain *d = arg;
+	if (end == CLIENT_SESSION_MOVE_ON)
+		cd_note_fail(d, fail);
+	client_session_free(s);
+	d->sess = NULL;
+	cd_try_next(d);
+}
+
+/* Start a session to the next address, or give up with the best failure. */
+static void cd_try_next(struct client_domain *d)
+{
+	size_t u = cd_undecided(d);
+	if (u == 0) {
+		cd_finish(d);
+		return;
+	}
+	while (d->hi < d->nhosts) {
+		struct client_host *h = &d->hosts[d->hi];
+		if (d->ai >= h->naddrs) {
+			d->hi++;
+			d->ai = 0;
+			continue;
+		}
+		struct sockaddr_storage *ss = &h->addrs[d->ai++];
+		uint16_t port = d->ctx->has_relay && d->ctx->relay_port != 0 ? d->ctx->relay_port : d->ctx->port;
+		socklen_t len;
+		if (ss->ss_family == AF_INET6) {
+			((struct sockaddr_in6 *)ss)->sin6_port = htons(port);
+			len = sizeof(struct sockaddr_in6);
+		} else {
+			((struct sockaddr_in *)ss)->sin_port = htons(port);
+			len = sizeof(struct sockaddr_in);
+		}
+		struct client_rcpt **list = xcalloc(u, sizeof(*list));
+		size_t k = 0;
+		for (size_t i = 0; i < d->n; i++)
+			if (!d->r[i]->decided)
+				list[k++] = d->r[i];
+		d->scfg = (struct client_session_cfg){
+			.base = d->ctx->base,
+			.to = &d->ctx->to,
+			.tls = d->ctx->opt.tls,
+			.tls_any = d->ctx->tls_any,
+			.tls_verify = d->ctx->tls_verify,
+			.helo_name = d->ctx->opt.helo_name,
+			.auth_user = d->ctx->opt.auth_user,
+			.auth_pass = d->ctx->opt.auth_pass,
+			.msg = d->msg,
+			.mx_host = h->name,
+			.addr = (const struct sockaddr *)ss,
+			.addrlen = len,
+			.src = d->ctx->has_src ? (const struct sockaddr *)&d->ctx->src : NULL,
+			.srclen = d->ctx->has_src ? d->ctx->srclen : 0,
+		};
+		struct client_session_hooks sh = {
+			.progress = cd_sess_progress,
+			.decide = cd_sess_decide,
+			.done = cd_sess_done,
+			.arg = d,
+		};
+		d->sess = client_session_start(&d->scfg, list, k, &sh);
+		free(list);
+		return;
+	}
+	struct client_outcome o;
+	if (d->have_fail) {
+		o = d->fail;
+	} else {
+		memset(&o, 0, sizeof(o));
+		o.stage = MXR_STAGE_CONNECT;
+		snprintf(o.esc, sizeof(o.esc), "4.4.1");
+		snprintf(o.text, sizeof(o.text), "no mail host for %s could be reached", d->domain);
+	}
+	o.status = MXR_TEMPFAIL;
+	log_msg(LOG_LVL_INFO, "domain=%s event=all-hosts-failed undecided=%zu", d->domain, u);
+	cd_decide_rest(d, &o);
+	cd_finish(d);
+}
+
+/* Copy a lookup result's hosts, or decide everyone on a failed lookup. */
+static void cd_on_dns(const struct dns_mx_result *res, void *arg)
+{
+	struct client_domain *d = arg;
+	d->q = NULL;
+	struct client_outcome o;
+	memset(&o, 0, sizeof(o));
+	o.stage = MXR_STAGE_RESOLVE;
+	if (res->status != DNS_OK || res->nhosts == 0) {
+		o.status = res->status == DNS_PERMFAIL ? MXR_PERMFAIL : MXR_TEMPFAIL;
+		snprintf(o.esc, sizeof(o.esc), "%s", res->esc[0] != '\0' ? res->esc
+		    : (o.status == MXR_PERMFAIL ? "5.4.4" : "4.4.3"));
+		snprintf(o.text, sizeof(o.text), "%s", res->reason[0] != '\0' ? res->reason
+		    : "no mail host found");
+		log_msg(LOG_LVL_INFO, "domain=%s event=resolve status=%s esc=%s", d->domain,
+		    mxr_status_name(o.status), o.esc);
+		cd_decide_rest(d, &o);
+		cd_finish(d);
+		return;
+	}
+	d->hosts = xcalloc(res->nhosts, sizeof(*d->hosts));
+	d->nhosts = res->nhosts;
+	size_t used = 0;
+	o.status = MXR_PENDING;
+	used += (size_t)snprintf(o.text, sizeof(o.text), "%s:", res->implicit ? "implicit MX" : "MX");
+	for (size_t i = 0; i < res->nhosts; i++) {
+		const struct dns_mx_host *src = &res->hosts[i];
+		struct client_host *h = &d->hosts[i];
+		snprintf(h->name, sizeof(h->name), "%s", src->name);
+		h->naddrs = src->naddrs;
+		h->addrs = xcalloc(src->naddrs ? src->naddrs : 1, sizeof(*h->addrs));
+		if (src->naddrs > 0)
+			memcpy(h->addrs, src->addrs, src->naddrs * sizeof(*h->addrs));
+		if (used < sizeof(o.text)) {
+			int k = snprintf(o.text + used, sizeof(o.text) - used, " %s(%u)", h->name,
+			    (unsigned)src->pref);
+			if (k > 0)
+				used += (size_t)k;
+		}
+	}
+	cd_progress(d, &o);
+	cd_try_next(d);
+}
+
+/* Routes needing no DNS (an address literal, a numeric smarthost) start here. */
+static void cd_kick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct client_domain *d = arg;
+	if (d->dns_failed) {
+		struct dns_mx_result res;
+		memset(&res, 0, sizeof(res));
+		res.status = DNS_TEMPFAIL;
+		snprintf(res.esc, sizeof(res.esc), "4.4.3");
+		snprintf(res.reason, sizeof(res.reason), "cannot start the DNS lookup");
+		cd_on_dns(&res, d);
+		return;
+	}
+	const char *name = d->literal ? d->domain : d->ctx->relay_host;
+	struct sockaddr_storage ss;
+	memset(&ss, 0, sizeof(ss));
+	bool ok;
+	if (d->literal) {
+		ok = smtp_addr_literal_to_sockaddr(d->domain, &ss) == 0;
+	} else {
+		struct addrinfo hints = { .ai_flags = AI_NUMERICHOST, .ai_socktype = SOCK_STREAM };
+		struct addrinfo *ai = NULL;
+		ok = getaddrinfo(name, NULL, &hints, &ai) == 0 && ai != NULL &&
+		    ai->ai_addrlen <= sizeof(ss);
+		if (ok)
+			memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
+		if (ai != NULL)
+			freeaddrinfo(ai);
+	}
+	if (!ok) {
+		struct client_outcome o;
+		memset(&o, 0, sizeof(o));
+		o.status = MXR_PERMFAIL;
+		o.stage = MXR_STAGE_RESOLVE;
+		snprintf(o.esc, sizeof(o.esc), "5.1.2");
+		snprintf(o.text, sizeof(o.text), "bad address literal %s", name);
+		cd_decide_rest(d, &o);
+		cd_finish(d);
+		return;
+	}
+	d->hosts = xcalloc(1, sizeof(*d->hosts));
+	d->nhosts = 1;
+	snprintf(d->hosts[0].name, sizeof(d->hosts[0].name), "%s", name);
+	d->hosts[0].naddrs = 1;
+	d->hosts[0].addrs = xcalloc(1, sizeof(ss));
+	d->hosts[0].addrs[0] = ss;
+	cd_try_next(d);
+}
+
+/* Whether s is a numeric IPv4 or IPv6 address. */
+static bool cd_is_numeric(const char *s)
+{
+	struct addrinfo hints = { .ai_flags = AI_NUMERICHOST, .ai_socktype = SOCK_STREAM };
+	struct addrinfo *ai = NULL;
+	bool ok = getaddrinfo(s, NULL, &hints, &ai) == 0;
+	if (ai != NULL)
+		freeaddrinfo(ai);
+	return ok;
+}
+
+struct client_domain *client_domain_start(struct mxr_context *ctx, const struct client_msg *msg,
+    const char *domain, bool literal, struct client_rcpt *const *rcpts, size_t n,
+    const struct client_domain_hooks *hooks)
+{
+	struct client_domain *d = xcalloc(1, sizeof(*d));
+	d->ctx = ctx;
+	d->msg = msg;
+	snprintf(d->domain, sizeof(d->domain), "%s", domain);
+	d->literal = literal;
+	d->r = xcalloc(n ? n : 1, sizeof(*d->r));
+	memcpy(d->r, rcpts, n * sizeof(*d->r));
+	d->n = n;
+	d->hooks = *hooks;
+	d->kick = event_new(ctx->base, -1, 0, cd_kick_cb, d);
+	if (d->kick == NULL)
+		fatal("event=client_domain_start error=\"cannot create event\"");
+
+	struct client_outcome o;
+	memset(&o, 0, sizeof(o));
+	o.status = MXR_PENDING;
+	o.stage = MXR_STAGE_RESOLVE;
+	const char *target = domain;
+	if (!literal && ctx->has_relay)
+		target = ctx->relay_host;
+	snprintf(o.text, sizeof(o.text), "resolving %s%s", target,
+	    !literal && ctx->has_relay ? " (smarthost)" : "");
+	cd_progress(d, &o);
+
+	if (literal || (ctx->has_relay && ctx->relay_no_mx && cd_is_numeric(ctx->relay_host))) {
+		event_active(d->kick, 0, 0);
+		return d;
+	}
+	if (ctx->has_relay && ctx->relay_no_mx)
+		d->q = dns_host_resolve(ctx->dns, ctx->relay_host, ctx->family, cd_on_dns, d);
+	else
+		d->q = dns_mx_resolve(ctx->dns, target, ctx->family, cd_on_dns, d);
+	if (d->q == NULL) {
+		/* The resolver could not even start the query: decide from the loop. */
+		d->dns_failed = true;
+		event_active(d->kick, 0, 0);
+	}
+	return d;
+}
+
+void client_domain_free(struct client_domain *d)
+{
+	if (d == NULL)
+		return;
+	if (d->q != NULL)
+		dns_query_cancel(d->q);
+	client_session_free(d->sess);
+	if (d->kick != NULL)
+		event_free(d->kick);
+	for (size_t i = 0; i < d->nhosts; i++)
+		free(d->hosts[i].addrs);
+	free(d->hosts);
+	free(d->r);
+	free(d);
+}

@@ -1,0 +1,112 @@
+/*
+ * client_session: one outbound SMTP connection to one address of one MX
+ * host, carrying one message to a set of recipients in as many
+ * transactions as the server's recipient limit needs.
+ *
+ * Owns: the connection, the session state machine (greeting, EHLO/HELO,
+ * STARTTLS, AUTH, MAIL, RCPT, DATA, RSET, QUIT), the capabilities read from
+ * EHLO, the per-stage deadlines and the streaming of the message through
+ * the DATA encoder.
+ * Never: resolves names, picks the next MX, or frees itself from inside a
+ * callback: it reports through its hooks and the owner frees it.
+ */
+#ifndef MXR_CLIENT_SESSION_H
+#define MXR_CLIENT_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "mxrelay/mxrelay.h"
+
+struct event_base;
+typedef struct ssl_ctx_st SSL_CTX;
+
+/* The message as every session of a delivery sees it (owned by the delivery). */
+struct client_msg {
+	const char *sender;	/* "" for <> */
+	struct mxr_source src;
+	bool body_8bit;
+	bool smtputf8;
+	enum mxr_ret ret;
+	const char *envid;	/* decoded, or NULL */
+};
+
+/* One recipient as the engine tracks it (owned by the delivery). */
+struct client_rcpt {
+	const char *address;	/* "local@domain" */
+	unsigned notify;	/* enum mxr_notify bits */
+	const char *orcpt;	/* "type;address" decoded, or NULL */
+	size_t index;		/* position in the caller's list */
+	bool decided;		/* a final status was given */
+};
+
+/* A decision, a progress step or a failure, with what proves it. */
+struct client_outcome {
+	enum mxr_status status;
+	enum mxr_stage stage;
+	int code;		/* SMTP reply code or 0 */
+	char esc[16];
+	char text[512];		/* printable */
+	const char *mx_host;	/* borrowed, may be NULL */
+	const char *mx_ip;	/* borrowed, may be NULL */
+	bool tls;
+	bool dsn_passed;
+};
+
+/* Timeouts in milliseconds, defaults already applied. */
+struct client_timeouts {
+	unsigned connect, greeting, helo, tls, mail, rcpt, data_init, data_block, data_term;
+};
+
+struct client_session_cfg {
+	struct event_base *base;
+	const struct client_timeouts *to;
+	enum mxr_tls_policy tls;
+	SSL_CTX *tls_any;	/* opportunistic: any certificate */
+	SSL_CTX *tls_verify;	/* required/implicit: chain and name verified */
+	const char *helo_name;
+	const char *auth_user;	/* NULL: no AUTH */
+	const char *auth_pass;
+	const struct client_msg *msg;
+	const char *mx_host;	/* name for logs, SNI and verification */
+	const struct sockaddr *addr;	/* port set */
+	socklen_t addrlen;
+	const struct sockaddr *src;	/* local address or NULL */
+	socklen_t srclen;
+};
+
+enum client_session_end {
+	CLIENT_SESSION_FINISHED,	/* every recipient given was decided */
+	CLIENT_SESSION_MOVE_ON,		/* some are undecided: try the next address */
+};
+
+struct client_session;
+
+struct client_session_hooks {
+	/* A progress step for one recipient (status MXR_PENDING). */
+	void (*progress)(void *arg, const struct client_rcpt *r, const struct client_outcome *o);
+	/* A final status for one recipient; the hook sets r->decided. */
+	void (*decide)(void *arg, struct client_rcpt *r, const struct client_outcome *o);
+	/* The session is over; fail says why when end is MOVE_ON. The hook may free s. */
+	void (*done)(void *arg, struct client_session *s, enum client_session_end end,
+	    const struct client_outcome *fail);
+	void *arg;
+};
+
+/*
+ * Start a session for the undecided recipients rcpts[0..n) (the array is
+ * copied; the recipients must outlive the session). Never fails at once:
+ * a connection that cannot even start is reported through done, later.
+ */
+struct client_session *client_session_start(const struct client_session_cfg *cfg,
+    struct client_rcpt *const *rcpts, size_t n, const struct client_session_hooks *hooks);
+
+/* Close and free. NULL is fine. Safe from inside the done hook. */
+void client_session_free(struct client_session *s);
+
+/* Fill the defaults of RFC 5321 4.5.3.2 into milliseconds. */
+void client_session_timeouts(const struct mxr_timeouts *in, struct client_timeouts *out);
+
+#endif
