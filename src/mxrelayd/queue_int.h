@@ -21,6 +21,10 @@
 #define QUEUE_BUSY_MS 5000		/* busy timeout of both connections */
 #define QUEUE_DB_NAME "queue.db"
 
+/* Shared by every user of the QW_BOUNCED statement (one SQL per slot). */
+#define QUEUE_SQL_BOUNCED \
+	"UPDATE recipients SET state = 'bounced', updated_at = ? WHERE id = ? AND state = 'failed'"
+
 struct event;
 struct queue_job;
 

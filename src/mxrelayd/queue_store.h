@@ -94,6 +94,13 @@ const char *queue_writer_id(const struct queue_writer *w);
 int queue_writer_append(struct queue_writer *w, const void *data, size_t len);
 uint64_t queue_writer_size(const struct queue_writer *w);
 
+/*
+ * This message is the bounce (DSN) for failed recipients rcpt_ids of
+ * other messages: its commit marks them bounced in the same transaction,
+ * so a crash can neither lose the bounce nor have it sent twice.
+ */
+void queue_writer_bounce_for(struct queue_writer *w, const int64_t *rcpt_ids, size_t n);
+
 typedef void queue_commit_cb(void *arg, bool ok, const char *err);
 /*
  * Make the message and its envelope durable, then call cb from the loop:

@@ -188,9 +188,7 @@ static bool queue_update_bounced_apply(struct queue_job *j, struct queue_store *
 {
 	struct queue_update_bounced *u = (struct queue_update_bounced *)j;
 	for (size_t i = 0; i < u->n; i++) {
-		sqlite3_stmt *st = queue_commit_stmt(q, QW_BOUNCED,
-		    "UPDATE recipients SET state = 'bounced', updated_at = ?"
-		    " WHERE id = ? AND state = 'failed'", err, errlen);
+		sqlite3_stmt *st = queue_commit_stmt(q, QW_BOUNCED, QUEUE_SQL_BOUNCED, err, errlen);
 		if (st == NULL)
 			return false;
 		sqlite3_bind_int64(st, 1, (sqlite3_int64)u->now);

@@ -32,6 +32,8 @@ struct queue_writer {
 	char ferr[128];
 	struct queue_envelope env;	/* deep copy; strings owned */
 	struct queue_rcpt_in *rcpts;	/* owned, env.rcpts points here */
+	int64_t *bounce_for;		/* owned: recipients this bounce finishes */
+	size_t nbounce_for;
 	queue_commit_cb *cb;
 	void *arg;
 };
@@ -126,6 +128,15 @@ int queue_writer_append(struct queue_writer *w, const void *data, size_t len)
 	return 0;
 }
 
+void queue_writer_bounce_for(struct queue_writer *w, const int64_t *rcpt_ids, size_t n)
+{
+	if (n == 0)
+		return;
+	w->bounce_for = xreallocarray(w->bounce_for, w->nbounce_for + n + 1, sizeof(int64_t));
+	memcpy(w->bounce_for + w->nbounce_for, rcpt_ids, n * sizeof(int64_t));
+	w->nbounce_for += n;
+}
+
 /* Free a writer and everything it owns. */
 static void queue_writer_free(struct queue_writer *w)
 {
@@ -139,6 +150,7 @@ static void queue_writer_free(struct queue_writer *w)
 		free((char *)w->rcpts[i].orcpt);
 	}
 	free(w->rcpts);
+	free(w->bounce_for);
 	free((char *)w->env.sender);
 	free((char *)w->env.envid);
 	free((char *)w->env.client_ip);
@@ -259,7 +271,22 @@ static bool queue_writer_apply(struct queue_job *j, struct queue_store *q, sqlit
 			return false;
 		}
 	}
-	return queue_writer_put_body(w, q, err, errlen);
+	if (!queue_writer_put_body(w, q, err, errlen))
+		return false;
+	for (size_t i = 0; i < w->nbounce_for; i++) {
+		st = queue_commit_stmt(q, QW_BOUNCED, QUEUE_SQL_BOUNCED, err, errlen);
+		if (st == NULL)
+			return false;
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)e->received_at);
+		sqlite3_bind_int64(st, 2, w->bounce_for[i]);
+		rc = sqlite3_step(st);
+		sqlite3_reset(st);
+		if (rc != SQLITE_DONE) {
+			queue_store_seterr(err, errlen, "mark bounced", db);
+			return false;
+		}
+	}
+	return true;
 }
 
 /* Loop thread: tell the session, log, free. */

@@ -517,6 +517,100 @@ static void test_disk_full(void **state)
 	free(body);
 }
 
+static void test_bounce_atomic(void **state)
+{
+	struct fixture *f = *state;
+	struct queue_envelope e = envelope(rcpts3, 3);
+	time_t now = time(NULL);
+	e.received_at = now;
+	struct waiter w = { 0 };
+	char id[QUEUE_ID_LEN + 1], bid[QUEUE_ID_LEN + 1];
+	put_message(f, "Subject: x\r\n\r\nhi\r\n", 18, 18, &e, &w, id);
+	wait_all(f->base, &w);
+	char err[256];
+	struct queue_due_list due;
+	assert_int_equal(queue_due_list(f->q, now, 100, true, &due, err, sizeof(err)), 0);
+	assert_int_equal(due.n, 3);
+	struct queue_outcome o = { due.items[2].rcpt_id, QUEUE_RCPT_FAILED, now, 0, 550, "5.1.1",
+		"no such user", NULL };
+	int64_t failed = o.rcpt_id;
+	int64_t others[2] = { due.items[0].rcpt_id, due.items[1].rcpt_id };
+	queue_due_unclaim(f->q, others, 2);
+	queue_due_list_free(&due);
+	w.pending++;
+	queue_update_outcomes(f->q, &o, 1, on_commit, &w);
+	wait_all(f->base, &w);
+
+	/* The bounce goes to the sender from the null path, and finishes the failed rcpt. */
+	struct queue_rcpt_in br = { "sender@origin.test", 0, NULL };
+	struct queue_envelope be = envelope(&br, 1);
+	be.sender = "";
+	be.received_at = now;
+	struct queue_writer *qw = queue_writer_new(f->q);
+	snprintf(bid, sizeof(bid), "%s", queue_writer_id(qw));
+	assert_int_equal(queue_writer_append(qw, "Subject: failure\r\n\r\n", 20), 0);
+	queue_writer_bounce_for(qw, &failed, 1);
+	w.pending++;
+	queue_writer_commit(qw, &be, on_commit, &w);
+	wait_all(f->base, &w);
+	assert_int_equal(w.failed, 0);
+
+	struct queue_msg m;
+	struct queue_rcpt *r = NULL;
+	size_t nr = 0;
+	assert_int_equal(queue_query_message(f->q, id, &m, &r, &nr, false, err, sizeof(err)), 1);
+	assert_int_equal(r[2].state, QUEUE_RCPT_BOUNCED);
+	assert_int_equal(r[0].state, QUEUE_RCPT_PENDING);
+	queue_rcpts_free(r, nr);
+	queue_msg_clear(&m);
+	assert_int_equal(queue_query_message(f->q, bid, &m, &r, &nr, false, err, sizeof(err)), 1);
+	assert_string_equal(m.sender, "");
+	assert_int_equal(nr, 1);
+	assert_string_equal(r[0].domain, "origin.test");
+	queue_rcpts_free(r, nr);
+	queue_msg_clear(&m);
+	/* The two unclaimed recipients and the bounce's are due. */
+	assert_int_equal(queue_due_list(f->q, now, 100, false, &due, err, sizeof(err)), 0);
+	assert_int_equal(due.n, 3);
+	queue_due_list_free(&due);
+}
+
+/* The command line opens the store without a loop: reads and changes only. */
+static void test_cli_mode(void **state)
+{
+	struct fixture *f = *state;
+	struct queue_envelope e = envelope(rcpts3, 3);
+	struct waiter w = { 0 };
+	char id[QUEUE_ID_LEN + 1], id2[QUEUE_ID_LEN + 1];
+	put_message(f, "Subject: cli\r\n\r\nbody\r\n", 22, 22, &e, &w, id);
+	put_message(f, "Subject: cli2\r\n\r\nbody\r\n", 23, 23, &e, &w, id2);
+	wait_all(f->base, &w);
+	/* The daemon's store stays open while the command line works beside it. */
+	char err[256];
+	struct queue_store *cli = queue_store_open(NULL, f->dir, err, sizeof(err));
+	assert_non_null(cli);
+	struct queue_counts c;
+	assert_int_equal(queue_query_count(cli, &c, err, sizeof(err)), 0);
+	assert_int_equal(c.messages, 2);
+	assert_int_equal(queue_update_hold(cli, id, true, err, sizeof(err)), 1);
+	assert_int_equal(queue_update_delete(cli, id2, err, sizeof(err)), 1);
+	char *hdr = NULL;
+	size_t hlen = 0;
+	assert_int_equal(queue_query_headers(cli, id, 4096, &hdr, &hlen, err, sizeof(err)), 1);
+	assert_string_equal(hdr, "Subject: cli\r\n\r\n");
+	free(hdr);
+	queue_store_close(cli);
+	/* The daemon sees the change at once. */
+	struct queue_due_list due;
+	assert_int_equal(queue_due_list(f->q, time(NULL), 100, false, &due, err, sizeof(err)), 0);
+	assert_int_equal(due.n, 0);
+	queue_due_list_free(&due);
+	struct queue_msg m;
+	assert_int_equal(queue_query_message(f->q, id, &m, NULL, NULL, false, err, sizeof(err)), 1);
+	assert_true(m.held);
+	queue_msg_clear(&m);
+}
+
 /* ---- crash safety: SIGKILL a committing child ---- */
 
 struct child_ack {
@@ -652,6 +746,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_outcomes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_admin, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bounce_atomic, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cli_mode, setup, teardown),
 		cmocka_unit_test(test_crash),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
