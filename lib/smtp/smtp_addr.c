@@ -202,6 +202,9 @@ static bool addr_literal_ok(const char *lit, size_t n, struct sockaddr_storage *
 		in += 5;
 		inn -= 5;
 	}
+	/* inet_pton stops at a NUL: "[1.2.3.4\0junk]" must not pass as an address. */
+	if (memchr(in, '\0', inn) != NULL)
+		return false;
 	memcpy(buf, in, inn);
 	buf[inn] = '\0';
 	struct sockaddr_storage tmp;
@@ -319,6 +322,7 @@ static int addr_route(struct addr_cur *c)
 {
 	char scratch[SMTP_DOMAIN_MAX + 1];
 	bool lit;
+	bool utf8 = c->out->utf8;	/* the route is dropped; its octets do not count */
 	for (;;) {
 		if (c->i >= c->len || c->s[c->i] != '@')
 			return addr_fail(c, SMTP_ADDR_FAULT_SYNTAX, "bad source route");
@@ -332,6 +336,7 @@ static int addr_route(struct addr_cur *c)
 		if (c->s[c->i] == ':') {
 			c->i++;
 			c->out->had_route = true;
+			c->out->utf8 = utf8;
 			return 0;
 		}
 		if (c->s[c->i] != ',')

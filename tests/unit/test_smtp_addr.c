@@ -337,6 +337,34 @@ static void test_addr_literal_sockaddr(void **state)
 	assert_int_equal(smtp_addr_literal_to_sockaddr("", &ss), -1);
 }
 
+/* Paths holding a NUL must fail wherever the NUL is (found by fuzz_addr). */
+static void test_addr_nul(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *in;
+		size_t len;
+	} rows[] = {
+		{ "<a@[192.0.2.1\0x]>", 17 },
+		{ "<a@[IPv6:::1\0\0]>", 17 },
+		{ "<a\0@b.test>", 11 },
+		{ "<a@b\0.test>", 11 },
+		{ "<\"a\0\"@b.test>", 13 },
+		{ "<@r\0:a@b.test>", 14 },
+	};
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct smtp_addr a;
+		size_t consumed;
+		const char *err = NULL;
+		int rc = smtp_addr_parse_path(rows[i].in, rows[i].len, SMTP_ADDR_UTF8_OK, &a,
+		    &consumed, &err);
+		if (rc != -1 || err == NULL)
+			fail_msg("nul row %zu: got rc %d, want -1 with a reason", i, rc);
+	}
+	struct sockaddr_storage ss;
+	assert_int_equal(smtp_addr_literal_to_sockaddr("[IPv6:::1]", &ss), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -346,6 +374,7 @@ int main(void)
 		cmocka_unit_test(test_addr_mailbox),
 		cmocka_unit_test(test_addr_postmaster),
 		cmocka_unit_test(test_addr_literal_sockaddr),
+		cmocka_unit_test(test_addr_nul),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
