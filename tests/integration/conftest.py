@@ -46,7 +46,7 @@ _REEXEC_FLAG = "MXTEST_IN_USERNS"
 _no_netns_reason = None
 
 
-def _maybe_reexec():
+def _maybe_reexec(config):
     """Without root, run pytest again inside a user and network namespace."""
     global _no_netns_reason
     if os.geteuid() == 0:
@@ -63,16 +63,23 @@ def _maybe_reexec():
                             "(user namespaces are disabled for this user)")
         return
     env = dict(os.environ, **{_REEXEC_FLAG: "1"})
+    # Inside, this user is "root": pytest would use /tmp/pytest-of-root,
+    # which belongs to the real root. Give it a temporary root of our own.
+    if "PYTEST_DEBUG_TEMPROOT" not in env:
+        import tempfile
+        env["PYTEST_DEBUG_TEMPROOT"] = tempfile.mkdtemp(prefix="mxtest-")
     argv = [unshare, "--user", "--map-root-user", "--net", sys.executable, "-m", "pytest", *sys.argv[1:]]
+    # pytest captures fds 1 and 2 already; give the new process the real ones.
+    capman = config.pluginmanager.getplugin("capturemanager")
+    if capman is not None:
+        capman.stop_global_capturing()
     sys.stdout.flush()
     sys.stderr.flush()
     os.execve(unshare, argv, env)
 
 
-_maybe_reexec()
-
-
 def pytest_configure(config):
+    _maybe_reexec(config)
     config.addinivalue_line("markers", "netns: runs in a private network namespace with real peers")
     config.addinivalue_line("markers", "slow: takes more than a few seconds by design (timeouts)")
 
@@ -183,6 +190,9 @@ def faulty_dns(netns):
 
 @pytest.fixture
 def smtp_sink(netns):
+    if os.environ.get(_REEXEC_FLAG):
+        pytest.skip("smtp-sink must switch to user nobody, which a user namespace mapping only root cannot")
+
     def make(addr="127.0.0.11", port=25, **kw):
         return SmtpSink(netns, addr=addr, port=port, **kw).start()
     return make
