@@ -43,6 +43,7 @@ enum scenario {
 	SC_VERIFY_FAIL,
 	SC_PIPELINED,
 	SC_IMPLICIT,
+	SC_BULK,
 };
 
 struct end {
@@ -69,6 +70,9 @@ struct t {
 	int readline_step;
 	int readline_results[6];
 	char readline_text[4][32];
+	size_t bulk_sent, bulk_received;
+	int drained;
+	bool saw_pending;
 };
 
 /* Files made once for all TLS tests. */
@@ -192,6 +196,25 @@ static void note_common(struct end *e, enum net_event ev)
 	}
 }
 
+/* What the bulk scenario sends, in chunks refilled at the low-water mark. */
+#define BULK_TOTAL (4u * 1024 * 1024)
+#define BULK_CHUNK (256u * 1024)
+
+/* Top the client's output up to one chunk while the total lasts. */
+static void bulk_fill(struct t *t, struct net_conn *c)
+{
+	static const char block[4096];
+	size_t room = BULK_CHUNK;
+	while (room > 0 && t->bulk_sent < BULK_TOTAL) {
+		size_t n = sizeof(block) < room ? sizeof(block) : room;
+		net_conn_write(c, block, n);
+		t->bulk_sent += n;
+		room -= n;
+	}
+	if (net_conn_pending(c) > 0)
+		t->saw_pending = true;
+}
+
 /* The server end of every scenario. */
 static void server_cb(struct net_conn *c, enum net_event ev, void *arg)
 {
@@ -215,6 +238,14 @@ static void server_cb(struct net_conn *c, enum net_event ev, void *arg)
 		t->readline_results[i++] = net_conn_readline(c, buf, 8, &len);	/* no LF, over cap */
 		t->readline_results[i++] = net_conn_readline(c, buf, 32, &len);	/* no LF, fits */
 		done(t);
+		return;
+	}
+	if (t->sc == SC_BULK && ev == NET_EV_READ) {
+		struct evbuffer *in = net_conn_input(c);
+		t->bulk_received += evbuffer_get_length(in);
+		evbuffer_drain(in, evbuffer_get_length(in));
+		if (t->bulk_received == BULK_TOTAL)
+			done(t);
 		return;
 	}
 	if (ev == NET_EV_TLS_OK && t->sc == SC_IMPLICIT) {
@@ -252,6 +283,10 @@ static void client_cb(struct net_conn *c, enum net_event ev, void *arg)
 	note_common(e, ev);
 	switch (ev) {
 	case NET_EV_CONNECTED:
+		if (t->sc == SC_BULK) {
+			net_conn_set_lowat(c, 16 * 1024);
+			bulk_fill(t, c);
+		}
 		if (t->sc == SC_READLINE)
 			net_conn_printf(c, "0123456789\r\nabc\n\r\nxxxxxxxxxxxx");
 		return;
@@ -272,6 +307,11 @@ static void client_cb(struct net_conn *c, enum net_event ev, void *arg)
 		return;
 	case NET_EV_READ:
 		break;
+	case NET_EV_DRAINED:
+		t->drained++;
+		if (t->sc == SC_BULK)
+			bulk_fill(t, c);
+		return;
 	default:
 		return;
 	}
@@ -540,6 +580,20 @@ static void test_implicit_tls(void **state)
 	t_fini(&t);
 }
 
+static void test_bulk_drained(void **state)
+{
+	(void)state;
+	struct t t;
+	t_init(&t, SC_BULK);
+	t_connect(&t);
+	assert_int_equal(t.bulk_received, BULK_TOTAL);
+	assert_true(t.saw_pending);
+	/* One refill per chunk after the first: the low-water mark drove the writer. */
+	if (t.drained < (int)(BULK_TOTAL / BULK_CHUNK) - 1)
+		fail_msg("got %d NET_EV_DRAINED, want at least %u", t.drained, BULK_TOTAL / BULK_CHUNK - 1);
+	t_fini(&t);
+}
+
 static void test_server_ctx_errors(void **state)
 {
 	struct pki *p = pki_of(state);
@@ -566,6 +620,7 @@ int main(void)
 		cmocka_unit_test(test_wrong_name_fails),
 		cmocka_unit_test(test_pipelined_before_starttls_dropped),
 		cmocka_unit_test(test_implicit_tls),
+		cmocka_unit_test(test_bulk_drained),
 		cmocka_unit_test(test_server_ctx_errors),
 	};
 	return cmocka_run_group_tests(tests, pki_setup, pki_teardown);
