@@ -126,8 +126,13 @@ static void *queue_commit_main(void *arg)
 		q->pending = NULL;
 		q->pending_tail = &q->pending;
 		uint32_t max_pages = q->max_pages;
+		unsigned busy_ms = q->busy_ms;
 		q->max_pages = 0;
+		q->busy_ms = 0;
 		pthread_mutex_unlock(&q->mu);
+
+		if (busy_ms != 0)
+			sqlite3_busy_timeout(q->wdb, (int)busy_ms);
 
 		if (max_pages != 0) {
 			char sql[64];
@@ -155,9 +160,34 @@ static void *queue_commit_main(void *arg)
 		/* A full pipe already means "look"; nothing is lost by EAGAIN. */
 		ssize_t w = write(q->wake_fd[1], "x", 1);
 		(void)w;
+		/*
+		 * Checkpoint only when the WAL has grown and no job waits, after
+		 * the callbacks are on their way: its fsyncs then delay nobody.
+		 * Under unbroken load, do it anyway before the WAL grows large.
+		 */
+		if ((q->wal_frames >= QUEUE_CKPT_FRAMES && q->pending == NULL) ||
+		    q->wal_frames >= 8 * QUEUE_CKPT_FRAMES) {
+			pthread_mutex_unlock(&q->mu);
+			int rc = sqlite3_wal_checkpoint_v2(q->wdb, NULL, SQLITE_CHECKPOINT_PASSIVE,
+			    NULL, NULL);
+			q->wal_frames = 0;
+			pthread_mutex_lock(&q->mu);
+			if (rc == SQLITE_OK)
+				q->stats.checkpoints++;
+		}
 	}
 	pthread_mutex_unlock(&q->mu);
 	return NULL;
+}
+
+/* Writer thread, after each commit: remember how large the WAL is. */
+static int queue_commit_wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
+{
+	struct queue_store *q = arg;
+	(void)db;
+	(void)name;
+	q->wal_frames = frames;
+	return SQLITE_OK;
 }
 
 /* Run the callbacks of every finished job, on the calling (loop) thread. */
@@ -192,9 +222,10 @@ int queue_commit_start(struct queue_store *q, char *err, size_t errlen)
 		q->wake_fd[0] = q->wake_fd[1] = -1;
 		return -1;
 	}
-	q->wdb = queue_store_connect(q->path, true, err, errlen);
+	q->wdb = queue_store_connect(q->path, false, err, errlen);
 	if (q->wdb == NULL)
 		return -1;
+	sqlite3_wal_hook(q->wdb, queue_commit_wal_hook, q);
 	q->wbuf = xmalloc(QUEUE_CHUNK);
 	q->wake_ev = event_new(q->base, q->wake_fd[0], EV_READ | EV_PERSIST,
 	    queue_commit_on_wake, q);

@@ -19,6 +19,7 @@
 #define QUEUE_CHUNK (64 * 1024)		/* body chunk size: every chunk but the last is full */
 #define QUEUE_SPILL (256 * 1024)	/* bodies larger than this go to a temporary file */
 #define QUEUE_BUSY_MS 5000		/* busy timeout of both connections */
+#define QUEUE_CKPT_FRAMES 1000		/* checkpoint once the WAL has this many frames */
 #define QUEUE_DB_NAME "queue.db"
 
 /* Shared by every user of the QW_BOUNCED statement (one SQL per slot). */
@@ -82,6 +83,7 @@ struct queue_store {
 	sqlite3 *wdb;
 	sqlite3_stmt *ws[QW_COUNT_];	/* see queue_commit_stmt */
 	unsigned char *wbuf;		/* QUEUE_CHUNK bytes for copying spilled bodies */
+	int wal_frames;			/* WAL size after the last commit (wal hook) */
 
 	/* Shared, under mu. */
 	pthread_mutex_t mu;
@@ -92,6 +94,7 @@ struct queue_store {
 	struct queue_job **finished_tail;
 	bool stop;
 	uint32_t max_pages;		/* to apply before the next transaction, 0 none */
+	unsigned busy_ms;		/* to apply before the next transaction, 0 none */
 	struct queue_store_stats stats;
 
 	int wake_fd[2];			/* writer -> loop: finished jobs are ready */

@@ -280,3 +280,13 @@ void queue_store_set_max_pages(struct queue_store *q, uint32_t max_pages)
 	q->max_pages = max_pages;
 	pthread_mutex_unlock(&q->mu);
 }
+
+void queue_store_set_busy_timeout(struct queue_store *q, unsigned ms)
+{
+	sqlite3_busy_timeout(q->rdb, (int)ms);
+	if (q->base == NULL)
+		return;
+	pthread_mutex_lock(&q->mu);
+	q->busy_ms = ms ? ms : 1;
+	pthread_mutex_unlock(&q->mu);
+}

@@ -72,6 +72,7 @@ struct queue_store_stats {
 	uint64_t jobs_ok;		/* commits and updates made durable */
 	uint64_t jobs_failed;		/* commits and updates answered ok=false */
 	uint64_t max_batch;		/* most jobs that shared one transaction */
+	uint64_t checkpoints;		/* WAL checkpoints run by the writer thread */
 };
 void queue_store_stats(struct queue_store *q, struct queue_store_stats *out);
 
@@ -82,6 +83,13 @@ void queue_store_stats(struct queue_store *q, struct queue_store_stats *out);
  * by the writer thread before its next transaction.
  */
 void queue_store_set_max_pages(struct queue_store *q, uint32_t max_pages);
+
+/*
+ * How long a transaction waits for the database lock held by another
+ * connection (the command line, another process) before it fails with
+ * "database is locked" (the session answers 452). Default 5000 ms.
+ */
+void queue_store_set_busy_timeout(struct queue_store *q, unsigned ms);
 
 /* Start a new message; the writer has its queue id at once (for Received). */
 struct queue_writer *queue_writer_new(struct queue_store *q);

@@ -21,6 +21,7 @@
 
 #include <cmocka.h>
 #include <event2/event.h>
+#include <sqlite3.h>
 
 #include "mxrelayd/queue_store.h"
 #include "util/log.h"
@@ -611,6 +612,65 @@ static void test_cli_mode(void **state)
 	queue_msg_clear(&m);
 }
 
+/* Another process holds the write lock past the busy timeout: ok=false, then recovery. */
+static void test_busy(void **state)
+{
+	struct fixture *f = *state;
+	struct queue_envelope e = envelope(rcpts3, 1);
+	struct waiter w = { 0 };
+	char id[QUEUE_ID_LEN + 1], id2[QUEUE_ID_LEN + 1];
+	put_message(f, "Subject: a\r\n\r\nb\r\n", 17, 17, &e, &w, id);
+	wait_all(f->base, &w);
+	char path[256];
+	snprintf(path, sizeof(path), "%s/queue.db", f->dir);
+	sqlite3 *other = NULL;
+	assert_int_equal(sqlite3_open(path, &other), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	queue_store_set_busy_timeout(f->q, 200);
+	put_message(f, "Subject: c\r\n\r\nd\r\n", 17, 17, &e, &w, id2);
+	wait_all(f->base, &w);
+	assert_int_equal(w.failed, 1);
+	print_message("busy: ok=false err=\"%s\"\n", w.err);
+	assert_non_null(strstr(w.err, "locked"));
+	sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_close(other);
+	put_message(f, "Subject: c\r\n\r\nd\r\n", 17, 17, &e, &w, id2);
+	wait_all(f->base, &w);
+	assert_int_equal(w.ok, 2);
+	char err[256];
+	struct queue_counts c;
+	assert_int_equal(queue_query_count(f->q, &c, err, sizeof(err)), 0);
+	assert_int_equal(c.messages, 2);
+	struct queue_store_stats st;
+	queue_store_stats(f->q, &st);
+	assert_int_equal(st.failed_transactions, 1);
+	assert_int_equal(st.jobs_failed, 1);
+}
+
+/* A long run of commits: the writer checkpoints, and every body stays exact. */
+static void test_checkpoint(void **state)
+{
+	struct fixture *f = *state;
+	struct queue_rcpt_in r1 = { "x@ck.test", 0, NULL };
+	struct queue_envelope e = envelope(&r1, 1);
+	struct waiter w = { 0 };
+	char *body = make_body("ck", 20000);
+	char id[QUEUE_ID_LEN + 1];
+	for (int round = 0; round < 40; round++) {
+		for (int i = 0; i < 10; i++)
+			put_message(f, body, 20000, 20000, &e, &w, id);
+		wait_all(f->base, &w);
+	}
+	assert_int_equal(w.ok, 400);
+	struct queue_store_stats st;
+	queue_store_stats(f->q, &st);
+	print_message("checkpoint: %llu transactions, %llu checkpoints\n",
+	    (unsigned long long)st.transactions, (unsigned long long)st.checkpoints);
+	assert_true(st.checkpoints >= 1);
+	check_body(f->q, id, body, 20000, 4096);
+	free(body);
+}
+
 /* ---- crash safety: SIGKILL a committing child ---- */
 
 struct child_ack {
@@ -748,6 +808,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bounce_atomic, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cli_mode, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_busy, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_checkpoint, setup, teardown),
 		cmocka_unit_test(test_crash),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
