@@ -593,7 +593,7 @@ static void dns_mx_answer_cb(void *mydata, int err, struct ub_result *result)
 		goto out;
 	}
 	size_t n = 0;
-	while (result->data[n] != NULL && n < DNS_MX_RECORDS_MAX)
+	while (n < DNS_MX_RECORDS_MAX && result->data[n] != NULL)
 		n++;
 	struct dns_rr_mx *mx = xcalloc(n, sizeof(*mx));
 	bool all_root = true;

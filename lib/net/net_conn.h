@@ -93,7 +93,11 @@ size_t net_conn_pending(const struct net_conn *c);
 void net_conn_pause_read(struct net_conn *c, bool pause);
 /* NET_EV_DRAINED fires when output falls to at most lowat octets. */
 void net_conn_set_lowat(struct net_conn *c, size_t lowat);
-/* Close once everything written has been sent (after a 221/421). */
+/*
+ * Close once everything written has been sent (after a 221/421). From this
+ * call on the owner's callback is not called again and c must not be used:
+ * it frees itself when the output is sent, on error or on timeout.
+ */
 void net_conn_close_after_flush(struct net_conn *c);
 
 bool net_conn_is_tls(const struct net_conn *c);
