@@ -336,7 +336,8 @@ int queue_query_message(struct queue_store *q, const char *id, struct queue_msg 
 	sqlite3_finalize(st);
 	if (rc != SQLITE_ROW)
 		return rc == SQLITE_DONE ? 0 : -1;
-	if (rcpts != NULL && !queue_query_rcpts(q, id, rcpts, nrcpts, with_history, err, errlen)) {
+	if (rcpts != NULL && nrcpts != NULL &&
+	    !queue_query_rcpts(q, id, rcpts, nrcpts, with_history, err, errlen)) {
 		queue_msg_clear(m);
 		return -1;
 	}

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -466,8 +467,18 @@ static void test_admin(void **state)
 	assert_int_equal(queue_due_list(f->q, now, 5, false, &due, err, sizeof(err)), 0);
 	assert_int_equal(due.n, 5);
 	queue_due_list_free(&due);
+	/* A body opened before its message is deleted reads -1 afterwards. */
+	struct mxr_source src;
+	struct queue_body *b = queue_body_open(f->q, ids[1], &src, err, sizeof(err));
+	assert_non_null(b);
 	assert_int_equal(queue_update_delete(f->q, ids[1], err, sizeof(err)), 1);
+	char tmp[8];
+	assert_int_equal(src.read_at(src.arg, 0, tmp, sizeof(tmp)), -1);
+	queue_body_close(b);
+	assert_null(queue_body_open(f->q, ids[1], &src, err, sizeof(err)));
 	assert_int_equal(queue_update_delete(f->q, ids[1], err, sizeof(err)), 0);
+	assert_int_equal(queue_query_message(f->q, ids[1], &(struct queue_msg){ 0 }, NULL, NULL,
+	    false, err, sizeof(err)), 0);
 	assert_int_equal(queue_update_hold(f->q, "nosuchid", true, err, sizeof(err)), 0);
 	assert_int_equal(queue_query_count(f->q, &c, err, sizeof(err)), 0);
 	assert_int_equal(c.messages, 69);
@@ -671,6 +682,35 @@ static void test_checkpoint(void **state)
 	free(body);
 }
 
+/* The spill file cannot grow (file size limit): append fails, commit says why. */
+static void test_spill_error(void **state)
+{
+	struct fixture *f = *state;
+	struct queue_envelope e = envelope(rcpts3, 1);
+	struct waiter w = { 0 };
+	struct rlimit old, small;
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	small = old;
+	small.rlim_cur = 512 * 1024;
+	signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
+	char *big = make_body("spillfail", 1024 * 1024);
+	struct queue_writer *qw = queue_writer_new(f->q);
+	int rc = 0;
+	for (size_t off = 0; off < 1024 * 1024 && rc == 0; off += 65536)
+		rc = queue_writer_append(qw, big + off, 65536);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, SIG_DFL);
+	assert_int_equal(rc, -1);
+	w.pending++;
+	queue_writer_commit(qw, &e, on_commit, &w);
+	wait_all(f->base, &w);
+	assert_int_equal(w.failed, 1);
+	print_message("spill error: ok=false err=\"%s\"\n", w.err);
+	assert_non_null(strstr(w.err, "spill write"));
+	free(big);
+}
+
 /* ---- crash safety: SIGKILL a committing child ---- */
 
 struct child_ack {
@@ -784,6 +824,18 @@ static void test_crash(void **state)
 			free(want);
 			queue_msg_clear(&m);
 		}
+		/* The database itself is sound, not just the rows we looked at. */
+		char path[128];
+		snprintf(path, sizeof(path), "%s/queue.db", dir);
+		sqlite3 *db = NULL;
+		sqlite3_stmt *st = NULL;
+		assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+		assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, NULL),
+		    SQLITE_OK);
+		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+		assert_string_equal((const char *)sqlite3_column_text(st, 0), "ok");
+		sqlite3_finalize(st);
+		sqlite3_close(db);
 		struct queue_counts c;
 		assert_int_equal(queue_query_count(q, &c, err, sizeof(err)), 0);
 		print_message("crash round %d: %zu acknowledged, %llu in the queue, all intact\n",
@@ -810,6 +862,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cli_mode, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_busy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_checkpoint, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_spill_error, setup, teardown),
 		cmocka_unit_test(test_crash),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
