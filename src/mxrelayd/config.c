@@ -728,8 +728,9 @@ static bool cfg_smarthost_valid(const char *s)
 		return false;
 	struct sockaddr_storage ss;
 	socklen_t sl;
+	/* An IP address has no MX records: it must be written in brackets. */
 	if (cfg_parse_ip(host, &ss, &sl) == 0)
-		return bracket || ss.ss_family == AF_INET;
+		return bracket;
 	return cfg_domain_valid(host);
 }
 
@@ -1284,8 +1285,7 @@ static int cfg_finish(struct cfg_parser *p)
 	for (size_t i = 0; i < c->nroutes; i++) {
 		struct cfg_route *r = &c->routes[i];
 		if (!p->route_tls_set[i])
-			r->tls = r->auth_user != NULL && c->tls_policy != MXR_TLS_REQUIRED
-			    ? MXR_TLS_REQUIRED : c->tls_policy;
+			r->tls = r->auth_user != NULL ? MXR_TLS_REQUIRED : c->tls_policy;
 	}
 	if (c->hostname == NULL)
 		c->hostname = cfg_default_hostname();
