@@ -1,0 +1,250 @@
+/*
+ * mxrelayd: the mxrelay daemon's entry point.
+ *
+ * Owns: the command line, the start-up order (configuration, listeners
+ * bound while still root, privilege drop, queue store, TLS, credentials,
+ * resolver, then the loop), signal handling and the orderly stop: on
+ * SIGTERM or SIGINT no new connection is taken, messages being received
+ * are finished and committed, the store is closed, and the exit is 0.
+ * Never: keeps mutable state outside main's own frame; never runs the
+ * loop as root.
+ */
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "dns/dns_mx.h"
+#include "mxrelayd/auth_db.h"
+#include "mxrelayd/config.h"
+#include "mxrelayd/privdrop.h"
+#include "mxrelayd/queue_store.h"
+#include "mxrelayd/smtpd_ctx.h"
+#include "mxrelayd/smtpd_limit.h"
+#include "mxrelayd/smtpd_listener.h"
+#include "mxrelayd/smtpd_session.h"
+#include "net/net_tls.h"
+#include "util/log.h"
+
+/* How long a stopping daemon lets messages in progress finish. */
+#define MXRD_STOP_GRACE_S 30
+/* How often a stopping daemon looks whether the last session ended. */
+#define MXRD_STOP_POLL_MS 50
+
+static const char mxrd_usage[] =
+    "usage: mxrelayd [-c FILE] [-t|--check] [-d|--debug] [-h|--help] [-V|--version]\n"
+    "  -c, --config FILE  read FILE instead of the embedded default configuration\n"
+    "  -t, --check        check the configuration, print the result and exit\n"
+    "  -d, --debug        log debug events (state changes, every reply code)\n"
+    "  -h, --help         show this help and exit\n"
+    "  -V, --version      show the version and exit\n"
+    "Runs in the foreground and logs one key=value line per event to standard error.\n"
+    "SIGTERM or SIGINT: stop taking connections, finish messages being received, exit 0.\n";
+
+/* What the signal and stop callbacks need. */
+struct mxrd_run {
+	struct smtpd_ctx *ctx;
+	struct event *stop_poll;	/* owned */
+	time_t stop_started;
+	bool dropped;
+};
+
+/* While stopping: leave the loop once no session or password check remains. */
+static void mxrd_stop_poll(evutil_socket_t fd, short what, void *arg)
+{
+	struct mxrd_run *run = arg;
+	struct smtpd_ctx *ctx = run->ctx;
+	(void)fd;
+	(void)what;
+	if (!run->dropped && time(NULL) - run->stop_started >= MXRD_STOP_GRACE_S) {
+		log_msg(LOG_LVL_WARN, "event=stop-grace-over sessions=%u", ctx->nsessions);
+		smtpd_session_drop_all(ctx);
+		run->dropped = true;
+	}
+	if (ctx->nsessions == 0 && ctx->auth_jobs == 0) {
+		event_base_loopexit(ctx->base, NULL);
+		return;
+	}
+	struct timeval tv = { 0, MXRD_STOP_POLL_MS * 1000 };
+	evtimer_add(run->stop_poll, &tv);
+}
+
+/* SIGTERM/SIGINT: the first starts an orderly stop, a second drops every session. */
+static void mxrd_on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct mxrd_run *run = arg;
+	struct smtpd_ctx *ctx = run->ctx;
+	(void)what;
+	if (ctx->stopping) {
+		log_msg(LOG_LVL_WARN, "event=stop-now signal=%d sessions=%u", (int)sig, ctx->nsessions);
+		smtpd_session_drop_all(ctx);
+		run->dropped = true;
+		return;
+	}
+	log_msg(LOG_LVL_INFO, "event=stopping signal=%d sessions=%u", (int)sig, ctx->nsessions);
+	ctx->stopping = true;
+	run->stop_started = time(NULL);
+	smtpd_listener_stop(ctx->listeners);
+	smtpd_session_stop_all(ctx);
+	mxrd_stop_poll(-1, 0, run);
+}
+
+/* SIGHUP: the configuration is frozen for the life of the process. */
+static void mxrd_on_hup(evutil_socket_t sig, short what, void *arg)
+{
+	(void)sig;
+	(void)what;
+	(void)arg;
+	log_msg(LOG_LVL_INFO, "event=sighup action=ignored reason=\"restart to load a new configuration\"");
+}
+
+/* A random start for session ids. */
+static uint64_t mxrd_seed(void)
+{
+	uint64_t v = 0;
+	if (getrandom(&v, sizeof(v), GRND_NONBLOCK) != (ssize_t)sizeof(v))
+		v = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+	return v;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "check", no_argument, NULL, 't' },
+		{ "debug", no_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *path = NULL;
+	bool check = false, debug = false;
+	int opt;
+	while ((opt = getopt_long(argc, argv, "c:tdhV", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			path = optarg;
+			break;
+		case 't':
+			check = true;
+			break;
+		case 'd':
+			debug = true;
+			break;
+		case 'h':
+			fputs(mxrd_usage, stdout);
+			return 0;
+		case 'V':
+			printf("mxrelayd %s\n", MXR_VERSION);
+			return 0;
+		default:
+			fputs(mxrd_usage, stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		fputs(mxrd_usage, stderr);
+		return 2;
+	}
+	log_init("mxrelayd", debug ? LOG_LVL_DEBUG : LOG_LVL_INFO, 2);
+
+	char err[512];
+	struct config *cfg = NULL;
+	if (config_load(path, &cfg, err, sizeof(err)) != 0) {
+		fprintf(stderr, "mxrelayd: %s\n", err);
+		return 1;
+	}
+	if (check) {
+		printf("mxrelayd: %s: configuration ok\n", cfg->path);
+		config_free(cfg);
+		return 0;
+	}
+	if (!debug)
+		log_init("mxrelayd", (enum log_level)cfg->log_level, 2);
+	signal(SIGPIPE, SIG_IGN);
+
+	struct smtpd_listener *listeners = smtpd_listener_bind(cfg, err, sizeof(err));
+	if (listeners == NULL)
+		fatal("event=start-failed reason=\"%s\"", err);
+	if (privdrop_drop(cfg->user, err, sizeof(err)) != 0)
+		fatal("event=start-failed reason=\"%s\"", err);
+
+	/* Password checks finish on worker threads and wake the loop with event_active. */
+	if (evthread_use_pthreads() != 0)
+		fatal("event=start-failed reason=\"libevent threads unavailable\"");
+	struct event_base *base = event_base_new();
+	if (base == NULL)
+		fatal("event=start-failed reason=\"cannot create the event loop\"");
+	struct queue_store *queue = queue_store_open(base, cfg->queue_dir, err, sizeof(err));
+	if (queue == NULL)
+		fatal("event=start-failed reason=\"queue %s: %s\"", cfg->queue_dir, err);
+	SSL_CTX *tls = NULL;
+	if (cfg->tls_cert != NULL) {
+		const char *terr = NULL;
+		tls = net_tls_server_ctx(cfg->tls_cert, cfg->tls_key != NULL ? cfg->tls_key : cfg->tls_cert, &terr);
+		if (tls == NULL)
+			fatal("event=start-failed reason=\"%s\"", terr);
+	}
+	struct auth_db *auth = NULL;
+	if (cfg->auth_file != NULL && (auth = auth_db_load(cfg->auth_file, err, sizeof(err))) == NULL)
+		fatal("event=start-failed reason=\"%s\"", err);
+	struct dns_resolver *dns = NULL;
+	if (cfg->check_rcpt_domain) {
+		const char *derr = NULL;
+		if ((dns = dns_resolver_new(base, cfg->dns_server, &derr)) == NULL)
+			fatal("event=start-failed reason=\"resolver: %s\"", derr);
+	}
+
+	struct smtpd_ctx ctx = {
+		.base = base,
+		.cfg = cfg,
+		.queue = queue,
+		.tls = tls,
+		.auth = auth,
+		.dns = dns,
+		.limit = smtpd_limit_new(cfg->max_connections, cfg->max_connections_per_ip),
+		.listeners = listeners,
+		.id_seed = mxrd_seed(),
+	};
+	struct mxrd_run run = { .ctx = &ctx };
+	run.stop_poll = evtimer_new(base, mxrd_stop_poll, &run);
+	struct event *ev_term = evsignal_new(base, SIGTERM, mxrd_on_signal, &run);
+	struct event *ev_int = evsignal_new(base, SIGINT, mxrd_on_signal, &run);
+	struct event *ev_hup = evsignal_new(base, SIGHUP, mxrd_on_hup, NULL);
+	if (run.stop_poll == NULL || ev_term == NULL || ev_int == NULL || ev_hup == NULL)
+		fatal("event=start-failed reason=\"cannot create signal events\"");
+	event_add(ev_term, NULL);
+	event_add(ev_int, NULL);
+	event_add(ev_hup, NULL);
+
+	smtpd_listener_start(listeners, &ctx);
+	log_msg(LOG_LVL_INFO, "event=started version=%s config=\"%s\" hostname=%s queue=\"%s\" tls=%s auth=%s",
+	    MXR_VERSION, cfg->path, cfg->hostname, cfg->queue_dir, tls != NULL ? "yes" : "no",
+	    auth != NULL ? "yes" : "no");
+
+	event_base_dispatch(base);
+
+	smtpd_listener_free(listeners);
+	smtpd_session_drop_all(&ctx);
+	/* Commits still pending finish here; their sessions are already gone. */
+	queue_store_close(queue);
+	log_msg(LOG_LVL_INFO, "event=stopped connections=%llu refused=%llu messages=%llu recipients=%llu",
+	    (unsigned long long)ctx.stats.connections, (unsigned long long)ctx.stats.refused,
+	    (unsigned long long)ctx.stats.messages, (unsigned long long)ctx.stats.recipients);
+	event_free(ev_term);
+	event_free(ev_int);
+	event_free(ev_hup);
+	event_free(run.stop_poll);
+	dns_resolver_free(dns);
+	auth_db_free(auth);
+	net_tls_ctx_free(tls);
+	smtpd_limit_free(ctx.limit);
+	event_base_free(base);
+	config_free(cfg);
+	return 0;
+}

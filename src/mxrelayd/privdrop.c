@@ -1,0 +1,77 @@
+/*
+ * privdrop: leave root for an unprivileged account, for good.
+ *
+ * Owns: looking up the account, setting the supplementary groups, the
+ * group and the user in that order (the group calls need root), and
+ * checking afterwards that neither uid 0 nor gid 0 can be regained.
+ * Never: continues as root after being asked to drop, or after any of
+ * the calls failed.
+ */
+#include "mxrelayd/privdrop.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+int privdrop_drop(const char *user, char *err, size_t errlen)
+{
+	struct passwd pw, *res = NULL;
+	char buf[4096];
+	const char *name = user != NULL ? user : PRIVDROP_DEFAULT_USER;
+
+	if (geteuid() != 0) {
+		if (user == NULL)
+			return 0;
+		if (getpwnam_r(user, &pw, buf, sizeof(buf), &res) != 0 || res == NULL) {
+			snprintf(err, errlen, "user %s: no such user", user);
+			return -1;
+		}
+		if (pw.pw_uid != geteuid()) {
+			snprintf(err, errlen, "cannot become user %s: not started as root", user);
+			return -1;
+		}
+		return 0;
+	}
+	if (getpwnam_r(name, &pw, buf, sizeof(buf), &res) != 0 || res == NULL) {
+		if (user == NULL)
+			snprintf(err, errlen, "refusing to run as root: set `user` in the configuration "
+			    "or create the system user %s", PRIVDROP_DEFAULT_USER);
+		else
+			snprintf(err, errlen, "user %s: no such user", user);
+		return -1;
+	}
+	if (pw.pw_uid == 0) {
+		snprintf(err, errlen, "refusing to run as root: user %s has uid 0", name);
+		return -1;
+	}
+	if (initgroups(pw.pw_name, pw.pw_gid) != 0) {
+		snprintf(err, errlen, "initgroups %s: %s", name, strerror(errno));
+		return -1;
+	}
+	if (setgid(pw.pw_gid) != 0) {
+		snprintf(err, errlen, "setgid %lu: %s", (unsigned long)pw.pw_gid, strerror(errno));
+		return -1;
+	}
+	if (setuid(pw.pw_uid) != 0) {
+		snprintf(err, errlen, "setuid %lu: %s", (unsigned long)pw.pw_uid, strerror(errno));
+		return -1;
+	}
+	/* Proof: root must be gone for good, saved ids included. */
+	if (setuid(0) == 0 || seteuid(0) == 0) {
+		snprintf(err, errlen, "still able to regain root after dropping to %s", name);
+		return -1;
+	}
+	if (pw.pw_gid != 0 && (setgid(0) == 0 || setegid(0) == 0)) {
+		snprintf(err, errlen, "still able to regain group 0 after dropping to %s", name);
+		return -1;
+	}
+	if (getuid() != pw.pw_uid || geteuid() != pw.pw_uid || getgid() != pw.pw_gid ||
+	    getegid() != pw.pw_gid) {
+		snprintf(err, errlen, "ids did not change as asked for user %s", name);
+		return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,24 @@
+/*
+ * privdrop: give up root after the listening sockets are bound.
+ *
+ * Owns: the choice of the user to run as, the order of the calls
+ * (initgroups, setgid, setuid) and the proof that root cannot come back.
+ * Never: runs as root silently: started as root, it drops or refuses.
+ */
+#ifndef MXR_PRIVDROP_H
+#define MXR_PRIVDROP_H
+
+#include <stddef.h>
+
+/* The user taken when started as root with no `user` configured. */
+#define PRIVDROP_DEFAULT_USER "mxrelay"
+
+/*
+ * When running as root, become user (or PRIVDROP_DEFAULT_USER when user is
+ * NULL, refusing if that account does not exist). When not root, nothing
+ * changes (a configured user other than the current one is an error).
+ * Returns 0, or -1 with a message in err.
+ */
+int privdrop_drop(const char *user, char *err, size_t errlen);
+
+#endif
