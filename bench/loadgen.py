@@ -165,7 +165,9 @@ class Session:
             self.t_dot = time.monotonic()
 
     def _send(self, data):
-        self.out.append(data)
+        # A memoryview, so that a partial send of a large body slices
+        # without copying what is left.
+        self.out.append(memoryview(data))
 
     def _replies(self):
         while self.sock is not None:

@@ -67,6 +67,10 @@ class Nsd:
     logfile: "{d}/nsd.log"
     server-count: 1
     verbosity: 1
+    # Response rate limiting would drop the relays' queries: Postfix asks
+    # for the MX and A records of every delivery (it keeps no cache).
+    rrl-ratelimit: 0
+    rrl-whitelist-ratelimit: 0
 remote-control:
     control-enable: no
 zone:

@@ -39,6 +39,17 @@ def _wait_greeting(addr, port, proc, timeout):
     return False
 
 
+def _keep_log(src, work, name):
+    """Copy a relay's log to work/logs/NAME-SEQ.log before its directory goes."""
+    logs = os.path.join(work, "logs")
+    os.makedirs(logs, exist_ok=True)
+    seq = len(os.listdir(logs)) + 1
+    try:
+        shutil.copyfile(src, os.path.join(logs, f"{seq:03d}-{name}.log"))
+    except OSError:
+        pass
+
+
 def _last_lines(path, n=3):
     try:
         with open(path, errors="replace") as f:
@@ -54,6 +65,7 @@ class Postfix:
     name = "postfix"
 
     def __init__(self, root, work):
+        self.work = work
         self.dir = os.path.join(work, "postfix")
         self.proc = None
         self.master_pid = None
@@ -165,7 +177,9 @@ maillog_file = {d}/maillog
             if os.path.exists(f"/proc/{self.master_pid}"):
                 os.kill(self.master_pid, signal.SIGKILL)
             self.master_pid = None
-        stop_process(self.proc)
+        if self.proc is not None:
+            stop_process(self.proc)
+            _keep_log(self.log_path(), self.work, self.name)
         self.proc = None
 
     def log_path(self):
@@ -178,6 +192,7 @@ class Mxrelay:
     name = "mxrelay"
 
     def __init__(self, root, work):
+        self.work = work
         self.bin = os.path.join(root, "build", "mxrelayd")
         self.dir = os.path.join(work, "mxrelay")
         self.proc = None
@@ -229,7 +244,9 @@ max_connections_per_ip = 12000
         return self.proc.pid
 
     def stop(self):
-        stop_process(self.proc, grace=10)
+        if self.proc is not None:
+            stop_process(self.proc, grace=10)
+            _keep_log(self.log_path(), self.work, self.name)
         self.proc = None
 
     def log_path(self):
