@@ -486,13 +486,24 @@ static void cs_rcpt_params(const struct client_session *s, const struct client_r
 		if (k > 0 && (size_t)k < cap)
 			used = (size_t)k;
 	}
-	if (r->orcpt != NULL && *r->orcpt != '\0') {
+	/* The original recipient: the caller's, else the address itself (as Postfix does). */
+	char own[400];
+	const char *orcpt = r->orcpt;
+	if (orcpt == NULL || *orcpt == '\0') {
+		bool ascii = true;
+		for (const char *c = r->address; *c != '\0'; c++)
+			if ((unsigned char)*c >= 0x80)
+				ascii = false;
+		orcpt = NULL;
+		if (ascii && snprintf(own, sizeof(own), "rfc822;%s", r->address) < (int)sizeof(own))
+			orcpt = own;
+	}
+	if (orcpt != NULL) {
 		char x[1024];
-		const char *semi = strchr(r->orcpt, ';');
-		if (semi != NULL && semi > r->orcpt &&
+		const char *semi = strchr(orcpt, ';');
+		if (semi != NULL && semi > orcpt &&
 		    smtp_xtext_encode(semi + 1, strlen(semi + 1), x, sizeof(x)) >= 0)
-			snprintf(p + used, cap - used, " ORCPT=%.*s;%s", (int)(semi - r->orcpt),
-			    r->orcpt, x);
+			snprintf(p + used, cap - used, " ORCPT=%.*s;%s", (int)(semi - orcpt), orcpt, x);
 	}
 }
 

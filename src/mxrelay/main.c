@@ -1,0 +1,58 @@
+/*
+ * mxrelay: the command line. Dispatches to a subcommand (send,
+ * check-config) and answers --help and --version.
+ *
+ * Owns: the subcommand table and the top-level usage text.
+ * Never: does a subcommand's work itself.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <sysexits.h>
+
+#include "mxrelay/commands.h"
+#include "util/log.h"
+
+struct main_cmd {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *summary;
+};
+
+static const struct main_cmd main_cmds[] = {
+	{ "send", cmd_send, "deliver one message now, straight to the MX hosts" },
+	{ "check-config", cmd_check_config, "check a configuration file" },
+};
+
+/* The top-level usage, to out. */
+static void main_usage(FILE *out)
+{
+	fprintf(out, "usage: mxrelay COMMAND [ARGS...]\n"
+	    "       mxrelay --help | --version\n\ncommands:\n");
+	for (size_t i = 0; i < sizeof(main_cmds) / sizeof(main_cmds[0]); i++)
+		fprintf(out, "  %-14s %s\n", main_cmds[i].name, main_cmds[i].summary);
+	fprintf(out, "\n\"mxrelay COMMAND --help\" describes a command; see mxrelay(1).\n");
+}
+
+int main(int argc, char **argv)
+{
+	log_init("mxrelay", LOG_LVL_WARN, 2);
+	if (argc < 2) {
+		main_usage(stderr);
+		return EX_USAGE;
+	}
+	const char *cmd = argv[1];
+	if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+		main_usage(stdout);
+		return EX_OK;
+	}
+	if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "-V") == 0) {
+		printf("mxrelay %s\n", MXR_VERSION);
+		return EX_OK;
+	}
+	for (size_t i = 0; i < sizeof(main_cmds) / sizeof(main_cmds[0]); i++)
+		if (strcmp(cmd, main_cmds[i].name) == 0)
+			return main_cmds[i].run(argc - 1, argv + 1);
+	fprintf(stderr, "mxrelay: unknown command \"%s\"\n", cmd);
+	main_usage(stderr);
+	return EX_USAGE;
+}
