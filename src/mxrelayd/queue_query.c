@@ -382,7 +382,7 @@ long queue_query_list(struct queue_store *q, queue_list_fn *fn, void *arg,
 				go = fn(arg, &page[i], r, nr);
 			}
 			queue_rcpts_free(r, nr);
-			snprintf(after, sizeof(after), "%s", page[i].id);
+			memcpy(after, page[i].id, sizeof(after));
 			queue_msg_clear(&page[i]);
 		}
 		if (!ok)

@@ -51,6 +51,35 @@ static void bench_start_one(struct bench *b)
 	queue_writer_commit(w, b->env, bench_on_commit, b);
 }
 
+struct outcome_bench {
+	struct queue_store *q;
+	const struct queue_due_list *due;
+	size_t started, done, failed;
+};
+
+static void outcome_start_one(struct outcome_bench *ob);
+
+static void outcome_on_commit(void *arg, bool ok, const char *err)
+{
+	struct outcome_bench *ob = arg;
+	(void)err;
+	ob->done++;
+	if (!ok)
+		ob->failed++;
+	if (ob->started < ob->due->n)
+		outcome_start_one(ob);
+}
+
+static void outcome_start_one(struct outcome_bench *ob)
+{
+	const struct queue_due *d = &ob->due->items[ob->started++];
+	struct queue_outcome o = {
+		.rcpt_id = d->rcpt_id, .state = QUEUE_RCPT_DELIVERED, .at = time(NULL),
+		.code = 250, .esc = "2.0.0", .reply = "Ok: queued as 1234", .mx = "mx.bench.test[127.0.0.2]",
+	};
+	queue_update_outcomes(ob->q, &o, 1, outcome_on_commit, ob);
+}
+
 static double now_s(void)
 {
 	struct timespec ts;
@@ -102,12 +131,40 @@ static void test_commit_rate(void **state)
 	struct queue_store_stats st;
 	queue_store_stats(q, &st);
 	print_message("queue bench: %u x 1 KiB messages, 20 outstanding: %.0f msg/s, %.3f s,"
-	    " %llu transactions (%.1f msgs per fsync, largest batch %llu), CPU %.0f us/msg\n",
+	    " %llu transactions (%.1f msgs per fsync, largest batch %llu), %llu checkpoints,"
+	    " CPU %.0f us/msg\n",
 	    b.total, b.total / t, t, (unsigned long long)st.transactions,
 	    (double)b.total / (double)(st.transactions ? st.transactions : 1),
-	    (unsigned long long)st.max_batch, c * 1e6 / b.total);
+	    (unsigned long long)st.max_batch, (unsigned long long)st.checkpoints,
+	    c * 1e6 / b.total);
 	assert_int_equal(b.failed, 0);
 	assert_true(st.transactions < b.total);
+
+	/* Then the scheduler's side: one outcome per call, 20 outstanding. */
+	struct queue_due_list due;
+	assert_int_equal(queue_due_list(q, time(NULL) + 1, 2 * (size_t)b.total, true, &due, err,
+	    sizeof(err)), 0);
+	assert_int_equal(due.n, 2 * (size_t)b.total);
+	static struct outcome_bench ob;
+	ob.q = q;
+	ob.due = &due;
+	struct queue_store_stats st0;
+	queue_store_stats(q, &st0);
+	t0 = now_s();
+	c0 = cpu_s();
+	while (ob.started < 20 && ob.started < due.n)
+		outcome_start_one(&ob);
+	while (ob.done < due.n)
+		event_base_loop(base, EVLOOP_ONCE);
+	t = now_s() - t0;
+	c = cpu_s() - c0;
+	queue_store_stats(q, &st);
+	print_message("queue bench: %zu outcomes (one per call), 20 outstanding: %.0f/s,"
+	    " %llu transactions, CPU %.0f us/outcome\n", due.n, (double)due.n / t,
+	    (unsigned long long)(st.transactions - st0.transactions), c * 1e6 / (double)due.n);
+	assert_int_equal(ob.failed, 0);
+	assert_int_equal(queue_due_claimed(q), 0);
+	queue_due_list_free(&due);
 
 	queue_store_close(q);
 	event_base_free(base);
