@@ -122,8 +122,8 @@ char *queue_store_col_strdup(sqlite3_stmt *st, int col);
 /* The lower-case domain of an address (after the last '@'), into dst. */
 void queue_store_domain(const char *address, char *dst, size_t dstlen);
 
-/* queue_query.c: the claim set. */
-void queue_claims_del(struct queue_claims *c, int64_t id);
-void queue_claims_free(struct queue_claims *c);
+/* queue_due.c: the claim set. */
+void queue_due_release(struct queue_claims *c, int64_t id);
+void queue_due_free_claims(struct queue_claims *c);
 
 #endif

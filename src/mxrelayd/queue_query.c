@@ -1,11 +1,10 @@
 /*
- * queue_query: the read side of the queue: due recipients for the
- * scheduler (and the in-memory claims that keep a recipient from being
- * handed out twice), messages and recipients for the command line, the
- * header section of a body, counts.
+ * queue_query: the read side of the queue for the command line and the
+ * bounce writer: a message with its recipients and their history, the
+ * listing of all messages, the header section of a body, counts.
  *
- * Owns: the claim set. Never: writes to the database, or keeps a
- * statement (and so a read transaction) open after it returns.
+ * Owns: nothing beyond what it returns. Never: writes to the database,
+ * or keeps a statement (and so a read transaction) open after it returns.
  */
 #include "mxrelayd/queue_int.h"
 
@@ -16,162 +15,9 @@
 #include "util/log.h"
 #include "util/xalloc.h"
 
-/* ---- claims: an open-addressing set of recipient ids (ids are > 0) ---- */
-
-static size_t queue_claims_slot(int64_t id, size_t cap)
-{
-	uint64_t h = (uint64_t)id * 0x9e3779b97f4a7c15u;
-	return (size_t)(h >> 17) & (cap - 1);
-}
-
-static bool queue_claims_has(const struct queue_claims *c, int64_t id)
-{
-	if (c->cap == 0)
-		return false;
-	for (size_t i = queue_claims_slot(id, c->cap);; i = (i + 1) & (c->cap - 1)) {
-		if (c->slots[i] == id)
-			return true;
-		if (c->slots[i] == 0)
-			return false;
-	}
-}
-
-static void queue_claims_add(struct queue_claims *c, int64_t id);
-
-/* Rebuild the table with room for twice the live entries. */
-static void queue_claims_grow(struct queue_claims *c)
-{
-	struct queue_claims old = *c;
-	size_t cap = 64;
-	while (cap < (old.used + 1) * 4)
-		cap *= 2;
-	c->slots = xcalloc(cap, sizeof(*c->slots));
-	c->cap = cap;
-	c->used = c->filled = 0;
-	for (size_t i = 0; i < old.cap; i++)
-		if (old.slots[i] > 0)
-			queue_claims_add(c, old.slots[i]);
-	free(old.slots);
-}
-
-static void queue_claims_add(struct queue_claims *c, int64_t id)
-{
-	if (queue_claims_has(c, id))
-		return;
-	if ((c->filled + 1) * 2 > c->cap)
-		queue_claims_grow(c);
-	size_t i = queue_claims_slot(id, c->cap);
-	while (c->slots[i] > 0)
-		i = (i + 1) & (c->cap - 1);
-	if (c->slots[i] == 0)
-		c->filled++;
-	c->slots[i] = id;
-	c->used++;
-}
-
-void queue_claims_del(struct queue_claims *c, int64_t id)
-{
-	if (c->cap == 0)
-		return;
-	for (size_t i = queue_claims_slot(id, c->cap);; i = (i + 1) & (c->cap - 1)) {
-		if (c->slots[i] == id) {
-			c->slots[i] = -1;
-			c->used--;
-			return;
-		}
-		if (c->slots[i] == 0)
-			return;
-	}
-}
-
-void queue_claims_free(struct queue_claims *c)
-{
-	free(c->slots);
-	memset(c, 0, sizeof(*c));
-}
-
-void queue_due_unclaim(struct queue_store *q, const int64_t *rcpt_ids, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		queue_claims_del(&q->claims, rcpt_ids[i]);
-}
-
-size_t queue_due_claimed(const struct queue_store *q)
-{
-	return q->claims.used;
-}
-
-/* ---- due recipients ---- */
-
-int queue_due_list(struct queue_store *q, time_t now, size_t limit, bool claim,
-    struct queue_due_list *out, char *err, size_t errlen)
-{
-	memset(out, 0, sizeof(*out));
-	sqlite3_stmt *st = NULL;
-	/* recipients_due serves the filter; the sort is over the few due rows. */
-	if (sqlite3_prepare_v2(q->rdb,
-	    "SELECT r.id, r.msg_id, r.address, r.domain, r.orcpt, r.notify, r.tries,"
-	    " r.first_fail, m.received_at FROM recipients r JOIN messages m ON m.id = r.msg_id"
-	    " WHERE r.state IN ('pending', 'deferred') AND r.next_try <= ?1 AND m.held = 0"
-	    " ORDER BY r.domain, r.msg_id, r.id LIMIT ?2", -1, &st, NULL) != SQLITE_OK) {
-		queue_store_seterr(err, errlen, "prepare", q->rdb);
-		return -1;
-	}
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)now);
-	/* Claimed rows are skipped below, so ask for enough to fill limit anyway. */
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)(limit + q->claims.used));
-	size_t cap = 0;
-	int rc;
-	while (out->n < limit && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-		int64_t id = sqlite3_column_int64(st, 0);
-		if (queue_claims_has(&q->claims, id))
-			continue;
-		if (out->n == cap) {
-			cap = cap ? cap * 2 : 16;
-			out->items = xreallocarray(out->items, cap, sizeof(*out->items));
-		}
-		struct queue_due *d = &out->items[out->n++];
-		memset(d, 0, sizeof(*d));
-		d->rcpt_id = id;
-		snprintf(d->msg_id, sizeof(d->msg_id), "%s", (const char *)sqlite3_column_text(st, 1));
-		d->address = queue_store_col_strdup(st, 2);
-		d->domain = queue_store_col_strdup(st, 3);
-		d->orcpt = queue_store_col_strdup(st, 4);
-		d->notify = (unsigned)sqlite3_column_int(st, 5);
-		d->tries = (unsigned)sqlite3_column_int(st, 6);
-		d->first_fail = (time_t)sqlite3_column_int64(st, 7);
-		d->received_at = (time_t)sqlite3_column_int64(st, 8);
-	}
-	rc = sqlite3_errcode(q->rdb);
-	sqlite3_finalize(st);
-	if (rc != SQLITE_OK && rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		queue_store_seterr(err, errlen, "due list", q->rdb);
-		queue_due_list_free(out);
-		return -1;
-	}
-	if (claim)
-		for (size_t i = 0; i < out->n; i++)
-			queue_claims_add(&q->claims, out->items[i].rcpt_id);
-	return 0;
-}
-
-void queue_due_list_free(struct queue_due_list *l)
-{
-	if (l == NULL)
-		return;
-	for (size_t i = 0; i < l->n; i++) {
-		free((char *)l->items[i].address);
-		free((char *)l->items[i].domain);
-		free((char *)l->items[i].orcpt);
-	}
-	free(l->items);
-	l->items = NULL;
-	l->n = 0;
-}
-
 /* ---- messages and recipients ---- */
 
-void queue_msg_clear(struct queue_msg *m)
+void queue_query_msg_clear(struct queue_msg *m)
 {
 	if (m == NULL)
 		return;
@@ -184,7 +30,7 @@ void queue_msg_clear(struct queue_msg *m)
 	memset(m, 0, sizeof(*m));
 }
 
-void queue_rcpts_free(struct queue_rcpt *r, size_t n)
+void queue_query_rcpts_free(struct queue_rcpt *r, size_t n)
 {
 	if (r == NULL)
 		return;
@@ -249,7 +95,7 @@ static bool queue_query_history(struct queue_store *q, struct queue_rcpt *r,
 		}
 		struct queue_try *t = &r->history[r->nhistory++];
 		t->at = (time_t)sqlite3_column_int64(st, 0);
-		if (!queue_rcpt_state_parse((const char *)sqlite3_column_text(st, 1), &t->status))
+		if (!queue_store_state_parse((const char *)sqlite3_column_text(st, 1), &t->status))
 			t->status = QUEUE_RCPT_PENDING;
 		t->code = sqlite3_column_int(st, 2);
 		t->esc = queue_store_col_strdup(st, 3);
@@ -292,7 +138,7 @@ static bool queue_query_rcpts(struct queue_store *q, const char *id, struct queu
 		r->domain = queue_store_col_strdup(st, 2);
 		r->orcpt = queue_store_col_strdup(st, 3);
 		r->notify = (unsigned)sqlite3_column_int(st, 4);
-		if (!queue_rcpt_state_parse((const char *)sqlite3_column_text(st, 5), &r->state))
+		if (!queue_store_state_parse((const char *)sqlite3_column_text(st, 5), &r->state))
 			r->state = QUEUE_RCPT_PENDING;
 		r->tries = (unsigned)sqlite3_column_int(st, 6);
 		r->next_try = (time_t)sqlite3_column_int64(st, 7);
@@ -310,7 +156,7 @@ static bool queue_query_rcpts(struct queue_store *q, const char *id, struct queu
 	for (size_t i = 0; ok && with_history && i < *nout; i++)
 		ok = queue_query_history(q, &(*out)[i], err, errlen);
 	if (!ok) {
-		queue_rcpts_free(*out, *nout);
+		queue_query_rcpts_free(*out, *nout);
 		*out = NULL;
 		*nout = 0;
 	}
@@ -338,7 +184,7 @@ int queue_query_message(struct queue_store *q, const char *id, struct queue_msg 
 		return rc == SQLITE_DONE ? 0 : -1;
 	if (rcpts != NULL && nrcpts != NULL &&
 	    !queue_query_rcpts(q, id, rcpts, nrcpts, with_history, err, errlen)) {
-		queue_msg_clear(m);
+		queue_query_msg_clear(m);
 		return -1;
 	}
 	return 1;
@@ -381,9 +227,9 @@ long queue_query_list(struct queue_store *q, queue_list_fn *fn, void *arg,
 				visited++;
 				go = fn(arg, &page[i], r, nr);
 			}
-			queue_rcpts_free(r, nr);
+			queue_query_rcpts_free(r, nr);
 			memcpy(after, page[i].id, sizeof(after));
-			queue_msg_clear(&page[i]);
+			queue_query_msg_clear(&page[i]);
 		}
 		if (!ok)
 			return -1;
@@ -416,7 +262,7 @@ int queue_query_headers(struct queue_store *q, const char *id, size_t cap, char 
 	if (b == NULL) {
 		struct queue_msg m;
 		int found = queue_query_message(q, id, &m, NULL, NULL, false, NULL, 0);
-		queue_msg_clear(&m);
+		queue_query_msg_clear(&m);
 		return found == 0 ? 0 : -1;
 	}
 	uint64_t want = src.size < cap ? src.size : cap;
@@ -472,7 +318,7 @@ int queue_query_count(struct queue_store *q, struct queue_counts *out, char *err
 	}
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		enum queue_rcpt_state s;
-		if (queue_rcpt_state_parse((const char *)sqlite3_column_text(st, 0), &s))
+		if (queue_store_state_parse((const char *)sqlite3_column_text(st, 0), &s))
 			out->rcpts[s] = (uint64_t)sqlite3_column_int64(st, 1);
 	}
 	sqlite3_finalize(st);

@@ -76,21 +76,21 @@ static const char queue_store_schema[] =
     " PRIMARY KEY (msg_id, seq));"
     "PRAGMA user_version = 1;";
 
-static const char *const queue_rcpt_state_names[] = {
+static const char *const queue_store_state_names[] = {
 	"pending", "deferred", "delivered", "failed", "bounced",
 };
 
-const char *queue_rcpt_state_name(enum queue_rcpt_state s)
+const char *queue_store_state_name(enum queue_rcpt_state s)
 {
 	if ((unsigned)s > QUEUE_RCPT_BOUNCED)
 		return "unknown";
-	return queue_rcpt_state_names[s];
+	return queue_store_state_names[s];
 }
 
-bool queue_rcpt_state_parse(const char *name, enum queue_rcpt_state *out)
+bool queue_store_state_parse(const char *name, enum queue_rcpt_state *out)
 {
 	for (unsigned i = 0; i <= QUEUE_RCPT_BOUNCED; i++) {
-		if (name != NULL && strcmp(name, queue_rcpt_state_names[i]) == 0) {
+		if (name != NULL && strcmp(name, queue_store_state_names[i]) == 0) {
 			*out = (enum queue_rcpt_state)i;
 			return true;
 		}
@@ -253,7 +253,7 @@ void queue_store_close(struct queue_store *q)
 		return;
 	queue_commit_stop(q);
 	sqlite3_close(q->rdb);
-	queue_claims_free(&q->claims);
+	queue_due_free_claims(&q->claims);
 	pthread_cond_destroy(&q->cv);
 	pthread_mutex_destroy(&q->mu);
 	free(q->path);

@@ -11,8 +11,9 @@
  * The layout and its guarantees are described in docs/queue.md. The
  * functions are split by file: queue_store.c (open, close, stats),
  * queue_writer.c (new messages), queue_commit.c (the writer thread),
- * queue_update.c (outcomes, bounces, admin changes), queue_query.c (due
- * list, listings, counts), queue_body.c (reading a body), queue_id.c.
+ * queue_update.c (outcomes, bounces, admin changes), queue_due.c (what
+ * is due, claims), queue_query.c (messages, listings, counts),
+ * queue_body.c (reading a body), queue_id.c.
  * Every function here is called on the loop thread (or, for a store opened
  * without a loop, on the one thread that opened it).
  */
@@ -131,7 +132,7 @@ void queue_id_new(char out[QUEUE_ID_LEN + 1]);
 /* True when s looks like a queue id (length and alphabet). */
 bool queue_id_valid(const char *s);
 
-/* ---- recipients and their states ---- */
+/* ---- recipients and their states (queue_store.c) ---- */
 
 enum queue_rcpt_state {
 	QUEUE_RCPT_PENDING,	/* never tried */
@@ -141,9 +142,9 @@ enum queue_rcpt_state {
 	QUEUE_RCPT_BOUNCED,	/* final failure, bounce queued (or not wanted) */
 };
 /* "pending", "deferred", "delivered", "failed", "bounced" (as stored). */
-const char *queue_rcpt_state_name(enum queue_rcpt_state s);
+const char *queue_store_state_name(enum queue_rcpt_state s);
 /* Parse a stored state name; false when unknown. */
-bool queue_rcpt_state_parse(const char *name, enum queue_rcpt_state *out);
+bool queue_store_state_parse(const char *name, enum queue_rcpt_state *out);
 
 /* ---- asynchronous updates for the scheduler (queue_update.c) ---- */
 
@@ -196,7 +197,7 @@ int queue_update_flush_msg(struct queue_store *q, const char *id, time_t now,
 int queue_update_flush_domain(struct queue_store *q, const char *domain, time_t now,
     char *err, size_t errlen);
 
-/* ---- reading (queue_query.c) ---- */
+/* ---- due recipients (queue_due.c) ---- */
 
 /* One due recipient. Strings are owned by the list (queue_due_list_free). */
 struct queue_due {
@@ -229,6 +230,8 @@ void queue_due_unclaim(struct queue_store *q, const int64_t *rcpt_ids, size_t n)
 /* Number of recipients claimed now. */
 size_t queue_due_claimed(const struct queue_store *q);
 
+/* ---- reading (queue_query.c) ---- */
+
 /* A message envelope as stored. Strings are owned by the struct. */
 struct queue_msg {
 	char id[QUEUE_ID_LEN + 1];
@@ -245,7 +248,7 @@ struct queue_msg {
 	uint64_t size;			/* body octets */
 	bool held;
 };
-void queue_msg_clear(struct queue_msg *m);
+void queue_query_msg_clear(struct queue_msg *m);
 
 /* One recipient as stored, with its history when asked for. */
 struct queue_try {
@@ -277,12 +280,12 @@ struct queue_rcpt {
 
 /*
  * Read message id: envelope into *m, its recipients into *rcpts (*nrcpts
- * of them, free with queue_rcpts_free), with history when with_history.
+ * of them, free with queue_query_rcpts_free), with history when with_history.
  * rcpts may be NULL. Returns 1 found, 0 not found, -1 error.
  */
 int queue_query_message(struct queue_store *q, const char *id, struct queue_msg *m,
     struct queue_rcpt **rcpts, size_t *nrcpts, bool with_history, char *err, size_t errlen);
-void queue_rcpts_free(struct queue_rcpt *r, size_t n);
+void queue_query_rcpts_free(struct queue_rcpt *r, size_t n);
 
 /*
  * Call fn for every message in id (time) order with its recipients (no

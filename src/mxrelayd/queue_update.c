@@ -75,7 +75,7 @@ static bool queue_update_outcomes_apply(struct queue_job *j, struct queue_store 
 	struct queue_update_outcomes *u = (struct queue_update_outcomes *)j;
 	for (size_t i = 0; i < u->n; i++) {
 		const struct queue_outcome *o = &u->o[i];
-		const char *state = queue_rcpt_state_name(o->state);
+		const char *state = queue_store_state_name(o->state);
 		bool fail = o->state == QUEUE_RCPT_DEFERRED || o->state == QUEUE_RCPT_FAILED;
 		/* Only undone recipients change: a final state is never left. */
 		sqlite3_stmt *st = queue_commit_stmt(q, QW_OUTCOME,
@@ -130,7 +130,7 @@ static void queue_update_outcomes_done(struct queue_job *j, bool ok, const char 
 {
 	struct queue_update_outcomes *u = (struct queue_update_outcomes *)j;
 	for (size_t i = 0; i < u->n; i++)
-		queue_claims_del(&u->q->claims, u->o[i].rcpt_id);
+		queue_due_release(&u->q->claims, u->o[i].rcpt_id);
 	if (!ok)
 		log_msg(LOG_LVL_WARN, "op=queue_outcomes n=%zu status=failed reason=\"%s\"", u->n, err);
 	if (u->cb != NULL)

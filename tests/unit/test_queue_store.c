@@ -244,8 +244,8 @@ static void test_small_and_spilled(void **state)
 	assert_string_equal(r[0].orcpt, "rfc822;alice@example.test");
 	assert_int_equal(r[0].notify, MXR_NOTIFY_FAILURE);
 	assert_int_equal(r[2].state, QUEUE_RCPT_PENDING);
-	queue_rcpts_free(r, nr);
-	queue_msg_clear(&m);
+	queue_query_rcpts_free(r, nr);
+	queue_query_msg_clear(&m);
 
 	char *hdr = NULL;
 	size_t hlen = 0;
@@ -367,8 +367,8 @@ static void test_outcomes(void **state)
 	assert_int_equal(r[1].history[0].code, 451);
 	assert_string_equal(r[1].history[0].mx, "mx1.example.test[127.0.0.2]");
 	int64_t failed_id = r[2].id;
-	queue_rcpts_free(r, nr);
-	queue_msg_clear(&m);
+	queue_query_rcpts_free(r, nr);
+	queue_query_msg_clear(&m);
 
 	/* A final state is never left: a late "deferred" for the delivered one is ignored. */
 	struct queue_outcome late = o[1];
@@ -403,8 +403,8 @@ static void test_outcomes(void **state)
 	assert_int_equal(r[1].tries, 2);
 	assert_int_equal(r[1].nhistory, 2);
 	assert_int_equal(r[2].state, QUEUE_RCPT_BOUNCED);
-	queue_rcpts_free(r, nr);
-	queue_msg_clear(&m);
+	queue_query_rcpts_free(r, nr);
+	queue_query_msg_clear(&m);
 	deleted = -2;
 	queue_update_delete_if_done(f->q, id, on_delete, &deleted);
 	while (deleted == -2)
@@ -573,14 +573,14 @@ static void test_bounce_atomic(void **state)
 	assert_int_equal(queue_query_message(f->q, id, &m, &r, &nr, false, err, sizeof(err)), 1);
 	assert_int_equal(r[2].state, QUEUE_RCPT_BOUNCED);
 	assert_int_equal(r[0].state, QUEUE_RCPT_PENDING);
-	queue_rcpts_free(r, nr);
-	queue_msg_clear(&m);
+	queue_query_rcpts_free(r, nr);
+	queue_query_msg_clear(&m);
 	assert_int_equal(queue_query_message(f->q, bid, &m, &r, &nr, false, err, sizeof(err)), 1);
 	assert_string_equal(m.sender, "");
 	assert_int_equal(nr, 1);
 	assert_string_equal(r[0].domain, "origin.test");
-	queue_rcpts_free(r, nr);
-	queue_msg_clear(&m);
+	queue_query_rcpts_free(r, nr);
+	queue_query_msg_clear(&m);
 	/* The two unclaimed recipients and the bounce's are due. */
 	assert_int_equal(queue_due_list(f->q, now, 100, false, &due, err, sizeof(err)), 0);
 	assert_int_equal(due.n, 3);
@@ -620,7 +620,7 @@ static void test_cli_mode(void **state)
 	struct queue_msg m;
 	assert_int_equal(queue_query_message(f->q, id, &m, NULL, NULL, false, err, sizeof(err)), 1);
 	assert_true(m.held);
-	queue_msg_clear(&m);
+	queue_query_msg_clear(&m);
 }
 
 /* Another process holds the write lock past the busy timeout: ok=false, then recovery. */
@@ -822,7 +822,7 @@ static void test_crash(void **state)
 			char *want = make_body(id, (size_t)m.size);
 			check_body(q, id, want, (size_t)m.size, 65536);
 			free(want);
-			queue_msg_clear(&m);
+			queue_query_msg_clear(&m);
 		}
 		/* The database itself is sound, not just the rows we looked at. */
 		char path[128];
