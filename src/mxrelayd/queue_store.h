@@ -63,7 +63,12 @@ struct queue_envelope {
  */
 struct queue_store *queue_store_open(struct event_base *base, const char *dir,
     char *err, size_t errlen);
-/* Finish pending commits (their callbacks run) and close. NULL is fine. */
+/*
+ * Finish pending commits and close. Their callbacks run inside this call,
+ * so their arguments must still be valid (close the queue before freeing
+ * the sessions waiting on it), and the loop must not be freed yet.
+ * NULL is fine.
+ */
 void queue_store_close(struct queue_store *q);
 
 /* What the writer thread has done since open (a snapshot, taken under its lock). */
