@@ -193,13 +193,14 @@ class Mxrelay:
 
     def __init__(self, root, work):
         self.work = work
-        self.bin = os.path.join(root, "build", "mxrelayd")
+        # MXRELAYD names another binary, e.g. to compare two builds.
+        self.bin = os.environ.get("MXRELAYD") or os.path.join(root, "build", "mxrelayd")
         self.dir = os.path.join(work, "mxrelay")
         self.proc = None
 
     def unavailable(self):
         if not os.access(self.bin, os.X_OK):
-            return "build/mxrelayd not built"
+            return f"{os.path.relpath(self.bin)} not built"
         return None
 
     def _write_config(self):
