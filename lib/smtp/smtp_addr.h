@@ -70,7 +70,10 @@ int smtp_addr_parse_path_ex(const char *s, size_t len, unsigned flags,
  */
 size_t smtp_addr_utf8_len(const char *s, size_t len);
 
-/* Parse a whole string as a mailbox "local@domain" (no <>, no route). */
+/*
+ * Parse a whole string as a mailbox "local@domain" (no <>, no route).
+ * The empty string is the null path when flags has SMTP_ADDR_NULL_OK.
+ */
 int smtp_addr_parse_mailbox(const char *s, size_t len, unsigned flags,
     struct smtp_addr *out, const char **err);
 

@@ -109,7 +109,8 @@ static void dec_emit(struct smtp_data_dec *d, char c, char *out, size_t *o)
 	out[(*o)++] = c;
 	if ((unsigned char)c >= 0x80)
 		d->any_8bit = true;
-	if (!d->in_header || c == '\r' || c == '\n' || d->hdr_prefix_len >= sizeof(data_received) - 1)
+	if (!d->in_header || c == '\r' || c == '\n' ||
+	    d->hdr_prefix_len >= sizeof(data_received) - 1)
 		return;
 	d->hdr_prefix[d->hdr_prefix_len++] = c;
 	if (d->hdr_prefix_len == sizeof(data_received) - 1 &&
