@@ -96,7 +96,7 @@ struct client_session {
 	struct smtp_caps caps;
 	bool tls_on;
 	bool tls_tried;
-	bool implicit;
+	bool implicit;			/* implicit TLS handshake still running */
 	bool auth_done;
 	bool need_rset;			/* a MAIL was sent and its transaction not completed */
 
@@ -886,8 +886,8 @@ static void cs_on_reply(struct client_session *s)
 			cs_fail_quit(s, &o);
 			return;
 		}
-		s->implicit = s->cfg.tls == MXR_TLS_IMPLICIT;
-		if (s->implicit) {
+		if (s->cfg.tls == MXR_TLS_IMPLICIT && !s->tls_on) {
+			/* The handshake result should have come first; check it anyway. */
 			if (!cs_tls_ok(s))
 				return;
 			s->tls_on = true;
@@ -1100,6 +1100,11 @@ static void cs_on_conn_lost(struct client_session *s, bool eof)
 			    "cannot connect to %s: %s", s->cfg.mx_host, err);
 		break;
 	case CS_GREETING:
+		if (s->implicit) {
+			cs_outcome_text(s, &o, MXR_TEMPFAIL, MXR_STAGE_TLS, 0, "4.7.5",
+			    "TLS required but the handshake with %s failed: %s", s->cfg.mx_host, err);
+			break;
+		}
 		cs_outcome_text(s, &o, MXR_TEMPFAIL, MXR_STAGE_CONNECT, 0, "4.4.2",
 		    "connection dropped before greeting%s%s", eof ? "" : ": ", eof ? "" : err);
 		break;
@@ -1136,6 +1141,7 @@ static void cs_net_cb(struct net_conn *c, enum net_event ev, void *arg)
 		    s->cfg.mx_host, s->ip, (unsigned)s->port);
 		cs_progress_all(s, &o);
 		s->last_cmd = "connect";
+		s->implicit = s->cfg.tls == MXR_TLS_IMPLICIT;
 		cs_wait(s, CS_GREETING, MXR_STAGE_CONNECT, s->cfg.to->greeting, "greeting");
 		cs_on_read(s);
 		return;
@@ -1147,6 +1153,15 @@ static void cs_net_cb(struct net_conn *c, enum net_event ev, void *arg)
 			cs_body_pump(s);
 		return;
 	case NET_EV_TLS_OK:
+		if (s->implicit && s->state == CS_GREETING) {
+			/* Implicit TLS: the handshake ends before the greeting is read. */
+			s->implicit = false;
+			if (!cs_tls_ok(s))
+				return;
+			s->tls_on = true;
+			cs_tls_progress(s);
+			return;
+		}
 		if (s->state == CS_TLS) {
 			evtimer_del(s->deadline);
 			if (!cs_tls_ok(s))
