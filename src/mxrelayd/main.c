@@ -35,6 +35,8 @@
 #define MXRD_STOP_GRACE_S 30
 /* How often a stopping daemon looks whether the last session ended. */
 #define MXRD_STOP_POLL_MS 50
+/* How long closing connections get to flush their last reply before exit. */
+#define MXRD_LINGER_MS 300
 
 static const char mxrd_usage[] =
     "usage: mxrelayd [-c FILE] [-t|--check] [-d|--debug] [-h|--help] [-V|--version]\n"
@@ -231,6 +233,10 @@ int main(int argc, char **argv)
 
 	smtpd_listener_free(listeners);
 	smtpd_session_drop_all(&ctx);
+	/* Last replies (221, 421) still being flushed belong to their connections: let them go out. */
+	struct timeval linger = { 0, MXRD_LINGER_MS * 1000 };
+	event_base_loopexit(base, &linger);
+	event_base_dispatch(base);
 	/* Commits still pending finish here; their sessions are already gone. */
 	queue_store_close(queue);
 	log_msg(LOG_LVL_INFO, "event=stopped connections=%llu refused=%llu messages=%llu recipients=%llu",

@@ -135,7 +135,7 @@ class Daemon:
             lines.append(f"relay_domains = {relay_domains}")
         lines += [f"listen = {l}" for l in self.listen]
         if certs is not None:
-            cert, key = certs.server(HOSTNAME)
+            cert, key = certs.server(HOSTNAME, "127.0.0.1")
             lines += [f"tls_cert = {cert}", f"tls_key = {key}"]
             for p in (cert, key):
                 os.chmod(p, 0o644)
