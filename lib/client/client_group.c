@@ -7,6 +7,7 @@
 #include "client/client_group.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -61,7 +62,11 @@ void client_group_build(const struct mxr_rcpt *rcpts, size_t n, struct client_gr
 			out->bad[i] = "recipient address has no domain";
 			continue;
 		}
-		client_group_lower(out->domains[i], sizeof(out->domains[i]), pa.domain);
+		/* A literal keeps its spelling: its tag ("IPv6:") is for the parser to judge. */
+		if (pa.domain_is_literal)
+			snprintf(out->domains[i], sizeof(out->domains[i]), "%s", pa.domain);
+		else
+			client_group_lower(out->domains[i], sizeof(out->domains[i]), pa.domain);
 
 		size_t first = i;
 		for (size_t j = 0; j < i; j++) {
@@ -77,7 +82,7 @@ void client_group_build(const struct mxr_rcpt *rcpts, size_t n, struct client_gr
 
 		struct client_group *g = NULL;
 		for (size_t k = 0; k < out->ngroups; k++) {
-			if (strcmp(out->groups[k].domain, out->domains[i]) == 0) {
+			if (strcasecmp(out->groups[k].domain, out->domains[i]) == 0) {
 				g = &out->groups[k];
 				break;
 			}
