@@ -1,0 +1,111 @@
+/*
+ * control: the daemon's control socket, through which `mxrelay queue`
+ * lists and steers the queue of a running mxrelayd, and the request
+ * grammar and queue listings both sides share.
+ *
+ * Owns: the Unix stream socket at cfg->control_socket (mode 0660, removed
+ * on exit), the line protocol (one request line, one reply), and the text
+ * and JSON forms of a queue listing and of one message, so that the
+ * daemon's answer and the command line's direct read of a stopped
+ * daemon's store look the same.
+ * Never: changes the queue except through the queue_store functions;
+ * never trusts a request: every line is capped and checked, and a bad one
+ * gets "error usage ..." and never a crash.
+ *
+ * The protocol (one request per connection):
+ *   request:  VERB [ARG] LF, at most CONTROL_LINE_MAX octets
+ *   reply:    "ok TEXT" LF, or "error KIND TEXT" LF; after "ok" the
+ *             verbs list, list-json and show send a body: lines
+ *             (dot-stuffed, LF ends) closed by a line ".".
+ *   KIND:     usage (a bad request), notfound (no such message),
+ *             store (the queue could not be read or changed),
+ *             toolarge (a listing passed its cap).
+ */
+#ifndef MXR_CONTROL_H
+#define MXR_CONTROL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <time.h>
+
+struct config;
+struct event_base;
+struct evbuffer;
+struct queue_store;
+
+/* Longest request line, line end excluded. */
+#define CONTROL_LINE_MAX 512
+/* Longest argument (a queue id or a domain name). */
+#define CONTROL_ARG_MAX 255
+/* Most octets of a listing the daemon sends; past it the body is cut. */
+#define CONTROL_BODY_MAX (64u * 1024u * 1024u)
+/* Most octets of the header section shown by "show". */
+#define CONTROL_HEADERS_MAX (64u * 1024u)
+
+enum control_verb {
+	CONTROL_LIST,		/* "list": text listing */
+	CONTROL_LIST_JSON,	/* "list-json": one JSON object per message */
+	CONTROL_SHOW,		/* "show ID" */
+	CONTROL_SHOW_JSON,	/* "show-json ID" */
+	CONTROL_FLUSH_ALL,	/* "flush": every undone recipient due now */
+	CONTROL_FLUSH,		/* "flush ID" */
+	CONTROL_FLUSH_DOMAIN,	/* "flush-domain DOMAIN" */
+	CONTROL_HOLD,		/* "hold ID" */
+	CONTROL_RELEASE,	/* "release ID" */
+	CONTROL_DELETE,		/* "delete ID" */
+	CONTROL_BOUNCE,		/* "bounce ID" */
+};
+
+/* What a request asks. arg is a queue id, a lower-case domain, or "". */
+struct control_req {
+	enum control_verb verb;
+	char arg[CONTROL_ARG_MAX + 1];
+};
+
+/*
+ * Parse one request line[0..len) (without its LF; a trailing CR is
+ * allowed). Returns 0, or -1 with *why set to a static text saying what
+ * is wrong. Pure: no I/O.
+ */
+int control_parse(const char *line, size_t len, struct control_req *out, const char **why);
+/* The request's verb as written on the wire ("flush-domain"). */
+const char *control_verb_name(enum control_verb v);
+/* Whether the verb's "ok" reply carries a body ended by ".". */
+bool control_verb_has_body(enum control_verb v);
+
+/* Typed result of running a request against a store. */
+enum control_status {
+	CONTROL_OK,
+	CONTROL_E_USAGE,
+	CONTROL_E_NOTFOUND,
+	CONTROL_E_STORE,
+	CONTROL_E_TOOLARGE,
+};
+/* "usage", "notfound", "store", "toolarge" (the KIND of an error reply). */
+const char *control_status_name(enum control_status s);
+
+/*
+ * Run the requests that need no loop (everything but bounce) against q:
+ * list/show write their body (not dot-stuffed, "\n" line ends) into body,
+ * at most cap octets; the others write nothing there. msg gets the
+ * reply's text ("flushed 3 recipients", or what went wrong). now is the
+ * time listings count ages from and flushes make recipients due at.
+ */
+enum control_status control_run(struct queue_store *q, const struct control_req *req,
+    time_t now, struct evbuffer *body, size_t cap, char *msg, size_t msglen);
+
+struct control;
+
+/*
+ * Listen on cfg->control_socket on base (a stale socket left by a dead
+ * daemon is replaced; a live one is an error). kick(kick_arg) is called
+ * after a flush or a bounce so the scheduler looks at the queue at once;
+ * it may be NULL. Returns NULL with err filled on failure.
+ */
+struct control *control_new(struct event_base *base, const struct config *cfg,
+    struct queue_store *q, void (*kick)(void *arg), void *kick_arg, char *err, size_t errlen);
+/* Close every connection, stop listening and remove the socket. NULL is fine. */
+void control_free(struct control *c);
+
+#endif
