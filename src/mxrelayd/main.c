@@ -173,6 +173,8 @@ int main(int argc, char **argv)
 	struct smtpd_listener *listeners = smtpd_listener_bind(cfg, err, sizeof(err));
 	if (listeners == NULL)
 		fatal("event=start-failed reason=\"%s\"", err);
+	if (privdrop_prepare_dir(cfg->user, cfg->queue_dir, err, sizeof(err)) != 0)
+		fatal("event=start-failed reason=\"queue %s: %s\"", cfg->queue_dir, err);
 	if (privdrop_drop(cfg->user, err, sizeof(err)) != 0)
 		fatal("event=start-failed reason=\"%s\"", err);
 

@@ -9,11 +9,14 @@
  */
 #include "mxrelayd/privdrop.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int privdrop_drop(const char *user, char *err, size_t errlen)
@@ -74,4 +77,53 @@ int privdrop_drop(const char *user, char *err, size_t errlen)
 		return -1;
 	}
 	return 0;
+}
+
+int privdrop_prepare_dir(const char *user, const char *dir, char *err, size_t errlen)
+{
+	struct passwd pw, *res = NULL;
+	char buf[4096];
+	const char *name = user != NULL ? user : PRIVDROP_DEFAULT_USER;
+
+	if (geteuid() != 0)
+		return 0;
+	if (getpwnam_r(name, &pw, buf, sizeof(buf), &res) != 0 || res == NULL) {
+		snprintf(err, errlen, "user %s: no such user", name);
+		return -1;
+	}
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		snprintf(err, errlen, "mkdir %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	/* O_NOFOLLOW: a symlink planted in place of the queue is not followed. */
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+	if (dfd < 0) {
+		snprintf(err, errlen, "open %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	if (fchown(dfd, pw.pw_uid, pw.pw_gid) != 0) {
+		snprintf(err, errlen, "chown %s: %s", dir, strerror(errno));
+		close(dfd);
+		return -1;
+	}
+	DIR *d = fdopendir(dfd);
+	if (d == NULL) {
+		snprintf(err, errlen, "opendir %s: %s", dir, strerror(errno));
+		close(dfd);
+		return -1;
+	}
+	struct dirent *de;
+	int rc = 0;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		/* Only regular files (the database and its WAL), never through a link. */
+		if (fchownat(dirfd(d), de->d_name, pw.pw_uid, pw.pw_gid, AT_SYMLINK_NOFOLLOW) != 0) {
+			snprintf(err, errlen, "chown %s/%s: %s", dir, de->d_name, strerror(errno));
+			rc = -1;
+			break;
+		}
+	}
+	closedir(d);
+	return rc;
 }

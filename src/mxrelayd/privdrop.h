@@ -21,4 +21,12 @@
  */
 int privdrop_drop(const char *user, char *err, size_t errlen);
 
+/*
+ * Before dropping: when running as root, create dir (mode 0700) when it is
+ * missing and give it, and the files directly inside it, to the account
+ * privdrop_drop() will become, so the queue stays writable afterwards.
+ * Not root: nothing to do. Returns 0, or -1 with a message in err.
+ */
+int privdrop_prepare_dir(const char *user, const char *dir, char *err, size_t errlen);
+
 #endif
