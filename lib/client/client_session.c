@@ -11,6 +11,7 @@
  * recipient, or frees itself from inside a callback.
  */
 #include "client/client_session.h"
+#include "client/client_esmtp.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -433,86 +434,12 @@ static void cs_auth_login_step(struct client_session *s, const char *secret, enu
 		cs_wait(s, next, MXR_STAGE_AUTH, s->cfg.to->mail, "reply to AUTH");
 }
 
-/* ESMTP parameters for MAIL FROM. */
-static void cs_mail_params(struct client_session *s, char *p, size_t cap)
-{
-	const struct client_msg *m = s->cfg.msg;
-	size_t used = 0;
-	p[0] = '\0';
-#define CS_ADD(...) do { \
-		int k_ = snprintf(p + used, cap - used, __VA_ARGS__); \
-		if (k_ > 0 && (size_t)k_ < cap - used) used += (size_t)k_; \
-	} while (0)
-	if (s->caps.size)
-		CS_ADD(" SIZE=%" PRIu64, m->src.size);
-	if (m->body_8bit && s->caps.eightbitmime)
-		CS_ADD(" BODY=8BITMIME");
-	if (m->smtputf8 && s->caps.smtputf8)
-		CS_ADD(" SMTPUTF8");
-	if (s->caps.dsn) {
-		if (m->ret == MXR_RET_FULL)
-			CS_ADD(" RET=FULL");
-		else if (m->ret == MXR_RET_HDRS)
-			CS_ADD(" RET=HDRS");
-		if (m->envid != NULL && *m->envid != '\0') {
-			char x[512];
-			if (smtp_xtext_encode(m->envid, strlen(m->envid), x, sizeof(x)) >= 0)
-				CS_ADD(" ENVID=%s", x);
-		}
-	}
-#undef CS_ADD
-}
-
-/* ESMTP parameters for RCPT TO (DSN only, and only when offered). */
-static void cs_rcpt_params(const struct client_session *s, const struct client_rcpt *r,
-    char *p, size_t cap)
-{
-	p[0] = '\0';
-	if (!s->caps.dsn)
-		return;
-	size_t used = 0;
-	if (r->notify != 0) {
-		char nb[64] = "";
-		if (r->notify & MXR_NOTIFY_NEVER)
-			snprintf(nb, sizeof(nb), "NEVER");
-		else
-			snprintf(nb, sizeof(nb), "%s%s%s%s%s",
-			    (r->notify & MXR_NOTIFY_SUCCESS) ? "SUCCESS" : "",
-			    (r->notify & MXR_NOTIFY_SUCCESS) && (r->notify & (MXR_NOTIFY_FAILURE | MXR_NOTIFY_DELAY)) ? "," : "",
-			    (r->notify & MXR_NOTIFY_FAILURE) ? "FAILURE" : "",
-			    (r->notify & MXR_NOTIFY_FAILURE) && (r->notify & MXR_NOTIFY_DELAY) ? "," : "",
-			    (r->notify & MXR_NOTIFY_DELAY) ? "DELAY" : "");
-		int k = snprintf(p, cap, " NOTIFY=%s", nb);
-		if (k > 0 && (size_t)k < cap)
-			used = (size_t)k;
-	}
-	/* The original recipient: the caller's, else the address itself (as Postfix does). */
-	char own[400];
-	const char *orcpt = r->orcpt;
-	if (orcpt == NULL || *orcpt == '\0') {
-		bool ascii = true;
-		for (const char *c = r->address; *c != '\0'; c++)
-			if ((unsigned char)*c >= 0x80)
-				ascii = false;
-		orcpt = NULL;
-		if (ascii && snprintf(own, sizeof(own), "rfc822;%s", r->address) < (int)sizeof(own))
-			orcpt = own;
-	}
-	if (orcpt != NULL) {
-		char x[1024];
-		const char *semi = strchr(orcpt, ';');
-		if (semi != NULL && semi > orcpt &&
-		    smtp_xtext_encode(semi + 1, strlen(semi + 1), x, sizeof(x)) >= 0)
-			snprintf(p + used, cap - used, " ORCPT=%.*s;%s", (int)(semi - orcpt), orcpt, x);
-	}
-}
-
 /* Send RCPT TO for batch member k. */
 static bool cs_send_rcpt(struct client_session *s, size_t k)
 {
 	const struct client_rcpt *r = s->r[s->batch[k]];
 	char params[1200];
-	cs_rcpt_params(s, r, params, sizeof(params));
+	client_esmtp_rcpt_params(&s->caps, r, params, sizeof(params));
 	s->last_cmd = "RCPT";
 	return cs_send(s, false, "RCPT TO:<%s>%s", r->address, params);
 }
@@ -583,7 +510,7 @@ static void cs_txn_begin(struct client_session *s)
 	s->pipelined = s->caps.pipelining;
 
 	char params[1024];
-	cs_mail_params(s, params, sizeof(params));
+	client_esmtp_mail_params(&s->caps, s->cfg.msg, params, sizeof(params));
 	s->last_cmd = "MAIL";
 	s->need_rset = true;
 	if (!cs_send(s, false, "MAIL FROM:<%s>%s", m->sender, params))
