@@ -261,6 +261,10 @@ static int addr_domain(struct addr_cur *c, char *dst, bool *is_literal)
 		}
 	}
 	size_t n = c->i - start;
+	/* One trailing dot names the same domain (the root label); policy judges it. */
+	if ((c->flags & SMTP_ADDR_POLICY_FORMS) && n > 1 && c->s[start + n - 1] == '.' &&
+	    c->s[start + n - 2] != '.')
+		n--;
 	if (n == 0)
 		return addr_fail(c, SMTP_ADDR_FAULT_MAILBOX, "missing domain");
 	if (n > SMTP_DOMAIN_MAX)
@@ -295,7 +299,8 @@ static int addr_mailbox(struct addr_cur *c, bool bracketed)
 	if (addr_local(c) < 0)
 		return -1;
 	if (addr_at_end(c, bracketed)) {
-		if ((c->flags & SMTP_ADDR_NO_DOMAIN_OK) && smtp_addr_is_postmaster(c->out)) {
+		if ((c->flags & SMTP_ADDR_NO_DOMAIN_OK) &&
+		    ((c->flags & SMTP_ADDR_POLICY_FORMS) || smtp_addr_is_postmaster(c->out))) {
 			c->out->kind = SMTP_ADDR_LOCALONLY;
 			return 0;
 		}

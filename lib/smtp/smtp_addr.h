@@ -24,6 +24,13 @@ enum smtp_addr_flag {
 	SMTP_ADDR_UTF8_OK = 1 << 1,	/* non-ASCII UTF-8 allowed (RFC 6531) */
 	SMTP_ADDR_NO_DOMAIN_OK = 1 << 2,/* "<Postmaster>" without domain allowed */
 	SMTP_ADDR_BARE_OK = 1 << 3,	/* a path without <> is accepted (lenient clients, CLI) */
+	/*
+	 * A server's RCPT: also take the forms that policy, not syntax, should
+	 * judge: any local part without a domain (kind LOCALONLY, with
+	 * SMTP_ADDR_NO_DOMAIN_OK) and a domain name with one trailing dot
+	 * (stripped: "a@b.test." is "a@b.test", as DNS reads it).
+	 */
+	SMTP_ADDR_POLICY_FORMS = 1 << 4,
 };
 
 enum smtp_addr_kind {

@@ -87,7 +87,8 @@ bool policy_check_rcpt(const struct config *c, const struct policy_client *clien
 		/* RFC 5321 4.5.1: "<Postmaster>" is accepted from anyone. */
 		if (policy_is_postmaster(rcpt->local))
 			return policy_reply_set(out, &policy_ok);
-		return policy_reply_set(out, &policy_no_domain);
+		/* Anyone else without a domain: a relay attempt unless trusted. */
+		return policy_reply_set(out, policy_trusted(c, client) ? &policy_no_domain : &policy_denied);
 	case SMTP_ADDR_MAILBOX:
 		break;
 	}
@@ -96,7 +97,7 @@ bool policy_check_rcpt(const struct config *c, const struct policy_client *clien
 	if (len > 0 && rcpt->domain[len - 1] == '.' && !rcpt->domain_is_literal)
 		len--;
 	if (len == 0)
-		return policy_reply_set(out, &policy_no_domain);
+		return policy_reply_set(out, policy_trusted(c, client) ? &policy_no_domain : &policy_denied);
 	for (size_t i = 0; i < len; i++)
 		domain[i] = (char)tolower((unsigned char)rcpt->domain[i]);
 	domain[len] = '\0';

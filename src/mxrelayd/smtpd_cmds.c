@@ -323,7 +323,8 @@ static void smtpd_cmds_rcpt(struct smtpd_session *s, const struct smtp_cmd *cmd)
 		return;
 	}
 	int n = smtp_cmd_parse_path_arg(cmd->arg, cmd->arg_len, "TO:",
-	    SMTP_ADDR_NO_DOMAIN_OK | SMTP_ADDR_UTF8_OK, &addr, params, SMTP_PARAMS_MAX, &err, &code);
+	    SMTP_ADDR_NO_DOMAIN_OK | SMTP_ADDR_POLICY_FORMS | SMTP_ADDR_UTF8_OK, &addr, params,
+	    SMTP_PARAMS_MAX, &err, &code);
 	if (n < 0) {
 		if (code == 553)
 			smtpd_session_reply(s, 553, "5.1.3", "Bad recipient address syntax: %s", err);

@@ -20,6 +20,7 @@
 #define U SMTP_ADDR_UTF8_OK
 #define D SMTP_ADDR_NO_DOMAIN_OK
 #define B SMTP_ADDR_BARE_OK
+#define P SMTP_ADDR_POLICY_FORMS
 
 #define OK SMTP_ADDR_FAULT_NONE
 #define SYN SMTP_ADDR_FAULT_SYNTAX
@@ -115,6 +116,14 @@ static const struct path_row path_rows[] = {
 	{ "<a@b.\xe2\x82test>", U, MBX, NULL, 0, false, false, false, false },
 	/* Postmaster without a domain. */
 	{ "<postmaster>", D, OK, "postmaster", 0, false, false, false, false },
+	/* Forms a server takes and leaves to its relay policy. */
+	{ "<alice>", D | P, OK, "alice", 0, false, false, false, false },
+	{ "<alice>", D, MBX, NULL, 0, false, false, false, false },
+	{ "<a!b>", D | P, OK, "a!b", 0, false, false, false, false },
+	{ "<a@b.test.>", P, OK, "a@b.test", 0, false, false, false, false },
+	{ "<a@b.test.>", 0, MBX, NULL, 0, false, false, false, false },
+	{ "<a@b.test..>", P, MBX, NULL, 0, false, false, false, false },
+	{ "<a@.>", P, MBX, NULL, 0, false, false, false, false },
 	{ "<PostMaster>", D, OK, "PostMaster", 0, false, false, false, false },
 	{ "<postmaster>", 0, MBX, NULL, 0, false, false, false, false },
 	{ "<webmaster>", D, MBX, NULL, 0, false, false, false, false },
