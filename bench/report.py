@@ -17,6 +17,7 @@ import subprocess
 FIGURES = [
     ("ingest", "ingest rate, msg/s", "{:.0f}", "higher"),
     ("e2e", "end-to-end rate, msg/s", "{:.0f}", "higher"),
+    ("ingest_seconds", "time until the 250 reply, s", "{:.2f}", "lower"),
     ("seconds", "time until delivered, s", "{:.2f}", "lower"),
     ("p50_ms", "end-of-data reply p50, ms", "{:.1f}", "lower"),
     ("p99_ms", "end-of-data reply p99, ms", "{:.1f}", "lower"),

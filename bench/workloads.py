@@ -161,6 +161,7 @@ def run_loadgen(ctx, relay, count, size, rcpts, wait_domains=None, sessions=20):
         "pss_mib": pss, "procs": nprocs,
     }
     if count == 1:
+        fig["ingest_seconds"] = t_last - t0 if ok else None
         fig["seconds"] = (t_done - t0) if t_done else None
     return fig, note
 
