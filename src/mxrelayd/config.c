@@ -1,6 +1,6 @@
 /*
- * config: the mxrelay.conf(5) parser, its checks and the lookups on the
- * frozen result.
+ * config: the mxrelay.conf(5) parser and its checks. Value lexers live in
+ * config_value.c, the lookups on the frozen result in config_lookup.c.
  *
  * Owns: the line grammar ("key = value", '#' comments, lists separated by
  * commas or white space), the key table with each key's type, default and
@@ -11,6 +11,7 @@
  * (to check they can be read, and to load route password files).
  */
 #include "config.h"
+#include "config_value.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -119,414 +120,6 @@ static const char *cfg_quote(char *buf, size_t buflen, const char *s)
 	return log_printable(buf, buflen, s, n);
 }
 
-/* ---- small lexical helpers --------------------------------------------- */
-
-/* Split s in place into tokens separated by white space and commas. */
-static size_t cfg_split(char *s, char **tok, size_t max)
-{
-	size_t n = 0;
-	char *save = NULL;
-	for (char *t = strtok_r(s, " \t,", &save); t != NULL; t = strtok_r(NULL, " \t,", &save)) {
-		if (n == max)
-			return max + 1;
-		tok[n++] = t;
-	}
-	return n;
-}
-
-/* Parse a decimal number of digits only; 0 or -1 on junk or overflow. */
-static int cfg_parse_u64(const char *s, size_t len, uint64_t *out)
-{
-	uint64_t v = 0;
-	if (len == 0)
-		return -1;
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		unsigned d = (unsigned)(s[i] - '0');
-		if (v > (UINT64_MAX - d) / 10)
-			return -1;
-		v = v * 10 + d;
-	}
-	*out = v;
-	return 0;
-}
-
-/* Multiply with overflow check. */
-static int cfg_mul(uint64_t a, uint64_t b, uint64_t *out)
-{
-	if (b != 0 && a > UINT64_MAX / b)
-		return -1;
-	*out = a * b;
-	return 0;
-}
-
-/* "35M" -> octets. Suffixes K, M, G (1024 multiples), either case. */
-static int cfg_parse_size(const char *s, uint64_t *out)
-{
-	size_t len = strlen(s);
-	uint64_t mult = 1, v;
-	if (len > 0) {
-		switch (s[len - 1]) {
-		case 'K': case 'k': mult = 1024; break;
-		case 'M': case 'm': mult = 1024 * 1024; break;
-		case 'G': case 'g': mult = 1024 * 1024 * 1024; break;
-		default: break;
-		}
-		if (mult != 1)
-			len--;
-	}
-	if (cfg_parse_u64(s, len, &v) < 0)
-		return -1;
-	return cfg_mul(v, mult, out);
-}
-
-/* "30m" -> seconds. Suffixes s, m, h, d; a bare number is seconds. */
-static int cfg_parse_duration(const char *s, uint64_t *out)
-{
-	size_t len = strlen(s);
-	uint64_t mult = 1, v;
-	if (len > 0) {
-		switch (s[len - 1]) {
-		case 's': mult = 1; len--; break;
-		case 'm': mult = 60; len--; break;
-		case 'h': mult = 3600; len--; break;
-		case 'd': mult = 86400; len--; break;
-		default: break;
-		}
-	}
-	if (cfg_parse_u64(s, len, &v) < 0)
-		return -1;
-	return cfg_mul(v, mult, out);
-}
-
-/* Seconds as the largest whole unit: "5m", "4h", "5d", "90s". */
-static void cfg_format_duration(uint64_t secs, char *buf, size_t buflen)
-{
-	if (secs != 0 && secs % 86400 == 0)
-		snprintf(buf, buflen, "%llud", (unsigned long long)(secs / 86400));
-	else if (secs != 0 && secs % 3600 == 0)
-		snprintf(buf, buflen, "%lluh", (unsigned long long)(secs / 3600));
-	else if (secs != 0 && secs % 60 == 0)
-		snprintf(buf, buflen, "%llum", (unsigned long long)(secs / 60));
-	else
-		snprintf(buf, buflen, "%llus", (unsigned long long)secs);
-}
-
-/* Octets as the largest whole unit: "1K", "35M", "4G". */
-static void cfg_format_size(uint64_t n, char *buf, size_t buflen)
-{
-	static const char units[] = "GMK";
-	for (int i = 0; i < 3; i++) {
-		uint64_t m = 1ULL << (10 * (3 - i));
-		if (n != 0 && n % m == 0) {
-			snprintf(buf, buflen, "%llu%c", (unsigned long long)(n / m), units[i]);
-			return;
-		}
-	}
-	snprintf(buf, buflen, "%llu", (unsigned long long)n);
-}
-
-/* A mail domain name: LDH labels of 1..63 octets, at most 253 in all. */
-static bool cfg_domain_valid(const char *s)
-{
-	size_t len = strlen(s), label = 0;
-	if (len == 0 || len > 253)
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		unsigned char ch = (unsigned char)s[i];
-		if (ch == '.') {
-			if (label == 0 || s[i - 1] == '-')
-				return false;
-			label = 0;
-			continue;
-		}
-		if (!isalnum(ch) && ch != '-' && ch < 0x80)
-			return false;
-		if (ch == '-' && label == 0)
-			return false;
-		if (++label > 63)
-			return false;
-	}
-	return label > 0 && s[len - 1] != '-';
-}
-
-/* Lower-case s in place and drop one trailing dot; false if not a domain. */
-static bool cfg_domain_normalise(char *s)
-{
-	size_t len = strlen(s);
-	if (len > 1 && s[len - 1] == '.')
-		s[--len] = '\0';
-	for (size_t i = 0; i < len; i++)
-		s[i] = (char)tolower((unsigned char)s[i]);
-	return cfg_domain_valid(s);
-}
-
-/* An IPv4 or IPv6 address (IPv6 without brackets) into ss. */
-static int cfg_parse_ip(const char *s, struct sockaddr_storage *ss, socklen_t *len)
-{
-	memset(ss, 0, sizeof(*ss));
-	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-	if (inet_pton(AF_INET, s, &sin->sin_addr) == 1) {
-		sin->sin_family = AF_INET;
-		*len = sizeof(*sin);
-		return 0;
-	}
-	if (inet_pton(AF_INET6, s, &sin6->sin6_addr) == 1) {
-		sin6->sin6_family = AF_INET6;
-		*len = sizeof(*sin6);
-		return 0;
-	}
-	return -1;
-}
-
-/*
- * "ADDRESS:PORT" with IPv6 as "[ADDRESS]:PORT"; when port_optional, the
- * port may be left out (port 0). Returns 0 or -1 with *why set.
- */
-static int cfg_parse_hostport(const char *s, bool port_optional, struct sockaddr_storage *ss,
-    socklen_t *sslen, const char **why)
-{
-	char host[INET6_ADDRSTRLEN + 1];
-	const char *port = NULL;
-	size_t hlen;
-	bool bracket = s[0] == '[';
-	if (bracket) {
-		const char *end = strchr(s, ']');
-		if (end == NULL) {
-			*why = "has '[' without ']'";
-			return -1;
-		}
-		hlen = (size_t)(end - s - 1);
-		if (end[1] == ':')
-			port = end + 2;
-		else if (end[1] != '\0') {
-			*why = "has text after ']' that is not ':PORT'";
-			return -1;
-		}
-		s++;
-	} else {
-		const char *colon = strchr(s, ':');
-		if (colon != NULL && strchr(colon + 1, ':') != NULL) {
-			*why = "is IPv6 without brackets (write [ADDRESS]:PORT)";
-			return -1;
-		}
-		hlen = colon ? (size_t)(colon - s) : strlen(s);
-		if (colon)
-			port = colon + 1;
-	}
-	if (hlen == 0 || hlen >= sizeof(host)) {
-		*why = "is not an IP address";
-		return -1;
-	}
-	memcpy(host, s, hlen);
-	host[hlen] = '\0';
-	if (cfg_parse_ip(host, ss, sslen) < 0) {
-		*why = "is not an IP address";
-		return -1;
-	}
-	if (ss->ss_family == AF_INET6 && !bracket) {
-		*why = "is IPv6 without brackets (write [ADDRESS]:PORT)";
-		return -1;
-	}
-	uint64_t pv = 0;
-	if (port == NULL) {
-		if (!port_optional) {
-			*why = "has no :PORT";
-			return -1;
-		}
-	} else if (cfg_parse_u64(port, strlen(port), &pv) < 0 || pv == 0 || pv > 65535) {
-		*why = "has a port that is not 1..65535";
-		return -1;
-	}
-	if (ss->ss_family == AF_INET)
-		((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)pv);
-	else
-		((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)pv);
-	return 0;
-}
-
-/* ---- networks ---------------------------------------------------------- */
-
-/* Parse "addr[/prefix]"; *why says what is wrong. */
-static int cfg_network_parse(const char *s, struct cfg_network *net, const char **why)
-{
-	char addr[INET6_ADDRSTRLEN + 1];
-	const char *slash = strchr(s, '/');
-	size_t alen = slash ? (size_t)(slash - s) : strlen(s);
-	*why = "is not an address/prefix";
-	if (alen == 0 || alen >= sizeof(addr))
-		return -1;
-	memcpy(addr, s, alen);
-	addr[alen] = '\0';
-	memset(net, 0, sizeof(*net));
-	unsigned maxbits;
-	if (inet_pton(AF_INET, addr, net->addr) == 1) {
-		net->family = AF_INET;
-		maxbits = 32;
-	} else if (inet_pton(AF_INET6, addr, net->addr) == 1) {
-		net->family = AF_INET6;
-		maxbits = 128;
-	} else
-		return -1;
-	uint64_t prefix = maxbits;
-	if (slash != NULL && (cfg_parse_u64(slash + 1, strlen(slash + 1), &prefix) < 0 ||
-	    prefix > maxbits || strlen(slash + 1) > 3))
-		return -1;
-	net->prefix = (unsigned)prefix;
-	for (unsigned bit = net->prefix; bit < maxbits; bit++) {
-		if (net->addr[bit / 8] & (0x80u >> (bit % 8))) {
-			*why = "has address bits set past its prefix length";
-			return -1;
-		}
-	}
-	/* ::ffff:a.b.c.d/n (n >= 96) is the IPv4 network a.b.c.d/(n-96). */
-	if (net->family == AF_INET6 && net->prefix >= 96 &&
-	    IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)net->addr)) {
-		net->family = AF_INET;
-		memmove(net->addr, net->addr + 12, 4);
-		memset(net->addr + 4, 0, 12);
-		net->prefix -= 96;
-	}
-	return 0;
-}
-
-int config_parse_network(const char *s, struct cfg_network *net)
-{
-	const char *why;
-	return cfg_network_parse(s, net, &why);
-}
-
-size_t config_network_format(const struct cfg_network *net, char *buf, size_t buflen)
-{
-	char a[INET6_ADDRSTRLEN];
-	if (buflen == 0)
-		return 0;
-	if (inet_ntop(net->family, net->addr, a, sizeof(a)) == NULL)
-		snprintf(a, sizeof(a), "?");
-	int n = snprintf(buf, buflen, "%s/%u", a, net->prefix);
-	if (n < 0)
-		return 0;
-	return (size_t)n < buflen ? (size_t)n : buflen - 1;
-}
-
-/* Whether the first prefix bits of a and b agree. */
-static bool cfg_prefix_equal(const uint8_t *a, const uint8_t *b, unsigned prefix)
-{
-	unsigned whole = prefix / 8, rest = prefix % 8;
-	if (memcmp(a, b, whole) != 0)
-		return false;
-	if (rest == 0)
-		return true;
-	uint8_t mask = (uint8_t)(0xffu << (8 - rest));
-	return (a[whole] & mask) == (b[whole] & mask);
-}
-
-bool config_network_match(const struct config *c, const struct sockaddr *sa)
-{
-	uint8_t v4[4], v6[16];
-	bool has4 = false, has6 = false;
-	if (c == NULL || sa == NULL)
-		return false;
-	if (sa->sa_family == AF_INET) {
-		memcpy(v4, &((const struct sockaddr_in *)sa)->sin_addr, 4);
-		has4 = true;
-	} else if (sa->sa_family == AF_INET6) {
-		const struct in6_addr *a6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
-		memcpy(v6, a6, 16);
-		has6 = true;
-		/* An IPv4 client seen through an IPv6 socket. */
-		if (IN6_IS_ADDR_V4MAPPED(a6)) {
-			memcpy(v4, v6 + 12, 4);
-			has4 = true;
-		}
-	}
-	for (size_t i = 0; i < c->nnetworks; i++) {
-		const struct cfg_network *n = &c->networks[i];
-		if (n->family == AF_INET && has4 && cfg_prefix_equal(n->addr, v4, n->prefix))
-			return true;
-		if (n->family == AF_INET6 && has6 && cfg_prefix_equal(n->addr, v6, n->prefix))
-			return true;
-	}
-	return false;
-}
-
-/* Whether sa is a loopback address (127/8, ::1, or IPv4-mapped 127/8). */
-static bool cfg_is_loopback(const struct sockaddr_storage *ss)
-{
-	if (ss->ss_family == AF_INET)
-		return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127;
-	const struct in6_addr *a6 = &((const struct sockaddr_in6 *)ss)->sin6_addr;
-	if (IN6_IS_ADDR_LOOPBACK(a6))
-		return true;
-	return IN6_IS_ADDR_V4MAPPED(a6) && a6->s6_addr[12] == 127;
-}
-
-/* ---- lookups on the frozen result -------------------------------------- */
-
-/* Copy domain lower-cased without one trailing dot; false if too long. */
-static bool cfg_domain_key(const char *domain, char *buf, size_t buflen)
-{
-	size_t len = strlen(domain);
-	if (len > 1 && domain[len - 1] == '.')
-		len--;
-	if (len == 0 || len >= buflen)
-		return false;
-	for (size_t i = 0; i < len; i++)
-		buf[i] = (char)tolower((unsigned char)domain[i]);
-	buf[len] = '\0';
-	return true;
-}
-
-bool config_relay_domain(const struct config *c, const char *domain)
-{
-	char key[256];
-	if (c == NULL || domain == NULL || !cfg_domain_key(domain, key, sizeof(key)))
-		return false;
-	for (size_t i = 0; i < c->nrelay_domains; i++)
-		if (strcmp(c->relay_domains[i], key) == 0)
-			return true;
-	return false;
-}
-
-const struct cfg_route *config_route(const struct config *c, const char *domain)
-{
-	char key[256];
-	const struct cfg_route *dflt = NULL;
-	if (c == NULL)
-		return NULL;
-	bool have_key = domain != NULL && cfg_domain_key(domain, key, sizeof(key));
-	for (size_t i = 0; i < c->nroutes; i++) {
-		if (have_key && strcmp(c->routes[i].domain, key) == 0)
-			return &c->routes[i];
-		if (strcmp(c->routes[i].domain, "*") == 0)
-			dflt = &c->routes[i];
-	}
-	return dflt;
-}
-
-const char *config_listen_mode_name(enum cfg_listen_mode mode)
-{
-	switch (mode) {
-	case CFG_LISTEN_RELAY: return "relay";
-	case CFG_LISTEN_SUBMISSION: return "submission";
-	case CFG_LISTEN_SMTPS: return "smtps";
-	}
-	return "?";
-}
-
-const char *config_tls_policy_name(enum mxr_tls_policy tls)
-{
-	switch (tls) {
-	case MXR_TLS_NONE: return "none";
-	case MXR_TLS_OPPORTUNISTIC: return "opportunistic";
-	case MXR_TLS_REQUIRED: return "required";
-	case MXR_TLS_IMPLICIT: return "implicit";
-	}
-	return "?";
-}
-
 /* ---- setters for keys with their own syntax ----------------------------- */
 
 /* listen = ADDRESS:PORT MODE [auth-plaintext] */
@@ -534,7 +127,7 @@ static int cfg_set_listen(struct cfg_parser *p, char *value)
 {
 	char q[256];
 	char *tok[8];
-	size_t n = cfg_split(value, tok, 8);
+	size_t n = config_value_split(value, tok, 8);
 	if (n < 2 || n > 3)
 		return cfg_error(p, "listen: expected 'ADDRESS:PORT MODE [auth-plaintext]'");
 	struct cfg_listener l;
@@ -542,7 +135,7 @@ static int cfg_set_listen(struct cfg_parser *p, char *value)
 	const char *why;
 	if (strlen(tok[0]) >= sizeof(l.text))
 		return cfg_error(p, "listen: '%s' is too long", cfg_quote(q, sizeof(q), tok[0]));
-	if (cfg_parse_hostport(tok[0], false, &l.addr, &l.addrlen, &why) < 0)
+	if (config_value_hostport(tok[0], false, &l.addr, &l.addrlen, &why) < 0)
 		return cfg_error(p, "listen: '%s' %s", cfg_quote(q, sizeof(q), tok[0]), why);
 	snprintf(l.text, sizeof(l.text), "%s", tok[0]);
 	if (strcmp(tok[1], "relay") == 0)
@@ -559,7 +152,7 @@ static int cfg_set_listen(struct cfg_parser *p, char *value)
 		if (strcmp(tok[2], "auth-plaintext") != 0)
 			return cfg_error(p, "listen: unknown option '%s' (only auth-plaintext)",
 			    cfg_quote(q, sizeof(q), tok[2]));
-		if (!cfg_is_loopback(&l.addr))
+		if (!config_value_is_loopback(&l.addr))
 			return cfg_error(p, "listen: auth-plaintext is only allowed on a loopback "
 			    "address, not %s", l.text);
 		l.auth_plaintext = true;
@@ -583,7 +176,7 @@ static int cfg_set_networks(struct cfg_parser *p, char *value)
 {
 	char q[256];
 	char *tok[1024];
-	size_t n = cfg_split(value, tok, 1024);
+	size_t n = config_value_split(value, tok, 1024);
 	if (n > 1024)
 		return cfg_error(p, "relay_networks: more than 1024 networks");
 	struct config *c = p->c;
@@ -595,7 +188,7 @@ static int cfg_set_networks(struct cfg_parser *p, char *value)
 	c->networks = xcalloc(n, sizeof(*c->networks));
 	for (size_t i = 0; i < n; i++) {
 		const char *why;
-		if (cfg_network_parse(tok[i], &c->networks[i], &why) < 0)
+		if (config_value_network(tok[i], &c->networks[i], &why) < 0)
 			return cfg_error(p, "relay_networks: '%s' %s", cfg_quote(q, sizeof(q), tok[i]), why);
 		c->nnetworks++;
 	}
@@ -607,7 +200,7 @@ static int cfg_set_domains(struct cfg_parser *p, char *value)
 {
 	char q[256];
 	char *tok[1024];
-	size_t n = cfg_split(value, tok, 1024);
+	size_t n = config_value_split(value, tok, 1024);
 	if (n > 1024)
 		return cfg_error(p, "relay_domains: more than 1024 domains");
 	if (n == 1 && strcmp(tok[0], "none") == 0)
@@ -616,7 +209,7 @@ static int cfg_set_domains(struct cfg_parser *p, char *value)
 	c->relay_domains = xcalloc(n, sizeof(char *));
 	for (size_t i = 0; i < n; i++) {
 		cfg_quote(q, sizeof(q), tok[i]);
-		if (!cfg_domain_normalise(tok[i]))
+		if (!config_value_domain_normalise(tok[i]))
 			return cfg_error(p, "relay_domains: '%s' is not a domain name", q);
 		c->relay_domains[c->nrelay_domains++] = xstrdup(tok[i]);
 	}
@@ -628,14 +221,14 @@ static int cfg_set_retry(struct cfg_parser *p, char *value)
 {
 	char q[256];
 	char *tok[CFG_RETRY_MAX + 1];
-	size_t n = cfg_split(value, tok, CFG_RETRY_MAX);
+	size_t n = config_value_split(value, tok, CFG_RETRY_MAX);
 	if (n > CFG_RETRY_MAX)
 		return cfg_error(p, "retry_intervals: more than %d intervals", CFG_RETRY_MAX);
 	struct config *c = p->c;
 	unsigned *iv = xcalloc(n, sizeof(unsigned));
 	for (size_t i = 0; i < n; i++) {
 		uint64_t v;
-		if (cfg_parse_duration(tok[i], &v) < 0) {
+		if (config_value_duration(tok[i], &v) < 0) {
 			free(iv);
 			return cfg_error(p, "retry_intervals: '%s' is not a duration",
 			    cfg_quote(q, sizeof(q), tok[i]));
@@ -724,14 +317,14 @@ static bool cfg_smarthost_valid(const char *s)
 	memcpy(host, s, hlen);
 	host[hlen] = '\0';
 	uint64_t pv;
-	if (port != NULL && (cfg_parse_u64(port, strlen(port), &pv) < 0 || pv == 0 || pv > 65535))
+	if (port != NULL && (config_value_u64(port, strlen(port), &pv) < 0 || pv == 0 || pv > 65535))
 		return false;
 	struct sockaddr_storage ss;
 	socklen_t sl;
 	/* An IP address has no MX records: it must be written in brackets. */
-	if (cfg_parse_ip(host, &ss, &sl) == 0)
+	if (config_value_ip(host, &ss, &sl) == 0)
 		return bracket;
-	return cfg_domain_valid(host);
+	return config_value_domain_valid(host);
 }
 
 /* Parse the smarthost/tls/auth/password-file options of one route. */
@@ -827,12 +420,12 @@ static int cfg_set_route(struct cfg_parser *p, char *value)
 {
 	char q[256];
 	char *tok[8];
-	size_t n = cfg_split(value, tok, 6);
+	size_t n = config_value_split(value, tok, 6);
 	if (n < 2 || n > 6)
 		return cfg_error(p, "route: expected 'DOMAIN smarthost=HOST[:PORT] [tls=POLICY] "
 		    "[auth=USER password-file=PATH]'");
 	cfg_quote(q, sizeof(q), tok[0]);
-	if (strcmp(tok[0], "*") != 0 && !cfg_domain_normalise(tok[0]))
+	if (strcmp(tok[0], "*") != 0 && !config_value_domain_normalise(tok[0]))
 		return cfg_error(p, "route: '%s' is not a domain name", q);
 	return cfg_add_route(p, "route", tok[0], tok + 1, n - 1);
 }
@@ -842,7 +435,7 @@ static int cfg_set_smarthost(struct cfg_parser *p, char *value)
 {
 	char *tok[8];
 	char opt[320];
-	size_t n = cfg_split(value, tok, 5);
+	size_t n = config_value_split(value, tok, 5);
 	if (n < 1 || n > 5)
 		return cfg_error(p, "smarthost: expected 'HOST[:PORT] [tls=POLICY] "
 		    "[auth=USER password-file=PATH]'");
@@ -870,7 +463,7 @@ static int cfg_set_enum(struct cfg_parser *p, const char *key, const char *value
 static int cfg_one_token(struct cfg_parser *p, const char *key, char *value, char **out)
 {
 	char *tok[2];
-	size_t n = cfg_split(value, tok, 1);
+	size_t n = config_value_split(value, tok, 1);
 	if (n != 1)
 		return cfg_error(p, "%s: expected one value", key);
 	*out = tok[0];
@@ -1000,7 +593,7 @@ static int cfg_check_string(struct cfg_parser *p, const struct cfg_key *k, char 
 	case CFG_C_ANY:
 		return 0;
 	case CFG_C_HOSTNAME:
-		if (!cfg_domain_normalise(v))
+		if (!config_value_domain_normalise(v))
 			return cfg_error(p, "%s: '%s' is not a domain name", k->name, q);
 		return 0;
 	case CFG_C_PATH:
@@ -1012,11 +605,11 @@ static int cfg_check_string(struct cfg_parser *p, const struct cfg_key *k, char 
 			return cfg_error(p, "%s: no such user '%s'", k->name, q);
 		return 0;
 	case CFG_C_DNS_SERVER:
-		if (cfg_parse_hostport(v, true, &ss, &sl, &why) < 0)
+		if (config_value_hostport(v, true, &ss, &sl, &why) < 0)
 			return cfg_error(p, "%s: '%s' %s", k->name, q, why);
 		return 0;
 	case CFG_C_IP:
-		if (cfg_parse_ip(v, &ss, &sl) < 0)
+		if (config_value_ip(v, &ss, &sl) < 0)
 			return cfg_error(p, "%s: '%s' is not an IP address", k->name, q);
 		return 0;
 	}
@@ -1031,17 +624,17 @@ static int cfg_set_number(struct cfg_parser *p, const struct cfg_key *k, const c
 	int rc;
 	const char *what;
 	if (k->kind == CFG_K_SIZE) {
-		rc = cfg_parse_size(v, &n);
+		rc = config_value_size(v, &n);
 		what = "a size (number with optional K, M or G)";
-		cfg_format_size(k->min, lo, sizeof(lo));
-		cfg_format_size(k->max, hi, sizeof(hi));
+		config_value_format_size(k->min, lo, sizeof(lo));
+		config_value_format_size(k->max, hi, sizeof(hi));
 	} else if (k->kind == CFG_K_DURATION) {
-		rc = cfg_parse_duration(v, &n);
+		rc = config_value_duration(v, &n);
 		what = "a duration (number with optional s, m, h or d)";
-		cfg_format_duration(k->min, lo, sizeof(lo));
-		cfg_format_duration(k->max, hi, sizeof(hi));
+		config_value_format_duration(k->min, lo, sizeof(lo));
+		config_value_format_duration(k->max, hi, sizeof(hi));
 	} else {
-		rc = cfg_parse_u64(v, strlen(v), &n);
+		rc = config_value_u64(v, strlen(v), &n);
 		what = "a number";
 		snprintf(lo, sizeof(lo), "%llu", (unsigned long long)k->min);
 		snprintf(hi, sizeof(hi), "%llu", (unsigned long long)k->max);
@@ -1174,7 +767,7 @@ static char *cfg_default_hostname(void)
 		if (res != NULL)
 			freeaddrinfo(res);
 	}
-	if (!cfg_domain_normalise(name))
+	if (!config_value_domain_normalise(name))
 		return xstrdup("localhost");
 	return xstrdup(name);
 }
