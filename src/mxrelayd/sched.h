@@ -1,0 +1,73 @@
+/*
+ * sched: the daemon's delivery scheduler.
+ *
+ * Owns: taking due recipients from the queue (claimed, in memory), one
+ * delivery per message and destination domain through the engine
+ * (libmxrelay), the global and per-destination concurrency limits, the
+ * backoff of destinations that keep failing, recording every outcome
+ * (retry time, expiry), and the notifications that follow (failure
+ * bounces, delay warnings, success notices: sched_bounce.c with dsn.c).
+ * One engine context per distinct route (direct MX, each smarthost),
+ * built at start. Never: speaks SMTP itself, decides acceptance, or
+ * changes a recipient's state other than through the queue store.
+ *
+ * Recovery is the store's: claims live in memory, so after a crash every
+ * unfinished recipient is due again and sched_new's first scan resumes it
+ * (at least once); failed recipients whose bounce was not queued are
+ * found and bounced at start.
+ */
+#ifndef MXR_SCHED_H
+#define MXR_SCHED_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct event_base;
+struct config;
+struct queue_store;
+struct sched;
+
+/*
+ * A scheduler on base over q, configured by cfg (kept, not copied: it is
+ * frozen). It scans at once (from the loop) and then periodically.
+ * Returns NULL and fills err when an engine context cannot be made (a bad
+ * source address, DNS server or CA file).
+ */
+struct sched *sched_new(struct event_base *base, const struct config *cfg,
+    struct queue_store *q, char *err, size_t errlen);
+
+/* Look for due work now (a message was committed, or the queue was flushed). */
+void sched_kick(struct sched *s);
+
+/*
+ * Start no more deliveries; waiting work goes back to the queue (due as
+ * before); deliveries in flight finish and their outcomes and bounces are
+ * recorded; then done(arg) runs from the loop. Calling it again only
+ * replaces done.
+ */
+void sched_stop(struct sched *s, void (*done)(void *arg), void *arg);
+
+/*
+ * Free the scheduler. Call it once the loop no longer runs its events
+ * (after sched_stop's done, or when the daemon gives up waiting): work
+ * still in flight is abandoned and its recipients are due again at the
+ * next start. NULL is fine.
+ */
+void sched_free(struct sched *s);
+
+/* What the scheduler has done since sched_new (for the control socket and logs). */
+struct sched_stats {
+	uint64_t deliveries;		/* deliveries started */
+	uint64_t delivered;		/* recipients delivered */
+	uint64_t deferred;		/* recipient deferrals (tries and backoff) */
+	uint64_t failed;		/* recipients failed (5xx, expiry) */
+	uint64_t backoff_deferred;	/* deferred without a try: destination backed off */
+	uint64_t bounces;		/* failure DSNs queued */
+	uint64_t notices;		/* delay and success DSNs queued */
+	unsigned running;		/* deliveries in flight now */
+	size_t waiting;			/* jobs waiting for a destination slot */
+	size_t destinations;		/* destinations remembered */
+};
+void sched_get_stats(const struct sched *s, struct sched_stats *out);
+
+#endif

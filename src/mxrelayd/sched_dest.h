@@ -1,0 +1,85 @@
+/*
+ * sched_dest: the scheduler's memory of each destination (a recipient
+ * domain, or the smarthost its route names): deliveries running there,
+ * the jobs waiting for a slot, and the backoff of a destination that
+ * keeps failing (RFC 5321 4.5.4.1: remember unreachable hosts, delay per
+ * destination rather than per message).
+ *
+ * Owns: the table of destinations (a hash by key), the FIFO of waiting
+ * jobs of each, the ready queue that visits destinations round-robin,
+ * and the backoff arithmetic's state. Never: starts deliveries, frees
+ * jobs (they belong to the scheduler) or touches the queue store.
+ */
+#ifndef MXR_SCHED_DEST_H
+#define MXR_SCHED_DEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+struct config;
+
+/* Longest destination key: a domain, or a smarthost "host[:port]". */
+#define SCHED_DEST_KEY_MAX 320
+
+/* Embedded first in what waits at a destination (the scheduler's job). */
+struct sched_dest_link {
+	struct sched_dest_link *next;
+};
+
+struct sched_dest {
+	char key[SCHED_DEST_KEY_MAX];
+	unsigned running;		/* deliveries in flight there */
+	struct sched_dest_link *wait_head, *wait_tail;	/* not owned */
+	size_t nwait;
+	unsigned failures;		/* destination-level failures in a row */
+	time_t backoff_until;		/* nothing is tried there before this */
+	unsigned epoch;			/* grows with each counted failure */
+	char reason[256];		/* what the last failure said (printable) */
+	bool in_ready;			/* in the table's ready queue */
+	struct sched_dest *hnext;	/* hash chain */
+	struct sched_dest *rnext;	/* ready queue */
+};
+
+struct sched_dests;
+
+struct sched_dests *sched_dest_table_new(void);
+/* Free the table and every destination; their wait lists must be empty. NULL is fine. */
+void sched_dest_table_free(struct sched_dests *t);
+/* The destination named key (created when new). */
+struct sched_dest *sched_dest_get(struct sched_dests *t, const char *key);
+/* The destination named key, or NULL. */
+struct sched_dest *sched_dest_find(struct sched_dests *t, const char *key);
+size_t sched_dest_count(const struct sched_dests *t);
+
+/* Queue l at d's tail and put d in the ready queue. */
+void sched_dest_push(struct sched_dests *t, struct sched_dest *d, struct sched_dest_link *l);
+/* Take d's oldest waiting job, or NULL. */
+struct sched_dest_link *sched_dest_pop(struct sched_dest *d);
+/* Put d at the end of the ready queue (when it has waiting jobs and is not there). */
+void sched_dest_ready(struct sched_dests *t, struct sched_dest *d);
+/* Take the first destination of the ready queue, or NULL. */
+struct sched_dest *sched_dest_next_ready(struct sched_dests *t);
+
+/*
+ * A delivery started when d's epoch was start_epoch found the destination
+ * unreachable at now (every MX failed at DNS or connection level).
+ * Counted once per wave: deliveries started before the last counted
+ * failure (an older epoch) do not grow the backoff again. Returns true
+ * when the destination is (now) backed off.
+ */
+bool sched_dest_failed(struct sched_dest *d, const struct config *cfg, unsigned start_epoch,
+    time_t now, const char *reason);
+/* A delivery reached the destination: forget its failures. */
+void sched_dest_succeeded(struct sched_dest *d);
+/* Whether nothing may be tried at d before backoff_until. */
+bool sched_dest_backed_off(const struct sched_dest *d, time_t now);
+
+/*
+ * Free idle destinations (nothing running or waiting) whose backoff has
+ * been over for keep seconds; those without failures go at once. Returns
+ * the number freed.
+ */
+size_t sched_dest_sweep(struct sched_dests *t, time_t now, time_t keep);
+
+#endif
