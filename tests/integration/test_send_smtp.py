@@ -321,3 +321,75 @@ def test_events_precede_results_and_name_the_stages(one_mx, fakesmtp, mxrelay_se
         assert ev.get("rcpt") == "bob@a.test" and ev.get("domain") == "a.test", run.describe()
     res = run.result("bob@a.test")
     assert res["domain"] == "a.test" and res["tls"] is False, run.describe()
+
+
+def test_no_pipelining_when_not_offered(one_mx, fakesmtp, mxrelay_send):
+    ext = [e for e in DEFAULT_EXTENSIONS if e != "PIPELINING"]
+    srv = fakesmtp("127.0.0.11", extensions=ext)
+
+    run = mxrelay_send(SENDER + ["bob@a.test", "carol@a.test"], MSG)
+
+    expect.exit_code(run, EX_OK)
+    srv.settle()
+    early = [l for s in srv.sessions for l in s.early]
+    assert early == [], f"commands sent before the reply without PIPELINING: {early}\n{srv.describe()}"
+
+
+def test_many_recipients_split_at_the_server_limit(one_mx, fakesmtp, mxrelay_send):
+    srv = fakesmtp("127.0.0.11", max_rcpts=100)
+    rcpts = [f"r{i:03d}@a.test" for i in range(150)]
+
+    run = mxrelay_send(SENDER + rcpts, MSG)
+
+    expect.exit_code(run, EX_OK)
+    got = sorted(r for t in srv.messages for r in t.accepted)
+    assert got == rcpts, srv.describe()[:3000]
+    assert [len(t.accepted) for t in srv.messages] == [100, 50]
+
+
+def test_one_transaction_per_domain(dns, fakesmtp, mxrelay_send):
+    # Twenty domains on one MX host: one transaction each, every one delivered.
+    for i in range(20):
+        dns.mx(f"d{i}.test", [(10, "mx.hosting.test")])
+    dns.a("mx.hosting.test", "127.0.0.11").start()
+    srv = fakesmtp("127.0.0.11")
+    rcpts = [f"user@d{i}.test" for i in range(20)]
+
+    run = mxrelay_send(SENDER + rcpts, MSG)
+
+    expect.exit_code(run, EX_OK)
+    for rcpt in rcpts:
+        expect.delivered(run, rcpt, mx="mx.hosting.test")
+    assert sorted(t.accepted[0] for t in srv.messages) == sorted(rcpts)
+    assert all(len(t.accepted) == 1 for t in srv.messages), srv.describe()[:3000]
+
+
+@pytest.mark.slow
+def test_slow_reply_after_the_dot_times_out(one_mx, fakesmtp, mxrelay_send):
+    fakesmtp("127.0.0.11", replies={"dot": {"reply": "250 2.0.0 Ok", "delay": 8}})
+
+    started = time.monotonic()
+    run = mxrelay_send(SENDER + ["--data-timeout", "2", "--timeout", "2", "bob@a.test"], MSG, timeout=30)
+    took = time.monotonic() - started
+
+    expect.exit_code(run, EX_TEMPFAIL)
+    expect.deferred(run, "bob@a.test", stage="data", text=True)
+    assert took < 7, f"--data-timeout 2 took {took:.1f}s\n{run.describe()}"
+
+
+@pytest.mark.slow
+def test_connect_timeout_moves_to_the_next_mx(dns, netns, fakesmtp, mxrelay_send):
+    # mx1's SYNs go unanswered (a full backlog), so only the timeout helps.
+    dns.mx("a.test", [(10, "mx1.a.test"), (20, "mx2.a.test")])
+    dns.a("mx1.a.test", "127.0.0.11").a("mx2.a.test", "127.0.0.12").start()
+    netns.blackhole("127.0.0.11")
+    good = fakesmtp("127.0.0.12")
+
+    started = time.monotonic()
+    run = mxrelay_send(SENDER + ["--connect-timeout", "2", "bob@a.test"], MSG, timeout=30)
+    took = time.monotonic() - started
+
+    expect.exit_code(run, EX_OK)
+    expect.delivered(run, "bob@a.test", mx="mx2.a.test")
+    assert len(good.messages) == 1
+    assert 1.5 <= took < 8, f"--connect-timeout 2: took {took:.1f}s\n{run.describe()}"

@@ -159,3 +159,23 @@ def test_implicit_tls_with_a_bad_certificate_defers(one_mx, fakesmtp, certs, mxr
     expect.exit_code(run, EX_TEMPFAIL)
     expect.deferred(run, "bob@a.test", stage="tls", text=True)
     assert srv.messages == [] and srv.commands() == [], srv.describe()
+
+
+def test_plaintext_injected_after_starttls_is_not_believed(one_mx, fakesmtp, certs, mxrelay_send):
+    # The 220 to STARTTLS comes with more plaintext in the same packet; a
+    # client that reads it after the handshake takes an attacker's reply
+    # as the server's (the STARTTLS command injection family of bugs).
+    srv = fakesmtp("127.0.0.11", starttls=True, cert=certs.server("mx1.a.test"),
+                   replies={"starttls": b"220 2.0.0 Ready\r\n554 5.7.1 injected reply\r\n"})
+
+    run = mxrelay_send(SENDER + ["--tls", "required", "--ca-file", certs.ca_file, "bob@a.test"], MSG)
+
+    for obj in run.events + list(run.results.values()):
+        assert "injected" not in str(obj.get("text")), f"plaintext from before TLS was believed: {obj}\n{run.describe()}"
+    res = run.result("bob@a.test")
+    assert res["status"] in ("delivered", "deferred"), run.describe()
+    if res["status"] == "delivered":
+        assert res["tls"] is True
+        assert_mail_after_tls(srv)
+    else:
+        assert_nothing_in_plain(srv)

@@ -90,6 +90,7 @@ class Session:
         self.closed = False
         self.txn = None
         self.plain_after_starttls = b""  # bytes sent after STARTTLS before the handshake
+        self.early = []             # lines the client sent more after, before our reply (pipelined)
 
     # --- input -----------------------------------------------------------
     def _fill(self):
@@ -202,6 +203,8 @@ class Session:
                     self.note("command line without CRLF")
                 self.commands.append(text)
                 self.log.append(f"C: {text}")
+                if self.buf:
+                    self.early.append(text)
                 verb, _, arg = text.partition(" ")
                 verb = verb.upper()
                 handler = getattr(self, "cmd_" + verb.lower(), None)
@@ -321,6 +324,8 @@ class Session:
         while True:
             line = self.readline()
             if line == b".\r\n":
+                if self.buf:
+                    self.early.append(".")
                 break
             raw.append(line)
         txn.data_raw = b"".join(raw)

@@ -158,6 +158,34 @@ class Netns:
         """Run fn at teardown, before the processes are stopped (last added runs first)."""
         self.cleanups.append(fn)
 
+    def blackhole(self, addr, port=25):
+        """A listener on addr:port whose full backlog drops every further SYN:
+        connecting there times out instead of being refused."""
+        import socket
+        self.add_addr(addr)
+        family = socket.AF_INET6 if ":" in addr else socket.AF_INET
+        lsn = socket.socket(family, socket.SOCK_STREAM)
+        lsn.bind((addr, port))
+        lsn.listen(0)
+        fillers = []
+        # Fill the accept queue (backlog 0 still holds one connection).
+        for _ in range(2):
+            c = socket.socket(family, socket.SOCK_STREAM)
+            c.setblocking(False)
+            try:
+                c.connect((addr, port))
+            except BlockingIOError:
+                pass
+            fillers.append(c)
+        time.sleep(0.05)
+
+        def close():
+            for c in fillers:
+                c.close()
+            lsn.close()
+        self.on_stop(close)
+        return lsn
+
     def describe(self):
         parts = []
         for peer in self.peers:
