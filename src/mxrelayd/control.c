@@ -631,7 +631,7 @@ static enum control_status control_flush_all(struct queue_store *q, time_t now, 
 		free(ds.d[i]);
 	free(ds.d);
 	if (st == CONTROL_OK)
-		snprintf(msg, msglen, "flushed %ld recipient%s of %zu domain%s", total,
+		snprintf(msg, msglen, "flushed %ld recipient%s of %zu domain%s (due now)", total,
 		    total == 1 ? "" : "s", ds.n, ds.n == 1 ? "" : "s");
 	return st;
 }
