@@ -737,6 +737,7 @@ struct control_conn {
 	unsigned long id;
 	long uid, pid;
 	bool replied;			/* the reply is queued; close once written */
+	bool drain;			/* unread input is left: read it away before closing */
 };
 
 struct control {
@@ -932,14 +933,20 @@ static void control_handle(struct control_conn *cn, const char *line, size_t len
 static void control_on_read(struct bufferevent *bev, void *arg)
 {
 	struct control_conn *cn = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	if (cn->drain) {
+		evbuffer_drain(in, evbuffer_get_length(in));
+		return;
+	}
 	if (cn->replied || cn->op != NULL)
 		return;
-	struct evbuffer *in = bufferevent_get_input(bev);
 	size_t n = 0;
 	char *line = evbuffer_readln(in, &n, EVBUFFER_EOL_LF);
 	if (line == NULL) {
-		if (evbuffer_get_length(in) > CONTROL_LINE_MAX + 1)
+		if (evbuffer_get_length(in) > CONTROL_LINE_MAX + 1) {
+			cn->drain = true;
 			control_reply(cn, CONTROL_E_USAGE, "request too long", NULL);
+		}
 		return;
 	}
 	if (n > CONTROL_LINE_MAX + 1)
@@ -953,9 +960,19 @@ static void control_on_read(struct bufferevent *bev, void *arg)
 static void control_on_write(struct bufferevent *bev, void *arg)
 {
 	struct control_conn *cn = arg;
-	(void)bev;
-	if (cn->replied)
+	if (!cn->replied)
+		return;
+	if (!cn->drain) {
 		control_conn_free(cn);
+		return;
+	}
+	/*
+	 * Closing with unread input would reset the connection and could
+	 * destroy the reply before the client reads it: end our side, then
+	 * read until the client closes (or the read timeout).
+	 */
+	shutdown(bufferevent_getfd(bev), SHUT_WR);
+	bufferevent_enable(bev, EV_READ);
 }
 
 /* EOF, error or timeout: close (a bounce in flight keeps going without us). */
