@@ -259,7 +259,7 @@ class SendRun:
         return [e for e in self.events if e.get("rcpt") == rcpt and (stage is None or e.get("stage") == stage)]
 
     def describe(self):
-        stdin = self.stdin if len(self.stdin) < 2000 else self.stdin[:2000] + b"..."
+        stdin = self.stdin if len(self.stdin) < 600 else self.stdin[:300] + b"..." + self.stdin[-200:]
         return (f"$ {' '.join(self.argv)}   ({self.elapsed:.2f}s)\n"
                 f"stdin: {stdin!r}\n"
                 f"exit: {self.rc}\n"

@@ -75,6 +75,9 @@ def test_t_adds_command_line_recipients(one_mx, fakesmtp, mxrelay_send):
     ["--ret", "EVERYTHING", "bob@a.test"],
     ["--dns", "not an address", "bob@a.test"],
     ["--auth-user", "u", "bob@a.test"],          # AUTH without a smarthost or password
+    ["bob@"],                                    # recipient without a domain
+    ["@a.test"],                                 # recipient without a local part
+    ["-f", "not an address", "bob@a.test"],
     ["-f"],                                      # option without its value
 ])
 def test_bad_arguments_exit_64(netns, mxrelay_send, args):
@@ -179,3 +182,23 @@ def test_smarthost_auth_rejected_defers_or_fails(one_mx, fakesmtp, certs, mxrela
     res = run.result("bob@a.test")
     assert res["status"] in ("deferred", "failed") and res["stage"] == "auth", run.describe()
     assert res["code"] == 535, run.describe()
+
+
+def test_address_literal_needs_no_dns(netns, fakesmtp, mxrelay_send):
+    # No DNS server at all: [127.0.0.11] is the host itself (RFC 5321 4.1.3).
+    srv = fakesmtp("127.0.0.11")
+
+    run = mxrelay_send(SENDER + ["bob@[127.0.0.11]"], expect.message())
+
+    expect.exit_code(run, EX_OK)
+    expect.delivered(run, "bob@[127.0.0.11]", ip="127.0.0.11")
+    assert srv.messages[0].accepted == ["bob@[127.0.0.11]"]
+
+
+def test_duplicate_recipients_are_sent_once(one_mx, fakesmtp, mxrelay_send):
+    srv = fakesmtp("127.0.0.11")
+
+    run = mxrelay_send(SENDER + ["bob@a.test", "bob@a.test"], expect.message())
+
+    expect.exit_code(run, EX_OK)
+    assert [t.accepted for t in srv.messages] == [["bob@a.test"]], srv.describe()

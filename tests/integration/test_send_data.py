@@ -159,3 +159,17 @@ def test_chunking_server_gets_the_same_octets(one_mx, fakesmtp, mxrelay_send):
 
     expect.exit_code(run, EX_OK)
     assert_intact(srv, DOTS_8BIT)
+
+
+def test_no_line_over_1000_octets_on_the_wire(one_mx, fakesmtp, mxrelay_send):
+    # RFC 5321 4.5.3.1.6: a text line is at most 1000 octets with its CRLF.
+    # A longer input line has to be folded or refused, never sent as it is.
+    srv = fakesmtp("127.0.0.11")
+    msg = expect.message(body="x" * 2500 + "\r\nshort line\r\n")
+
+    run = mxrelay_send(SENDER + ["bob@a.test"], msg)
+
+    for txn in srv.transactions:
+        longest = max(len(l) for l in txn.data_raw.split(b"\r\n"))
+        assert longest + 2 <= 1000, f"a {longest + 2}-octet line went out\n{run.describe()}"
+    assert run.rc in (EX_OK, 69), run.describe()
