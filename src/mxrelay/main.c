@@ -18,9 +18,17 @@ struct main_cmd {
 	const char *summary;
 };
 
+/* "mxrelay sendmail ARGS": the sendmail mode under its subcommand name. */
+static int main_sendmail(int argc, char **argv)
+{
+	return cmd_sendmail(argc, argv, "mxrelay sendmail");
+}
+
 static const struct main_cmd main_cmds[] = {
 	{ "send", cmd_send, "deliver one message now, straight to the MX hosts" },
 	{ "check-config", cmd_check_config, "check a configuration file" },
+	{ "queue", cmd_queue, "list, show, flush, hold, release, delete or bounce queued mail" },
+	{ "sendmail", main_sendmail, "take a message on stdin the way sendmail(1) does" },
 };
 
 /* The top-level usage, to out. */
@@ -36,6 +44,11 @@ static void main_usage(FILE *out)
 int main(int argc, char **argv)
 {
 	log_init("mxrelay", LOG_LVL_WARN, 2);
+	/* Invoked through a link named sendmail or mailq: the compatibility mode. */
+	const char *slash = strrchr(argv[0], '/');
+	const char *base = slash != NULL ? slash + 1 : argv[0];
+	if (strcmp(base, "sendmail") == 0 || strcmp(base, "mailq") == 0)
+		return cmd_sendmail(argc, argv, base);
 	if (argc < 2) {
 		main_usage(stderr);
 		return EX_USAGE;

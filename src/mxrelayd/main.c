@@ -22,6 +22,7 @@
 #include "dns/dns_mx.h"
 #include "mxrelayd/auth_db.h"
 #include "mxrelayd/config.h"
+#include "mxrelayd/control.h"
 #include "mxrelayd/privdrop.h"
 #include "mxrelayd/queue_store.h"
 #include "mxrelayd/smtpd_ctx.h"
@@ -187,6 +188,10 @@ int main(int argc, char **argv)
 	struct queue_store *queue = queue_store_open(base, cfg->queue_dir, err, sizeof(err));
 	if (queue == NULL)
 		fatal("event=start-failed reason=\"queue %s: %s\"", cfg->queue_dir, err);
+	/* After the drop, so the socket belongs to the daemon's user. */
+	struct control *control = control_new(base, cfg, queue, NULL, NULL, err, sizeof(err));
+	if (control == NULL)
+		fatal("event=start-failed reason=\"control socket: %s\"", err);
 	SSL_CTX *tls = NULL;
 	if (cfg->tls_cert != NULL) {
 		const char *terr = NULL;
@@ -239,6 +244,7 @@ int main(int argc, char **argv)
 	struct timeval linger = { 0, MXRD_LINGER_MS * 1000 };
 	event_base_loopexit(base, &linger);
 	event_base_dispatch(base);
+	control_free(control);
 	/* Commits still pending finish here; their sessions are already gone. */
 	queue_store_close(queue);
 	log_msg(LOG_LVL_INFO, "event=stopped connections=%llu refused=%llu messages=%llu recipients=%llu",
