@@ -319,3 +319,40 @@ def test_dead_destination_is_backed_off_as_a_whole(netns, dns, fakesmtp, mxrelay
     assert 1 <= attempts <= 4, f"{attempts} connection attempts for {n} messages"
     assert d.log().count("note=backoff") >= n - attempts * 1
     assert len(ids) == n
+
+
+def test_delay_warning_is_sent_once(netns, dns, fakesmtp, mxrelayd):
+    zones(dns, a_test="127.0.0.11", sender_test=SENDER_MX)
+    fakesmtp("127.0.0.11", replies={"rcpt": "451 4.2.0 mailbox busy"})
+    home = fakesmtp(SENDER_MX)
+    d = mxrelayd(conf_extra=conf(delay_warning="2s"))
+    qid = submit(SENDER, [("bob@a.test", "NOTIFY=DELAY,FAILURE")], mail_params="ENVID=late1")
+    wait_for("the delay warning", lambda: len(home.messages) == 1, describe=d.describe)
+    msg, rcpts, per_msg, parts = dsn_parts(home.messages[0].message)
+    assert msg["Subject"] == "Delayed Mail (still being retried)"
+    assert rcpts[0]["Action"] == "delayed"
+    assert rcpts[0]["Status"] == "4.2.0"
+    assert rcpts[0].get("Will-Retry-Until")
+    assert per_msg["Original-Envelope-Id"] == "late1"
+    # Later deferrals do not warn again.
+    tries = rcpt_states(d)["bob@a.test"][1]
+    wait_for("two more tries", lambda: rcpt_states(d)["bob@a.test"][1] >= tries + 2, describe=d.describe)
+    assert len(home.messages) == 1
+    assert rcpt_states(d)["bob@a.test"][0] == "deferred" and qid in d.messages()
+
+
+def test_delivery_cut_by_a_crash_is_resumed(netns, dns, fakesmtp, mxrelayd):
+    zones(dns, a_test="127.0.0.11")
+    # The first transaction hangs after the dot; the daemon dies meanwhile.
+    mx = fakesmtp("127.0.0.11", replies={"dot": [{"reply": "250 2.0.0 Ok", "delay": 30}, "250 2.0.0 Ok"]})
+    d = mxrelayd(conf_extra=conf())
+    qid = submit(SENDER, ["bob@a.test"])
+    wait_for("the first attempt to reach the dot", lambda: any(t.message is not None for t in mx.transactions),
+             describe=d.describe)
+    d.kill()
+    assert rcpt_states(d)["bob@a.test"][0] == "pending"
+    d.start()
+    wait_for("the message to leave the queue after the restart", lambda: qid not in d.messages(),
+             describe=d.describe)
+    assert len(mx.messages) >= 1     # at least once; the cut attempt may count as a duplicate
+    assert "event=delivery" in d.log()
