@@ -1,12 +1,14 @@
 /*
  * client_session: one outbound SMTP connection to one address of one MX
- * host, carrying one message to a set of recipients in as many
- * transactions as the server's recipient limit needs.
+ * host, carrying a message to a set of recipients in as many
+ * transactions as the server's recipient limit needs, and, when reuse is
+ * on, further messages after it (RFC 5321 allows many transactions per
+ * session).
  *
  * Owns: the connection, the session state machine (greeting, EHLO/HELO,
- * STARTTLS, AUTH, MAIL, RCPT, DATA, RSET, QUIT), the capabilities read from
- * EHLO, the per-stage deadlines and the streaming of the message through
- * the DATA encoder.
+ * STARTTLS, AUTH, idle between messages, QUIT), the capabilities read from
+ * EHLO and the per-stage deadlines; the transaction half (MAIL, RCPT, DATA,
+ * RSET, the message stream) is client_txn.
  * Never: resolves names, picks the next MX, or frees itself from inside a
  * callback: it reports through its hooks and the owner frees it.
  */
@@ -75,11 +77,15 @@ struct client_session_cfg {
 	socklen_t addrlen;
 	const struct sockaddr *src;	/* local address or NULL */
 	socklen_t srclen;
+	bool may_idle;		/* stay open after the last message, for reuse */
+	unsigned max_msgs;	/* with may_idle: transactions per connection; 0: no limit */
 };
 
 enum client_session_end {
 	CLIENT_SESSION_FINISHED,	/* every recipient given was decided */
 	CLIENT_SESSION_MOVE_ON,		/* some are undecided: try the next address */
+	CLIENT_SESSION_RETRY,		/* a reused connection was dead before MAIL was
+					   answered; nothing decided: try a fresh one */
 };
 
 struct client_session;
@@ -102,6 +108,36 @@ struct client_session_hooks {
  */
 struct client_session *client_session_start(const struct client_session_cfg *cfg,
     struct client_rcpt *const *rcpts, size_t n, const struct client_session_hooks *hooks);
+
+/*
+ * Whether s ended FINISHED with its connection open and healthy (last
+ * reply 2xx, no error, under max_msgs), so it may carry another message.
+ */
+bool client_session_idle(const struct client_session *s);
+
+/*
+ * Keep an idle session open for idle_ms: its recipients are forgotten and
+ * hooks replace the owner's. When the peer closes, sends anything, or the
+ * time passes (QUIT then), the session closes and hooks.done runs.
+ */
+void client_session_park(struct client_session *s, unsigned idle_ms,
+    const struct client_session_hooks *hooks);
+
+/*
+ * Carry msg to rcpts[0..n) on an idle session (straight to MAIL: no RSET
+ * is needed after a completed transaction). A connection found dead
+ * before MAIL is answered ends with CLIENT_SESSION_RETRY.
+ */
+void client_session_reuse(struct client_session *s, const struct client_msg *msg,
+    struct client_rcpt *const *rcpts, size_t n, const struct client_session_hooks *hooks);
+
+/* The host name, its address as text and as a sockaddr, of the session. */
+const char *client_session_host(const struct client_session *s);
+const char *client_session_ip(const struct client_session *s);
+const struct sockaddr_storage *client_session_addr(const struct client_session *s);
+/* Whether the session is encrypted, and with a certificate that verified. */
+bool client_session_tls(const struct client_session *s);
+bool client_session_tls_verified(const struct client_session *s);
 
 /* Close and free. NULL is fine. Safe from inside the done hook. */
 void client_session_free(struct client_session *s);
