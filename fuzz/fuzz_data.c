@@ -1,7 +1,8 @@
 /*
  * fuzz_data: the DATA codec. The decoder must give the same result however
  * the input is split; the encoder followed by the decoder must give back
- * the canonical text (every line end CRLF, a CRLF at the end) and stop
+ * the canonical text (every line end CRLF, a CRLF at the end, long lines
+ * broken) and stop
  * exactly at the end of what the encoder wrote.
  */
 #include <stddef.h>
@@ -45,19 +46,32 @@ static void fuzz_decode(const char *in, size_t n, uint32_t seed, char *out, stru
 	}
 }
 
-/* The canonical form of message text; out holds 2 * n + 2. */
+/*
+ * The canonical form of message text as it arrives after the trip: CRLF
+ * line ends, and a line that reaches SMTP_DATA_FOLD_AT octets on the wire
+ * (a leading '.' counts twice there) broken with CRLF SPACE.
+ * out holds 3 * n + 2.
+ */
 static size_t fuzz_canon(const char *in, size_t n, char *out)
 {
-	size_t o = 0;
+	size_t o = 0, wire = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (in[i] == '\r' || in[i] == '\n') {
 			if (in[i] == '\r' && i + 1 < n && in[i + 1] == '\n')
 				i++;
 			out[o++] = '\r';
 			out[o++] = '\n';
-		} else {
-			out[o++] = in[i];
+			wire = 0;
+			continue;
 		}
+		if (wire >= SMTP_DATA_FOLD_AT) {
+			out[o++] = '\r';
+			out[o++] = '\n';
+			out[o++] = ' ';
+			wire = 1;
+		}
+		wire += (wire == 0 && in[i] == '.') ? 2 : 1;
+		out[o++] = in[i];
 	}
 	if (o > 0 && out[o - 1] != '\n') {
 		out[o++] = '\r';
@@ -91,7 +105,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	/* Encode in two pieces split where the seed says, then decode. */
 	size_t cap = smtp_data_enc_bound(n) + 5;
-	char *wire = malloc(cap), *back = malloc(cap), *canon = malloc(2 * n + 2);
+	char *wire = malloc(cap), *back = malloc(cap), *canon = malloc(3 * n + 2);
 	struct smtp_data_enc e;
 	smtp_data_enc_init(&e);
 	size_t cut = n > 0 ? seed % (n + 1) : 0;

@@ -36,7 +36,10 @@ void smtp_data_enc_init(struct smtp_data_enc *e)
 
 size_t smtp_data_enc_bound(size_t n)
 {
-	return n > SIZE_MAX / 2 ? SIZE_MAX : n * 2;
+	/* Each octet may be doubled by stuffing, plus one 3-octet fold per full line. */
+	if (n > SIZE_MAX / 3)
+		return SIZE_MAX;
+	return n * 2 + 3 * (n / (SMTP_DATA_FOLD_AT - 1) + 1);
 }
 
 /* Write CRLF and close the current output line. */
@@ -71,6 +74,19 @@ size_t smtp_data_enc_feed(struct smtp_data_enc *e, const char *in, size_t n, cha
 			continue;
 		}
 		e->after_cr = false;
+		/*
+		 * RFC 5321 4.5.3.1.6: no line over 1000 octets with its CRLF. A
+		 * longer one is broken with CRLF SPACE (as Postfix's
+		 * smtp_line_length_limit does): the space keeps a header field's
+		 * continuation a continuation and can never start a "." line.
+		 */
+		if (e->line_len >= SMTP_DATA_FOLD_AT) {
+			o += enc_newline(e, out + o);
+			out[o++] = ' ';
+			e->line_len = 1;
+			e->at_line_start = false;
+			e->folds++;
+		}
 		if (e->at_line_start && c == '.') {
 			out[o++] = '.';
 			e->line_len++;

@@ -13,12 +13,15 @@
 
 /* RFC 5321 4.5.3.1.6: a text line is at most 1000 octets including CRLF. */
 #define SMTP_DATA_LINE_MAX 1000
+/* The encoder breaks output lines that reach this many octets before CRLF. */
+#define SMTP_DATA_FOLD_AT 998
 
 /*
  * Encoder (client side). Input is message text in any line-ending form;
  * output is the wire form: every line ends in CRLF (a bare CR or a bare LF
- * becomes CRLF, so no bare CR or LF is ever sent) and a line starting
- * with '.' gets another '.' in front.
+ * becomes CRLF, so no bare CR or LF is ever sent), a line starting
+ * with '.' gets another '.' in front, and a line that would pass 1000
+ * octets is broken with CRLF SPACE.
  */
 struct smtp_data_enc {
 	bool at_line_start;	/* next byte begins a line */
@@ -26,6 +29,7 @@ struct smtp_data_enc {
 	bool any_8bit;		/* a byte >= 0x80 was seen */
 	size_t line_len;	/* octets of the current output line so far */
 	size_t max_line;	/* longest output line seen, CRLF included */
+	size_t folds;		/* lines broken to stay within SMTP_DATA_LINE_MAX */
 };
 
 void smtp_data_enc_init(struct smtp_data_enc *e);

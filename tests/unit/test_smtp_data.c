@@ -306,8 +306,8 @@ static void test_data_enc_rows(void **state)
 static void test_data_enc_bound(void **state)
 {
 	(void)state;
-	assert_int_equal(smtp_data_enc_bound(0), 0);
-	assert_int_equal(smtp_data_enc_bound(10), 20);
+	assert_int_equal(smtp_data_enc_bound(0), 3);
+	assert_int_equal(smtp_data_enc_bound(10), 23);
 	assert_int_equal(smtp_data_enc_bound(SIZE_MAX), SIZE_MAX);
 	/* Every input octet a line feed or a dot after one: the bound holds. */
 	const char in[] = "\n.\n.\r.\r\n.";
@@ -318,6 +318,49 @@ static void test_data_enc_bound(void **state)
 	assert_true(o <= smtp_data_enc_bound(sizeof(in) - 1));
 }
 
+/* Lines past 998 octets are broken with CRLF SPACE; no wire line passes 1000. */
+static void test_data_enc_fold(void **state)
+{
+	(void)state;
+	static const size_t lens[] = { 997, 998, 999, 1995, 1996, 5000 };
+	for (size_t k = 0; k < sizeof(lens) / sizeof(lens[0]); k++) {
+		size_t n = lens[k];
+		char *in = malloc(n + 2), *out = malloc(smtp_data_enc_bound(n + 1) + 5);
+		assert_non_null(in);
+		assert_non_null(out);
+		memset(in, 'x', n);
+		in[0] = '.';
+		in[n] = '\n';
+		struct smtp_data_enc e;
+		smtp_data_enc_init(&e);
+		/* Fed in two pieces so a fold can fall across a call. */
+		size_t o = smtp_data_enc_feed(&e, in, n / 2, out);
+		o += smtp_data_enc_feed(&e, in + n / 2, n + 1 - n / 2, out + o);
+		assert_true(o <= smtp_data_enc_bound(n + 1));
+		size_t line = 0, longest = 0, xs = 0;
+		for (size_t i = 0; i < o; i++) {
+			if (out[i] == '\n') {
+				if (line + 1 > longest)
+					longest = line + 1;
+				line = 0;
+				continue;
+			}
+			line++;
+			if (out[i] == 'x')
+				xs++;
+		}
+		if (longest > SMTP_DATA_LINE_MAX)
+			fail_msg("len %zu: got a wire line of %zu octets, want <= %d", n, longest,
+			    SMTP_DATA_LINE_MAX);
+		/* Every text octet arrives; the first line keeps its stuffed dot. */
+		assert_int_equal(xs, n - 1);
+		assert_memory_equal(out, "..", 2);
+		assert_true((e.folds > 0) == (n + 1 > SMTP_DATA_FOLD_AT));
+		free(in);
+		free(out);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -326,6 +369,7 @@ int main(void)
 		cmocka_unit_test(test_data_dec_line_len),
 		cmocka_unit_test(test_data_enc_rows),
 		cmocka_unit_test(test_data_enc_bound),
+		cmocka_unit_test(test_data_enc_fold),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
