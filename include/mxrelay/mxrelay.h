@@ -8,7 +8,8 @@
  *
  * Delivery rules (RFC 5321 section 5, RFC 7505): recipients are grouped by
  * domain (case-insensitively), one transaction per domain, split at the
- * server's recipient limit; MX hosts are tried in preference order with
+ * server's recipient limit; through a smarthost every domain shares one
+ * transaction (one next hop), split the same way; MX hosts are tried in preference order with
  * equal preferences shuffled, every address of every host in turn;
  * implicit MX only when the domain has no MX; null MX fails 5.1.10. A 5xx
  * is final and never retried at a backup MX; a 4xx on RCPT defers that
@@ -102,6 +103,15 @@ struct mxr_options {
 	const char *auth_user;	/* AUTH PLAIN/LOGIN at the smarthost (never logged) */
 	const char *auth_pass;
 	unsigned max_parallel;	/* domains delivered at once; 0: 16 */
+	/*
+	 * Connection reuse (RFC 5321 allows many transactions per session):
+	 * a session whose last transaction ended well (2xx, no error) is kept
+	 * open this long for the next delivery of the same context to the
+	 * same destination (the domain, or the smarthost), which then skips
+	 * DNS and connect and sends MAIL at once. 0: off, QUIT after each.
+	 */
+	unsigned reuse_idle_ms;
+	unsigned reuse_max_msgs;	/* messages per connection with reuse; 0: no limit */
 };
 
 /*
@@ -174,12 +184,16 @@ struct mxr_delivery;
 
 /*
  * A context holds what deliveries share: the loop, the resolver, TLS
- * contexts and the options (copied). Returns NULL and fills err on bad
- * options (unparsable DNS server or source address, unreadable CA file).
+ * contexts, the options (copied) and, with reuse_idle_ms, the idle
+ * connections. Returns NULL and fills err on bad options (unparsable DNS
+ * server or source address, unreadable CA file).
  */
 struct mxr_context *mxr_context_new(struct event_base *base, const struct mxr_options *opt,
     char *err, size_t errlen);
+/* Free ctx; idle connections are closed at once (the loop may not run again to QUIT). */
 void mxr_context_free(struct mxr_context *ctx);
+/* Idle connections the context keeps now (0 without reuse). */
+size_t mxr_context_idle_count(const struct mxr_context *ctx);
 
 /*
  * Start delivering msg (copied: the caller's strings may go after the

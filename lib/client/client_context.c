@@ -3,9 +3,10 @@
  * every delivery.
  *
  * Owns: validating the options once (DNS server, source address, CA
- * file, smarthost), the copies of the option strings, the resolver and the
- * TLS contexts. Never: logs the AUTH password; keeps it only as long as
- * the context lives and wipes it on free.
+ * file, smarthost), the copies of the option strings, the resolver, the
+ * TLS contexts and the idle-session cache (closed on free). Never: logs
+ * the AUTH password; keeps it only as long as the context lives and wipes
+ * it on free.
  */
 #include "client/client_context.h"
 
@@ -184,6 +185,8 @@ struct mxr_context *mxr_context_new(struct event_base *base, const struct mxr_op
 			}
 		}
 	}
+	if (opt->reuse_idle_ms > 0)
+		c->pool = client_pool_new();
 	c->dns = dns_resolver_new(base, c->dns_server, &e);
 	if (c->dns == NULL) {
 		snprintf(err, errlen, "DNS: %s", e != NULL ? e : "cannot create a resolver");
@@ -199,6 +202,7 @@ void mxr_context_free(struct mxr_context *c)
 {
 	if (c == NULL)
 		return;
+	client_pool_free(c->pool);
 	dns_resolver_free(c->dns);
 	net_tls_ctx_free(c->tls_any);
 	net_tls_ctx_free(c->tls_verify);
@@ -210,4 +214,9 @@ void mxr_context_free(struct mxr_context *c)
 	free(c->dns_server);
 	free(c->ca_file);
 	free(c);
+}
+
+size_t mxr_context_idle_count(const struct mxr_context *c)
+{
+	return c != NULL ? client_pool_count(c->pool) : 0;
 }

@@ -4,8 +4,9 @@
  * a frozen copy of the options.
  *
  * Owns: the option copies (strings included), the resolver, the SSL_CTXs,
- * the parsed smarthost and source address.
- * Never: changes after mxr_context_new returns; deliveries only read it.
+ * the parsed smarthost and source address, and the cache of idle
+ * sessions (the one part deliveries change: they park and take sessions).
+ * Never: changes its options after mxr_context_new returns.
  */
 #ifndef MXR_CLIENT_CONTEXT_H
 #define MXR_CLIENT_CONTEXT_H
@@ -15,6 +16,7 @@
 #include <sys/socket.h>
 
 #include "mxrelay/mxrelay.h"
+#include "client/client_pool.h"
 #include "client/client_session.h"
 #include "dns/dns_mx.h"
 
@@ -39,6 +41,7 @@ struct mxr_context {
 	bool relay_no_mx;		/* "[host]": addresses only, no MX lookup */
 	char relay_host[256];
 	uint16_t relay_port;		/* 0: the default port */
+	struct client_pool *pool;	/* owned: idle sessions, or NULL without reuse */
 };
 
 /*

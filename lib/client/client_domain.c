@@ -4,9 +4,13 @@
  * Owns: the lookup (MX, smarthost addresses or an address literal), the
  * copy of the hosts and addresses, the cursor over them, the session in
  * flight and the failure to report if every host fails (the last reply
- * received, else the last connection error).
+ * received, else the last connection error). With connection reuse: the
+ * destination key, taking an idle session from the context's cache
+ * (skipping DNS and connect), parking a session that ended well, and the
+ * one retry on a fresh connection when a reused one was dead.
  * Never: talks SMTP itself (client_session does), or calls its done hook
- * other than as its very last act.
+ * other than as its very last act; reuses a session across contexts (so
+ * across TLS policies or credentials).
  */
 #include "client/client_domain.h"
 
@@ -19,6 +23,7 @@
 #include <event2/event.h>
 
 #include "client/client_context.h"
+#include "client/client_pool.h"
 #include "smtp/smtp_addr.h"
 #include "util/log.h"
 #include "util/xalloc.h"
@@ -50,9 +55,14 @@ struct client_domain {
 	char fail_ip[64];
 	bool finished;
 	bool dns_failed;		/* the lookup could not be started */
+	char key[CLIENT_POOL_KEY_MAX];	/* destination, for the idle-session cache */
+	bool reused;			/* sess came from the cache */
+	bool have_skip;			/* skip: the address a reused session failed on */
+	struct sockaddr_storage skip;
 };
 
 static void cd_try_next(struct client_domain *d);
+static void cd_lookup(struct client_domain *d);
 
 /* Count recipients still without a final status. */
 static size_t cd_undecided(const struct client_domain *d)
@@ -113,16 +123,52 @@ static void cd_sess_decide(void *arg, struct client_rcpt *r, const struct client
 	d->hooks.decide(d->hooks.arg, r, o);
 }
 
-/* A session ended: note why, then try the next address for what is left. */
+/* A session ended: note why, keep it for reuse or free it, then go on with what is left. */
 static void cd_sess_done(void *arg, struct client_session *s, enum client_session_end end,
     const struct client_outcome *fail)
 {
 	struct client_domain *d = arg;
+	bool was_reused = d->reused;
+	d->reused = false;
+	d->sess = NULL;
+	if (end == CLIENT_SESSION_RETRY) {
+		/* The idle connection had died: nothing was decided; a fresh one, once. */
+		log_msg(LOG_LVL_INFO, "domain=%s mx=%s ip=%s event=reuse-retry", d->domain,
+		    client_session_host(s), client_session_ip(s));
+		client_session_free(s);
+		cd_lookup(d);
+		return;
+	}
 	if (end == CLIENT_SESSION_MOVE_ON)
 		cd_note_fail(d, fail);
-	client_session_free(s);
-	d->sess = NULL;
+	if (was_reused && cd_undecided(d) > 0) {
+		/* The cached route failed: walk the list, without the address that just failed. */
+		d->skip = *client_session_addr(s);
+		d->have_skip = true;
+	}
+	if (end == CLIENT_SESSION_FINISHED && d->ctx->pool != NULL && client_session_idle(s))
+		client_pool_park(d->ctx->pool, d->key, s, d->ctx->opt.reuse_idle_ms);
+	else
+		client_session_free(s);
+	if (d->have_skip && d->nhosts == 0 && cd_undecided(d) > 0) {
+		cd_lookup(d);
+		return;
+	}
 	cd_try_next(d);
+}
+
+/* Whether a and b are the same IP address (ports aside). */
+static bool cd_same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET6)
+		return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+		    &((const struct sockaddr_in6 *)b)->sin6_addr, sizeof(struct in6_addr)) == 0;
+	if (a->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+		    ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+	return false;
 }
 
 /* Start a session to the next address, or give up with the best failure. */
@@ -141,6 +187,8 @@ static void cd_try_next(struct client_domain *d)
 			continue;
 		}
 		struct sockaddr_storage *ss = &h->addrs[d->ai++];
+		if (d->have_skip && cd_same_addr(ss, &d->skip))
+			continue;
 		uint16_t port = d->ctx->has_relay && d->ctx->relay_port != 0 ? d->ctx->relay_port : d->ctx->port;
 		socklen_t len;
 		if (ss->ss_family == AF_INET6) {
@@ -170,6 +218,8 @@ static void cd_try_next(struct client_domain *d)
 			.addrlen = len,
 			.src = d->ctx->has_src ? (const struct sockaddr *)&d->ctx->src : NULL,
 			.srclen = d->ctx->has_src ? d->ctx->srclen : 0,
+			.may_idle = d->ctx->pool != NULL,
+			.max_msgs = d->ctx->opt.reuse_max_msgs,
 		};
 		struct client_session_hooks sh = {
 			.progress = cd_sess_progress,
@@ -302,6 +352,59 @@ static bool cd_is_numeric(const char *s)
 	return ok;
 }
 
+/* Look the destination up (or kick a route that needs no DNS); results come from the loop. */
+static void cd_lookup(struct client_domain *d)
+{
+	struct mxr_context *ctx = d->ctx;
+	struct client_outcome o;
+	memset(&o, 0, sizeof(o));
+	o.status = MXR_PENDING;
+	o.stage = MXR_STAGE_RESOLVE;
+	const char *target = d->domain;
+	if (!d->literal && ctx->has_relay)
+		target = ctx->relay_host;
+	snprintf(o.text, sizeof(o.text), "resolving %s%s", target,
+	    !d->literal && ctx->has_relay ? " (smarthost)" : "");
+	cd_progress(d, &o);
+
+	if (d->literal || (ctx->has_relay && ctx->relay_no_mx && cd_is_numeric(ctx->relay_host))) {
+		event_active(d->kick, 0, 0);
+		return;
+	}
+	if (ctx->has_relay && ctx->relay_no_mx)
+		d->q = dns_host_resolve(ctx->dns, ctx->relay_host, ctx->family, cd_on_dns, d);
+	else
+		d->q = dns_mx_resolve(ctx->dns, target, ctx->family, cd_on_dns, d);
+	if (d->q == NULL) {
+		/* The resolver could not even start the query: decide from the loop. */
+		d->dns_failed = true;
+		event_active(d->kick, 0, 0);
+	}
+}
+
+/* Take an idle session to this destination from the cache and carry the message on it. */
+static bool cd_take_idle(struct client_domain *d)
+{
+	struct mxr_context *ctx = d->ctx;
+	if (ctx->pool == NULL)
+		return false;
+	/* Every session of a context was made under its policy; check it anyway. */
+	bool need_verified = ctx->opt.tls == MXR_TLS_REQUIRED || ctx->opt.tls == MXR_TLS_IMPLICIT;
+	struct client_session *s = client_pool_take(ctx->pool, d->key, need_verified);
+	if (s == NULL)
+		return false;
+	struct client_session_hooks sh = {
+		.progress = cd_sess_progress,
+		.decide = cd_sess_decide,
+		.done = cd_sess_done,
+		.arg = d,
+	};
+	d->sess = s;
+	d->reused = true;
+	client_session_reuse(s, d->msg, d->r, d->n, &sh);
+	return true;
+}
+
 struct client_domain *client_domain_start(struct mxr_context *ctx, const struct client_msg *msg,
     const char *domain, bool literal, struct client_rcpt *const *rcpts, size_t n,
     const struct client_domain_hooks *hooks)
@@ -318,31 +421,14 @@ struct client_domain *client_domain_start(struct mxr_context *ctx, const struct 
 	d->kick = event_new(ctx->base, -1, 0, cd_kick_cb, d);
 	if (d->kick == NULL)
 		fatal("event=client_domain_start error=\"cannot create event\"");
-
-	struct client_outcome o;
-	memset(&o, 0, sizeof(o));
-	o.status = MXR_PENDING;
-	o.stage = MXR_STAGE_RESOLVE;
-	const char *target = domain;
+	/* The destination: the smarthost (with its port) for every domain it carries. */
 	if (!literal && ctx->has_relay)
-		target = ctx->relay_host;
-	snprintf(o.text, sizeof(o.text), "resolving %s%s", target,
-	    !literal && ctx->has_relay ? " (smarthost)" : "");
-	cd_progress(d, &o);
-
-	if (literal || (ctx->has_relay && ctx->relay_no_mx && cd_is_numeric(ctx->relay_host))) {
-		event_active(d->kick, 0, 0);
-		return d;
-	}
-	if (ctx->has_relay && ctx->relay_no_mx)
-		d->q = dns_host_resolve(ctx->dns, ctx->relay_host, ctx->family, cd_on_dns, d);
+		snprintf(d->key, sizeof(d->key), "[%s]:%u%s", ctx->relay_host, (unsigned)ctx->relay_port,
+		    ctx->relay_no_mx ? "" : "/mx");
 	else
-		d->q = dns_mx_resolve(ctx->dns, target, ctx->family, cd_on_dns, d);
-	if (d->q == NULL) {
-		/* The resolver could not even start the query: decide from the loop. */
-		d->dns_failed = true;
-		event_active(d->kick, 0, 0);
-	}
+		snprintf(d->key, sizeof(d->key), "%s", domain);
+	if (!cd_take_idle(d))
+		cd_lookup(d);
 	return d;
 }
 

@@ -287,6 +287,16 @@ void client_session_park(struct client_session *s, unsigned idle_ms,
 	client_session_wait(s, CS_IDLE, MXR_STAGE_CONNECT, idle_ms, "next message");
 }
 
+/* A reused session starts its first transaction from the loop. */
+static void cs_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct client_session *s = arg;
+	if (s->state == CS_IDLE && s->conn != NULL)
+		client_txn_begin(s);
+}
+
 void client_session_reuse(struct client_session *s, const struct client_msg *msg,
     struct client_rcpt *const *rcpts, size_t n, const struct client_session_hooks *hooks)
 {
@@ -310,7 +320,8 @@ void client_session_reuse(struct client_session *s, const struct client_msg *msg
 	client_txn_progress_all(s, &o);
 	log_msg(LOG_LVL_INFO, "session=%s mx=%s ip=%s port=%u rcpts=%zu event=reuse msgs=%u", s->id,
 	    s->cfg.mx_host, s->ip, (unsigned)s->port, n, s->nmsgs);
-	client_txn_begin(s);
+	/* Still idle until the loop runs: a close seen meanwhile ends it as RETRY. */
+	event_active(s->resume_ev, 0, 0);
 }
 
 const char *client_session_host(const struct client_session *s)
@@ -807,7 +818,8 @@ struct client_session *client_session_start(const struct client_session_cfg *cfg
 	smtp_reply_init(&s->reply);
 	s->deadline = evtimer_new(cfg->base, cs_deadline_cb, s);
 	s->finish_ev = event_new(cfg->base, -1, 0, cs_finish_cb, s);
-	if (s->deadline == NULL || s->finish_ev == NULL)
+	s->resume_ev = event_new(cfg->base, -1, 0, cs_resume_cb, s);
+	if (s->deadline == NULL || s->finish_ev == NULL || s->resume_ev == NULL)
 		fatal("event=client_session_start error=\"cannot create timer\"");
 	s->state = CS_CONNECTING;
 	s->stage = MXR_STAGE_CONNECT;
@@ -863,6 +875,8 @@ void client_session_free(struct client_session *s)
 		event_free(s->deadline);
 	if (s->finish_ev != NULL)
 		event_free(s->finish_ev);
+	if (s->resume_ev != NULL)
+		event_free(s->resume_ev);
 	smtp_reply_reset(&s->reply);
 	client_txn_clear(&s->txn);
 	free(s);

@@ -124,9 +124,10 @@ void client_session_park(struct client_session *s, unsigned idle_ms,
     const struct client_session_hooks *hooks);
 
 /*
- * Carry msg to rcpts[0..n) on an idle session (straight to MAIL: no RSET
- * is needed after a completed transaction). A connection found dead
- * before MAIL is answered ends with CLIENT_SESSION_RETRY.
+ * Carry msg to rcpts[0..n) on an idle session, with hooks from now on:
+ * MAIL goes out from the loop (no RSET is needed after a completed
+ * transaction). A connection found dead before MAIL is answered ends
+ * with CLIENT_SESSION_RETRY and nothing decided.
  */
 void client_session_reuse(struct client_session *s, const struct client_msg *msg,
     struct client_rcpt *const *rcpts, size_t n, const struct client_session_hooks *hooks);

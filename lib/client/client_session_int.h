@@ -68,6 +68,7 @@ struct client_session {
 	struct net_conn *conn;		/* owned */
 	struct event *deadline;		/* owned: the current wait's limit */
 	struct event *finish_ev;	/* owned: reports done from the loop */
+	struct event *resume_ev;	/* owned: starts a reused session's MAIL from the loop */
 	enum client_session_state state;
 	const char *waiting;		/* what the deadline waits for, for texts */
 	const char *last_cmd;		/* the last thing sent, for texts */
