@@ -2,7 +2,8 @@
  * client_delivery: the public delivery API of libmxrelay
  * (mxr_delivery_start, mxr_deliver, the status and stage names).
  *
- * Owns: the copy of the message and recipients, the grouping by domain,
+ * Owns: the copy of the message and recipients, the grouping by domain
+ * (all domains in one group through a smarthost),
  * how many domains run at once, the results array and the events handed
  * to the caller (exactly one DONE per recipient).
  * Never: calls the caller's done callback from inside mxr_delivery_start
@@ -251,6 +252,8 @@ struct mxr_delivery *mxr_delivery_start(struct mxr_context *ctx, const struct mx
 		r->index = i;
 	}
 	client_group_build(msg->rcpts, d->n, &d->grp);
+	if (ctx->has_relay)
+		client_group_merge(&d->grp);	/* one next hop: one transaction for every domain */
 	for (size_t i = 0; i < d->n; i++) {
 		struct mxr_result *res = &d->results[i];
 		snprintf(res->rcpt, sizeof(res->rcpt), "%s", d->rcpts[i].address);

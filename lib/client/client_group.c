@@ -97,6 +97,33 @@ void client_group_build(const struct mxr_rcpt *rcpts, size_t n, struct client_gr
 	}
 }
 
+void client_group_merge(struct client_grouping *g)
+{
+	size_t first = g->ngroups;
+	for (size_t k = 0; k < g->ngroups && first == g->ngroups; k++)
+		if (!g->groups[k].literal)
+			first = k;
+	if (first == g->ngroups)
+		return;
+	/* Rebuild the first domain group from every domain member, in the caller's order. */
+	struct client_group *into = &g->groups[first];
+	into->n = 0;
+	for (size_t i = 0; i < g->nrcpts; i++) {
+		if (g->bad[i] != NULL || g->dup_of[i] != i || g->domains[i][0] == '[')
+			continue;
+		into->members[into->n++] = i;
+	}
+	size_t out = 0;
+	for (size_t k = 0; k < g->ngroups; k++) {
+		if (k != first && !g->groups[k].literal) {
+			free(g->groups[k].members);
+			continue;
+		}
+		g->groups[out++] = g->groups[k];
+	}
+	g->ngroups = out;
+}
+
 void client_group_free(struct client_grouping *g)
 {
 	if (g == NULL)

@@ -32,6 +32,12 @@ struct client_grouping {
 
 /* Group rcpts[0..n). Never fails; bad addresses are marked, not grouped. */
 void client_group_build(const struct mxr_rcpt *rcpts, size_t n, struct client_grouping *out);
+/*
+ * One next hop for every domain (a smarthost): the groups of domain names
+ * become one, named after the first, members in the caller's order;
+ * address literals keep their own groups.
+ */
+void client_group_merge(struct client_grouping *g);
 void client_group_free(struct client_grouping *g);
 
 #endif
