@@ -25,6 +25,7 @@
 #include "mxrelayd/control.h"
 #include "mxrelayd/privdrop.h"
 #include "mxrelayd/queue_store.h"
+#include "mxrelayd/sched.h"
 #include "mxrelayd/smtpd_ctx.h"
 #include "mxrelayd/smtpd_limit.h"
 #include "mxrelayd/smtpd_listener.h"
@@ -53,6 +54,8 @@ static const char mxrd_usage[] =
 struct mxrd_run {
 	struct smtpd_ctx *ctx;
 	struct event *stop_poll;	/* owned */
+	struct sched *sched;		/* owned */
+	bool sched_stopped;		/* sched_stop's callback ran */
 	time_t stop_started;
 	bool dropped;
 };
@@ -69,12 +72,25 @@ static void mxrd_stop_poll(evutil_socket_t fd, short what, void *arg)
 		smtpd_session_drop_all(ctx);
 		run->dropped = true;
 	}
-	if (ctx->nsessions == 0 && ctx->auth_jobs == 0) {
+	if (ctx->nsessions == 0 && ctx->auth_jobs == 0 && (run->sched_stopped || run->dropped)) {
 		event_base_loopexit(ctx->base, NULL);
 		return;
 	}
 	struct timeval tv = { 0, MXRD_STOP_POLL_MS * 1000 };
 	evtimer_add(run->stop_poll, &tv);
+}
+
+/* The scheduler has no delivery or store update left in flight. */
+static void mxrd_sched_stopped(void *arg)
+{
+	struct mxrd_run *run = arg;
+	run->sched_stopped = true;
+}
+
+/* New or flushed mail: let the scheduler look at the queue now. */
+static void mxrd_kick(void *arg)
+{
+	sched_kick(arg);
 }
 
 /* SIGTERM/SIGINT: the first starts an orderly stop, a second drops every session. */
@@ -94,6 +110,7 @@ static void mxrd_on_signal(evutil_socket_t sig, short what, void *arg)
 	run->stop_started = time(NULL);
 	smtpd_listener_stop(ctx->listeners);
 	smtpd_session_stop_all(ctx);
+	sched_stop(run->sched, mxrd_sched_stopped, run);
 	mxrd_stop_poll(-1, 0, run);
 }
 
@@ -188,8 +205,11 @@ int main(int argc, char **argv)
 	struct queue_store *queue = queue_store_open(base, cfg->queue_dir, err, sizeof(err));
 	if (queue == NULL)
 		fatal("event=start-failed reason=\"queue %s: %s\"", cfg->queue_dir, err);
+	struct sched *sched = sched_new(base, cfg, queue, err, sizeof(err));
+	if (sched == NULL)
+		fatal("event=start-failed reason=\"%s\"", err);
 	/* After the drop, so the socket belongs to the daemon's user. */
-	struct control *control = control_new(base, cfg, queue, NULL, NULL, err, sizeof(err));
+	struct control *control = control_new(base, cfg, queue, mxrd_kick, sched, err, sizeof(err));
 	if (control == NULL)
 		fatal("event=start-failed reason=\"control socket: %s\"", err);
 	SSL_CTX *tls = NULL;
@@ -218,9 +238,11 @@ int main(int argc, char **argv)
 		.dns = dns,
 		.limit = smtpd_limit_new(cfg->max_connections, cfg->max_connections_per_ip),
 		.listeners = listeners,
+		.queued = mxrd_kick,
+		.queued_arg = sched,
 		.id_seed = mxrd_seed(),
 	};
-	struct mxrd_run run = { .ctx = &ctx };
+	struct mxrd_run run = { .ctx = &ctx, .sched = sched };
 	run.stop_poll = evtimer_new(base, mxrd_stop_poll, &run);
 	struct event *ev_term = evsignal_new(base, SIGTERM, mxrd_on_signal, &run);
 	struct event *ev_int = evsignal_new(base, SIGINT, mxrd_on_signal, &run);
@@ -245,6 +267,8 @@ int main(int argc, char **argv)
 	event_base_loopexit(base, &linger);
 	event_base_dispatch(base);
 	control_free(control);
+	/* Deliveries still running when the grace ran out are dropped: due again at start. */
+	sched_free(sched);
 	/* Commits still pending finish here; their sessions are already gone. */
 	queue_store_close(queue);
 	log_msg(LOG_LVL_INFO, "event=stopped connections=%llu refused=%llu messages=%llu recipients=%llu",

@@ -58,6 +58,8 @@ struct smtpd_ctx {
 	struct dns_resolver *dns;	/* or NULL unless check_rcpt_domain; borrowed */
 	struct smtpd_limit *limit;	/* owned by main.c */
 	struct smtpd_listener *listeners;/* owned by main.c */
+	void (*queued)(void *arg);	/* a message was committed: delivery may start; or NULL */
+	void *queued_arg;
 
 	struct smtpd_session *sessions;	/* live sessions, linked through the session */
 	unsigned nsessions;

@@ -291,6 +291,10 @@ void smtpd_data_bdat(struct smtpd_session *s, const struct smtp_cmd *cmd)
 static void smtpd_data_committed(void *arg, bool ok, const char *err)
 {
 	struct smtpd_session *s = arg;
+	struct smtpd_ctx *ctx = s->ctx;
+	/* Delivery need not wait for the client: it is queued whatever happens next. */
+	if (ok && ctx->queued != NULL)
+		ctx->queued(ctx->queued_arg);
 	if (!smtpd_session_release(s))
 		return;	/* the client left; the message is queued all the same */
 	struct smtpd_txn *t = s->txn;

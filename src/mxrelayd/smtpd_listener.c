@@ -55,8 +55,8 @@ static int smtpd_listener_open(const struct cfg_listener *lc, char *err, size_t 
 	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (lc->addr.ss_family == AF_INET6)
 		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	if (bind(fd, (const struct sockaddr *)&lc->addr, lc->addrlen) != 0 ||
-	    listen(fd, SMTPD_LISTEN_BACKLOG) != 0) {
+	/* Bound now (the port may need root); listen() waits for smtpd_listener_start. */
+	if (bind(fd, (const struct sockaddr *)&lc->addr, lc->addrlen) != 0) {
 		snprintf(err, errlen, "listen %s: %s", lc->text, strerror(errno));
 		close(fd);
 		return -1;
@@ -144,6 +144,13 @@ void smtpd_listener_start(struct smtpd_listener *l, struct smtpd_ctx *ctx)
 	l->ctx = ctx;
 	for (size_t i = 0; i < l->nsocks; i++) {
 		struct smtpd_listen_sock *ls = &l->socks[i];
+		/*
+		 * Only now does the kernel take connections: until the queue,
+		 * TLS and the scheduler are ready a client is refused at once
+		 * rather than left waiting in the backlog.
+		 */
+		if (listen(ls->fd, SMTPD_LISTEN_BACKLOG) != 0)
+			fatal("event=start-failed reason=\"listen %s: %s\"", ls->cfg->text, strerror(errno));
 		ls->ev = event_new(ctx->base, ls->fd, EV_READ | EV_PERSIST, smtpd_listener_accept, ls);
 		ls->retry = evtimer_new(ctx->base, smtpd_listener_retry, ls);
 		if (ls->ev == NULL || ls->retry == NULL)

@@ -19,9 +19,9 @@
 
 struct smtpd_listener;
 
-/* Bind and listen on every listener of cfg; NULL with err on failure. */
+/* Bind every listener of cfg (while still root); NULL with err on failure. */
 struct smtpd_listener *smtpd_listener_bind(const struct config *cfg, char *err, size_t errlen);
-/* Start accepting on ctx->base into sessions of ctx. */
+/* Listen and start accepting on ctx->base into sessions of ctx (once ready). */
 void smtpd_listener_start(struct smtpd_listener *l, struct smtpd_ctx *ctx);
 /* Stop accepting and close the sockets (sessions go on). */
 void smtpd_listener_stop(struct smtpd_listener *l);
