@@ -564,7 +564,7 @@ static const struct cfg_key cfg_keys[] = {
 	{ "max_per_destination", CFG_K_UINT, CFG_OFF(max_per_destination), 1, 10000, CFG_C_ANY,
 	  NULL, false },
 	{ "retry_intervals", CFG_K_FUNC, 0, 0, 0, CFG_C_ANY, cfg_set_retry, false },
-	{ "max_queue_age", CFG_K_DURATION, CFG_OFF(max_queue_age), 3600, 90 * CFG_DAY, CFG_C_ANY,
+	{ "max_queue_age", CFG_K_DURATION, CFG_OFF(max_queue_age), 60, 90 * CFG_DAY, CFG_C_ANY,
 	  NULL, false },
 	{ "delay_warning", CFG_K_DURATION, CFG_OFF(delay_warning), 0, 90 * CFG_DAY, CFG_C_ANY,
 	  NULL, false },

@@ -125,6 +125,7 @@ static const struct error_case error_cases[] = {
 	{ L "command_timeout = 2h\n", "command_timeout: '2h' is out of range (10s..1h)" },
 	{ L "command_timeout = 5w\n", "is not a duration" },
 	{ L "max_queue_age = 5d\ndelay_warning = 6d\n", "t.conf:3: delay_warning must be shorter" },
+	{ L "max_queue_age = 59s\n", "t.conf:2: max_queue_age" },
 	{ L "retry_intervals = 5m 0s\n", "retry_intervals: '0s' is out of range" },
 	{ L "retry_intervals = 5m soon\n", "retry_intervals: 'soon' is not a duration" },
 	{ L "check_recipient_domain = true\n", "check_recipient_domain: 'true' is not yes or no" },
