@@ -51,7 +51,7 @@ static const char queue_usage_text[] =
     " when it\n"
     "                             exists, else the embedded default)\n"
     "Talks to the running mxrelayd through its control socket; when none listens,\n"
-    "reads and changes the queue itself (bounce needs the daemon). See mxrelay-queue(1).\n";
+    "reads and changes the queue itself (bounce needs the daemon). See mxrelay(1).\n";
 
 /* Print a usage error and return EX_USAGE. */
 static int queue_bad(const char *what, const char *arg)

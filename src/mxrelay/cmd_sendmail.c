@@ -94,7 +94,7 @@ static void sm_usage(FILE *f, const char *prog)
 	    "       %s -bp   (list the queue, as mailq)\n"
 	    "       %s -q    (try every queued message now)\n"
 	    "Reads a message on standard input and queues it with the local mxrelayd.\n"
-	    "See mxrelay-queue(1).\n", prog, prog, prog);
+	    "See mxrelay(1).\n", prog, prog, prog);
 }
 
 /* The value of an option given as "-fVALUE" or "-f VALUE"; NULL when missing. */
