@@ -328,8 +328,9 @@ static void dns_query_decide(struct dns_query *q, enum dns_status st, const char
 /* Record one temporary failure reason (the first one wins). */
 static void dns_query_note_temp(struct dns_query *q, const char *what, const char *why)
 {
+	/* Bounded parts: a long name must not push out the reason (and -O2 checks the fit). */
 	if (q->temp_reason[0] == '\0')
-		snprintf(q->temp_reason, sizeof(q->temp_reason), "%s: %s", what, why);
+		snprintf(q->temp_reason, sizeof(q->temp_reason), "%.80s: %.44s", what, why);
 }
 
 /* Append the addresses of one family to host h, up to limit in all. */

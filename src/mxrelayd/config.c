@@ -463,6 +463,7 @@ static int cfg_set_enum(struct cfg_parser *p, const char *key, const char *value
 static int cfg_one_token(struct cfg_parser *p, const char *key, char *value, char **out)
 {
 	char *tok[2];
+	*out = NULL;
 	size_t n = config_value_split(value, tok, 1);
 	if (n != 1)
 		return cfg_error(p, "%s: expected one value", key);

@@ -328,7 +328,7 @@ static void control_bounce(struct control_conn *cn, const char *id)
 	struct queue_msg m;
 	struct queue_rcpt *r = NULL;
 	size_t nr = 0;
-	char err[256], msg[300];
+	char err[256], msg[600];
 	memset(&m, 0, sizeof(m));
 	int found = queue_query_message(c->q, id, &m, &r, &nr, false, err, sizeof(err));
 	queue_query_msg_clear(&m);
@@ -365,7 +365,7 @@ static void control_bounce(struct control_conn *cn, const char *id)
 	op->ctl = c;
 	op->conn = cn;
 	op->n = n;
-	snprintf(op->id, sizeof(op->id), "%s", id);
+	snprintf(op->id, sizeof(op->id), "%.*s", (int)(sizeof(op->id) - 1), id);
 	op->next = c->ops;
 	c->ops = op;
 	cn->op = op;
