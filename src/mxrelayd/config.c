@@ -564,6 +564,10 @@ static const struct cfg_key cfg_keys[] = {
 	{ "max_deliveries", CFG_K_UINT, CFG_OFF(max_deliveries), 1, 10000, CFG_C_ANY, NULL, false },
 	{ "max_per_destination", CFG_K_UINT, CFG_OFF(max_per_destination), 1, 10000, CFG_C_ANY,
 	  NULL, false },
+	{ "connection_reuse_time", CFG_K_DURATION, CFG_OFF(reuse_time), 0, 3600, CFG_C_ANY,
+	  NULL, false },
+	{ "connection_reuse_limit", CFG_K_UINT, CFG_OFF(reuse_limit), 0, 1000000, CFG_C_ANY,
+	  NULL, false },
 	{ "retry_intervals", CFG_K_FUNC, 0, 0, 0, CFG_C_ANY, cfg_set_retry, false },
 	{ "max_queue_age", CFG_K_DURATION, CFG_OFF(max_queue_age), 60, 90 * CFG_DAY, CFG_C_ANY,
 	  NULL, false },
@@ -797,6 +801,8 @@ static void cfg_set_defaults(struct config *c)
 	c->tls_policy = MXR_TLS_OPPORTUNISTIC;
 	c->max_deliveries = 100;
 	c->max_per_destination = 10;
+	c->reuse_time = 5;
+	c->reuse_limit = 100;
 	c->nretry_intervals = sizeof(retry) / sizeof(retry[0]);
 	c->retry_intervals = xcalloc(c->nretry_intervals, sizeof(unsigned));
 	memcpy(c->retry_intervals, retry, sizeof(retry));

@@ -95,6 +95,8 @@ struct config {
 	size_t nroutes;
 	unsigned max_deliveries;	/* global concurrency, default 100 */
 	unsigned max_per_destination;	/* per domain, default 10 */
+	unsigned reuse_time;		/* seconds a delivered-to connection waits for more; 0: off; default 5 */
+	unsigned reuse_limit;		/* messages per reused connection; 0: no limit; default 100 */
 
 	/* retries and bounces (seconds) */
 	unsigned *retry_intervals;	/* growing intervals; the last repeats */

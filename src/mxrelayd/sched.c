@@ -664,6 +664,9 @@ static void sched_options(const struct config *cfg, struct mxr_options *o)
 	o->tls = cfg->tls_policy;
 	o->ca_file = cfg->ca_file;
 	o->max_parallel = 1;
+	/* Queued mail comes in runs to the same destinations: keep the session for the next one. */
+	o->reuse_idle_ms = cfg->reuse_time * 1000;
+	o->reuse_max_msgs = cfg->reuse_limit;
 }
 
 struct sched *sched_new(struct event_base *base, const struct config *cfg,
@@ -709,9 +712,10 @@ struct sched *sched_new(struct event_base *base, const struct config *cfg,
 	event_add(s->tick, &tv);
 	s->last_sweep = time(NULL);
 	log_msg(LOG_LVL_INFO, "event=scheduler-started routes=%zu max_deliveries=%u "
-	    "max_per_destination=%u retries=%zu max_queue_age=%us delay_warning=%us",
-	    cfg->nroutes, cfg->max_deliveries, cfg->max_per_destination, cfg->nretry_intervals,
-	    cfg->max_queue_age, cfg->delay_warning);
+	    "max_per_destination=%u connection_reuse_time=%us connection_reuse_limit=%u "
+	    "retries=%zu max_queue_age=%us delay_warning=%us",
+	    cfg->nroutes, cfg->max_deliveries, cfg->max_per_destination, cfg->reuse_time,
+	    cfg->reuse_limit, cfg->nretry_intervals, cfg->max_queue_age, cfg->delay_warning);
 	/* Recovery: whatever is due (a crash left it unclaimed) is taken at once. */
 	event_active(s->kick_ev, 0, 0);
 	return s;

@@ -124,6 +124,8 @@ static const struct error_case error_cases[] = {
 	{ L "max_message_size = 10T\n", "is not a size" },
 	{ L "command_timeout = 2h\n", "command_timeout: '2h' is out of range (10s..1h)" },
 	{ L "command_timeout = 5w\n", "is not a duration" },
+	{ L "connection_reuse_time = 2h\n", "connection_reuse_time: '2h' is out of range (0s..1h)" },
+	{ L "connection_reuse_limit = -1\n", "connection_reuse_limit: '-1' is not a number" },
 	{ L "max_queue_age = 5d\ndelay_warning = 6d\n", "t.conf:3: delay_warning must be shorter" },
 	{ L "max_queue_age = 59s\n", "t.conf:2: max_queue_age" },
 	{ L "retry_intervals = 5m 0s\n", "retry_intervals: '0s' is out of range" },
@@ -239,6 +241,8 @@ static void test_defaults(void **state)
 	assert_int_equal(c->tls_policy, MXR_TLS_OPPORTUNISTIC);
 	assert_int_equal(c->max_deliveries, 100);
 	assert_int_equal(c->max_per_destination, 10);
+	assert_int_equal(c->reuse_time, 5);
+	assert_int_equal(c->reuse_limit, 100);
 	assert_int_equal(c->max_queue_age, 5 * 86400);
 	assert_int_equal(c->delay_warning, 4 * 3600);
 	assert_int_equal(c->log_level, LOG_LVL_INFO);
@@ -283,6 +287,8 @@ static void test_values(void **state)
 	    "retry_intervals = 1m 2m, 1h\n"
 	    "max_queue_age = 2d\n"
 	    "delay_warning = 0\n"
+	    "connection_reuse_time = 0\n"
+	    "connection_reuse_limit = 0\n"
 	    "log_level = debug\n"
 	    "queue_dir = /var/spool/test\n"
 	    "route = Special.TEST smarthost=[192.0.2.25]:2525 tls=none\n"
@@ -318,6 +324,8 @@ static void test_values(void **state)
 	assert_int_equal(c->retry_intervals[2], 3600);
 	assert_int_equal(c->max_queue_age, 2 * 86400);
 	assert_int_equal(c->delay_warning, 0);
+	assert_int_equal(c->reuse_time, 0);
+	assert_int_equal(c->reuse_limit, 0);
 	assert_int_equal(c->log_level, LOG_LVL_DEBUG);
 	assert_string_equal(c->control_socket, "/var/spool/test/control.sock");
 
