@@ -2,10 +2,11 @@
  * mxrelayd: the mxrelay daemon's entry point.
  *
  * Owns: the command line, the start-up order (configuration, listeners
- * bound while still root, privilege drop, queue store, TLS, credentials,
- * resolver, then the loop), signal handling and the orderly stop: on
- * SIGTERM or SIGINT no new connection is taken, messages being received
- * are finished and committed, the store is closed, and the exit is 0.
+ * bound while still root, privilege drop, the queue directory's lock,
+ * queue store, TLS, credentials, resolver, then the loop), signal
+ * handling and the orderly stop: on SIGTERM or SIGINT no new connection
+ * is taken, messages being received are finished and committed, the
+ * store is closed, and the exit is 0.
  * Never: keeps mutable state outside main's own frame; never runs the
  * loop as root.
  */
@@ -23,6 +24,7 @@
 #include "mxrelayd/auth_db.h"
 #include "mxrelayd/config.h"
 #include "mxrelayd/control.h"
+#include "mxrelayd/pidlock.h"
 #include "mxrelayd/privdrop.h"
 #include "mxrelayd/queue_store.h"
 #include "mxrelayd/sched.h"
@@ -202,6 +204,10 @@ int main(int argc, char **argv)
 	struct event_base *base = event_base_new();
 	if (base == NULL)
 		fatal("event=start-failed reason=\"cannot create the event loop\"");
+	/* Before the store is opened: a second daemon must touch nothing of the first's. */
+	int lockfd = pidlock_take(cfg->queue_dir, err, sizeof(err));
+	if (lockfd < 0)
+		fatal("event=start-failed reason=\"%s\"", err);
 	struct queue_store *queue = queue_store_open(base, cfg->queue_dir, err, sizeof(err));
 	if (queue == NULL)
 		fatal("event=start-failed reason=\"queue %s: %s\"", cfg->queue_dir, err);
@@ -271,6 +277,7 @@ int main(int argc, char **argv)
 	sched_free(sched);
 	/* Commits still pending finish here; their sessions are already gone. */
 	queue_store_close(queue);
+	pidlock_release(lockfd);
 	log_msg(LOG_LVL_INFO, "event=stopped connections=%llu refused=%llu messages=%llu recipients=%llu",
 	    (unsigned long long)ctx.stats.connections, (unsigned long long)ctx.stats.refused,
 	    (unsigned long long)ctx.stats.messages, (unsigned long long)ctx.stats.recipients);

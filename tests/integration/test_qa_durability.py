@@ -1,0 +1,145 @@
+"""mxrelayd's queue directory as an administrator meets it: one daemon per
+queue, a clear refusal for a second one and for a directory the daemon's
+user cannot write, and a full disk that loses nothing already accepted."""
+
+import os
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from conftest import sanitizer_env
+from daemon import Client, Daemon, mxrelayd, queued_id  # noqa: F401  (mxrelayd is a fixture)
+
+pytestmark = pytest.mark.netns
+
+
+def wait_exit(proc, timeout=10.0):
+    end = time.monotonic() + timeout
+    while proc.poll() is None and time.monotonic() < end:
+        time.sleep(0.05)
+    return proc.poll()
+
+
+def second_conf(d, port, control):
+    """d's configuration on another port and another control socket, same queue_dir."""
+    text = open(d.conf).read().replace("127.0.0.1:25 ", f"127.0.0.1:{port} ")
+    text += f"control_socket = {control}\n"
+    path = d.conf + f".{port}"
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, 0o644)
+    return path
+
+
+def submit(port=25):
+    c = Client("127.0.0.1", port)
+    try:
+        assert c.reply().code == 220
+        c.expect("EHLO client.test", 250)
+        c.expect("MAIL FROM:<a@b.test>", 250)
+        c.expect("RCPT TO:<x@example.test>", 250)
+        c.expect("DATA", 354)
+        c.send(b"Subject: one\r\n\r\nbody\r\n.\r\n")
+        return queued_id(c.reply())
+    finally:
+        c.close()
+
+
+def test_second_daemon_on_the_same_queue_is_refused(mxrelayd, netns, mxr_bin):
+    """SQLite lets two processes write one database: two schedulers would deliver
+    the same mail twice. The second daemon must refuse to start, naming the first."""
+    d = mxrelayd()
+    pidfile = os.path.join(d.queue_dir, "mxrelayd.pid")
+    assert os.path.exists(pidfile), f"no lock file {pidfile}: {os.listdir(d.queue_dir)}"
+    assert open(pidfile).read().strip() == str(d.proc.pid), "the lock file names the daemon"
+    control = os.path.join(tempfile_dir(), "second.sock")
+    p = netns.spawn([mxr_bin.mxrelayd, "-c", second_conf(d, 2526, control)], name="second",
+                    env=sanitizer_env(), cwd=d.dir)
+    rc = wait_exit(p)
+    out = p.output()
+    assert rc == 1, f"a second daemon on the same queue must exit 1, got {rc}\n{out}"
+    assert "in use" in out and str(d.proc.pid) in out, f"the refusal must say why and name the pid:\n{out}"
+    assert not os.path.exists(control), "the second daemon must stop before opening anything"
+    # The first one is untouched and still serves and queues.
+    assert submit() in d.messages()
+
+
+def test_lock_freed_by_a_killed_daemon(mxrelayd):
+    """A daemon killed with SIGKILL leaves its lock file; the next start takes it over."""
+    d = mxrelayd()
+    qid = submit()
+    d.kill()
+    d.start()
+    assert open(os.path.join(d.queue_dir, "mxrelayd.pid")).read().strip() == str(d.proc.pid)
+    assert qid in d.messages()
+    submit()
+
+
+def test_unwritable_queue_directory_is_a_clear_error(netns, mxr_bin):
+    """Started as an ordinary user (as under systemd's User=), a queue_dir that
+    user cannot write stops the start with a message naming the directory,
+    the user and the cause, not SQLite's "unable to open database file"."""
+    top = tempfile_dir()
+    qdir = os.path.join(top, "queue")
+    os.mkdir(qdir, 0o755)                 # root's, so nobody may not write there
+    conf = os.path.join(top, "c.conf")
+    with open(conf, "w") as f:
+        f.write(f"hostname = mx.relay.test\nqueue_dir = {qdir}\nlisten = 127.0.0.1:2525 relay\n")
+    os.chmod(conf, 0o644)
+    try:
+        r = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                            mxr_bin.mxrelayd, "-c", conf], capture_output=True, text=True,
+                           timeout=20, env=sanitizer_env())
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
+    assert r.returncode == 1, r
+    assert qdir in r.stderr and "nobody" in r.stderr and "Permission denied" in r.stderr, \
+        f"the error must name the directory, the user and the cause: {r.stderr}"
+    assert "unable to open database file" not in r.stderr, r.stderr
+
+
+def tempfile_dir():
+    import tempfile
+    d = tempfile.mkdtemp(prefix="mxrqa-")
+    os.chmod(d, 0o755)
+    return d
+
+
+def test_disk_full_is_452_and_loses_nothing(netns, mxr_bin):
+    """A queue on a full file system: 452 4.3.1 for the message that does not fit,
+    every message acknowledged before is intact, and the daemon keeps serving."""
+    d = Daemon(netns, mxr_bin)
+    netns.peers.append(d)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=600k,mode=0700", "tmpfs", d.queue_dir], check=True)
+    try:
+        shutil.chown(d.queue_dir, "nobody")
+        d.start()
+        body = b"Subject: fill\r\n\r\n" + (b"y" * 76 + b"\r\n") * 600
+        acked, full = [], None
+        c = Client()
+        c.reply()
+        c.expect("EHLO client.test", 250)
+        for _ in range(30):
+            c.expect("MAIL FROM:<a@b.test>", 250)
+            c.expect("RCPT TO:<x@example.test>", 250)
+            c.expect("DATA", 354)
+            c.send(body + b".\r\n")
+            r = c.reply()
+            if r.code != 250:
+                full = r
+                break
+            acked.append(queued_id(r))
+        assert full is not None and (full.code, full.esc) == (452, "4.3.1"), full
+        assert acked, "some messages fit before the disk filled"
+        c.expect("NOOP", 250, "2.0.0")
+        c.close()
+        d.stop()
+        msgs = d.messages()
+        for qid in acked:
+            assert qid in msgs and msgs[qid][2].endswith(body), f"{qid} lost or damaged"
+    finally:
+        d.stop()
+        subprocess.run(["umount", d.queue_dir])
+        d.cleanup()
