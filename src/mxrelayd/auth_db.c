@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util/file.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
@@ -170,55 +171,10 @@ static int auth_db_line(struct auth_db *db, const char *path, unsigned lineno, c
 	return 0;
 }
 
-/* Read a whole file of at most AUTH_DB_FILE_MAX octets. */
-static char *auth_db_read(const char *path, size_t *lenp, char *err, size_t errlen)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) {
-		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-		return NULL;
-	}
-	struct stat st;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "%s: not a regular file", path);
-		close(fd);
-		return NULL;
-	}
-	if (st.st_size > AUTH_DB_FILE_MAX) {
-		snprintf(err, errlen, "%s: larger than %d octets", path, AUTH_DB_FILE_MAX);
-		close(fd);
-		return NULL;
-	}
-	size_t cap = (size_t)st.st_size + 1, used = 0;
-	char *buf = xmalloc(cap);
-	for (;;) {
-		ssize_t r = read(fd, buf + used, cap - used);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			snprintf(err, errlen, "%s: read error: %s", path, strerror(errno));
-			break;
-		}
-		if (r == 0) {
-			close(fd);
-			*lenp = used;
-			return buf;
-		}
-		used += (size_t)r;
-		if (used == cap) {
-			snprintf(err, errlen, "%s: file grew while being read", path);
-			break;
-		}
-	}
-	close(fd);
-	free(buf);
-	return NULL;
-}
-
 struct auth_db *auth_db_load(const char *path, char *err, size_t errlen)
 {
 	size_t len = 0;
-	char *text = auth_db_read(path, &len, err, errlen);
+	char *text = file_read_all(path, AUTH_DB_FILE_MAX, &len, err, errlen);
 	if (text == NULL)
 		return NULL;
 	struct auth_db *db = xcalloc(1, sizeof(*db));

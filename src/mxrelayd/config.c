@@ -28,6 +28,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util/file.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
@@ -955,46 +956,6 @@ int config_load_text(const char *name, const char *text, size_t len,
 	return 0;
 }
 
-/* Read a whole file of at most CFG_FILE_MAX octets. */
-static char *cfg_read_file(const char *path, size_t *lenp, char *err, size_t errlen)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) {
-		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-		return NULL;
-	}
-	struct stat st;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "%s: not a regular file", path);
-		close(fd);
-		return NULL;
-	}
-	char *buf = xmalloc(CFG_FILE_MAX + 1);
-	size_t used = 0;
-	for (;;) {
-		ssize_t r = read(fd, buf + used, CFG_FILE_MAX + 1 - used);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			snprintf(err, errlen, "%s: read error: %s", path, strerror(errno));
-			break;
-		}
-		if (r == 0) {
-			close(fd);
-			*lenp = used;
-			return buf;
-		}
-		used += (size_t)r;
-		if (used > CFG_FILE_MAX) {
-			snprintf(err, errlen, "%s: larger than %d octets", path, CFG_FILE_MAX);
-			break;
-		}
-	}
-	close(fd);
-	free(buf);
-	return NULL;
-}
-
 int config_load(const char *path, struct config **out, char *err, size_t errlen)
 {
 	char dummy[1];
@@ -1007,7 +968,7 @@ int config_load(const char *path, struct config **out, char *err, size_t errlen)
 		    sizeof(cfg_default_text) - 1, out, err, errlen);
 	*out = NULL;
 	size_t len = 0;
-	char *text = cfg_read_file(path, &len, err, errlen);
+	char *text = file_read_all(path, CFG_FILE_MAX, &len, err, errlen);
 	if (text == NULL)
 		return -1;
 	int rc = config_load_text(path, text, len, out, err, errlen);
