@@ -194,6 +194,12 @@ struct mxr_context *mxr_context_new(struct event_base *base, const struct mxr_op
 void mxr_context_free(struct mxr_context *ctx);
 /* Idle connections the context keeps now (0 without reuse). */
 size_t mxr_context_idle_count(const struct mxr_context *ctx);
+/*
+ * Say QUIT on every idle connection now, for an orderly stop: each closes
+ * on the loop when its 221 arrives (at most 10 s), and the idle count falls
+ * to 0 as they go. Connections parked afterwards are kept as usual.
+ */
+void mxr_context_close_idle(struct mxr_context *ctx);
 
 /*
  * Start delivering msg (copied: the caller's strings may go after the
@@ -203,6 +209,16 @@ size_t mxr_context_idle_count(const struct mxr_context *ctx);
  */
 struct mxr_delivery *mxr_delivery_start(struct mxr_context *ctx, const struct mxr_message *msg,
     mxr_event_cb *ev, mxr_done_cb *done, void *arg);
+
+/*
+ * Abandon a delivery that has not called done yet: its lookups are
+ * cancelled, its connections closed at once (a message in flight is not
+ * completed, so the next hop must not take it), everything it owns is
+ * freed, and neither ev nor done runs for it again. The source may go
+ * after the call. Not from inside the delivery's own ev or done callback.
+ * NULL is fine.
+ */
+void mxr_delivery_cancel(struct mxr_delivery *d);
 
 /* Blocking: deliver on a private loop; *results (malloc'ed, one per rcpt) is the caller's. */
 int mxr_deliver(const struct mxr_options *opt, const struct mxr_message *msg,

@@ -216,6 +216,12 @@ void mxr_context_free(struct mxr_context *c)
 	free(c);
 }
 
+void mxr_context_close_idle(struct mxr_context *c)
+{
+	if (c != NULL)
+		client_pool_close_all(c->pool);
+}
+
 size_t mxr_context_idle_count(const struct mxr_context *c)
 {
 	return c != NULL ? client_pool_count(c->pool) : 0;

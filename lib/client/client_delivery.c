@@ -272,6 +272,16 @@ struct mxr_delivery *mxr_delivery_start(struct mxr_context *ctx, const struct mx
 	return d;
 }
 
+void mxr_delivery_cancel(struct mxr_delivery *d)
+{
+	if (d == NULL)
+		return;
+	log_msg(LOG_LVL_INFO, "event=delivery-cancel rcpts=%zu domains=%zu running=%zu", d->n,
+	    d->grp.ngroups, d->running);
+	/* Every domain, its lookup and its session go with it: nothing left can call back. */
+	cdl_free(d);
+}
+
 /* What mxr_deliver keeps from its private loop. */
 struct cdl_blocking {
 	struct event_base *base;

@@ -136,6 +136,19 @@ struct client_session *client_pool_take(struct client_pool *p, const char *key,
 	return s;
 }
 
+void client_pool_close_all(struct client_pool *p)
+{
+	if (p == NULL)
+		return;
+	for (size_t i = 0; i < CLIENT_POOL_MAX; i++) {
+		if (p->e[i].s == NULL)
+			continue;
+		log_msg(LOG_LVL_DEBUG, "pool=%s mx=%s ip=%s event=close", p->e[i].key,
+		    client_session_host(p->e[i].s), client_session_ip(p->e[i].s));
+		client_session_close_idle(p->e[i].s);
+	}
+}
+
 size_t client_pool_count(const struct client_pool *p)
 {
 	return p != NULL ? p->n : 0;

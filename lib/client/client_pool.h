@@ -37,6 +37,9 @@ void client_pool_park(struct client_pool *p, const char *key, struct client_sess
 struct client_session *client_pool_take(struct client_pool *p, const char *key,
     bool need_verified_tls);
 
+/* Every parked session says QUIT now; each leaves the pool when it has closed. */
+void client_pool_close_all(struct client_pool *p);
+
 /* Sessions parked now. */
 size_t client_pool_count(const struct client_pool *p);
 

@@ -287,6 +287,12 @@ void client_session_park(struct client_session *s, unsigned idle_ms,
 	client_session_wait(s, CS_IDLE, MXR_STAGE_CONNECT, idle_ms, "next message");
 }
 
+void client_session_close_idle(struct client_session *s)
+{
+	if (s != NULL && s->state == CS_IDLE && s->parked)
+		client_session_quit(s);
+}
+
 /* A reused session starts its first transaction from the loop. */
 static void cs_resume_cb(evutil_socket_t fd, short what, void *arg)
 {

@@ -132,6 +132,13 @@ void client_session_park(struct client_session *s, unsigned idle_ms,
 void client_session_reuse(struct client_session *s, const struct client_msg *msg,
     struct client_rcpt *const *rcpts, size_t n, const struct client_session_hooks *hooks);
 
+/*
+ * A parked session says QUIT now instead of waiting out its idle time; it
+ * closes when the 221 arrives (or the QUIT wait passes) and hooks.done
+ * runs from the loop. Nothing happens to a session that is not idle.
+ */
+void client_session_close_idle(struct client_session *s);
+
 /* The host name, its address as text and as a sockaddr, of the session. */
 const char *client_session_host(const struct client_session *s);
 const char *client_session_ip(const struct client_session *s);

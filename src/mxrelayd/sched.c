@@ -56,10 +56,32 @@ struct sched *sched_op_end(struct sched_op *op)
 	return s;
 }
 
+/* Idle connections still open on every route's engine context. */
+static size_t sched_idle_count(const struct sched *s)
+{
+	size_t n = mxr_context_idle_count(s->direct);
+	for (size_t i = 0; i < s->nroutes; i++)
+		n += mxr_context_idle_count(s->routes[i].ctx);
+	return n;
+}
+
 void sched_check_stopped(struct sched *s)
 {
-	if (s->stopping && s->running == NULL && s->ops == NULL && s->stop_done != NULL)
+	if (!s->stopping || s->running != NULL || s->ops != NULL || s->stop_done == NULL)
+		return;
+	if (!s->idle_closed) {
+		/* No delivery can park a connection any more: say goodbye to the idle ones. */
+		s->idle_closed = true;
+		mxr_context_close_idle(s->direct);
+		for (size_t i = 0; i < s->nroutes; i++)
+			mxr_context_close_idle(s->routes[i].ctx);
+	}
+	if (sched_idle_count(s) == 0) {
 		event_active(s->stop_ev, 0, 0);
+	} else {
+		struct timeval tv = { 0, SCHED_STOP_POLL_MS * 1000 };
+		event_add(s->stop_ev, &tv);
+	}
 }
 
 /* The deletion of a finished message is durable (or failed). */
@@ -346,10 +368,7 @@ static void sched_job_done(const struct mxr_result *res, size_t n, void *arg)
 {
 	struct sched_job *j = arg;
 	struct sched *s = j->s;
-	if (s == NULL) {
-		sched_job_free(j);
-		return;
-	}
+	j->dlv = NULL;
 	if (j->prev != NULL)
 		j->prev->next = j->next;
 	else
@@ -490,7 +509,7 @@ static bool sched_job_start(struct sched *s, struct sched_job *j)
 	log_msg(LOG_LVL_INFO, "queue=%s event=delivery dest=%s domain=%s rcpts=%zu size=%llu",
 	    j->msg_id, j->dest->key, j->domain, j->n, (unsigned long long)m.size);
 	/* The engine copies the message; the body source stays open until done. */
-	mxr_delivery_start(j->ctx, &msg, NULL, sched_job_done, j);
+	j->dlv = mxr_delivery_start(j->ctx, &msg, NULL, sched_job_done, j);
 	free(rc);
 	queue_query_msg_clear(&m);
 	return true;
@@ -640,6 +659,10 @@ static void sched_on_stopped(evutil_socket_t fd, short what, void *arg)
 	struct sched *s = arg;
 	if (s->stop_done == NULL || s->running != NULL || s->ops != NULL)
 		return;
+	if (sched_idle_count(s) > 0) {
+		sched_check_stopped(s);
+		return;
+	}
 	void (*done)(void *) = s->stop_done;
 	s->stop_done = NULL;
 	log_msg(LOG_LVL_INFO, "event=scheduler-stopped deliveries=%llu",
@@ -757,12 +780,20 @@ void sched_free(struct sched *s)
 			while ((l = sched_dest_pop(d)) != NULL)
 				sched_job_free((struct sched_job *)l);
 		}
-	/* Running deliveries are orphaned: their bodies close now; the loop no longer runs them. */
-	for (struct sched_job *j = s->running; j != NULL; j = j->next) {
-		j->s = NULL;
-		queue_body_close(j->body);
-		j->body = NULL;
+	/*
+	 * Deliveries still running (the stop grace ran out) are abandoned: the
+	 * engine calls nothing back and frees them; their recipients are due
+	 * again at the next start, since claims live in memory only.
+	 */
+	while (s->running != NULL) {
+		struct sched_job *j = s->running;
+		s->running = j->next;
+		log_msg(LOG_LVL_INFO, "queue=%s event=delivery-abandoned dest=%s rcpts=%zu", j->msg_id,
+		    j->dest->key, j->n);
+		mxr_delivery_cancel(j->dlv);
+		sched_job_free(j);
 	}
+	s->nrunning = 0;
 	for (struct sched_op *op = s->ops; op != NULL; op = op->next)
 		op->s = NULL;
 	if (s->tick != NULL)

@@ -26,6 +26,8 @@ struct cfg_route;
 #define SCHED_CLAIM_MAX 20000
 /* Most recipients one scan takes from the queue. */
 #define SCHED_SCAN_MAX 2000
+/* How often a stopping scheduler looks whether its idle connections have closed (ms). */
+#define SCHED_STOP_POLL_MS 20
 /* Seconds between periodic scans. */
 #define SCHED_TICK_S 1
 /* Seconds between sweeps of idle destinations, and how long a backoff is remembered after it ends. */
@@ -44,7 +46,7 @@ struct sched_rcpt {
 /* One message's recipients for one destination domain: one delivery. */
 struct sched_job {
 	struct sched_dest_link link;	/* first: waits at its destination */
-	struct sched *s;		/* NULL once the scheduler is freed (orphaned) */
+	struct sched *s;		/* the scheduler (jobs never outlive it) */
 	struct sched_dest *dest;	/* not owned */
 	struct mxr_context *ctx;	/* the route's engine context, not owned */
 	unsigned epoch;			/* dest->epoch when the delivery started */
@@ -54,6 +56,7 @@ struct sched_job {
 	struct sched_rcpt *r;		/* owned */
 	size_t n;
 	struct queue_body *body;	/* owned while the delivery runs */
+	struct mxr_delivery *dlv;	/* the engine's delivery until its done callback; not owned */
 	struct sched_job *prev, *next;	/* the running list */
 };
 
@@ -109,6 +112,7 @@ struct sched {
 	bool more_due;			/* the last scan stopped at its limit */
 	bool recovered;			/* the start-up scan for failed recipients ran */
 	bool stopping;
+	bool idle_closed;		/* stopping: QUIT sent to every idle connection */
 	void (*stop_done)(void *arg);
 	void *stop_arg;
 	time_t last_sweep;

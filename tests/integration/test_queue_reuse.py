@@ -2,17 +2,22 @@
 destination travel over one SMTP connection (connection_reuse_time), at
 most connection_reuse_limit per connection, and one connection per message
 when reuse is off. Counted at the receiver: connections accepted and
-transactions per connection.
+transactions per connection. And the stop: idle connections get QUIT, a
+delivery still running when the daemon must go now is abandoned cleanly.
 
 max_per_destination = 1 makes the deliveries to a.test run one after the
 other, so every message after the first finds the previous one's
 connection parked, whatever the timing.
 """
 
+import os
+import signal
+
 import pytest
 
 from daemon import mxrelayd  # noqa: F401  (a fixture)
-from test_queue_delivery import SENDER, conf, queue_empty, submit, wait_for, zones
+from mxtest.fakesmtp import HANG
+from test_queue_delivery import SENDER, conf, queue_empty, rcpt_states, submit, wait_for, zones
 
 pytestmark = pytest.mark.netns
 
@@ -72,3 +77,38 @@ def test_reuse_off_opens_one_connection_per_message(netns, dns, fakesmtp, mxrela
     assert per_connection(mx) == [1] * N, \
         f"got transactions per connection {per_connection(mx)}, want {[1] * N}\n" + mx.describe()
 
+
+
+def test_stop_says_quit_to_idle_connections(netns, dns, fakesmtp, mxrelayd):
+    zones(dns, a_test="127.0.0.11")
+    mx = fakesmtp("127.0.0.11")
+    d = mxrelayd(conf_extra=conf("connection_reuse_time = 1h"))
+
+    deliver_all(d, mx, n=1)
+    assert not mx.sessions[0].closed, "the connection should idle for the next message\n" + mx.describe()
+
+    d.check_clean_exit()
+
+    assert mx.settle(), "the idle connection is still open after the daemon stopped\n" + mx.describe()
+    assert mx.commands("QUIT"), "the daemon closed its idle connection without QUIT\n" + mx.describe()
+
+
+def test_stop_now_abandons_a_running_delivery(netns, dns, fakesmtp, mxrelayd):
+    """A second SIGTERM drops what still runs: the delivery is cancelled in the
+    engine (LeakSanitizer stays quiet), the message stays queued, due again."""
+    zones(dns, a_test="127.0.0.11")
+    mx = fakesmtp("127.0.0.11", replies={"dot": HANG})
+    d = mxrelayd(conf_extra=conf())
+    qid = submit(SENDER, ["bob@a.test"])
+    wait_for("DATA at the MX", lambda: mx.data_commands, describe=mx.describe)
+
+    os.killpg(d.proc.popen.pid, signal.SIGTERM)
+    wait_for("the orderly stop", lambda: "event=stopping" in d.log(), describe=d.describe)
+    os.killpg(d.proc.popen.pid, signal.SIGTERM)
+    d.check_clean_exit()
+
+    assert "event=delivery-abandoned" in d.log(), d.describe()
+    assert mx.messages == [], "the MX must not have taken the cut message\n" + mx.describe()
+    state, tries = rcpt_states(d)["bob@a.test"][:2]
+    assert (state, tries) == ("pending", 0), f"got {state} after {tries} tries, want pending, untried"
+    assert qid in d.messages()
