@@ -221,7 +221,7 @@ struct control_conn {
 struct control {
 	struct event_base *base;	/* not owned */
 	struct queue_store *q;		/* not owned */
-	void (*kick)(void *arg);
+	void (*kick)(void *arg, bool flush);
 	void *kick_arg;
 	struct evconnlistener *lev;	/* owned */
 	char *path;			/* owned */
@@ -304,7 +304,7 @@ static void control_bounce_done(void *arg, bool ok, const char *err)
 			}
 		}
 		if (ok && c->kick != NULL)
-			c->kick(c->kick_arg);
+			c->kick(c->kick_arg, false);
 	}
 	if (ok)
 		log_msg(LOG_LVL_INFO, "op=queue_bounce queue=%s rcpts=%zu reason=admin", op->id, op->n);
@@ -401,10 +401,10 @@ static void control_handle(struct control_conn *cn, const char *line, size_t len
 	bool has_body = st == CONTROL_OK && control_verb_has_body(req.verb);
 	control_reply(cn, st, msg, has_body ? body : NULL);
 	evbuffer_free(body);
-	if (st == CONTROL_OK && c->kick != NULL &&
-	    (req.verb == CONTROL_FLUSH || req.verb == CONTROL_FLUSH_ALL ||
-	    req.verb == CONTROL_FLUSH_DOMAIN || req.verb == CONTROL_RELEASE))
-		c->kick(c->kick_arg);
+	bool flush = req.verb == CONTROL_FLUSH || req.verb == CONTROL_FLUSH_ALL ||
+	    req.verb == CONTROL_FLUSH_DOMAIN;
+	if (st == CONTROL_OK && c->kick != NULL && (flush || req.verb == CONTROL_RELEASE))
+		c->kick(c->kick_arg, flush);
 }
 
 /* Read callback: wait for one LF-ended line, capped. */
@@ -539,7 +539,8 @@ static int control_clear_stale(const char *path, const struct sockaddr_un *sun, 
 }
 
 struct control *control_new(struct event_base *base, const struct config *cfg,
-    struct queue_store *q, void (*kick)(void *arg), void *kick_arg, char *err, size_t errlen)
+    struct queue_store *q, void (*kick)(void *arg, bool flush), void *kick_arg, char *err,
+    size_t errlen)
 {
 	const char *path = cfg->control_socket;
 	struct sockaddr_un sun;

@@ -99,12 +99,15 @@ struct control;
 
 /*
  * Listen on cfg->control_socket on base (a stale socket left by a dead
- * daemon is replaced; a live one is an error). kick(kick_arg) is called
- * after a flush or a bounce so the scheduler looks at the queue at once;
- * it may be NULL. Returns NULL with err filled on failure.
+ * daemon is replaced; a live one is an error). kick(kick_arg, flush) is
+ * called after a flush, a release or a bounce so the scheduler looks at
+ * the queue at once, with flush true for a flush (try now, whatever the
+ * destination's backoff); it may be NULL. Returns NULL with err filled on
+ * failure.
  */
 struct control *control_new(struct event_base *base, const struct config *cfg,
-    struct queue_store *q, void (*kick)(void *arg), void *kick_arg, char *err, size_t errlen);
+    struct queue_store *q, void (*kick)(void *arg, bool flush), void *kick_arg, char *err,
+    size_t errlen);
 /* Close every connection, stop listening and remove the socket. NULL is fine. */
 void control_free(struct control *c);
 

@@ -89,10 +89,19 @@ static void mxrd_sched_stopped(void *arg)
 	run->sched_stopped = true;
 }
 
-/* New or flushed mail: let the scheduler look at the queue now. */
+/* New mail: let the scheduler look at the queue now. */
 static void mxrd_kick(void *arg)
 {
 	sched_kick(arg);
+}
+
+/* The control socket flushed, released or bounced mail: a flush also lifts backoff. */
+static void mxrd_control_kick(void *arg, bool flush)
+{
+	if (flush)
+		sched_flush(arg);
+	else
+		sched_kick(arg);
 }
 
 /* SIGTERM/SIGINT: the first starts an orderly stop, a second drops every session. */
@@ -215,7 +224,8 @@ int main(int argc, char **argv)
 	if (sched == NULL)
 		fatal("event=start-failed reason=\"%s\"", err);
 	/* After the drop, so the socket belongs to the daemon's user. */
-	struct control *control = control_new(base, cfg, queue, mxrd_kick, sched, err, sizeof(err));
+	struct control *control = control_new(base, cfg, queue, mxrd_control_kick, sched, err,
+	    sizeof(err));
 	if (control == NULL)
 		fatal("event=start-failed reason=\"control socket: %s\"", err);
 	SSL_CTX *tls = NULL;

@@ -676,6 +676,16 @@ void sched_kick(struct sched *s)
 		event_active(s->kick_ev, 0, 0);
 }
 
+void sched_flush(struct sched *s)
+{
+	if (s == NULL || s->stopping)
+		return;
+	size_t n = sched_dest_forgive_all(s->dests);
+	if (n > 0)
+		log_msg(LOG_LVL_INFO, "event=flush destinations_forgiven=%zu", n);
+	sched_kick(s);
+}
+
 /* Engine options shared by every route: the outbound settings of the configuration. */
 static void sched_options(const struct config *cfg, struct mxr_options *o)
 {

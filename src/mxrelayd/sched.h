@@ -36,8 +36,15 @@ struct sched;
 struct sched *sched_new(struct event_base *base, const struct config *cfg,
     struct queue_store *q, char *err, size_t errlen);
 
-/* Look for due work now (a message was committed, or the queue was flushed). */
+/* Look for due work now (a message was committed, or a held one released). */
 void sched_kick(struct sched *s);
+
+/*
+ * The administrator flushed the queue (the recipients are due now in the
+ * store): forget every destination's backoff, so they are tried rather
+ * than deferred again unseen, and look for due work now.
+ */
+void sched_flush(struct sched *s);
 
 /*
  * Start no more deliveries; waiting work goes back to the queue (due as

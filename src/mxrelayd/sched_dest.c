@@ -151,6 +151,19 @@ void sched_dest_succeeded(struct sched_dest *d)
 	d->reason[0] = '\0';
 }
 
+size_t sched_dest_forgive_all(struct sched_dests *t)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < SCHED_DEST_BUCKETS; i++)
+		for (struct sched_dest *d = t->bucket[i]; d != NULL; d = d->hnext) {
+			if (d->failures == 0)
+				continue;
+			sched_dest_succeeded(d);
+			n++;
+		}
+	return n;
+}
+
 bool sched_dest_backed_off(const struct sched_dest *d, time_t now)
 {
 	return d->failures > 0 && now < d->backoff_until;

@@ -72,6 +72,12 @@ bool sched_dest_failed(struct sched_dest *d, const struct config *cfg, unsigned 
     time_t now, const char *reason);
 /* A delivery reached the destination: forget its failures. */
 void sched_dest_succeeded(struct sched_dest *d);
+/*
+ * An administrator's flush: forget the failures and backoff of every
+ * destination, so that what was flushed is tried now (as Postfix's flush
+ * empties its dead-destination cache). Returns how many were backed off.
+ */
+size_t sched_dest_forgive_all(struct sched_dests *t);
 /* Whether nothing may be tried at d before backoff_until. */
 bool sched_dest_backed_off(const struct sched_dest *d, time_t now);
 

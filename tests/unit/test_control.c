@@ -207,10 +207,18 @@ static void put_message(struct queue_store *q, struct filled *f, char id[QUEUE_I
 	assert_true(f->ok);
 }
 
-/* Counts the kicks the control socket gives the scheduler. */
-static void count_kick(void *arg)
+/* The kicks the control socket gives the scheduler, and how many of them were flushes. */
+struct kicks {
+	int kicks;
+	int flushes;
+};
+
+static void count_kick(void *arg, bool flush)
 {
-	(*(int *)arg)++;
+	struct kicks *k = arg;
+	k->kicks++;
+	if (flush)
+		k->flushes++;
 }
 
 /* Connect to path, send req, run the loop until the server closes; the reply into out. */
@@ -262,7 +270,7 @@ static void test_socket(void **state)
 	memcpy(sun.sun_path, path, strlen(path) + 1);
 	assert_int_equal(bind(stale, (struct sockaddr *)&sun, sizeof(sun)), 0);
 	close(stale);
-	int kicks = 0;
+	struct kicks kicks = { 0, 0 };
 	struct control *c = control_new(f.base, cfg, q, count_kick, &kicks, err, sizeof(err));
 	if (c == NULL)
 		fail_msg("control_new: %s", err);
@@ -293,16 +301,21 @@ static void test_socket(void **state)
 
 	snprintf(req, sizeof(req), "release %s\r\n", id);
 	ask(f.base, path, req, strlen(req), out, sizeof(out));
-	assert_int_equal(kicks, 1);
+	assert_int_equal(kicks.kicks, 1);
+	assert_int_equal(kicks.flushes, 0);
+	/* A flush is the administrator saying "try now": the scheduler forgets backoff. */
 	ask(f.base, path, "flush-domain b.test\n", 20, out, sizeof(out));
 	assert_int_equal(strncmp(out, "ok flushed ", 11), 0);
-	assert_int_equal(kicks, 2);
+	if (kicks.kicks != 2 || kicks.flushes != 1)
+		fail_msg("after a flush: got %d kicks, %d of them flushes; want 2 kicks, 1 flush",
+		    kicks.kicks, kicks.flushes);
 
 	snprintf(req, sizeof(req), "bounce %s\n", id);
 	ask(f.base, path, req, strlen(req), out, sizeof(out));
 	snprintf(text, sizeof(text), "ok bounced 2 recipients of %s\n", id);
 	assert_string_equal(out, text);
-	assert_int_equal(kicks, 3);
+	assert_int_equal(kicks.kicks, 3);
+	assert_int_equal(kicks.flushes, 1);
 	struct queue_msg m;
 	struct queue_rcpt *r = NULL;
 	size_t nr = 0;
