@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "util/log.h"
@@ -106,6 +107,22 @@ void queue_store_seterr(char *err, size_t errlen, const char *what, sqlite3 *db)
 		snprintf(err, errlen, "%s: %s", what, sqlite3_errmsg(db));
 	else
 		snprintf(err, errlen, "%s", what);
+}
+
+sqlite3_stmt *queue_store_rstmt(struct queue_store *q, enum queue_rstmt which, const char *sql,
+    char *err, size_t errlen)
+{
+	if (q->rs[which] == NULL) {
+		if (sqlite3_prepare_v3(q->rdb, sql, -1, SQLITE_PREPARE_PERSISTENT, &q->rs[which],
+		    NULL) != SQLITE_OK) {
+			queue_store_seterr(err, errlen, "prepare", q->rdb);
+			q->rs[which] = NULL;
+			return NULL;
+		}
+	}
+	sqlite3_reset(q->rs[which]);
+	sqlite3_clear_bindings(q->rs[which]);
+	return q->rs[which];
 }
 
 bool queue_store_exec(sqlite3 *db, const char *sql, char *err, size_t errlen)
@@ -252,6 +269,8 @@ void queue_store_close(struct queue_store *q)
 	if (q == NULL)
 		return;
 	queue_commit_stop(q);
+	for (size_t i = 0; i < QR_COUNT_; i++)
+		sqlite3_finalize(q->rs[i]);
 	sqlite3_close(q->rdb);
 	queue_due_free_claims(&q->claims);
 	pthread_cond_destroy(&q->cv);
@@ -259,6 +278,16 @@ void queue_store_close(struct queue_store *q)
 	free(q->path);
 	free(q->dir);
 	free(q);
+}
+
+bool queue_store_has_room(const struct queue_store *q, uint64_t size)
+{
+	struct statvfs sv;
+	if (q == NULL || statvfs(q->dir, &sv) != 0)
+		return true;
+	uint64_t avail = (uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize;
+	uint64_t need = size > UINT64_MAX / 2 ? UINT64_MAX : size * 2;
+	return avail >= need;
 }
 
 void queue_store_stats(struct queue_store *q, struct queue_store_stats *out)

@@ -71,6 +71,14 @@ struct queue_store *queue_store_open(struct event_base *base, const char *dir,
  */
 void queue_store_close(struct queue_store *q);
 
+/*
+ * Whether the queue's file system has room now for a message of size
+ * octets (RFC 1870 6.1): the body is written twice, into the WAL and at
+ * the checkpoint into the database, so twice its size must be free. True
+ * when the free space cannot be learnt (the commit will say).
+ */
+bool queue_store_has_room(const struct queue_store *q, uint64_t size);
+
 /* What the writer thread has done since open (a snapshot, taken under its lock). */
 struct queue_store_stats {
 	uint64_t transactions;		/* transactions committed (one WAL fsync each) */

@@ -17,6 +17,7 @@
 
 #include "dns/dns_mx.h"
 #include "mxrelayd/policy.h"
+#include "mxrelayd/queue_store.h"
 #include "mxrelayd/smtpd_auth.h"
 #include "mxrelayd/smtpd_data.h"
 #include "mxrelayd/smtpd_params.h"
@@ -257,6 +258,13 @@ static void smtpd_cmds_mail(struct smtpd_session *s, const struct smtp_cmd *cmd)
 	}
 	if (addr.utf8 && !mp.smtputf8) {
 		smtpd_session_reply(s, 553, "5.6.7", "Non-ASCII address needs SMTPUTF8");
+		return;
+	}
+	/* RFC 1870 6.1: no room for the declared size now; say so before the client sends it. */
+	if (mp.size > 0 && !queue_store_has_room(s->ctx->queue, mp.size)) {
+		log_msg(LOG_LVL_WARN, "session=%s event=mail status=refused code=452 dsn=4.3.1 size=%llu "
+		    "reason=\"queue file system lacks room\"", s->id, (unsigned long long)mp.size);
+		smtpd_session_reply(s, 452, "4.3.1", "Insufficient system storage");
 		return;
 	}
 	if (smtp_addr_format(&addr, text, sizeof(text)) == 0 && addr.kind != SMTP_ADDR_NULLPATH) {

@@ -143,3 +143,30 @@ def test_disk_full_is_452_and_loses_nothing(netns, mxr_bin):
         d.stop()
         subprocess.run(["umount", d.queue_dir])
         d.cleanup()
+
+
+def test_size_larger_than_the_free_space_is_452_at_mail(netns, mxr_bin):
+    """RFC 1870 6.1: a SIZE the queue has no room for now is refused at MAIL with
+    452 4.3.1, before the client sends the message, not after its last octet."""
+    d = Daemon(netns, mxr_bin)
+    netns.peers.append(d)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=600k,mode=0700", "tmpfs", d.queue_dir], check=True)
+    try:
+        shutil.chown(d.queue_dir, "nobody")
+        d.start()
+        c = Client()
+        c.reply()
+        c.expect("EHLO client.test", 250)
+        c.expect("MAIL FROM:<a@b.test> SIZE=5000000", 452, "4.3.1")
+        c.expect("MAIL FROM:<a@b.test> SIZE=1000", 250, "2.1.0")
+        c.expect("RCPT TO:<x@example.test>", 250)
+        c.expect("DATA", 354)
+        c.send(b"Subject: small\r\n\r\nfits\r\n.\r\n")
+        qid = queued_id(c.reply())
+        c.close()
+        d.stop()
+        assert qid in d.messages()
+    finally:
+        d.stop()
+        subprocess.run(["umount", d.queue_dir])
+        d.cleanup()

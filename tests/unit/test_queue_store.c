@@ -487,6 +487,19 @@ static void test_admin(void **state)
 	assert_int_equal(queue_update_flush_msg(f->q, ids[2], now, err, sizeof(err)), 0);
 }
 
+/* Room for a declared SIZE: twice the size must be free on the queue's file system. */
+static void test_has_room(void **state)
+{
+	struct fixture *f = *state;
+	if (!queue_store_has_room(f->q, 1))
+		fail_msg("no room for 1 octet in %s", f->dir);
+	if (queue_store_has_room(f->q, UINT64_MAX / 4))
+		fail_msg("room for %llu octets in %s", (unsigned long long)(UINT64_MAX / 4), f->dir);
+	if (queue_store_has_room(f->q, UINT64_MAX))
+		fail_msg("room for UINT64_MAX octets (the doubling must not wrap)");
+	assert_true(queue_store_has_room(NULL, 1));
+}
+
 static void test_disk_full(void **state)
 {
 	struct fixture *f = *state;
@@ -857,6 +870,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_outcomes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_admin, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_has_room, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bounce_atomic, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cli_mode, setup, teardown),
