@@ -67,3 +67,32 @@ def test_two_domains_one_dead_then_flushed(netns, dns, fakesmtp, mxrelayd, mxr_b
     assert split_received(mx_b.messages[0].message)[1] == text
     wait_for("an empty queue", lambda: "1 message" not in queue("list"), describe=d.describe)
     assert "y@b.test" not in queue("list")
+
+
+@pytest.mark.xfail(strict=True, reason="the delivery engine does not yet refuse an MX that greets "
+                   "with the relay's own hostname (Postfix: 'mail for X loops back to myself', 5.4.6)")
+def test_mail_looping_back_to_ourselves_is_bounced_at_once(netns, dns, fakesmtp, mxrelayd):
+    """<postmaster> is accepted from anyone and queued for postmaster@<hostname>;
+    when that name's MX is this relay, each pass queues the message again until
+    the hop limit: a hundred deliveries from one RCPT. It should bounce (5.4.6)
+    at the first pass that meets our own greeting."""
+    from daemon import Client, queued_id
+    dns.mx("relay.test", [(10, "mx.relay.test")]).a("mx.relay.test", "127.0.0.1")
+    dns.mx("s.test", [(10, "mx.s.test")]).a("mx.s.test", "127.0.0.12")
+    dns.start()
+    home = fakesmtp("127.0.0.12")
+    netns.add_addr("127.0.0.99")
+    d = mxrelayd(conf_extra="dns_server = 127.0.0.53\nretry_intervals = 1h")
+    c = Client(source="127.0.0.99")
+    c.reply()
+    c.expect("EHLO client.test", 250)
+    c.expect("MAIL FROM:<s@s.test>", 250)
+    c.expect("RCPT TO:<postmaster>", 250)
+    c.expect("DATA", 354)
+    c.send(b"Subject: for the postmaster\r\n\r\nhello\r\n.\r\n")
+    queued_id(c.reply())
+    c.close()
+    wait_for("the bounce", lambda: len(home.messages) >= 1, describe=d.describe)
+    passes = d.log().count("event=queued")
+    assert passes <= 3, f"the message went round {passes} times before it was bounced"
+    assert b"Status: 5.4.6" in home.messages[0].message
