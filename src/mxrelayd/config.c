@@ -172,6 +172,21 @@ static int cfg_set_listen(struct cfg_parser *p, char *value)
 	return 0;
 }
 
+/*
+ * Whether net takes in a large part of the Internet: shorter than an IPv4
+ * /8 or an IPv6 /16 (IPv4-mapped IPv6 counted as IPv4). Listing it would
+ * make an open relay, the worst fault a mail server can have.
+ */
+static bool cfg_network_too_wide(const struct cfg_network *net)
+{
+	static const uint8_t v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	if (net->family == AF_INET)
+		return net->prefix < 8;
+	if (net->prefix >= 96 && memcmp(net->addr, v4mapped, sizeof(v4mapped)) == 0)
+		return net->prefix < 96 + 8;
+	return net->prefix < 16;
+}
+
 /* relay_networks = CIDR ..., or "none" */
 static int cfg_set_networks(struct cfg_parser *p, char *value)
 {
@@ -191,6 +206,10 @@ static int cfg_set_networks(struct cfg_parser *p, char *value)
 		const char *why;
 		if (config_value_network(tok[i], &c->networks[i], &why) < 0)
 			return cfg_error(p, "relay_networks: '%s' %s", cfg_quote(q, sizeof(q), tok[i]), why);
+		if (cfg_network_too_wide(&c->networks[i]))
+			return cfg_error(p, "relay_networks: '%s' would let most of the Internet relay "
+			    "(an open relay); list only your own networks, and let other clients "
+			    "authenticate", cfg_quote(q, sizeof(q), tok[i]));
 		c->nnetworks++;
 	}
 	return 0;

@@ -116,6 +116,12 @@ static const struct error_case error_cases[] = {
 	{ L "relay_networks = ::1/129\n", "'::1/129' is not an address/prefix" },
 	{ L "relay_networks = 10.0.0.0/-1\n", "is not an address/prefix" },
 	{ L "relay_networks = example.test\n", "is not an address/prefix" },
+	/* Networks that take in most of the Internet make an open relay. */
+	{ L "relay_networks = 10.0.0.0/8 0.0.0.0/0\n", "t.conf:2: relay_networks: '0.0.0.0/0' would let most of the Internet relay" },
+	{ L "relay_networks = 0.0.0.0/1\n", "'0.0.0.0/1' would let most of the Internet relay" },
+	{ L "relay_networks = ::/0\n", "'::/0' would let most of the Internet relay" },
+	{ L "relay_networks = 2000::/3\n", "'2000::/3' would let most of the Internet relay" },
+	{ L "relay_networks = ::ffff:0.0.0.0/96\n", "'::ffff:0.0.0.0/96' would let most of the Internet relay" },
 	{ L "hostname = a.test\nhostname = b.test\n", "t.conf:3: duplicate key 'hostname' (first set on line 2)" },
 	{ L "max_recipients = 5\n", "t.conf:2: max_recipients: '5' is out of range (100..1000000)" },
 	{ L "max_recipients = 10x\n", "max_recipients: '10x' is not a number" },
@@ -462,11 +468,14 @@ static void test_network_match(void **state)
 	struct sockaddr_storage lo = sa_of("127.0.0.1");
 	assert_false(config_network_match(c, (struct sockaddr *)&lo));
 	config_free(c);
-	c = load(fx, L "relay_networks = 0.0.0.0/0 ::/0\n", err, sizeof(err));
-	assert_non_null(c);
-	struct sockaddr_storage any6 = sa_of("2001:db8::9");
-	assert_true(config_network_match(c, (struct sockaddr *)&any6));
-	config_free(c);
+	/* Prefix 0 still matches everything (the file refuses it: an open relay). */
+	struct cfg_network any[2];
+	assert_int_equal(config_parse_network("0.0.0.0/0", &any[0]), 0);
+	assert_int_equal(config_parse_network("::/0", &any[1]), 0);
+	struct config open_cfg = { .networks = any, .nnetworks = 2 };
+	struct sockaddr_storage any6 = sa_of("2001:db8::9"), any4 = sa_of("198.51.100.7");
+	assert_true(config_network_match(&open_cfg, (struct sockaddr *)&any6));
+	assert_true(config_network_match(&open_cfg, (struct sockaddr *)&any4));
 
 	struct cfg_network net;
 	assert_int_equal(config_parse_network("10.0.0.0/8", &net), 0);
