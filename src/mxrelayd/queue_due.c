@@ -106,16 +106,14 @@ int queue_due_list(struct queue_store *q, time_t now, size_t limit, bool claim,
     struct queue_due_list *out, char *err, size_t errlen)
 {
 	memset(out, 0, sizeof(*out));
-	sqlite3_stmt *st = NULL;
 	/* recipients_due serves the filter; the sort is over the few due rows. */
-	if (sqlite3_prepare_v2(q->rdb,
+	sqlite3_stmt *st = queue_store_rstmt(q, QR_DUE,
 	    "SELECT r.id, r.msg_id, r.address, r.domain, r.orcpt, r.notify, r.tries,"
 	    " r.first_fail, m.received_at FROM recipients r JOIN messages m ON m.id = r.msg_id"
 	    " WHERE r.state IN ('pending', 'deferred') AND r.next_try <= ?1 AND m.held = 0"
-	    " ORDER BY r.domain, r.msg_id, r.id LIMIT ?2", -1, &st, NULL) != SQLITE_OK) {
-		queue_store_seterr(err, errlen, "prepare", q->rdb);
+	    " ORDER BY r.domain, r.msg_id, r.id LIMIT ?2", err, errlen);
+	if (st == NULL)
 		return -1;
-	}
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)now);
 	/* Claimed rows are skipped below, so ask for enough to fill limit anyway. */
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)(limit + q->claims.used));
@@ -142,7 +140,7 @@ int queue_due_list(struct queue_store *q, time_t now, size_t limit, bool claim,
 		d->received_at = (time_t)sqlite3_column_int64(st, 8);
 	}
 	rc = sqlite3_errcode(q->rdb);
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	if (rc != SQLITE_OK && rc != SQLITE_ROW && rc != SQLITE_DONE) {
 		queue_store_seterr(err, errlen, "due list", q->rdb);
 		queue_due_list_free(out);

@@ -166,20 +166,18 @@ static bool queue_query_rcpts(struct queue_store *q, const char *id, struct queu
 int queue_query_message(struct queue_store *q, const char *id, struct queue_msg *m,
     struct queue_rcpt **rcpts, size_t *nrcpts, bool with_history, char *err, size_t errlen)
 {
-	sqlite3_stmt *st = NULL;
 	memset(m, 0, sizeof(*m));
-	if (sqlite3_prepare_v2(q->rdb, "SELECT " QUEUE_MSG_COLS " FROM messages WHERE id = ?",
-	    -1, &st, NULL) != SQLITE_OK) {
-		queue_store_seterr(err, errlen, "prepare", q->rdb);
+	sqlite3_stmt *st = queue_store_rstmt(q, QR_MSG,
+	    "SELECT " QUEUE_MSG_COLS " FROM messages WHERE id = ?", err, errlen);
+	if (st == NULL)
 		return -1;
-	}
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 	int rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
 		queue_query_msg_row(st, m);
 	else if (rc != SQLITE_DONE)
 		queue_store_seterr(err, errlen, "message", q->rdb);
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	if (rc != SQLITE_ROW)
 		return rc == SQLITE_DONE ? 0 : -1;
 	if (rcpts != NULL && nrcpts != NULL &&

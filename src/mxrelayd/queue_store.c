@@ -109,6 +109,22 @@ void queue_store_seterr(char *err, size_t errlen, const char *what, sqlite3 *db)
 		snprintf(err, errlen, "%s", what);
 }
 
+sqlite3_stmt *queue_store_rstmt(struct queue_store *q, enum queue_rstmt which, const char *sql,
+    char *err, size_t errlen)
+{
+	if (q->rs[which] == NULL) {
+		if (sqlite3_prepare_v3(q->rdb, sql, -1, SQLITE_PREPARE_PERSISTENT, &q->rs[which],
+		    NULL) != SQLITE_OK) {
+			queue_store_seterr(err, errlen, "prepare", q->rdb);
+			q->rs[which] = NULL;
+			return NULL;
+		}
+	}
+	sqlite3_reset(q->rs[which]);
+	sqlite3_clear_bindings(q->rs[which]);
+	return q->rs[which];
+}
+
 bool queue_store_exec(sqlite3 *db, const char *sql, char *err, size_t errlen)
 {
 	if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK) {
@@ -253,6 +269,8 @@ void queue_store_close(struct queue_store *q)
 	if (q == NULL)
 		return;
 	queue_commit_stop(q);
+	for (size_t i = 0; i < QR_COUNT_; i++)
+		sqlite3_finalize(q->rs[i]);
 	sqlite3_close(q->rdb);
 	queue_due_free_claims(&q->claims);
 	pthread_cond_destroy(&q->cv);
