@@ -102,11 +102,15 @@ static void cdl_set_result(struct mxr_delivery *d, size_t i, const struct client
 	r->tls = o->tls;
 	r->dsn_passed = o->dsn_passed;
 	d->rcpts[i].decided = true;
-	char pr[600];
-	log_msg(LOG_LVL_INFO, "rcpt=<%s> status=%s stage=%s code=%d dsn=%s relay=%s[%s] reason=\"%s\"",
-	    r->rcpt, mxr_status_name(r->status), mxr_stage_name(r->stage), r->code,
-	    r->esc[0] != '\0' ? r->esc : "-", r->mx_host[0] != '\0' ? r->mx_host : "-",
-	    r->mx_ip[0] != '\0' ? r->mx_ip : "-", log_printable(pr, sizeof(pr), r->text, strlen(r->text)));
+	/* The daemon logs each outcome with its queue id; this line is for debugging. */
+	if (log_enabled(LOG_LVL_DEBUG)) {
+		char pr[600];
+		log_msg(LOG_LVL_DEBUG, "rcpt=<%s> status=%s stage=%s code=%d dsn=%s relay=%s[%s] "
+		    "reason=\"%s\"", r->rcpt, mxr_status_name(r->status), mxr_stage_name(r->stage),
+		    r->code, r->esc[0] != '\0' ? r->esc : "-", r->mx_host[0] != '\0' ? r->mx_host : "-",
+		    r->mx_ip[0] != '\0' ? r->mx_ip : "-",
+		    log_printable(pr, sizeof(pr), r->text, strlen(r->text)));
+	}
 	cdl_emit(d, i, MXR_STAGE_DONE, r->status, r->mx_host, r->mx_ip, r->code, r->esc, r->text);
 }
 
@@ -266,7 +270,7 @@ struct mxr_delivery *mxr_delivery_start(struct mxr_context *ctx, const struct mx
 	d->kick = event_new(ctx->base, -1, 0, cdl_kick_cb, d);
 	if (d->kick == NULL)
 		fatal("event=mxr_delivery_start error=\"cannot create event\"");
-	log_msg(LOG_LVL_INFO, "event=delivery-start rcpts=%zu domains=%zu size=%llu", d->n,
+	log_msg(LOG_LVL_DEBUG, "event=delivery-start rcpts=%zu domains=%zu size=%llu", d->n,
 	    d->grp.ngroups, (unsigned long long)msg->src.size);
 	event_active(d->kick, 0, 0);
 	return d;

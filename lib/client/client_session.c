@@ -265,7 +265,7 @@ void client_session_end_txns(struct client_session *s)
 	client_session_set_state(s, CS_IDLE);
 	s->probing = false;
 	s->end = CLIENT_SESSION_FINISHED;
-	log_msg(LOG_LVL_INFO, "session=%s mx=%s ip=%s end=idle tls=%s msgs=%u", s->id, s->cfg.mx_host,
+	log_msg(LOG_LVL_DEBUG, "session=%s mx=%s ip=%s end=idle tls=%s msgs=%u", s->id, s->cfg.mx_host,
 	    s->ip, s->tls_on ? "yes" : "no", s->nmsgs);
 	event_active(s->finish_ev, 0, 0);
 }
@@ -324,7 +324,7 @@ void client_session_reuse(struct client_session *s, const struct client_msg *msg
 	client_session_outcome_text(s, &o, MXR_PENDING, MXR_STAGE_CONNECT, 0, "",
 	    "reusing connection to %s[%s]:%u", s->cfg.mx_host, s->ip, (unsigned)s->port);
 	client_txn_progress_all(s, &o);
-	log_msg(LOG_LVL_INFO, "session=%s mx=%s ip=%s port=%u rcpts=%zu event=reuse msgs=%u", s->id,
+	log_msg(LOG_LVL_DEBUG, "session=%s mx=%s ip=%s port=%u rcpts=%zu event=reuse msgs=%u", s->id,
 	    s->cfg.mx_host, s->ip, (unsigned)s->port, n, s->nmsgs);
 	/* Still idle until the loop runs: a close seen meanwhile ends it as RETRY. */
 	event_active(s->resume_ev, 0, 0);

@@ -265,7 +265,7 @@ static void queue_update_del_done(struct queue_job *j, bool ok, const char *err)
 {
 	struct queue_update_del *u = (struct queue_update_del *)j;
 	if (ok && u->deleted)
-		log_msg(LOG_LVL_INFO, "op=queue_delete queue=%s reason=done", u->id);
+		log_msg(LOG_LVL_DEBUG, "op=queue_delete queue=%s reason=done", u->id);
 	if (u->cb != NULL)
 		u->cb(u->arg, ok, ok && u->deleted, err);
 	free(u);

@@ -294,7 +294,7 @@ static void queue_writer_done(struct queue_job *j, bool ok, const char *err)
 {
 	struct queue_writer *w = (struct queue_writer *)j;
 	if (ok)
-		log_msg(LOG_LVL_INFO, "op=queue_commit queue=%s size=%llu rcpts=%zu status=ok",
+		log_msg(LOG_LVL_DEBUG, "op=queue_commit queue=%s size=%llu rcpts=%zu status=ok",
 		    w->id, (unsigned long long)w->size, w->env.nrcpts);
 	else
 		log_msg(LOG_LVL_WARN, "op=queue_commit queue=%s size=%llu status=failed reason=\"%s\"",
