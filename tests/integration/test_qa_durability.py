@@ -54,7 +54,9 @@ def test_second_daemon_on_the_same_queue_is_refused(mxrelayd, netns, mxr_bin):
     pidfile = os.path.join(d.queue_dir, "mxrelayd.pid")
     assert os.path.exists(pidfile), f"no lock file {pidfile}: {os.listdir(d.queue_dir)}"
     assert open(pidfile).read().strip() == str(d.proc.pid), "the lock file names the daemon"
-    control = os.path.join(tempfile_dir(), "second.sock")
+    sockdir = tempfile_dir()
+    netns.on_stop(lambda: shutil.rmtree(sockdir, ignore_errors=True))
+    control = os.path.join(sockdir, "second.sock")
     p = netns.spawn([mxr_bin.mxrelayd, "-c", second_conf(d, 2526, control)], name="second",
                     env=sanitizer_env(), cwd=d.dir)
     rc = wait_exit(p)
