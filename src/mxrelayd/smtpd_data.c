@@ -362,7 +362,11 @@ static void smtpd_data_finish(struct smtpd_session *s)
 		.envid = t->mail.has_envid ? t->mail.envid : NULL,
 		.ret = t->mail.ret,
 		.smtputf8 = t->mail.smtputf8,
-		.body_8bit = t->mail.body_8bitmime || t->any_8bit || t->dec.any_8bit,
+		/*
+		 * What the octets are, not what BODY= claimed: a 7-bit message
+		 * declared 8BITMIME may go on to a server without 8BITMIME as is.
+		 */
+		.body_8bit = t->any_8bit || t->dec.any_8bit,
 		.client_ip = s->peer_ip,
 		.client_helo = s->helo,
 		.auth_user = s->auth_user,
