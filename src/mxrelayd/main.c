@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "dns/dns_mx.h"
@@ -80,6 +81,34 @@ static void mxrd_stop_poll(evutil_socket_t fd, short what, void *arg)
 	}
 	struct timeval tv = { 0, MXRD_STOP_POLL_MS * 1000 };
 	evtimer_add(run->stop_poll, &tv);
+}
+
+/*
+ * Raise the descriptor limit to the hard limit: every connection, in or
+ * out, is a descriptor, and distributions start services with a soft limit
+ * of 1024, far below max_connections. Warn when even the hard limit is short.
+ */
+static void mxrd_raise_nofile(const struct config *cfg)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+		log_msg(LOG_LVL_WARN, "event=nofile reason=\"getrlimit failed\"");
+		return;
+	}
+	rlim_t was = rl.rlim_cur;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			rl.rlim_cur = was;
+	}
+	log_msg(LOG_LVL_INFO, "event=nofile soft=%llu hard=%llu was=%llu",
+	    (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max, (unsigned long long)was);
+	/* Each session may hold an inbound and an outbound descriptor; keep room for the rest. */
+	uint64_t want = (uint64_t)cfg->max_connections + cfg->max_deliveries + 64;
+	if (rl.rlim_cur != RLIM_INFINITY && (uint64_t)rl.rlim_cur < want)
+		log_msg(LOG_LVL_WARN, "event=nofile-low soft=%llu want=%llu note=\"raise the hard limit "
+		    "(LimitNOFILE=, ulimit -Hn) or lower max_connections\"",
+		    (unsigned long long)rl.rlim_cur, (unsigned long long)want);
 }
 
 /* The scheduler has no delivery or store update left in flight. */
@@ -198,6 +227,7 @@ int main(int argc, char **argv)
 	if (!debug)
 		log_init("mxrelayd", (enum log_level)cfg->log_level, 2);
 	signal(SIGPIPE, SIG_IGN);
+	mxrd_raise_nofile(cfg);
 
 	struct smtpd_listener *listeners = smtpd_listener_bind(cfg, err, sizeof(err));
 	if (listeners == NULL)
