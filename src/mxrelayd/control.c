@@ -27,6 +27,7 @@
 #include "mxrelayd/config.h"
 #include "mxrelayd/control.h"
 #include "mxrelayd/queue_store.h"
+#include "smtp/smtp_addr.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
@@ -99,15 +100,22 @@ static int control_parse_domain(const char *s, size_t n, char *out, const char *
 		*why = n == 0 ? "empty domain" : "domain too long";
 		return -1;
 	}
+	/* A domain as the queue stores it: a name, or an address literal. */
+	bool literal = s[0] == '[' && s[n - 1] == ']';
+	if (!literal && !smtp_addr_domain_valid(s, n, true)) {
+		*why = "not a domain name";
+		return -1;
+	}
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
-		if (c <= 0x20 || c == 0x7f || c == '@' || c == '"' || c == '\\') {
-			*why = "bad character in domain";
-			return -1;
-		}
 		out[i] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : (char)c;
 	}
 	out[n] = '\0';
+	struct sockaddr_storage ss;
+	if (literal && smtp_addr_literal_to_sockaddr(out, &ss) != 0) {
+		*why = "bad address literal";
+		return -1;
+	}
 	return 0;
 }
 

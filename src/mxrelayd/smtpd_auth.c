@@ -84,6 +84,9 @@ int smtpd_auth_b64_decode(const char *in, size_t len, char *out, size_t outlen)
 		unsigned long w = ((unsigned long)v[0] << 18) | ((unsigned long)v[1] << 12) |
 		    ((unsigned long)v[2] << 6) | (unsigned long)v[3];
 		int nout = 3 - pad;
+		/* Strict (RFC 4648 3.5): the bits under the padding must be zero. */
+		if ((pad == 1 && (w & 0xff) != 0) || (pad == 2 && (w & 0xffff) != 0))
+			return -1;
 		if (o + (size_t)nout > outlen)
 			return -1;
 		out[o++] = (char)(w >> 16);

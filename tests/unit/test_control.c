@@ -51,7 +51,11 @@ static const struct parse_case parse_cases[] = {
 	{ "flush-domain Example.TEST.", 0, CONTROL_FLUSH_DOMAIN, "example.test" },
 	{ "flush-domain [127.0.0.1]", 0, CONTROL_FLUSH_DOMAIN, "[127.0.0.1]" },
 	{ "flush-domain", -1, CONTROL_FLUSH_DOMAIN, "empty domain" },
-	{ "flush-domain a@b", -1, CONTROL_FLUSH_DOMAIN, "bad character in domain" },
+	{ "flush-domain a@b", -1, CONTROL_FLUSH_DOMAIN, "not a domain name" },
+	{ "flush-domain E...", -1, CONTROL_FLUSH_DOMAIN, "not a domain name" },
+	{ "flush-domain -a.test", -1, CONTROL_FLUSH_DOMAIN, "not a domain name" },
+	{ "flush-domain [IPv6:::1]", 0, CONTROL_FLUSH_DOMAIN, "[ipv6:::1]" },
+	{ "flush-domain [1.2.3]", -1, CONTROL_FLUSH_DOMAIN, "bad address literal" },
 	{ "hold " ID, 0, CONTROL_HOLD, ID },
 	{ "release " ID, 0, CONTROL_RELEASE, ID },
 	{ "delete " ID, 0, CONTROL_DELETE, ID },
@@ -97,6 +101,9 @@ static void test_parse_caps(void **state)
 	char line[CONTROL_LINE_MAX + 16];
 	memset(line, 'a', sizeof(line));
 	memcpy(line, "flush-domain ", 13);
+	/* Labels of 62 octets, so only the length is wrong. */
+	for (size_t i = 13 + 62; i < sizeof(line); i += 63)
+		line[i] = '.';
 	struct control_req req;
 	const char *why = NULL;
 	assert_int_equal(control_parse(line, sizeof(line), &req, &why), -1);
