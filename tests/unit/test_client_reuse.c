@@ -3,7 +3,8 @@
  * through one mxr_context on this test's own loop against a loopback SMTP
  * receiver (a thread) that counts connections, transactions and QUITs and
  * can misbehave: close after a message, drop at a MAIL, send 421 while
- * the client is idle. Address-literal recipients and a numeric smarthost
+ * the client is idle, never answer the final dot. Also the orderly end:
+ * mxr_context_close_idle() and mxr_delivery_cancel(). Address-literal recipients and a numeric smarthost
  * keep DNS out of it.
  */
 #include <setjmp.h>
@@ -36,6 +37,7 @@ struct script {
 	int drop_at_mail;	/* close without a reply at this MAIL of a connection (1 = first) */
 	int drop_conns;		/* ... only on the first this many connections */
 	int idle_421_ms;	/* after each message, send 421 if nothing comes for this long */
+	bool hang_at_dot;	/* never answer the final dot; wait for the client to close */
 };
 
 struct server {
@@ -43,7 +45,7 @@ struct server {
 	uint16_t port;
 	pthread_t th;
 	struct script sc;
-	int nconn, nmail, nrset, nquit, ndot;	/* read with __atomic */
+	int nconn, nmail, nrset, nquit, ndot, nclosed;	/* read with __atomic */
 	char log[16384];	/* commands of every connection, "--" between connections */
 	size_t loglen;
 };
@@ -128,6 +130,13 @@ static void srv_conn(struct server *s, int fd, int conn_no)
 				;
 			srv_inc(&s->ndot);
 			dots++;
+			if (sc->hang_at_dot) {
+				while (srv_line(fd, line, sizeof(line)))
+					;
+				srv_log(s, "(closed by the client)");
+				srv_inc(&s->nclosed);
+				return;
+			}
 			srv_reply(fd, "250 2.0.0 queued");
 			if (sc->close_after_dots == dots) {
 				srv_log(s, "(close)");
@@ -475,6 +484,64 @@ static void test_smarthost_one_transaction(void **state)
 	srv_stop(&s);
 }
 
+/* mxr_context_close_idle: the idle session says QUIT at once and leaves the cache. */
+static void test_close_idle(void **state)
+{
+	(void)state;
+	struct server s;
+	struct client c;
+	srv_start(&s, NULL);
+	cl_open(&c, &s, 60000, 0, NULL);
+	cl_deliver(&c, one_rcpt, 1);
+	want_delivered(&c, 1);
+	assert_int_equal(mxr_context_idle_count(c.ctx), 1);
+	mxr_context_close_idle(c.ctx);
+	while (mxr_context_idle_count(c.ctx) > 0)
+		assert_int_equal(event_base_loop(c.base, EVLOOP_ONCE), 0);
+	assert_int_equal(srv_wait(&s.nquit, 1, 2000), 1);
+	assert_int_equal(srv_get(&s.nconn), 1);
+	cl_close(&c);
+	srv_stop(&s);
+}
+
+/*
+ * mxr_delivery_cancel on a delivery waiting for the reply to its dot: the
+ * connection closes at once, no callback runs afterwards, and everything
+ * is freed (LeakSanitizer checks that in the sanitizer build).
+ */
+static void test_cancel_running(void **state)
+{
+	(void)state;
+	struct server s;
+	struct client c;
+	static const struct script sc = { .hang_at_dot = true };
+	srv_start(&s, &sc);
+	cl_open(&c, &s, 5000, 0, NULL);
+	struct mxr_rcpt r = { .address = one_rcpt[0] };
+	struct mxr_message m = {
+		.sender = "alice@sender.test",
+		.rcpts = &r,
+		.nrcpts = 1,
+		.src = mxr_source_mem(msg_text(), strlen(msg_text())),
+	};
+	struct mxr_delivery *d = mxr_delivery_start(c.ctx, &m, cl_event, cl_done, &c);
+	assert_non_null(d);
+	while (srv_get(&s.ndot) < 1) {
+		assert_int_equal(event_base_loop(c.base, EVLOOP_NONBLOCK), 0);
+		usleep(1000);
+	}
+	mxr_delivery_cancel(d);
+	/* libevent closes a freed bufferevent's socket from the loop (its finalizers). */
+	cl_run(&c, 100);
+	assert_int_equal(srv_wait(&s.nclosed, 1, 5000), 1);
+	if (c.done)
+		fail_msg("done ran after mxr_delivery_cancel");
+	assert_int_equal(mxr_context_idle_count(c.ctx), 0);
+	mxr_delivery_cancel(NULL);
+	cl_close(&c);
+	srv_stop(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -486,6 +553,8 @@ int main(void)
 		cmocka_unit_test(test_421_while_idle),
 		cmocka_unit_test(test_dead_reused_retried_once),
 		cmocka_unit_test(test_smarthost_one_transaction),
+		cmocka_unit_test(test_close_idle),
+		cmocka_unit_test(test_cancel_running),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
