@@ -22,6 +22,28 @@ RELAY_ADDR = "127.0.0.10"
 MAX_MESSAGE_SIZE = 64 * 1024 * 1024
 
 
+def _wait_port_free(addr, port, timeout=15):
+    """Wait until nothing listens on addr:port any more.
+
+    Postfix's master exits on SIGTERM before the smtpd processes that
+    inherited its listening socket; the next relay's bind would fail with
+    EADDRINUSE while one of them lingers.
+    """
+    end = time.monotonic() + timeout
+    while True:
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((addr, port))
+            return True
+        except OSError:
+            if time.monotonic() >= end:
+                return False
+            time.sleep(0.05)
+        finally:
+            s.close()
+
+
 def _wait_greeting(addr, port, proc, timeout):
     """Wait until addr:port answers with a 220 greeting; False if proc died."""
     end = time.monotonic() + timeout
@@ -177,6 +199,7 @@ maillog_file = {d}/maillog
             if os.path.exists(f"/proc/{self.master_pid}"):
                 os.kill(self.master_pid, signal.SIGKILL)
             self.master_pid = None
+            _wait_port_free(RELAY_ADDR, 25)
         if self.proc is not None:
             stop_process(self.proc)
             _keep_log(self.log_path(), self.work, self.name)
