@@ -471,9 +471,17 @@ static bool cs_tls_ok(struct client_session *s)
 	return false;
 }
 
-/* Report the TLS outcome to every recipient. */
-static void cs_tls_progress(struct client_session *s)
+/*
+ * A TLS handshake finished, implicit (before the greeting) or after
+ * STARTTLS: hold it to the policy, then mark the session encrypted and
+ * report it to every recipient. False when the session ends instead.
+ */
+static bool cs_tls_done(struct client_session *s)
 {
+	if (!cs_tls_ok(s))
+		return false;
+	s->tls_on = true;
+	s->tls_verified = net_conn_tls_verified(s->conn);
 	struct client_outcome o;
 	const char *v = net_conn_tls_version(s->conn);
 	const char *c = net_conn_tls_cipher(s->conn);
@@ -484,6 +492,7 @@ static void cs_tls_progress(struct client_session *s)
 	log_msg(LOG_LVL_INFO, "session=%s mx=%s ip=%s tls=%s cipher=%s verified=%s", s->id,
 	    s->cfg.mx_host, s->ip, v != NULL ? v : "-", c != NULL ? c : "-",
 	    net_conn_tls_verified(s->conn) ? "yes" : "no");
+	return true;
 }
 
 /* One complete reply, in the state that waited for it. */
@@ -520,14 +529,9 @@ static void cs_on_reply(struct client_session *s)
 			client_session_fail_quit(s, &o);
 			return;
 		}
-		if (s->cfg.tls == MXR_TLS_IMPLICIT && !s->tls_on) {
-			/* The handshake result should have come first; check it anyway. */
-			if (!cs_tls_ok(s))
-				return;
-			s->tls_on = true;
-			s->tls_verified = net_conn_tls_verified(s->conn);
-			cs_tls_progress(s);
-		}
+		/* Implicit TLS: the handshake result should have come first; check it anyway. */
+		if (s->cfg.tls == MXR_TLS_IMPLICIT && !s->tls_on && !cs_tls_done(s))
+			return;
 		cs_ehlo(s);
 		return;
 	case CS_EHLO:
@@ -747,21 +751,13 @@ static void cs_net_cb(struct net_conn *c, enum net_event ev, void *arg)
 		if (s->implicit && s->state == CS_GREETING) {
 			/* Implicit TLS: the handshake ends before the greeting is read. */
 			s->implicit = false;
-			if (!cs_tls_ok(s))
-				return;
-			s->tls_on = true;
-			s->tls_verified = net_conn_tls_verified(s->conn);
-			cs_tls_progress(s);
+			cs_tls_done(s);
 			return;
 		}
 		if (s->state == CS_TLS) {
 			evtimer_del(s->deadline);
-			if (!cs_tls_ok(s))
-				return;
-			s->tls_on = true;
-			s->tls_verified = net_conn_tls_verified(s->conn);
-			cs_tls_progress(s);
-			cs_ehlo(s);
+			if (cs_tls_done(s))
+				cs_ehlo(s);
 		}
 		return;
 	case NET_EV_TIMEOUT:
