@@ -4,7 +4,8 @@
  * Owns: the state machine from connect through greeting, EHLO/HELO,
  * STARTTLS and AUTH to QUIT, the idle state between messages when the
  * connection is kept for reuse, the per-stage deadline timer, the EHLO
- * capabilities and the reply reader. The transaction states (MAIL to
+ * capabilities, the check that the server is not this host (a mail loop)
+ * and the reply reader. The transaction states (MAIL to
  * RSET) are handed to client_txn.
  * Never: logs credentials or AUTH payloads, sends credentials in the clear
  * unless the TLS policy is "none", keeps a connection that failed or whose
@@ -22,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <event2/event.h>
 #include <openssl/evp.h>
@@ -495,6 +497,32 @@ static bool cs_tls_done(struct client_session *s)
 	return true;
 }
 
+/*
+ * Whether the server just named itself with our own name (the first word
+ * of the greeting or of the reply to EHLO/HELO, without case): then it is
+ * this host and the mail would come back (RFC 5321 6.3). Its recipients
+ * fail 5.4.6 and the session QUITs; no other host of the domain is tried,
+ * since a backup would bring the mail here again.
+ */
+static bool cs_loops_back(struct client_session *s, enum mxr_stage stage)
+{
+	const char *me = s->cfg.helo_name;
+	const char *t = smtp_reply_text(&s->reply, 0);
+	if (s->cfg.loop_domain == NULL || me == NULL || t == NULL)
+		return false;
+	size_t n = strcspn(t, " \t");
+	if (n == 0 || n != strlen(me) || strncasecmp(t, me, n) != 0)
+		return false;
+	struct client_outcome o;
+	client_session_outcome_text(s, &o, MXR_PERMFAIL, stage, 0, "5.4.6",
+	    "mail for %s loops back to myself", s->cfg.loop_domain);
+	log_msg(LOG_LVL_WARN, "session=%s mx=%s ip=%s event=mail-loop stage=%s helo=%s "
+	    "reason=\"%s\"", s->id, s->cfg.mx_host, s->ip, mxr_stage_name(stage), me, o.text);
+	client_txn_decide_all(s, &o);
+	client_session_quit(s);
+	return true;
+}
+
 /* One complete reply, in the state that waited for it. */
 static void cs_on_reply(struct client_session *s)
 {
@@ -529,6 +557,8 @@ static void cs_on_reply(struct client_session *s)
 			client_session_fail_quit(s, &o);
 			return;
 		}
+		if (cs_loops_back(s, MXR_STAGE_CONNECT))
+			return;
 		/* Implicit TLS: the handshake result should have come first; check it anyway. */
 		if (s->cfg.tls == MXR_TLS_IMPLICIT && !s->tls_on && !cs_tls_done(s))
 			return;
@@ -541,7 +571,8 @@ static void cs_on_reply(struct client_session *s)
 			client_session_outcome_reply(s, &o, MXR_PENDING, MXR_STAGE_HELO);
 			o.text[strcspn(o.text, " ")] = '\0';
 			client_txn_progress_all(s, &o);
-			cs_after_helo(s);
+			if (!cs_loops_back(s, MXR_STAGE_HELO))
+				cs_after_helo(s);
 		} else if (code / 100 == 5) {
 			/* RFC 5321 4.1.1.1: fall back to HELO. */
 			s->last_cmd = "HELO";
@@ -557,7 +588,8 @@ static void cs_on_reply(struct client_session *s)
 			memset(&s->caps, 0, sizeof(s->caps));
 			client_session_outcome_reply(s, &o, MXR_PENDING, MXR_STAGE_HELO);
 			client_txn_progress_all(s, &o);
-			cs_after_helo(s);
+			if (!cs_loops_back(s, MXR_STAGE_HELO))
+				cs_after_helo(s);
 		} else {
 			client_session_outcome_reply(s, &o, MXR_TEMPFAIL, MXR_STAGE_HELO);
 			client_session_fail_quit(s, &o);
@@ -812,6 +844,10 @@ struct client_session *client_session_start(const struct client_session_cfg *cfg
 	snprintf(s->id, sizeof(s->id), "%08" PRIx32 "%08" PRIx32, arc4random(), arc4random());
 	snprintf(s->host, sizeof(s->host), "%s", cfg->mx_host != NULL ? cfg->mx_host : "");
 	s->cfg.mx_host = s->host;
+	if (cfg->loop_domain != NULL) {
+		snprintf(s->loop_domain, sizeof(s->loop_domain), "%s", cfg->loop_domain);
+		s->cfg.loop_domain = s->loop_domain;
+	}
 	if (cfg->addrlen <= sizeof(s->addr))
 		memcpy(&s->addr, cfg->addr, cfg->addrlen);
 	s->cfg.addr = (const struct sockaddr *)&s->addr;

@@ -77,6 +77,12 @@ struct client_session_cfg {
 	socklen_t addrlen;
 	const struct sockaddr *src;	/* local address or NULL */
 	socklen_t srclen;
+	/*
+	 * Direct delivery to this domain (copied): a server whose greeting or
+	 * reply to EHLO/HELO names it helo_name first is this host, and the
+	 * mail would come back (RFC 5321 6.3). NULL: no such check.
+	 */
+	const char *loop_domain;
 	bool may_idle;		/* stay open after the last message, for reuse */
 	unsigned max_msgs;	/* with may_idle: transactions per connection; 0: no limit */
 };

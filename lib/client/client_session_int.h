@@ -62,6 +62,7 @@ struct client_session {
 	struct client_session_hooks hooks;
 	char id[17];
 	char host[256];			/* the MX host name (cfg.mx_host points here) */
+	char loop_domain[256];		/* cfg.loop_domain points here when it is set */
 	char ip[64];
 	uint16_t port;
 	struct sockaddr_storage addr;	/* cfg.addr points here */

@@ -69,8 +69,6 @@ def test_two_domains_one_dead_then_flushed(netns, dns, fakesmtp, mxrelayd, mxr_b
     assert "y@b.test" not in queue("list")
 
 
-@pytest.mark.xfail(strict=True, reason="the delivery engine does not yet refuse an MX that greets "
-                   "with the relay's own hostname (Postfix: 'mail for X loops back to myself', 5.4.6)")
 def test_mail_looping_back_to_ourselves_is_bounced_at_once(netns, dns, fakesmtp, mxrelayd):
     """<postmaster> is accepted from anyone and queued for postmaster@<hostname>;
     when that name's MX is this relay, each pass queues the message again until

@@ -238,3 +238,42 @@ def test_dropped_connection_before_mail_moves_to_the_next_mx(dns, fakesmtp, mxre
     expect.exit_code(run, EX_OK)
     expect.delivered(run, "bob@a.test", mx="mx2.a.test")
     assert len(good.messages) == 1
+
+
+def test_mx_greeting_with_our_own_name_is_a_mail_loop(dns, fakesmtp, mxrelay_send):
+    # RFC 5321 6.3: the best MX is this host itself; the mail would come back.
+    # Backups of lower preference would only bring it here again.
+    dns.mx("a.test", [(10, "mx1.a.test"), (20, "mx2.a.test")])
+    dns.a("mx1.a.test", "127.0.0.11").a("mx2.a.test", "127.0.0.12").start()
+    mx1 = fakesmtp("127.0.0.11", replies={"greeting": "220 relay.test ESMTP"})
+    mx2 = fakesmtp("127.0.0.12")
+
+    run = mxrelay_send(["--helo", "Relay.Test", "-f", "alice@sender.test", "bob@a.test"], MSG)
+
+    expect.exit_code(run, EX_UNAVAILABLE)
+    res = expect.failed(run, "bob@a.test", esc="5.4.6", mx="mx1.a.test", code_in=NO_CODE)
+    assert "loops back to myself" in res["text"], res
+    assert mx1.commands() == ["QUIT"], mx1.describe()
+    expect.no_connection(mx2)
+
+
+def test_ehlo_reply_with_our_own_name_is_a_mail_loop(dns, fakesmtp, mxrelay_send):
+    dns.mx("a.test", [(10, "mx1.a.test")]).a("mx1.a.test", "127.0.0.11").start()
+    mx1 = fakesmtp("127.0.0.11", replies={"ehlo": "250-relay.test hello\n250 PIPELINING"})
+
+    run = mxrelay_send(["--helo", "relay.test", "-f", "alice@sender.test", "bob@a.test"], MSG)
+
+    expect.exit_code(run, EX_UNAVAILABLE)
+    expect.failed(run, "bob@a.test", esc="5.4.6", stage="helo", code_in=NO_CODE)
+    assert mx1.commands("MAIL") == [] and mx1.commands("QUIT"), mx1.describe()
+
+
+def test_greeting_with_another_name_is_no_loop(dns, fakesmtp, mxrelay_send):
+    dns.mx("a.test", [(10, "mx1.a.test")]).a("mx1.a.test", "127.0.0.11").start()
+    mx1 = fakesmtp("127.0.0.11", replies={"greeting": "220 relay.test ESMTP"})
+
+    run = mxrelay_send(["--helo", "client.test", "-f", "alice@sender.test", "bob@a.test"], MSG)
+
+    expect.exit_code(run, EX_OK)
+    expect.delivered(run, "bob@a.test", mx="mx1.a.test")
+    assert len(mx1.messages) == 1, mx1.describe()
