@@ -269,6 +269,13 @@ void queue_store_close(struct queue_store *q)
 	if (q == NULL)
 		return;
 	queue_commit_stop(q);
+	if (q->base != NULL)
+		log_msg(LOG_LVL_INFO, "op=queue_close transactions=%llu failed_transactions=%llu "
+		    "jobs=%llu failed_jobs=%llu max_batch=%llu checkpoints=%llu",
+		    (unsigned long long)q->stats.transactions,
+		    (unsigned long long)q->stats.failed_transactions,
+		    (unsigned long long)q->stats.jobs_ok, (unsigned long long)q->stats.jobs_failed,
+		    (unsigned long long)q->stats.max_batch, (unsigned long long)q->stats.checkpoints);
 	for (size_t i = 0; i < QR_COUNT_; i++)
 		sqlite3_finalize(q->rs[i]);
 	sqlite3_close(q->rdb);

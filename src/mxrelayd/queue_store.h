@@ -193,6 +193,13 @@ typedef void queue_delete_cb(void *arg, bool ok, bool deleted, const char *err);
  */
 void queue_update_delete_if_done(struct queue_store *q, const char *id,
     queue_delete_cb *cb, void *arg);
+/*
+ * queue_update_outcomes and then queue_update_delete_if_done of msg_id in
+ * the same job: one savepoint, one commit and one callback where a
+ * finished delivery took two transactions. cb tells ok and deleted.
+ */
+void queue_update_outcomes_delete(struct queue_store *q, const char *msg_id,
+    const struct queue_outcome *o, size_t n, queue_delete_cb *cb, void *arg);
 
 /* ---- synchronous changes for the command line (queue_update.c) ---- */
 

@@ -64,9 +64,15 @@ struct queue_update_outcomes {
 	struct queue_store *q;
 	struct queue_outcome *o;	/* owned, strings owned */
 	size_t n;
-	queue_commit_cb *cb;
+	queue_commit_cb *cb;		/* or, with a msg_id, del_cb */
+	queue_delete_cb *del_cb;
 	void *arg;
+	char msg_id[QUEUE_ID_LEN + 1];	/* "": outcomes only; else delete it when done */
+	bool deleted;			/* written by the writer thread, read in done */
 };
+
+static bool queue_update_del_if_done(sqlite3 *db, struct queue_store *q, const char *id,
+    bool *deleted, char *err, size_t errlen);
 
 /* Writer thread: one UPDATE and one history row per outcome. */
 static bool queue_update_outcomes_apply(struct queue_job *j, struct queue_store *q, sqlite3 *db,
@@ -122,6 +128,9 @@ static bool queue_update_outcomes_apply(struct queue_job *j, struct queue_store 
 			return false;
 		}
 	}
+	u->deleted = false;
+	if (u->msg_id[0] != '\0')
+		return queue_update_del_if_done(db, q, u->msg_id, &u->deleted, err, errlen);
 	return true;
 }
 
@@ -133,7 +142,11 @@ static void queue_update_outcomes_done(struct queue_job *j, bool ok, const char 
 		queue_due_release(&u->q->claims, u->o[i].rcpt_id);
 	if (!ok)
 		log_msg(LOG_LVL_WARN, "op=queue_outcomes n=%zu status=failed reason=\"%s\"", u->n, err);
-	if (u->cb != NULL)
+	else if (u->deleted)
+		log_msg(LOG_LVL_DEBUG, "op=queue_delete queue=%s reason=done", u->msg_id);
+	if (u->del_cb != NULL)
+		u->del_cb(u->arg, ok, ok && u->deleted, err);
+	else if (u->cb != NULL)
 		u->cb(u->arg, ok, err);
 	for (size_t i = 0; i < u->n; i++) {
 		free((char *)u->o[i].esc);
@@ -149,8 +162,9 @@ static char *queue_update_dup(const char *s)
 	return s != NULL ? xstrdup(s) : NULL;
 }
 
-void queue_update_outcomes(struct queue_store *q, const struct queue_outcome *o, size_t n,
-    queue_commit_cb *cb, void *arg)
+/* A new outcomes job with copies of o[0..n). */
+static struct queue_update_outcomes *queue_update_outcomes_new(struct queue_store *q,
+    const struct queue_outcome *o, size_t n)
 {
 	struct queue_update_outcomes *u = xcalloc(1, sizeof(*u));
 	u->q = q;
@@ -165,10 +179,27 @@ void queue_update_outcomes(struct queue_store *q, const struct queue_outcome *o,
 		u->o[i].reply = queue_update_dup(o[i].reply);
 		u->o[i].mx = queue_update_dup(o[i].mx);
 	}
-	u->cb = cb;
-	u->arg = arg;
 	u->job.apply = queue_update_outcomes_apply;
 	u->job.done = queue_update_outcomes_done;
+	return u;
+}
+
+void queue_update_outcomes(struct queue_store *q, const struct queue_outcome *o, size_t n,
+    queue_commit_cb *cb, void *arg)
+{
+	struct queue_update_outcomes *u = queue_update_outcomes_new(q, o, n);
+	u->cb = cb;
+	u->arg = arg;
+	queue_commit_submit(q, &u->job);
+}
+
+void queue_update_outcomes_delete(struct queue_store *q, const char *msg_id,
+    const struct queue_outcome *o, size_t n, queue_delete_cb *cb, void *arg)
+{
+	struct queue_update_outcomes *u = queue_update_outcomes_new(q, o, n);
+	snprintf(u->msg_id, sizeof(u->msg_id), "%s", msg_id);
+	u->del_cb = cb;
+	u->arg = arg;
 	queue_commit_submit(q, &u->job);
 }
 
@@ -238,17 +269,17 @@ struct queue_update_del {
 	void *arg;
 };
 
-static bool queue_update_del_apply(struct queue_job *j, struct queue_store *q, sqlite3 *db,
-    char *err, size_t errlen)
+/* Writer thread: delete message id when none of its recipients is undone or failed. */
+static bool queue_update_del_if_done(sqlite3 *db, struct queue_store *q, const char *id,
+    bool *deleted, char *err, size_t errlen)
 {
-	struct queue_update_del *u = (struct queue_update_del *)j;
-	u->deleted = false;
+	*deleted = false;
 	sqlite3_stmt *st = queue_commit_stmt(q, QW_UNDONE,
 	    "SELECT count(*) FROM recipients WHERE msg_id = ?"
 	    " AND state NOT IN ('delivered', 'bounced')", err, errlen);
 	if (st == NULL)
 		return false;
-	sqlite3_bind_text(st, 1, u->id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 	int rc = sqlite3_step(st);
 	sqlite3_int64 undone = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
 	sqlite3_reset(st);
@@ -258,7 +289,14 @@ static bool queue_update_del_apply(struct queue_job *j, struct queue_store *q, s
 	}
 	if (undone > 0)
 		return true;
-	return queue_update_purge(db, q, u->id, &u->deleted, err, errlen);
+	return queue_update_purge(db, q, id, deleted, err, errlen);
+}
+
+static bool queue_update_del_apply(struct queue_job *j, struct queue_store *q, sqlite3 *db,
+    char *err, size_t errlen)
+{
+	struct queue_update_del *u = (struct queue_update_del *)j;
+	return queue_update_del_if_done(db, q, u->id, &u->deleted, err, errlen);
 }
 
 static void queue_update_del_done(struct queue_job *j, bool ok, const char *err)

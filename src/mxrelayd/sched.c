@@ -179,10 +179,13 @@ static void sched_log_outcome(const char *msg_id, const char *rcpt, const struct
 	    note != NULL ? note : "", reason);
 }
 
-/* The outcomes of a job are durable (or not): notices, bounces, deletion. */
-static void sched_outcomes_done(void *arg, bool ok, const char *err)
+/*
+ * The outcomes of a job are durable (or not): notices, bounces, deletion.
+ * deleted: the same job already deleted the finished message (-1: it was
+ * not asked to).
+ */
+static void sched_outcomes_finish(struct sched_op *op, bool ok, int deleted, const char *err)
 {
-	struct sched_op *op = arg;
 	struct sched *s = op->s;
 	if (s == NULL) {
 		sched_op_end(op);
@@ -192,6 +195,9 @@ static void sched_outcomes_done(void *arg, bool ok, const char *err)
 	if (!ok) {
 		log_msg(LOG_LVL_WARN, "queue=%s event=outcomes-not-recorded rcpts=%zu reason=\"%s\"",
 		    op->msg_id, op->nclaimed, err != NULL ? err : "");
+	} else if (deleted >= 0) {
+		if (deleted)
+			log_msg(LOG_LVL_INFO, "queue=%s event=removed", op->msg_id);
 	} else {
 		/* Notices read the message now, before a deletion can take it away. */
 		if (op->nsuccess > 0)
@@ -208,6 +214,16 @@ static void sched_outcomes_done(void *arg, bool ok, const char *err)
 	/* Recipients were released: when the last scan left some behind, take them now. */
 	if (s->more_due && s->claimed + SCHED_SCAN_MAX / 2 < SCHED_CLAIM_MAX)
 		sched_kick(s);
+}
+
+static void sched_outcomes_done(void *arg, bool ok, const char *err)
+{
+	sched_outcomes_finish(arg, ok, -1, err);
+}
+
+static void sched_outcomes_deleted(void *arg, bool ok, bool deleted, const char *err)
+{
+	sched_outcomes_finish(arg, ok, deleted ? 1 : 0, err);
 }
 
 /* Whether a recipient with these NOTIFY bits wants a delay warning. */
@@ -259,7 +275,15 @@ static void sched_record(struct sched *s, struct sched_job *j, struct queue_outc
 			panic("sched: outcome state %d for rcpt %lld", (int)o[i].state, (long long)r->id);
 		}
 	}
-	queue_update_outcomes(s->q, o, j->n, sched_outcomes_done, op);
+	/*
+	 * Delivered with nothing to report: the deletion rides in the same job
+	 * (one commit, one callback). Notices read the message and bounces
+	 * need its failed recipients, so those go the long way.
+	 */
+	if (op->any_final && !op->any_failed && op->nsuccess == 0 && op->ndelay == 0)
+		queue_update_outcomes_delete(s->q, j->msg_id, o, j->n, sched_outcomes_deleted, op);
+	else
+		queue_update_outcomes(s->q, o, j->n, sched_outcomes_done, op);
 }
 
 /*
