@@ -4,7 +4,8 @@
  * Owns: the lookup (MX, smarthost addresses or an address literal), the
  * copy of the hosts and addresses, the cursor over them, the session in
  * flight and the failure to report if every host fails (the last reply
- * received, else the last connection error). With connection reuse: the
+ * received, else the last connection error; permanent only when every
+ * host tried could never take the message). With connection reuse: the
  * destination key, taking an idle session from the context's cache
  * (skipping DNS and connect), parking a session that ended well, and the
  * one retry on a fresh connection when a reused one was dead.
@@ -53,6 +54,8 @@ struct client_domain {
 	struct client_outcome fail;	/* mx_host/mx_ip point into the two below */
 	char fail_host[256];
 	char fail_ip[64];
+	bool host_unfit;		/* a host could never take the message (fail status PERMFAIL) */
+	bool other_fail;		/* a host failed for a reason that may pass */
 	bool finished;
 	bool dns_failed;		/* the lookup could not be started */
 	char key[CLIENT_POOL_KEY_MAX];	/* destination, for the idle-session cache */
@@ -139,8 +142,13 @@ static void cd_sess_done(void *arg, struct client_session *s, enum client_sessio
 		cd_lookup(d);
 		return;
 	}
-	if (end == CLIENT_SESSION_MOVE_ON)
+	if (end == CLIENT_SESSION_MOVE_ON) {
 		cd_note_fail(d, fail);
+		if (fail->status == MXR_PERMFAIL)
+			d->host_unfit = true;
+		else
+			d->other_fail = true;
+	}
 	if (was_reused && cd_undecided(d) > 0) {
 		/* The cached route failed: walk the list, without the address that just failed. */
 		d->skip = *client_session_addr(s);
@@ -242,8 +250,10 @@ static void cd_try_next(struct client_domain *d)
 		snprintf(o.esc, sizeof(o.esc), "4.4.1");
 		snprintf(o.text, sizeof(o.text), "no mail host for %s could be reached", d->domain);
 	}
-	o.status = MXR_TEMPFAIL;
-	log_msg(LOG_LVL_INFO, "domain=%s event=all-hosts-failed undecided=%zu", d->domain, u);
+	/* Only when every host tried could never take the message is that final. */
+	o.status = d->host_unfit && !d->other_fail ? MXR_PERMFAIL : MXR_TEMPFAIL;
+	log_msg(LOG_LVL_INFO, "domain=%s event=all-hosts-failed undecided=%zu status=%s", d->domain, u,
+	    mxr_status_name(o.status));
 	cd_decide_rest(d, &o);
 	cd_finish(d);
 }

@@ -248,6 +248,15 @@ void client_session_fail_quit(struct client_session *s, const struct client_outc
 	client_session_quit(s);
 }
 
+void client_session_fail_host(struct client_session *s, const struct client_outcome *o)
+{
+	bool first = !s->failed;
+	client_session_record_fail(s, o);
+	if (first)
+		s->fail.status = MXR_PERMFAIL;
+	client_session_quit(s);
+}
+
 /* Whether the connection may carry another message after this one. */
 static bool cs_reusable(const struct client_session *s)
 {

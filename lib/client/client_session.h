@@ -101,7 +101,11 @@ struct client_session_hooks {
 	void (*progress)(void *arg, const struct client_rcpt *r, const struct client_outcome *o);
 	/* A final status for one recipient; the hook sets r->decided. */
 	void (*decide)(void *arg, struct client_rcpt *r, const struct client_outcome *o);
-	/* The session is over; fail says why when end is MOVE_ON. The hook may free s. */
+	/*
+	 * The session is over; fail says why when end is MOVE_ON: status
+	 * MXR_PERMFAIL when this host can never take the message but another
+	 * may, MXR_TEMPFAIL otherwise. The hook may free s.
+	 */
 	void (*done)(void *arg, struct client_session *s, enum client_session_end end,
 	    const struct client_outcome *fail);
 	void *arg;

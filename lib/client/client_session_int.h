@@ -116,6 +116,12 @@ void client_session_record_fail(struct client_session *s, const struct client_ou
 void client_session_fail_close(struct client_session *s, const struct client_outcome *o);
 /* The server refused to go on: QUIT (or close after a 421) and move on. */
 void client_session_fail_quit(struct client_session *s, const struct client_outcome *o);
+/*
+ * This host can never take the message (it lacks an extension the message
+ * needs) though another might: QUIT, and report o as a permanent failure
+ * of the host, so the owner tries the next one.
+ */
+void client_session_fail_host(struct client_session *s, const struct client_outcome *o);
 /* Say goodbye and wait briefly for the 221; the session then ends. */
 void client_session_quit(struct client_session *s);
 /* The session is over: close the connection and report. */

@@ -174,9 +174,13 @@ void client_txn_begin(struct client_session *s)
 			client_session_wait(s, CS_RSET, MXR_STAGE_MAIL, s->cfg.to->mail, "reply to RSET");
 		return;
 	}
-	if (m->body_8bit && !s->caps.eightbitmime)
-		log_msg(LOG_LVL_INFO, "session=%s mx=%s ip=%s body=8bit note=\"8BITMIME not offered; sent unconverted\"",
-		    s->id, s->cfg.mx_host, s->ip);
+	if (m->body_8bit && !s->caps.eightbitmime) {
+		/* RFC 6152 3: never sent unconverted; another host may offer 8BITMIME. */
+		client_session_outcome_text(s, &o, MXR_PERMFAIL, MXR_STAGE_MAIL, 0, "5.6.3",
+		    "message has 8-bit content and %s does not support 8BITMIME", s->cfg.mx_host);
+		client_session_fail_host(s, &o);
+		return;
+	}
 
 	t->nbatch = 0;
 	for (size_t i = 0; i < t->n; i++) {

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from mxtest import expect
-from mxtest.expect import EX_OK
+from mxtest.expect import EX_OK, EX_UNAVAILABLE, NO_CODE
 from mxtest.fakesmtp import DEFAULT_EXTENSIONS
 
 pytestmark = pytest.mark.netns
@@ -113,18 +113,43 @@ def test_missing_final_newline_is_completed(one_mx, fakesmtp, mxrelay_send):
     assert_clean_crlf(txn.data_raw)
 
 
-def test_8bit_to_a_server_without_8bitmime_is_not_labelled(one_mx, fakesmtp, mxrelay_send):
-    # RFC 6152 leaves a relay no good choice; it must at least not claim
-    # BODY=8BITMIME to a server that did not offer it.
+def test_8bit_to_a_server_without_8bitmime_is_not_sent(one_mx, fakesmtp, mxrelay_send):
+    # RFC 6152 3: 8-bit octets go only to a server that offers 8BITMIME;
+    # a relay that does not convert them must not send them at all.
     srv = fakesmtp("127.0.0.11", extensions=[e for e in DEFAULT_EXTENSIONS if e != "8BITMIME"])
 
     run = mxrelay_send(SENDER + ["bob@a.test"], DOTS_8BIT)
 
-    res = run.result("bob@a.test")
-    for mail in srv.commands("MAIL"):
-        assert "BODY=8BITMIME" not in mail.upper(), srv.describe()
-    if res["status"] == "delivered":
-        assert_intact(srv, DOTS_8BIT)
+    expect.exit_code(run, EX_UNAVAILABLE)
+    res = expect.failed(run, "bob@a.test", esc="5.6.3", stage="mail", code_in=NO_CODE)
+    assert "8BITMIME" in res["text"] and "mx1.a.test" in res["text"], res
+    assert srv.commands("MAIL") == [] and srv.data_commands == [], srv.describe()
+    assert srv.commands("QUIT"), f"no QUIT before leaving:\n{srv.describe()}"
+
+
+def test_8bit_goes_to_the_mx_that_offers_8bitmime(dns, fakesmtp, mxrelay_send):
+    dns.mx("a.test", [(10, "mx1.a.test"), (20, "mx2.a.test")])
+    dns.a("mx1.a.test", "127.0.0.11").a("mx2.a.test", "127.0.0.12").start()
+    mx1 = fakesmtp("127.0.0.11", extensions=[e for e in DEFAULT_EXTENSIONS if e != "8BITMIME"])
+    mx2 = fakesmtp("127.0.0.12")
+
+    run = mxrelay_send(SENDER + ["bob@a.test"], DOTS_8BIT)
+
+    expect.exit_code(run, EX_OK)
+    expect.delivered(run, "bob@a.test", mx="mx2.a.test", ip="127.0.0.12")
+    assert mx1.commands("MAIL") == [], mx1.describe()
+    assert_intact(mx2, DOTS_8BIT)
+
+
+def test_7bit_goes_to_a_server_without_8bitmime(one_mx, fakesmtp, mxrelay_send):
+    srv = fakesmtp("127.0.0.11", extensions=[e for e in DEFAULT_EXTENSIONS if e != "8BITMIME"])
+    msg = expect.message()
+
+    run = mxrelay_send(SENDER + ["bob@a.test"], msg)
+
+    expect.exit_code(run, EX_OK)
+    txn = assert_intact(srv, msg)
+    assert "BODY=" not in txn.mail.upper(), txn.mail
 
 
 def test_large_message_arrives_intact(one_mx, fakesmtp, mxrelay_send):
