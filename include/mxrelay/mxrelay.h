@@ -11,7 +11,11 @@
  * server's recipient limit; through a smarthost every domain shares one
  * transaction (one next hop), split the same way; MX hosts are tried in preference order with
  * equal preferences shuffled, every address of every host in turn;
- * implicit MX only when the domain has no MX; null MX fails 5.1.10. A 5xx
+ * implicit MX only when the domain has no MX; null MX fails 5.1.10. A
+ * server that names itself helo_name in its greeting or EHLO reply is this
+ * host (RFC 5321 6.3): on direct delivery its recipients fail 5.4.6 and no
+ * backup MX is tried. An 8-bit message goes only to a server offering
+ * 8BITMIME (RFC 6152), else to the next host; when none offers it, 5.6.3. A 5xx
  * is final and never retried at a backup MX; a 4xx on RCPT defers that
  * recipient only; the reply after the final dot decides every recipient of
  * its transaction.
@@ -87,7 +91,7 @@ struct mxr_timeouts {
 };
 
 struct mxr_options {
-	const char *helo_name;	/* EHLO name; default: the host's name */
+	const char *helo_name;	/* EHLO name, also our own name for loops; default: the host's name */
 	const char *dns_server;	/* "address[:port]"; NULL: system resolver */
 	uint16_t port;		/* destination port; 0: 25 (465 with MXR_TLS_IMPLICIT) */
 	const char *source_addr;/* local address to connect from, or NULL */
@@ -141,6 +145,8 @@ struct mxr_message {
 	bool smtputf8;		/* needs SMTPUTF8 (UTF-8 in the envelope or headers) */
 	enum mxr_ret ret;	/* DSN RET, passed on when the next hop offers DSN */
 	const char *envid;	/* DSN ENVID (decoded), or NULL */
+	const char *log_id;	/* shown as queue=<id> in the engine's log lines of this
+				   delivery (the caller's queue id), or NULL */
 };
 
 /* A source over a buffer the caller keeps alive for the delivery. */

@@ -23,9 +23,10 @@
 
 struct mxr_delivery {
 	struct mxr_context *ctx;
-	struct client_msg msg;		/* sender and envid point into the copies below */
+	struct client_msg msg;		/* sender, envid and log_tag point into the copies below */
 	char *sender;			/* owned */
 	char *envid;			/* owned */
+	char *log_tag;			/* owned: " queue=<id>", or NULL */
 	struct client_rcpt *rcpts;	/* owned; address and orcpt owned */
 	size_t n;
 	struct mxr_result *results;	/* owned, one per recipient */
@@ -105,8 +106,9 @@ static void cdl_set_result(struct mxr_delivery *d, size_t i, const struct client
 	/* The daemon logs each outcome with its queue id; this line is for debugging. */
 	if (log_enabled(LOG_LVL_DEBUG)) {
 		char pr[600];
-		log_msg(LOG_LVL_DEBUG, "rcpt=<%s> status=%s stage=%s code=%d dsn=%s relay=%s[%s] "
-		    "reason=\"%s\"", r->rcpt, mxr_status_name(r->status), mxr_stage_name(r->stage),
+		log_msg(LOG_LVL_DEBUG, "rcpt=<%s>%s status=%s stage=%s code=%d dsn=%s relay=%s[%s] "
+		    "reason=\"%s\"", r->rcpt, client_msg_log_tag(&d->msg), mxr_status_name(r->status),
+		    mxr_stage_name(r->stage),
 		    r->code, r->esc[0] != '\0' ? r->esc : "-", r->mx_host[0] != '\0' ? r->mx_host : "-",
 		    r->mx_ip[0] != '\0' ? r->mx_ip : "-",
 		    log_printable(pr, sizeof(pr), r->text, strlen(r->text)));
@@ -160,6 +162,7 @@ static void cdl_free(struct mxr_delivery *d)
 	free(d->results);
 	free(d->sender);
 	free(d->envid);
+	free(d->log_tag);
 	if (d->kick != NULL)
 		event_free(d->kick);
 	free(d);
@@ -226,6 +229,23 @@ static void cdl_kick_cb(evutil_socket_t fd, short what, void *arg)
 	cdl_free(d);
 }
 
+/* " queue=<id>" for the delivery's log lines (spaces, quotes and non-ASCII as '?'), or NULL. */
+static char *cdl_log_tag(const char *id)
+{
+	if (id == NULL || *id == '\0')
+		return NULL;
+	static const char key[] = " queue=";
+	size_t n = strlen(id);
+	char *t = xmalloc(sizeof(key) + n);
+	memcpy(t, key, sizeof(key) - 1);
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)id[i];
+		t[sizeof(key) - 1 + i] = c > 0x20 && c < 0x7f && c != '"' ? (char)c : '?';
+	}
+	t[sizeof(key) - 1 + n] = '\0';
+	return t;
+}
+
 struct mxr_delivery *mxr_delivery_start(struct mxr_context *ctx, const struct mxr_message *msg,
     mxr_event_cb *ev, mxr_done_cb *done, void *arg)
 {
@@ -236,6 +256,7 @@ struct mxr_delivery *mxr_delivery_start(struct mxr_context *ctx, const struct mx
 	d->arg = arg;
 	d->sender = xstrdup(msg->sender != NULL ? msg->sender : "");
 	d->envid = msg->envid != NULL ? xstrdup(msg->envid) : NULL;
+	d->log_tag = cdl_log_tag(msg->log_id);
 	d->msg = (struct client_msg){
 		.sender = d->sender,
 		.src = msg->src,
@@ -243,6 +264,7 @@ struct mxr_delivery *mxr_delivery_start(struct mxr_context *ctx, const struct mx
 		.smtputf8 = msg->smtputf8,
 		.ret = msg->ret,
 		.envid = d->envid,
+		.log_tag = d->log_tag,
 	};
 	d->n = msg->nrcpts;
 	d->rcpts = xcalloc(d->n ? d->n : 1, sizeof(*d->rcpts));
@@ -270,8 +292,8 @@ struct mxr_delivery *mxr_delivery_start(struct mxr_context *ctx, const struct mx
 	d->kick = event_new(ctx->base, -1, 0, cdl_kick_cb, d);
 	if (d->kick == NULL)
 		fatal("event=mxr_delivery_start error=\"cannot create event\"");
-	log_msg(LOG_LVL_DEBUG, "event=delivery-start rcpts=%zu domains=%zu size=%llu", d->n,
-	    d->grp.ngroups, (unsigned long long)msg->src.size);
+	log_msg(LOG_LVL_DEBUG, "event=delivery-start%s rcpts=%zu domains=%zu size=%llu",
+	    client_msg_log_tag(&d->msg), d->n, d->grp.ngroups, (unsigned long long)msg->src.size);
 	event_active(d->kick, 0, 0);
 	return d;
 }
@@ -280,8 +302,8 @@ void mxr_delivery_cancel(struct mxr_delivery *d)
 {
 	if (d == NULL)
 		return;
-	log_msg(LOG_LVL_INFO, "event=delivery-cancel rcpts=%zu domains=%zu running=%zu", d->n,
-	    d->grp.ngroups, d->running);
+	log_msg(LOG_LVL_INFO, "event=delivery-cancel%s rcpts=%zu domains=%zu running=%zu",
+	    client_msg_log_tag(&d->msg), d->n, d->grp.ngroups, d->running);
 	/* Every domain, its lookup and its session go with it: nothing left can call back. */
 	cdl_free(d);
 }

@@ -81,7 +81,7 @@ static size_t cd_undecided(const struct client_domain *d)
 static void cd_finish(struct client_domain *d)
 {
 	d->finished = true;
-	log_msg(LOG_LVL_DEBUG, "domain=%s event=done", d->domain);
+	log_msg(LOG_LVL_DEBUG, "domain=%s%s event=done", d->domain, client_msg_log_tag(d->msg));
 	d->hooks.done(d->hooks.arg, d);
 }
 
@@ -136,8 +136,8 @@ static void cd_sess_done(void *arg, struct client_session *s, enum client_sessio
 	d->sess = NULL;
 	if (end == CLIENT_SESSION_RETRY) {
 		/* The idle connection had died: nothing was decided; a fresh one, once. */
-		log_msg(LOG_LVL_INFO, "domain=%s mx=%s ip=%s event=reuse-retry", d->domain,
-		    client_session_host(s), client_session_ip(s));
+		log_msg(LOG_LVL_INFO, "domain=%s%s mx=%s ip=%s event=reuse-retry", d->domain,
+		    client_msg_log_tag(d->msg), client_session_host(s), client_session_ip(s));
 		client_session_free(s);
 		cd_lookup(d);
 		return;
@@ -252,8 +252,8 @@ static void cd_try_next(struct client_domain *d)
 	}
 	/* Only when every host tried could never take the message is that final. */
 	o.status = d->host_unfit && !d->other_fail ? MXR_PERMFAIL : MXR_TEMPFAIL;
-	log_msg(LOG_LVL_INFO, "domain=%s event=all-hosts-failed undecided=%zu status=%s", d->domain, u,
-	    mxr_status_name(o.status));
+	log_msg(LOG_LVL_INFO, "domain=%s%s event=all-hosts-failed undecided=%zu status=%s",
+	    d->domain, client_msg_log_tag(d->msg), u, mxr_status_name(o.status));
 	cd_decide_rest(d, &o);
 	cd_finish(d);
 }
@@ -272,8 +272,8 @@ static void cd_on_dns(const struct dns_mx_result *res, void *arg)
 		    : (o.status == MXR_PERMFAIL ? "5.4.4" : "4.4.3"));
 		snprintf(o.text, sizeof(o.text), "%s", res->reason[0] != '\0' ? res->reason
 		    : "no mail host found");
-		log_msg(LOG_LVL_INFO, "domain=%s event=resolve status=%s esc=%s", d->domain,
-		    mxr_status_name(o.status), o.esc);
+		log_msg(LOG_LVL_INFO, "domain=%s%s event=resolve status=%s esc=%s", d->domain,
+		    client_msg_log_tag(d->msg), mxr_status_name(o.status), o.esc);
 		cd_decide_rest(d, &o);
 		cd_finish(d);
 		return;

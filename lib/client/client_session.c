@@ -66,10 +66,16 @@ void client_session_timeouts(const struct mxr_timeouts *in, struct client_timeou
 #undef CS_MS
 }
 
+/* The queue id for this session's log lines while it carries a message. */
+static const char *cs_q(const struct client_session *s)
+{
+	return client_msg_log_tag(s->cfg.msg);
+}
+
 void client_session_set_state(struct client_session *s, enum client_session_state st)
 {
 	if (s->state != st)
-		log_msg(LOG_LVL_DEBUG, "session=%s mx=%s ip=%s state=%s next=%s", s->id,
+		log_msg(LOG_LVL_DEBUG, "session=%s%s mx=%s ip=%s state=%s next=%s", s->id, cs_q(s),
 		    s->cfg.mx_host, s->ip, cs_state_names[s->state], cs_state_names[st]);
 	s->state = st;
 }
@@ -159,8 +165,9 @@ void client_session_finish(struct client_session *s)
 			client_session_outcome_text(s, &s->fail, MXR_TEMPFAIL, s->stage, 0, "4.4.2",
 			    "session with %s ended early", s->cfg.mx_host);
 	}
-	log_msg(LOG_LVL_INFO, "session=%s mx=%s ip=%s end=%s tls=%s msgs=%u", s->id, s->cfg.mx_host,
-	    s->ip, s->end == CLIENT_SESSION_FINISHED ? (was_idle || s->parked ? "closed-idle" : "finished")
+	log_msg(LOG_LVL_INFO, "session=%s%s mx=%s ip=%s end=%s tls=%s msgs=%u", s->id, cs_q(s),
+	    s->cfg.mx_host, s->ip,
+	    s->end == CLIENT_SESSION_FINISHED ? (was_idle || s->parked ? "closed-idle" : "finished")
 	    : s->end == CLIENT_SESSION_RETRY ? "retry" : "move-on",
 	    s->tls_on ? "yes" : "no", s->nmsgs);
 	event_active(s->finish_ev, 0, 0);
@@ -174,8 +181,8 @@ void client_session_record_fail(struct client_session *s, const struct client_ou
 	s->fail = *o;
 	s->fail.status = MXR_TEMPFAIL;
 	char pr[600];
-	log_msg(LOG_LVL_INFO, "session=%s mx=%s ip=%s stage=%s code=%d esc=%s reason=\"%s\"",
-	    s->id, s->cfg.mx_host, s->ip, mxr_stage_name(o->stage), o->code, o->esc,
+	log_msg(LOG_LVL_INFO, "session=%s%s mx=%s ip=%s stage=%s code=%d esc=%s reason=\"%s\"",
+	    s->id, cs_q(s), s->cfg.mx_host, s->ip, mxr_stage_name(o->stage), o->code, o->esc,
 	    log_printable(pr, sizeof(pr), o->text, strlen(o->text)));
 }
 
@@ -188,8 +195,9 @@ void client_session_fail_close(struct client_session *s, const struct client_out
 {
 	if (s->probing) {
 		char pr[600];
-		log_msg(LOG_LVL_INFO, "session=%s mx=%s ip=%s event=reuse-failed reason=\"%s\"", s->id,
-		    s->cfg.mx_host, s->ip, log_printable(pr, sizeof(pr), o->text, strlen(o->text)));
+		log_msg(LOG_LVL_INFO, "session=%s%s mx=%s ip=%s event=reuse-failed reason=\"%s\"",
+		    s->id, cs_q(s), s->cfg.mx_host, s->ip,
+		    log_printable(pr, sizeof(pr), o->text, strlen(o->text)));
 		s->retry = true;
 		client_session_finish(s);
 		return;
@@ -215,7 +223,7 @@ bool client_session_send(struct client_session *s, bool secret, const char *fmt,
 	}
 	if (log_enabled(LOG_LVL_DEBUG)) {
 		char pr[CLIENT_SESSION_CMD_MAX * 2];
-		log_msg(LOG_LVL_DEBUG, "session=%s send=\"%s\"", s->id,
+		log_msg(LOG_LVL_DEBUG, "session=%s%s send=\"%s\"", s->id, cs_q(s),
 		    secret ? "(credentials)" : log_printable(pr, sizeof(pr), line, (size_t)n));
 	}
 	line[n++] = '\r';
@@ -276,8 +284,8 @@ void client_session_end_txns(struct client_session *s)
 	client_session_set_state(s, CS_IDLE);
 	s->probing = false;
 	s->end = CLIENT_SESSION_FINISHED;
-	log_msg(LOG_LVL_DEBUG, "session=%s mx=%s ip=%s end=idle tls=%s msgs=%u", s->id, s->cfg.mx_host,
-	    s->ip, s->tls_on ? "yes" : "no", s->nmsgs);
+	log_msg(LOG_LVL_DEBUG, "session=%s%s mx=%s ip=%s end=idle tls=%s msgs=%u", s->id, cs_q(s),
+	    s->cfg.mx_host, s->ip, s->tls_on ? "yes" : "no", s->nmsgs);
 	event_active(s->finish_ev, 0, 0);
 }
 
@@ -293,7 +301,7 @@ void client_session_park(struct client_session *s, unsigned idle_ms,
 	s->cfg.msg = NULL;
 	s->hooks = *hooks;
 	s->parked = true;
-	log_msg(LOG_LVL_DEBUG, "session=%s mx=%s ip=%s event=park idle_ms=%u", s->id,
+	log_msg(LOG_LVL_DEBUG, "session=%s%s mx=%s ip=%s event=park idle_ms=%u", s->id, cs_q(s),
 	    s->cfg.mx_host, s->ip, idle_ms);
 	client_session_wait(s, CS_IDLE, MXR_STAGE_CONNECT, idle_ms, "next message");
 }
@@ -335,8 +343,8 @@ void client_session_reuse(struct client_session *s, const struct client_msg *msg
 	client_session_outcome_text(s, &o, MXR_PENDING, MXR_STAGE_CONNECT, 0, "",
 	    "reusing connection to %s[%s]:%u", s->cfg.mx_host, s->ip, (unsigned)s->port);
 	client_txn_progress_all(s, &o);
-	log_msg(LOG_LVL_DEBUG, "session=%s mx=%s ip=%s port=%u rcpts=%zu event=reuse msgs=%u", s->id,
-	    s->cfg.mx_host, s->ip, (unsigned)s->port, n, s->nmsgs);
+	log_msg(LOG_LVL_DEBUG, "session=%s%s mx=%s ip=%s port=%u rcpts=%zu event=reuse msgs=%u",
+	    s->id, cs_q(s), s->cfg.mx_host, s->ip, (unsigned)s->port, n, s->nmsgs);
 	/* Still idle until the loop runs: a close seen meanwhile ends it as RETRY. */
 	event_active(s->resume_ev, 0, 0);
 }
@@ -412,8 +420,9 @@ static void cs_auth(struct client_session *s)
 			client_session_wait(s, CS_AUTH_USER, MXR_STAGE_AUTH, s->cfg.to->mail, "reply to AUTH");
 		return;
 	}
-	log_msg(LOG_LVL_WARN, "session=%s mx=%s ip=%s auth=skipped reason=\"no PLAIN or LOGIN offered\"",
-	    s->id, s->cfg.mx_host, s->ip);
+	log_msg(LOG_LVL_WARN,
+	    "session=%s%s mx=%s ip=%s auth=skipped reason=\"no PLAIN or LOGIN offered\"", s->id,
+	    cs_q(s), s->cfg.mx_host, s->ip);
 	s->auth_done = true;
 	client_txn_begin(s);
 }
@@ -500,8 +509,8 @@ static bool cs_tls_done(struct client_session *s)
 	    v != NULL ? v : "TLS", c != NULL ? c : "",
 	    net_conn_tls_verified(s->conn) ? "verified" : "unverified");
 	client_txn_progress_all(s, &o);
-	log_msg(LOG_LVL_INFO, "session=%s mx=%s ip=%s tls=%s cipher=%s verified=%s", s->id,
-	    s->cfg.mx_host, s->ip, v != NULL ? v : "-", c != NULL ? c : "-",
+	log_msg(LOG_LVL_INFO, "session=%s%s mx=%s ip=%s tls=%s cipher=%s verified=%s", s->id,
+	    cs_q(s), s->cfg.mx_host, s->ip, v != NULL ? v : "-", c != NULL ? c : "-",
 	    net_conn_tls_verified(s->conn) ? "yes" : "no");
 	return true;
 }
@@ -525,8 +534,9 @@ static bool cs_loops_back(struct client_session *s, enum mxr_stage stage)
 	struct client_outcome o;
 	client_session_outcome_text(s, &o, MXR_PERMFAIL, stage, 0, "5.4.6",
 	    "mail for %s loops back to myself", s->cfg.loop_domain);
-	log_msg(LOG_LVL_WARN, "session=%s mx=%s ip=%s event=mail-loop stage=%s helo=%s "
-	    "reason=\"%s\"", s->id, s->cfg.mx_host, s->ip, mxr_stage_name(stage), me, o.text);
+	log_msg(LOG_LVL_WARN, "session=%s%s mx=%s ip=%s event=mail-loop stage=%s helo=%s "
+	    "reason=\"%s\"", s->id, cs_q(s), s->cfg.mx_host, s->ip, mxr_stage_name(stage), me,
+	    o.text);
 	client_txn_decide_all(s, &o);
 	client_session_quit(s);
 	return true;
@@ -542,7 +552,7 @@ static void cs_on_reply(struct client_session *s)
 		char t[600];
 		char pr[1300];
 		smtp_reply_format(&s->reply, t, sizeof(t));
-		log_msg(LOG_LVL_DEBUG, "session=%s state=%s reply=\"%s\"", s->id,
+		log_msg(LOG_LVL_DEBUG, "session=%s%s state=%s reply=\"%s\"", s->id, cs_q(s),
 		    cs_state_names[s->state], log_printable(pr, sizeof(pr), t, strlen(t)));
 	}
 	s->last_code = code;
@@ -630,8 +640,9 @@ static void cs_on_reply(struct client_session *s)
 		}
 		client_session_outcome_reply(s, &o, MXR_PENDING, MXR_STAGE_TLS);
 		client_txn_progress_all(s, &o);
-		log_msg(LOG_LVL_INFO, "session=%s mx=%s ip=%s tls=refused code=%d note=\"continuing without TLS\"",
-		    s->id, s->cfg.mx_host, s->ip, code);
+		log_msg(LOG_LVL_INFO,
+		    "session=%s%s mx=%s ip=%s tls=refused code=%d note=\"continuing without TLS\"",
+		    s->id, cs_q(s), s->cfg.mx_host, s->ip, code);
 		if (s->cfg.auth_user != NULL && !s->auth_done)
 			cs_auth(s);
 		else
@@ -883,8 +894,8 @@ struct client_session *client_session_start(const struct client_session_cfg *cfg
 	    "connecting to %s[%s]:%u",
 	    cfg->mx_host, s->ip, (unsigned)s->port);
 	client_txn_progress_all(s, &o);
-	log_msg(LOG_LVL_INFO, "session=%s mx=%s ip=%s port=%u rcpts=%zu event=connect", s->id,
-	    cfg->mx_host, s->ip, (unsigned)s->port, n);
+	log_msg(LOG_LVL_INFO, "session=%s%s mx=%s ip=%s port=%u rcpts=%zu event=connect", s->id,
+	    cs_q(s), cfg->mx_host, s->ip, (unsigned)s->port, n);
 
 	const char *err = NULL;
 	s->conn = net_conn_connect(cfg->base, cfg->addr, cfg->addrlen, cfg->src, cfg->srclen,

@@ -33,7 +33,14 @@ struct client_msg {
 	bool smtputf8;
 	enum mxr_ret ret;
 	const char *envid;	/* decoded, or NULL */
+	const char *log_tag;	/* " queue=<id>" for log lines, "" or NULL without an id */
 };
+
+/* What the log lines of m's delivery carry after their first key: " queue=<id>" or "". */
+static inline const char *client_msg_log_tag(const struct client_msg *m)
+{
+	return m != NULL && m->log_tag != NULL ? m->log_tag : "";
+}
 
 /* One recipient as the engine tracks it (owned by the delivery). */
 struct client_rcpt {

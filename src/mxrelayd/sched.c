@@ -520,6 +520,7 @@ static bool sched_job_start(struct sched *s, struct sched_job *j)
 		.smtputf8 = m.smtputf8,
 		.ret = m.ret,
 		.envid = m.envid,
+		.log_id = j->msg_id,
 	};
 	j->epoch = j->dest->epoch;
 	j->dest->running++;

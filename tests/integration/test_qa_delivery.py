@@ -88,9 +88,12 @@ def test_mail_looping_back_to_ourselves_is_bounced_at_once(netns, dns, fakesmtp,
     c.expect("RCPT TO:<postmaster>", 250)
     c.expect("DATA", 354)
     c.send(b"Subject: for the postmaster\r\n\r\nhello\r\n.\r\n")
-    queued_id(c.reply())
+    qid = queued_id(c.reply())
     c.close()
     wait_for("the bounce", lambda: len(home.messages) >= 1, describe=d.describe)
     passes = d.log().count("event=queued")
     assert passes <= 3, f"the message went round {passes} times before it was bounced"
     assert b"Status: 5.4.6" in home.messages[0].message
+    # The engine's lines name the message they deliver, as the scheduler's do.
+    loops = [l for l in d.log().splitlines() if "event=mail-loop" in l]
+    assert loops and f" queue={qid} " in loops[0], f"no queue={qid} on the loop line: {loops}"

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "mxrelay/mxrelay.h"
+#include "util/log.h"
 
 /* What the receiver answers; NULL means the usual positive reply. */
 struct script {
@@ -128,17 +129,27 @@ static void srv_stop(struct server *s)
 	close(s->lfd);
 }
 
-/* Deliver msg to rcpts at the scripted server; results are the caller's. */
-static struct mxr_result *run(struct server *s, const struct script *sc, const char *text,
-    const char *const *rcpts, size_t n)
+/* The client's side of a run; zero takes helo "client.test", a 7-bit body, no log id. */
+struct sender {
+	const char *helo_name;
+	bool body_8bit;
+	const char *log_id;
+};
+
+/* Deliver msg to rcpts at the scripted server as snd (or NULL) says; results are the caller's. */
+static struct mxr_result *run_as(struct server *s, const struct script *sc,
+    const struct sender *snd, const char *text, const char *const *rcpts, size_t n)
 {
+	static const struct sender plain = { 0 };
+	if (snd == NULL)
+		snd = &plain;
 	srv_start(s, sc);
 	struct mxr_rcpt r[8];
 	memset(r, 0, sizeof(r));
 	for (size_t i = 0; i < n; i++)
 		r[i].address = rcpts[i];
 	struct mxr_options opt = {
-		.helo_name = "client.test",
+		.helo_name = snd->helo_name != NULL ? snd->helo_name : "client.test",
 		.port = s->port,
 		.tls = MXR_TLS_NONE,
 		.timeouts = { .connect = 5, .greeting = 5, .helo = 5, .mail = 5, .rcpt = 5,
@@ -149,12 +160,20 @@ static struct mxr_result *run(struct server *s, const struct script *sc, const c
 		.rcpts = r,
 		.nrcpts = n,
 		.src = mxr_source_mem(text, strlen(text)),
+		.body_8bit = snd->body_8bit,
+		.log_id = snd->log_id,
 	};
 	struct mxr_result *res = NULL;
 	char err[256];
 	assert_int_equal(mxr_deliver(&opt, &m, NULL, NULL, &res, err, sizeof(err)), 0);
 	srv_stop(s);
 	return res;
+}
+
+static struct mxr_result *run(struct server *s, const struct script *sc, const char *text,
+    const char *const *rcpts, size_t n)
+{
+	return run_as(s, sc, NULL, text, rcpts, n);
 }
 
 static void want(const struct mxr_result *r, enum mxr_status st, enum mxr_stage stage, int code,
@@ -277,6 +296,106 @@ static void test_mail_5xx(void **state)
 	free(r);
 }
 
+/*
+ * Our own name first in the greeting or in the reply to EHLO/HELO, in any
+ * case: the mail would come back to us (RFC 5321 6.3): 5.4.6 after QUIT,
+ * no MAIL. Elsewhere in the text, or another name, is no loop.
+ */
+static void test_mail_loop(void **state)
+{
+	(void)state;
+	static const struct {
+		struct script sc;
+		const char *helo;
+		enum mxr_status st;
+		enum mxr_stage stage;
+		const char *esc;
+	} cases[] = {
+		{ { .greeting = "220 relay.test ESMTP" }, "relay.test",
+		  MXR_PERMFAIL, MXR_STAGE_CONNECT, "5.4.6" },
+		{ { .greeting = "220-Relay.TEST ESMTP\r\n220 more" }, "relay.test",
+		  MXR_PERMFAIL, MXR_STAGE_CONNECT, "5.4.6" },
+		{ { .ehlo = "250-relay.test hello\r\n250 8BITMIME" }, "RELAY.test",
+		  MXR_PERMFAIL, MXR_STAGE_HELO, "5.4.6" },
+		{ { .greeting = "220 other.test", .ehlo = "502 5.5.2 no EHLO here" }, "rx.test",
+		  MXR_PERMFAIL, MXR_STAGE_HELO, "5.4.6" },
+		{ { .greeting = "220 relay.test ESMTP" }, "client.test",
+		  MXR_DELIVERED, MXR_STAGE_DATA, "2.0.0" },
+		{ { .greeting = "220 rx.test ESMTP relay.test" }, "relay.test",
+		  MXR_DELIVERED, MXR_STAGE_DATA, "2.0.0" },
+		{ { .greeting = "220 relay.test.example ESMTP" }, "relay.test",
+		  MXR_DELIVERED, MXR_STAGE_DATA, "2.0.0" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct server s;
+		const struct sender snd = { .helo_name = cases[i].helo };
+		const char *rc[] = { "a@[127.0.0.1]", "b@[127.0.0.1]" };
+		struct mxr_result *r = run_as(&s, &cases[i].sc, &snd, "x\r\n", rc, 2);
+		for (int k = 0; k < 2; k++) {
+			want(&r[k], cases[i].st, cases[i].stage,
+			    cases[i].st == MXR_DELIVERED ? 250 : 0, cases[i].esc);
+			if (cases[i].st == MXR_PERMFAIL && strstr(r[k].text, "loops back to myself") == NULL)
+				fail_msg("case %zu: got text \"%s\", want \"... loops back to myself\"", i,
+				    r[k].text);
+		}
+		if (cases[i].st == MXR_PERMFAIL) {
+			if (strstr(s.log, "MAIL") != NULL || strstr(s.log, "QUIT") == NULL)
+				fail_msg("case %zu: got commands\n%s\nwant QUIT and no MAIL", i, s.log);
+		}
+		free(r);
+	}
+}
+
+/* 8-bit octets to a server without 8BITMIME (RFC 6152 3): 5.6.3 after QUIT, no MAIL. */
+static void test_8bit_needs_8bitmime(void **state)
+{
+	(void)state;
+	struct server s;
+	static const struct script sc = { .ehlo = "250-rx.test\r\n250 PIPELINING" };
+	const struct sender snd = { .body_8bit = true };
+	const char *rc[] = { "a@[127.0.0.1]" };
+	struct mxr_result *r = run_as(&s, &sc, &snd, "caf\xc3\xa9\r\n", rc, 1);
+	want(&r[0], MXR_PERMFAIL, MXR_STAGE_MAIL, 0, "5.6.3");
+	if (strstr(r[0].text, "8-bit") == NULL || strstr(r[0].text, "8BITMIME") == NULL)
+		fail_msg("got text \"%s\", want it to name 8-bit content and 8BITMIME", r[0].text);
+	if (strstr(s.log, "MAIL") != NULL || strstr(s.log, "QUIT") == NULL)
+		fail_msg("got commands\n%s\nwant QUIT and no MAIL", s.log);
+	free(r);
+
+	/* The same message where 8BITMIME is offered goes out labelled. */
+	r = run_as(&s, &(const struct script){ 0 }, &snd, "caf\xc3\xa9\r\n", rc, 1);
+	want(&r[0], MXR_DELIVERED, MXR_STAGE_DATA, 250, "2.0.0");
+	assert_non_null(strstr(s.log, "MAIL FROM:<alice@sender.test> BODY=8BITMIME\n"));
+	free(r);
+}
+
+/* Every line the engine logs for a delivery carries its log_id as queue=. */
+static void test_log_id(void **state)
+{
+	(void)state;
+	FILE *f = tmpfile();
+	assert_non_null(f);
+	log_init("test_client_session", LOG_LVL_DEBUG, fileno(f));
+	struct server s;
+	static const struct script sc = { .rcpt = { NULL, "550 5.1.1 no such user" } };
+	const struct sender snd = { .log_id = "0123abcd" };
+	const char *rc[] = { "a@[127.0.0.1]", "b@[127.0.0.1]" };
+	struct mxr_result *r = run_as(&s, &sc, &snd, "x\r\n", rc, 2);
+	log_init("test_client_session", LOG_LVL_WARN, 2);
+	free(r);
+	rewind(f);
+	char line[4096];
+	int n = 0;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		n++;
+		if (strstr(line, " queue=0123abcd ") == NULL && strstr(line, " queue=0123abcd\n") == NULL)
+			fail_msg("got line without queue=0123abcd: %s", line);
+	}
+	fclose(f);
+	if (n < 5)
+		fail_msg("got %d log lines, want the delivery's (at least 5)", n);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -288,6 +407,9 @@ int main(void)
 		cmocka_unit_test(test_size_limit),
 		cmocka_unit_test(test_helo_fallback),
 		cmocka_unit_test(test_mail_5xx),
+		cmocka_unit_test(test_mail_loop),
+		cmocka_unit_test(test_8bit_needs_8bitmime),
+		cmocka_unit_test(test_log_id),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
