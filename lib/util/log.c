@@ -31,6 +31,58 @@ static _Thread_local struct {
 
 static const char *const log_level_names[] = { "debug", "info", "warn", "error" };
 
+/*
+ * Waiting lines of a batching thread. At most PIPE_BUF octets, so that one
+ * flush is one atomic write even into a pipe that other threads write too.
+ */
+#define LOG_BATCH_MAX 4096
+static _Thread_local struct {
+	char *buf;			/* LOG_BATCH_MAX octets, owned; NULL: not batching */
+	size_t len;
+	void (*arm)(void *arg);
+	void *arg;
+} log_batch;
+
+/* Write n octets of p to the log, whole (a short write is retried). */
+static void log_write(const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(log_cfg.fd, p, n);
+		if (w <= 0)
+			return;
+		p += w;
+		n -= (size_t)w;
+	}
+}
+
+void log_flush(void)
+{
+	if (log_batch.len > 0) {
+		log_write(log_batch.buf, log_batch.len);
+		log_batch.len = 0;
+	}
+}
+
+void log_batch_start(void (*arm)(void *arg), void *arg)
+{
+	if (log_batch.buf == NULL) {
+		log_batch.buf = malloc(LOG_BATCH_MAX);
+		if (log_batch.buf == NULL)
+			return;	/* no batching: every line is written at once */
+	}
+	log_batch.len = 0;
+	log_batch.arm = arm;
+	log_batch.arg = arg;
+}
+
+void log_batch_stop(void)
+{
+	log_flush();
+	free(log_batch.buf);
+	log_batch.buf = NULL;
+	log_batch.arm = NULL;
+}
+
 void log_init(const char *prog, enum log_level min, int fd)
 {
 	log_cfg.prog = prog;
@@ -73,9 +125,19 @@ void log_vmsg(enum log_level lvl, const char *fmt, va_list ap)
 	if (used > sizeof(line) - 2)
 		used = sizeof(line) - 2;
 	line[used++] = '\n';
-	/* One write per line so concurrent writers do not interleave. */
-	ssize_t w = write(log_cfg.fd, line, used);
-	(void)w;
+	if (log_batch.buf != NULL && lvl < LOG_LVL_WARN) {
+		if (log_batch.len + used > LOG_BATCH_MAX)
+			log_flush();
+		bool was_empty = log_batch.len == 0;
+		memcpy(log_batch.buf + log_batch.len, line, used);
+		log_batch.len += used;
+		if (was_empty && log_batch.arm != NULL)
+			log_batch.arm(log_batch.arg);
+		return;
+	}
+	/* Whole lines per write, so that concurrent writers do not interleave. */
+	log_flush();
+	log_write(line, used);
 }
 
 void log_msg(enum log_level lvl, const char *fmt, ...)

@@ -26,6 +26,19 @@ enum log_level {
 void log_init(const char *prog, enum log_level min, int fd);
 bool log_enabled(enum log_level lvl);
 
+/*
+ * Batching, for the thread that calls it (the daemon's loop): from now on
+ * its debug and info lines wait in a buffer until log_flush(), a full
+ * buffer, or a warning or error (written at once, after the lines before
+ * it). arm(arg) runs when a first line starts to wait, so that the owner
+ * can flush at the end of its loop pass: one write(2) for many lines.
+ */
+void log_batch_start(void (*arm)(void *arg), void *arg);
+/* Write the calling thread's waiting lines now. */
+void log_flush(void);
+/* Flush and write every later line of this thread at once again. */
+void log_batch_stop(void);
+
 /* Write one event line; fmt produces the key=value part. */
 void log_msg(enum log_level lvl, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

@@ -111,6 +111,21 @@ static void mxrd_raise_nofile(const struct config *cfg)
 		    (unsigned long long)rl.rlim_cur, (unsigned long long)want);
 }
 
+/* The loop's waiting log lines: written once the callbacks of this loop pass have run. */
+static void mxrd_log_flush(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	log_flush();
+}
+
+/* A first log line waits: flush when the loop gets to this event. */
+static void mxrd_log_arm(void *arg)
+{
+	event_active(arg, 0, 0);
+}
+
 /* The scheduler has no delivery or store update left in flight. */
 static void mxrd_sched_stopped(void *arg)
 {
@@ -243,6 +258,15 @@ int main(int argc, char **argv)
 	struct event_base *base = event_base_new();
 	if (base == NULL)
 		fatal("event=start-failed reason=\"cannot create the event loop\"");
+	/*
+	 * The loop's lines are written together at the end of each pass: a
+	 * relayed message logs about ten lines, and a write(2) for each was a
+	 * twentieth of the daemon's CPU. Warnings and errors go out at once.
+	 */
+	struct event *log_ev = event_new(base, -1, 0, mxrd_log_flush, NULL);
+	if (log_ev == NULL)
+		fatal("event=start-failed reason=\"cannot create the log event\"");
+	log_batch_start(mxrd_log_arm, log_ev);
 	/* Before the store is opened: a second daemon must touch nothing of the first's. */
 	int lockfd = pidlock_take(cfg->queue_dir, err, sizeof(err));
 	if (lockfd < 0)
@@ -312,6 +336,9 @@ int main(int argc, char **argv)
 	struct timeval linger = { 0, MXRD_LINGER_MS * 1000 };
 	event_base_loopexit(base, &linger);
 	event_base_dispatch(base);
+	/* No loop pass from here on: lines are written as they come. */
+	log_batch_stop();
+	event_free(log_ev);
 	control_free(control);
 	/* Deliveries still running when the grace ran out are dropped: due again at start. */
 	sched_free(sched);
