@@ -218,8 +218,8 @@ static void cd_try_next(struct client_domain *d)
 			.tls_any = d->ctx->tls_any,
 			.tls_verify = d->ctx->tls_verify,
 			.helo_name = d->ctx->opt.helo_name,
-			/* Direct delivery only: a smarthost's name is the administrator's choice. */
-			.loop_domain = d->literal || !d->ctx->has_relay ? d->domain : NULL,
+			/* Through a smarthost the loop is in the route: name the smarthost. */
+			.loop_domain = d->literal || !d->ctx->has_relay ? d->domain : d->ctx->relay_host,
 			.auth_user = d->ctx->opt.auth_user,
 			.auth_pass = d->ctx->opt.auth_pass,
 			.msg = d->msg,

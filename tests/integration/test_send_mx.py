@@ -268,6 +268,21 @@ def test_ehlo_reply_with_our_own_name_is_a_mail_loop(dns, fakesmtp, mxrelay_send
     assert mx1.commands("MAIL") == [] and mx1.commands("QUIT"), mx1.describe()
 
 
+def test_smarthost_that_is_ourselves_is_a_mail_loop(dns, fakesmtp, mxrelay_send):
+    # A smarthost route that leads back here would pass the message round
+    # to the hop limit; the greeting names us, so stop at once.
+    dns.start()
+    relay = fakesmtp("127.0.0.31", replies={"greeting": "220 relay.test ESMTP"})
+
+    run = mxrelay_send(["--helo", "relay.test", "--smarthost", "[127.0.0.31]:25",
+                        "-f", "alice@sender.test", "bob@a.test"], MSG)
+
+    expect.exit_code(run, EX_UNAVAILABLE)
+    res = expect.failed(run, "bob@a.test", esc="5.4.6", code_in=NO_CODE)
+    assert "loops back to myself" in res["text"], res
+    assert relay.commands("MAIL") == [], relay.describe()
+
+
 def test_greeting_with_another_name_is_no_loop(dns, fakesmtp, mxrelay_send):
     dns.mx("a.test", [(10, "mx1.a.test")]).a("mx1.a.test", "127.0.0.11").start()
     mx1 = fakesmtp("127.0.0.11", replies={"greeting": "220 relay.test ESMTP"})
