@@ -118,7 +118,9 @@ int privdrop_prepare_dir(const char *user, const char *dir, char *err, size_t er
 		if (de->d_name[0] == '.')
 			continue;
 		/* Only regular files (the database and its WAL), never through a link. */
-		if (fchownat(dirfd(d), de->d_name, pw.pw_uid, pw.pw_gid, AT_SYMLINK_NOFOLLOW) != 0) {
+		/* A file gone meanwhile (a WAL removed by a reader closing) needs nothing. */
+		if (fchownat(dirfd(d), de->d_name, pw.pw_uid, pw.pw_gid, AT_SYMLINK_NOFOLLOW) != 0 &&
+		    errno != ENOENT) {
 			snprintf(err, errlen, "chown %s/%s: %s", dir, de->d_name, strerror(errno));
 			rc = -1;
 			break;
