@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "tsupport.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -110,14 +112,7 @@ static void srv_start(struct server *s, const struct script *sc)
 {
 	memset(s, 0, sizeof(*s));
 	s->sc = sc;
-	s->lfd = socket(AF_INET, SOCK_STREAM, 0);
-	assert_true(s->lfd >= 0);
-	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	assert_int_equal(bind(s->lfd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	assert_int_equal(listen(s->lfd, 4), 0);
-	socklen_t len = sizeof(sin);
-	getsockname(s->lfd, (struct sockaddr *)&sin, &len);
-	s->port = ntohs(sin.sin_port);
+	s->lfd = tsupport_listen_loopback(4, &s->port);
 	assert_int_equal(pthread_create(&s->th, NULL, srv_main, s), 0);
 }
 

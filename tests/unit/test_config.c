@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "tsupport.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -423,22 +425,6 @@ static void test_load_file(void **state)
 	assert_non_null(strstr(err, "cannot open"));
 }
 
-/* Build a sockaddr for text address a. */
-static struct sockaddr_storage sa_of(const char *a)
-{
-	struct sockaddr_storage ss;
-	memset(&ss, 0, sizeof(ss));
-	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-	if (inet_pton(AF_INET, a, &sin->sin_addr) == 1)
-		sin->sin_family = AF_INET;
-	else if (inet_pton(AF_INET6, a, &sin6->sin6_addr) == 1)
-		sin6->sin6_family = AF_INET6;
-	else
-		fail_msg("bad test address %s", a);
-	return ss;
-}
-
 static void test_network_match(void **state)
 {
 	const struct fixture *fx = *state;
@@ -456,7 +442,7 @@ static void test_network_match(void **state)
 		{ "::1", false }, { "::192.0.2.5", false }, { "0.0.0.0", true }, { "0.0.0.1", false },
 	};
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-		struct sockaddr_storage ss = sa_of(rows[i].addr);
+		struct sockaddr_storage ss = tsupport_sockaddr(rows[i].addr);
 		bool got = config_network_match(c, (struct sockaddr *)&ss);
 		if (got != rows[i].want)
 			fail_msg("%s: got %d, want %d", rows[i].addr, got, rows[i].want);
@@ -465,7 +451,7 @@ static void test_network_match(void **state)
 
 	c = load(fx, L "relay_networks = none\n", err, sizeof(err));
 	assert_non_null(c);
-	struct sockaddr_storage lo = sa_of("127.0.0.1");
+	struct sockaddr_storage lo = tsupport_sockaddr("127.0.0.1");
 	assert_false(config_network_match(c, (struct sockaddr *)&lo));
 	config_free(c);
 	/* Prefix 0 still matches everything (the file refuses it: an open relay). */
@@ -473,7 +459,7 @@ static void test_network_match(void **state)
 	assert_int_equal(config_parse_network("0.0.0.0/0", &any[0]), 0);
 	assert_int_equal(config_parse_network("::/0", &any[1]), 0);
 	struct config open_cfg = { .networks = any, .nnetworks = 2 };
-	struct sockaddr_storage any6 = sa_of("2001:db8::9"), any4 = sa_of("198.51.100.7");
+	struct sockaddr_storage any6 = tsupport_sockaddr("2001:db8::9"), any4 = tsupport_sockaddr("198.51.100.7");
 	assert_true(config_network_match(&open_cfg, (struct sockaddr *)&any6));
 	assert_true(config_network_match(&open_cfg, (struct sockaddr *)&any4));
 

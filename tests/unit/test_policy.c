@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "tsupport.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -78,22 +80,6 @@ static const struct row rows[] = {
 	{ "null path", SMTP_ADDR_NULLPATH, "", "", false, 550, 550 },
 };
 
-/* Build a sockaddr for text address a. */
-static struct sockaddr_storage sa_of(const char *a)
-{
-	struct sockaddr_storage ss;
-	memset(&ss, 0, sizeof(ss));
-	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-	if (inet_pton(AF_INET, a, &sin->sin_addr) == 1)
-		sin->sin_family = AF_INET;
-	else if (inet_pton(AF_INET6, a, &sin6->sin6_addr) == 1)
-		sin6->sin6_family = AF_INET6;
-	else
-		fail_msg("bad test address %s", a);
-	return ss;
-}
-
 static void test_table(void **state)
 {
 	(void)state;
@@ -111,7 +97,7 @@ static void test_table(void **state)
 		a.domain_is_literal = row->literal;
 		a.local_is_quoted = row->local[0] == '"';
 		for (int w = 0; w < NWHO; w++) {
-			struct sockaddr_storage ss = sa_of(who_addr[w]);
+			struct sockaddr_storage ss = tsupport_sockaddr(who_addr[w]);
 			struct policy_client client = {
 				.addr = (struct sockaddr *)&ss,
 				.authenticated = w == AUTHED,
@@ -150,7 +136,7 @@ static void test_no_networks(void **state)
 	a.kind = SMTP_ADDR_MAILBOX;
 	snprintf(a.local, sizeof(a.local), "x");
 	snprintf(a.domain, sizeof(a.domain), "elsewhere.test");
-	struct sockaddr_storage ss = sa_of("127.0.0.1");
+	struct sockaddr_storage ss = tsupport_sockaddr("127.0.0.1");
 	struct policy_client client = { .addr = (struct sockaddr *)&ss };
 	struct policy_reply rep;
 	assert_false(policy_check_rcpt(c, &client, &a, &rep));
