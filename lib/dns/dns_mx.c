@@ -9,6 +9,9 @@
  * Never: blocks, calls a callback from inside dns_mx_resolve or
  * dns_host_resolve, or trusts record data before dns_rr has checked it.
  *
+ * A UTF-8 name to resolve is looked up by its A-label form (dns_idna);
+ * names in answers are kept as DNS gives them.
+ *
  * CNAMEs are followed by libunbound itself: an MX or address query for an
  * alias comes back with the records of the canonical name.
  */
@@ -26,6 +29,7 @@
 #include <event2/event.h>
 #include <unbound.h>
 
+#include "dns/dns_idna.h"
 #include "dns/dns_rr.h"
 #include "util/log.h"
 #include "util/xalloc.h"
@@ -629,10 +633,33 @@ out:
 		ub_resolve_free(result);
 }
 
+/*
+ * The name to look up: a UTF-8 name (RFC 6531 3.7.3) in its A-label form
+ * in buf, a pure ASCII name as it is. NULL when the conversion fails; the
+ * query is then decided, PERMFAIL 5.1.2.
+ */
+static const char *dns_query_lookup_name(struct dns_query *q, const char *name, char *buf,
+    size_t cap)
+{
+	if (!dns_idna_needed(name))
+		return name;
+	const char *why;
+	if (dns_idna_to_ascii(name, buf, cap, &why))
+		return buf;
+	char reason[200];
+	snprintf(reason, sizeof(reason), "bad internationalised domain name: %.120s", why);
+	log_printable(q->domain, sizeof(q->domain), name, strnlen(name, 200));
+	dns_query_decide(q, DNS_PERMFAIL, "5.1.2", reason);
+	return NULL;
+}
+
 struct dns_query *dns_mx_resolve(struct dns_resolver *r, const char *domain,
     enum dns_family fam, dns_mx_cb *cb, void *arg)
 {
 	struct dns_query *q = dns_query_new(r, true, fam, cb, arg);
+	char alabels[DNS_RR_NAME_MAX];
+	if ((domain = dns_query_lookup_name(q, domain, alabels, sizeof(alabels))) == NULL)
+		return q;
 	if (dns_rr_name_normalize(domain, q->domain, sizeof(q->domain)) != DNS_RR_OK) {
 		log_printable(q->domain, sizeof(q->domain), domain, strnlen(domain, 200));
 		dns_query_decide(q, DNS_PERMFAIL, "5.1.2", "bad domain name");
@@ -683,6 +710,9 @@ struct dns_query *dns_host_resolve(struct dns_resolver *r, const char *host,
 {
 	struct dns_query *q = dns_query_new(r, false, fam, cb, arg);
 	if (dns_host_literal(q, host))
+		return q;
+	char alabels[DNS_RR_NAME_MAX];
+	if ((host = dns_query_lookup_name(q, host, alabels, sizeof(alabels))) == NULL)
 		return q;
 	if (dns_rr_name_normalize(host, q->domain, sizeof(q->domain)) != DNS_RR_OK) {
 		log_printable(q->domain, sizeof(q->domain), host, strnlen(host, 200));

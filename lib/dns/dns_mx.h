@@ -73,6 +73,9 @@ typedef void dns_mx_cb(const struct dns_mx_result *res, void *arg);
  * loop (never from inside this call); the result is valid only during the
  * callback. Hosts whose address lookups failed are dropped; if none has an
  * address the status says why (TEMPFAIL when any lookup was temporary).
+ * A UTF-8 domain (RFC 6531) is looked up by its A-label form; one that
+ * cannot be converted is PERMFAIL 5.1.2. Host names in the result are
+ * A-labels, as DNS gives them.
  */
 struct dns_query *dns_mx_resolve(struct dns_resolver *r, const char *domain,
     enum dns_family fam, dns_mx_cb *cb, void *arg);
@@ -81,6 +84,7 @@ struct dns_query *dns_mx_resolve(struct dns_resolver *r, const char *domain,
  * Resolve the addresses of one host (for a smarthost), as a result with a
  * single host of preference 0. NXDOMAIN is PERMFAIL 5.4.4. An address
  * literal ("192.0.2.1", "2001:db8::1", "[2001:db8::1]") is its own answer.
+ * A UTF-8 host name is converted as for dns_mx_resolve.
  */
 struct dns_query *dns_host_resolve(struct dns_resolver *r, const char *host,
     enum dns_family fam, dns_mx_cb *cb, void *arg);
