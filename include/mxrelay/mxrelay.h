@@ -147,7 +147,17 @@ struct mxr_message {
 	const char *envid;	/* DSN ENVID (decoded), or NULL */
 	const char *log_id;	/* shown as queue=<id> in the engine's log lines of this
 				   delivery (the caller's queue id), or NULL */
+	uint64_t wire_size;	/* SIZE (RFC 1870): the octets sent, from mxr_source_scan;
+				   0 declares src.size */
 };
+
+/*
+ * Read src once: *wire_size gets the octets the engine will send for it as
+ * RFC 1870 counts them (CR LF line ends, lines past 998 octets broken,
+ * without dot-stuffing and the final dot), *any_8bit whether an octet is
+ * >= 0x80. -1 when a read fails (errno set).
+ */
+int mxr_source_scan(const struct mxr_source *src, uint64_t *wire_size, bool *any_8bit);
 
 /* A source over a buffer the caller keeps alive for the delivery. */
 struct mxr_source mxr_source_mem(const void *data, size_t len);

@@ -260,6 +260,7 @@ struct mxr_delivery *mxr_delivery_start(struct mxr_context *ctx, const struct mx
 	d->msg = (struct client_msg){
 		.sender = d->sender,
 		.src = msg->src,
+		.size = msg->wire_size != 0 ? msg->wire_size : msg->src.size,
 		.body_8bit = msg->body_8bit,
 		.smtputf8 = msg->smtputf8,
 		.ret = msg->ret,

@@ -22,7 +22,7 @@ void client_esmtp_mail_params(const struct smtp_caps *caps, const struct client_
 		if (k_ > 0 && (size_t)k_ < cap - used) used += (size_t)k_; \
 	} while (0)
 	if (caps->size)
-		CS_ADD(" SIZE=%" PRIu64, m->src.size);
+		CS_ADD(" SIZE=%" PRIu64, m->size);
 	if (m->body_8bit && caps->eightbitmime)
 		CS_ADD(" BODY=8BITMIME");
 	if (m->smtputf8 && caps->smtputf8)

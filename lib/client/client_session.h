@@ -29,6 +29,7 @@ typedef struct ssl_ctx_st SSL_CTX;
 struct client_msg {
 	const char *sender;	/* "" for <> */
 	struct mxr_source src;
+	uint64_t size;		/* declared in SIZE and checked against the server's limit */
 	bool body_8bit;
 	bool smtputf8;
 	enum mxr_ret ret;

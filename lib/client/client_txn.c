@@ -160,10 +160,10 @@ void client_txn_begin(struct client_session *s)
 		client_session_end_txns(s);
 		return;
 	}
-	if (s->caps.size && s->caps.size_max != 0 && m->src.size > s->caps.size_max) {
+	if (s->caps.size && s->caps.size_max != 0 && m->size > s->caps.size_max) {
 		client_session_outcome_text(s, &o, MXR_PERMFAIL, MXR_STAGE_MAIL, 0, "5.3.4",
 		    "message of %" PRIu64 " octets exceeds the %" PRIu64 " octets %s accepts",
-		    m->src.size, s->caps.size_max, s->cfg.mx_host);
+		    m->size, s->caps.size_max, s->cfg.mx_host);
 		client_txn_decide_all(s, &o);
 		client_session_end_txns(s);
 		return;

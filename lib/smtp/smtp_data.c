@@ -90,6 +90,7 @@ size_t smtp_data_enc_feed(struct smtp_data_enc *e, const char *in, size_t n, cha
 		if (e->at_line_start && c == '.') {
 			out[o++] = '.';
 			e->line_len++;
+			e->stuffed++;
 		}
 		if ((unsigned char)c >= 0x80)
 			e->any_8bit = true;

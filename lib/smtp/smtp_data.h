@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* RFC 5321 4.5.3.1.6: a text line is at most 1000 octets including CRLF. */
 #define SMTP_DATA_LINE_MAX 1000
@@ -30,6 +31,7 @@ struct smtp_data_enc {
 	size_t line_len;	/* octets of the current output line so far */
 	size_t max_line;	/* longest output line seen, CRLF included */
 	size_t folds;		/* lines broken to stay within SMTP_DATA_LINE_MAX */
+	uint64_t stuffed;	/* dots added in front of lines (not counted by SIZE) */
 };
 
 void smtp_data_enc_init(struct smtp_data_enc *e);

@@ -331,29 +331,6 @@ static bool send_nonascii(const char *s)
 	return false;
 }
 
-/* Whether the message has 8-bit octets (one pass over it, in chunks). */
-static int send_scan_8bit(struct send_input *in, uint64_t size, bool *any)
-{
-	char *buf = xmalloc(SEND_CHUNK);
-	*any = false;
-	for (uint64_t off = 0; off < size && !*any;) {
-		size_t want = size - off < SEND_CHUNK ? (size_t)(size - off) : SEND_CHUNK;
-		ssize_t r = send_read_at(in, off, buf, want);
-		if (r < 0) {
-			free(buf);
-			return EX_IOERR;
-		}
-		if (r == 0)
-			break;
-		for (ssize_t i = 0; i < r; i++)
-			if ((unsigned char)buf[i] >= 0x80)
-				*any = true;
-		off += (uint64_t)r;
-	}
-	free(buf);
-	return EX_OK;
-}
-
 /* Strip one pair of <> and check the mailbox; returns the text or NULL with *err. */
 static char *send_rcpt_norm(const char *s, const char **err)
 {
@@ -801,8 +778,9 @@ int cmd_send(int argc, char **argv)
 	msg.src.size = in.hdrlen + (in.file_size - in.body_off);
 	msg.ret = o.ret;
 	msg.envid = o.envid;
-	rc = send_scan_8bit(&in, msg.src.size, &msg.body_8bit);
-	if (rc != EX_OK) {
+	/* One pass: 8-bit content, and the size SIZE declares (RFC 1870). */
+	if (mxr_source_scan(&msg.src, &msg.wire_size, &msg.body_8bit) != 0) {
+		rc = EX_IOERR;
 		fprintf(stderr, "mxrelay send: cannot read the message: %s\n", strerror(errno));
 		goto out_input;
 	}

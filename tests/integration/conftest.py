@@ -13,6 +13,8 @@ Fixtures:
   faulty_dns    factory for a UDP responder giving broken answers
   smtp_sink     factory: smtp_sink("127.0.0.11") runs Postfix's smtp-sink
   fakesmtp      factory: fakesmtp("127.0.0.11", replies={...}) scriptable server
+  postfix       factory: postfix("127.0.0.11", domains=[...], main={...}) a private
+                Postfix instance delivering to a Maildir (skips without Postfix)
   certs         the session's test CA and server certificates
   mxr_bin       paths of the built mxrelay and mxrelayd
   mxrelay_send  mxrelay_send(args, input) runs `mxrelay send --json`
@@ -37,6 +39,7 @@ from mxtest import netns as _netns  # noqa: E402
 from mxtest.certs import Certs  # noqa: E402
 from mxtest.dns import FaultyDns, Nsd  # noqa: E402
 from mxtest.fakesmtp import FakeSmtp  # noqa: E402
+from mxtest.postfix import Postfix  # noqa: E402
 from mxtest.smtpd import SmtpSink  # noqa: E402
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -202,6 +205,13 @@ def smtp_sink(netns):
 def fakesmtp(netns):
     def make(addr="127.0.0.11", port=25, **kw):
         return FakeSmtp(netns, addr=addr, port=port, **kw).start()
+    return make
+
+
+@pytest.fixture
+def postfix(netns):
+    def make(addr="127.0.0.11", **kw):
+        return Postfix(netns, addr=addr, **kw).start()
     return make
 
 

@@ -36,7 +36,7 @@ static void test_mail_params(void **state)
 	for (size_t i = 0; i < sizeof(mail_cases) / sizeof(mail_cases[0]); i++) {
 		const struct mail_case *c = &mail_cases[i];
 		struct client_msg m = {
-			.sender = "a@b.test", .src = { .size = 1234 }, .body_8bit = c->eight,
+			.sender = "a@b.test", .src = { .size = 1 }, .size = 1234, .body_8bit = c->eight,
 			.smtputf8 = c->utf8, .ret = c->ret, .envid = c->envid,
 		};
 		char got[256];
