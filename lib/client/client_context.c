@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "net/net_tls.h"
+#include "util/hostname.h"
 #include "util/xalloc.h"
 
 /* strdup that keeps NULL. */
@@ -88,15 +89,6 @@ int client_context_parse_relay(const char *s, char *host, size_t hostlen, bool *
 	return 0;
 }
 
-/* The host's own name for EHLO when none was given. */
-static char *cc_default_helo(void)
-{
-	char name[256];
-	if (gethostname(name, sizeof(name)) != 0 || name[0] == '\0')
-		return xstrdup("localhost");
-	name[sizeof(name) - 1] = '\0';
-	return xstrdup(name);
-}
 
 /* Whether an EHLO name is one token of printable ASCII. */
 static bool cc_helo_ok(const char *s)
@@ -120,7 +112,7 @@ struct mxr_context *mxr_context_new(struct event_base *base, const struct mxr_op
 	struct mxr_context *c = xcalloc(1, sizeof(*c));
 	c->base = base;
 	c->opt = *opt;
-	c->helo_name = opt->helo_name != NULL ? xstrdup(opt->helo_name) : cc_default_helo();
+	c->helo_name = opt->helo_name != NULL ? xstrdup(opt->helo_name) : hostname_fqdn();
 	c->dns_server = cc_dup(opt->dns_server);
 	c->ca_file = cc_dup(opt->ca_file);
 	c->auth_user = cc_dup(opt->auth_user);

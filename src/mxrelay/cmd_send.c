@@ -29,6 +29,7 @@
 #include "mxrelay/commands.h"
 #include "mxrelay/mxrelay.h"
 #include "smtp/smtp_addr.h"
+#include "util/hostname.h"
 #include "util/xalloc.h"
 
 /* Longest password taken from a file or the environment. */
@@ -534,7 +535,7 @@ static int send_parse(int argc, char **argv, struct send_opts *o)
 	int c;
 	opterr = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+:f:ti:46qh", send_longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":f:ti:46qh", send_longopts, NULL)) != -1) {
 		switch (c) {
 		case 'f': o->from = optarg; break;
 		case 't': o->read_rcpts = true; break;
@@ -635,15 +636,13 @@ static int send_parse(int argc, char **argv, struct send_opts *o)
 /* The default sender: the user's name at the host's name. */
 static char *send_default_sender(void)
 {
-	char host[256];
 	const struct passwd *pw = getpwuid(getuid());
 	const char *user = pw != NULL && pw->pw_name != NULL ? pw->pw_name : "root";
-	if (gethostname(host, sizeof(host)) != 0 || host[0] == '\0')
-		snprintf(host, sizeof(host), "localhost");
-	host[sizeof(host) - 1] = '\0';
+	char *host = hostname_fqdn();
 	size_t n = strlen(user) + strlen(host) + 2;
 	char *s = xmalloc(n);
 	snprintf(s, n, "%s@%s", user, host);
+	free(host);
 	return s;
 }
 

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "util/file.h"
+#include "util/hostname.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
@@ -776,25 +777,12 @@ static int cfg_parse_line(struct cfg_parser *p, char *s)
 /* The machine's name, fully qualified when the resolver knows it. */
 static char *cfg_default_hostname(void)
 {
-	char name[256];
-	if (gethostname(name, sizeof(name)) < 0 || name[0] == '\0')
+	char *name = hostname_fqdn();
+	if (!config_value_domain_normalise(name)) {
+		free(name);
 		return xstrdup("localhost");
-	name[sizeof(name) - 1] = '\0';
-	if (strchr(name, '.') == NULL) {
-		struct addrinfo hints, *res = NULL;
-		memset(&hints, 0, sizeof(hints));
-		hints.ai_family = AF_UNSPEC;
-		hints.ai_flags = AI_CANONNAME;
-		if (getaddrinfo(name, NULL, &hints, &res) == 0 && res != NULL &&
-		    res->ai_canonname != NULL && strchr(res->ai_canonname, '.') != NULL &&
-		    strlen(res->ai_canonname) < sizeof(name))
-			snprintf(name, sizeof(name), "%s", res->ai_canonname);
-		if (res != NULL)
-			freeaddrinfo(res);
 	}
-	if (!config_value_domain_normalise(name))
-		return xstrdup("localhost");
-	return xstrdup(name);
+	return name;
 }
 
 /* Fill in every default before the file is read. */

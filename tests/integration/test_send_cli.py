@@ -113,6 +113,17 @@ def test_quiet_prints_nothing_on_success(one_mx, fakesmtp, mxrelay_send):
     assert run.stdout == "", run.describe()
 
 
+def test_options_may_follow_the_recipients(one_mx, fakesmtp, mxrelay_send, certs):
+    # As GNU tools allow: "mxrelay send bob@a.test --tls none".
+    mx = fakesmtp("127.0.0.11", starttls=True, cert=certs.self_signed("mx1.a.test"))
+
+    run = mxrelay_send(SENDER + ["bob@a.test", "--tls", "none"], expect.message())
+
+    expect.exit_code(run, EX_OK)
+    expect.delivered(run, "bob@a.test")
+    assert mx.commands("STARTTLS") == [], "--tls none after the recipient was taken"
+
+
 def test_json_results_are_one_object_per_line(one_mx, fakesmtp, mxrelay_send):
     fakesmtp("127.0.0.11")
 
