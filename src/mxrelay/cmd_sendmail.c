@@ -36,6 +36,7 @@
 #include "mxrelayd/queue_store.h"
 #include "smtp/smtp_addr.h"
 #include "smtp/smtp_caps.h"
+#include "smtp/smtp_cmd.h"
 #include "smtp/smtp_header.h"
 #include "smtp/smtp_reply.h"
 #include "util/xalloc.h"
@@ -47,6 +48,9 @@
 /* Longest -F full name. */
 #define SM_NAME_MAX 200
 
+/* RFC 3461 4.4: an ENVID has at most 100 characters. */
+#define SM_ENVID_MAX 100
+
 struct sm_opts {
 	const char *prog;	/* for messages: "sendmail", "mxrelay sendmail" */
 	const char *config;
@@ -57,6 +61,7 @@ struct sm_opts {
 	bool verbose;		/* -v: print the queue id */
 	const char *notify;	/* -N, passed as NOTIFY= when the daemon offers DSN */
 	const char *ret;	/* -R full|hdrs */
+	const char *envid;	/* -V, passed as ENVID= (xtext) when the daemon offers DSN */
 	int first_rcpt;		/* index of the first recipient argument */
 };
 
@@ -89,7 +94,7 @@ static int sm_fail(const struct sm_opts *o, int status, const char *fmt, const c
 
 static void sm_usage(FILE *f, const char *prog)
 {
-	fprintf(f, "usage: %s [-t] [-i] [-f SENDER] [-F FULLNAME] [-C CONFIG] [-N DSN] [-R RET]"
+	fprintf(f, "usage: %s [-t] [-i] [-f SENDER] [-F FULLNAME] [-C CONFIG] [-N DSN] [-R RET] [-V ENVID]"
 	    " [-v] [--] [RECIPIENT...]\n"
 	    "       %s -bp   (list the queue, as mailq)\n"
 	    "       %s -q    (try every queued message now)\n"
@@ -169,7 +174,13 @@ static int sm_parse(int argc, char **argv, struct sm_opts *o, enum sm_mode *mode
 				o->notify = v;
 			else if (a[1] == 'R')
 				o->ret = v;
-			/* -B type, -L label, -h hops, -V envid, -X log: ignored */
+			else if (a[1] == 'V') {
+				if (strlen(v) > SM_ENVID_MAX)
+					return sm_fail(o, EX_USAGE, "-V: an envelope id has at most "
+					    "100 characters (RFC 3461 4.4)%s", NULL);
+				o->envid = v;
+			}
+			/* -B type, -L label, -h hops, -X log: ignored */
 			break;
 		case 'b':
 			if (strcmp(a, "-bp") == 0)
@@ -725,8 +736,14 @@ static int sm_submit(const struct sm_opts *o, const struct config *cfg, const ch
 	if (utf8)
 		k += snprintf(line + k, sizeof(line) - (size_t)k, " SMTPUTF8");
 	if (o->ret != NULL && caps.dsn)
-		snprintf(line + k, sizeof(line) - (size_t)k, " RET=%s",
+		k += snprintf(line + k, sizeof(line) - (size_t)k, " RET=%s",
 		    strcasecmp(o->ret, "full") == 0 ? "FULL" : "HDRS");
+	if (o->envid != NULL && caps.dsn) {
+		/* Sent as xtext: each octet at most three characters. */
+		char x[SM_ENVID_MAX * 3 + 1];
+		if (smtp_xtext_encode(o->envid, strlen(o->envid), x, sizeof(x)) >= 0)
+			snprintf(line + k, sizeof(line) - (size_t)k, " ENVID=%s", x);
+	}
 	if ((code = sm_cmd(c, line)) != 250) {
 		fprintf(stderr, "%s: the daemon refused the sender <%s>: %s\n", o->prog, sender,
 		    c->last);

@@ -268,6 +268,23 @@ def test_sendmail_t_i_and_mailq(relay, mxr_bin, tmp_path):
     expect_rc(run([sendmail, "-C", relay.conf, "-bp"]), 0)
 
 
+def test_sendmail_dsn_options_reach_the_queue(relay, mxr_bin, tmp_path):
+    # -N, -R and -V become NOTIFY, RET and ENVID on the submission.
+    sendmail = tmp_path / "sendmail"
+    sendmail.symlink_to(mxr_bin.mxrelay)
+    expect_rc(run([sendmail, "-C", relay.conf, "-N", "failure,delay", "-R", "hdrs",
+                   "-V", "job 42+x", "-f", "root@a.test", f"bob@{DEAD}"],
+                  input="Subject: dsn\n\nbody\n"), 0)
+    (qid, _), = relay.messages().items()
+    r = expect_rc(relay.queue("show", "--json", qid), 0)
+    m = json.loads(r.stdout.splitlines()[0])
+    assert m["envid"] == "job 42+x", m
+    assert m["ret"] in ("HDRS", "hdrs"), m
+    r = expect_rc(run([sendmail, "-C", relay.conf, "-V", "x" * 101, f"bob@{DEAD}"],
+                      input="Subject: x\n\nbody\n"), 64)
+    assert "100" in r.stderr, r
+
+
 def test_sendmail_errors(relay, mxr_bin, tmp_path):
     sendmail = tmp_path / "sendmail"
     sendmail.symlink_to(mxr_bin.mxrelay)
