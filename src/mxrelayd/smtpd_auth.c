@@ -392,3 +392,13 @@ void smtpd_auth_line(struct smtpd_session *s, const char *line, size_t len)
 	else
 		smtpd_auth_login(s, line, len);
 }
+
+/*
+ * RFC 4954 6: 500 5.5.6 fails the AUTH command. The client takes it as the
+ * end of the exchange, so its next line is a command, not another response.
+ */
+void smtpd_auth_line_too_long(struct smtpd_session *s)
+{
+	smtpd_auth_end(s);
+	smtpd_session_reply(s, 500, "5.5.6", "Authentication exchange line is too long");
+}

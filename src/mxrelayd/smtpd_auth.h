@@ -31,6 +31,8 @@ struct smtpd_auth;
 void smtpd_auth_start(struct smtpd_session *s, const struct smtp_cmd *cmd);
 /* A client response line during the exchange (session in SMTPD_S_AUTH). */
 void smtpd_auth_line(struct smtpd_session *s, const char *line, size_t len);
+/* A response line over the cap was skipped: the AUTH command fails, the exchange ends. */
+void smtpd_auth_line_too_long(struct smtpd_session *s);
 /* The session is going away: a running check must not call back into it. */
 void smtpd_auth_detach(struct smtpd_session *s);
 /* Free exchange state (NULL is fine). */

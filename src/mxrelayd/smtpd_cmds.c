@@ -191,8 +191,11 @@ static bool smtpd_cmds_take_helo(struct smtpd_session *s, const struct smtp_cmd 
 	s->helo[n] = '\0';
 	smtpd_cmds_reset_txn(s);
 	smtpd_session_set_state(s, SMTPD_S_READY);
+	/* Quotes and backslashes are allowed in the name: escaped, they cannot end the field. */
+	char phelo[sizeof(s->helo) * 2];
+	log_printable(phelo, sizeof(phelo), s->helo, n);
 	log_msg(LOG_LVL_INFO, "session=%s event=helo verb=%s helo=\"%s\"", s->id,
-	    smtp_cmd_verb_name(cmd->verb), s->helo);
+	    smtp_cmd_verb_name(cmd->verb), phelo);
 	return true;
 }
 
@@ -461,6 +464,9 @@ static void smtpd_cmds_starttls(struct smtpd_session *s, const struct smtp_cmd *
 	smtpd_cmds_reset_txn(s);
 	s->esmtp = false;
 	s->helo[0] = '\0';
+	/* RFC 3207 4.2: an AUTH done in clear is knowledge from before TLS; it goes too. */
+	free(s->auth_user);
+	s->auth_user = NULL;
 	smtpd_session_set_state(s, SMTPD_S_STARTTLS);
 	if (net_conn_starttls(s->conn, s->ctx->tls, NULL, true) != 0)
 		smtpd_session_drop(s, "TLS setup failed");

@@ -314,6 +314,15 @@ static bool smtpd_session_skip_line(struct smtpd_session *s)
 	return true;
 }
 
+/* An overlong line was skipped: an AUTH response ends the exchange, a command is refused. */
+static void smtpd_session_overlong(struct smtpd_session *s)
+{
+	if (s->state == SMTPD_S_AUTH)
+		smtpd_auth_line_too_long(s);
+	else
+		smtpd_session_reply(s, 500, "5.5.2", "Line too long");
+}
+
 /* Read and handle one command or AUTH line; false when no full line is buffered. */
 static bool smtpd_session_line(struct smtpd_session *s)
 {
@@ -322,7 +331,7 @@ static bool smtpd_session_line(struct smtpd_session *s)
 	if (s->skip_line) {
 		if (!smtpd_session_skip_line(s))
 			return false;
-		smtpd_session_reply(s, 500, "5.5.2", "Line too long");
+		smtpd_session_overlong(s);
 		return true;
 	}
 	int r = net_conn_readline(s->conn, line, sizeof(line), &len);
@@ -331,7 +340,7 @@ static bool smtpd_session_line(struct smtpd_session *s)
 	if (r < 0) {
 		if (!smtpd_session_skip_line(s))
 			return false;
-		smtpd_session_reply(s, 500, "5.5.2", "Line too long");
+		smtpd_session_overlong(s);
 		return true;
 	}
 	if (s->state == SMTPD_S_AUTH)
