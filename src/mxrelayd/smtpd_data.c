@@ -168,6 +168,8 @@ static void smtpd_data_bdat_done(struct smtpd_session *s, uint64_t size)
 	if (s->bdat_discard) {
 		s->bdat_discard = false;
 		smtpd_session_set_state(s, s->bdat_return);
+		/* Back to commands: their timeout, not the data timeout. */
+		smtpd_session_set_timeout(s, s->ctx->cfg->cmd_timeout);
 		smtpd_session_reply_r(s, &s->bdat_reply);
 		return;
 	}

@@ -71,3 +71,17 @@ def test_starttls_discards_auth(mxrelayd, certs):
     c.expect("RCPT TO:<x@elsewhere.test>", 250, "2.1.5")
     c.expect("QUIT", 221)
     assert "correct horse" not in d.log()
+
+
+def test_refused_bdat_chunk_returns_to_the_command_timeout(mxrelayd):
+    """After a BDAT chunk that is read and refused, an idle client is timed out
+    by command_timeout, not by the longer data_timeout."""
+    mxrelayd(conf_extra="command_timeout = 10s\ndata_timeout = 60s\n")
+    c = Client(timeout=30)
+    c.reply()
+    c.expect("EHLO client.test", 250)
+    c.send(b"BDAT 5\r\nhello")          # no MAIL yet: the chunk is read, then refused
+    r = c.reply()
+    assert r.code == 503, r
+    r = c.reply()                       # idle: 421 after command_timeout
+    assert r.code == 421 and r.esc == "4.4.2", r
