@@ -465,7 +465,9 @@ static void sched_job_done(const struct mxr_result *res, size_t n, void *arg)
 			} else {
 				oi->state = QUEUE_RCPT_DEFERRED;
 				oi->next_try = sched_retry_next(s->cfg, j->r[i].tries + 1, now, j->received_at);
-				if (backed_off && oi->next_try < d->backoff_until)
+				/* Not past the expiry: the recipient fails then, backoff or not. */
+				if (backed_off && oi->next_try < d->backoff_until &&
+				    d->backoff_until < sched_retry_expiry(s->cfg, j->received_at))
 					oi->next_try = d->backoff_until;
 			}
 			break;
@@ -789,9 +791,14 @@ void sched_stop(struct sched *s, void (*done)(void *arg), void *arg)
 		s->stopping = true;
 		event_del(s->tick);
 		event_del(s->kick_ev);
-		/* Waiting work goes back to the queue unchanged: due at the next start. */
+		/*
+		 * Waiting work goes back to the queue unchanged: due at the next
+		 * start. Destinations at their limit are not in the ready queue.
+		 */
+		while (sched_dest_next_ready(s->dests) != NULL)
+			;
 		struct sched_dest *d;
-		while ((d = sched_dest_next_ready(s->dests)) != NULL) {
+		while ((d = sched_dest_any_waiting(s->dests)) != NULL) {
 			struct sched_dest_link *l;
 			while ((l = sched_dest_pop(d)) != NULL) {
 				s->waiting--;
@@ -810,7 +817,7 @@ void sched_free(struct sched *s)
 	/* Jobs still waiting (no sched_stop) are simply forgotten: claims are in memory only. */
 	struct sched_dest *d;
 	if (s->dests != NULL)
-		while ((d = sched_dest_next_ready(s->dests)) != NULL) {
+		while ((d = sched_dest_any_waiting(s->dests)) != NULL) {
 			struct sched_dest_link *l;
 			while ((l = sched_dest_pop(d)) != NULL)
 				sched_job_free((struct sched_job *)l);

@@ -131,6 +131,15 @@ struct sched_dest_link *sched_dest_pop(struct sched_dest *d)
 	return l;
 }
 
+struct sched_dest *sched_dest_any_waiting(struct sched_dests *t)
+{
+	for (size_t i = 0; i < SCHED_DEST_BUCKETS; i++)
+		for (struct sched_dest *d = t->bucket[i]; d != NULL; d = d->hnext)
+			if (d->nwait > 0)
+				return d;
+	return NULL;
+}
+
 bool sched_dest_failed(struct sched_dest *d, const struct config *cfg, unsigned start_epoch,
     time_t now, const char *reason)
 {

@@ -56,6 +56,12 @@ size_t sched_dest_count(const struct sched_dests *t);
 void sched_dest_push(struct sched_dests *t, struct sched_dest *d, struct sched_dest_link *l);
 /* Take d's oldest waiting job, or NULL. */
 struct sched_dest_link *sched_dest_pop(struct sched_dest *d);
+/*
+ * A destination with jobs waiting, in the ready queue or not (one at its
+ * concurrency limit has left it), or NULL. Walks the whole table: for
+ * draining at stop, not for scheduling.
+ */
+struct sched_dest *sched_dest_any_waiting(struct sched_dests *t);
 /* Put d at the end of the ready queue (when it has waiting jobs and is not there). */
 void sched_dest_ready(struct sched_dests *t, struct sched_dest *d);
 /* Take the first destination of the ready queue, or NULL. */
