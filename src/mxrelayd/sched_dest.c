@@ -148,6 +148,7 @@ bool sched_dest_failed(struct sched_dest *d, const struct config *cfg, unsigned 
 	if (d->failures == 0 || start_epoch == d->epoch) {
 		d->failures++;
 		d->epoch++;
+		d->backoff_from = now;
 		d->backoff_until = now + (time_t)sched_retry_backoff(cfg, d->failures);
 	}
 	return sched_dest_backed_off(d, now);
@@ -156,6 +157,7 @@ bool sched_dest_failed(struct sched_dest *d, const struct config *cfg, unsigned 
 void sched_dest_succeeded(struct sched_dest *d)
 {
 	d->failures = 0;
+	d->backoff_from = 0;
 	d->backoff_until = 0;
 	d->reason[0] = '\0';
 }
@@ -175,7 +177,8 @@ size_t sched_dest_forgive_all(struct sched_dests *t)
 
 bool sched_dest_backed_off(const struct sched_dest *d, time_t now)
 {
-	return d->failures > 0 && now < d->backoff_until;
+	/* Before the failure that set it, the clock was stepped back: that must not stretch it. */
+	return d->failures > 0 && now >= d->backoff_from && now < d->backoff_until;
 }
 
 size_t sched_dest_sweep(struct sched_dests *t, time_t now, time_t keep)

@@ -33,6 +33,7 @@ struct sched_dest {
 	struct sched_dest_link *wait_head, *wait_tail;	/* not owned */
 	size_t nwait;
 	unsigned failures;		/* destination-level failures in a row */
+	time_t backoff_from;		/* when the backoff was set (a clock stepped back ends it) */
 	time_t backoff_until;		/* nothing is tried there before this */
 	unsigned epoch;			/* grows with each counted failure */
 	char reason[256];		/* what the last failure said (printable) */
@@ -84,7 +85,7 @@ void sched_dest_succeeded(struct sched_dest *d);
  * empties its dead-destination cache). Returns how many were backed off.
  */
 size_t sched_dest_forgive_all(struct sched_dests *t);
-/* Whether nothing may be tried at d before backoff_until. */
+/* Whether nothing may be tried at d now: from backoff_from until backoff_until. */
 bool sched_dest_backed_off(const struct sched_dest *d, time_t now);
 
 /*

@@ -1,7 +1,7 @@
 /*
  * test_sched_dest: the scheduler's memory of destinations: backoff after
  * failures, forgotten on success, and forgotten for every destination at
- * an administrator's flush.
+ * an administrator's flush; a clock stepped back never stretches a backoff.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -56,10 +56,45 @@ static void test_forgive_all(void **state)
 	sched_dest_table_free(t);
 }
 
+/*
+ * A backoff lasts its interval on the clock it was set by: when the clock
+ * is stepped back past the failure, the destination is released rather
+ * than kept idle for the interval plus the step.
+ */
+static void test_clock_stepped_back(void **state)
+{
+	(void)state;
+	unsigned iv[] = { 600 };
+	struct config c;
+	memset(&c, 0, sizeof(c));
+	c.retry_intervals = iv;
+	c.nretry_intervals = 1;
+	c.max_queue_age = 5 * 86400;
+	const time_t now = 1000000;
+	static const struct { time_t at; bool want; } rows[] = {
+		{ now, true },
+		{ now + 599, true },
+		{ now + 600, false },
+		{ now - 1, false },		/* stepped back one second */
+		{ now - 86400, false },		/* stepped back a day */
+	};
+	struct sched_dests *t = sched_dest_table_new();
+	struct sched_dest *d = sched_dest_get(t, "a.test");
+	assert_true(sched_dest_failed(d, &c, d->epoch, now, "4.4.1 refused"));
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		bool got = sched_dest_backed_off(d, rows[i].at);
+		if (got != rows[i].want)
+			fail_msg("at now%+lld: backed off %d, want %d", (long long)(rows[i].at - now), got,
+			    rows[i].want);
+	}
+	sched_dest_table_free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_forgive_all),
+		cmocka_unit_test(test_clock_stepped_back),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
