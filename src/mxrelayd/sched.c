@@ -630,7 +630,7 @@ static void sched_scan(struct sched *s)
 	if (s->stopping)
 		return;
 	time_t now = time(NULL);
-	if (!s->recovered) {
+	if (!s->recovered && now >= s->recover_at) {
 		s->recovered = true;
 		sched_bounce_recover(s);
 	}

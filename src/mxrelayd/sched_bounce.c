@@ -121,6 +121,9 @@ static void sched_bounce_committed(void *arg, bool ok, const char *err)
 	if (!ok) {
 		log_msg(LOG_LVL_WARN, "queue=%s event=%s-failed rcpts=%zu reason=\"%s\"", id, what, n,
 		    err != NULL ? err : "");
+		/* The recipients are still "failed": their DSN is owed, so look again later. */
+		if (s != NULL && kind != SCHED_OP_NOTICE)
+			sched_bounce_retry_later(s);
 	} else if (kind == SCHED_OP_MARK) {
 		log_msg(LOG_LVL_INFO, "queue=%s event=bounced-without-dsn rcpts=%zu", id, n);
 	} else {
@@ -283,6 +286,7 @@ void sched_bounce_failed(struct sched *s, const char *msg_id)
 			log_msg(LOG_LVL_WARN, "queue=%s event=bounce-failed rcpts=%zu reason=\"%s\"", msg_id,
 			    nrep, err);
 			sched_op_end(op);
+			sched_bounce_retry_later(s);
 		}
 	}
 	free(mta);
@@ -290,6 +294,13 @@ void sched_bounce_failed(struct sched *s, const char *msg_id)
 	free(ids);
 	queue_query_rcpts_free(rc, nrc);
 	queue_query_msg_clear(&m);
+}
+
+void sched_bounce_retry_later(struct sched *s)
+{
+	/* The start-up scan finds every failed recipient still owed a DSN. */
+	s->recovered = false;
+	s->recover_at = time(NULL) + SCHED_BOUNCE_RETRY_S;
 }
 
 /* Whether id is among ids[0..n). */

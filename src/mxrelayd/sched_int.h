@@ -33,6 +33,8 @@ struct cfg_route;
 /* Seconds between sweeps of idle destinations, and how long a backoff is remembered after it ends. */
 #define SCHED_SWEEP_S 60
 #define SCHED_DEST_KEEP_S 3600
+/* A DSN that could not be queued is tried again after this long. */
+#define SCHED_BOUNCE_RETRY_S 60
 
 /* One due recipient inside a job. */
 struct sched_rcpt {
@@ -110,7 +112,8 @@ struct sched {
 	size_t claimed;			/* recipients claimed by us */
 	size_t waiting;			/* jobs waiting at destinations */
 	bool more_due;			/* the last scan stopped at its limit */
-	bool recovered;			/* the start-up scan for failed recipients ran */
+	bool recovered;			/* the scan for failed recipients without a DSN ran */
+	time_t recover_at;		/* when that scan may run again (after a DSN failed) */
 	bool stopping;
 	bool idle_closed;		/* stopping: QUIT sent to every idle connection */
 	void (*stop_done)(void *arg);
@@ -143,5 +146,7 @@ void sched_bounce_notice(struct sched *s, const char *msg_id, enum dsn_kind kind
     const int64_t *ids, size_t n, time_t at);
 /* At start: bounce failed recipients left by a crash, delete finished messages. */
 void sched_bounce_recover(struct sched *s);
+/* A DSN could not be queued: look for failed recipients again later. */
+void sched_bounce_retry_later(struct sched *s);
 
 #endif
