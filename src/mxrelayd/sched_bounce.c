@@ -63,10 +63,15 @@ static struct sched_op *sched_bounce_inflight(struct sched *s, const char *msg_i
 	return NULL;
 }
 
-/* Copy the original (whole, or its header section) into the DSN writer. */
+/*
+ * Copy the original (whole, or its header section) into the DSN writer.
+ * *hdr_8bit tells whether a returned header section holds 8-bit octets
+ * (raw 8-bit headers are common even without SMTPUTF8).
+ */
 static bool sched_bounce_copy(struct sched *s, const char *msg_id, enum dsn_return ret,
-    struct queue_writer *w, char *err, size_t errlen)
+    struct queue_writer *w, bool *hdr_8bit, char *err, size_t errlen)
 {
+	*hdr_8bit = false;
 	if (ret == DSN_RETURN_HEADERS) {
 		char *hdr = NULL;
 		size_t len = 0;
@@ -76,6 +81,8 @@ static bool sched_bounce_copy(struct sched *s, const char *msg_id, enum dsn_retu
 				snprintf(err, errlen, "message gone");
 			return false;
 		}
+		for (size_t i = 0; i < len && !*hdr_8bit; i++)
+			*hdr_8bit = (unsigned char)hdr[i] >= 0x80;
 		int rc = queue_writer_append(w, hdr, len);
 		free(hdr);
 		return rc == 0;
@@ -178,7 +185,8 @@ static bool sched_bounce_queue(struct sched *s, const struct queue_msg *m, enum 
 	bool ok = dsn_head(&r, &b) && queue_writer_append(w, b.data, b.len) == 0;
 	if (!ok)
 		snprintf(err, errlen, "cannot build the DSN");
-	ok = ok && sched_bounce_copy(s, m->id, r.ret, w, err, errlen);
+	bool hdr_8bit = false;
+	ok = ok && sched_bounce_copy(s, m->id, r.ret, w, &hdr_8bit, err, errlen);
 	b.len = 0;
 	if (ok && (!dsn_tail(&r, &b) || queue_writer_append(w, b.data, b.len) != 0)) {
 		snprintf(err, errlen, "cannot finish the DSN");
@@ -197,7 +205,8 @@ static bool sched_bounce_queue(struct sched *s, const struct queue_msg *m, enum 
 		.envid = NULL,
 		.ret = MXR_RET_UNSET,
 		.smtputf8 = m->smtputf8,
-		.body_8bit = m->body_8bit && r.ret == DSN_RETURN_FULL,
+		/* What the DSN's octets are: the whole original, or the headers returned. */
+		.body_8bit = (m->body_8bit && r.ret == DSN_RETURN_FULL) || hdr_8bit,
 		.client_ip = "127.0.0.1",
 		.client_helo = s->cfg->hostname,
 		.auth_user = NULL,

@@ -356,3 +356,19 @@ def test_delivery_cut_by_a_crash_is_resumed(netns, dns, fakesmtp, mxrelayd):
              describe=d.describe)
     assert len(mx.messages) >= 1     # at least once; the cut attempt may count as a duplicate
     assert "event=delivery" in d.log()
+
+
+def test_bounce_returning_8bit_headers_is_sent_as_8bitmime(netns, dns, fakesmtp, mxrelayd):
+    # RET=HDRS returns only the header section; raw 8-bit octets there (common
+    # without SMTPUTF8) make the DSN 8-bit, so it must go out as BODY=8BITMIME.
+    zones(dns, a_test="127.0.0.11", sender_test=SENDER_MX)
+    fakesmtp("127.0.0.11", replies={"rcpt:bob@a.test": "550 5.1.1 no such user"})
+    home = fakesmtp(SENDER_MX)
+    d = mxrelayd(conf_extra=conf())
+    body = (f"From: {SENDER}\r\nTo: bob@a.test\r\nSubject: caf\u00e9\r\n"
+            f"Message-ID: <{time.time_ns()}@client.test>\r\n\r\nplain text\r\n")
+    submit(SENDER, ["bob@a.test"], body=body, mail_params="RET=HDRS")
+    wait_for("the bounce", lambda: len(home.messages) == 1, describe=d.describe)
+    t = home.transactions[0]
+    assert t.mail.startswith("MAIL FROM:<>") and "BODY=8BITMIME" in t.mail, t.mail
+    assert "caf\u00e9".encode() in home.messages[0].message, "the 8-bit header came back"
