@@ -138,6 +138,15 @@ struct control_list {
 	uint64_t messages, bytes, rcpts[QUEUE_RCPT_BOUNCED + 1];
 };
 
+/* Append an SMTP reply code as a JSON number, or null when no reply decided (0). */
+static void control_json_code(struct evbuffer *b, int code)
+{
+	if (code != 0)
+		evbuffer_add_printf(b, "%d", code);
+	else
+		evbuffer_add(b, "null", 4);
+}
+
 /* Append one recipient (without history) as a JSON object. */
 static void control_json_rcpt(struct evbuffer *b, const struct queue_rcpt *r)
 {
@@ -146,10 +155,7 @@ static void control_json_rcpt(struct evbuffer *b, const struct queue_rcpt *r)
 	evbuffer_add_printf(b, ",\"state\":\"%s\",\"tries\":%u,\"next_try\":%lld,"
 	    "\"first_fail\":%lld,\"last_code\":", queue_store_state_name(r->state), r->tries,
 	    (long long)r->next_try, (long long)r->first_fail);
-	if (r->last_code != 0)
-		evbuffer_add_printf(b, "%d", r->last_code);
-	else
-		evbuffer_add(b, "null", 4);
+	control_json_code(b, r->last_code);
 	evbuffer_add(b, ",\"last_esc\":", 12);
 	control_json_str(b, r->last_esc);
 	evbuffer_add(b, ",\"last_reply\":", 14);
@@ -327,10 +333,7 @@ static enum control_status control_show(struct queue_store *q, const char *id, b
 				const struct queue_try *t = &r[i].history[k];
 				evbuffer_add_printf(b, "%s{\"at\":%lld,\"status\":\"%s\",\"code\":",
 				    k > 0 ? "," : "", (long long)t->at, queue_store_state_name(t->status));
-				if (t->code != 0)
-					evbuffer_add_printf(b, "%d", t->code);
-				else
-					evbuffer_add(b, "null", 4);
+				control_json_code(b, t->code);
 				evbuffer_add(b, ",\"esc\":", 7);
 				control_json_str(b, t->esc);
 				evbuffer_add(b, ",\"reply\":", 9);
