@@ -35,6 +35,18 @@
 #define NET_FLUSH_POLL_MS 20
 /* How long a closing connection may take to flush when no timeout was set. */
 #define NET_FLUSH_DEFAULT_MS 30000
+/*
+ * Under a TLS filter, how many encrypted octets the socket bufferevent may
+ * hold before the filter keeps the rest as clear text in its own output.
+ * Without a cap the filter moves everything down at once, its own output
+ * is empty, and it never again reports a drain while the socket one
+ * empties: an owner that waits for the drain before writing more (as the
+ * DATA pump does above its high-water mark) then waits for ever. With the
+ * cap, the filter's output is what backs up, and its write callback fires
+ * as the socket takes the records.
+ */
+#define NET_TLS_UNDER_HIWAT (64u * 1024u)
+#define NET_TLS_UNDER_LOWAT (16u * 1024u)
 
 enum net_timer_role {
 	NET_TIMER_NONE,
@@ -362,7 +374,8 @@ int net_conn_starttls(struct net_conn *c, SSL_CTX *tls, const char *sni, bool se
 	}
 	/* The filter now drives the socket bufferevent; its timeouts and marks move up. */
 	bufferevent_set_timeouts(c->bev, NULL, NULL);
-	bufferevent_setwatermark(c->bev, EV_READ | EV_WRITE, 0, 0);
+	bufferevent_setwatermark(c->bev, EV_READ, 0, 0);
+	bufferevent_setwatermark(c->bev, EV_WRITE, NET_TLS_UNDER_LOWAT, NET_TLS_UNDER_HIWAT);
 	/* Deferred callbacks: a write must never call back into the owner synchronously. */
 	struct bufferevent *f = bufferevent_openssl_filter_new(c->base, c->bev, ssl,
 	    server ? BUFFEREVENT_SSL_ACCEPTING : BUFFEREVENT_SSL_CONNECTING,

@@ -91,7 +91,13 @@ void net_conn_printf(struct net_conn *c, const char *fmt, ...)
 size_t net_conn_pending(const struct net_conn *c);
 /* Stop/restart reading (flow control while a slow writer catches up). */
 void net_conn_pause_read(struct net_conn *c, bool pause);
-/* NET_EV_DRAINED fires when output falls to at most lowat octets. */
+/*
+ * NET_EV_DRAINED fires when output falls to at most lowat octets. Under TLS
+ * that is the clear text not yet encrypted; net_conn_pending may then count
+ * up to 64 KiB more of records waiting for the socket, so an owner that
+ * writes while net_conn_pending is below a mark needs a mark above
+ * lowat + 64 KiB.
+ */
 void net_conn_set_lowat(struct net_conn *c, size_t lowat);
 /*
  * Close once everything written has been sent (after a 221/421). From this
