@@ -54,7 +54,10 @@ enum mxr_stage {
 };
 
 enum mxr_tls_policy {
-	MXR_TLS_OPPORTUNISTIC,	/* STARTTLS when offered; plain otherwise; any certificate */
+	MXR_TLS_OPPORTUNISTIC,	/* STARTTLS when offered; plain otherwise; any certificate;
+				   a handshake that fails after 220 is followed by one
+				   more try of that address in clear text, unless the
+				   route authenticates */
 	MXR_TLS_NONE,		/* never */
 	MXR_TLS_REQUIRED,	/* STARTTLS required, certificate verified (name and chain) */
 	MXR_TLS_IMPLICIT,	/* TLS from the first byte (port 465), certificate verified */

@@ -62,6 +62,7 @@ struct client_domain {
 	bool reused;			/* sess came from the cache */
 	bool have_skip;			/* skip: the address a reused session failed on */
 	struct sockaddr_storage skip;
+	bool clear_next;		/* the next session goes to the same address without TLS */
 };
 
 static void cd_try_next(struct client_domain *d);
@@ -142,6 +143,27 @@ static void cd_sess_done(void *arg, struct client_session *s, enum client_sessio
 		cd_lookup(d);
 		return;
 	}
+	if (end == CLIENT_SESSION_TLS_FALLBACK && (was_reused || d->ai == 0))
+		end = CLIENT_SESSION_MOVE_ON;	/* no handshake on a parked session; cannot happen */
+	if (end == CLIENT_SESSION_TLS_FALLBACK) {
+		/* Opportunistic TLS falls back to clear text (RFC 7435 3), once per address. */
+		cd_note_fail(d, fail);
+		d->other_fail = true;
+		char pr[600];
+		log_msg(LOG_LVL_INFO, "domain=%s%s mx=%s ip=%s event=tls-fallback "
+		    "note=\"TLS handshake failed, trying again without TLS\" reason=\"%s\"",
+		    d->domain, client_msg_log_tag(d->msg), client_session_host(s), client_session_ip(s),
+		    log_printable(pr, sizeof(pr), fail->text, strlen(fail->text)));
+		struct client_outcome o = *fail;
+		o.status = MXR_PENDING;
+		snprintf(o.text, sizeof(o.text), "%.480s; trying again without TLS", fail->text);
+		cd_progress(d, &o);
+		client_session_free(s);
+		d->ai--;
+		d->clear_next = true;
+		cd_try_next(d);
+		return;
+	}
 	if (end == CLIENT_SESSION_MOVE_ON) {
 		cd_note_fail(d, fail);
 		if (fail->status == MXR_PERMFAIL)
@@ -214,7 +236,7 @@ static void cd_try_next(struct client_domain *d)
 		d->scfg = (struct client_session_cfg){
 			.base = d->ctx->base,
 			.to = &d->ctx->to,
-			.tls = d->ctx->opt.tls,
+			.tls = d->clear_next ? MXR_TLS_NONE : d->ctx->opt.tls,
 			.tls_any = d->ctx->tls_any,
 			.tls_verify = d->ctx->tls_verify,
 			.helo_name = d->ctx->opt.helo_name,
@@ -237,6 +259,7 @@ static void cd_try_next(struct client_domain *d)
 			.done = cd_sess_done,
 			.arg = d,
 		};
+		d->clear_next = false;
 		d->sess = client_session_start(&d->scfg, list, k, &sh);
 		free(list);
 		return;

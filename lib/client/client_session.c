@@ -159,6 +159,9 @@ void client_session_finish(struct client_session *s)
 	s->end = CLIENT_SESSION_FINISHED;
 	if (s->retry) {
 		s->end = CLIENT_SESSION_RETRY;
+	} else if (s->tls_handshake_failed && s->cfg.tls == MXR_TLS_OPPORTUNISTIC &&
+	    s->cfg.auth_user == NULL && client_txn_undecided(s)) {
+		s->end = CLIENT_SESSION_TLS_FALLBACK;
 	} else if (client_txn_undecided(s)) {
 		s->end = CLIENT_SESSION_MOVE_ON;
 		if (!s->failed)
@@ -168,7 +171,8 @@ void client_session_finish(struct client_session *s)
 	log_msg(LOG_LVL_INFO, "session=%s%s mx=%s ip=%s end=%s tls=%s msgs=%u", s->id, cs_q(s),
 	    s->cfg.mx_host, s->ip,
 	    s->end == CLIENT_SESSION_FINISHED ? (was_idle || s->parked ? "closed-idle" : "finished")
-	    : s->end == CLIENT_SESSION_RETRY ? "retry" : "move-on",
+	    : s->end == CLIENT_SESSION_RETRY ? "retry"
+	    : s->end == CLIENT_SESSION_TLS_FALLBACK ? "tls-fallback" : "move-on",
 	    s->tls_on ? "yes" : "no", s->nmsgs);
 	event_active(s->finish_ev, 0, 0);
 }
@@ -202,6 +206,9 @@ void client_session_fail_close(struct client_session *s, const struct client_out
 		client_session_finish(s);
 		return;
 	}
+	/* Whatever ends a session during the handshake (error, EOF, timeout) is a failed handshake. */
+	if (s->state == CS_TLS)
+		s->tls_handshake_failed = true;
 	client_txn_conn_lost(s, o);
 	client_session_record_fail(s, o);
 	client_session_finish(s);

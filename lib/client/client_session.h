@@ -100,6 +100,10 @@ enum client_session_end {
 	CLIENT_SESSION_MOVE_ON,		/* some are undecided: try the next address */
 	CLIENT_SESSION_RETRY,		/* a reused connection was dead before MAIL was
 					   answered; nothing decided: try a fresh one */
+	CLIENT_SESSION_TLS_FALLBACK,	/* the handshake after 220 to STARTTLS failed under
+					   the opportunistic policy, with no credentials to
+					   protect; nothing sent: the same address may be
+					   tried once more in clear text (RFC 7435) */
 };
 
 struct client_session;

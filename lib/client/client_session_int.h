@@ -80,6 +80,7 @@ struct client_session {
 	bool tls_on;
 	bool tls_verified;
 	bool tls_tried;
+	bool tls_handshake_failed;	/* the session ended during the TLS handshake */
 	bool implicit;			/* implicit TLS handshake still running */
 	bool auth_done;
 
