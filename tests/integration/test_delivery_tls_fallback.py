@@ -15,6 +15,7 @@ fault injector closes the connection right after its 220.
 
 import pytest
 
+from daemon import Client, mxrelayd  # noqa: F401 (fixture)
 from mxtest import expect
 from mxtest.expect import EX_OK, EX_TEMPFAIL
 from mxtest.fakesmtp import DROP
@@ -114,3 +115,24 @@ def test_no_fallback_on_a_route_that_authenticates(one_mx, fakesmtp, certs, mxre
     srv.settle()
     assert len(srv.sessions) == 1, srv.describe()
     assert srv.messages == []
+
+
+def test_daemon_falls_back_and_logs_it(dns, postfix, certs, mxrelayd):
+    dns.mx("a.test", [(10, "mx1.a.test")]).a("mx1.a.test", "127.0.0.11").start()
+    pf = _tls1_only_postfix(postfix, certs)
+    d = mxrelayd(relay_domains="", conf_extra="dns_server = 127.0.0.53\nretry_intervals = 1s")
+
+    c = Client()
+    assert c.reply().code == 220
+    for line, code in [("EHLO client.test", 250), ("MAIL FROM:<alice@sender.test>", 250),
+                       ("RCPT TO:<bob@a.test>", 250), ("DATA", 354)]:
+        c.expect(line, code)
+    c.send(MSG + b".\r\n")
+    assert c.reply().code == 250
+    c.expect("QUIT", 221)
+
+    (got,) = pf.messages(wait=20)
+    assert got.endswith(MSG.replace(b"\r\n", b"\n"))
+    log = d.log()
+    assert "event=tls-fallback" in log, log[-3000:]
+    assert "status=delivered" in log or "delivered" in log
