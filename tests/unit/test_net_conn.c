@@ -44,6 +44,7 @@ enum scenario {
 	SC_PIPELINED,
 	SC_IMPLICIT,
 	SC_BULK,
+	SC_TLS_BULK,
 };
 
 struct end {
@@ -200,6 +201,24 @@ static void note_common(struct end *e, enum net_event ev)
 #define BULK_TOTAL (4u * 1024 * 1024)
 #define BULK_CHUNK (256u * 1024)
 
+/*
+ * The TLS bulk scenario writes as the DATA pump does: while net_conn_pending
+ * is under a high-water mark, then again at each NET_EV_DRAINED.
+ */
+#define TLS_BULK_HIWAT (256u * 1024)
+#define TLS_BULK_LOWAT (64u * 1024)
+
+static void tls_bulk_pump(struct t *t, struct net_conn *c)
+{
+	static const char block[16384];
+	while (t->bulk_sent < BULK_TOTAL && net_conn_pending(c) < TLS_BULK_HIWAT) {
+		net_conn_write(c, block, sizeof(block));
+		t->bulk_sent += sizeof(block);
+	}
+	if (net_conn_pending(c) > 0)
+		t->saw_pending = true;
+}
+
 /* Top the client's output up to one chunk while the total lasts. */
 static void bulk_fill(struct t *t, struct net_conn *c)
 {
@@ -240,7 +259,7 @@ static void server_cb(struct net_conn *c, enum net_event ev, void *arg)
 		done(t);
 		return;
 	}
-	if (t->sc == SC_BULK && ev == NET_EV_READ) {
+	if ((t->sc == SC_BULK || t->sc == SC_TLS_BULK) && ev == NET_EV_READ) {
 		struct evbuffer *in = net_conn_input(c);
 		t->bulk_received += evbuffer_get_length(in);
 		evbuffer_drain(in, evbuffer_get_length(in));
@@ -301,6 +320,11 @@ static void client_cb(struct net_conn *c, enum net_event ev, void *arg)
 		done(t);
 		return;
 	case NET_EV_TLS_OK:
+		if (t->sc == SC_TLS_BULK) {
+			net_conn_set_lowat(c, TLS_BULK_LOWAT);
+			tls_bulk_pump(t, c);
+			return;
+		}
 		/* After STARTTLS the client speaks first; with implicit TLS it waits for 220. */
 		if (t->sc != SC_IMPLICIT)
 			net_conn_printf(c, "EHLO client.test\r\n");
@@ -311,6 +335,8 @@ static void client_cb(struct net_conn *c, enum net_event ev, void *arg)
 		t->drained++;
 		if (t->sc == SC_BULK)
 			bulk_fill(t, c);
+		else if (t->sc == SC_TLS_BULK)
+			tls_bulk_pump(t, c);
 		return;
 	default:
 		return;
@@ -344,7 +370,8 @@ static void accept_cb(evutil_socket_t lfd, short what, void *arg)
 	int fd = accept4((int)lfd, NULL, NULL, SOCK_CLOEXEC);
 	if (fd < 0)
 		return;
-	t->srv.c = net_conn_accept(t->base, fd, t->sc == SC_IMPLICIT ? t->srv_ctx : NULL, server_cb, t);
+	bool implicit = t->sc == SC_IMPLICIT || t->sc == SC_TLS_BULK;
+	t->srv.c = net_conn_accept(t->base, fd, implicit ? t->srv_ctx : NULL, server_cb, t);
 	assert_non_null(t->srv.c);
 	if (t->sc == SC_PLAIN || t->sc == SC_STARTTLS || t->sc == SC_VERIFY_FAIL ||
 	    t->sc == SC_PIPELINED)
@@ -594,6 +621,30 @@ static void test_bulk_drained(void **state)
 	t_fini(&t);
 }
 
+/*
+ * 4 MiB over TLS written by a pump that waits for the drain above 256 KiB
+ * pending: the TLS filter must report the drain while the socket below it
+ * takes the records (it once moved them all down at once and went quiet).
+ */
+static void test_tls_bulk_drained(void **state)
+{
+	struct t t;
+	t_init(&t, SC_TLS_BULK);
+	tls_ctxs(&t, pki_of(state), pki_of(state)->cert, true);
+	const char *err = NULL;
+	t.cli.c = net_conn_connect(t.base, (struct sockaddr *)&t.addr, sizeof(t.addr), NULL, 0,
+	    2000, client_cb, &t, &err);
+	assert_non_null(t.cli.c);
+	assert_int_equal(net_conn_set_implicit_tls(t.cli.c, t.cli_ctx, "mx.test"), 0);
+	event_base_dispatch(t.base);
+	if (t.cli.error)
+		fail_msg("TLS bulk: %s", t.cli.err);
+	if (t.bulk_received != BULK_TOTAL)
+		fail_msg("got %zu octets, want %u", t.bulk_received, BULK_TOTAL);
+	assert_true(t.saw_pending);
+	t_fini(&t);
+}
+
 static void test_server_ctx_errors(void **state)
 {
 	struct pki *p = pki_of(state);
@@ -621,6 +672,7 @@ int main(void)
 		cmocka_unit_test(test_pipelined_before_starttls_dropped),
 		cmocka_unit_test(test_implicit_tls),
 		cmocka_unit_test(test_bulk_drained),
+		cmocka_unit_test(test_tls_bulk_drained),
 		cmocka_unit_test(test_server_ctx_errors),
 	};
 	return cmocka_run_group_tests(tests, pki_setup, pki_teardown);
