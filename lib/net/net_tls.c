@@ -8,9 +8,14 @@
  */
 #include "net/net_tls.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <string.h>
+#include <time.h>
 
+#include <openssl/bio.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
@@ -25,6 +30,10 @@ static const char *net_tls_fail(const char *what, const char *file)
 {
 	unsigned long e = ERR_peek_last_error();
 	const char *reason = e != 0 ? ERR_reason_error_string(e) : NULL;
+	char ebuf[128];
+	/* OpenSSL 3 packs errno into system errors; "system lib" names no cause. */
+	if (e != 0 && ERR_SYSTEM_ERROR(e))
+		reason = strerror_r(ERR_GET_REASON(e), ebuf, sizeof(ebuf));
 	if (reason == NULL)
 		reason = "unknown error";
 	if (file != NULL)
@@ -79,8 +88,61 @@ SSL_CTX *net_tls_client_ctx(const char *ca_file, bool verify, const char **err)
 	return ctx;
 }
 
-SSL_CTX *net_tls_server_ctx(const char *cert_file, const char *key_file, const char **err)
+/*
+ * Read access is checked first, as the caller: OpenSSL would report an
+ * unreadable file as "system lib", which names no cause.
+ */
+static const char *net_tls_unreadable(const char *what, const char *file)
 {
+	FILE *f = fopen(file, "r");
+	if (f != NULL) {
+		fclose(f);
+		return NULL;
+	}
+	char ebuf[128];
+	snprintf(net_tls_errbuf, sizeof(net_tls_errbuf), "cannot read %s %s: %s", what, file,
+	    strerror_r(errno, ebuf, sizeof(ebuf)));
+	return net_tls_errbuf;
+}
+
+/* A failure text that OpenSSL's reason would not improve. */
+static const char *net_tls_plain(const char *fmt, const char *file)
+{
+	ERR_clear_error();
+	snprintf(net_tls_errbuf, sizeof(net_tls_errbuf), fmt, file);
+	return net_tls_errbuf;
+}
+
+/*
+ * Whether file holds no PEM object at all: OpenSSL's decoders bury that
+ * under generic reasons ("PEM lib", "unsupported"), so look for the
+ * armour line in the head of the file ourselves.
+ */
+static bool net_tls_not_pem(const char *file)
+{
+	char head[8192];
+	FILE *f = fopen(file, "r");
+	if (f == NULL)
+		return false;
+	size_t n = fread(head, 1, sizeof(head) - 1, f);
+	fclose(f);
+	head[n] = '\0';
+	return memchr(head, '\0', n) != NULL || strstr(head, "-----BEGIN ") == NULL;
+}
+
+SSL_CTX *net_tls_server_load(const char *cert_file, const char *key_file, enum net_tls_file *at,
+    const char **err)
+{
+	enum net_tls_file dummy;
+	if (at == NULL)
+		at = &dummy;
+	*at = NET_TLS_CERT_FILE;
+	if ((*err = net_tls_unreadable("certificate", cert_file)) != NULL)
+		return NULL;
+	*at = NET_TLS_KEY_FILE;
+	if ((*err = net_tls_unreadable("private key", key_file)) != NULL)
+		return NULL;
+	*at = NET_TLS_CERT_FILE;
 	ERR_clear_error();
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
 	if (ctx == NULL) {
@@ -93,20 +155,23 @@ SSL_CTX *net_tls_server_ctx(const char *cert_file, const char *key_file, const c
 		return NULL;
 	}
 	if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {
-		*err = net_tls_fail("cannot load certificate", cert_file);
+		*err = net_tls_not_pem(cert_file) ? net_tls_plain("%s is not a PEM certificate", cert_file) :
+		    net_tls_fail("cannot load certificate", cert_file);
 		SSL_CTX_free(ctx);
 		return NULL;
 	}
+	*at = NET_TLS_KEY_FILE;
 	if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1) {
 		/* OpenSSL already compares the key with the certificate here. */
 		bool mismatch = ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH;
-		*err = net_tls_fail(mismatch ? "private key does not match the certificate" :
-		    "cannot load private key", key_file);
+		*err = mismatch ? net_tls_plain("private key %s does not match the certificate", key_file) :
+		    net_tls_not_pem(key_file) ? net_tls_plain("%s is not a PEM private key", key_file) :
+		    net_tls_fail("cannot load private key", key_file);
 		SSL_CTX_free(ctx);
 		return NULL;
 	}
 	if (SSL_CTX_check_private_key(ctx) != 1) {
-		*err = net_tls_fail("private key does not match the certificate", key_file);
+		*err = net_tls_plain("private key %s does not match the certificate", key_file);
 		SSL_CTX_free(ctx);
 		return NULL;
 	}
@@ -114,6 +179,45 @@ SSL_CTX *net_tls_server_ctx(const char *cert_file, const char *key_file, const c
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
 	SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"mxrelay", 7);
 	return ctx;
+}
+
+SSL_CTX *net_tls_server_ctx(const char *cert_file, const char *key_file, const char **err)
+{
+	return net_tls_server_load(cert_file, key_file, NULL, err);
+}
+
+/* t as "Jan  1 00:00:00 2030 GMT". */
+static void net_tls_time_text(const ASN1_TIME *t, char *buf, size_t len)
+{
+	snprintf(buf, len, "?");
+	BIO *b = BIO_new(BIO_s_mem());
+	if (b == NULL)
+		return;
+	if (ASN1_TIME_print(b, t) == 1) {
+		int n = BIO_read(b, buf, (int)len - 1);
+		buf[n > 0 ? n : 0] = '\0';
+	}
+	BIO_free(b);
+}
+
+int net_tls_cert_validity(SSL_CTX *ctx, long long now, char *why, size_t whylen)
+{
+	X509 *x = SSL_CTX_get0_certificate(ctx);
+	if (x == NULL)
+		return 0;
+	time_t t = (time_t)now;
+	char when[64];
+	if (X509_cmp_time(X509_get0_notAfter(x), &t) < 0) {
+		net_tls_time_text(X509_get0_notAfter(x), when, sizeof(when));
+		snprintf(why, whylen, "expired on %s", when);
+		return 1;
+	}
+	if (X509_cmp_time(X509_get0_notBefore(x), &t) > 0) {
+		net_tls_time_text(X509_get0_notBefore(x), when, sizeof(when));
+		snprintf(why, whylen, "not valid before %s", when);
+		return 1;
+	}
+	return 0;
 }
 
 void net_tls_ctx_free(SSL_CTX *ctx)

@@ -97,6 +97,17 @@ int cmd_check_config(int argc, char **argv)
 		fprintf(stderr, "%s\n", err);
 		return EX_CONFIG;
 	}
+	/* What would stop the daemon at start, and a certificate out of date, are errors here. */
+	const char *problem = NULL;
+	if (config_check_queue_dir(c, err, sizeof(err)) != 0)
+		problem = err;
+	else if (c->tls_warning != NULL)
+		problem = c->tls_warning;
+	if (problem != NULL) {
+		fprintf(stderr, "%s\n", problem);
+		config_free(c);
+		return EX_CONFIG;
+	}
 	size_t nusers = 0;
 	if (c->auth_file != NULL) {
 		struct auth_db *db = auth_db_load(c->auth_file, err, sizeof(err));

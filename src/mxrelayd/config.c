@@ -27,7 +27,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <time.h>
 
+#include "net/net_tls.h"
 #include "util/file.h"
 #include "util/hostname.h"
 #include "util/log.h"
@@ -844,6 +846,37 @@ static int cfg_check_readable(struct cfg_parser *p, const char *key, const char 
 	return 0;
 }
 
+/*
+ * Load the certificate and key as the daemon will, so that a pair that
+ * does not match, a file that is not PEM or one the daemon cannot read is
+ * an error at its line now rather than at start. A certificate outside its
+ * validity period is not fatal (STARTTLS peers at the opportunistic level
+ * still encrypt) and is kept as a warning for the caller to show.
+ */
+static int cfg_check_tls_pair(struct cfg_parser *p)
+{
+	struct config *c = p->c;
+	enum net_tls_file at;
+	const char *terr = NULL;
+	SSL_CTX *ctx = net_tls_server_load(c->tls_cert, c->tls_key, &at, &terr);
+	if (ctx == NULL) {
+		const char *key = at == NET_TLS_KEY_FILE ? "tls_key" : "tls_cert";
+		return cfg_error_at(p, cfg_line_of(p, key), "%s: %s", key, terr);
+	}
+	char why[128];
+	if (net_tls_cert_validity(ctx, (long long)time(NULL), why, sizeof(why)) != 0) {
+		unsigned line = cfg_line_of(p, "tls_cert");
+		char msg[640];
+		if (line > 0)
+			snprintf(msg, sizeof(msg), "%s:%u: tls_cert: certificate %s", p->name, line, why);
+		else
+			snprintf(msg, sizeof(msg), "%s: tls_cert: certificate %s", p->name, why);
+		c->tls_warning = xstrdup(msg);
+	}
+	net_tls_ctx_free(ctx);
+	return 0;
+}
+
 /* The checks that involve more than one key, and the derived defaults. */
 static int cfg_finish(struct cfg_parser *p)
 {
@@ -885,11 +918,14 @@ static int cfg_finish(struct cfg_parser *p)
 		    "delay_warning must be shorter than max_queue_age (or 0 for none)");
 	if (c->queue_dir[0] == '\0')
 		return cfg_error_at(p, cfg_line_of(p, "queue_dir"), "queue_dir: empty path");
+	c->queue_dir_line = cfg_line_of(p, "queue_dir");
 	static const char *const files[] = { "tls_cert", "tls_key", "auth_file", "ca_file" };
 	const char *paths[] = { c->tls_cert, c->tls_key, c->auth_file, c->ca_file };
 	for (size_t i = 0; i < 4; i++)
 		if (cfg_check_readable(p, files[i], paths[i]) < 0)
 			return -1;
+	if (c->tls_cert != NULL && cfg_check_tls_pair(p) < 0)
+		return -1;
 	for (size_t i = 0; i < c->nroutes; i++) {
 		struct cfg_route *r = &c->routes[i];
 		if (!p->route_tls_set[i])
@@ -998,6 +1034,7 @@ void config_free(struct config *c)
 		free(c->relay_domains[i]);
 	free(c->relay_domains);
 	free(c->tls_cert);
+	free(c->tls_warning);
 	free(c->tls_key);
 	free(c->auth_file);
 	free(c->helo_name);
@@ -1014,4 +1051,50 @@ void config_free(struct config *c)
 	free(c->routes);
 	free(c->retry_intervals);
 	free(c);
+}
+
+int config_check_queue_dir(const struct config *c, char *err, size_t errlen)
+{
+	char where[512];
+	if (c->queue_dir_line > 0)
+		snprintf(where, sizeof(where), "%s:%u: queue_dir", c->path, c->queue_dir_line);
+	else
+		snprintf(where, sizeof(where), "%s: queue_dir", c->path);
+	struct stat st;
+	if (lstat(c->queue_dir, &st) == 0) {
+		if (S_ISLNK(st.st_mode)) {
+			snprintf(err, errlen, "%s: '%s' is a symbolic link, which the daemon does not "
+			    "follow: name the directory itself", where, c->queue_dir);
+			return -1;
+		}
+		if (!S_ISDIR(st.st_mode)) {
+			snprintf(err, errlen, "%s: '%s' is not a directory", where, c->queue_dir);
+			return -1;
+		}
+		return 0;
+	}
+	if (errno != ENOENT) {
+		snprintf(err, errlen, "%s: '%s': %s", where, c->queue_dir, strerror(errno));
+		return -1;
+	}
+	/* The daemon makes the last component itself (mode 0700); its parent must be there. */
+	char parent[PATH_MAX];
+	snprintf(parent, sizeof(parent), "%s", c->queue_dir);
+	char *slash = strrchr(parent, '/');
+	while (slash != NULL && slash > parent && slash[1] == '\0') {
+		*slash = '\0';
+		slash = strrchr(parent, '/');
+	}
+	if (slash == NULL)
+		snprintf(parent, sizeof(parent), ".");
+	else if (slash == parent)
+		parent[1] = '\0';
+	else
+		*slash = '\0';
+	if (stat(parent, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "%s: '%s' does not exist and neither does its parent '%s' "
+		    "(the daemon creates only the last component)", where, c->queue_dir, parent);
+		return -1;
+	}
+	return 0;
 }

@@ -57,6 +57,7 @@ struct config {
 	char *path;			/* file it came from, or "(embedded default)" */
 	char *hostname;			/* our name in the greeting, Received and EHLO */
 	char *queue_dir;
+	unsigned queue_dir_line;	/* where queue_dir was set, 0 for the default */
 	char *user;			/* drop to this user after binding (when started as root) */
 	char *control_socket;		/* queue control socket path */
 	int log_level;			/* enum log_level */
@@ -82,6 +83,8 @@ struct config {
 
 	char *tls_cert;			/* PEM; STARTTLS offered when set */
 	char *tls_key;
+	char *tls_warning;		/* owned; "FILE:LINE: ..." when the certificate is
+					   outside its validity period, else NULL */
 	char *auth_file;		/* "user:crypt-hash" lines; AUTH offered when set */
 
 	/* outbound */
@@ -124,6 +127,12 @@ int config_load(const char *path, struct config **out, char *err, size_t errlen)
 int config_load_text(const char *name, const char *text, size_t len,
     struct config **out, char *err, size_t errlen);
 void config_free(struct config *c);
+/*
+ * What the daemon will need of queue_dir at start: an existing directory
+ * (not a symbolic link), or a missing one whose parent exists. 0, or -1
+ * with "FILE:LINE: queue_dir: ..." in err.
+ */
+int config_check_queue_dir(const struct config *c, char *err, size_t errlen);
 /* The embedded default, as text (for `mxrelay check-config --default`). */
 const char *config_default_text(void);
 

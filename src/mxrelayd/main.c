@@ -2,8 +2,9 @@
  * mxrelayd: the mxrelay daemon's entry point.
  *
  * Owns: the command line, the start-up order (configuration, listeners
- * bound while still root, privilege drop, the queue directory's lock,
- * queue store, TLS, credentials, resolver, then the loop), signal
+ * bound and TLS key and credentials read while still root, privilege
+ * drop, the queue directory's lock, queue store, resolver, then the
+ * loop), signal
  * handling and the orderly stop: on SIGTERM or SIGINT no new connection
  * is taken, messages being received are finished and committed, the
  * store is closed, and the exit is 0.
@@ -19,6 +20,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "dns/dns_mx.h"
@@ -235,6 +237,13 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (check) {
+		if (config_check_queue_dir(cfg, err, sizeof(err)) != 0) {
+			fprintf(stderr, "mxrelayd: %s\n", err);
+			config_free(cfg);
+			return 1;
+		}
+		if (cfg->tls_warning != NULL)
+			printf("mxrelayd: warning: %s\n", cfg->tls_warning);
 		printf("mxrelayd: %s: configuration ok\n", cfg->path);
 		config_free(cfg);
 		return 0;
@@ -247,8 +256,30 @@ int main(int argc, char **argv)
 	struct smtpd_listener *listeners = smtpd_listener_bind(cfg, err, sizeof(err));
 	if (listeners == NULL)
 		fatal("event=start-failed reason=\"%s\"", err);
-	if (privdrop_prepare_dir(cfg->user, cfg->queue_dir, err, sizeof(err)) != 0)
+	/*
+	 * Secrets are read while still root, as Postfix and OpenSMTPD do, so
+	 * that a key and a users file only root can read (mode 0600) work.
+	 */
+	SSL_CTX *tls = NULL;
+	if (cfg->tls_cert != NULL) {
+		const char *terr = NULL;
+		tls = net_tls_server_ctx(cfg->tls_cert, cfg->tls_key != NULL ? cfg->tls_key : cfg->tls_cert, &terr);
+		if (tls == NULL)
+			fatal("event=start-failed reason=\"%s\"", terr);
+		if (cfg->tls_warning != NULL)
+			log_msg(LOG_LVL_WARN, "event=tls-certificate reason=\"%s\"", cfg->tls_warning);
+	}
+	struct auth_db *auth = NULL;
+	if (cfg->auth_file != NULL && (auth = auth_db_load(cfg->auth_file, err, sizeof(err))) == NULL)
+		fatal("event=start-failed reason=\"%s\"", err);
+	/* Files the daemon makes (the store, its WAL, spool files) are its own only. */
+	umask(077);
+	unsigned fixed = 0;
+	if (privdrop_prepare_dir(cfg->user, cfg->queue_dir, &fixed, err, sizeof(err)) != 0)
 		fatal("event=start-failed reason=\"queue %s: %s\"", cfg->queue_dir, err);
+	if (fixed > 0)
+		log_msg(LOG_LVL_WARN, "event=queue-permissions queue=\"%s\" fixed=%u "
+		    "note=\"queue directory made 0700 and its files 0600\"", cfg->queue_dir, fixed);
 	if (privdrop_drop(cfg->user, err, sizeof(err)) != 0)
 		fatal("event=start-failed reason=\"%s\"", err);
 
@@ -282,16 +313,6 @@ int main(int argc, char **argv)
 	    sizeof(err));
 	if (control == NULL)
 		fatal("event=start-failed reason=\"control socket: %s\"", err);
-	SSL_CTX *tls = NULL;
-	if (cfg->tls_cert != NULL) {
-		const char *terr = NULL;
-		tls = net_tls_server_ctx(cfg->tls_cert, cfg->tls_key != NULL ? cfg->tls_key : cfg->tls_cert, &terr);
-		if (tls == NULL)
-			fatal("event=start-failed reason=\"%s\"", terr);
-	}
-	struct auth_db *auth = NULL;
-	if (cfg->auth_file != NULL && (auth = auth_db_load(cfg->auth_file, err, sizeof(err))) == NULL)
-		fatal("event=start-failed reason=\"%s\"", err);
 	struct dns_resolver *dns = NULL;
 	if (cfg->check_rcpt_domain) {
 		const char *derr = NULL;

@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -79,15 +80,42 @@ int privdrop_drop(const char *user, char *err, size_t errlen)
 	return 0;
 }
 
-int privdrop_prepare_dir(const char *user, const char *dir, char *err, size_t errlen)
+/* Give one entry of the queue directory to the daemon's account and take it from everyone else. */
+static int privdrop_fix_entry(int dfd, const char *name, bool root, uid_t uid, gid_t gid,
+    unsigned *fixed, char *err, size_t errlen, const char *dir)
+{
+	/* Never through a link: a link planted in the queue is left alone. */
+	struct stat st;
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+		return errno == ENOENT ? 0 : (snprintf(err, errlen, "stat %s/%s: %s", dir, name,
+		    strerror(errno)), -1);
+	if (S_ISLNK(st.st_mode))
+		return 0;
+	if (root && fchownat(dfd, name, uid, gid, AT_SYMLINK_NOFOLLOW) != 0 && errno != ENOENT) {
+		snprintf(err, errlen, "chown %s/%s: %s", dir, name, strerror(errno));
+		return -1;
+	}
+	/* The database, its WAL and spool files: readable by the daemon's account only. */
+	if (S_ISREG(st.st_mode) && (st.st_mode & 07077) != 0) {
+		if (fchmodat(dfd, name, st.st_mode & 0700, 0) != 0 && errno != ENOENT) {
+			snprintf(err, errlen, "chmod %s/%s: %s", dir, name, strerror(errno));
+			return -1;
+		}
+		(*fixed)++;
+	}
+	return 0;
+}
+
+int privdrop_prepare_dir(const char *user, const char *dir, unsigned *fixed, char *err,
+    size_t errlen)
 {
 	struct passwd pw, *res = NULL;
 	char buf[4096];
 	const char *name = user != NULL ? user : PRIVDROP_DEFAULT_USER;
+	bool root = geteuid() == 0;
 
-	if (geteuid() != 0)
-		return 0;
-	if (getpwnam_r(name, &pw, buf, sizeof(buf), &res) != 0 || res == NULL) {
+	*fixed = 0;
+	if (root && (getpwnam_r(name, &pw, buf, sizeof(buf), &res) != 0 || res == NULL)) {
 		snprintf(err, errlen, "user %s: no such user", name);
 		return -1;
 	}
@@ -101,7 +129,22 @@ int privdrop_prepare_dir(const char *user, const char *dir, char *err, size_t er
 		snprintf(err, errlen, "open %s: %s", dir, strerror(errno));
 		return -1;
 	}
-	if (fchown(dfd, pw.pw_uid, pw.pw_gid) != 0) {
+	struct stat st;
+	if (fstat(dfd, &st) != 0) {
+		snprintf(err, errlen, "stat %s: %s", dir, strerror(errno));
+		close(dfd);
+		return -1;
+	}
+	/* Queued mail is private whatever the directory's mode was: 0700, whatever the umask. */
+	if ((st.st_mode & 07777) != 0700) {
+		if (fchmod(dfd, 0700) != 0) {
+			snprintf(err, errlen, "chmod %s: %s", dir, strerror(errno));
+			close(dfd);
+			return -1;
+		}
+		(*fixed)++;
+	}
+	if (root && fchown(dfd, pw.pw_uid, pw.pw_gid) != 0) {
 		snprintf(err, errlen, "chown %s: %s", dir, strerror(errno));
 		close(dfd);
 		return -1;
@@ -114,17 +157,11 @@ int privdrop_prepare_dir(const char *user, const char *dir, char *err, size_t er
 	}
 	struct dirent *de;
 	int rc = 0;
-	while ((de = readdir(d)) != NULL) {
-		if (de->d_name[0] == '.')
+	while (rc == 0 && (de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
-		/* Only regular files (the database and its WAL), never through a link. */
-		/* A file gone meanwhile (a WAL removed by a reader closing) needs nothing. */
-		if (fchownat(dirfd(d), de->d_name, pw.pw_uid, pw.pw_gid, AT_SYMLINK_NOFOLLOW) != 0 &&
-		    errno != ENOENT) {
-			snprintf(err, errlen, "chown %s/%s: %s", dir, de->d_name, strerror(errno));
-			rc = -1;
-			break;
-		}
+		rc = privdrop_fix_entry(dirfd(d), de->d_name, root, root ? pw.pw_uid : 0,
+		    root ? pw.pw_gid : 0, fixed, err, errlen, dir);
 	}
 	closedir(d);
 	return rc;

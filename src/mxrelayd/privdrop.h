@@ -22,11 +22,16 @@
 int privdrop_drop(const char *user, char *err, size_t errlen);
 
 /*
- * Before dropping: when running as root, create dir (mode 0700) when it is
- * missing and give it, and the files directly inside it, to the account
- * privdrop_drop() will become, so the queue stays writable afterwards.
- * Not root: nothing to do. Returns 0, or -1 with a message in err.
+ * Before dropping: create dir (mode 0700) when it is missing, make it 0700
+ * and the regular files directly inside it readable and writable by their
+ * owner only, whatever the umask they were made under or the mode of a
+ * directory that already existed (queued mail is private), and, when
+ * running as root, give them to the account privdrop_drop() will become,
+ * so the queue stays writable afterwards. Symbolic links are never
+ * followed. *fixed counts the modes changed. Returns 0, or -1 with a
+ * message in err.
  */
-int privdrop_prepare_dir(const char *user, const char *dir, char *err, size_t errlen);
+int privdrop_prepare_dir(const char *user, const char *dir, unsigned *fixed, char *err,
+    size_t errlen);
 
 #endif

@@ -18,13 +18,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "mxrelayd/config.h"
+#include "tsupport.h"
 #include "util/log.h"
 
 /* A scratch directory with the files a configuration may name. */
 struct fixture {
 	char dir[64];
 	char cert[128], key[128], auth[128], pw[128], missing[128];
+	char otherkey[128], notpem[128], expired[128];
 };
 
 /* Write text to path. */
@@ -47,8 +51,15 @@ static int setup(void **state)
 	snprintf(fx->auth, sizeof(fx->auth), "%s/users", fx->dir);
 	snprintf(fx->pw, sizeof(fx->pw), "%s/smarthost.pw", fx->dir);
 	snprintf(fx->missing, sizeof(fx->missing), "%s/missing", fx->dir);
-	write_file(fx->cert, "cert\n");
-	write_file(fx->key, "key\n");
+	snprintf(fx->otherkey, sizeof(fx->otherkey), "%s/other.key", fx->dir);
+	snprintf(fx->notpem, sizeof(fx->notpem), "%s/notpem.txt", fx->dir);
+	snprintf(fx->expired, sizeof(fx->expired), "%s/expired.pem", fx->dir);
+	EVP_PKEY *k = tsupport_write_key(fx->key);
+	tsupport_write_cert(k, fx->cert, -3600, 86400);
+	tsupport_write_cert(k, fx->expired, -7200, -3600);
+	EVP_PKEY_free(k);
+	EVP_PKEY_free(tsupport_write_key(fx->otherkey));
+	write_file(fx->notpem, "not a certificate\n");
 	write_file(fx->auth, "# none\n");
 	write_file(fx->pw, "s3cret pass\nsecond line\n");
 	*state = fx;
@@ -60,6 +71,9 @@ static int teardown(void **state)
 	struct fixture *fx = *state;
 	unlink(fx->cert);
 	unlink(fx->key);
+	unlink(fx->otherkey);
+	unlink(fx->notpem);
+	unlink(fx->expired);
 	unlink(fx->auth);
 	unlink(fx->pw);
 	rmdir(fx->dir);
@@ -67,12 +81,13 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* Replace every "@CERT@", "@KEY@", "@AUTH@", "@PW@", "@MISSING@" in tmpl. */
+/* Replace every "@CERT@", "@KEY@", "@AUTH@", "@PW@", "@MISSING@", ... in tmpl. */
 static void expand(const struct fixture *fx, const char *tmpl, char *out, size_t outlen)
 {
 	const struct { const char *tag; const char *val; } subs[] = {
 		{ "@CERT@", fx->cert }, { "@KEY@", fx->key }, { "@AUTH@", fx->auth },
-		{ "@PW@", fx->pw }, { "@MISSING@", fx->missing },
+		{ "@PW@", fx->pw }, { "@MISSING@", fx->missing }, { "@OTHERKEY@", fx->otherkey },
+		{ "@NOTPEM@", fx->notpem }, { "@EXPIRED@", fx->expired }, { "@DIR@", fx->dir },
 	};
 	size_t n = 0;
 	while (*tmpl != '\0' && n + 1 < outlen) {
@@ -152,6 +167,12 @@ static const struct error_case error_cases[] = {
 	{ L "tls_cert = @CERT@\n", "t.conf:2: tls_cert without tls_key" },
 	{ L "tls_key = @KEY@\n", "t.conf:2: tls_key without tls_cert" },
 	{ L "tls_cert = @MISSING@\ntls_key = @KEY@\n", "t.conf:2: tls_cert: cannot read" },
+	{ L "tls_cert = @CERT@\ntls_key = @OTHERKEY@\n", "t.conf:3: tls_key: private key" },
+	{ L "tls_key = @OTHERKEY@\ntls_cert = @CERT@\n", "does not match the certificate" },
+	{ L "tls_cert = @NOTPEM@\ntls_key = @KEY@\n", "t.conf:2: tls_cert: " },
+	{ L "tls_cert = @NOTPEM@\ntls_key = @KEY@\n", "notpem.txt is not a PEM certificate" },
+	{ L "tls_cert = @CERT@\ntls_key = @NOTPEM@\n", "t.conf:3: tls_key: " },
+	{ L "tls_cert = @CERT@\ntls_key = @NOTPEM@\n", "notpem.txt is not a PEM private key" },
 	{ L "auth_file = @MISSING@\n", "t.conf:2: auth_file: cannot read" },
 	{ L "ca_file = /\n", "ca_file: '/' is not a regular file" },
 	{ "listen = 127.0.0.1:587 submission\n", "t.conf:1: listen: submission listener 127.0.0.1:587 needs auth_file" },
@@ -374,6 +395,60 @@ static void test_route_auth_forces_tls(void **state)
 	config_free(c);
 }
 
+/* A certificate past its end date loads, with a warning that names its line. */
+static void test_expired_certificate_is_a_warning(void **state)
+{
+	const struct fixture *fx = *state;
+	char err[1024];
+	struct config *c = load(fx, L "tls_cert = @EXPIRED@\ntls_key = @KEY@\n", err, sizeof(err));
+	if (c == NULL)
+		fail_msg("got error \"%s\"", err);
+	assert_non_null(c->tls_warning);
+	if (strstr(c->tls_warning, "t.conf:2: tls_cert: certificate expired on") == NULL)
+		fail_msg("got warning \"%s\", want t.conf:2: tls_cert: certificate expired on ...", c->tls_warning);
+	config_free(c);
+	c = load(fx, L "tls_cert = @CERT@\ntls_key = @KEY@\n", err, sizeof(err));
+	if (c == NULL)
+		fail_msg("got error \"%s\"", err);
+	assert_null(c->tls_warning);
+	config_free(c);
+}
+
+/* check-config's queue_dir rule: a directory, or a missing one whose parent exists. */
+static void test_queue_dir_check(void **state)
+{
+	const struct fixture *fx = *state;
+	const struct { const char *dir; const char *want; } rows[] = {
+		{ "@DIR@", NULL },
+		{ "@DIR@/new", NULL },
+		{ "@DIR@/new/", NULL },
+		{ "@DIR@/no/such", "t.conf:2: queue_dir: '@DIR@/no/such' does not exist and neither does its parent" },
+		{ "@CERT@", "t.conf:2: queue_dir: '@CERT@' is not a directory" },
+		{ "@DIR@/link", "is a symbolic link" },
+	};
+	char link[160];
+	snprintf(link, sizeof(link), "%s/link", fx->dir);
+	assert_int_equal(symlink(fx->dir, link), 0);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		char tmpl[256], want[512], err[1024];
+		snprintf(tmpl, sizeof(tmpl), L "queue_dir = %s\n", rows[i].dir);
+		struct config *c = load(fx, tmpl, err, sizeof(err));
+		if (c == NULL)
+			fail_msg("row %zu: got load error \"%s\"", i, err);
+		int rc = config_check_queue_dir(c, err, sizeof(err));
+		if (rows[i].want == NULL) {
+			if (rc != 0)
+				fail_msg("row %zu: got \"%s\", want no error", i, err);
+		} else {
+			expand(fx, rows[i].want, want, sizeof(want));
+			if (rc == 0 || strstr(err, want) == NULL)
+				fail_msg("row %zu: got %d \"%s\", want \"%s\"", i, rc, rc ? err : "", want);
+		}
+		config_free(c);
+	}
+	unlink(link);
+}
+
 static void test_long_lines_and_nul(void **state)
 {
 	(void)state;
@@ -482,6 +557,8 @@ int main(void)
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_values),
 		cmocka_unit_test(test_route_auth_forces_tls),
+		cmocka_unit_test(test_expired_certificate_is_a_warning),
+		cmocka_unit_test(test_queue_dir_check),
 		cmocka_unit_test(test_long_lines_and_nul),
 		cmocka_unit_test(test_load_file),
 		cmocka_unit_test(test_network_match),

@@ -27,12 +27,10 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
-#include <openssl/x509v3.h>
 
 #include "net/net_conn.h"
 #include "net/net_tls.h"
+#include "tsupport.h"
 
 enum scenario {
 	SC_PLAIN,
@@ -89,46 +87,6 @@ static struct pki *pki_of(void **state)
 	return *state;
 }
 
-/* Write a fresh P-256 key to path and return it. */
-static EVP_PKEY *make_key(const char *path)
-{
-	EVP_PKEY *k = EVP_EC_gen("P-256");
-	assert_non_null(k);
-	FILE *f = fopen(path, "w");
-	assert_non_null(f);
-	assert_int_equal(PEM_write_PrivateKey(f, k, NULL, NULL, 0, NULL, NULL), 1);
-	fclose(f);
-	return k;
-}
-
-/* A self-signed certificate for mx.test, written as PEM. */
-static void make_cert(EVP_PKEY *k, const char *path)
-{
-	X509 *x = X509_new();
-	assert_non_null(x);
-	X509_set_version(x, 2);
-	ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
-	X509_gmtime_adj(X509_getm_notBefore(x), -3600);
-	X509_gmtime_adj(X509_getm_notAfter(x), 86400);
-	X509_NAME *n = X509_get_subject_name(x);
-	X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)"mx.test", -1, -1, 0);
-	X509_set_issuer_name(x, n);
-	X509_set_pubkey(x, k);
-	X509V3_CTX v3;
-	X509V3_set_ctx_nodb(&v3);
-	X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
-	X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_alt_name, "DNS:mx.test");
-	assert_non_null(ext);
-	X509_add_ext(x, ext, -1);
-	X509_EXTENSION_free(ext);
-	assert_true(X509_sign(x, k, EVP_sha256()) > 0);
-	FILE *f = fopen(path, "w");
-	assert_non_null(f);
-	assert_int_equal(PEM_write_X509(f, x), 1);
-	fclose(f);
-	X509_free(x);
-}
-
 static int pki_setup(void **state)
 {
 	struct pki *p = calloc(1, sizeof(*p));
@@ -138,10 +96,10 @@ static int pki_setup(void **state)
 	snprintf(p->cert, sizeof(p->cert), "%s/cert.pem", p->dir);
 	snprintf(p->key, sizeof(p->key), "%s/key.pem", p->dir);
 	snprintf(p->otherkey, sizeof(p->otherkey), "%s/other.pem", p->dir);
-	EVP_PKEY *k = make_key(p->key);
-	make_cert(k, p->cert);
+	EVP_PKEY *k = tsupport_write_key(p->key);
+	tsupport_write_cert(k, p->cert, -3600, 86400);
 	EVP_PKEY_free(k);
-	EVP_PKEY_free(make_key(p->otherkey));
+	EVP_PKEY_free(tsupport_write_key(p->otherkey));
 	*state = p;
 	return 0;
 }
