@@ -405,6 +405,10 @@ static int cfg_route_options(struct cfg_parser *p, const char *key, struct cfg_r
 		return cfg_error(p, "%s: auth=USER and password-file=PATH go together", key);
 	if (*tls_set && r->tls == MXR_TLS_NONE && r->auth_user != NULL)
 		return cfg_error(p, "%s: auth with tls=none would send the password in clear", key);
+	/* Opportunistic TLS takes any certificate: the password would go to whoever answers. */
+	if (*tls_set && r->tls == MXR_TLS_OPPORTUNISTIC && r->auth_user != NULL)
+		return cfg_error(p, "%s: auth with tls=opportunistic would send the password to "
+		    "any certificate: use tls=required or tls=implicit", key);
 	if (pwfile != NULL)
 		return cfg_read_password(p, pwfile, &r->auth_pass);
 	return 0;
