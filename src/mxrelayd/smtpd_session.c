@@ -238,6 +238,21 @@ void smtpd_session_reply(struct smtpd_session *s, int code, const char *esc,
 		log_msg(LOG_LVL_DEBUG, "session=%s event=reply code=%d dsn=%s", s->id, code, esc);
 }
 
+void smtpd_session_refuse(struct smtpd_session *s, int code, const char *esc,
+    const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	smtpd_session_vreply(s, code, ' ', esc, fmt, ap);
+	va_end(ap);
+	s->ctx->stats.rejected++;
+	unsigned allowance = s->ctx->cfg->max_recipients != 0 ? s->ctx->cfg->max_recipients : 1000;
+	if (s->txn == NULL || ++s->txn->refusals > allowance)
+		s->errors++;
+	if (log_enabled(LOG_LVL_DEBUG))
+		log_msg(LOG_LVL_DEBUG, "session=%s event=reply code=%d dsn=%s", s->id, code, esc);
+}
+
 void smtpd_session_reply_r(struct smtpd_session *s, const struct smtpd_reply *r)
 {
 	smtpd_session_reply(s, r->code, r->esc, "%s", r->text);

@@ -67,7 +67,7 @@ struct smtpd_session {
 	char helo[256];				/* HELO/EHLO argument, printable */
 	char *auth_user;			/* owned; set after a successful AUTH */
 	unsigned auth_failures;
-	unsigned errors;			/* error replies so far */
+	unsigned errors;			/* client errors since the last message accepted */
 	unsigned messages;			/* messages queued in this session */
 	bool skip_line;				/* discarding the rest of an overlong line */
 	bool stop_after;			/* the daemon is stopping: close after this message */
@@ -96,6 +96,14 @@ void smtpd_session_set_state(struct smtpd_session *s, enum smtpd_state st);
 
 /* Send one reply line "code esc text"; error replies count towards max_errors. */
 void smtpd_session_reply(struct smtpd_session *s, int code, const char *esc,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/*
+ * Send a refusal that is the relay's decision, not a client error (the
+ * recipient limit, relaying denied): it does not count towards max_errors,
+ * except past max_recipients of them in one transaction (Postfix's
+ * smtpd_recipient_overshoot_limit), where the client is only probing.
+ */
+void smtpd_session_refuse(struct smtpd_session *s, int code, const char *esc,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 /* Send a typed reply. */
 void smtpd_session_reply_r(struct smtpd_session *s, const struct smtpd_reply *r);
