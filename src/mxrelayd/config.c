@@ -571,6 +571,8 @@ static const struct cfg_key cfg_keys[] = {
 	{ "max_connections", CFG_K_UINT, CFG_OFF(max_connections), 1, 1000000, CFG_C_ANY, NULL, false },
 	{ "max_connections_per_ip", CFG_K_UINT, CFG_OFF(max_connections_per_ip), 1, 1000000,
 	  CFG_C_ANY, NULL, false },
+	{ "client_ipv6_prefix", CFG_K_UINT, CFG_OFF(client_ipv6_prefix), 32, 128, CFG_C_ANY,
+	  NULL, false },
 	{ "command_timeout", CFG_K_DURATION, CFG_OFF(cmd_timeout), 10, 3600, CFG_C_ANY, NULL, false },
 	{ "data_timeout", CFG_K_DURATION, CFG_OFF(data_timeout), 10, 3600, CFG_C_ANY, NULL, false },
 	{ "vrfy", CFG_K_FUNC, 0, 0, 0, CFG_C_ANY, cfg_set_vrfy, false },
@@ -805,6 +807,7 @@ static void cfg_set_defaults(struct config *c)
 	c->max_errors = 20;
 	c->max_connections = 10000;
 	c->max_connections_per_ip = 100;
+	c->client_ipv6_prefix = 64;
 	c->cmd_timeout = 300;
 	c->data_timeout = 600;
 	c->vrfy = CFG_VRFY_252;

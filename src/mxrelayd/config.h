@@ -75,6 +75,7 @@ struct config {
 	unsigned max_errors;		/* bad commands before 421, default 20 */
 	unsigned max_connections;	/* overall, default 10000 */
 	unsigned max_connections_per_ip;/* default 100 */
+	unsigned client_ipv6_prefix;	/* IPv6 bits that are one client for the limits, default 64 */
 	unsigned cmd_timeout;		/* seconds, default 300 */
 	unsigned data_timeout;		/* seconds, default 600 */
 	enum cfg_vrfy vrfy;

@@ -127,6 +127,9 @@ static const struct error_case error_cases[] = {
 	{ L "hostname = a.test\nhostname = b.test\n", "t.conf:3: duplicate key 'hostname' (first set on line 2)" },
 	{ L "max_recipients = 5\n", "t.conf:2: max_recipients: '5' is out of range (100..1000000)" },
 	{ L "max_recipients = 10x\n", "max_recipients: '10x' is not a number" },
+	{ L "client_ipv6_prefix = 16\n", "t.conf:2: client_ipv6_prefix: '16' is out of range (32..128)" },
+	{ L "client_ipv6_prefix = 129\n", "client_ipv6_prefix: '129' is out of range (32..128)" },
+	{ L "client_ipv6_prefix = 56\n", NULL },
 	{ L "max_recipients = 99999999999999999999999\n", "is not a number" },
 	{ L "max_message_size = 5G\n", "max_message_size: '5G' is out of range (1K..4G)" },
 	{ L "max_message_size = 10T\n", "is not a size" },
@@ -245,6 +248,7 @@ static void test_defaults(void **state)
 	assert_int_equal(c->max_errors, 20);
 	assert_int_equal(c->max_connections, 10000);
 	assert_int_equal(c->max_connections_per_ip, 100);
+	assert_int_equal(c->client_ipv6_prefix, 64);
 	assert_int_equal(c->cmd_timeout, 300);
 	assert_int_equal(c->data_timeout, 600);
 	assert_int_equal(c->vrfy, CFG_VRFY_252);
