@@ -580,6 +580,10 @@ static const struct cfg_key cfg_keys[] = {
 	{ "tls_cert", CFG_K_FILE, CFG_OFF(tls_cert), 0, 0, CFG_C_PATH, NULL, false },
 	{ "tls_key", CFG_K_FILE, CFG_OFF(tls_key), 0, 0, CFG_C_PATH, NULL, false },
 	{ "auth_file", CFG_K_FILE, CFG_OFF(auth_file), 0, 0, CFG_C_PATH, NULL, false },
+	{ "auth_failure_limit", CFG_K_UINT, CFG_OFF(auth_failure_limit), 0, 1000000, CFG_C_ANY,
+	  NULL, false },
+	{ "auth_failure_window", CFG_K_DURATION, CFG_OFF(auth_failure_window), 1, CFG_DAY,
+	  CFG_C_ANY, NULL, false },
 	{ "helo_name", CFG_K_STRING, CFG_OFF(helo_name), 0, 0, CFG_C_HOSTNAME, NULL, false },
 	{ "dns_server", CFG_K_STRING, CFG_OFF(dns_server), 0, 0, CFG_C_DNS_SERVER, NULL, false },
 	{ "source_address", CFG_K_STRING, CFG_OFF(source_addr), 0, 0, CFG_C_IP, NULL, false },
@@ -808,6 +812,8 @@ static void cfg_set_defaults(struct config *c)
 	c->max_connections = 10000;
 	c->max_connections_per_ip = 100;
 	c->client_ipv6_prefix = 64;
+	c->auth_failure_limit = 10;
+	c->auth_failure_window = 600;
 	c->cmd_timeout = 300;
 	c->data_timeout = 600;
 	c->vrfy = CFG_VRFY_252;

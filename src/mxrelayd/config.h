@@ -84,6 +84,8 @@ struct config {
 	char *tls_cert;			/* PEM; STARTTLS offered when set */
 	char *tls_key;
 	char *auth_file;		/* "user:crypt-hash" lines; AUTH offered when set */
+	unsigned auth_failure_limit;	/* AUTH failures per client in a window; 0: no limit; default 10 */
+	unsigned auth_failure_window;	/* seconds, default 600 */
 
 	/* outbound */
 	char *helo_name;		/* default: hostname */

@@ -130,6 +130,9 @@ static const struct error_case error_cases[] = {
 	{ L "client_ipv6_prefix = 16\n", "t.conf:2: client_ipv6_prefix: '16' is out of range (32..128)" },
 	{ L "client_ipv6_prefix = 129\n", "client_ipv6_prefix: '129' is out of range (32..128)" },
 	{ L "client_ipv6_prefix = 56\n", NULL },
+	{ L "auth_failure_window = 0\n", "auth_failure_window: '0' is out of range (1s..1d)" },
+	{ L "auth_failure_window = 2d\n", "auth_failure_window: '2d' is out of range" },
+	{ L "auth_failure_limit = 0\nauth_failure_window = 30s\n", NULL },
 	{ L "max_recipients = 99999999999999999999999\n", "is not a number" },
 	{ L "max_message_size = 5G\n", "max_message_size: '5G' is out of range (1K..4G)" },
 	{ L "max_message_size = 10T\n", "is not a size" },
@@ -249,6 +252,8 @@ static void test_defaults(void **state)
 	assert_int_equal(c->max_connections, 10000);
 	assert_int_equal(c->max_connections_per_ip, 100);
 	assert_int_equal(c->client_ipv6_prefix, 64);
+	assert_int_equal(c->auth_failure_limit, 10);
+	assert_int_equal(c->auth_failure_window, 600);
 	assert_int_equal(c->cmd_timeout, 300);
 	assert_int_equal(c->data_timeout, 600);
 	assert_int_equal(c->vrfy, CFG_VRFY_252);
