@@ -575,6 +575,7 @@ static const struct cfg_key cfg_keys[] = {
 	  NULL, false },
 	{ "command_timeout", CFG_K_DURATION, CFG_OFF(cmd_timeout), 10, 3600, CFG_C_ANY, NULL, false },
 	{ "data_timeout", CFG_K_DURATION, CFG_OFF(data_timeout), 10, 3600, CFG_C_ANY, NULL, false },
+	{ "min_data_rate", CFG_K_UINT, CFG_OFF(min_data_rate), 0, 1000000000, CFG_C_ANY, NULL, false },
 	{ "vrfy", CFG_K_FUNC, 0, 0, 0, CFG_C_ANY, cfg_set_vrfy, false },
 	{ "check_recipient_domain", CFG_K_BOOL, CFG_OFF(check_rcpt_domain), 0, 0, CFG_C_ANY, NULL, false },
 	{ "tls_cert", CFG_K_FILE, CFG_OFF(tls_cert), 0, 0, CFG_C_PATH, NULL, false },
@@ -816,6 +817,7 @@ static void cfg_set_defaults(struct config *c)
 	c->auth_failure_window = 600;
 	c->cmd_timeout = 300;
 	c->data_timeout = 600;
+	c->min_data_rate = 500;
 	c->vrfy = CFG_VRFY_252;
 	c->check_rcpt_domain = false;
 	c->family = MXR_FAMILY_ANY;

@@ -78,6 +78,7 @@ struct config {
 	unsigned client_ipv6_prefix;	/* IPv6 bits that are one client for the limits, default 64 */
 	unsigned cmd_timeout;		/* seconds, default 300 */
 	unsigned data_timeout;		/* seconds, default 600 */
+	unsigned min_data_rate;		/* octets per second of message text; 0: no minimum; default 500 */
 	enum cfg_vrfy vrfy;
 	bool check_rcpt_domain;		/* reject recipient domains that cannot receive mail */
 

@@ -3,7 +3,9 @@
  *
  * Owns: the session state machine (explicit states, every transition
  * logged), reading command lines with their caps, the reply writer and
- * error count, timeouts, pausing input while an answer is pending (queue
+ * error count, timeouts and deadlines (a command line must be complete
+ * within command_timeout of its first octet; message text must arrive at
+ * min_data_rate), pausing input while an answer is pending (queue
  * commit, DNS, password check, failure delay) so replies keep their order,
  * and the deferred free of a session whose connection closed while a
  * callback still holds it.
@@ -78,6 +80,9 @@ struct smtpd_session {
 	struct dns_query *dnsq;			/* a recipient domain lookup; cancelled on close */
 	void *dns_rcpt;				/* owned by smtpd_cmds while dnsq runs */
 	struct event *timer;			/* owned; AUTH failure delay */
+	struct event *cmd_deadline;		/* owned; pending while a command line is incomplete */
+	struct event *data_deadline;		/* owned; pending while message text is read */
+	uint64_t data_due_us;			/* monotonic time the message text is due by; 0: none */
 	/* The BDAT chunk being read (RFC 3030): its octets are read even when refused. */
 	uint64_t bdat_left;			/* octets still to read */
 	bool bdat_last;				/* it carries LAST */

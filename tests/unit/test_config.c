@@ -138,6 +138,8 @@ static const struct error_case error_cases[] = {
 	{ L "max_message_size = 10T\n", "is not a size" },
 	{ L "command_timeout = 2h\n", "command_timeout: '2h' is out of range (10s..1h)" },
 	{ L "command_timeout = 5w\n", "is not a duration" },
+	{ L "min_data_rate = fast\n", "min_data_rate: 'fast' is not a number" },
+	{ L "min_data_rate = 0\n", NULL },
 	{ L "connection_reuse_time = 2h\n", "connection_reuse_time: '2h' is out of range (0s..1h)" },
 	{ L "connection_reuse_limit = -1\n", "connection_reuse_limit: '-1' is not a number" },
 	{ L "max_queue_age = 5d\ndelay_warning = 6d\n", "t.conf:3: delay_warning must be shorter" },
@@ -256,6 +258,7 @@ static void test_defaults(void **state)
 	assert_int_equal(c->auth_failure_window, 600);
 	assert_int_equal(c->cmd_timeout, 300);
 	assert_int_equal(c->data_timeout, 600);
+	assert_int_equal(c->min_data_rate, 500);
 	assert_int_equal(c->vrfy, CFG_VRFY_252);
 	assert_false(c->check_rcpt_domain);
 	assert_int_equal(c->family, MXR_FAMILY_ANY);
