@@ -407,6 +407,10 @@ static int cfg_route_options(struct cfg_parser *p, const char *key, struct cfg_r
 		return cfg_error(p, "%s: auth=USER and password-file=PATH go together", key);
 	if (*tls_set && r->tls == MXR_TLS_NONE && r->auth_user != NULL)
 		return cfg_error(p, "%s: auth with tls=none would send the password in clear", key);
+	/* Opportunistic TLS takes any certificate: the password would go to whoever answers. */
+	if (*tls_set && r->tls == MXR_TLS_OPPORTUNISTIC && r->auth_user != NULL)
+		return cfg_error(p, "%s: auth with tls=opportunistic would send the password to "
+		    "any certificate: use tls=required or tls=implicit", key);
 	if (pwfile != NULL)
 		return cfg_read_password(p, pwfile, &r->auth_pass);
 	return 0;
@@ -569,13 +573,20 @@ static const struct cfg_key cfg_keys[] = {
 	{ "max_connections", CFG_K_UINT, CFG_OFF(max_connections), 1, 1000000, CFG_C_ANY, NULL, false },
 	{ "max_connections_per_ip", CFG_K_UINT, CFG_OFF(max_connections_per_ip), 1, 1000000,
 	  CFG_C_ANY, NULL, false },
+	{ "client_ipv6_prefix", CFG_K_UINT, CFG_OFF(client_ipv6_prefix), 32, 128, CFG_C_ANY,
+	  NULL, false },
 	{ "command_timeout", CFG_K_DURATION, CFG_OFF(cmd_timeout), 10, 3600, CFG_C_ANY, NULL, false },
 	{ "data_timeout", CFG_K_DURATION, CFG_OFF(data_timeout), 10, 3600, CFG_C_ANY, NULL, false },
+	{ "min_data_rate", CFG_K_UINT, CFG_OFF(min_data_rate), 0, 1000000000, CFG_C_ANY, NULL, false },
 	{ "vrfy", CFG_K_FUNC, 0, 0, 0, CFG_C_ANY, cfg_set_vrfy, false },
 	{ "check_recipient_domain", CFG_K_BOOL, CFG_OFF(check_rcpt_domain), 0, 0, CFG_C_ANY, NULL, false },
 	{ "tls_cert", CFG_K_FILE, CFG_OFF(tls_cert), 0, 0, CFG_C_PATH, NULL, false },
 	{ "tls_key", CFG_K_FILE, CFG_OFF(tls_key), 0, 0, CFG_C_PATH, NULL, false },
 	{ "auth_file", CFG_K_FILE, CFG_OFF(auth_file), 0, 0, CFG_C_PATH, NULL, false },
+	{ "auth_failure_limit", CFG_K_UINT, CFG_OFF(auth_failure_limit), 0, 1000000, CFG_C_ANY,
+	  NULL, false },
+	{ "auth_failure_window", CFG_K_DURATION, CFG_OFF(auth_failure_window), 1, CFG_DAY,
+	  CFG_C_ANY, NULL, false },
 	{ "helo_name", CFG_K_STRING, CFG_OFF(helo_name), 0, 0, CFG_C_HOSTNAME, NULL, false },
 	{ "dns_server", CFG_K_STRING, CFG_OFF(dns_server), 0, 0, CFG_C_DNS_SERVER, NULL, false },
 	{ "source_address", CFG_K_STRING, CFG_OFF(source_addr), 0, 0, CFG_C_IP, NULL, false },
@@ -803,8 +814,12 @@ static void cfg_set_defaults(struct config *c)
 	c->max_errors = 20;
 	c->max_connections = 10000;
 	c->max_connections_per_ip = 100;
+	c->client_ipv6_prefix = 64;
+	c->auth_failure_limit = 10;
+	c->auth_failure_window = 600;
 	c->cmd_timeout = 300;
 	c->data_timeout = 600;
+	c->min_data_rate = 500;
 	c->vrfy = CFG_VRFY_252;
 	c->check_rcpt_domain = false;
 	c->family = MXR_FAMILY_ANY;

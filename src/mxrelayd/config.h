@@ -76,8 +76,10 @@ struct config {
 	unsigned max_errors;		/* bad commands before 421, default 20 */
 	unsigned max_connections;	/* overall, default 10000 */
 	unsigned max_connections_per_ip;/* default 100 */
+	unsigned client_ipv6_prefix;	/* IPv6 bits that are one client for the limits, default 64 */
 	unsigned cmd_timeout;		/* seconds, default 300 */
 	unsigned data_timeout;		/* seconds, default 600 */
+	unsigned min_data_rate;		/* octets per second of message text; 0: no minimum; default 500 */
 	enum cfg_vrfy vrfy;
 	bool check_rcpt_domain;		/* reject recipient domains that cannot receive mail */
 
@@ -86,6 +88,8 @@ struct config {
 	char *tls_warning;		/* owned; "FILE:LINE: ..." when the certificate is
 					   outside its validity period, else NULL */
 	char *auth_file;		/* "user:crypt-hash" lines; AUTH offered when set */
+	unsigned auth_failure_limit;	/* AUTH failures per client in a window; 0: no limit; default 10 */
+	unsigned auth_failure_window;	/* seconds, default 600 */
 
 	/* outbound */
 	char *helo_name;		/* default: hostname */

@@ -32,6 +32,7 @@
 #include "mxrelayd/queue_store.h"
 #include "mxrelayd/sched.h"
 #include "mxrelayd/smtpd_ctx.h"
+#include "mxrelayd/smtpd_authfail.h"
 #include "mxrelayd/smtpd_limit.h"
 #include "mxrelayd/smtpd_listener.h"
 #include "mxrelayd/smtpd_session.h"
@@ -327,7 +328,11 @@ int main(int argc, char **argv)
 		.tls = tls,
 		.auth = auth,
 		.dns = dns,
-		.limit = smtpd_limit_new(cfg->max_connections, cfg->max_connections_per_ip),
+		.limit = smtpd_limit_new(cfg->max_connections, cfg->max_connections_per_ip,
+		    cfg->client_ipv6_prefix),
+		.authfail = smtpd_authfail_new(cfg->auth_failure_limit,
+		    (uint64_t)cfg->auth_failure_window * 1000u, SMTPD_AUTHFAIL_MAX_CLIENTS,
+		    cfg->client_ipv6_prefix),
 		.listeners = listeners,
 		.queued = mxrd_kick,
 		.queued_arg = sched,
@@ -377,6 +382,7 @@ int main(int argc, char **argv)
 	auth_db_free(auth);
 	net_tls_ctx_free(tls);
 	smtpd_limit_free(ctx.limit);
+	smtpd_authfail_free(ctx.authfail);
 	event_base_free(base);
 	config_free(cfg);
 	return 0;

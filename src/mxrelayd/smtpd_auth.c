@@ -5,7 +5,9 @@
  * run auth_db_check (crypt takes tens of milliseconds; one detached
  * thread per check, at most SMTPD_AUTH_MAX_JOBS at once, the answer
  * handed back to the loop with event_active), the failure delay timer
- * (1 s, 2 s, 4 s... with input paused) and the failure limit.
+ * (1 s, 2 s, 4 s... with input paused), the failure limit per session,
+ * and telling the failure table of the daemon about each failure so that
+ * a client at auth_failure_limit is refused AUTH whatever session it uses.
  * Never: logs a password or a decoded or encoded AUTH payload; clears
  * password buffers after use; never touches a session from a worker thread.
  */
@@ -16,10 +18,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <event2/event.h>
 
 #include "mxrelayd/auth_db.h"
+#include "mxrelayd/smtpd_authfail.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
@@ -164,10 +168,21 @@ static void smtpd_auth_delay_done(evutil_socket_t fd, short what, void *arg)
 	smtpd_session_resume(s);
 }
 
+/* Milliseconds of a clock that never steps back, for the failure windows. */
+static uint64_t smtpd_auth_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
 /* A check failed: wait 1 s, 2 s, 4 s... before saying so, reading nothing meanwhile. */
 static void smtpd_auth_failed(struct smtpd_session *s)
 {
 	s->auth_failures++;
+	if (s->ctx->authfail != NULL)
+		(void)smtpd_authfail_record(s->ctx->authfail, (const struct sockaddr *)&s->peer,
+		    smtpd_auth_now_ms());
 	unsigned shift = s->auth_failures - 1 < 4 ? s->auth_failures - 1 : 4;
 	struct timeval tv = { .tv_sec = 1L << shift, .tv_usec = 0 };
 	if (s->timer == NULL)
@@ -335,6 +350,17 @@ void smtpd_auth_start(struct smtpd_session *s, const struct smtp_cmd *cmd)
 	}
 	if (!smtpd_session_auth_offered(s)) {
 		smtpd_session_reply(s, 538, "5.7.11", "Encryption required for requested authentication mechanism");
+		return;
+	}
+	uint64_t retry_ms = 0;
+	if (s->ctx->authfail != NULL && smtpd_authfail_blocked(s->ctx->authfail,
+	    (const struct sockaddr *)&s->peer, smtpd_auth_now_ms(), &retry_ms)) {
+		/* Not even a correct password is checked: guessing must not pay off by reconnecting. */
+		unsigned retry_s = (unsigned)((retry_ms + 999) / 1000);
+		log_msg(LOG_LVL_WARN, "session=%s event=auth result=refused reason=\"auth_failure_limit\" "
+		    "client=%s retry_after=%u", s->id, s->peer_ip, retry_s);
+		smtpd_session_reply(s, 454, "4.7.0", "Too many authentication failures from your "
+		    "address, try again in %u seconds", retry_s);
 		return;
 	}
 	size_t m = 0;

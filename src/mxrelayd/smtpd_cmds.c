@@ -329,8 +329,14 @@ static void smtpd_cmds_rcpt(struct smtpd_session *s, const struct smtp_cmd *cmd)
 	int code = 0;
 	char text[SMTP_LOCAL_ACCEPT_MAX + SMTP_DOMAIN_MAX + 2], ptext[sizeof(text) * 4];
 
+	if (s->txn->bdat) {
+		/* RFC 3030 2: the envelope is complete once message octets flow. */
+		smtpd_session_reply(s, 503, "5.5.1", "Error: RCPT after BDAT");
+		return;
+	}
 	if (cfg->max_recipients != 0 && s->txn->nrcpts >= cfg->max_recipients) {
-		smtpd_session_reply(s, 452, "4.5.3", "Too many recipients");
+		/* RFC 5321 4.5.3.1.10: the client sends the rest later; not its error. */
+		smtpd_session_refuse(s, 452, "4.5.3", "Too many recipients");
 		return;
 	}
 	int n = smtp_cmd_parse_path_arg(cmd->arg, cmd->arg_len, "TO:",
@@ -368,7 +374,10 @@ static void smtpd_cmds_rcpt(struct smtpd_session *s, const struct smtp_cmd *cmd)
 		log_printable(ptext, sizeof(ptext), text, strlen(text));
 		log_msg(LOG_LVL_INFO, "session=%s event=rcpt to=<%s> status=refused code=%d dsn=%s",
 		    s->id, ptext, pr.code, pr.esc);
-		smtpd_session_reply(s, pr.code, pr.esc, "<%s>: %s", ptext, pr.text);
+		if (pr.code == 550 && strcmp(pr.esc, "5.7.1") == 0)
+			smtpd_session_refuse(s, pr.code, pr.esc, "<%s>: %s", ptext, pr.text);
+		else
+			smtpd_session_reply(s, pr.code, pr.esc, "<%s>: %s", ptext, pr.text);
 		return;
 	}
 	if (cfg->check_rcpt_domain && s->ctx->dns != NULL && addr.kind == SMTP_ADDR_MAILBOX &&

@@ -22,6 +22,7 @@ struct queue_store;
 struct auth_db;
 struct dns_resolver;
 struct smtpd_limit;
+struct smtpd_authfail;
 struct smtpd_listener;
 struct smtpd_session;
 typedef struct ssl_ctx_st SSL_CTX;
@@ -57,6 +58,7 @@ struct smtpd_ctx {
 	struct auth_db *auth;		/* or NULL without auth_file; borrowed */
 	struct dns_resolver *dns;	/* or NULL unless check_rcpt_domain; borrowed */
 	struct smtpd_limit *limit;	/* owned by main.c */
+	struct smtpd_authfail *authfail;/* AUTH failures per client; owned by main.c */
 	struct smtpd_listener *listeners;/* owned by main.c */
 	void (*queued)(void *arg);	/* a message was committed: delivery may start; or NULL */
 	void *queued_arg;

@@ -301,6 +301,8 @@ static void smtpd_data_committed(void *arg, bool ok, const char *err)
 		return;	/* the client left; the message is queued all the same */
 	struct smtpd_txn *t = s->txn;
 	if (ok) {
+		/* As Postfix: max_errors counts the errors made without delivering mail. */
+		s->errors = 0;
 		s->messages++;
 		s->ctx->stats.messages++;
 		s->ctx->stats.recipients += t->nrcpts;

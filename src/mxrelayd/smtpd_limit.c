@@ -2,7 +2,10 @@
  * smtpd_limit: live connection counts, overall and per client address.
  *
  * Owns: the per-address hash table (chained, entries freed when their
- * count falls to zero, so it holds only addresses with open connections).
+ * count falls to zero, so it holds only addresses with open connections),
+ * and the key that says which addresses are one client: an IPv4 address,
+ * or an IPv6 address cut to its network prefix (one host usually has a
+ * whole /64 to choose addresses from).
  * Never: does I/O; never lets a count wrap.
  */
 #include "mxrelayd/smtpd_limit.h"
@@ -17,11 +20,6 @@
 
 #define SMTPD_LIMIT_BUCKETS 4096	/* power of two */
 
-/* An address as 1 family octet and 16 address octets. */
-struct smtpd_limit_key {
-	uint8_t b[17];
-};
-
 struct smtpd_limit_ent {
 	struct smtpd_limit_ent *next;	/* owned chain */
 	struct smtpd_limit_key key;
@@ -31,12 +29,12 @@ struct smtpd_limit_ent {
 struct smtpd_limit {
 	unsigned max_total;
 	unsigned max_per_ip;
+	unsigned v6_prefix;			/* IPv6 bits that name a client */
 	unsigned total;
 	struct smtpd_limit_ent **buckets;	/* owned, SMTPD_LIMIT_BUCKETS */
 };
 
-/* The key of sa; false for an address family we do not count. */
-static bool smtpd_limit_key(const struct sockaddr *sa, struct smtpd_limit_key *k)
+bool smtpd_limit_key_of(const struct sockaddr *sa, unsigned v6_prefix, struct smtpd_limit_key *k)
 {
 	memset(k, 0, sizeof(*k));
 	if (sa->sa_family == AF_INET) {
@@ -51,8 +49,12 @@ static bool smtpd_limit_key(const struct sockaddr *sa, struct smtpd_limit_key *k
 			k->b[0] = 4;
 			memcpy(k->b + 1, sin6->sin6_addr.s6_addr + 12, 4);
 		} else {
+			unsigned bits = v6_prefix > 128 ? 128 : v6_prefix;
 			k->b[0] = 6;
-			memcpy(k->b + 1, sin6->sin6_addr.s6_addr, 16);
+			memcpy(k->b + 1, sin6->sin6_addr.s6_addr, bits / 8);
+			if (bits % 8 != 0)
+				k->b[1 + bits / 8] = (uint8_t)(sin6->sin6_addr.s6_addr[bits / 8] &
+				    (0xff00u >> (bits % 8)));
 		}
 		return true;
 	}
@@ -60,21 +62,27 @@ static bool smtpd_limit_key(const struct sockaddr *sa, struct smtpd_limit_key *k
 }
 
 /* FNV-1a over the key: spreading is all that is needed here. */
-static size_t smtpd_limit_hash(const struct smtpd_limit_key *k)
+uint32_t smtpd_limit_key_hash(const struct smtpd_limit_key *k)
 {
 	uint32_t h = 2166136261u;
 	for (size_t i = 0; i < sizeof(k->b); i++) {
 		h ^= k->b[i];
 		h *= 16777619u;
 	}
-	return h & (SMTPD_LIMIT_BUCKETS - 1);
+	return h;
 }
 
-struct smtpd_limit *smtpd_limit_new(unsigned max_total, unsigned max_per_ip)
+static size_t smtpd_limit_hash(const struct smtpd_limit_key *k)
+{
+	return smtpd_limit_key_hash(k) & (SMTPD_LIMIT_BUCKETS - 1);
+}
+
+struct smtpd_limit *smtpd_limit_new(unsigned max_total, unsigned max_per_ip, unsigned v6_prefix)
 {
 	struct smtpd_limit *l = xcalloc(1, sizeof(*l));
 	l->max_total = max_total;
 	l->max_per_ip = max_per_ip;
+	l->v6_prefix = v6_prefix;
 	l->buckets = xcalloc(SMTPD_LIMIT_BUCKETS, sizeof(*l->buckets));
 	return l;
 }
@@ -112,7 +120,7 @@ enum smtpd_limit_verdict smtpd_limit_acquire(struct smtpd_limit *l, const struct
 	struct smtpd_limit_ent **slot;
 	if (l->max_total != 0 && l->total >= l->max_total)
 		return SMTPD_LIMIT_TOTAL;
-	if (!smtpd_limit_key(sa, &k)) {
+	if (!smtpd_limit_key_of(sa, l->v6_prefix, &k)) {
 		l->total++;
 		return SMTPD_LIMIT_OK;
 	}
@@ -136,7 +144,7 @@ void smtpd_limit_release(struct smtpd_limit *l, const struct sockaddr *sa)
 	if (l->total == 0)
 		panic("smtpd_limit: release without acquire");
 	l->total--;
-	if (!smtpd_limit_key(sa, &k))
+	if (!smtpd_limit_key_of(sa, l->v6_prefix, &k))
 		return;
 	struct smtpd_limit_ent *e = smtpd_limit_find(l, &k, &slot);
 	if (e == NULL || e->count == 0)
@@ -156,7 +164,7 @@ unsigned smtpd_limit_count(const struct smtpd_limit *l, const struct sockaddr *s
 {
 	struct smtpd_limit_key k;
 	struct smtpd_limit_ent **slot;
-	if (!smtpd_limit_key(sa, &k))
+	if (!smtpd_limit_key_of(sa, l->v6_prefix, &k))
 		return 0;
 	struct smtpd_limit_ent *e = smtpd_limit_find((struct smtpd_limit *)l, &k, &slot);
 	return e != NULL ? e->count : 0;

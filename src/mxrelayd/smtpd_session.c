@@ -5,7 +5,8 @@
  * live sessions, deferred free while a queue commit holds it), the state
  * machine and its transition log, the input loop that turns buffered
  * octets into command lines or message text, replies and the error
- * count, timeouts, flow control, and the shutdown of sessions.
+ * count, timeouts, the command deadline and the minimum data rate, flow
+ * control, and the shutdown of sessions.
  * Never: frees a session that a pending callback still holds; never reads
  * input while an answer is pending (pipelined replies stay in order);
  * never logs a command argument that may carry a secret.
@@ -16,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -54,6 +56,8 @@ static const char *const smtpd_state_names[SMTPD_S_COUNT_] = {
 
 static void smtpd_session_event(struct net_conn *c, enum net_event ev, void *arg);
 static void smtpd_session_process(struct smtpd_session *s);
+static void smtpd_session_cmd_deadline(evutil_socket_t fd, short what, void *arg);
+static void smtpd_session_data_deadline(evutil_socket_t fd, short what, void *arg);
 
 const char *smtpd_session_state_name(enum smtpd_state st)
 {
@@ -101,6 +105,10 @@ struct smtpd_session *smtpd_session_new(struct smtpd_ctx *ctx, const struct cfg_
 		return NULL;
 	}
 	snprintf(s->peer_ip, sizeof(s->peer_ip), "%s", net_conn_peer_ip(s->conn));
+	s->cmd_deadline = evtimer_new(ctx->base, smtpd_session_cmd_deadline, s);
+	s->data_deadline = evtimer_new(ctx->base, smtpd_session_data_deadline, s);
+	if (s->cmd_deadline == NULL || s->data_deadline == NULL)
+		fatal("smtpd_session: out of memory creating a timer");
 	s->next = ctx->sessions;
 	if (ctx->sessions != NULL)
 		ctx->sessions->prev = s;
@@ -123,6 +131,10 @@ static void smtpd_session_destroy(struct smtpd_session *s)
 	smtpd_auth_free(s->auth);
 	if (s->timer != NULL)
 		event_free(s->timer);
+	if (s->cmd_deadline != NULL)
+		event_free(s->cmd_deadline);
+	if (s->data_deadline != NULL)
+		event_free(s->data_deadline);
 	free(s->auth_user);
 	free(s);
 }
@@ -150,6 +162,14 @@ static void smtpd_session_finish(struct smtpd_session *s, const char *reason)
 	if (s->timer != NULL) {
 		event_free(s->timer);
 		s->timer = NULL;
+	}
+	if (s->cmd_deadline != NULL) {
+		event_free(s->cmd_deadline);
+		s->cmd_deadline = NULL;
+	}
+	if (s->data_deadline != NULL) {
+		event_free(s->data_deadline);
+		s->data_deadline = NULL;
 	}
 	smtpd_auth_detach(s);
 	if (s->prev != NULL)
@@ -234,6 +254,21 @@ void smtpd_session_reply(struct smtpd_session *s, int code, const char *esc,
 		s->ctx->stats.rejected++;
 		s->errors++;
 	}
+	if (log_enabled(LOG_LVL_DEBUG))
+		log_msg(LOG_LVL_DEBUG, "session=%s event=reply code=%d dsn=%s", s->id, code, esc);
+}
+
+void smtpd_session_refuse(struct smtpd_session *s, int code, const char *esc,
+    const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	smtpd_session_vreply(s, code, ' ', esc, fmt, ap);
+	va_end(ap);
+	s->ctx->stats.rejected++;
+	unsigned allowance = s->ctx->cfg->max_recipients != 0 ? s->ctx->cfg->max_recipients : 1000;
+	if (s->txn == NULL || ++s->txn->refusals > allowance)
+		s->errors++;
 	if (log_enabled(LOG_LVL_DEBUG))
 		log_msg(LOG_LVL_DEBUG, "session=%s event=reply code=%d dsn=%s", s->id, code, esc);
 }
@@ -331,12 +366,15 @@ static bool smtpd_session_line(struct smtpd_session *s)
 	if (s->skip_line) {
 		if (!smtpd_session_skip_line(s))
 			return false;
+		event_del(s->cmd_deadline);
 		smtpd_session_overlong(s);
 		return true;
 	}
 	int r = net_conn_readline(s->conn, line, sizeof(line), &len);
 	if (r == 0)
 		return false;
+	/* A line is complete: the next one gets its own command_timeout. */
+	event_del(s->cmd_deadline);
 	if (r < 0) {
 		if (!smtpd_session_skip_line(s))
 			return false;
@@ -351,6 +389,111 @@ static bool smtpd_session_line(struct smtpd_session *s)
 	return true;
 }
 
+/* Microseconds of a clock that never steps back. */
+static uint64_t smtpd_session_now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* Whether the session reads command lines (or AUTH responses) now. */
+static bool smtpd_session_reads_commands(const struct smtpd_session *s)
+{
+	return s->state == SMTPD_S_GREETED || s->state == SMTPD_S_READY ||
+	    s->state == SMTPD_S_MAIL || s->state == SMTPD_S_RCPT || s->state == SMTPD_S_AUTH;
+}
+
+/* Whether message text is being received: DATA, a BDAT chunk, or between BDAT chunks. */
+static bool smtpd_session_in_message(const struct smtpd_session *s)
+{
+	return s->state == SMTPD_S_DATA || s->state == SMTPD_S_BDAT ||
+	    (s->state == SMTPD_S_RCPT && s->txn != NULL && s->txn->bdat);
+}
+
+/* Arm the data deadline at now + us. */
+static void smtpd_session_data_arm(struct smtpd_session *s, uint64_t us)
+{
+	struct timeval tv = { .tv_sec = (time_t)(us / 1000000u), .tv_usec = (suseconds_t)(us % 1000000u) };
+	evtimer_add(s->data_deadline, &tv);
+}
+
+/*
+ * Start or stop the deadlines for what the session reads now. The read
+ * timeouts of net_conn restart at every octet, so a client sending one
+ * octet every few seconds would hold the session for ever without these.
+ * Command line: complete within command_timeout of its first octet (not
+ * counted while the session itself makes the client wait). Message text:
+ * due data_timeout after it starts, each octet moving the due time
+ * 1/min_data_rate s later, never to more than data_timeout from now (as
+ * Postfix's smtpd_min_data_rate).
+ */
+static void smtpd_session_deadlines(struct smtpd_session *s)
+{
+	const struct config *cfg = s->ctx->cfg;
+	if (s->conn == NULL)
+		return;
+	bool partial = s->wait == SMTPD_WAIT_NONE && smtpd_session_reads_commands(s) &&
+	    (s->skip_line || evbuffer_get_length(net_conn_input(s->conn)) > 0);
+	if (!partial)
+		event_del(s->cmd_deadline);
+	else if (!evtimer_pending(s->cmd_deadline, NULL)) {
+		struct timeval tv = { .tv_sec = (time_t)cfg->cmd_timeout, .tv_usec = 0 };
+		evtimer_add(s->cmd_deadline, &tv);
+	}
+	if (cfg->min_data_rate == 0 || !smtpd_session_in_message(s)) {
+		event_del(s->data_deadline);
+		s->data_due_us = 0;
+	} else if (s->data_due_us == 0) {
+		uint64_t grace = (uint64_t)cfg->data_timeout * 1000000u;
+		s->data_due_us = smtpd_session_now_us() + grace;
+		smtpd_session_data_arm(s, grace);
+	}
+}
+
+/* n octets of message text were taken: the due time moves n/min_data_rate s later. */
+static void smtpd_session_data_progress(struct smtpd_session *s, size_t n)
+{
+	const struct config *cfg = s->ctx->cfg;
+	if (s->data_due_us == 0 || n == 0)
+		return;
+	uint64_t cap = smtpd_session_now_us() + (uint64_t)cfg->data_timeout * 1000000u;
+	uint64_t credit = (uint64_t)n * 1000000u / cfg->min_data_rate;
+	s->data_due_us = s->data_due_us + credit > cap ? cap : s->data_due_us + credit;
+}
+
+/* A command line was not complete within command_timeout of its first octet. */
+static void smtpd_session_cmd_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	struct smtpd_session *s = arg;
+	char text[300];
+	(void)fd;
+	(void)what;
+	snprintf(text, sizeof(text), "%s Error: timeout exceeded", s->ctx->cfg->hostname);
+	smtpd_session_close_reply(s, 421, "4.4.2", text, "command line not complete within command_timeout");
+}
+
+/* The data deadline passed: close when the text is late, else wait for the moved due time. */
+static void smtpd_session_data_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	struct smtpd_session *s = arg;
+	char text[300];
+	(void)fd;
+	(void)what;
+	if (s->data_due_us == 0 || !smtpd_session_in_message(s))
+		return;
+	uint64_t now = smtpd_session_now_us();
+	if (now < s->data_due_us) {
+		smtpd_session_data_arm(s, s->data_due_us - now);
+		return;
+	}
+	log_msg(LOG_LVL_INFO, "session=%s event=slow-data client=%s min_data_rate=%u", s->id,
+	    s->peer_ip, s->ctx->cfg->min_data_rate);
+	snprintf(text, sizeof(text), "%s Error: timeout exceeded (message data too slow)",
+	    s->ctx->cfg->hostname);
+	smtpd_session_close_reply(s, 421, "4.4.2", text, "message data slower than min_data_rate");
+}
+
 /*
  * Work through buffered input: command lines, AUTH responses or message
  * text, until input runs out, an answer must be waited for, or the
@@ -362,10 +505,16 @@ static void smtpd_session_process_input(struct smtpd_session *s)
 	while (s->conn != NULL && s->wait == SMTPD_WAIT_NONE) {
 		switch (s->state) {
 		case SMTPD_S_DATA:
-		case SMTPD_S_BDAT:
-			if (!smtpd_data_feed(s))
+		case SMTPD_S_BDAT: {
+			size_t before = evbuffer_get_length(net_conn_input(s->conn));
+			bool more = smtpd_data_feed(s);
+			if (s->conn != NULL)
+				smtpd_session_data_progress(s,
+				    before - evbuffer_get_length(net_conn_input(s->conn)));
+			if (!more)
 				return;
 			continue;
+		}
 		case SMTPD_S_GREETED:
 		case SMTPD_S_READY:
 		case SMTPD_S_MAIL:
@@ -396,6 +545,8 @@ static void smtpd_session_process(struct smtpd_session *s)
 {
 	smtpd_session_hold(s);
 	smtpd_session_process_input(s);
+	if (s->state != SMTPD_S_CLOSED)
+		smtpd_session_deadlines(s);
 	(void)smtpd_session_release(s);
 }
 

@@ -3,7 +3,9 @@
  *
  * Owns: the session state machine (explicit states, every transition
  * logged), reading command lines with their caps, the reply writer and
- * error count, timeouts, pausing input while an answer is pending (queue
+ * error count, timeouts and deadlines (a command line must be complete
+ * within command_timeout of its first octet; message text must arrive at
+ * min_data_rate), pausing input while an answer is pending (queue
  * commit, DNS, password check, failure delay) so replies keep their order,
  * and the deferred free of a session whose connection closed while a
  * callback still holds it.
@@ -67,7 +69,7 @@ struct smtpd_session {
 	char helo[256];				/* HELO/EHLO argument, printable */
 	char *auth_user;			/* owned; set after a successful AUTH */
 	unsigned auth_failures;
-	unsigned errors;			/* error replies so far */
+	unsigned errors;			/* client errors since the last message accepted */
 	unsigned messages;			/* messages queued in this session */
 	bool skip_line;				/* discarding the rest of an overlong line */
 	bool stop_after;			/* the daemon is stopping: close after this message */
@@ -78,6 +80,9 @@ struct smtpd_session {
 	struct dns_query *dnsq;			/* a recipient domain lookup; cancelled on close */
 	void *dns_rcpt;				/* owned by smtpd_cmds while dnsq runs */
 	struct event *timer;			/* owned; AUTH failure delay */
+	struct event *cmd_deadline;		/* owned; pending while a command line is incomplete */
+	struct event *data_deadline;		/* owned; pending while message text is read */
+	uint64_t data_due_us;			/* monotonic time the message text is due by; 0: none */
 	/* The BDAT chunk being read (RFC 3030): its octets are read even when refused. */
 	uint64_t bdat_left;			/* octets still to read */
 	bool bdat_last;				/* it carries LAST */
@@ -96,6 +101,14 @@ void smtpd_session_set_state(struct smtpd_session *s, enum smtpd_state st);
 
 /* Send one reply line "code esc text"; error replies count towards max_errors. */
 void smtpd_session_reply(struct smtpd_session *s, int code, const char *esc,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/*
+ * Send a refusal that is the relay's decision, not a client error (the
+ * recipient limit, relaying denied): it does not count towards max_errors,
+ * except past max_recipients of them in one transaction (Postfix's
+ * smtpd_recipient_overshoot_limit), where the client is only probing.
+ */
+void smtpd_session_refuse(struct smtpd_session *s, int code, const char *esc,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 /* Send a typed reply. */
 void smtpd_session_reply_r(struct smtpd_session *s, const struct smtpd_reply *r);

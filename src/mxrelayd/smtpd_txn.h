@@ -41,6 +41,7 @@ struct smtpd_txn {
 	struct smtpd_rcpt *rcpts;	/* owned array */
 	size_t nrcpts;
 	size_t rcpt_cap;
+	unsigned refusals;		/* RCPTs refused by the limit or relay policy */
 	time_t started;
 
 	struct queue_writer *writer;	/* owned until commit/abort */

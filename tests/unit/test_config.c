@@ -142,11 +142,19 @@ static const struct error_case error_cases[] = {
 	{ L "hostname = a.test\nhostname = b.test\n", "t.conf:3: duplicate key 'hostname' (first set on line 2)" },
 	{ L "max_recipients = 5\n", "t.conf:2: max_recipients: '5' is out of range (100..1000000)" },
 	{ L "max_recipients = 10x\n", "max_recipients: '10x' is not a number" },
+	{ L "client_ipv6_prefix = 16\n", "t.conf:2: client_ipv6_prefix: '16' is out of range (32..128)" },
+	{ L "client_ipv6_prefix = 129\n", "client_ipv6_prefix: '129' is out of range (32..128)" },
+	{ L "client_ipv6_prefix = 56\n", NULL },
+	{ L "auth_failure_window = 0\n", "auth_failure_window: '0' is out of range (1s..1d)" },
+	{ L "auth_failure_window = 2d\n", "auth_failure_window: '2d' is out of range" },
+	{ L "auth_failure_limit = 0\nauth_failure_window = 30s\n", NULL },
 	{ L "max_recipients = 99999999999999999999999\n", "is not a number" },
 	{ L "max_message_size = 5G\n", "max_message_size: '5G' is out of range (1K..4G)" },
 	{ L "max_message_size = 10T\n", "is not a size" },
 	{ L "command_timeout = 2h\n", "command_timeout: '2h' is out of range (10s..1h)" },
 	{ L "command_timeout = 5w\n", "is not a duration" },
+	{ L "min_data_rate = fast\n", "min_data_rate: 'fast' is not a number" },
+	{ L "min_data_rate = 0\n", NULL },
 	{ L "connection_reuse_time = 2h\n", "connection_reuse_time: '2h' is out of range (0s..1h)" },
 	{ L "connection_reuse_limit = -1\n", "connection_reuse_limit: '-1' is not a number" },
 	{ L "max_queue_age = 5d\ndelay_warning = 6d\n", "t.conf:3: delay_warning must be shorter" },
@@ -196,6 +204,10 @@ static const struct error_case error_cases[] = {
 	{ L "smarthost = [relay.test]:587 auth=me\n", "auth=USER and password-file=PATH go together" },
 	{ L "smarthost = [relay.test]:587 auth=me password-file=@MISSING@\n", "password-file: cannot read" },
 	{ L "smarthost = [relay.test]:587 tls=none auth=me password-file=@PW@\n", "would send the password in clear" },
+	{ L "\nsmarthost = [relay.test]:587 tls=opportunistic auth=me password-file=@PW@\n", "t.conf:3: smarthost: auth with tls=opportunistic would send the password to any certificate: use tls=required or tls=implicit" },
+	{ L "route = a.test smarthost=x.test:587 auth=me password-file=@PW@ tls=opportunistic\n", "t.conf:2: route: auth with tls=opportunistic" },
+	{ L "route = a.test smarthost=x.test:587 auth=me password-file=@PW@ tls=required\n", NULL },
+	{ L "route = a.test smarthost=x.test:465 auth=me password-file=@PW@ tls=implicit\n", NULL },
 	{ L "smarthost = [relay.test]:99999\n", "smarthost: smarthost '[relay.test]:99999' is not" },
 	{ L "smarthost = relay.test\nroute = * smarthost=other.test\n", "t.conf:3: route: a route for all mail is already set (line 2)" },
 	{ L "route = a.test smarthost=x.test\nroute = A.TEST. smarthost=y.test\n", "t.conf:3: route: domain a.test already has a route (line 2)" },
@@ -262,8 +274,12 @@ static void test_defaults(void **state)
 	assert_int_equal(c->max_errors, 20);
 	assert_int_equal(c->max_connections, 10000);
 	assert_int_equal(c->max_connections_per_ip, 100);
+	assert_int_equal(c->client_ipv6_prefix, 64);
+	assert_int_equal(c->auth_failure_limit, 10);
+	assert_int_equal(c->auth_failure_window, 600);
 	assert_int_equal(c->cmd_timeout, 300);
 	assert_int_equal(c->data_timeout, 600);
+	assert_int_equal(c->min_data_rate, 500);
 	assert_int_equal(c->vrfy, CFG_VRFY_252);
 	assert_false(c->check_rcpt_domain);
 	assert_int_equal(c->family, MXR_FAMILY_ANY);
