@@ -7,8 +7,14 @@ ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 20
 PYTEST ?= /usr/bin/python3 -m pytest
+# make install: PREFIX is where programs, man pages and the unit go (the
+# configuration goes to /etc/mxrelay for PREFIX=/usr, PREFIX/etc/mxrelay
+# otherwise); DESTDIR stages the whole tree under another root.
+PREFIX ?= /usr/local
+DESTDIR ?=
 
-.PHONY: all deps build run test unit integration fuzz fuzz-short bench clean
+.PHONY: all deps build run test unit integration fuzz fuzz-short bench clean \
+	install install-dev
 
 all: build
 
@@ -17,7 +23,8 @@ deps-%:
 
 # Release build (what `make run` and the benchmarks use).
 build: deps-build
-	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMXR_TESTS=OFF >/dev/null
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMXR_TESTS=OFF \
+	    -DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
 	cmake --build $(BUILD) -j $(JOBS)
 
 # Run the daemon in the foreground on its embedded default configuration:
@@ -49,6 +56,22 @@ fuzz: fuzz-build
 	scripts/run-fuzzers $(FUZZ_BUILD) $(FUZZ_SECONDS)
 
 test: unit fuzz-short integration
+
+# Install the release build: mxrelayd in PREFIX/sbin, mxrelay in PREFIX/bin
+# with the sendmail (sbin) and mailq (bin) links, the man pages, the systemd
+# unit (running PREFIX/sbin/mxrelayd) and, unless there is one, the example
+# configuration. Into the live system as root, it also creates the system
+# user mxrelay the daemon runs as.
+install: build
+	DESTDIR="$(if $(DESTDIR),$(abspath $(DESTDIR)))" cmake --install $(BUILD)
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" -eq 0 ] && ! getent passwd mxrelay >/dev/null; then \
+		echo "install: creating the system user mxrelay"; \
+		useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin mxrelay; \
+	fi
+
+# libmxrelay.a and its headers, for programs that embed the delivery engine.
+install-dev: build
+	DESTDIR="$(if $(DESTDIR),$(abspath $(DESTDIR)))" cmake --install $(BUILD) --component dev
 
 bench: deps-bench build
 	bench/run
