@@ -12,9 +12,10 @@ PYTEST ?= /usr/bin/python3 -m pytest
 # otherwise); DESTDIR stages the whole tree under another root.
 PREFIX ?= /usr/local
 DESTDIR ?=
+DEB_BUILD ?= build-deb
 
 .PHONY: all deps build run test unit integration fuzz fuzz-short bench clean \
-	install install-dev
+	install install-dev deb deb-test
 
 all: build
 
@@ -73,8 +74,27 @@ install: build
 install-dev: build
 	DESTDIR="$(if $(DESTDIR),$(abspath $(DESTDIR)))" cmake --install $(BUILD) --component dev
 
+# The Debian package, built with debhelper from a copy of the tree in
+# $(DEB_BUILD)/ (dpkg-buildpackage writes next to the tree it builds),
+# then checked by lintian: the .deb and the lintian report are left there.
+deb: deps-deb
+	rm -rf $(DEB_BUILD)
+	mkdir -p $(DEB_BUILD)/mxrelay
+	git ls-files -z --cached --others --exclude-standard | \
+	    tar --null --files-from=- --ignore-failed-read -cf - | tar -xf - -C $(DEB_BUILD)/mxrelay
+	cd $(DEB_BUILD)/mxrelay && DEB_BUILD_OPTIONS="parallel=$(JOBS)" \
+	    dpkg-buildpackage --build=binary --no-sign >../dpkg-buildpackage.log 2>&1 || \
+	    { tail -40 ../dpkg-buildpackage.log; exit 1; }
+	cd $(DEB_BUILD) && { lintian --fail-on error --tag-display-limit 0 *.changes >lintian.txt 2>&1; \
+	    rc=$$?; cat lintian.txt; exit $$rc; }
+	@ls $(DEB_BUILD)/*.deb
+
+# The package test: the .deb unpacked into a scratch root runs there.
+deb-test: deb
+	MXR_DEB_DIR=$(CURDIR)/$(DEB_BUILD) $(PYTEST) -q tests/integration/test_package_install.py
+
 bench: deps-bench build
 	bench/run
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(DEB_BUILD)
