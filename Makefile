@@ -91,7 +91,7 @@ deb: deps-deb
 
 # The package test: the .deb unpacked into a scratch root runs there.
 deb-test: deb
-	MXR_DEB_DIR=$(CURDIR)/$(DEB_BUILD) $(PYTEST) -q tests/integration/test_package_install.py
+	MXR_DEB_DIR=$(abspath $(DEB_BUILD)) $(PYTEST) -q tests/integration/test_package_install.py
 
 bench: deps-bench build
 	bench/run
