@@ -15,7 +15,7 @@
 #include "mxrelayd/auth_db.h"
 #include "mxrelayd/config.h"
 
-#define CHECK_CONFIG_DEFAULT_PATH "/etc/mxrelay/mxrelay.conf"
+#define CHECK_CONFIG_DEFAULT_PATH MXR_CONFIG_FILE
 
 /* Print the usage line to f. */
 static void check_config_usage(FILE *f)

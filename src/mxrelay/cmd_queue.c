@@ -33,7 +33,7 @@
 #include "mxrelayd/queue_store.h"
 #include "util/log.h"
 
-#define QUEUE_DEFAULT_CONFIG "/etc/mxrelay/mxrelay.conf"
+#define QUEUE_DEFAULT_CONFIG MXR_CONFIG_FILE
 /* How long to wait for each part of the daemon's reply. */
 #define QUEUE_REPLY_TIMEOUT_MS 60000
 /* Longest reply line taken from the daemon (a JSON line of a large message). */

@@ -41,7 +41,7 @@
 #include "smtp/smtp_reply.h"
 #include "util/xalloc.h"
 
-#define SM_DEFAULT_CONFIG "/etc/mxrelay/mxrelay.conf"
+#define SM_DEFAULT_CONFIG MXR_CONFIG_FILE
 #define SM_CHUNK (64u * 1024u)
 /* Seconds each step of the SMTP dialogue with the daemon may take. */
 #define SM_TIMEOUT_S 300

@@ -6,6 +6,12 @@
 #ifndef MXR_COMMANDS_H
 #define MXR_COMMANDS_H
 
+/* The configuration the commands read when none is named: the installed
+ * one, as the build defines it from the install prefix. */
+#ifndef MXR_CONFIG_FILE
+#define MXR_CONFIG_FILE "/etc/mxrelay/mxrelay.conf"
+#endif
+
 int cmd_send(int argc, char **argv);
 int cmd_check_config(int argc, char **argv);
 int cmd_queue(int argc, char **argv);

@@ -42,7 +42,7 @@ def test_unit_verifies():
         pytest.skip("systemd-analyze not installed")
     tmp = tempfile.mkdtemp(prefix="mxrqa-unit-")
     try:
-        text = open(UNIT).read().replace("/usr/bin/mxrelayd", "/bin/true")
+        text = open(UNIT).read().replace("/usr/sbin/mxrelayd", "/bin/true")
         path = os.path.join(tmp, "mxrelayd.service")
         open(path, "w").write(text)
         r = subprocess.run(["systemd-analyze", "verify", "--man=no", path], capture_output=True,
