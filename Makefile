@@ -41,8 +41,13 @@ asan: deps-test
 unit: asan
 	cd $(ASAN_BUILD) && ctest --output-on-failure -j $(JOBS)
 
+# Test peers unpacked from Debian packages, never installed as services (fail2ban-regex).
+DEB_CACHE ?= build-debs
+TEST_DEBS = fail2ban
+
 integration: asan
-	MXR_BIN=$(CURDIR)/$(ASAN_BUILD) $(PYTEST) -q tests/integration
+	scripts/unpack-deb $(DEB_CACHE) $(TEST_DEBS)
+	MXR_BIN=$(CURDIR)/$(ASAN_BUILD) MXR_DEB_CACHE=$(CURDIR)/$(DEB_CACHE) $(PYTEST) -q tests/integration
 
 fuzz-build: deps-test
 	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DMXR_FUZZ=ON >/dev/null

@@ -105,9 +105,10 @@ static void cdl_set_result(struct mxr_delivery *d, size_t i, const struct client
 	d->rcpts[i].decided = true;
 	/* The daemon logs each outcome with its queue id; this line is for debugging. */
 	if (log_enabled(LOG_LVL_DEBUG)) {
-		char pr[600];
-		log_msg(LOG_LVL_DEBUG, "rcpt=<%s>%s status=%s stage=%s code=%d dsn=%s relay=%s[%s] "
-		    "reason=\"%s\"", r->rcpt, client_msg_log_tag(&d->msg), mxr_status_name(r->status),
+		char pr[600], pa[700];
+		log_msg(LOG_LVL_DEBUG, "rcpt=\"<%s>\"%s status=%s stage=%s code=%d dsn=%s relay=%s[%s] "
+		    "reason=\"%s\"", log_printable(pa, sizeof(pa), r->rcpt, strlen(r->rcpt)),
+		    client_msg_log_tag(&d->msg), mxr_status_name(r->status),
 		    mxr_stage_name(r->stage),
 		    r->code, r->esc[0] != '\0' ? r->esc : "-", r->mx_host[0] != '\0' ? r->mx_host : "-",
 		    r->mx_ip[0] != '\0' ? r->mx_ip : "-",

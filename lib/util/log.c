@@ -4,9 +4,12 @@
  */
 #include "log.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -16,7 +19,12 @@ static struct {
 	enum log_level min;
 	int fd;
 	long pid;		/* 0: ask getpid() (before log_init) */
-} log_cfg = { "mxrelay", LOG_LVL_INFO, 2, 0 };
+	bool syslog;		/* fd is a datagram socket to the syslog daemon */
+	struct sockaddr_un syslog_addr;
+} log_cfg = { "mxrelay", LOG_LVL_INFO, 2, 0, false, { 0 } };
+
+/* Syslog priority of a level, at facility mail (2 << 3). */
+static const int log_syslog_prio[] = { 16 + 7, 16 + 6, 16 + 4, 16 + 3 };
 
 /*
  * The line head up to the seconds ("2026-01-02T03:04:05"), made again only
@@ -65,6 +73,9 @@ void log_flush(void)
 
 void log_batch_start(void (*arm)(void *arg), void *arg)
 {
+	/* A syslog datagram is one line: there is nothing to batch. */
+	if (log_cfg.syslog)
+		return;
 	if (log_batch.buf == NULL) {
 		log_batch.buf = malloc(LOG_BATCH_MAX);
 		if (log_batch.buf == NULL)
@@ -90,6 +101,53 @@ void log_init(const char *prog, enum log_level min, int fd)
 	log_cfg.fd = fd;
 	/* Nothing forks after start-up: the pid of every line is this one. */
 	log_cfg.pid = (long)getpid();
+}
+
+int log_use_syslog(const char *path, char *err, size_t errlen)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		snprintf(err, errlen, "syslog socket path too long: %s", path);
+		return -1;
+	}
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
+		snprintf(err, errlen, "cannot connect to the syslog socket %s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	log_cfg.fd = fd;
+	log_cfg.syslog_addr = sun;
+	log_cfg.syslog = true;
+	return 0;
+}
+
+/*
+ * One RFC 3164 datagram: "<PRI>Mmm dd hh:mm:ss prog[pid]: text". When the
+ * syslog daemon restarted, the socket is connected again once.
+ */
+static void log_syslog_send(enum log_level lvl, const char *text, size_t len)
+{
+	static const char mon[12][4] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug",
+		"Sep", "Oct", "Nov", "Dec" };
+	char dgram[4200];
+	time_t now = time(NULL);
+	struct tm tm;
+	localtime_r(&now, &tm);
+	int n = snprintf(dgram, sizeof(dgram), "<%d>%s %2d %02d:%02d:%02d %s[%ld]: %.*s",
+	    log_syslog_prio[lvl], mon[tm.tm_mon], tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+	    log_cfg.prog, log_cfg.pid != 0 ? log_cfg.pid : (long)getpid(), (int)len, text);
+	if (n < 0)
+		return;
+	size_t dlen = (size_t)n < sizeof(dgram) ? (size_t)n : sizeof(dgram) - 1;
+	if (send(log_cfg.fd, dgram, dlen, MSG_NOSIGNAL) >= 0)
+		return;
+	if (errno != ECONNREFUSED && errno != ENOTCONN)
+		return;
+	(void)connect(log_cfg.fd, (struct sockaddr *)&log_cfg.syslog_addr, sizeof(log_cfg.syslog_addr));
+	(void)send(log_cfg.fd, dgram, dlen, MSG_NOSIGNAL);
 }
 
 bool log_enabled(enum log_level lvl)
@@ -118,10 +176,20 @@ void log_vmsg(enum log_level lvl, const char *fmt, va_list ap)
 	if (n < 0)
 		return;
 	size_t used = (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1;
+	size_t head = used;
 	int m = vsnprintf(line + used, sizeof(line) - used, fmt, ap);
 	if (m < 0)
 		return;
 	used += (size_t)m;
+	if (log_cfg.syslog) {
+		/* syslog stamps the time and the program itself; keep the level and the fields. */
+		if (used > sizeof(line) - 1)
+			used = sizeof(line) - 1;
+		const char *lv = strstr(line, "level=");
+		size_t off = lv != NULL && (size_t)(lv - line) < head ? (size_t)(lv - line) : head;
+		log_syslog_send(lvl, line + off, used - off);
+		return;
+	}
 	if (used > sizeof(line) - 2)
 		used = sizeof(line) - 2;
 	line[used++] = '\n';

@@ -1,6 +1,6 @@
 /*
  * log: one key=value line per event, to standard error (and so to the
- * journal under systemd) or to a file.
+ * journal under systemd), to a file, or to syslog (facility mail).
  *
  * Owns: the line format, the minimum level, and making peer text printable
  * before it is logged. Never: logs a secret; callers must not pass
@@ -25,6 +25,12 @@ enum log_level {
 /* Set the program name, the least level written and the output fd. */
 void log_init(const char *prog, enum log_level min, int fd);
 bool log_enabled(enum log_level lvl);
+/*
+ * From now on send each line as one datagram to the syslog daemon at path
+ * (normally /dev/log), at facility mail, instead of writing it to the fd.
+ * 0, or -1 with the reason in err.
+ */
+int log_use_syslog(const char *path, char *err, size_t errlen);
 
 /*
  * Batching, for the thread that calls it (the daemon's loop): from now on

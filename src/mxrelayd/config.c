@@ -509,6 +509,19 @@ static int cfg_set_log_level(struct cfg_parser *p, char *value)
 	    "debug, info, warn or error");
 }
 
+static int cfg_set_log(struct cfg_parser *p, char *value)
+{
+	static const char *const names[] = { "stderr", "syslog" };
+	static const int values[] = { 0, 1 };
+	char *v;
+	int out;
+	if (cfg_one_token(p, "log", value, &v) < 0 ||
+	    cfg_set_enum(p, "log", v, names, values, 2, &out, "stderr or syslog") < 0)
+		return -1;
+	p->c->log_syslog = out == 1;
+	return 0;
+}
+
 static int cfg_set_vrfy(struct cfg_parser *p, char *value)
 {
 	static const char *const names[] = { "252", "disabled" };
@@ -563,6 +576,8 @@ static const struct cfg_key cfg_keys[] = {
 	{ "user", CFG_K_STRING, CFG_OFF(user), 0, 0, CFG_C_USER, NULL, false },
 	{ "control_socket", CFG_K_STRING, CFG_OFF(control_socket), 0, 0, CFG_C_PATH, NULL, false },
 	{ "log_level", CFG_K_FUNC, 0, 0, 0, CFG_C_ANY, cfg_set_log_level, false },
+	{ "log", CFG_K_FUNC, 0, 0, 0, CFG_C_ANY, cfg_set_log, false },
+	{ "syslog_socket", CFG_K_STRING, CFG_OFF(syslog_socket), 0, 0, CFG_C_PATH, NULL, false },
 	{ "relay_networks", CFG_K_FUNC, 0, 0, 0, CFG_C_ANY, cfg_set_networks, false },
 	{ "relay_domains", CFG_K_FUNC, 0, 0, 0, CFG_C_ANY, cfg_set_domains, false },
 	{ "max_message_size", CFG_K_SIZE, CFG_OFF(max_message_size), 1024,
@@ -804,6 +819,7 @@ static void cfg_set_defaults(struct config *c)
 	static const unsigned retry[] = { 300, 600, 1200, 1800, 3600, 7200, 14400 };
 	c->queue_dir = xstrdup("/var/spool/mxrelay");
 	c->log_level = LOG_LVL_INFO;
+	c->syslog_socket = xstrdup("/dev/log");
 	c->networks = xcalloc(2, sizeof(*c->networks));
 	config_parse_network("127.0.0.0/8", &c->networks[0]);
 	config_parse_network("::1", &c->networks[1]);
@@ -1050,6 +1066,7 @@ void config_free(struct config *c)
 	free(c->relay_domains);
 	free(c->tls_cert);
 	free(c->tls_warning);
+	free(c->syslog_socket);
 	free(c->tls_key);
 	free(c->auth_file);
 	free(c->helo_name);

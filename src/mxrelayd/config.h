@@ -61,6 +61,8 @@ struct config {
 	char *user;			/* drop to this user after binding (when started as root) */
 	char *control_socket;		/* queue control socket path */
 	int log_level;			/* enum log_level */
+	bool log_syslog;		/* log = syslog: lines go to syslog_socket, facility mail */
+	char *syslog_socket;		/* default /dev/log */
 
 	struct cfg_listener *listeners;
 	size_t nlisteners;

@@ -251,6 +251,8 @@ int main(int argc, char **argv)
 	}
 	if (!debug)
 		log_init("mxrelayd", (enum log_level)cfg->log_level, 2);
+	if (cfg->log_syslog && log_use_syslog(cfg->syslog_socket, err, sizeof(err)) != 0)
+		fatal("event=start-failed reason=\"%s\"", err);
 	signal(SIGPIPE, SIG_IGN);
 	mxrd_raise_nofile(cfg);
 

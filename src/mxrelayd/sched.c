@@ -171,7 +171,7 @@ static void sched_log_outcome(const char *msg_id, const char *rcpt, const struct
 	if (o->state == QUEUE_RCPT_DEFERRED)
 		snprintf(next, sizeof(next), " next_try=+%llds", (long long)(o->next_try - o->at));
 	log_msg(o->state == QUEUE_RCPT_DELIVERED ? LOG_LVL_INFO : LOG_LVL_INFO,
-	    "queue=%s rcpt=<%s> status=%s tries=%u code=%d dsn=%s relay=%s delay=%llds%s%s%s reason=\"%s\"",
+	    "queue=%s rcpt=\"<%s>\" status=%s tries=%u code=%d dsn=%s relay=%s delay=%llds%s%s%s reason=\"%s\"",
 	    msg_id, addr, queue_store_state_name(o->state), tries + 1, o->code,
 	    o->esc != NULL && o->esc[0] != '\0' ? o->esc : "-",
 	    o->mx != NULL && o->mx[0] != '\0' ? o->mx : "none",

@@ -265,8 +265,9 @@ static void smtpd_cmds_mail(struct smtpd_session *s, const struct smtp_cmd *cmd)
 	}
 	/* RFC 1870 6.1: no room for the declared size now; say so before the client sends it. */
 	if (mp.size > 0 && !queue_store_has_room(s->ctx->queue, mp.size)) {
-		log_msg(LOG_LVL_WARN, "session=%s event=mail status=refused code=452 dsn=4.3.1 size=%llu "
-		    "reason=\"queue file system lacks room\"", s->id, (unsigned long long)mp.size);
+		log_msg(LOG_LVL_WARN, "session=%s event=mail status=refused code=452 dsn=4.3.1 client=%s "
+		    "size=%llu reason=\"queue file system lacks room\"", s->id, s->peer_ip,
+		    (unsigned long long)mp.size);
 		smtpd_session_reply(s, 452, "4.3.1", "Insufficient system storage");
 		return;
 	}
@@ -277,7 +278,7 @@ static void smtpd_cmds_mail(struct smtpd_session *s, const struct smtp_cmd *cmd)
 	s->txn = smtpd_txn_new(text, &mp);
 	smtpd_session_set_state(s, SMTPD_S_MAIL);
 	log_printable(ptext, sizeof(ptext), text, strlen(text));
-	log_msg(LOG_LVL_INFO, "session=%s event=mail from=<%s> size=%llu body=%s%s", s->id, ptext,
+	log_msg(LOG_LVL_INFO, "session=%s event=mail from=\"<%s>\" size=%llu body=%s%s", s->id, ptext,
 	    (unsigned long long)mp.size, mp.body_8bitmime ? "8bitmime" : "7bit",
 	    mp.smtputf8 ? " smtputf8=yes" : "");
 	smtpd_session_reply(s, 250, "2.1.0", "Ok");
@@ -291,7 +292,7 @@ static void smtpd_cmds_rcpt_accept(struct smtpd_session *s, const char *address,
 	smtpd_txn_add_rcpt(s->txn, address, notify, orcpt);
 	smtpd_session_set_state(s, SMTPD_S_RCPT);
 	log_printable(ptext, sizeof(ptext), address, strlen(address));
-	log_msg(LOG_LVL_INFO, "session=%s event=rcpt to=<%s> status=accepted", s->id, ptext);
+	log_msg(LOG_LVL_INFO, "session=%s event=rcpt to=\"<%s>\" status=accepted", s->id, ptext);
 	smtpd_session_reply(s, 250, "2.1.5", "Ok");
 }
 
@@ -308,8 +309,10 @@ static void smtpd_cmds_rcpt_dns(const struct dns_mx_result *res, void *arg)
 	} else {
 		char ptext[1100];
 		log_printable(ptext, sizeof(ptext), p->address, strlen(p->address));
-		log_msg(LOG_LVL_INFO, "session=%s event=rcpt to=<%s> status=refused code=%d dsn=%s reason=\"%s\"",
-		    s->id, ptext, pr.code, pr.esc, res->reason);
+		char preason[600];
+		log_printable(preason, sizeof(preason), res->reason, strlen(res->reason));
+		log_msg(LOG_LVL_INFO, "session=%s event=rcpt to=\"<%s>\" status=refused code=%d dsn=%s "
+		    "client=%s reason=\"%s\"", s->id, ptext, pr.code, pr.esc, s->peer_ip, preason);
 		smtpd_session_reply(s, pr.code, pr.esc, "%s", pr.text);
 	}
 	free(p);
@@ -372,8 +375,8 @@ static void smtpd_cmds_rcpt(struct smtpd_session *s, const struct smtp_cmd *cmd)
 	}
 	if (!ok) {
 		log_printable(ptext, sizeof(ptext), text, strlen(text));
-		log_msg(LOG_LVL_INFO, "session=%s event=rcpt to=<%s> status=refused code=%d dsn=%s",
-		    s->id, ptext, pr.code, pr.esc);
+		log_msg(LOG_LVL_INFO, "session=%s event=rcpt to=\"<%s>\" status=refused code=%d dsn=%s "
+		    "client=%s reason=\"%s\"", s->id, ptext, pr.code, pr.esc, s->peer_ip, pr.text);
 		if (pr.code == 550 && strcmp(pr.esc, "5.7.1") == 0)
 			smtpd_session_refuse(s, pr.code, pr.esc, "<%s>: %s", ptext, pr.text);
 		else

@@ -83,7 +83,8 @@ struct smtpd_listener *smtpd_listener_bind(const struct config *cfg, char *err, 
 }
 
 /* Turn a connection away with one line, without waiting for it. */
-static void smtpd_listener_refuse(struct smtpd_ctx *ctx, int fd, const char *why)
+static void smtpd_listener_refuse(struct smtpd_ctx *ctx, const struct smtpd_listen_sock *ls, int fd,
+    const struct sockaddr_storage *peer, const char *why)
 {
 	char line[320];
 	int n = snprintf(line, sizeof(line), "421 4.7.0 %s Too many connections\r\n",
@@ -93,7 +94,13 @@ static void smtpd_listener_refuse(struct smtpd_ctx *ctx, int fd, const char *why
 		    MSG_DONTWAIT | MSG_NOSIGNAL);
 	ctx->stats.refused++;
 	close(fd);
-	log_msg(LOG_LVL_WARN, "event=refused reason=\"%s\"", why);
+	char ip[INET6_ADDRSTRLEN] = "?";
+	if (peer->ss_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)peer)->sin_addr, ip, sizeof(ip));
+	else if (peer->ss_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)peer)->sin6_addr, ip, sizeof(ip));
+	log_msg(LOG_LVL_WARN, "event=refused client=%s listener=\"%s\" code=421 dsn=4.7.0 reason=\"%s\"",
+	    ip, ls->cfg->text, why);
 }
 
 static void smtpd_listener_retry(evutil_socket_t fd, short what, void *arg)
@@ -131,7 +138,7 @@ static void smtpd_listener_accept(evutil_socket_t lfd, short what, void *arg)
 		}
 		enum smtpd_limit_verdict v = smtpd_limit_acquire(ctx->limit, (struct sockaddr *)&ss);
 		if (v != SMTPD_LIMIT_OK) {
-			smtpd_listener_refuse(ctx, fd, v == SMTPD_LIMIT_TOTAL ?
+			smtpd_listener_refuse(ctx, ls, fd, &ss, v == SMTPD_LIMIT_TOTAL ?
 			    "max_connections" : "max_connections_per_ip");
 			continue;
 		}

@@ -148,7 +148,7 @@ def test_deferred_then_delivered_when_the_destination_comes_back(netns, dns, fak
     assert t.accepted == ["bob@a.test"]
     assert b"Hello there." in mx.messages[0].message
     wait_for("the message to leave the queue", lambda: queue_empty(d), describe=d.describe)
-    assert f"queue={qid} rcpt=<bob@a.test> status=delivered" in d.log()
+    assert f"queue={qid} rcpt=\"<bob@a.test>\" status=delivered" in d.log()
 
 
 def test_5xx_bounce_reaches_the_sender_as_rfc3464(netns, dns, fakesmtp, mxrelayd):
