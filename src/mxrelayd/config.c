@@ -405,8 +405,10 @@ static int cfg_route_options(struct cfg_parser *p, const char *key, struct cfg_r
 		return cfg_error(p, "%s: auth=USER and password-file=PATH go together", key);
 	if (*tls_set && r->tls == MXR_TLS_NONE && r->auth_user != NULL)
 		return cfg_error(p, "%s: auth with tls=none would send the password in clear", key);
-	if (pwfile != NULL)
+	if (pwfile != NULL) {
+		r->password_file = xstrdup(pwfile);
 		return cfg_read_password(p, pwfile, &r->auth_pass);
+	}
 	return 0;
 }
 
@@ -951,7 +953,7 @@ int config_load_text(const char *name, const char *text, size_t len,
 		rc = cfg_finish(&p);
 	explicit_bzero(line, CFG_LINE_MAX + 1);
 	free(line);
-	free(p.key_line);
+	c->key_line = p.key_line;	/* the printer's "set in the file" */
 	free(p.listener_line);
 	free(p.route_line);
 	free(p.route_tls_set);
@@ -988,6 +990,7 @@ void config_free(struct config *c)
 	if (c == NULL)
 		return;
 	free(c->path);
+	free(c->key_line);
 	free(c->hostname);
 	free(c->queue_dir);
 	free(c->user);
@@ -1006,6 +1009,7 @@ void config_free(struct config *c)
 	free(c->ca_file);
 	for (size_t i = 0; i < c->nroutes; i++) {
 		free(c->routes[i].auth_user);
+		free(c->routes[i].password_file);
 		if (c->routes[i].auth_pass != NULL) {
 			explicit_bzero(c->routes[i].auth_pass, strlen(c->routes[i].auth_pass));
 			free(c->routes[i].auth_pass);
@@ -1014,4 +1018,24 @@ void config_free(struct config *c)
 	free(c->routes);
 	free(c->retry_intervals);
 	free(c);
+}
+
+size_t config_key_count(void)
+{
+	return CFG_NKEYS;
+}
+
+void config_key_info(size_t i, struct config_key_info *out)
+{
+	if (i >= CFG_NKEYS)
+		panic("config_key_info: key %zu of %zu", i, CFG_NKEYS);
+	const struct cfg_key *k = &cfg_keys[i];
+	static const enum config_key_type types[] = {
+		[CFG_K_STRING] = CONFIG_KEY_STRING, [CFG_K_FILE] = CONFIG_KEY_STRING,
+		[CFG_K_UINT] = CONFIG_KEY_UINT, [CFG_K_SIZE] = CONFIG_KEY_SIZE,
+		[CFG_K_DURATION] = CONFIG_KEY_DURATION, [CFG_K_BOOL] = CONFIG_KEY_BOOL,
+		[CFG_K_FUNC] = CONFIG_KEY_SPECIAL,
+	};
+	*out = (struct config_key_info){ .name = k->name, .type = types[k->kind], .off = k->off,
+		.repeat = k->repeat };
 }
