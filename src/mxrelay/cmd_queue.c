@@ -315,7 +315,6 @@ static int queue_read_line(int fd, struct evbuffer *in, char **line, size_t *len
  */
 struct queue_link {
 	const struct config *cfg;
-	int fd;			/* a connection to the daemon not used yet, or -1 */
 	bool direct;		/* no daemon listens */
 	struct queue_store *q;	/* direct: the store, owned */
 };
@@ -325,15 +324,15 @@ static int queue_link_ask(struct queue_link *l, const char *req, struct evbuffer
     char *msg, size_t msglen, enum control_status *st)
 {
 	const char *sock = l->cfg->control_socket;
-	int fd = l->fd;
-	l->fd = -1;
-	if (fd < 0 && (fd = queue_connect(sock)) < 0) {
+	int fd = queue_connect(sock);
+	if (fd < 0) {
 		snprintf(msg, msglen, "cannot reach the daemon at %s: %s", sock, strerror(errno));
 		return EX_TEMPFAIL;
 	}
 	char out[CONTROL_LINE_MAX + 2];
 	int n = snprintf(out, sizeof(out), "%s\n", req);
-	if (write(fd, out, (size_t)n) != n) {
+	/* A daemon that closed first (too many connections) is an error here, not SIGPIPE. */
+	if (send(fd, out, (size_t)n, MSG_NOSIGNAL) != n) {
 		snprintf(msg, msglen, "cannot send to the daemon at %s: %s", sock, strerror(errno));
 		close(fd);
 		return EX_TEMPFAIL;
@@ -446,9 +445,16 @@ static int queue_link_open(struct queue_link *l, const struct config *cfg)
 {
 	memset(l, 0, sizeof(*l));
 	l->cfg = cfg;
-	l->fd = queue_connect(cfg->control_socket);
-	if (l->fd >= 0)
+	/*
+	 * Only a probe: the daemon gives a connection 10 s for its request, and
+	 * ids may still have to come from standard input, so each request has
+	 * its own connection.
+	 */
+	int fd = queue_connect(cfg->control_socket);
+	if (fd >= 0) {
+		close(fd);
 		return EX_OK;
+	}
 	if (errno == ENOENT || errno == ECONNREFUSED || errno == EACCES || errno == ENOTDIR) {
 		l->direct = true;
 		return queue_link_open_store(l);
@@ -460,9 +466,6 @@ static int queue_link_open(struct queue_link *l, const struct config *cfg)
 
 static void queue_link_close(struct queue_link *l)
 {
-	if (l->fd >= 0)
-		close(l->fd);
-	l->fd = -1;
 	queue_store_close(l->q);
 	l->q = NULL;
 }

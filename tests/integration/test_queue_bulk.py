@@ -9,10 +9,12 @@ on 127.0.0.12, which receives the bounces.
 
 import os
 import sqlite3
+import subprocess
 import time
 
 import pytest
 
+from conftest import sanitizer_env, sanitizer_report
 from test_queue_cli import expect_rc, listing, run, submit
 from test_queue_delivery import by_final, dsn_parts, wait_for
 from daemon import mxrelayd  # noqa: F401  (a fixture)
@@ -192,3 +194,17 @@ def test_options_after_the_subcommand(relay, mxr_bin):
     assert f"{relay.conf}: configuration ok" in r.stdout, r
     r = expect_rc(relay.mxrelay("-c", relay.conf, "send", "x@y.test"), 64)
     assert "-c CONFIG goes with check-config and queue" in r.stderr, r
+
+
+@pytest.mark.slow
+def test_ids_on_stdin_may_come_slowly(relay, mxr_bin):
+    """The daemon gives a connection 10 s for its request; ids arriving later still work."""
+    a = submit(SENDER, [f"b@{DEAD}"])
+    p = subprocess.Popen([mxr_bin.mxrelay, "queue", "-c", relay.conf, "hold", "-"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, env=sanitizer_env())
+    time.sleep(11)
+    out, err = p.communicate(f"{a}\n", timeout=30)
+    assert p.returncode == 0, (out, err)
+    assert out.splitlines() == [f"held {a}", "-- held 1 message"], (out, err)
+    assert sanitizer_report(err) is None, err

@@ -265,6 +265,67 @@ static void expect_note(const struct notes *k, int i, enum control_event ev, con
 		    k->what[i], (int)ev, what);
 }
 
+/* Selections, requeue and a bounce without the daemon, run against a filled store. */
+static void test_run_filled(void **state)
+{
+	(void)state;
+	char *dir = make_dir();
+	char err[256], body[4096], msg[512], want[600], a[QUEUE_ID_LEN + 1], b[QUEUE_ID_LEN + 1];
+	struct filled f = { .base = event_base_new(), .ok = true };
+	struct queue_store *q = queue_store_open(f.base, dir, err, sizeof(err));
+	assert_non_null(q);
+	put_message(q, &f, a);
+	put_message(q, &f, b);
+	static const struct { const char *req; bool both; } rows[] = {
+		{ "select", true },
+		{ "select-domain b.TEST", true },
+		{ "select-domain c.test", false },
+		{ "select-sender <S@X.TEST>", true },
+		{ "select-sender s@y.test", false },
+		{ "select-sender <>", false },
+	};
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		assert_int_equal(run(q, rows[i].req, body, sizeof(body), msg, sizeof(msg)), CONTROL_OK);
+		snprintf(want, sizeof(want), "%s", rows[i].both ? a : "");
+		if (rows[i].both)
+			snprintf(want + strlen(want), sizeof(want) - strlen(want), "\n%s\n", b);
+		if (strcmp(body, want) != 0)
+			fail_msg("\"%s\": got \"%s\", want \"%s\"", rows[i].req, body, want);
+	}
+	/* requeue: due now (the store's clock is 1000000 in run), nothing else changes */
+	char req[64];
+	snprintf(req, sizeof(req), "requeue %s", a);
+	assert_int_equal(run(q, req, body, sizeof(body), msg, sizeof(msg)), CONTROL_OK);
+	snprintf(want, sizeof(want), "requeued 0 recipients of %s", a);
+	assert_string_equal(msg, want);	/* pending since 999000: already due */
+
+	snprintf(req, sizeof(req), "bounce %s", a);
+	assert_int_equal(run(q, req, body, sizeof(body), msg, sizeof(msg)), CONTROL_OK);
+	snprintf(want, sizeof(want), "bounced 2 recipients of %s", a);
+	assert_string_equal(msg, want);
+	struct queue_msg m;
+	struct queue_rcpt *r = NULL;
+	size_t nr = 0;
+	assert_int_equal(queue_query_message(q, a, &m, &r, &nr, true, err, sizeof(err)), 1);
+	assert_int_equal(nr, 2);
+	for (size_t i = 0; i < nr; i++) {
+		if (r[i].state != QUEUE_RCPT_FAILED || r[i].tries != 1 || r[i].first_fail != 1000000 ||
+		    r[i].nhistory != 1 || strcmp(r[i].last_esc, CONTROL_BOUNCE_ESC) != 0)
+			fail_msg("recipient %zu: got state %s tries %u first_fail %lld history %zu; want "
+			    "failed, 1, 1000000, 1", i, queue_store_state_name(r[i].state), r[i].tries,
+			    (long long)r[i].first_fail, r[i].nhistory);
+	}
+	queue_query_rcpts_free(r, nr);
+	queue_query_msg_clear(&m);
+	/* nothing left waiting: a second bounce fails none */
+	assert_int_equal(run(q, req, body, sizeof(body), msg, sizeof(msg)), CONTROL_OK);
+	snprintf(want, sizeof(want), "bounced 0 recipients of %s", a);
+	assert_string_equal(msg, want);
+	queue_store_close(q);
+	event_base_free(f.base);
+	rm_dir(dir);
+}
+
 /* Connect to path, send req, run the loop until the server closes; the reply into out. */
 static void ask(struct event_base *base, const char *path, const char *req, size_t reqlen,
     char *out, size_t outlen)
@@ -414,6 +475,7 @@ int main(void)
 		cmocka_unit_test(test_parse_table),
 		cmocka_unit_test(test_parse_caps),
 		cmocka_unit_test(test_run_empty),
+		cmocka_unit_test(test_run_filled),
 		cmocka_unit_test(test_socket),
 	};
 	return cmocka_run_group_tests(tests, 0, 0);
