@@ -26,14 +26,15 @@ static const void *config_print_field(const struct config *c, size_t off)
 	return (const char *)c + off;
 }
 
-/* One route's options, as route = and smarthost = take them; no password. */
-static void config_print_route_opts(FILE *out, const struct cfg_route *r)
+/* A route's options after its smarthost, as route = and smarthost = take them; no password. */
+static void config_print_route_tail(FILE *out, const struct cfg_route *r)
 {
-	fprintf(out, "smarthost=%s tls=%s", r->smarthost, config_tls_policy_name(r->tls));
+	fprintf(out, " tls=%s", config_tls_policy_name(r->tls));
 	if (r->auth_user != NULL)
 		fprintf(out, " auth=%s", r->auth_user);
 	if (r->password_file != NULL)
 		fprintf(out, " password-file=%s", r->password_file);
+	fputc('\n', out);
 }
 
 static void config_print_listen(FILE *out, const struct config *c, const char *key)
@@ -111,12 +112,8 @@ static void config_print_smarthost(FILE *out, const struct config *c, const char
 		if (strcmp(r->domain, "*") != 0)
 			continue;
 		/* "smarthost = HOST opts": the host stands first, without "smarthost=". */
-		fprintf(out, "%s = %s tls=%s", key, r->smarthost, config_tls_policy_name(r->tls));
-		if (r->auth_user != NULL)
-			fprintf(out, " auth=%s", r->auth_user);
-		if (r->password_file != NULL)
-			fprintf(out, " password-file=%s", r->password_file);
-		fputc('\n', out);
+		fprintf(out, "%s = %s", key, r->smarthost);
+		config_print_route_tail(out, r);
 		return;
 	}
 	fprintf(out, "%s =\n", key);
@@ -130,9 +127,8 @@ static void config_print_routes(FILE *out, const struct config *c, const char *k
 		const struct cfg_route *r = &c->routes[i];
 		if (strcmp(r->domain, "*") == 0)
 			continue;
-		fprintf(out, "%s = %s ", key, r->domain);
-		config_print_route_opts(out, r);
-		fputc('\n', out);
+		fprintf(out, "%s = %s smarthost=%s", key, r->domain, r->smarthost);
+		config_print_route_tail(out, r);
 		any = true;
 	}
 	if (!any)
