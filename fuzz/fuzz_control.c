@@ -2,6 +2,7 @@
  * fuzz_control: arbitrary bytes as a control-socket request line. A line
  * that parses must give a bounded, NUL-terminated argument, and the
  * request written back as "verb arg" must parse to the same request.
+ * A sender argument keeps no angle brackets unless it is "<>" itself.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -29,6 +30,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int n = snprintf(line, sizeof(line), "%s%s%s", control_verb_name(req.verb),
 	    alen > 0 ? " " : "", req.arg);
 	if (n < 0 || (size_t)n >= sizeof(line))
+		abort();
+	if (req.verb == CONTROL_SELECT_SENDER && strcmp(req.arg, "<>") != 0 &&
+	    (strchr(req.arg, '<') != NULL || strchr(req.arg, '>') != NULL || alen == 0))
 		abort();
 	struct control_req again;
 	if (control_parse(line, (size_t)n, &again, &why) != 0 || again.verb != req.verb ||

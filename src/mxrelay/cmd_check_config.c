@@ -1,9 +1,11 @@
 /*
- * cmd_check_config: `mxrelay check-config [--default] [FILE]`.
+ * cmd_check_config: `mxrelay check-config [--default | --print |
+ * --print-changed] [-c FILE | FILE]`.
  *
  * Owns: loading a configuration the way the daemon does (plus the AUTH
  * credentials file it names), printing "FILE: configuration ok" and a
- * summary, or the first error, and the exit status (0 or EX_CONFIG).
+ * summary, or every key with its value (config_print), or the first
+ * error, and the exit status (0, EX_USAGE or EX_CONFIG).
  * Never: prints a password or a password hash; never changes anything.
  */
 #include <stdio.h>
@@ -14,16 +16,21 @@
 #include "mxrelay/commands.h"
 #include "mxrelayd/auth_db.h"
 #include "mxrelayd/config.h"
+#include "mxrelayd/config_print.h"
 
 #define CHECK_CONFIG_DEFAULT_PATH MXR_CONFIG_FILE
 
 /* Print the usage line to f. */
 static void check_config_usage(FILE *f)
 {
-	fprintf(f, "usage: mxrelay check-config [--default] [FILE]\n"
-	    "  FILE       configuration to check (default " CHECK_CONFIG_DEFAULT_PATH
-	    ",\n             or the embedded default when that file does not exist)\n"
-	    "  --default  print the embedded default configuration\n");
+	fprintf(f, "usage: mxrelay check-config [--print | --print-changed | --default] "
+	    "[-c FILE | FILE]\n"
+	    "  FILE, -c FILE    configuration to check (default " CHECK_CONFIG_DEFAULT_PATH
+	    ",\n                   or the embedded default when that file does not exist)\n"
+	    "  --print          every setting with its effective value, as key = value\n"
+	    "  --print-changed  only the settings the file sets\n"
+	    "  --default        print the embedded default configuration\n"
+	    "Passwords are never printed.\n");
 }
 
 /* Print the summary of a configuration that loaded. */
@@ -65,10 +72,15 @@ static void check_config_summary(const struct config *c, size_t nusers)
 	}
 }
 
+/* What check-config prints once the configuration loaded. */
+enum check_config_output { CHECK_CONFIG_SUMMARY, CHECK_CONFIG_PRINT, CHECK_CONFIG_PRINT_CHANGED };
+
 int cmd_check_config(int argc, char **argv)
 {
 	const char *path = NULL;
+	enum check_config_output output = CHECK_CONFIG_SUMMARY;
 	for (int i = 1; i < argc; i++) {
+		const char *file = NULL;
 		if (strcmp(argv[i], "--default") == 0) {
 			fputs(config_default_text(), stdout);
 			return EX_OK;
@@ -77,16 +89,37 @@ int cmd_check_config(int argc, char **argv)
 			check_config_usage(stdout);
 			return EX_OK;
 		}
-		if (argv[i][0] == '-' && argv[i][1] != '\0') {
+		if (strcmp(argv[i], "--print") == 0) {
+			output = CHECK_CONFIG_PRINT;
+			continue;
+		}
+		if (strcmp(argv[i], "--print-changed") == 0) {
+			output = CHECK_CONFIG_PRINT_CHANGED;
+			continue;
+		}
+		if (strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) {
+			if (++i >= argc) {
+				fprintf(stderr, "mxrelay check-config: %s needs a file\n", argv[i - 1]);
+				check_config_usage(stderr);
+				return EX_USAGE;
+			}
+			file = argv[i];
+		} else if (strncmp(argv[i], "--config=", 9) == 0) {
+			file = argv[i] + 9;
+		} else if (argv[i][0] == '-' && argv[i][1] != '\0') {
 			fprintf(stderr, "mxrelay check-config: unknown option %s\n", argv[i]);
 			check_config_usage(stderr);
 			return EX_USAGE;
+		} else {
+			file = argv[i];
 		}
 		if (path != NULL) {
+			fprintf(stderr, "mxrelay check-config: one configuration at a time (%s and %s)\n",
+			    path, file);
 			check_config_usage(stderr);
 			return EX_USAGE;
 		}
-		path = argv[i];
+		path = file;
 	}
 	if (path == NULL && access(CHECK_CONFIG_DEFAULT_PATH, F_OK) == 0)
 		path = CHECK_CONFIG_DEFAULT_PATH;
@@ -119,8 +152,17 @@ int cmd_check_config(int argc, char **argv)
 		nusers = auth_db_count(db);
 		auth_db_free(db);
 	}
-	printf("%s: configuration ok\n", c->path);
-	check_config_summary(c, nusers);
+	int rc = EX_OK;
+	if (output == CHECK_CONFIG_SUMMARY) {
+		printf("%s: configuration ok\n", c->path);
+		check_config_summary(c, nusers);
+	} else {
+		const char *missing = NULL;
+		if (config_print(c, output == CHECK_CONFIG_PRINT_CHANGED, stdout, &missing) != 0) {
+			fprintf(stderr, "mxrelay check-config: no printer for the key %s\n", missing);
+			rc = EX_SOFTWARE;
+		}
+	}
 	config_free(c);
-	return EX_OK;
+	return rc;
 }

@@ -1,10 +1,12 @@
 /*
  * mxrelay: the command line. Dispatches to a subcommand (send,
- * check-config) and answers --help and --version.
+ * check-config, queue, sendmail) and answers --help and --version.
  *
- * Owns: the subcommand table and the top-level usage text.
+ * Owns: the subcommand table, the top-level usage text, and the options
+ * that may stand before the subcommand (-c CONFIG, handed on to it).
  * Never: does a subcommand's work itself.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sysexits.h>
@@ -16,6 +18,7 @@ struct main_cmd {
 	const char *name;
 	int (*run)(int argc, char **argv);
 	const char *summary;
+	bool takes_config;	/* accepts -c CONFIG */
 };
 
 /* "mxrelay sendmail ARGS": the sendmail mode under its subcommand name. */
@@ -25,20 +28,55 @@ static int main_sendmail(int argc, char **argv)
 }
 
 static const struct main_cmd main_cmds[] = {
-	{ "send", cmd_send, "deliver one message now, straight to the MX hosts" },
-	{ "check-config", cmd_check_config, "check a configuration file" },
-	{ "queue", cmd_queue, "list, show, flush, hold, release, delete or bounce queued mail" },
-	{ "sendmail", main_sendmail, "take a message on stdin the way sendmail(1) does" },
+	{ "send", cmd_send, "deliver one message now, straight to the MX hosts", false },
+	{ "check-config", cmd_check_config, "check a configuration file, or print its settings",
+	  true },
+	{ "queue", cmd_queue, "list, show, flush, hold, release, delete, bounce or requeue mail",
+	  true },
+	{ "sendmail", main_sendmail, "take a message on stdin the way sendmail(1) does", false },
 };
+
+/* Most arguments handed to a subcommand (its own, plus -c CONFIG from before it). */
+#define MAIN_ARGS_MAX 4096
 
 /* The top-level usage, to out. */
 static void main_usage(FILE *out)
 {
-	fprintf(out, "usage: mxrelay COMMAND [ARGS...]\n"
+	fprintf(out, "usage: mxrelay [-c CONFIG] COMMAND [ARGS...]\n"
 	    "       mxrelay --help | --version\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof(main_cmds) / sizeof(main_cmds[0]); i++)
 		fprintf(out, "  %-14s %s\n", main_cmds[i].name, main_cmds[i].summary);
-	fprintf(out, "\n\"mxrelay COMMAND --help\" describes a command; see mxrelay(1).\n");
+	fprintf(out, "\n-c CONFIG (--config) before COMMAND is handed to check-config and queue.\n"
+	    "\"mxrelay COMMAND --help\" describes a command; see mxrelay(1).\n");
+}
+
+/*
+ * "mxrelay -c CONFIG COMMAND ARGS": run COMMAND as "COMMAND -c CONFIG ARGS".
+ * config is the value of the -c before it; argv[0] is COMMAND.
+ */
+static int main_run(const struct main_cmd *cmd, const char *config, int argc, char **argv)
+{
+	if (config == NULL)
+		return cmd->run(argc, argv);
+	if (!cmd->takes_config) {
+		fprintf(stderr, "mxrelay: -c CONFIG goes with check-config and queue, not %s\n",
+		    cmd->name);
+		return EX_USAGE;
+	}
+	if (argc > MAIN_ARGS_MAX - 3) {
+		fprintf(stderr, "mxrelay: too many arguments (at most %d)\n", MAIN_ARGS_MAX - 3);
+		return EX_USAGE;
+	}
+	char *args[MAIN_ARGS_MAX];
+	char copt[] = "-c";
+	int n = 0;
+	args[n++] = argv[0];
+	args[n++] = copt;
+	args[n++] = (char *)config;
+	for (int i = 1; i < argc; i++)
+		args[n++] = argv[i];
+	args[n] = NULL;
+	return cmd->run(n, args);
 }
 
 int main(int argc, char **argv)
@@ -49,11 +87,30 @@ int main(int argc, char **argv)
 	const char *base = slash != NULL ? slash + 1 : argv[0];
 	if (strcmp(base, "sendmail") == 0 || strcmp(base, "mailq") == 0)
 		return cmd_sendmail(argc, argv, base);
-	if (argc < 2) {
+	/* Options before the command: -c CONFIG, for the command to use. */
+	const char *config = NULL;
+	int first = 1;
+	while (first < argc && argv[first][0] == '-') {
+		const char *o = argv[first];
+		if (strcmp(o, "-c") == 0 || strcmp(o, "--config") == 0) {
+			if (first + 1 >= argc) {
+				fprintf(stderr, "mxrelay: %s needs a configuration file\n", o);
+				return EX_USAGE;
+			}
+			config = argv[first + 1];
+			first += 2;
+		} else if (strncmp(o, "--config=", 9) == 0) {
+			config = o + 9;
+			first++;
+		} else {
+			break;
+		}
+	}
+	if (first >= argc) {
 		main_usage(stderr);
 		return EX_USAGE;
 	}
-	const char *cmd = argv[1];
+	const char *cmd = argv[first];
 	if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
 		main_usage(stdout);
 		return EX_OK;
@@ -64,7 +121,7 @@ int main(int argc, char **argv)
 	}
 	for (size_t i = 0; i < sizeof(main_cmds) / sizeof(main_cmds[0]); i++)
 		if (strcmp(cmd, main_cmds[i].name) == 0)
-			return main_cmds[i].run(argc - 1, argv + 1);
+			return main_run(&main_cmds[i], config, argc - first, argv + first);
 	fprintf(stderr, "mxrelay: unknown command \"%s\"\n", cmd);
 	main_usage(stderr);
 	return EX_USAGE;

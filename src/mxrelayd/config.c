@@ -411,8 +411,10 @@ static int cfg_route_options(struct cfg_parser *p, const char *key, struct cfg_r
 	if (*tls_set && r->tls == MXR_TLS_OPPORTUNISTIC && r->auth_user != NULL)
 		return cfg_error(p, "%s: auth with tls=opportunistic would send the password to "
 		    "any certificate: use tls=required or tls=implicit", key);
-	if (pwfile != NULL)
+	if (pwfile != NULL) {
+		r->password_file = xstrdup(pwfile);
 		return cfg_read_password(p, pwfile, &r->auth_pass);
+	}
 	return 0;
 }
 
@@ -1018,7 +1020,7 @@ int config_load_text(const char *name, const char *text, size_t len,
 		rc = cfg_finish(&p);
 	explicit_bzero(line, CFG_LINE_MAX + 1);
 	free(line);
-	free(p.key_line);
+	c->key_line = p.key_line;	/* the printer's "set in the file" */
 	free(p.listener_line);
 	free(p.route_line);
 	free(p.route_tls_set);
@@ -1055,6 +1057,7 @@ void config_free(struct config *c)
 	if (c == NULL)
 		return;
 	free(c->path);
+	free(c->key_line);
 	free(c->hostname);
 	free(c->queue_dir);
 	free(c->user);
@@ -1075,6 +1078,7 @@ void config_free(struct config *c)
 	free(c->ca_file);
 	for (size_t i = 0; i < c->nroutes; i++) {
 		free(c->routes[i].auth_user);
+		free(c->routes[i].password_file);
 		if (c->routes[i].auth_pass != NULL) {
 			explicit_bzero(c->routes[i].auth_pass, strlen(c->routes[i].auth_pass));
 			free(c->routes[i].auth_pass);
@@ -1129,4 +1133,22 @@ int config_check_queue_dir(const struct config *c, char *err, size_t errlen)
 		return -1;
 	}
 	return 0;
+size_t config_key_count(void)
+{
+	return CFG_NKEYS;
+}
+
+void config_key_info(size_t i, struct config_key_info *out)
+{
+	if (i >= CFG_NKEYS)
+		panic("config_key_info: key %zu of %zu", i, CFG_NKEYS);
+	const struct cfg_key *k = &cfg_keys[i];
+	static const enum config_key_type types[] = {
+		[CFG_K_STRING] = CONFIG_KEY_STRING, [CFG_K_FILE] = CONFIG_KEY_STRING,
+		[CFG_K_UINT] = CONFIG_KEY_UINT, [CFG_K_SIZE] = CONFIG_KEY_SIZE,
+		[CFG_K_DURATION] = CONFIG_KEY_DURATION, [CFG_K_BOOL] = CONFIG_KEY_BOOL,
+		[CFG_K_FUNC] = CONFIG_KEY_SPECIAL,
+	};
+	*out = (struct config_key_info){ .name = k->name, .type = types[k->kind], .off = k->off,
+		.repeat = k->repeat };
 }

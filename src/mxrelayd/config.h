@@ -51,10 +51,12 @@ struct cfg_route {
 	enum mxr_tls_policy tls;
 	char *auth_user;		/* owned; may be NULL */
 	char *auth_pass;		/* owned; never logged */
+	char *password_file;		/* owned; where auth_pass came from, or NULL */
 };
 
 struct config {
 	char *path;			/* file it came from, or "(embedded default)" */
+	unsigned *key_line;		/* owned: per key (config_key_info order), the line it was first set on, 0 if not */
 	char *hostname;			/* our name in the greeting, Received and EHLO */
 	char *queue_dir;
 	unsigned queue_dir_line;	/* where queue_dir was set, 0 for the default */
@@ -156,5 +158,24 @@ size_t config_network_format(const struct cfg_network *net, char *buf, size_t bu
 const char *config_listen_mode_name(enum cfg_listen_mode mode);
 /* "none", "opportunistic", "required" or "implicit". */
 const char *config_tls_policy_name(enum mxr_tls_policy tls);
+
+/* How a key's value is stored in struct config, for printing it (config_print.c). */
+enum config_key_type {
+	CONFIG_KEY_STRING,	/* char *, NULL when unset */
+	CONFIG_KEY_UINT,	/* unsigned */
+	CONFIG_KEY_SIZE,	/* uint64_t octets */
+	CONFIG_KEY_DURATION,	/* unsigned seconds */
+	CONFIG_KEY_BOOL,	/* bool */
+	CONFIG_KEY_SPECIAL,	/* its own syntax: printed by name */
+};
+struct config_key_info {
+	const char *name;
+	enum config_key_type type;
+	size_t off;		/* of the field in struct config (not for SPECIAL) */
+	bool repeat;		/* may be set on several lines */
+};
+/* The number of keys of the grammar, and key i of its table (table order). */
+size_t config_key_count(void);
+void config_key_info(size_t i, struct config_key_info *out);
 
 #endif

@@ -36,13 +36,16 @@
 #define CONTROL_WRITE_TIMEOUT_S 60
 /* Most connections open at once; more are closed at accept. */
 #define CONTROL_CONNS_MAX 64
-/* The text given for an administrator's bounce. */
-#define CONTROL_BOUNCE_ESC "5.0.0"
-#define CONTROL_BOUNCE_TEXT "bounced by the administrator"
 
 /* ---- the request grammar ---- */
 
-enum control_argkind { CONTROL_ARG_NONE, CONTROL_ARG_ID, CONTROL_ARG_ID_OPT, CONTROL_ARG_DOMAIN };
+enum control_argkind {
+	CONTROL_ARG_NONE,
+	CONTROL_ARG_ID,
+	CONTROL_ARG_ID_OPT,
+	CONTROL_ARG_DOMAIN,
+	CONTROL_ARG_SENDER,
+};
 
 static const struct control_verb_def {
 	const char *name;
@@ -60,6 +63,10 @@ static const struct control_verb_def {
 	{ "release", CONTROL_RELEASE, CONTROL_ARG_ID, false },
 	{ "delete", CONTROL_DELETE, CONTROL_ARG_ID, false },
 	{ "bounce", CONTROL_BOUNCE, CONTROL_ARG_ID, false },
+	{ "requeue", CONTROL_REQUEUE, CONTROL_ARG_ID, false },
+	{ "select", CONTROL_SELECT, CONTROL_ARG_NONE, true },
+	{ "select-domain", CONTROL_SELECT_DOMAIN, CONTROL_ARG_DOMAIN, true },
+	{ "select-sender", CONTROL_SELECT_SENDER, CONTROL_ARG_SENDER, true },
 };
 #define CONTROL_NVERBS (sizeof(control_verbs) / sizeof(control_verbs[0]))
 
@@ -75,8 +82,10 @@ const char *control_verb_name(enum control_verb v)
 
 bool control_verb_has_body(enum control_verb v)
 {
-	return v == CONTROL_LIST || v == CONTROL_LIST_JSON || v == CONTROL_SHOW ||
-	    v == CONTROL_SHOW_JSON;
+	for (size_t i = 0; i < CONTROL_NVERBS; i++)
+		if (control_verbs[i].verb == v)
+			return control_verbs[i].body;
+	return false;
 }
 
 const char *control_status_name(enum control_status s)
@@ -116,6 +125,44 @@ static int control_parse_domain(const char *s, size_t n, char *out, const char *
 		*why = "bad address literal";
 		return -1;
 	}
+	return 0;
+}
+
+/*
+ * Check and copy a sender argument: "<>" (the null sender), or
+ * local@domain with or without angle brackets, kept without them.
+ */
+static int control_parse_sender(const char *s, size_t n, char *out, const char **why)
+{
+	if (n >= 2 && s[0] == '<' && s[n - 1] == '>') {
+		s++;
+		n -= 2;
+	}
+	if (n == 0) {
+		memcpy(out, "<>", 3);
+		return 0;
+	}
+	if (n > CONTROL_ARG_MAX) {
+		*why = "sender too long";
+		return -1;
+	}
+	const char *at = NULL;
+	for (size_t i = n; i > 0 && at == NULL; i--)
+		if (s[i - 1] == '@')
+			at = s + i - 1;
+	size_t dlen = at != NULL ? n - (size_t)(at + 1 - s) : 0;
+	if (at == NULL || at == s || dlen == 0 || memchr(s, '<', n) != NULL ||
+	    memchr(s, '>', n) != NULL) {
+		*why = "not a sender address (local@domain, or <> for the null sender)";
+		return -1;
+	}
+	bool literal = at[1] == '[' && s[n - 1] == ']';
+	if (!literal && !smtp_addr_domain_valid(at + 1, dlen, true)) {
+		*why = "the sender's domain is not a domain name";
+		return -1;
+	}
+	memcpy(out, s, n);
+	out[n] = '\0';
 	return 0;
 }
 
@@ -175,6 +222,12 @@ int control_parse(const char *line, size_t len, struct control_req *out, const c
 		return 0;
 	case CONTROL_ARG_DOMAIN:
 		return control_parse_domain(arg, alen, out->arg, why);
+	case CONTROL_ARG_SENDER:
+		if (alen == 0) {
+			*why = "a sender is needed (<> for the null sender)";
+			return -1;
+		}
+		return control_parse_sender(arg, alen, out->arg, why);
 	case CONTROL_ARG_ID_OPT:
 		if (alen == 0) {
 			out->verb = CONTROL_FLUSH_ALL;
@@ -229,8 +282,8 @@ struct control_conn {
 struct control {
 	struct event_base *base;	/* not owned */
 	struct queue_store *q;		/* not owned */
-	void (*kick)(void *arg, bool flush);
-	void *kick_arg;
+	control_notify_fn *notify;	/* may be NULL */
+	void *notify_arg;
 	struct evconnlistener *lev;	/* owned */
 	char *path;			/* owned */
 	dev_t dev;			/* the socket file we made, to remove only ours */
@@ -299,7 +352,7 @@ static void control_reply(struct control_conn *cn, enum control_status st, const
 	bufferevent_enable(cn->bev, EV_WRITE);
 }
 
-/* Writer thread done with a bounce: answer the client if it is still there, kick. */
+/* Writer thread done with a bounce: answer the client if it is still there, have the DSN sent. */
 static void control_bounce_done(void *arg, bool ok, const char *err)
 {
 	struct control_op *op = arg;
@@ -311,8 +364,8 @@ static void control_bounce_done(void *arg, bool ok, const char *err)
 				break;
 			}
 		}
-		if (ok && c->kick != NULL)
-			c->kick(c->kick_arg, false);
+		if (ok && c->notify != NULL)
+			c->notify(c->notify_arg, CONTROL_EV_BOUNCED, op->id);
 	}
 	if (ok)
 		log_msg(LOG_LVL_INFO, "op=queue_bounce queue=%s rcpts=%zu reason=admin", op->id, op->n);
@@ -367,6 +420,9 @@ static void control_bounce(struct control_conn *cn, const char *id)
 		free(o);
 		snprintf(msg, sizeof(msg), "bounced 0 recipients of %s (none is waiting)", id);
 		control_reply(cn, CONTROL_OK, msg, NULL);
+		/* Failed ones may still owe their DSN (one that could not be queued). */
+		if (c->notify != NULL)
+			c->notify(c->notify_arg, CONTROL_EV_BOUNCED, id);
 		return;
 	}
 	struct control_op *op = xcalloc(1, sizeof(*op));
@@ -409,10 +465,25 @@ static void control_handle(struct control_conn *cn, const char *line, size_t len
 	bool has_body = st == CONTROL_OK && control_verb_has_body(req.verb);
 	control_reply(cn, st, msg, has_body ? body : NULL);
 	evbuffer_free(body);
-	bool flush = req.verb == CONTROL_FLUSH || req.verb == CONTROL_FLUSH_ALL ||
-	    req.verb == CONTROL_FLUSH_DOMAIN;
-	if (st == CONTROL_OK && c->kick != NULL && (flush || req.verb == CONTROL_RELEASE))
-		c->kick(c->kick_arg, flush);
+	if (st != CONTROL_OK || c->notify == NULL)
+		return;
+	switch (req.verb) {
+	case CONTROL_FLUSH_ALL:
+		c->notify(c->notify_arg, CONTROL_EV_FLUSH_ALL, "");
+		break;
+	case CONTROL_FLUSH_DOMAIN:
+		c->notify(c->notify_arg, CONTROL_EV_FLUSH_DOMAIN, req.arg);
+		break;
+	case CONTROL_FLUSH:
+	case CONTROL_REQUEUE:
+		c->notify(c->notify_arg, CONTROL_EV_FLUSH_MSG, req.arg);
+		break;
+	case CONTROL_RELEASE:
+		c->notify(c->notify_arg, CONTROL_EV_DUE, req.arg);
+		break;
+	default:
+		break;
+	}
 }
 
 /* Read callback: wait for one LF-ended line, capped. */
@@ -547,7 +618,7 @@ static int control_clear_stale(const char *path, const struct sockaddr_un *sun, 
 }
 
 struct control *control_new(struct event_base *base, const struct config *cfg,
-    struct queue_store *q, void (*kick)(void *arg, bool flush), void *kick_arg, char *err,
+    struct queue_store *q, control_notify_fn *notify, void *notify_arg, char *err,
     size_t errlen)
 {
 	const char *path = cfg->control_socket;
@@ -595,8 +666,8 @@ struct control *control_new(struct event_base *base, const struct config *cfg,
 	}
 	c->base = base;
 	c->q = q;
-	c->kick = kick;
-	c->kick_arg = kick_arg;
+	c->notify = notify;
+	c->notify_arg = notify_arg;
 	c->path = xstrdup(path);
 	c->dev = st.st_dev;
 	c->ino = st.st_ino;

@@ -15,8 +15,11 @@
  * The protocol (one request per connection):
  *   request:  VERB [ARG] LF, at most CONTROL_LINE_MAX octets
  *   reply:    "ok TEXT" LF, or "error KIND TEXT" LF; after "ok" the
- *             verbs list, list-json and show send a body: lines
- *             (dot-stuffed, LF ends) closed by a line ".".
+ *             verbs list, list-json, show, show-json and select* send a
+ *             body: lines (dot-stuffed, LF ends) closed by a line ".".
+ *   The select verbs answer queue ids, one a line, so that the command
+ *   line can act on a selection one message at a time (each its own
+ *   request, reply and count).
  *   KIND:     usage (a bad request), notfound (no such message),
  *             store (the queue could not be read or changed),
  *             toolarge (a listing passed its cap).
@@ -42,6 +45,9 @@ struct queue_store;
 #define CONTROL_BODY_MAX (64u * 1024u * 1024u)
 /* Most octets of the header section shown by "show". */
 #define CONTROL_HEADERS_MAX (64u * 1024u)
+/* The status and text an administrator's bounce gives each recipient. */
+#define CONTROL_BOUNCE_ESC "5.0.0"
+#define CONTROL_BOUNCE_TEXT "bounced by the administrator"
 
 enum control_verb {
 	CONTROL_LIST,		/* "list": text listing */
@@ -55,9 +61,16 @@ enum control_verb {
 	CONTROL_RELEASE,	/* "release ID" */
 	CONTROL_DELETE,		/* "delete ID" */
 	CONTROL_BOUNCE,		/* "bounce ID" */
+	CONTROL_REQUEUE,	/* "requeue ID": due now, no try counted, backoff lifted */
+	CONTROL_SELECT,		/* "select": every queue id */
+	CONTROL_SELECT_DOMAIN,	/* "select-domain DOMAIN": ids with a recipient there */
+	CONTROL_SELECT_SENDER,	/* "select-sender ADDR": ids from that sender ("<>": null) */
 };
 
-/* What a request asks. arg is a queue id, a lower-case domain, or "". */
+/*
+ * What a request asks. arg is a queue id, a lower-case domain, a sender
+ * address without angle brackets ("<>" for the null sender), or "".
+ */
 struct control_req {
 	enum control_verb verb;
 	char arg[CONTROL_ARG_MAX + 1];
@@ -86,27 +99,39 @@ enum control_status {
 const char *control_status_name(enum control_status s);
 
 /*
- * Run the requests that need no loop (everything but bounce) against q:
- * list/show write their body (not dot-stuffed, "\n" line ends) into body,
- * at most cap octets; the others write nothing there. msg gets the
- * reply's text ("flushed 3 recipients", or what went wrong). now is the
- * time listings count ages from and flushes make recipients due at.
+ * Run a request against q synchronously: list/show/select write their
+ * body (not dot-stuffed, "\n" line ends) into body, at most cap octets;
+ * the others write nothing there. msg gets the reply's text ("flushed 3
+ * recipients", or what went wrong). now is the time listings count ages
+ * from and flushes make recipients due at. A bounce here fails the
+ * waiting recipients in one small transaction and leaves the DSN to the
+ * daemon's next start (the running daemon bounces through its writer and
+ * its scheduler instead, see control.c).
  */
 enum control_status control_run(struct queue_store *q, const struct control_req *req,
     time_t now, struct evbuffer *body, size_t cap, char *msg, size_t msglen);
 
 struct control;
 
+/* What a request changed, for the scheduler to act on at once. */
+enum control_event {
+	CONTROL_EV_DUE,		/* a message was released: look for due work */
+	CONTROL_EV_FLUSH_ALL,	/* everything is due now: lift every backoff */
+	CONTROL_EV_FLUSH_DOMAIN,/* arg (a domain) is due now: lift its backoff */
+	CONTROL_EV_FLUSH_MSG,	/* arg (a queue id) is due now: lift its destinations' backoff */
+	CONTROL_EV_BOUNCED,	/* arg's waiting recipients failed: send the DSN now */
+};
+typedef void control_notify_fn(void *arg, enum control_event ev, const char *what);
+
 /*
  * Listen on cfg->control_socket on base (a stale socket left by a dead
- * daemon is replaced; a live one is an error). kick(kick_arg, flush) is
- * called after a flush, a release or a bounce so the scheduler looks at
- * the queue at once, with flush true for a flush (try now, whatever the
- * destination's backoff); it may be NULL. Returns NULL with err filled on
- * failure.
+ * daemon is replaced; a live one is an error). notify(notify_arg, ev,
+ * what) is called after a request changed the queue (a flush, requeue,
+ * release or bounce), once the change is stored, so the scheduler acts on
+ * it at once; it may be NULL. Returns NULL with err filled on failure.
  */
 struct control *control_new(struct event_base *base, const struct config *cfg,
-    struct queue_store *q, void (*kick)(void *arg, bool flush), void *kick_arg, char *err,
+    struct queue_store *q, control_notify_fn *notify, void *notify_arg, char *err,
     size_t errlen);
 /* Close every connection, stop listening and remove the socket. NULL is fine. */
 void control_free(struct control *c);

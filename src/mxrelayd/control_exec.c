@@ -10,6 +10,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -467,6 +468,66 @@ static enum control_status control_flush_all(struct queue_store *q, time_t now, 
 	return st;
 }
 
+/* What a select request is walking for, and where the ids go. */
+struct control_select {
+	const struct control_req *req;
+	struct evbuffer *b;
+	size_t cap;
+	bool cut;		/* the cap was reached */
+	uint64_t n;		/* ids written */
+};
+
+/* queue_list_fn: write the id of a message the selection matches. */
+static bool control_select_one(void *arg, const struct queue_msg *m,
+    const struct queue_rcpt *rcpts, size_t nrcpts)
+{
+	struct control_select *sel = arg;
+	bool match = false;
+	switch (sel->req->verb) {
+	case CONTROL_SELECT_DOMAIN:
+		for (size_t i = 0; i < nrcpts && !match; i++)
+			match = rcpts[i].domain != NULL && strcmp(rcpts[i].domain, sel->req->arg) == 0;
+		break;
+	case CONTROL_SELECT_SENDER:
+		if (strcmp(sel->req->arg, "<>") == 0)
+			match = m->sender == NULL || m->sender[0] == '\0';
+		else
+			match = m->sender != NULL && strcasecmp(m->sender, sel->req->arg) == 0;
+		break;
+	default:
+		match = true;
+		break;
+	}
+	if (!match)
+		return true;
+	if (evbuffer_get_length(sel->b) >= sel->cap) {
+		sel->cut = true;
+		return false;
+	}
+	evbuffer_add_printf(sel->b, "%s\n", m->id);
+	sel->n++;
+	return true;
+}
+
+/* The ids of the messages a select request matches, in id (arrival) order. */
+static enum control_status control_select(struct queue_store *q, const struct control_req *req,
+    struct evbuffer *b, size_t cap, char *msg, size_t msglen)
+{
+	struct control_select sel = { .req = req, .b = b, .cap = cap };
+	char err[256];
+	if (queue_query_list(q, control_select_one, &sel, err, sizeof(err)) < 0) {
+		snprintf(msg, msglen, "cannot read the queue: %s", err);
+		return CONTROL_E_STORE;
+	}
+	if (sel.cut) {
+		snprintf(msg, msglen, "the selection passed %zu octets; it was cut after %" PRIu64
+		    " messages", cap, sel.n);
+		return CONTROL_E_TOOLARGE;
+	}
+	snprintf(msg, msglen, "%" PRIu64 " message%s", sel.n, sel.n == 1 ? "" : "s");
+	return CONTROL_OK;
+}
+
 /* Whether message id is in the queue: 1, 0, or -1 (msg filled). */
 static int control_exists(struct queue_store *q, const char *id, char *msg, size_t msglen)
 {
@@ -486,7 +547,7 @@ enum control_status control_run(struct queue_store *q, const struct control_req 
     time_t now, struct evbuffer *body, size_t cap, char *msg, size_t msglen)
 {
 	char err[256];
-	int n;
+	int n = 0;
 	switch (req->verb) {
 	case CONTROL_LIST:
 	case CONTROL_LIST_JSON:
@@ -499,25 +560,31 @@ enum control_status control_run(struct queue_store *q, const struct control_req 
 	case CONTROL_FLUSH_DOMAIN:
 		n = queue_update_flush_domain(q, req->arg, now, err, sizeof(err));
 		break;
+	case CONTROL_SELECT:
+	case CONTROL_SELECT_DOMAIN:
+	case CONTROL_SELECT_SENDER:
+		return control_select(q, req, body, cap, msg, msglen);
 	case CONTROL_FLUSH:
+	case CONTROL_REQUEUE:
+	case CONTROL_BOUNCE:
 	case CONTROL_HOLD:
 	case CONTROL_RELEASE:
 	case CONTROL_DELETE: {
 		int found = control_exists(q, req->arg, msg, msglen);
 		if (found <= 0)
 			return found == 0 ? CONTROL_E_NOTFOUND : CONTROL_E_STORE;
-		if (req->verb == CONTROL_FLUSH)
+		/* Requeue is a flush of the whole message: tries and expiry stay as they are. */
+		if (req->verb == CONTROL_FLUSH || req->verb == CONTROL_REQUEUE)
 			n = queue_update_flush_msg(q, req->arg, now, err, sizeof(err));
+		else if (req->verb == CONTROL_BOUNCE)
+			n = queue_update_fail_waiting(q, req->arg, now, CONTROL_BOUNCE_ESC,
+			    CONTROL_BOUNCE_TEXT, err, sizeof(err));
 		else if (req->verb == CONTROL_DELETE)
 			n = queue_update_delete(q, req->arg, err, sizeof(err));
 		else
 			n = queue_update_hold(q, req->arg, req->verb == CONTROL_HOLD, err, sizeof(err));
 		break;
 	}
-	case CONTROL_BOUNCE:
-	default:
-		snprintf(msg, msglen, "%s needs the running daemon", control_verb_name(req->verb));
-		return CONTROL_E_USAGE;
 	}
 	if (n < 0) {
 		snprintf(msg, msglen, "cannot %s %s: %s", control_verb_name(req->verb), req->arg, err);
@@ -527,6 +594,12 @@ enum control_status control_run(struct queue_store *q, const struct control_req 
 	case CONTROL_FLUSH:
 	case CONTROL_FLUSH_DOMAIN:
 		snprintf(msg, msglen, "flushed %d recipient%s of %s", n, n == 1 ? "" : "s", req->arg);
+		break;
+	case CONTROL_REQUEUE:
+		snprintf(msg, msglen, "requeued %d recipient%s of %s", n, n == 1 ? "" : "s", req->arg);
+		break;
+	case CONTROL_BOUNCE:
+		snprintf(msg, msglen, "bounced %d recipient%s of %s", n, n == 1 ? "" : "s", req->arg);
 		break;
 	case CONTROL_HOLD:
 		snprintf(msg, msglen, "held %s", req->arg);

@@ -142,13 +142,26 @@ static void mxrd_kick(void *arg)
 	sched_kick(arg);
 }
 
-/* The control socket flushed, released or bounced mail: a flush also lifts backoff. */
-static void mxrd_control_kick(void *arg, bool flush)
+/* The control socket changed the queue: the scheduler acts on it now. */
+static void mxrd_control_notify(void *arg, enum control_event ev, const char *what)
 {
-	if (flush)
+	switch (ev) {
+	case CONTROL_EV_FLUSH_ALL:
 		sched_flush(arg);
-	else
+		break;
+	case CONTROL_EV_FLUSH_DOMAIN:
+		sched_flush_domain(arg, what);
+		break;
+	case CONTROL_EV_FLUSH_MSG:
+		sched_flush_message(arg, what);
+		break;
+	case CONTROL_EV_BOUNCED:
+		sched_bounce_now(arg, what);
+		break;
+	case CONTROL_EV_DUE:
 		sched_kick(arg);
+		break;
+	}
 }
 
 /* SIGTERM/SIGINT: the first starts an orderly stop, a second drops every session. */
@@ -312,7 +325,7 @@ int main(int argc, char **argv)
 	if (sched == NULL)
 		fatal("event=start-failed reason=\"%s\"", err);
 	/* After the drop, so the socket belongs to the daemon's user. */
-	struct control *control = control_new(base, cfg, queue, mxrd_control_kick, sched, err,
+	struct control *control = control_new(base, cfg, queue, mxrd_control_notify, sched, err,
 	    sizeof(err));
 	if (control == NULL)
 		fatal("event=start-failed reason=\"control socket: %s\"", err);

@@ -216,6 +216,14 @@ int queue_update_flush_msg(struct queue_store *q, const char *id, time_t now,
     char *err, size_t errlen);
 int queue_update_flush_domain(struct queue_store *q, const char *domain, time_t now,
     char *err, size_t errlen);
+/*
+ * Fail every pending and deferred recipient of message id (tries+1, the
+ * last reply esc and reply, a history row each): the administrator's
+ * bounce while no daemon runs. The DSN is the daemon's, at its next start
+ * (its recovery pass bounces failed recipients).
+ */
+int queue_update_fail_waiting(struct queue_store *q, const char *id, time_t now,
+    const char *esc, const char *reply, char *err, size_t errlen);
 
 /* ---- due recipients (queue_due.c) ---- */
 

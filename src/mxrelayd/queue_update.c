@@ -382,3 +382,45 @@ int queue_update_flush_domain(struct queue_store *q, const char *domain, time_t 
 	    " AND state IN ('pending', 'deferred') AND next_try > ?2", domain, (sqlite3_int64)now,
 	    err, errlen);
 }
+
+int queue_update_fail_waiting(struct queue_store *q, const char *id, time_t now,
+    const char *esc, const char *reply, char *err, size_t errlen)
+{
+	if (!queue_store_exec(q->rdb, "BEGIN IMMEDIATE", err, errlen))
+		return -1;
+	/* The history rows first, while the recipients still read as waiting. */
+	sqlite3_stmt *st = NULL;
+	const char *hist = "INSERT INTO history(rcpt_id, at, status, code, esc, reply, mx)"
+	    " SELECT id, ?2, 'failed', 0, ?3, ?4, NULL FROM recipients"
+	    " WHERE msg_id = ?1 AND state IN ('pending', 'deferred')";
+	const char *upd = "UPDATE recipients SET state = 'failed', tries = tries + 1,"
+	    " first_fail = CASE WHEN first_fail = 0 THEN ?2 ELSE first_fail END,"
+	    " last_code = 0, last_esc = ?3, last_reply = ?4, last_mx = NULL, updated_at = ?2"
+	    " WHERE msg_id = ?1 AND state IN ('pending', 'deferred')";
+	int n = -1;
+	for (int pass = 0; pass < 2; pass++) {
+		if (sqlite3_prepare_v2(q->rdb, pass == 0 ? hist : upd, -1, &st, NULL) != SQLITE_OK) {
+			queue_store_seterr(err, errlen, "prepare", q->rdb);
+			goto fail;
+		}
+		sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)now);
+		queue_store_bind_text(st, 3, esc);
+		queue_store_bind_text(st, 4, reply);
+		int rc = sqlite3_step(st);
+		sqlite3_finalize(st);
+		if (rc != SQLITE_DONE) {
+			queue_store_seterr(err, errlen, "update", q->rdb);
+			goto fail;
+		}
+		n = sqlite3_changes(q->rdb);
+	}
+	if (!queue_store_exec(q->rdb, "COMMIT", err, errlen))
+		goto fail;
+	if (n > 0)
+		log_msg(LOG_LVL_INFO, "op=queue_fail queue=%s rcpts=%d reason=admin", id, n);
+	return n;
+fail:
+	sqlite3_exec(q->rdb, "ROLLBACK", NULL, NULL, NULL);
+	return -1;
+}

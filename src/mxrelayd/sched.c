@@ -713,6 +713,55 @@ void sched_flush(struct sched *s)
 	sched_kick(s);
 }
 
+/* Forget the backoff of the destination recipients at domain go to; true when there was one. */
+static bool sched_forgive_domain(struct sched *s, const char *domain)
+{
+	char key[SCHED_DEST_KEY_MAX];
+	(void)sched_route_for(s, domain, key, sizeof(key));
+	struct sched_dest *d = sched_dest_find(s->dests, key);
+	if (d == NULL || d->failures == 0)
+		return false;
+	log_msg(LOG_LVL_INFO, "dest=%s event=flush-forgiven failures=%u", d->key, d->failures);
+	sched_dest_succeeded(d);
+	return true;
+}
+
+void sched_flush_domain(struct sched *s, const char *domain)
+{
+	if (s == NULL || s->stopping)
+		return;
+	(void)sched_forgive_domain(s, domain);
+	sched_kick(s);
+}
+
+void sched_flush_message(struct sched *s, const char *msg_id)
+{
+	if (s == NULL || s->stopping)
+		return;
+	struct queue_msg m;
+	struct queue_rcpt *r = NULL;
+	size_t nr = 0;
+	char err[256];
+	memset(&m, 0, sizeof(m));
+	int found = queue_query_message(s->q, msg_id, &m, &r, &nr, false, err, sizeof(err));
+	if (found < 0)
+		log_msg(LOG_LVL_WARN, "queue=%s event=flush-read-failed reason=\"%s\"", msg_id, err);
+	for (size_t i = 0; i < nr; i++)
+		if (r[i].state == QUEUE_RCPT_PENDING || r[i].state == QUEUE_RCPT_DEFERRED)
+			(void)sched_forgive_domain(s, r[i].domain);
+	queue_query_rcpts_free(r, nr);
+	queue_query_msg_clear(&m);
+	sched_kick(s);
+}
+
+void sched_bounce_now(struct sched *s, const char *msg_id)
+{
+	if (s == NULL || s->stopping)
+		return;
+	sched_bounce_failed(s, msg_id);
+	sched_kick(s);
+}
+
 /* Engine options shared by every route: the outbound settings of the configuration. */
 static void sched_options(const struct config *cfg, struct mxr_options *o)
 {

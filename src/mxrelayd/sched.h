@@ -47,6 +47,20 @@ void sched_kick(struct sched *s);
 void sched_flush(struct sched *s);
 
 /*
+ * The administrator flushed or requeued one message, or one recipient
+ * domain (the store already says it is due now): forget the backoff of
+ * the destinations concerned only, and look for due work now.
+ */
+void sched_flush_message(struct sched *s, const char *msg_id);
+void sched_flush_domain(struct sched *s, const char *domain);
+
+/*
+ * The administrator bounced msg_id (its waiting recipients are failed in
+ * the store): queue the failure DSN now rather than at the next start.
+ */
+void sched_bounce_now(struct sched *s, const char *msg_id);
+
+/*
  * Start no more deliveries; waiting work goes back to the queue (due as
  * before); deliveries in flight finish and their outcomes and bounces are
  * recorded; then done(arg) runs from the loop. Calling it again only

@@ -60,6 +60,29 @@ static const struct parse_case parse_cases[] = {
 	{ "release " ID, 0, CONTROL_RELEASE, ID },
 	{ "delete " ID, 0, CONTROL_DELETE, ID },
 	{ "bounce " ID, 0, CONTROL_BOUNCE, ID },
+	{ "requeue " ID, 0, CONTROL_REQUEUE, ID },
+	{ "requeue", -1, CONTROL_REQUEUE, "a queue id is needed" },
+	{ "select", 0, CONTROL_SELECT, "" },
+	{ "select x", -1, CONTROL_SELECT, "this request takes no argument" },
+	{ "select-domain B.Test", 0, CONTROL_SELECT_DOMAIN, "b.test" },
+	{ "select-domain", -1, CONTROL_SELECT_DOMAIN, "empty domain" },
+	{ "select-sender s@x.test", 0, CONTROL_SELECT_SENDER, "s@x.test" },
+	{ "select-sender <S@X.test>", 0, CONTROL_SELECT_SENDER, "S@X.test" },
+	{ "select-sender <>", 0, CONTROL_SELECT_SENDER, "<>" },
+	{ "select-sender \"a@b\"@x.test", 0, CONTROL_SELECT_SENDER, "\"a@b\"@x.test" },
+	{ "select-sender [1.2.3.4]@x.test", 0, CONTROL_SELECT_SENDER, "[1.2.3.4]@x.test" },
+	{ "select-sender u@[127.0.0.1]", 0, CONTROL_SELECT_SENDER, "u@[127.0.0.1]" },
+	{ "select-sender", -1, CONTROL_SELECT_SENDER, "a sender is needed (<> for the null sender)" },
+	{ "select-sender nobody", -1, CONTROL_SELECT_SENDER,
+	  "not a sender address (local@domain, or <> for the null sender)" },
+	{ "select-sender @x.test", -1, CONTROL_SELECT_SENDER,
+	  "not a sender address (local@domain, or <> for the null sender)" },
+	{ "select-sender a@", -1, CONTROL_SELECT_SENDER,
+	  "not a sender address (local@domain, or <> for the null sender)" },
+	{ "select-sender <a@x.test", -1, CONTROL_SELECT_SENDER,
+	  "not a sender address (local@domain, or <> for the null sender)" },
+	{ "select-sender a@x..test", -1, CONTROL_SELECT_SENDER,
+	  "the sender's domain is not a domain name" },
 	{ "", -1, CONTROL_LIST, "empty request" },
 	{ " list", -1, CONTROL_LIST, "empty request" },
 	{ "LIST", -1, CONTROL_LIST, "unknown request" },
@@ -164,14 +187,16 @@ static void test_run_empty(void **state)
 	assert_int_equal(run(q, "list-json", body, sizeof(body), msg, sizeof(msg)), CONTROL_OK);
 	assert_string_equal(body, "");
 	static const char *const notfound[] = { "show " ID, "hold " ID, "release " ID,
-		"delete " ID, "flush " ID };
+		"delete " ID, "flush " ID, "requeue " ID, "bounce " ID };
 	for (size_t i = 0; i < sizeof(notfound) / sizeof(notfound[0]); i++) {
 		enum control_status st = run(q, notfound[i], body, sizeof(body), msg, sizeof(msg));
 		if (st != CONTROL_E_NOTFOUND || strcmp(msg, "no message " ID) != 0)
 			fail_msg("\"%s\": got %s \"%s\", want notfound", notfound[i],
 			    control_status_name(st), msg);
 	}
-	assert_int_equal(run(q, "bounce " ID, body, sizeof(body), msg, sizeof(msg)), CONTROL_E_USAGE);
+	assert_int_equal(run(q, "select", body, sizeof(body), msg, sizeof(msg)), CONTROL_OK);
+	assert_string_equal(body, "");
+	assert_string_equal(msg, "0 messages");
 	assert_int_equal(run(q, "flush", body, sizeof(body), msg, sizeof(msg)), CONTROL_OK);
 	assert_string_equal(msg, "flushed 0 recipients of 0 domains (due now)");
 	queue_store_close(q);
@@ -214,18 +239,91 @@ static void put_message(struct queue_store *q, struct filled *f, char id[QUEUE_I
 	assert_true(f->ok);
 }
 
-/* The kicks the control socket gives the scheduler, and how many of them were flushes. */
-struct kicks {
-	int kicks;
-	int flushes;
+/* What the control socket told the scheduler, in order. */
+struct notes {
+	int n;
+	enum control_event ev[16];
+	char what[16][CONTROL_ARG_MAX + 1];
 };
 
-static void count_kick(void *arg, bool flush)
+static void note(void *arg, enum control_event ev, const char *what)
 {
-	struct kicks *k = arg;
-	k->kicks++;
-	if (flush)
-		k->flushes++;
+	struct notes *k = arg;
+	assert_true(k->n < 16);
+	k->ev[k->n] = ev;
+	snprintf(k->what[k->n], sizeof(k->what[k->n]), "%s", what);
+	k->n++;
+}
+
+/* Fail unless note i is ev about what. */
+static void expect_note(const struct notes *k, int i, enum control_event ev, const char *what)
+{
+	if (k->n <= i)
+		fail_msg("note %d: got %d notes, want one more", i, k->n);
+	if (k->ev[i] != ev || strcmp(k->what[i], what) != 0)
+		fail_msg("note %d: got event %d \"%s\", want %d \"%s\"", i, (int)k->ev[i],
+		    k->what[i], (int)ev, what);
+}
+
+/* Selections, requeue and a bounce without the daemon, run against a filled store. */
+static void test_run_filled(void **state)
+{
+	(void)state;
+	char *dir = make_dir();
+	char err[256], body[4096], msg[512], want[600], a[QUEUE_ID_LEN + 1], b[QUEUE_ID_LEN + 1];
+	struct filled f = { .base = event_base_new(), .ok = true };
+	struct queue_store *q = queue_store_open(f.base, dir, err, sizeof(err));
+	assert_non_null(q);
+	put_message(q, &f, a);
+	put_message(q, &f, b);
+	static const struct { const char *req; bool both; } rows[] = {
+		{ "select", true },
+		{ "select-domain b.TEST", true },
+		{ "select-domain c.test", false },
+		{ "select-sender <S@X.TEST>", true },
+		{ "select-sender s@y.test", false },
+		{ "select-sender <>", false },
+	};
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		assert_int_equal(run(q, rows[i].req, body, sizeof(body), msg, sizeof(msg)), CONTROL_OK);
+		snprintf(want, sizeof(want), "%s", rows[i].both ? a : "");
+		if (rows[i].both)
+			snprintf(want + strlen(want), sizeof(want) - strlen(want), "\n%s\n", b);
+		if (strcmp(body, want) != 0)
+			fail_msg("\"%s\": got \"%s\", want \"%s\"", rows[i].req, body, want);
+	}
+	/* requeue: due now (the store's clock is 1000000 in run), nothing else changes */
+	char req[64];
+	snprintf(req, sizeof(req), "requeue %s", a);
+	assert_int_equal(run(q, req, body, sizeof(body), msg, sizeof(msg)), CONTROL_OK);
+	snprintf(want, sizeof(want), "requeued 0 recipients of %s", a);
+	assert_string_equal(msg, want);	/* pending since 999000: already due */
+
+	snprintf(req, sizeof(req), "bounce %s", a);
+	assert_int_equal(run(q, req, body, sizeof(body), msg, sizeof(msg)), CONTROL_OK);
+	snprintf(want, sizeof(want), "bounced 2 recipients of %s", a);
+	assert_string_equal(msg, want);
+	struct queue_msg m;
+	struct queue_rcpt *r = NULL;
+	size_t nr = 0;
+	assert_int_equal(queue_query_message(q, a, &m, &r, &nr, true, err, sizeof(err)), 1);
+	assert_int_equal(nr, 2);
+	for (size_t i = 0; i < nr; i++) {
+		if (r[i].state != QUEUE_RCPT_FAILED || r[i].tries != 1 || r[i].first_fail != 1000000 ||
+		    r[i].nhistory != 1 || strcmp(r[i].last_esc, CONTROL_BOUNCE_ESC) != 0)
+			fail_msg("recipient %zu: got state %s tries %u first_fail %lld history %zu; want "
+			    "failed, 1, 1000000, 1", i, queue_store_state_name(r[i].state), r[i].tries,
+			    (long long)r[i].first_fail, r[i].nhistory);
+	}
+	queue_query_rcpts_free(r, nr);
+	queue_query_msg_clear(&m);
+	/* nothing left waiting: a second bounce fails none */
+	assert_int_equal(run(q, req, body, sizeof(body), msg, sizeof(msg)), CONTROL_OK);
+	snprintf(want, sizeof(want), "bounced 0 recipients of %s", a);
+	assert_string_equal(msg, want);
+	queue_store_close(q);
+	event_base_free(f.base);
+	rm_dir(dir);
 }
 
 /* Connect to path, send req, run the loop until the server closes; the reply into out. */
@@ -277,8 +375,8 @@ static void test_socket(void **state)
 	memcpy(sun.sun_path, path, strlen(path) + 1);
 	assert_int_equal(bind(stale, (struct sockaddr *)&sun, sizeof(sun)), 0);
 	close(stale);
-	struct kicks kicks = { 0, 0 };
-	struct control *c = control_new(f.base, cfg, q, count_kick, &kicks, err, sizeof(err));
+	struct notes notes = { 0 };
+	struct control *c = control_new(f.base, cfg, q, note, &notes, err, sizeof(err));
 	if (c == NULL)
 		fail_msg("control_new: %s", err);
 	struct stat st;
@@ -308,21 +406,31 @@ static void test_socket(void **state)
 
 	snprintf(req, sizeof(req), "release %s\r\n", id);
 	ask(f.base, path, req, strlen(req), out, sizeof(out));
-	assert_int_equal(kicks.kicks, 1);
-	assert_int_equal(kicks.flushes, 0);
+	expect_note(&notes, 0, CONTROL_EV_DUE, id);
 	/* A flush is the administrator saying "try now": the scheduler forgets backoff. */
 	ask(f.base, path, "flush-domain b.test\n", 20, out, sizeof(out));
 	assert_int_equal(strncmp(out, "ok flushed ", 11), 0);
-	if (kicks.kicks != 2 || kicks.flushes != 1)
-		fail_msg("after a flush: got %d kicks, %d of them flushes; want 2 kicks, 1 flush",
-		    kicks.kicks, kicks.flushes);
+	expect_note(&notes, 1, CONTROL_EV_FLUSH_DOMAIN, "b.test");
+	snprintf(req, sizeof(req), "requeue %s\n", id);
+	ask(f.base, path, req, strlen(req), out, sizeof(out));
+	snprintf(text, sizeof(text), "ok requeued 0 recipients of %s\n", id);
+	assert_string_equal(out, text);
+	expect_note(&notes, 2, CONTROL_EV_FLUSH_MSG, id);
+	ask(f.base, path, "flush\n", 6, out, sizeof(out));
+	expect_note(&notes, 3, CONTROL_EV_FLUSH_ALL, "");
+	ask(f.base, path, "select-domain B.test\n", 21, out, sizeof(out));
+	snprintf(text, sizeof(text), "ok 1 message\n%s\n.\n", id);
+	assert_string_equal(out, text);
+	ask(f.base, path, "select-sender <>\n", 17, out, sizeof(out));
+	assert_string_equal(out, "ok 0 messages\n.\n");
 
 	snprintf(req, sizeof(req), "bounce %s\n", id);
 	ask(f.base, path, req, strlen(req), out, sizeof(out));
 	snprintf(text, sizeof(text), "ok bounced 2 recipients of %s\n", id);
 	assert_string_equal(out, text);
-	assert_int_equal(kicks.kicks, 3);
-	assert_int_equal(kicks.flushes, 1);
+	/* The scheduler is told at once, so the DSN goes now, not at the next start. */
+	expect_note(&notes, 4, CONTROL_EV_BOUNCED, id);
+	assert_int_equal(notes.n, 5);
 	struct queue_msg m;
 	struct queue_rcpt *r = NULL;
 	size_t nr = 0;
@@ -367,6 +475,7 @@ int main(void)
 		cmocka_unit_test(test_parse_table),
 		cmocka_unit_test(test_parse_caps),
 		cmocka_unit_test(test_run_empty),
+		cmocka_unit_test(test_run_filled),
 		cmocka_unit_test(test_socket),
 	};
 	return cmocka_run_group_tests(tests, 0, 0);
