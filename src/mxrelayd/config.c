@@ -1133,6 +1133,8 @@ int config_check_queue_dir(const struct config *c, char *err, size_t errlen)
 		return -1;
 	}
 	return 0;
+}
+
 size_t config_key_count(void)
 {
 	return CFG_NKEYS;

@@ -82,6 +82,11 @@ static void config_print_domains(FILE *out, const struct config *c, const char *
 	fputc('\n', out);
 }
 
+static void config_print_log(FILE *out, const struct config *c, const char *key)
+{
+	fprintf(out, "%s = %s\n", key, c->log_syslog ? "syslog" : "stderr");
+}
+
 static void config_print_vrfy(FILE *out, const struct config *c, const char *key)
 {
 	fprintf(out, "%s = %s\n", key, c->vrfy == CFG_VRFY_DISABLED ? "disabled" : "252");
@@ -153,6 +158,7 @@ static const struct config_print_special {
 } config_print_specials[] = {
 	{ "listen", config_print_listen },
 	{ "log_level", config_print_log_level },
+	{ "log", config_print_log },
 	{ "relay_networks", config_print_networks },
 	{ "relay_domains", config_print_domains },
 	{ "vrfy", config_print_vrfy },
