@@ -48,29 +48,29 @@ static void fuzz_decode(const char *in, size_t n, uint32_t seed, char *out, stru
 
 /*
  * The canonical form of message text as it arrives after the trip: CRLF
- * line ends, and a line that reaches SMTP_DATA_FOLD_AT octets on the wire
- * (a leading '.' counts twice there) broken with CRLF SPACE.
+ * line ends, and a line that reaches SMTP_DATA_FOLD_AT octets (a stuffed
+ * dot not counted, RFC 5321 4.5.3.1.6) broken with CRLF SPACE.
  * out holds 3 * n + 2.
  */
 static size_t fuzz_canon(const char *in, size_t n, char *out)
 {
-	size_t o = 0, wire = 0;
+	size_t o = 0, line_len = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (in[i] == '\r' || in[i] == '\n') {
 			if (in[i] == '\r' && i + 1 < n && in[i + 1] == '\n')
 				i++;
 			out[o++] = '\r';
 			out[o++] = '\n';
-			wire = 0;
+			line_len = 0;
 			continue;
 		}
-		if (wire >= SMTP_DATA_FOLD_AT) {
+		if (line_len >= SMTP_DATA_FOLD_AT) {
 			out[o++] = '\r';
 			out[o++] = '\n';
 			out[o++] = ' ';
-			wire = 1;
+			line_len = 1;
 		}
-		wire += (wire == 0 && in[i] == '.') ? 2 : 1;
+		line_len++;
 		out[o++] = in[i];
 	}
 	if (o > 0 && out[o - 1] != '\n') {

@@ -88,8 +88,8 @@ size_t smtp_data_enc_feed(struct smtp_data_enc *e, const char *in, size_t n, cha
 			e->folds++;
 		}
 		if (e->at_line_start && c == '.') {
+			/* RFC 5321 4.5.3.1.6: the stuffed dot is not part of the line length. */
 			out[o++] = '.';
-			e->line_len++;
 			e->stuffed++;
 		}
 		if ((unsigned char)c >= 0x80)
@@ -179,7 +179,8 @@ enum smtp_data_dec_status smtp_data_dec_feed(struct smtp_data_dec *d,
 			} else if (c == '\n') {
 				d->state = DEC_BAD;
 			} else {
-				/* The leading dot is the stuffing; drop it. */
+				/* The leading dot is the stuffing; drop it (and its count). */
+				d->line_len--;
 				dec_emit(d, c, out, &o);
 				d->state = DEC_MID;
 			}

@@ -14,7 +14,11 @@
 
 /* RFC 5321 4.5.3.1.6: a text line is at most 1000 octets including CRLF. */
 #define SMTP_DATA_LINE_MAX 1000
-/* The encoder breaks output lines that reach this many octets before CRLF. */
+/*
+ * The encoder breaks lines that reach this many octets before CRLF. The
+ * dot added by stuffing is not counted (RFC 5321 4.5.3.1.6), so a line of
+ * 998 octets that starts with '.' goes out as 999 octets and CRLF.
+ */
 #define SMTP_DATA_FOLD_AT 998
 
 /*
@@ -22,14 +26,14 @@
  * output is the wire form: every line ends in CRLF (a bare CR or a bare LF
  * becomes CRLF, so no bare CR or LF is ever sent), a line starting
  * with '.' gets another '.' in front, and a line that would pass 1000
- * octets is broken with CRLF SPACE.
+ * octets (its stuffed dot not counted) is broken with CRLF SPACE.
  */
 struct smtp_data_enc {
 	bool at_line_start;	/* next byte begins a line */
 	bool after_cr;		/* last byte seen was a CR not yet paired */
 	bool any_8bit;		/* a byte >= 0x80 was seen */
-	size_t line_len;	/* octets of the current output line so far */
-	size_t max_line;	/* longest output line seen, CRLF included */
+	size_t line_len;	/* octets of the current text line so far (no stuffed dot) */
+	size_t max_line;	/* longest line seen, CRLF included, stuffed dot not */
 	size_t folds;		/* lines broken to stay within SMTP_DATA_LINE_MAX */
 	uint64_t stuffed;	/* dots added in front of lines (not counted by SIZE) */
 };
@@ -55,7 +59,7 @@ enum smtp_data_dec_status {
 
 struct smtp_data_dec {
 	int state;		/* internal scanner state */
-	size_t line_len;	/* octets of the current line so far */
+	size_t line_len;	/* octets of the current line so far, a stuffing dot not counted */
 	bool line_too_long;	/* a line passed SMTP_DATA_LINE_MAX (sticky) */
 	bool any_8bit;		/* a byte >= 0x80 was seen */
 	bool in_header;		/* still in the header section */

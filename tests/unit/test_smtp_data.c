@@ -222,10 +222,10 @@ static const struct enc_row enc_rows[] = {
 	{ "a\r\rb", "a\r\n\r\nb\r\n.\r\n", 3, false },
 	{ "a\n\rb", "a\r\n\r\nb\r\n.\r\n", 3, false },
 	{ "a\r\n\r\nb", "a\r\n\r\nb\r\n.\r\n", 3, false },
-	{ ".", "..\r\n.\r\n", 4, false },
-	{ ".\r\n", "..\r\n.\r\n", 4, false },
-	{ "a\n.\nb", "a\r\n..\r\nb\r\n.\r\n", 4, false },
-	{ "a\r.b", "a\r\n..b\r\n.\r\n", 5, false },
+	{ ".", "..\r\n.\r\n", 3, false },
+	{ ".\r\n", "..\r\n.\r\n", 3, false },
+	{ "a\n.\nb", "a\r\n..\r\nb\r\n.\r\n", 3, false },
+	{ "a\r.b", "a\r\n..b\r\n.\r\n", 4, false },
 	{ "a.b\n..", "a.b\r\n...\r\n.\r\n", 5, false },
 	{ "\xc3\xa9", "\xc3\xa9\r\n.\r\n", 4, true },
 };
@@ -349,15 +349,76 @@ static void test_data_enc_fold(void **state)
 			if (out[i] == 'x')
 				xs++;
 		}
-		if (longest > SMTP_DATA_LINE_MAX)
-			fail_msg("len %zu: got a wire line of %zu octets, want <= %d", n, longest,
-			    SMTP_DATA_LINE_MAX);
+		/* The first wire line carries the stuffed dot, which does not count. */
+		if (longest > SMTP_DATA_LINE_MAX + 1)
+			fail_msg("len %zu: got a wire line of %zu octets, want <= %d and a dot", n,
+			    longest, SMTP_DATA_LINE_MAX);
 		/* Every text octet arrives; the first line keeps its stuffed dot. */
 		assert_int_equal(xs, n - 1);
 		assert_memory_equal(out, "..", 2);
-		assert_true((e.folds > 0) == (n + 1 > SMTP_DATA_FOLD_AT));
+		assert_true((e.folds > 0) == (n > SMTP_DATA_FOLD_AT));
 		free(in);
 		free(out);
+	}
+}
+
+struct limit_row {
+	size_t len;		/* octets of the text line before CRLF */
+	bool dot;		/* the line starts with '.' */
+	size_t folds;		/* CRLF SPACE breaks wanted */
+};
+
+/* RFC 5321 4.5.3.1.6: 998 octets and CRLF, the stuffed dot not counted. */
+static const struct limit_row limit_rows[] = {
+	{ 997, false, 0 }, { 998, false, 0 }, { 999, false, 1 },
+	{ 997, true, 0 }, { 998, true, 0 }, { 999, true, 1 },
+	{ 1, true, 0 }, { 2, true, 0 },
+};
+
+/*
+ * A line at the limit passes unchanged: stuffed on the wire, identical
+ * after unstuffing; SIZE (text octets, RFC 1870) is what the decoder
+ * gives back.
+ */
+static void test_data_enc_limit(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(limit_rows) / sizeof(limit_rows[0]); i++) {
+		const struct limit_row *row = &limit_rows[i];
+		size_t n = row->len + 2;
+		char *text = malloc(n), *wire = malloc(smtp_data_enc_bound(n) + 5);
+		char *back = malloc(smtp_data_enc_bound(n) + 5);
+		assert_non_null(text);
+		assert_non_null(wire);
+		assert_non_null(back);
+		memset(text, 'x', row->len);
+		if (row->dot)
+			text[0] = '.';
+		memcpy(text + row->len, "\r\n", 2);
+		struct smtp_data_enc e;
+		size_t w = enc_run(text, n, 0, wire, &e);
+		if (e.folds != row->folds)
+			fail_msg("row %zu (%zu octets, dot %d): folds got %zu, want %zu", i, row->len,
+			    row->dot, e.folds, row->folds);
+		size_t want_wire = n + (row->dot ? 1 : 0) + 3 * row->folds + 3;
+		if (w != want_wire)
+			fail_msg("row %zu: wire octets got %zu, want %zu", i, w, want_wire);
+		if (row->dot && memcmp(wire, "..", 2) != 0)
+			fail_msg("row %zu: got \"%.2s\" on the wire, want the dot stuffed", i, wire);
+		struct smtp_data_dec d;
+		smtp_data_dec_init(&d);
+		size_t c, p;
+		assert_int_equal(smtp_data_dec_feed(&d, wire, w, back, &c, &p), SMTP_DATA_DEC_END);
+		if (row->folds == 0 && (p != n || memcmp(back, text, n) != 0))
+			fail_msg("row %zu: got %zu octets back, want the %zu sent unchanged", i, p, n);
+		if (row->folds == 0 && d.line_too_long)
+			fail_msg("row %zu: decoder got line_too_long, want within the limit", i);
+		/* SIZE as mxr_source_scan counts it: wire minus ".\r\n" and the stuffing. */
+		if (w - 3 - e.stuffed != p)
+			fail_msg("row %zu: SIZE got %zu, want %zu", i, (size_t)(w - 3 - e.stuffed), p);
+		free(text);
+		free(wire);
+		free(back);
 	}
 }
 
@@ -370,6 +431,7 @@ int main(void)
 		cmocka_unit_test(test_data_enc_rows),
 		cmocka_unit_test(test_data_enc_bound),
 		cmocka_unit_test(test_data_enc_fold),
+		cmocka_unit_test(test_data_enc_limit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
