@@ -47,6 +47,21 @@ size_t smtp_data_enc_feed(struct smtp_data_enc *e, const char *in, size_t n, cha
 size_t smtp_data_enc_finish(struct smtp_data_enc *e, char *out);
 
 /*
+ * What the decoder does with a bare LF (an LF without CR before it) or a
+ * bare CR (a CR without LF after it).
+ */
+enum smtp_data_newline {
+	/*
+	 * Each is a line end, stored as CRLF (Postfix's
+	 * smtpd_forbid_bare_newline = normalize, extended to CR). Only CRLF
+	 * "." CRLF ends data: a "." line reached or ended through a bare line
+	 * end is message text, kept as ".".
+	 */
+	SMTP_DATA_NL_NORMALIZE,
+	SMTP_DATA_NL_REJECT,	/* SMTP_DATA_DEC_BARE_NL: the stream is refused */
+};
+
+/*
  * Decoder (server side). Input is the raw wire bytes after the 354;
  * output is the message with CRLF line ends and dot-stuffing removed
  * (the terminating "." line is not part of it).
@@ -54,11 +69,14 @@ size_t smtp_data_enc_finish(struct smtp_data_enc *e, char *out);
 enum smtp_data_dec_status {
 	SMTP_DATA_DEC_MORE,	/* all input taken, end not yet seen */
 	SMTP_DATA_DEC_END,	/* CRLF.CRLF seen; *consumed stops right after it */
-	SMTP_DATA_DEC_BARE_NL,	/* a bare CR or LF was seen (smuggling guard) */
+	SMTP_DATA_DEC_BARE_NL,	/* SMTP_DATA_NL_REJECT: a bare CR or LF was seen */
 };
 
 struct smtp_data_dec {
+	enum smtp_data_newline newline;
 	int state;		/* internal scanner state */
+	bool line_after_crlf;	/* the current line began at the start or after a CRLF */
+	bool line_has_text;	/* the current line has an octet besides its line end */
 	size_t line_len;	/* octets of the current line so far, a stuffing dot not counted */
 	bool line_too_long;	/* a line passed SMTP_DATA_LINE_MAX (sticky) */
 	bool any_8bit;		/* a byte >= 0x80 was seen */
@@ -68,14 +86,38 @@ struct smtp_data_dec {
 	size_t hdr_prefix_len;
 };
 
-void smtp_data_dec_init(struct smtp_data_dec *d);
+void smtp_data_dec_init(struct smtp_data_dec *d, enum smtp_data_newline newline);
+/* Output room that decoding n input octets may need (a bare LF becomes two). */
+size_t smtp_data_dec_bound(size_t n);
 /*
- * Decode in[0..n) into out (room for n octets always suffices). Sets
+ * Decode in[0..n) into out (at least smtp_data_dec_bound(n)). Sets
  * *consumed (input used) and *produced (output written). On END, input
  * after *consumed belongs to the next command (pipelining). On BARE_NL
- * the stream is unusable and the session must refuse the message.
+ * (only with SMTP_DATA_NL_REJECT) the stream is unusable and the session
+ * must refuse the message.
  */
 enum smtp_data_dec_status smtp_data_dec_feed(struct smtp_data_dec *d,
     const char *in, size_t n, char *out, size_t *consumed, size_t *produced);
+
+/*
+ * Line ends of BDAT text (RFC 3030: no stuffing and no end marker), taken
+ * as DATA text is: in normalize mode a bare CR or LF becomes CRLF, in
+ * reject mode it refuses the text.
+ */
+struct smtp_data_lines {
+	enum smtp_data_newline newline;
+	bool after_cr;		/* the last octet was a CR; its LF may come in the next feed */
+};
+
+void smtp_data_lines_init(struct smtp_data_lines *l, enum smtp_data_newline newline);
+/*
+ * Copy in[0..n) to out (at least smtp_data_dec_bound(n)) with line ends
+ * made CRLF; *produced is what was written. False: a bare line end in
+ * reject mode (out then holds nothing useful).
+ */
+bool smtp_data_lines_feed(struct smtp_data_lines *l, const char *in, size_t n, char *out,
+    size_t *produced);
+/* The end of the text: a CR left last is bare. out >= 1. False as for feed. */
+bool smtp_data_lines_finish(struct smtp_data_lines *l, char *out, size_t *produced);
 
 #endif
