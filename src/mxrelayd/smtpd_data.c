@@ -220,7 +220,7 @@ static bool smtpd_data_feed_bdat(struct smtpd_session *s)
 	evbuffer_drain(in, take);
 	s->bdat_left -= take;
 	if (s->bdat_left == 0)
-		smtpd_data_bdat_done(s, take);
+		smtpd_data_bdat_done(s, s->bdat_size);
 	return true;
 }
 
@@ -275,6 +275,7 @@ void smtpd_data_bdat(struct smtpd_session *s, const struct smtp_cmd *cmd)
 		return;
 	}
 	s->bdat_left = size;
+	s->bdat_size = size;
 	s->bdat_last = last;
 	s->bdat_discard = false;
 	if (s->state != SMTPD_S_RCPT) {

@@ -154,6 +154,20 @@ def test_bdat_bare_newline_normalize(mxrelayd, chunks, want):
     assert split_received(d.message(qid)[2])[1] == want
 
 
+def test_bdat_large_chunk_of_lf_lines(mxrelayd):
+    # Bigger than one decoding step: the reply counts the chunk as announced.
+    d = mxrelayd()
+    c = Client()
+    hello(c)
+    c.expect("MAIL FROM:<a@b.test>", 250)
+    c.expect("RCPT TO:<r@example.test>", 250)
+    chunk = b"Subject: big\n\n" + b"".join(b"line %05d\n" % i for i in range(4000))
+    r = bdat(c, chunk)
+    assert r.code == 250 and r.text == f"2.0.0 {len(chunk)} octets received", r
+    qid = queued_id(bdat(c, b"", last=True))
+    assert split_received(d.message(qid)[2])[1] == chunk.replace(b"\n", b"\r\n")
+
+
 def test_bdat_bare_newline_reject(mxrelayd):
     d = mxrelayd(conf_extra="bare_newline = reject")
     c = Client()
