@@ -210,6 +210,7 @@ trusted_users = root
 never_users =
 keep_environment = LD_LIBRARY_PATH
 message_size_limit = 50M
+log_selector = +pipelining
 
 begin routers
 to_relay:
@@ -272,9 +273,9 @@ def test_exim_bdat_and_pipelining(relay, netns):
     # Ours, then the one Exim adds, then the text.
     assert_same(after_received(after_received(got, HOSTNAME), "exim.client.test"),
                 as_stored(crlf_text(AWKWARD)), "Exim")
-    # "K": the message went with CHUNKING; the relay saw BDAT, after pipelined MAIL and RCPT.
+    # "K": the message went with CHUNKING, "L": with PIPELINING; the relay saw BDAT.
     delivery = [l for l in mainlog.splitlines() if " => " in l]
-    assert delivery and " K " in delivery[0], mainlog
+    assert delivery and " K " in delivery[0] and " L " in delivery[0], mainlog
     log = relay.log()
     assert "to=bdat" in log, log[-3000:]
     assert "proto=ESMTP" in log
