@@ -28,6 +28,8 @@
 
 /* Octets decoded per step: bounds the stack buffer, not the message. */
 #define SMTPD_DATA_STEP (16 * 1024)
+/* Input octets per step: decoded (a bare line end doubled) they fit the step buffer. */
+#define SMTPD_DATA_TAKE ((SMTPD_DATA_STEP - 3) / 2)
 /* A BDAT chunk this far over the size limit is not worth reading: close instead. */
 #define SMTPD_DATA_BDAT_SLACK (1024 * 1024)
 
@@ -129,11 +131,9 @@ static bool smtpd_data_feed_data(struct smtpd_session *s)
 	struct evbuffer_iovec v;
 	char out[SMTPD_DATA_STEP];
 	size_t consumed = 0, produced = 0;
-	/* Normalized bare line ends grow the text: take what the buffer holds decoded. */
-	size_t max_take = (sizeof(out) - 3) / 2;
 	if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
 		return false;
-	size_t take = v.iov_len < max_take ? v.iov_len : max_take;
+	size_t take = v.iov_len < SMTPD_DATA_TAKE ? v.iov_len : SMTPD_DATA_TAKE;
 	enum smtp_data_dec_status st = smtp_data_dec_feed(&s->txn->dec, v.iov_base, take, out,
 	    &consumed, &produced);
 	smtpd_data_take(s, out, produced);
@@ -206,7 +206,7 @@ static bool smtpd_data_feed_bdat(struct smtpd_session *s)
 	}
 	if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
 		return false;
-	size_t take = v.iov_len < (sizeof(out) - 3) / 2 ? v.iov_len : (sizeof(out) - 3) / 2;
+	size_t take = v.iov_len < SMTPD_DATA_TAKE ? v.iov_len : SMTPD_DATA_TAKE;
 	if ((uint64_t)take > s->bdat_left)
 		take = (size_t)s->bdat_left;
 	if (!s->bdat_discard) {
