@@ -234,8 +234,13 @@ begin retry
 """
 
 
-def fetch_exim():
-    """The directory Exim is unpacked into, or pytest.skip."""
+@pytest.fixture(scope="session")
+def exim_dir():
+    """The directory Exim is unpacked into, or pytest.skip.
+
+    Session-scoped, so it runs before the test enters its network namespace,
+    where apt-get could not reach the mirror.
+    """
     d = os.environ.get("MXR_EXIM_DIR", "/var/cache/mxrelay-test/exim")
     if os.geteuid() != 0 or os.environ.get("MXTEST_IN_USERNS"):
         if not os.access(os.path.join(d, "usr/sbin/exim4"), os.X_OK):
@@ -248,8 +253,7 @@ def fetch_exim():
     return d
 
 
-def test_exim_bdat_and_pipelining(relay, netns):
-    exim_dir = fetch_exim()
+def test_exim_bdat_and_pipelining(exim_dir, relay, netns):
     # Exim works as Debian-exim: not under pytest's 0700 directories.
     work = pathlib.Path(tempfile.mkdtemp(prefix="mxr-exim-"))
     netns.on_stop(lambda: shutil.rmtree(work, ignore_errors=True))
