@@ -179,7 +179,7 @@ static void smtpd_data_bdat_done(struct smtpd_session *s, uint64_t size)
 		return;
 	}
 	if (s->bdat_last) {
-		char end[1];
+		char end[1] = { 0 };
 		size_t n = 0;
 		if (!smtp_data_lines_finish(&s->txn->bdat_lines, end, &n)) {
 			smtpd_data_bare_nl(s);
