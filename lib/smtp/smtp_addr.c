@@ -358,6 +358,9 @@ static int addr_path(struct addr_cur *c)
 	if (c->s[0] != '<') {
 		if (!(c->flags & SMTP_ADDR_BARE_OK))
 			return addr_fail(c, SMTP_ADDR_FAULT_SYNTAX, "path must be enclosed in <>");
+		/* A route is stripped here too, so policy sees the same mailbox as in <>. */
+		if (c->s[0] == '@' && addr_route(c) < 0)
+			return -1;
 		return addr_mailbox(c, false);
 	}
 	c->i = 1;

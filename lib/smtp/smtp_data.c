@@ -2,9 +2,9 @@
  * smtp_data: the DATA stream codec (RFC 5321 4.5.2, 4.1.1.4).
  *
  * Owns: the encoder (CRLF canonicalisation and dot-stuffing for sending)
- * and the decoder (end-of-data detection, dot-unstuffing, the bare CR/LF
- * guard against SMTP smuggling, line-length and 8-bit flags, and counting
- * Received: fields for the hop limit).
+ * and the decoder (end-of-data detection, dot-unstuffing, bare CR/LF
+ * either normalized to CRLF or refused as SMTP smuggling, line-length and
+ * 8-bit flags, and counting Received: fields for the hop limit).
  * Never: does I/O or allocates; never ends data on anything but
  * CRLF "." CRLF, and never reads past the terminating CRLF.
  */
@@ -20,9 +20,9 @@ enum data_dec_state {
 	DEC_DOT,	/* a '.' began the line */
 	DEC_DOT_CR,	/* ".\r" began the line */
 	DEC_MID,	/* inside a line */
-	DEC_CR,		/* a CR was seen; only LF may follow */
+	DEC_CR,		/* a CR was written; an LF makes it a line end */
 	DEC_END,	/* CRLF.CRLF was seen */
-	DEC_BAD,	/* a bare CR or LF was seen */
+	DEC_BAD,	/* a bare CR or LF was seen (reject mode) */
 };
 
 /* The header field whose instances are counted for the hop limit. */
@@ -88,8 +88,8 @@ size_t smtp_data_enc_feed(struct smtp_data_enc *e, const char *in, size_t n, cha
 			e->folds++;
 		}
 		if (e->at_line_start && c == '.') {
+			/* RFC 5321 4.5.3.1.6: the stuffed dot is not part of the line length. */
 			out[o++] = '.';
-			e->line_len++;
 			e->stuffed++;
 		}
 		if ((unsigned char)c >= 0x80)
@@ -113,11 +113,21 @@ size_t smtp_data_enc_finish(struct smtp_data_enc *e, char *out)
 	return o;
 }
 
-void smtp_data_dec_init(struct smtp_data_dec *d)
+void smtp_data_dec_init(struct smtp_data_dec *d, enum smtp_data_newline newline)
 {
 	memset(d, 0, sizeof(*d));
+	d->newline = newline;
 	d->state = DEC_LINE_START;
+	d->line_after_crlf = true;
 	d->in_header = true;
+}
+
+size_t smtp_data_dec_bound(size_t n)
+{
+	/* A bare LF doubles; a held ".\r" can come out with one more octet as five. */
+	if (n > (SIZE_MAX - 3) / 2)
+		return SIZE_MAX;
+	return 2 * n + 3;
 }
 
 /* Write one message octet and note it for the Received: count. */
@@ -126,6 +136,8 @@ static void dec_emit(struct smtp_data_dec *d, char c, char *out, size_t *o)
 	out[(*o)++] = c;
 	if ((unsigned char)c >= 0x80)
 		d->any_8bit = true;
+	if (c != '\r' && c != '\n')
+		d->line_has_text = true;
 	if (!d->in_header || c == '\r' || c == '\n' ||
 	    d->hdr_prefix_len >= sizeof(data_received) - 1)
 		return;
@@ -135,14 +147,112 @@ static void dec_emit(struct smtp_data_dec *d, char c, char *out, size_t *o)
 		d->received_count++;
 }
 
-/* Close a line at its LF: the empty line ends the header section. */
-static void dec_line_end(struct smtp_data_dec *d)
+/* Close a line at its line end: the empty line ends the header section. */
+static void dec_line_end(struct smtp_data_dec *d, bool crlf)
 {
-	if (d->in_header && d->line_len == 2)
+	if (d->in_header && !d->line_has_text)
 		d->in_header = false;
 	d->line_len = 0;
 	d->hdr_prefix_len = 0;
+	d->line_has_text = false;
+	d->line_after_crlf = crlf;
 	d->state = DEC_LINE_START;
+}
+
+/*
+ * A bare line end in normalize mode: finish the line with CRLF (its CR is
+ * already out in state DEC_CR). A "." held back is text here (it was
+ * neither stuffing nor the end), so it is written first. Returns false in
+ * reject mode.
+ */
+static bool dec_bare_end(struct smtp_data_dec *d, bool held_dot, char *out, size_t *o)
+{
+	if (d->newline != SMTP_DATA_NL_NORMALIZE) {
+		d->state = DEC_BAD;
+		return false;
+	}
+	if (held_dot)
+		dec_emit(d, '.', out, o);
+	if (d->state != DEC_CR)
+		dec_emit(d, '\r', out, o);
+	dec_emit(d, '\n', out, o);
+	/* Counted as the CRLF it becomes. */
+	if (++d->line_len > SMTP_DATA_LINE_MAX)
+		d->line_too_long = true;
+	dec_line_end(d, false);
+	return true;
+}
+
+/* One octet; returns false once the stream is refused or ended. */
+static bool dec_octet(struct smtp_data_dec *d, char c, char *out, size_t *o)
+{
+	if (++d->line_len > SMTP_DATA_LINE_MAX)
+		d->line_too_long = true;
+	switch (d->state) {
+	case DEC_LINE_START:
+		if (c == '.') {
+			d->state = DEC_DOT;	/* held back: stuffing, text or the end */
+		} else if (c == '\r') {
+			dec_emit(d, c, out, o);
+			d->state = DEC_CR;
+		} else if (c == '\n') {
+			return dec_bare_end(d, false, out, o);
+		} else {
+			dec_emit(d, c, out, o);
+			d->state = DEC_MID;
+		}
+		return true;
+	case DEC_DOT:
+		if (c == '\r') {
+			d->state = DEC_DOT_CR;
+		} else if (c == '\n') {
+			return dec_bare_end(d, true, out, o);
+		} else {
+			/* The leading dot is the stuffing; drop it (and its count). */
+			d->line_len--;
+			dec_emit(d, c, out, o);
+			d->state = DEC_MID;
+		}
+		return true;
+	case DEC_DOT_CR:
+		if (c == '\n' && d->line_after_crlf) {
+			d->state = DEC_END;
+			return false;
+		}
+		if (c == '\n') {
+			/* CRLF "." CRLF with a bare line end before it: text. */
+			dec_emit(d, '.', out, o);
+			dec_emit(d, '\r', out, o);
+			dec_emit(d, '\n', out, o);
+			dec_line_end(d, true);
+			return true;
+		}
+		/* ".\r" and something else: a "." line ended by a bare CR. */
+		d->line_len--;	/* c is counted again on its own line */
+		if (!dec_bare_end(d, true, out, o))
+			return false;
+		return dec_octet(d, c, out, o);
+	case DEC_MID:
+		if (c == '\n')
+			return dec_bare_end(d, false, out, o);
+		dec_emit(d, c, out, o);
+		if (c == '\r')
+			d->state = DEC_CR;
+		return true;
+	case DEC_CR:
+		if (c == '\n') {
+			dec_emit(d, c, out, o);
+			dec_line_end(d, true);
+			return true;
+		}
+		d->line_len--;	/* c is counted again on its own line */
+		if (!dec_bare_end(d, false, out, o))
+			return false;
+		return dec_octet(d, c, out, o);
+	default:
+		d->state = DEC_BAD;
+		return false;
+	}
 }
 
 enum smtp_data_dec_status smtp_data_dec_feed(struct smtp_data_dec *d,
@@ -156,71 +266,56 @@ enum smtp_data_dec_status smtp_data_dec_feed(struct smtp_data_dec *d,
 	if (d->state == DEC_BAD)
 		return SMTP_DATA_DEC_BARE_NL;
 	for (size_t i = 0; i < n; i++) {
-		char c = in[i];
-		if (++d->line_len > SMTP_DATA_LINE_MAX)
-			d->line_too_long = true;
-		switch (d->state) {
-		case DEC_LINE_START:
-			if (c == '.') {
-				d->state = DEC_DOT;	/* held back: stuffing or the end */
-			} else if (c == '\r') {
-				dec_emit(d, c, out, &o);
-				d->state = DEC_CR;
-			} else if (c == '\n') {
-				d->state = DEC_BAD;
-			} else {
-				dec_emit(d, c, out, &o);
-				d->state = DEC_MID;
-			}
-			break;
-		case DEC_DOT:
-			if (c == '\r') {
-				d->state = DEC_DOT_CR;
-			} else if (c == '\n') {
-				d->state = DEC_BAD;
-			} else {
-				/* The leading dot is the stuffing; drop it. */
-				dec_emit(d, c, out, &o);
-				d->state = DEC_MID;
-			}
-			break;
-		case DEC_DOT_CR:
-			if (c == '\n') {
-				d->state = DEC_END;
-				*consumed = i + 1;
-				*produced = o;
-				return SMTP_DATA_DEC_END;
-			}
-			d->state = DEC_BAD;
-			break;
-		case DEC_MID:
-			if (c == '\n') {
-				d->state = DEC_BAD;
-			} else {
-				dec_emit(d, c, out, &o);
-				if (c == '\r')
-					d->state = DEC_CR;
-			}
-			break;
-		case DEC_CR:
-			if (c != '\n') {
-				d->state = DEC_BAD;
-				break;
-			}
-			dec_emit(d, c, out, &o);
-			dec_line_end(d);
-			break;
-		default:
-			d->state = DEC_BAD;
-			break;
-		}
-		if (d->state == DEC_BAD) {
-			*consumed = i + 1;
-			*produced = o;
-			return SMTP_DATA_DEC_BARE_NL;
-		}
+		if (dec_octet(d, in[i], out, &o))
+			continue;
+		*consumed = i + 1;
+		*produced = o;
+		return d->state == DEC_END ? SMTP_DATA_DEC_END : SMTP_DATA_DEC_BARE_NL;
 	}
 	*consumed = n;
 	*produced = o;
 	return SMTP_DATA_DEC_MORE;
+}
+
+void smtp_data_lines_init(struct smtp_data_lines *l, enum smtp_data_newline newline)
+{
+	memset(l, 0, sizeof(*l));
+	l->newline = newline;
+}
+
+bool smtp_data_lines_feed(struct smtp_data_lines *l, const char *in, size_t n, char *out,
+    size_t *produced)
+{
+	bool normalize = l->newline == SMTP_DATA_NL_NORMALIZE;
+	size_t o = 0;
+	*produced = 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = in[i];
+		if (l->after_cr && c != '\n') {
+			if (!normalize)
+				return false;
+			out[o++] = '\n';	/* a bare CR: its line ends here */
+		} else if (!l->after_cr && c == '\n') {
+			if (!normalize)
+				return false;
+			out[o++] = '\r';	/* a bare LF */
+		}
+		out[o++] = c;
+		l->after_cr = c == '\r';
+	}
+	*produced = o;
+	return true;
+}
+
+bool smtp_data_lines_finish(struct smtp_data_lines *l, char *out, size_t *produced)
+{
+	*produced = 0;
+	if (!l->after_cr)
+		return true;
+	if (l->newline != SMTP_DATA_NL_NORMALIZE)
+		return false;
+	l->after_cr = false;
+	out[0] = '\n';
+	*produced = 1;
+	return true;
 }

@@ -57,6 +57,9 @@ static void check_config_summary(const struct config *c, size_t nusers)
 		printf(" %s", c->relay_domains[i]);
 	printf("\nqueue_dir: %s\n", c->queue_dir);
 	printf("hostname: %s\n", c->hostname);
+	printf("bare_newline: %s\n",
+	    c->bare_newline == CFG_BARE_NEWLINE_REJECT ? "reject" : "normalize");
+	printf("strict_envelopes: %s\n", c->strict_envelopes ? "yes" : "no");
 	printf("tls: %s\n", c->tls_cert ? c->tls_cert : "no certificate (no STARTTLS)");
 	if (c->auth_file != NULL)
 		printf("auth_file: %s (%zu user%s)\n", c->auth_file, nusers, nusers == 1 ? "" : "s");

@@ -566,6 +566,19 @@ static int cfg_set_outbound_tls(struct cfg_parser *p, char *value)
 	return 0;
 }
 
+static int cfg_set_bare_newline(struct cfg_parser *p, char *value)
+{
+	static const char *const names[] = { "normalize", "reject" };
+	static const int values[] = { CFG_BARE_NEWLINE_NORMALIZE, CFG_BARE_NEWLINE_REJECT };
+	char *v;
+	int out;
+	if (cfg_one_token(p, "bare_newline", value, &v) < 0 ||
+	    cfg_set_enum(p, "bare_newline", v, names, values, 2, &out, "normalize or reject") < 0)
+		return -1;
+	p->c->bare_newline = (enum cfg_bare_newline)out;
+	return 0;
+}
+
 /* ---- the key table ------------------------------------------------------ */
 
 #define CFG_OFF(f) offsetof(struct config, f)
@@ -597,6 +610,8 @@ static const struct cfg_key cfg_keys[] = {
 	{ "min_data_rate", CFG_K_UINT, CFG_OFF(min_data_rate), 0, 1000000000, CFG_C_ANY, NULL, false },
 	{ "vrfy", CFG_K_FUNC, 0, 0, 0, CFG_C_ANY, cfg_set_vrfy, false },
 	{ "check_recipient_domain", CFG_K_BOOL, CFG_OFF(check_rcpt_domain), 0, 0, CFG_C_ANY, NULL, false },
+	{ "bare_newline", CFG_K_FUNC, 0, 0, 0, CFG_C_ANY, cfg_set_bare_newline, false },
+	{ "strict_envelopes", CFG_K_BOOL, CFG_OFF(strict_envelopes), 0, 0, CFG_C_ANY, NULL, false },
 	{ "tls_cert", CFG_K_FILE, CFG_OFF(tls_cert), 0, 0, CFG_C_PATH, NULL, false },
 	{ "tls_key", CFG_K_FILE, CFG_OFF(tls_key), 0, 0, CFG_C_PATH, NULL, false },
 	{ "auth_file", CFG_K_FILE, CFG_OFF(auth_file), 0, 0, CFG_C_PATH, NULL, false },
@@ -840,6 +855,8 @@ static void cfg_set_defaults(struct config *c)
 	c->min_data_rate = 500;
 	c->vrfy = CFG_VRFY_252;
 	c->check_rcpt_domain = false;
+	c->bare_newline = CFG_BARE_NEWLINE_NORMALIZE;
+	c->strict_envelopes = false;
 	c->family = MXR_FAMILY_ANY;
 	c->tls_policy = MXR_TLS_OPPORTUNISTIC;
 	c->max_deliveries = 100;

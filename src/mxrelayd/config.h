@@ -44,6 +44,12 @@ enum cfg_vrfy {
 	CFG_VRFY_DISABLED,		/* "502 5.5.1 VRFY command is disabled" */
 };
 
+/* A bare CR or LF in message text (DATA and BDAT). */
+enum cfg_bare_newline {
+	CFG_BARE_NEWLINE_NORMALIZE,	/* a line end, stored and sent on as CRLF */
+	CFG_BARE_NEWLINE_REJECT,	/* "521 5.5.2" and the connection closed */
+};
+
 /* A smarthost for all mail ("*") or for one recipient domain. */
 struct cfg_route {
 	char domain[256];		/* lower case; "*" for the default route */
@@ -86,6 +92,8 @@ struct config {
 	unsigned min_data_rate;		/* octets per second of message text; 0: no minimum; default 500 */
 	enum cfg_vrfy vrfy;
 	bool check_rcpt_domain;		/* reject recipient domains that cannot receive mail */
+	enum cfg_bare_newline bare_newline;
+	bool strict_envelopes;		/* MAIL FROM and RCPT TO need the <> around the address */
 
 	char *tls_cert;			/* PEM; STARTTLS offered when set */
 	char *tls_key;

@@ -230,6 +230,12 @@ static void smtpd_cmds_ehlo(struct smtpd_session *s, const struct smtp_cmd *cmd)
 	smtpd_session_reply(s, 250, "", "HELP");
 }
 
+/* strict_envelopes = no: "MAIL FROM:a@b" without <>, as Postfix's strict_rfc821_envelopes = no. */
+static unsigned smtpd_cmds_bare_ok(const struct config *cfg)
+{
+	return cfg->strict_envelopes ? 0 : SMTP_ADDR_BARE_OK;
+}
+
 /* MAIL FROM (and SEND/SOML/SAML): start a transaction. */
 static void smtpd_cmds_mail(struct smtpd_session *s, const struct smtp_cmd *cmd)
 {
@@ -247,7 +253,8 @@ static void smtpd_cmds_mail(struct smtpd_session *s, const struct smtp_cmd *cmd)
 		return;
 	}
 	int n = smtp_cmd_parse_path_arg(cmd->arg, cmd->arg_len, "FROM:",
-	    SMTP_ADDR_NULL_OK | SMTP_ADDR_UTF8_OK, &addr, params, SMTP_PARAMS_MAX, &err, &code);
+	    SMTP_ADDR_NULL_OK | SMTP_ADDR_UTF8_OK | smtpd_cmds_bare_ok(cfg), &addr, params,
+	    SMTP_PARAMS_MAX, &err, &code);
 	if (n < 0) {
 		if (code == 553)
 			smtpd_session_reply(s, 553, "5.1.7", "Bad sender address syntax: %s", err);
@@ -343,8 +350,8 @@ static void smtpd_cmds_rcpt(struct smtpd_session *s, const struct smtp_cmd *cmd)
 		return;
 	}
 	int n = smtp_cmd_parse_path_arg(cmd->arg, cmd->arg_len, "TO:",
-	    SMTP_ADDR_NO_DOMAIN_OK | SMTP_ADDR_POLICY_FORMS | SMTP_ADDR_UTF8_OK, &addr, params,
-	    SMTP_PARAMS_MAX, &err, &code);
+	    SMTP_ADDR_NO_DOMAIN_OK | SMTP_ADDR_POLICY_FORMS | SMTP_ADDR_UTF8_OK |
+	    smtpd_cmds_bare_ok(cfg), &addr, params, SMTP_PARAMS_MAX, &err, &code);
 	if (n < 0) {
 		if (code == 553)
 			smtpd_session_reply(s, 553, "5.1.3", "Bad recipient address syntax: %s", err);

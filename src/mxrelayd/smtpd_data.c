@@ -3,10 +3,12 @@
  *
  * Owns: the Received field and the 354, streaming DATA through the
  * decoder (only CRLF.CRLF ends it, dots unstuffed) and BDAT chunks as
- * they are (RFC 3030: no stuffing), the size and hop limits, the bare
- * CR/LF guard, building the envelope, the commit and its reply.
+ * they are (RFC 3030: no stuffing), the size and hop limits, bare CR/LF
+ * (bare_newline: made CRLF in DATA and BDAT alike, or refused), building
+ * the envelope, the commit and its reply.
  * Never: adds, drops or changes a message octet besides prepending the
- * Received field; never replies 250 before the commit callback says ok.
+ * Received field and making bare line ends CRLF; never replies 250 before
+ * the commit callback says ok.
  */
 #include "mxrelayd/smtpd_data.h"
 
@@ -26,10 +28,19 @@
 
 /* Octets decoded per step: bounds the stack buffer, not the message. */
 #define SMTPD_DATA_STEP (16 * 1024)
+/* Input octets per step: decoded (a bare line end doubled) they fit the step buffer. */
+#define SMTPD_DATA_TAKE ((SMTPD_DATA_STEP - 3) / 2)
 /* A BDAT chunk this far over the size limit is not worth reading: close instead. */
 #define SMTPD_DATA_BDAT_SLACK (1024 * 1024)
 
 static void smtpd_data_finish(struct smtpd_session *s);
+
+/* The codec's mode for the configured bare_newline. */
+static enum smtp_data_newline smtpd_data_newline(const struct config *cfg)
+{
+	return cfg->bare_newline == CFG_BARE_NEWLINE_REJECT ? SMTP_DATA_NL_REJECT :
+	    SMTP_DATA_NL_NORMALIZE;
+}
 
 /* Open the queue writer and put the Received field in front of the text. */
 static void smtpd_data_open(struct smtpd_session *s)
@@ -72,6 +83,7 @@ static void smtpd_data_open(struct smtpd_session *s)
 
 void smtpd_data_start(struct smtpd_session *s)
 {
+	smtp_data_dec_init(&s->txn->dec, smtpd_data_newline(s->ctx->cfg));
 	smtpd_data_open(s);
 	smtpd_session_set_state(s, SMTPD_S_DATA);
 	smtpd_session_set_timeout(s, s->ctx->cfg->data_timeout);
@@ -102,7 +114,7 @@ static void smtpd_data_take(struct smtpd_session *s, const char *p, size_t n)
 	}
 }
 
-/* The bare CR/LF guard tripped: refuse and close (Postfix smtpd_forbid_bare_newline). */
+/* bare_newline = reject and a bare CR or LF came: refuse and close (Postfix smtpd_forbid_bare_newline). */
 static void smtpd_data_bare_nl(struct smtpd_session *s)
 {
 	log_msg(LOG_LVL_WARN, "session=%s queue=%s event=bare-newline client=%s", s->id,
@@ -121,7 +133,7 @@ static bool smtpd_data_feed_data(struct smtpd_session *s)
 	size_t consumed = 0, produced = 0;
 	if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
 		return false;
-	size_t take = v.iov_len < sizeof(out) ? v.iov_len : sizeof(out);
+	size_t take = v.iov_len < SMTPD_DATA_TAKE ? v.iov_len : SMTPD_DATA_TAKE;
 	enum smtp_data_dec_status st = smtp_data_dec_feed(&s->txn->dec, v.iov_base, take, out,
 	    &consumed, &produced);
 	smtpd_data_take(s, out, produced);
@@ -140,26 +152,19 @@ static bool smtpd_data_feed_data(struct smtpd_session *s)
 }
 
 /*
- * Check BDAT octets for a bare CR or LF. BDAT needs no dot-stuffing, but
- * the text is sent on with DATA later, where a bare LF could end it early
- * at a lenient next hop: the same smuggling guard as DATA applies.
+ * Take decoded BDAT text: Received counting, the 8-bit flag and the queue.
+ * BDAT needs no dot-stuffing, but the text is sent on with DATA later,
+ * where a bare LF could end it early at a lenient next hop, so its line
+ * ends were made CRLF (or refused) as in DATA.
  */
-static bool smtpd_data_bdat_clean(struct smtpd_txn *t, const char *p, size_t n)
+static void smtpd_data_bdat_take(struct smtpd_session *s, const char *p, size_t n)
 {
-	for (size_t i = 0; i < n; i++) {
-		char c = p[i];
-		if (t->bdat_after_cr) {
-			t->bdat_after_cr = false;
-			if (c != '\n')
-				return false;
-			continue;
-		}
-		if (c == '\r')
-			t->bdat_after_cr = true;
-		else if (c == '\n')
-			return false;
-	}
-	return true;
+	struct smtpd_txn *t = s->txn;
+	smtpd_txn_hdrscan_feed(&t->hdr, p, n);
+	for (size_t i = 0; i < n && !t->any_8bit; i++)
+		if ((unsigned char)p[i] >= 0x80)
+			t->any_8bit = true;
+	smtpd_data_take(s, p, n);
 }
 
 /* The last octet of a BDAT chunk was read. */
@@ -174,10 +179,13 @@ static void smtpd_data_bdat_done(struct smtpd_session *s, uint64_t size)
 		return;
 	}
 	if (s->bdat_last) {
-		if (s->txn->bdat_after_cr) {
+		char end[1] = { 0 };
+		size_t n = 0;
+		if (!smtp_data_lines_finish(&s->txn->bdat_lines, end, &n)) {
 			smtpd_data_bare_nl(s);
 			return;
 		}
+		smtpd_data_bdat_take(s, end, n);
 		smtpd_data_finish(s);
 		return;
 	}
@@ -191,31 +199,28 @@ static bool smtpd_data_feed_bdat(struct smtpd_session *s)
 {
 	struct evbuffer *in = net_conn_input(s->conn);
 	struct evbuffer_iovec v;
+	char out[SMTPD_DATA_STEP];
 	if (s->bdat_left == 0) {
 		smtpd_data_bdat_done(s, 0);
 		return true;
 	}
 	if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
 		return false;
-	size_t take = v.iov_len;
+	size_t take = v.iov_len < SMTPD_DATA_TAKE ? v.iov_len : SMTPD_DATA_TAKE;
 	if ((uint64_t)take > s->bdat_left)
 		take = (size_t)s->bdat_left;
 	if (!s->bdat_discard) {
-		struct smtpd_txn *t = s->txn;
-		if (!smtpd_data_bdat_clean(t, v.iov_base, take)) {
+		size_t produced = 0;
+		if (!smtp_data_lines_feed(&s->txn->bdat_lines, v.iov_base, take, out, &produced)) {
 			smtpd_data_bare_nl(s);
 			return false;
 		}
-		smtpd_txn_hdrscan_feed(&t->hdr, v.iov_base, take);
-		for (size_t i = 0; i < take && !t->any_8bit; i++)
-			if ((unsigned char)((const char *)v.iov_base)[i] >= 0x80)
-				t->any_8bit = true;
-		smtpd_data_take(s, v.iov_base, take);
+		smtpd_data_bdat_take(s, out, produced);
 	}
 	evbuffer_drain(in, take);
 	s->bdat_left -= take;
 	if (s->bdat_left == 0)
-		smtpd_data_bdat_done(s, take);
+		smtpd_data_bdat_done(s, s->bdat_size);
 	return true;
 }
 
@@ -270,6 +275,7 @@ void smtpd_data_bdat(struct smtpd_session *s, const struct smtp_cmd *cmd)
 		return;
 	}
 	s->bdat_left = size;
+	s->bdat_size = size;
 	s->bdat_last = last;
 	s->bdat_discard = false;
 	if (s->state != SMTPD_S_RCPT) {
@@ -283,6 +289,7 @@ void smtpd_data_bdat(struct smtpd_session *s, const struct smtp_cmd *cmd)
 		    (struct smtpd_reply){ 503, "5.5.1", "Error: need MAIL command" };
 	} else if (!s->txn->bdat) {
 		s->txn->bdat = true;
+		smtp_data_lines_init(&s->txn->bdat_lines, smtpd_data_newline(cfg));
 		smtpd_data_open(s);
 	}
 	smtpd_session_set_state(s, SMTPD_S_BDAT);

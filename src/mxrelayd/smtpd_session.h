@@ -85,6 +85,7 @@ struct smtpd_session {
 	uint64_t data_due_us;			/* monotonic time the message text is due by; 0: none */
 	/* The BDAT chunk being read (RFC 3030): its octets are read even when refused. */
 	uint64_t bdat_left;			/* octets still to read */
+	uint64_t bdat_size;			/* octets the chunk announced, for the 250 */
 	bool bdat_last;				/* it carries LAST */
 	bool bdat_discard;			/* refused: drop the octets, then send bdat_reply */
 	struct smtpd_reply bdat_reply;

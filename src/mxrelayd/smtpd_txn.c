@@ -18,7 +18,6 @@ struct smtpd_txn *smtpd_txn_new(const char *sender, const struct smtpd_mail_para
 	t->sender = xstrdup(sender);
 	t->mail = *mp;
 	t->started = time(NULL);
-	smtp_data_dec_init(&t->dec);
 	t->hdr.at_line_start = true;
 	return t;
 }

@@ -52,11 +52,10 @@ struct smtpd_txn {
 	bool write_error;		/* the queue refused octets: 452 at the end */
 	bool too_many_hops;		/* more Received fields than hop_limit */
 
-	struct smtp_data_dec dec;	/* DATA */
+	struct smtp_data_dec dec;	/* DATA; set up when DATA starts */
 
 	bool bdat;			/* a BDAT chunk was taken: DATA is no longer allowed */
-	bool bdat_after_cr;		/* last octet taken was CR */
-	bool bdat_bare_nl;		/* a bare CR or LF was seen */
+	struct smtp_data_lines bdat_lines;/* line ends across BDAT chunks; set up at the first */
 	struct smtpd_txn_hdrscan hdr;
 };
 

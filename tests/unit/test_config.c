@@ -163,6 +163,8 @@ static const struct error_case error_cases[] = {
 	{ L "retry_intervals = 5m soon\n", "retry_intervals: 'soon' is not a duration" },
 	{ L "check_recipient_domain = true\n", "check_recipient_domain: 'true' is not yes or no" },
 	{ L "vrfy = 250\n", "vrfy: '250' is not 252 or disabled" },
+	{ L "bare_newline = fix\n", "bare_newline: 'fix' is not normalize or reject" },
+	{ L "strict_envelopes = strict\n", "strict_envelopes: 'strict' is not yes or no" },
 	{ L "log_level = loud\n", "log_level: 'loud' is not debug, info, warn or error" },
 	{ L "address_preference = ipv5\n", "address_preference: 'ipv5' is not any" },
 	{ L "outbound_tls = maybe\n", "outbound_tls: 'maybe' is not none, opportunistic or required" },
@@ -282,6 +284,8 @@ static void test_defaults(void **state)
 	assert_int_equal(c->min_data_rate, 500);
 	assert_int_equal(c->vrfy, CFG_VRFY_252);
 	assert_false(c->check_rcpt_domain);
+	assert_int_equal(c->bare_newline, CFG_BARE_NEWLINE_NORMALIZE);
+	assert_false(c->strict_envelopes);
 	assert_int_equal(c->family, MXR_FAMILY_ANY);
 	assert_int_equal(c->tls_policy, MXR_TLS_OPPORTUNISTIC);
 	assert_int_equal(c->max_deliveries, 100);
@@ -322,6 +326,8 @@ static void test_values(void **state)
 	    "data_timeout = 900\n"
 	    "vrfy = disabled\n"
 	    "check_recipient_domain = yes\n"
+	    "bare_newline = reject\n"
+	    "strict_envelopes = yes\n"
 	    "tls_cert = @CERT@\n"
 	    "tls_key = @KEY@\n"
 	    "auth_file = @AUTH@\n"
@@ -362,6 +368,8 @@ static void test_values(void **state)
 	assert_int_equal(c->data_timeout, 900);
 	assert_int_equal(c->vrfy, CFG_VRFY_DISABLED);
 	assert_true(c->check_rcpt_domain);
+	assert_int_equal(c->bare_newline, CFG_BARE_NEWLINE_REJECT);
+	assert_true(c->strict_envelopes);
 	assert_string_equal(c->dns_server, "[::1]:5353");
 	assert_int_equal(c->family, MXR_FAMILY_V4_ONLY);
 	assert_int_equal(c->tls_policy, MXR_TLS_REQUIRED);

@@ -134,6 +134,22 @@ static const struct path_row path_rows[] = {
 	{ "<a@b.test>", B, OK, "a@b.test", 0, false, false, false, false },
 	{ "postmaster", B | D, OK, "postmaster", 0, false, false, false, false },
 	{ "a@b.test>", B, MBX, NULL, 0, false, false, false, false },
+	{ "a@b.test", 0, SYN, NULL, 0, false, false, false, false },
+	/* Bare forms of relay tricks: the mailbox policy sees is the one in <>. */
+	{ "@a.test:user@b.test", B, OK, "user@b.test", 0, true, false, false, false },
+	{ "@a.test,@c.test:user@b.test SIZE=1", B, OK, "user@b.test", 27, true, false, false,
+	  false },
+	{ "@a.test:user@b.test", 0, SYN, NULL, 0, false, false, false, false },
+	{ "@a.test", B, SYN, NULL, 0, false, false, false, false },
+	{ "user%other.test@ours.test", B, OK, "user%other.test@ours.test", 0, false, false, false,
+	  false },
+	{ "\"user@other.test\"@ours.test", B, OK, "\"user@other.test\"@ours.test", 0, false, true,
+	  false, false },
+	{ "\"a b\"@ours.test NOTIFY=NEVER", B, OK, "\"a b\"@ours.test", 15, false, true, false,
+	  false },
+	{ "user@other.test@ours.test", B, MBX, NULL, 0, false, false, false, false },
+	{ "<>", B | N, OK, "", 0, false, false, false, false },
+	{ "", B | N, SYN, NULL, 0, false, false, false, false },
 	/* NUL and controls. */
 	{ "<a\x01@b.test>", 0, MBX, NULL, 0, false, false, false, false },
 };

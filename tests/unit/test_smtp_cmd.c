@@ -108,6 +108,7 @@ struct arg_row {
 
 #define NUL_OK SMTP_ADDR_NULL_OK
 #define UTF8 SMTP_ADDR_UTF8_OK
+#define BARE SMTP_ADDR_BARE_OK
 
 static const struct arg_row arg_rows[] = {
 	{ "FROM:<a@b.test>", "FROM:", NUL_OK, 0, 0, "a@b.test", NULL },
@@ -153,6 +154,18 @@ static const struct arg_row arg_rows[] = {
 	{ "FROM:<j\xc3\xb6rg@b.test> SMTPUTF8 X=\xc3\xa9", "FROM:", NUL_OK | UTF8, 2, 0,
 	  "j\xc3\xb6rg@b.test", "SMTPUTF8" },
 	{ "FROM:<a@b.test> X=\xc3", "FROM:", NUL_OK | UTF8, -1, 501, NULL, NULL },
+	/* Without <> (strict_envelopes = no): the same address, parameters after a space. */
+	{ "FROM:a@b.test", "FROM:", NUL_OK | BARE, 0, 0, "a@b.test", NULL },
+	{ "FROM: a@b.test SIZE=10", "FROM:", NUL_OK | BARE, 1, 0, "a@b.test", "SIZE=10" },
+	{ "FROM:<>", "FROM:", NUL_OK | BARE, 0, 0, "", NULL },
+	{ "FROM:", "FROM:", NUL_OK | BARE, -1, 501, NULL, NULL },
+	{ "FROM: ", "FROM:", NUL_OK | BARE, -1, 501, NULL, NULL },
+	{ "FROM:a@b.test>", "FROM:", NUL_OK | BARE, -1, 553, NULL, NULL },
+	{ "FROM:a@b.test\tSIZE=1", "FROM:", NUL_OK | BARE, -1, 501, NULL, NULL },
+	{ "FROM:a@b.test X=\x01", "FROM:", NUL_OK | BARE, -1, 501, NULL, NULL },
+	{ "TO:@r.test:a@b.test NOTIFY=NEVER", "TO:", BARE, 1, 0, "a@b.test", "NOTIFY=NEVER" },
+	{ "TO:\"a b\"@b.test", "TO:", BARE, 0, 0, "\"a b\"@b.test", NULL },
+	{ "TO:a b@b.test", "TO:", BARE, -1, 553, NULL, NULL },
 };
 
 static void test_cmd_path_arg_rows(void **state)

@@ -1,6 +1,6 @@
 /*
- * test_smtp_data: the DATA codec. Each row is run in one piece, split in
- * two at every position, and one octet at a time; all must agree.
+ * test_smtp_data: the DATA codec. Each decoder row is run in one piece,
+ * split in two at every position, and one octet at a time; all must agree.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -63,6 +63,41 @@ static const struct dec_row dec_rows[] = {
 	{ "ab\rc", SMTP_DATA_DEC_BARE_NL, NULL, 4, 0, false },
 };
 
+/* bare_newline = normalize: bare line ends become CRLF; only CRLF.CRLF ends. */
+static const struct dec_row dec_normalize_rows[] = {
+	/* The four smuggling forms: one message, the rest of it text. */
+	{ "a\n.\nMAIL FROM:<e@b.test>\r\n.\r\n", SMTP_DATA_DEC_END,
+	  "a\r\n.\r\nMAIL FROM:<e@b.test>\r\n", 0, 0, false },
+	{ "a\r\n.\nRCPT TO:<e@b.test>\r\n.\r\n", SMTP_DATA_DEC_END,
+	  "a\r\n.\r\nRCPT TO:<e@b.test>\r\n", 0, 0, false },
+	{ "a\n.\r\nDATA\r\n.\r\n", SMTP_DATA_DEC_END, "a\r\n.\r\nDATA\r\n", 0, 0, false },
+	{ "a\r.\r\nQUIT\r\n.\r\n", SMTP_DATA_DEC_END, "a\r\n.\r\nQUIT\r\n", 0, 0, false },
+	/* A "." line ended by a bare CR, then one reached through it. */
+	{ "a\r\n.\r.\r\n.\r\n", SMTP_DATA_DEC_END, "a\r\n.\r\n.\r\n", 0, 0, false },
+	{ "\n.\n\r\n.\r\n", SMTP_DATA_DEC_END, "\r\n.\r\n\r\n", 0, 0, false },
+	{ "\n..\n.\r\n", SMTP_DATA_DEC_MORE, NULL, 0, 0, false },
+	/* Stuffing is removed whatever ended the line before. */
+	{ "..x\n..\nb\r\n.\r\n", SMTP_DATA_DEC_END, ".x\r\n.\r\nb\r\n", 0, 0, false },
+	{ "a\nb\r\n.\r\nQUIT\r\n", SMTP_DATA_DEC_END, "a\r\nb\r\n", 8, 0, false },
+	{ "\r\r\n.\r\n", SMTP_DATA_DEC_END, "\r\n\r\n", 0, 0, false },
+	{ "ab\rc\r\n.\r\n", SMTP_DATA_DEC_END, "ab\r\nc\r\n", 0, 0, false },
+	{ "a\r\r\r\n.\r\n", SMTP_DATA_DEC_END, "a\r\n\r\n\r\n", 0, 0, false },
+	{ ".\r\n", SMTP_DATA_DEC_END, "", 3, 0, false },
+	/* The header ends at an empty line however it ends. */
+	{ "Received: x\nSubject: s\n\nReceived: body\n.\r\n\r\n.\r\n", SMTP_DATA_DEC_END,
+	  "Received: x\r\nSubject: s\r\n\r\nReceived: body\r\n.\r\n\r\n", 0, 1, false },
+	{ "Subject: s\r\r\nReceived: x\r\n.\r\n", SMTP_DATA_DEC_END,
+	  "Subject: s\r\n\r\nReceived: x\r\n", 0, 0, false },
+	{ "caf\xc3\xa9\n.\r\n\r\n.\r\n", SMTP_DATA_DEC_END, "caf\xc3\xa9\r\n.\r\n\r\n", 0, 0,
+	  true },
+	/* Not the end. */
+	{ "\n", SMTP_DATA_DEC_MORE, NULL, 0, 0, false },
+	{ ".\n", SMTP_DATA_DEC_MORE, NULL, 0, 0, false },
+	{ "a\n.\n", SMTP_DATA_DEC_MORE, NULL, 0, 0, false },
+	{ "a\r", SMTP_DATA_DEC_MORE, NULL, 0, 0, false },
+	{ ".\r.\r\n", SMTP_DATA_DEC_MORE, NULL, 0, 0, false },
+};
+
 static const char *dec_name(enum smtp_data_dec_status s)
 {
 	return s == SMTP_DATA_DEC_MORE ? "MORE" : s == SMTP_DATA_DEC_END ? "END" : "BARE_NL";
@@ -78,20 +113,21 @@ struct dec_result {
 
 /* Decode in[0..n) fed in pieces that end at each cut (sorted, < n). */
 static void dec_run(const char *in, size_t n, const size_t *cuts, size_t ncuts,
-    struct dec_result *res)
+    enum smtp_data_newline newline, struct dec_result *res)
 {
 	memset(res, 0, sizeof(*res));
-	smtp_data_dec_init(&res->d);
+	smtp_data_dec_init(&res->d, newline);
 	size_t pos = 0;
 	res->st = SMTP_DATA_DEC_MORE;
 	for (size_t k = 0; k <= ncuts; k++) {
 		size_t end = k < ncuts ? cuts[k] : n;
 		size_t c = 0, p = 0;
-		char *tmp = malloc(end - pos + 1);	/* room for n octets only */
+		size_t room = smtp_data_dec_bound(end - pos);
+		char *tmp = malloc(room);	/* only the room the bound asks for */
 		assert_non_null(tmp);
 		res->st = smtp_data_dec_feed(&res->d, in + pos, end - pos, tmp, &c, &p);
 		assert_true(c <= end - pos);
-		assert_true(p <= end - pos);
+		assert_true(p <= room);
 		assert_true(res->produced + p <= sizeof(res->out));
 		memcpy(res->out + res->produced, tmp, p);
 		free(tmp);
@@ -117,14 +153,15 @@ static void dec_same(const char *what, size_t row, const struct dec_result *a,
 		    b->consumed, b->produced);
 }
 
-static void test_data_dec_rows(void **state)
+/* Run each row whole, split in two everywhere and octet by octet. */
+static void dec_check_rows(const struct dec_row *rows, size_t nrows,
+    enum smtp_data_newline newline)
 {
-	(void)state;
-	for (size_t i = 0; i < sizeof(dec_rows) / sizeof(dec_rows[0]); i++) {
-		const struct dec_row *row = &dec_rows[i];
+	for (size_t i = 0; i < nrows; i++) {
+		const struct dec_row *row = &rows[i];
 		size_t n = strlen(row->in);
 		struct dec_result one;
-		dec_run(row->in, n, NULL, 0, &one);
+		dec_run(row->in, n, NULL, 0, newline, &one);
 		if (one.st != row->want)
 			fail_msg("row %zu: got %s, want %s", i, dec_name(one.st), dec_name(row->want));
 		size_t want_consumed = row->consumed ? row->consumed : n;
@@ -144,7 +181,7 @@ static void test_data_dec_rows(void **state)
 		}
 		for (size_t cut = 1; cut < n; cut++) {
 			struct dec_result two;
-			dec_run(row->in, n, &cut, 1, &two);
+			dec_run(row->in, n, &cut, 1, newline, &two);
 			dec_same("split in two", i, &two, &one);
 		}
 		size_t cuts[128];
@@ -152,8 +189,76 @@ static void test_data_dec_rows(void **state)
 		for (size_t k = 1; k < n; k++)
 			cuts[k - 1] = k;
 		struct dec_result bytes;
-		dec_run(row->in, n, cuts, n > 0 ? n - 1 : 0, &bytes);
+		dec_run(row->in, n, cuts, n > 0 ? n - 1 : 0, newline, &bytes);
 		dec_same("octet by octet", i, &bytes, &one);
+	}
+}
+
+static void test_data_dec_rows(void **state)
+{
+	(void)state;
+	dec_check_rows(dec_rows, sizeof(dec_rows) / sizeof(dec_rows[0]), SMTP_DATA_NL_REJECT);
+}
+
+static void test_data_dec_normalize_rows(void **state)
+{
+	(void)state;
+	dec_check_rows(dec_normalize_rows, sizeof(dec_normalize_rows) / sizeof(dec_normalize_rows[0]),
+	    SMTP_DATA_NL_NORMALIZE);
+}
+
+struct lines_row {
+	const char *in;
+	enum smtp_data_newline newline;
+	const char *out;	/* after finish; NULL: refused */
+};
+
+/* BDAT text: no stuffing, no end, line ends as in DATA. */
+static const struct lines_row lines_rows[] = {
+	{ "a\r\nb\r\n", SMTP_DATA_NL_NORMALIZE, "a\r\nb\r\n" },
+	{ "a\nb\n", SMTP_DATA_NL_NORMALIZE, "a\r\nb\r\n" },
+	{ "a\n.\nMAIL FROM:<e@b.test>\n", SMTP_DATA_NL_NORMALIZE, "a\r\n.\r\nMAIL FROM:<e@b.test>\r\n" },
+	{ "a\rb\r", SMTP_DATA_NL_NORMALIZE, "a\r\nb\r\n" },
+	{ "\r\r\n\n", SMTP_DATA_NL_NORMALIZE, "\r\n\r\n\r\n" },
+	{ ".\r\n..\r\n", SMTP_DATA_NL_NORMALIZE, ".\r\n..\r\n" },
+	{ "a", SMTP_DATA_NL_NORMALIZE, "a" },
+	{ "a\r\nb\r\n", SMTP_DATA_NL_REJECT, "a\r\nb\r\n" },
+	{ "a\nb", SMTP_DATA_NL_REJECT, NULL },
+	{ "a\rb", SMTP_DATA_NL_REJECT, NULL },
+	{ "a\r", SMTP_DATA_NL_REJECT, NULL },
+};
+
+static void test_data_lines_rows(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(lines_rows) / sizeof(lines_rows[0]); i++) {
+		const struct lines_row *row = &lines_rows[i];
+		size_t n = strlen(row->in);
+		/* cut == n: one piece; else two pieces split at cut. */
+		for (size_t cut = 0; cut <= n; cut++) {
+			struct smtp_data_lines l;
+			char out[128];
+			size_t o = 0, p = 0;
+			bool ok;
+			smtp_data_lines_init(&l, row->newline);
+			ok = smtp_data_lines_feed(&l, row->in, cut, out, &p);
+			o += p;
+			if (ok) {
+				ok = smtp_data_lines_feed(&l, row->in + cut, n - cut, out + o, &p);
+				o += p;
+			}
+			if (ok) {
+				ok = smtp_data_lines_finish(&l, out + o, &p);
+				o += p;
+			}
+			if (row->out == NULL && ok)
+				fail_msg("lines row %zu cut %zu: got \"%.*s\", want refused", i, cut,
+				    (int)o, out);
+			if (row->out != NULL && (!ok || o != strlen(row->out) ||
+			    memcmp(out, row->out, o) != 0))
+				fail_msg("lines row %zu cut %zu: got %s \"%.*s\", want \"%s\"", i, cut,
+				    ok ? "" : "refused", (int)o, out, row->out);
+		}
 	}
 }
 
@@ -163,12 +268,12 @@ static void test_data_dec_after_end(void **state)
 	struct smtp_data_dec d;
 	char out[16];
 	size_t c, p;
-	smtp_data_dec_init(&d);
+	smtp_data_dec_init(&d, SMTP_DATA_NL_REJECT);
 	assert_int_equal(smtp_data_dec_feed(&d, ".\r\n", 3, out, &c, &p), SMTP_DATA_DEC_END);
 	assert_int_equal(smtp_data_dec_feed(&d, "x\r\n", 3, out, &c, &p), SMTP_DATA_DEC_END);
 	assert_int_equal(c, 0);
 	assert_int_equal(p, 0);
-	smtp_data_dec_init(&d);
+	smtp_data_dec_init(&d, SMTP_DATA_NL_REJECT);
 	assert_int_equal(smtp_data_dec_feed(&d, "\n", 1, out, &c, &p), SMTP_DATA_DEC_BARE_NL);
 	assert_int_equal(smtp_data_dec_feed(&d, ".\r\n", 3, out, &c, &p), SMTP_DATA_DEC_BARE_NL);
 	assert_int_equal(c, 0);
@@ -188,13 +293,13 @@ static void test_data_dec_line_len(void **state)
 	(void)state;
 	for (size_t i = 0; i < sizeof(len_rows) / sizeof(len_rows[0]); i++) {
 		size_t n = len_rows[i].line + 5;
-		char *in = malloc(n), *out = malloc(n);
+		char *in = malloc(n), *out = malloc(smtp_data_dec_bound(n));
 		assert_non_null(in);
 		assert_non_null(out);
 		memset(in, 'x', len_rows[i].line);
 		memcpy(in + len_rows[i].line, "\r\n.\r\n", 5);
 		struct smtp_data_dec d;
-		smtp_data_dec_init(&d);
+		smtp_data_dec_init(&d, SMTP_DATA_NL_REJECT);
 		size_t c, p;
 		assert_int_equal(smtp_data_dec_feed(&d, in, n, out, &c, &p), SMTP_DATA_DEC_END);
 		if (d.line_too_long != len_rows[i].too_long)
@@ -222,10 +327,10 @@ static const struct enc_row enc_rows[] = {
 	{ "a\r\rb", "a\r\n\r\nb\r\n.\r\n", 3, false },
 	{ "a\n\rb", "a\r\n\r\nb\r\n.\r\n", 3, false },
 	{ "a\r\n\r\nb", "a\r\n\r\nb\r\n.\r\n", 3, false },
-	{ ".", "..\r\n.\r\n", 4, false },
-	{ ".\r\n", "..\r\n.\r\n", 4, false },
-	{ "a\n.\nb", "a\r\n..\r\nb\r\n.\r\n", 4, false },
-	{ "a\r.b", "a\r\n..b\r\n.\r\n", 5, false },
+	{ ".", "..\r\n.\r\n", 3, false },
+	{ ".\r\n", "..\r\n.\r\n", 3, false },
+	{ "a\n.\nb", "a\r\n..\r\nb\r\n.\r\n", 3, false },
+	{ "a\r.b", "a\r\n..b\r\n.\r\n", 4, false },
 	{ "a.b\n..", "a.b\r\n...\r\n.\r\n", 5, false },
 	{ "\xc3\xa9", "\xc3\xa9\r\n.\r\n", 4, true },
 };
@@ -288,8 +393,8 @@ static void test_data_enc_rows(void **state)
 				    row->any_8bit);
 			/* What we send, we read back as the canonical text. */
 			struct smtp_data_dec d;
-			smtp_data_dec_init(&d);
-			char back[128];
+			smtp_data_dec_init(&d, SMTP_DATA_NL_REJECT);
+			char back[512];
 			size_t c, p;
 			assert_int_equal(smtp_data_dec_feed(&d, out, o, back, &c, &p),
 			    SMTP_DATA_DEC_END);
@@ -349,15 +454,76 @@ static void test_data_enc_fold(void **state)
 			if (out[i] == 'x')
 				xs++;
 		}
-		if (longest > SMTP_DATA_LINE_MAX)
-			fail_msg("len %zu: got a wire line of %zu octets, want <= %d", n, longest,
-			    SMTP_DATA_LINE_MAX);
+		/* The first wire line carries the stuffed dot, which does not count. */
+		if (longest > SMTP_DATA_LINE_MAX + 1)
+			fail_msg("len %zu: got a wire line of %zu octets, want <= %d and a dot", n,
+			    longest, SMTP_DATA_LINE_MAX);
 		/* Every text octet arrives; the first line keeps its stuffed dot. */
 		assert_int_equal(xs, n - 1);
 		assert_memory_equal(out, "..", 2);
-		assert_true((e.folds > 0) == (n + 1 > SMTP_DATA_FOLD_AT));
+		assert_true((e.folds > 0) == (n > SMTP_DATA_FOLD_AT));
 		free(in);
 		free(out);
+	}
+}
+
+struct limit_row {
+	size_t len;		/* octets of the text line before CRLF */
+	bool dot;		/* the line starts with '.' */
+	size_t folds;		/* CRLF SPACE breaks wanted */
+};
+
+/* RFC 5321 4.5.3.1.6: 998 octets and CRLF, the stuffed dot not counted. */
+static const struct limit_row limit_rows[] = {
+	{ 997, false, 0 }, { 998, false, 0 }, { 999, false, 1 },
+	{ 997, true, 0 }, { 998, true, 0 }, { 999, true, 1 },
+	{ 1, true, 0 }, { 2, true, 0 },
+};
+
+/*
+ * A line at the limit passes unchanged: stuffed on the wire, identical
+ * after unstuffing; SIZE (text octets, RFC 1870) is what the decoder
+ * gives back.
+ */
+static void test_data_enc_limit(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(limit_rows) / sizeof(limit_rows[0]); i++) {
+		const struct limit_row *row = &limit_rows[i];
+		size_t n = row->len + 2;
+		char *text = malloc(n), *wire = malloc(smtp_data_enc_bound(n) + 5);
+		char *back = malloc(smtp_data_dec_bound(smtp_data_enc_bound(n) + 5));
+		assert_non_null(text);
+		assert_non_null(wire);
+		assert_non_null(back);
+		memset(text, 'x', row->len);
+		if (row->dot)
+			text[0] = '.';
+		memcpy(text + row->len, "\r\n", 2);
+		struct smtp_data_enc e;
+		size_t w = enc_run(text, n, 0, wire, &e);
+		if (e.folds != row->folds)
+			fail_msg("row %zu (%zu octets, dot %d): folds got %zu, want %zu", i, row->len,
+			    row->dot, e.folds, row->folds);
+		size_t want_wire = n + (row->dot ? 1 : 0) + 3 * row->folds + 3;
+		if (w != want_wire)
+			fail_msg("row %zu: wire octets got %zu, want %zu", i, w, want_wire);
+		if (row->dot && memcmp(wire, "..", 2) != 0)
+			fail_msg("row %zu: got \"%.2s\" on the wire, want the dot stuffed", i, wire);
+		struct smtp_data_dec d;
+		smtp_data_dec_init(&d, SMTP_DATA_NL_REJECT);
+		size_t c, p;
+		assert_int_equal(smtp_data_dec_feed(&d, wire, w, back, &c, &p), SMTP_DATA_DEC_END);
+		if (row->folds == 0 && (p != n || memcmp(back, text, n) != 0))
+			fail_msg("row %zu: got %zu octets back, want the %zu sent unchanged", i, p, n);
+		if (row->folds == 0 && d.line_too_long)
+			fail_msg("row %zu: decoder got line_too_long, want within the limit", i);
+		/* SIZE as mxr_source_scan counts it: wire minus ".\r\n" and the stuffing. */
+		if (w - 3 - e.stuffed != p)
+			fail_msg("row %zu: SIZE got %zu, want %zu", i, (size_t)(w - 3 - e.stuffed), p);
+		free(text);
+		free(wire);
+		free(back);
 	}
 }
 
@@ -365,11 +531,14 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_data_dec_rows),
+		cmocka_unit_test(test_data_dec_normalize_rows),
+		cmocka_unit_test(test_data_lines_rows),
 		cmocka_unit_test(test_data_dec_after_end),
 		cmocka_unit_test(test_data_dec_line_len),
 		cmocka_unit_test(test_data_enc_rows),
 		cmocka_unit_test(test_data_enc_bound),
 		cmocka_unit_test(test_data_enc_fold),
+		cmocka_unit_test(test_data_enc_limit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
