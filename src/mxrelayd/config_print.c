@@ -87,6 +87,11 @@ static void config_print_log(FILE *out, const struct config *c, const char *key)
 	fprintf(out, "%s = %s\n", key, c->log_syslog ? "syslog" : "stderr");
 }
 
+static void config_print_bare_newline(FILE *out, const struct config *c, const char *key)
+{
+	fprintf(out, "%s = %s\n", key, c->bare_newline == CFG_BARE_NEWLINE_REJECT ? "reject" : "normalize");
+}
+
 static void config_print_vrfy(FILE *out, const struct config *c, const char *key)
 {
 	fprintf(out, "%s = %s\n", key, c->vrfy == CFG_VRFY_DISABLED ? "disabled" : "252");
@@ -159,6 +164,7 @@ static const struct config_print_special {
 	{ "listen", config_print_listen },
 	{ "log_level", config_print_log_level },
 	{ "log", config_print_log },
+	{ "bare_newline", config_print_bare_newline },
 	{ "relay_networks", config_print_networks },
 	{ "relay_domains", config_print_domains },
 	{ "vrfy", config_print_vrfy },
