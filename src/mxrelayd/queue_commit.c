@@ -89,7 +89,9 @@ static void queue_commit_batch(struct queue_store *q, struct queue_job *batch,
 		struct queue_job *first = j;
 		bool lost = false;
 		uint64_t n = 0;
+		q->nspool_doomed = 0;
 		for (; j != NULL && !lost; j = j->next) {
+			size_t doomed = q->nspool_doomed;
 			j->ok = false;
 			j->err[0] = '\0';
 			n++;
@@ -100,6 +102,8 @@ static void queue_commit_batch(struct queue_store *q, struct queue_job *batch,
 				    sizeof(j->err));
 			if (j->ok)
 				continue;
+			/* Its deletions are undone: so are the removals of their spool files. */
+			q->nspool_doomed = doomed;
 			if (j->err[0] == '\0')
 				snprintf(j->err, sizeof(j->err), "queue write failed");
 			if (sqlite3_get_autocommit(db)) {
@@ -111,12 +115,24 @@ static void queue_commit_batch(struct queue_store *q, struct queue_job *batch,
 			}
 		}
 		if (lost) {
+			q->nspool_doomed = 0;
 			queue_commit_fail(first, j, why);
 			d->failed_transactions++;
 			continue;
 		}
+		/*
+		 * The names of the spool files this batch commits must survive a
+		 * crash as surely as the rows naming them: one directory fsync
+		 * for the batch, before the COMMIT.
+		 */
+		bool dir_ok = true;
+		if (q->spool_dir_unsynced) {
+			dir_ok = queue_spool_sync_dir(q, why, sizeof(why));
+			q->spool_dir_unsynced = false;
+		}
 		/* The one fsync of this batch happens here (WAL, synchronous=FULL). */
-		if (!queue_commit_run(q, QW_COMMIT, "COMMIT", why, sizeof(why))) {
+		if (!dir_ok || !queue_commit_run(q, QW_COMMIT, "COMMIT", why, sizeof(why))) {
+			q->nspool_doomed = 0;
 			if (!sqlite3_get_autocommit(db))
 				sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 			queue_commit_fail(first, j, why);
@@ -125,6 +141,8 @@ static void queue_commit_batch(struct queue_store *q, struct queue_job *batch,
 			    (unsigned long long)n, why);
 			continue;
 		}
+		/* Only now are the messages of these files gone for good. */
+		queue_spool_remove_doomed(q);
 		d->transactions++;
 		if (n > d->max_batch)
 			d->max_batch = n;
@@ -245,7 +263,6 @@ int queue_commit_start(struct queue_store *q, char *err, size_t errlen)
 	if (q->wdb == NULL)
 		return -1;
 	sqlite3_wal_hook(q->wdb, queue_commit_wal_hook, q);
-	q->wbuf = xmalloc(QUEUE_CHUNK);
 	q->wake_ev = event_new(q->base, q->wake_fd[0], EV_READ | EV_PERSIST,
 	    queue_commit_on_wake, q);
 	if (q->wake_ev == NULL || event_add(q->wake_ev, NULL) != 0) {
@@ -295,8 +312,9 @@ void queue_commit_stop(struct queue_store *q)
 			close(q->wake_fd[i]);
 		q->wake_fd[i] = -1;
 	}
-	free(q->wbuf);
-	q->wbuf = NULL;
+	free(q->spool_doomed);
+	q->spool_doomed = NULL;
+	q->nspool_doomed = q->spool_doomed_cap = 0;
 }
 
 void queue_commit_submit(struct queue_store *q, struct queue_job *j)

@@ -21,6 +21,8 @@
 #define QUEUE_BUSY_MS 5000		/* busy timeout of both connections */
 #define QUEUE_CKPT_FRAMES 1000		/* checkpoint once the WAL has this many frames */
 #define QUEUE_DB_NAME "queue.db"
+#define QUEUE_SPOOL_DIR "bodies"		/* bodies above QUEUE_SPILL, one file each */
+#define QUEUE_SPOOL_KICK (1024 * 1024)	/* start write-back of a spool file every this many octets */
 
 /* Shared by every user of the QW_BOUNCED statement (one SQL per slot). */
 #define QUEUE_SQL_BOUNCED \
@@ -100,8 +102,10 @@ struct queue_store {
 	/* Writer thread only (after start). */
 	sqlite3 *wdb;
 	sqlite3_stmt *ws[QW_COUNT_];	/* see queue_commit_stmt */
-	unsigned char *wbuf;		/* QUEUE_CHUNK bytes for copying spilled bodies */
 	int wal_frames;			/* WAL size after the last commit (wal hook) */
+	bool spool_dir_unsynced;	/* a spool file was named since the last directory fsync */
+	char (*spool_doomed)[QUEUE_ID_LEN + 1];	/* spool files to remove after COMMIT; owned */
+	size_t nspool_doomed, spool_doomed_cap;
 
 	/* Shared, under mu. */
 	pthread_mutex_t mu;
@@ -146,6 +150,29 @@ int queue_store_bind_text(sqlite3_stmt *st, int idx, const char *s);
 char *queue_store_col_strdup(sqlite3_stmt *st, int col);
 /* The lower-case domain of an address (after the last '@'), into dst. */
 void queue_store_domain(const char *address, char *dst, size_t dstlen);
+
+/* queue_spool.c: bodies in files of their own. */
+void queue_spool_path(const struct queue_store *q, const char *id, char *out, size_t outlen);
+/* Create the spool directory when missing (and fsync the queue directory). */
+bool queue_spool_prepare(struct queue_store *q, char *err, size_t errlen);
+/* Create the spool file of id, write-only; -1 with err filled. */
+int queue_spool_create(const struct queue_store *q, const char *id, char *err, size_t errlen);
+/* fsync the spool directory, so that the names of new files survive a crash. */
+bool queue_spool_sync_dir(const struct queue_store *q, char *err, size_t errlen);
+/* Remove the spool file of id now (its message is gone or was never committed). */
+void queue_spool_remove(const struct queue_store *q, const char *id);
+/* Open the spool file of id for reading; -1 with err filled. */
+int queue_spool_open_read(const struct queue_store *q, const char *id, char *err, size_t errlen);
+/*
+ * Writer thread: remove the spool file of id once the transaction that
+ * deletes its message has committed (queue_spool_remove_doomed). The
+ * batch forgets the entries of a job that is rolled back by setting
+ * q->nspool_doomed back.
+ */
+void queue_spool_remove_later(struct queue_store *q, const char *id);
+void queue_spool_remove_doomed(struct queue_store *q);
+/* Remove every spool file no committed message names; the number removed, or -1. */
+long queue_spool_clean(struct queue_store *q, char *err, size_t errlen);
 
 /* queue_due.c: the claim set. */
 void queue_due_release(struct queue_claims *c, int64_t id);

@@ -23,13 +23,19 @@ static const char *const queue_update_delete_sql[] = {
 	"DELETE FROM history WHERE rcpt_id IN (SELECT id FROM recipients WHERE msg_id = ?1)",
 	"DELETE FROM body WHERE msg_id = ?1",
 	"DELETE FROM recipients WHERE msg_id = ?1",
-	"DELETE FROM messages WHERE id = ?1",
+	"DELETE FROM messages WHERE id = ?1 RETURNING body_file",
 };
 
-/* Run the four deletes on db (statements from get); *deleted = a message row went. */
+/*
+ * Run the four deletes on db (with q: the writer's kept statements);
+ * *deleted = a message row went, *spooled = its body is a spool file,
+ * which the caller removes once the deletion is committed.
+ */
 static bool queue_update_purge(sqlite3 *db, struct queue_store *q, const char *id,
-    bool *deleted, char *err, size_t errlen)
+    bool *deleted, bool *spooled, char *err, size_t errlen)
 {
+	*deleted = false;
+	*spooled = false;
 	static const enum queue_wstmt which[] = { QW_DEL_HIST, QW_DEL_BODY, QW_DEL_RCPT, QW_DEL_MSG };
 	for (size_t i = 0; i < 4; i++) {
 		sqlite3_stmt *st = NULL;
@@ -42,7 +48,11 @@ static bool queue_update_purge(sqlite3 *db, struct queue_store *q, const char *i
 			return false;
 		}
 		sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-		int rc = sqlite3_step(st);
+		int rc;
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			*deleted = true;
+			*spooled = sqlite3_column_int(st, 0) != 0;
+		}
 		if (q != NULL)
 			sqlite3_reset(st);
 		else
@@ -51,8 +61,6 @@ static bool queue_update_purge(sqlite3 *db, struct queue_store *q, const char *i
 			queue_store_seterr(err, errlen, "delete", db);
 			return false;
 		}
-		if (i == 3)
-			*deleted = sqlite3_changes(db) > 0;
 	}
 	return true;
 }
@@ -289,7 +297,12 @@ static bool queue_update_del_if_done(sqlite3 *db, struct queue_store *q, const c
 	}
 	if (undone > 0)
 		return true;
-	return queue_update_purge(db, q, id, deleted, err, errlen);
+	bool spooled = false;
+	if (!queue_update_purge(db, q, id, deleted, &spooled, err, errlen))
+		return false;
+	if (spooled)
+		queue_spool_remove_later(q, id);
+	return true;
 }
 
 static bool queue_update_del_apply(struct queue_job *j, struct queue_store *q, sqlite3 *db,
@@ -356,12 +369,14 @@ int queue_update_delete(struct queue_store *q, const char *id, char *err, size_t
 {
 	if (!queue_store_exec(q->rdb, "BEGIN IMMEDIATE", err, errlen))
 		return -1;
-	bool deleted = false;
-	if (!queue_update_purge(q->rdb, NULL, id, &deleted, err, errlen) ||
+	bool deleted = false, spooled = false;
+	if (!queue_update_purge(q->rdb, NULL, id, &deleted, &spooled, err, errlen) ||
 	    !queue_store_exec(q->rdb, "COMMIT", err, errlen)) {
 		sqlite3_exec(q->rdb, "ROLLBACK", NULL, NULL, NULL);
 		return -1;
 	}
+	if (spooled)
+		queue_spool_remove(q, id);
 	if (deleted)
 		log_msg(LOG_LVL_INFO, "op=queue_delete queue=%s reason=admin", id);
 	return deleted ? 1 : 0;
