@@ -57,6 +57,7 @@ struct config {
 	char *path;			/* file it came from, or "(embedded default)" */
 	char *hostname;			/* our name in the greeting, Received and EHLO */
 	char *queue_dir;
+	uint64_t queue_reserve;		/* octets kept back for a full disk, default 8 MiB; 0 none */
 	char *user;			/* drop to this user after binding (when started as root) */
 	char *control_socket;		/* queue control socket path */
 	int log_level;			/* enum log_level */

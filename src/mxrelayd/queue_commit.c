@@ -149,6 +149,39 @@ static void queue_commit_batch(struct queue_store *q, struct queue_job *batch,
 	}
 }
 
+/*
+ * The jobs of batch that failed for want of room and may use the reserve
+ * (outcomes, deletions, bounces): give the reserve's room back and apply
+ * them again, in their order. The others' failures stand (new mail: 452).
+ */
+static void queue_commit_retry_full(struct queue_store *q, struct queue_job *batch,
+    struct queue_store_stats *d)
+{
+	size_t n = 0;
+	for (struct queue_job *j = batch; j != NULL; j = j->next)
+		if (!j->ok && j->uses_reserve && queue_reserve_full_error(NULL, j->err))
+			n++;
+	if (n == 0 || !queue_reserve_release(q->dir, "queue file system full"))
+		return;
+	q->reserve_held = false;
+	struct queue_job **retry = xreallocarray(NULL, n, sizeof(*retry));
+	size_t k = 0;
+	for (struct queue_job *j = batch; j != NULL; j = j->next)
+		if (!j->ok && j->uses_reserve && queue_reserve_full_error(NULL, j->err))
+			retry[k++] = j;
+	/* Linked among themselves for the retry, then back into the batch's order. */
+	struct queue_job **after = xreallocarray(NULL, n, sizeof(*after));
+	for (k = 0; k < n; k++) {
+		after[k] = retry[k]->next;
+		retry[k]->next = k + 1 < n ? retry[k + 1] : NULL;
+	}
+	queue_commit_batch(q, retry[0], d);
+	for (k = 0; k < n; k++)
+		retry[k]->next = after[k];
+	free(after);
+	free(retry);
+}
+
 /* The writer thread: wait for jobs, apply them in batches, hand them back. */
 static void *queue_commit_main(void *arg)
 {
@@ -177,7 +210,10 @@ static void *queue_commit_main(void *arg)
 			sqlite3_exec(q->wdb, sql, NULL, NULL, NULL);
 		}
 		struct queue_store_stats d = { 0 };
+		/* A reserve given back is made again as soon as there is room (rarely: a stat per batch). */
+		q->reserve_held = queue_reserve_present(q) || queue_reserve_reclaim(q);
 		queue_commit_batch(q, batch, &d);
+		queue_commit_retry_full(q, batch, &d);
 
 		pthread_mutex_lock(&q->mu);
 		struct queue_job *last = NULL;
@@ -197,6 +233,7 @@ static void *queue_commit_main(void *arg)
 		/* A full pipe already means "look"; nothing is lost by EAGAIN. */
 		ssize_t w = write(q->wake_fd[1], "x", 1);
 		(void)w;
+
 		/*
 		 * Checkpoint only when the WAL has grown and no job waits, after
 		 * the callbacks are on their way: its fsyncs then delay nobody.

@@ -31,6 +31,8 @@
  */
 #define QUEUE_SCHEMA_VERSION 2
 static const char queue_store_schema[] =
+    /* Before the first table: deleted mail's pages can go back to the file system. */
+    "PRAGMA auto_vacuum = INCREMENTAL;"
     "CREATE TABLE IF NOT EXISTS messages ("
     " id TEXT PRIMARY KEY NOT NULL,"
     " sender TEXT NOT NULL,"
@@ -217,6 +219,13 @@ sqlite3 *queue_store_connect(const char *path, bool autocheckpoint, char *err, s
 	 * WAL with synchronous=FULL: a commit returns only after the WAL is
 	 * fsynced, which is the promise behind the 250 reply.
 	 */
+	/*
+	 * Keep the WAL and its index when the last connection closes, with
+	 * the blocks they have: a start on a full file system then finds
+	 * them in place instead of needing room to create them again.
+	 */
+	int persist_wal = 1;
+	sqlite3_file_control(db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist_wal);
 	if (!queue_store_exec(db, "PRAGMA journal_mode=WAL", err, errlen) ||
 	    !queue_store_exec(db, "PRAGMA synchronous=FULL", err, errlen) ||
 	    (!autocheckpoint &&
@@ -272,7 +281,21 @@ static bool queue_store_schema_ensure(sqlite3 *db, char *err, size_t errlen)
 	return true;
 }
 
+static struct queue_store *queue_store_open_once(struct event_base *base, const char *dir,
+    char *err, size_t errlen);
+
 struct queue_store *queue_store_open(struct event_base *base, const char *dir,
+    char *err, size_t errlen)
+{
+	struct queue_store *q = queue_store_open_once(base, dir, err, errlen);
+	/* A full disk must not keep the queue from opening: give the reserve back, once. */
+	if (q == NULL && queue_reserve_release(dir, err))
+		q = queue_store_open_once(base, dir, err, errlen);
+	return q;
+}
+
+/* Open the store once; NULL with err filled. */
+static struct queue_store *queue_store_open_once(struct event_base *base, const char *dir,
     char *err, size_t errlen)
 {
 	if (!queue_store_mkdir(dir, err, errlen))
@@ -345,7 +368,23 @@ bool queue_store_has_room(const struct queue_store *q, uint64_t size)
 		return true;
 	uint64_t avail = (uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize;
 	uint64_t need = size > UINT64_MAX / 2 ? UINT64_MAX : size * 2;
+	/* While the reserve is given back, new mail must leave room to make it again. */
+	if (!queue_reserve_present(q))
+		need = need > UINT64_MAX / 2 ? UINT64_MAX : need + queue_reserve_room(q);
 	return avail >= need;
+}
+
+void queue_store_set_reserve(struct queue_store *q, uint64_t size)
+{
+	/* On a small file system, a sixteenth of it: the reserve must not be most of the room. */
+	struct statvfs sv;
+	if (statvfs(q->dir, &sv) == 0 && size > (uint64_t)sv.f_blocks * sv.f_frsize / 16)
+		size = (uint64_t)sv.f_blocks * sv.f_frsize / 16;
+	q->reserve_size = size;
+	if (!queue_reserve_make(q))
+		log_msg(LOG_LVL_WARN, "op=queue_reserve event=missing dir=%s size=%llu "
+		    "reason=\"no room: new mail is refused until there is\"", q->dir,
+		    (unsigned long long)size);
 }
 
 void queue_store_stats(struct queue_store *q, struct queue_store_stats *out)

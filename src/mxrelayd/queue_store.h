@@ -73,11 +73,23 @@ void queue_store_close(struct queue_store *q);
 
 /*
  * Whether the queue's file system has room now for a message of size
- * octets (RFC 1870 6.1): the body is written twice, into the WAL and at
- * the checkpoint into the database, so twice its size must be free. True
- * when the free space cannot be learnt (the commit will say).
+ * octets (RFC 1870 6.1): twice its size must be free (a body up to 256
+ * KiB is written twice, into the WAL and at the checkpoint into the
+ * database), and while the reserve (queue_store_set_reserve) is given
+ * back, room to make it again as well.
+ * True when the free space cannot be learnt (the commit will say).
  */
 bool queue_store_has_room(const struct queue_store *q, uint64_t size);
+
+/*
+ * Keep size octets of the queue's file system back (the file
+ * queue_dir/reserve, made now when there is room): when an outcome, a
+ * deletion, a bounce or a start fails for want of room, the reserve is
+ * given back and the change made again, and new mail is refused until the
+ * reserve can be made again. At most a sixteenth of the file system is
+ * kept back. 0 (the default) keeps nothing back.
+ */
+void queue_store_set_reserve(struct queue_store *q, uint64_t size);
 
 /* What the writer thread has done since open (a snapshot, taken under its lock). */
 struct queue_store_stats {

@@ -188,6 +188,7 @@ static struct queue_update_outcomes *queue_update_outcomes_new(struct queue_stor
 		u->o[i].mx = queue_update_dup(o[i].mx);
 	}
 	u->job.apply = queue_update_outcomes_apply;
+	u->job.uses_reserve = true;
 	u->job.done = queue_update_outcomes_done;
 	return u;
 }
@@ -263,6 +264,7 @@ void queue_update_bounced(struct queue_store *q, const int64_t *rcpt_ids, size_t
 	u->cb = cb;
 	u->arg = arg;
 	u->job.apply = queue_update_bounced_apply;
+	u->job.uses_reserve = true;
 	u->job.done = queue_update_bounced_done;
 	queue_commit_submit(q, &u->job);
 }
@@ -330,6 +332,7 @@ void queue_update_delete_if_done(struct queue_store *q, const char *id,
 	u->cb = cb;
 	u->arg = arg;
 	u->job.apply = queue_update_del_apply;
+	u->job.uses_reserve = true;
 	u->job.done = queue_update_del_done;
 	queue_commit_submit(q, &u->job);
 }
@@ -348,6 +351,11 @@ static int queue_update_run(struct queue_store *q, const char *sql, const char *
 	sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, num);
 	int rc = sqlite3_step(st);
+	if (rc != SQLITE_DONE && queue_reserve_full_error(q->rdb, NULL) &&
+	    queue_reserve_release(q->dir, "queue file system full")) {
+		sqlite3_reset(st);
+		rc = sqlite3_step(st);
+	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE) {
 		queue_store_seterr(err, errlen, "update", q->rdb);
@@ -365,16 +373,32 @@ int queue_update_hold(struct queue_store *q, const char *id, bool hold, char *er
 	return n;
 }
 
-int queue_update_delete(struct queue_store *q, const char *id, char *err, size_t errlen)
+/* One try at deleting id in a transaction of its own; -1 (err filled), 0 or 1. */
+static int queue_update_delete_once(struct queue_store *q, const char *id, bool *spooled,
+    char *err, size_t errlen)
 {
 	if (!queue_store_exec(q->rdb, "BEGIN IMMEDIATE", err, errlen))
 		return -1;
-	bool deleted = false, spooled = false;
-	if (!queue_update_purge(q->rdb, NULL, id, &deleted, &spooled, err, errlen) ||
+	bool deleted = false;
+	if (!queue_update_purge(q->rdb, NULL, id, &deleted, spooled, err, errlen) ||
 	    !queue_store_exec(q->rdb, "COMMIT", err, errlen)) {
 		sqlite3_exec(q->rdb, "ROLLBACK", NULL, NULL, NULL);
 		return -1;
 	}
+	return deleted ? 1 : 0;
+}
+
+int queue_update_delete(struct queue_store *q, const char *id, char *err, size_t errlen)
+{
+	bool spooled = false;
+	int rc = queue_update_delete_once(q, id, &spooled, err, errlen);
+	/* Deleting is how room is made: on a full disk, give the reserve back and try again. */
+	if (rc < 0 && queue_reserve_full_error(q->rdb, err) &&
+	    queue_reserve_release(q->dir, err))
+		rc = queue_update_delete_once(q, id, &spooled, err, errlen);
+	if (rc < 0)
+		return -1;
+	bool deleted = rc == 1;
 	if (spooled)
 		queue_spool_remove(q, id);
 	if (deleted)

@@ -241,6 +241,10 @@ static bool queue_writer_apply(struct queue_job *j, struct queue_store *q, sqlit
 		snprintf(err, errlen, "%s", w->ferr);
 		return false;
 	}
+	if (!q->reserve_held && !j->uses_reserve) {
+		snprintf(err, errlen, "queue file system full: its reserve is in use");
+		return false;
+	}
 	sqlite3_stmt *st = queue_commit_stmt(q, QW_INS_MSG,
 	    "INSERT INTO messages(id, sender, envid, ret, smtputf8, body_8bit, client_ip,"
 	    " client_helo, auth_user, protocol, received_at, size, body_file)"
@@ -344,6 +348,8 @@ void queue_writer_commit(struct queue_writer *w, const struct queue_envelope *en
 	}
 	w->env.rcpts = w->rcpts;
 	w->job.apply = queue_writer_apply;
+	/* A bounce must get out even on a full disk; new mail must not eat the reserve. */
+	w->job.uses_reserve = w->nbounce_for > 0;
 	w->job.done = queue_writer_done;
 	queue_commit_submit(w->q, &w->job);
 }
