@@ -319,6 +319,9 @@ void queue_commit_stop(struct queue_store *q)
 {
 	if (q->thread_running) {
 		pthread_mutex_lock(&q->mu);
+		/* Spool sync threads still hand their jobs in: let them, first. */
+		while (q->spool_syncing > 0)
+			pthread_cond_wait(&q->spool_sync_cv, &q->mu);
 		q->stop = true;
 		pthread_cond_signal(&q->cv);
 		pthread_mutex_unlock(&q->mu);

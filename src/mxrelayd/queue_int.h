@@ -121,6 +121,8 @@ struct queue_store {
 	struct queue_job *finished;	/* FIFO: head */
 	struct queue_job **finished_tail;
 	bool stop;
+	unsigned spool_syncing;		/* spool sync threads not yet finished (queue_writer.c) */
+	pthread_cond_t spool_sync_cv;	/* signalled as each finishes */
 	uint32_t max_pages;		/* to apply before the next transaction, 0 none */
 	unsigned busy_ms;		/* to apply before the next transaction, 0 none */
 	struct queue_store_stats stats;

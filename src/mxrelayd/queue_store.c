@@ -309,6 +309,7 @@ static struct queue_store *queue_store_open_once(struct event_base *base, const 
 	q->wake_fd[0] = q->wake_fd[1] = -1;
 	pthread_mutex_init(&q->mu, NULL);
 	pthread_cond_init(&q->cv, NULL);
+	pthread_cond_init(&q->spool_sync_cv, NULL);
 	q->pending_tail = &q->pending;
 	q->finished_tail = &q->finished;
 
@@ -355,6 +356,7 @@ void queue_store_close(struct queue_store *q)
 	sqlite3_close(q->rdb);
 	queue_due_free_claims(&q->claims);
 	pthread_cond_destroy(&q->cv);
+	pthread_cond_destroy(&q->spool_sync_cv);
 	pthread_mutex_destroy(&q->mu);
 	free(q->path);
 	free(q->dir);

@@ -29,6 +29,8 @@ struct queue_writer {
 	int fd;				/* spool file (owned), or -1 */
 	bool spooled;			/* the spool file exists: remove it unless committed */
 	bool committed;			/* set in done: the spool file now belongs to the queue */
+	bool spool_synced;		/* its sync thread fdatasynced the spool file */
+	int spool_sync_errno;		/* what that fdatasync failed with, or 0 */
 	uint64_t size;
 	uint64_t kicked;		/* octets of the spool file whose write-back was started */
 	bool failed;			/* an append failed: the commit will too */
@@ -84,10 +86,10 @@ static bool queue_writer_write_fd(struct queue_writer *w, const void *data, size
  * waiting for it: the fdatasync before the commit then has little left to
  * wait for, so a large message's 250 does not wait for all of it at once.
  */
-static void queue_writer_kick(struct queue_writer *w, uint64_t written)
+static void queue_writer_kick(struct queue_writer *w, uint64_t written, bool last)
 {
 #ifdef SYNC_FILE_RANGE_WRITE
-	if (written - w->kicked < QUEUE_SPOOL_KICK)
+	if (written == w->kicked || (!last && written - w->kicked < QUEUE_SPOOL_KICK))
 		return;
 	(void)sync_file_range(w->fd, (off64_t)w->kicked, (off64_t)(written - w->kicked),
 	    SYNC_FILE_RANGE_WRITE);
@@ -95,6 +97,7 @@ static void queue_writer_kick(struct queue_writer *w, uint64_t written)
 #else
 	(void)w;
 	(void)written;
+	(void)last;
 #endif
 }
 
@@ -127,7 +130,7 @@ int queue_writer_append(struct queue_writer *w, const void *data, size_t len)
 			w->failed = true;
 			return -1;
 		}
-		queue_writer_kick(w, w->size + len);
+		queue_writer_kick(w, w->size + len, false);
 	} else {
 		if (w->memlen + len > w->memcap) {
 			size_t cap = w->memcap ? w->memcap : 4096;
@@ -217,18 +220,43 @@ static bool queue_writer_put_body(struct queue_writer *w, struct queue_store *q,
 /*
  * Make a spooled body durable before the row that names it is inserted.
  * fdatasync, not fsync: it also writes the file size (needed to read the
- * data back); times are not. The directory entry is fsynced once per
+ * data back); times are not. Usually its sync thread has done it already
+ * (queue_writer_sync_main). The directory entry is fsynced once per
  * batch, before its COMMIT (queue_commit.c).
  */
 static bool queue_writer_sync_spool(struct queue_writer *w, struct queue_store *q,
     char *err, size_t errlen)
 {
-	if (fdatasync(w->fd) != 0) {
-		snprintf(err, errlen, "spool fsync: %s", strerror(errno));
+	if (!w->spool_synced && fdatasync(w->fd) != 0)
+		w->spool_sync_errno = errno;
+	w->spool_synced = true;
+	if (w->spool_sync_errno != 0) {
+		snprintf(err, errlen, "spool fsync: %s", strerror(w->spool_sync_errno));
 		return false;
 	}
 	q->spool_dir_unsynced = true;
 	return true;
+}
+
+/*
+ * A thread of its own per spooled message: fdatasync its file, then hand
+ * the commit job to the writer thread. Messages that end together are
+ * synced at the same time, so the file system commits their data in one
+ * journal commit, where the writer thread would wait for each in turn.
+ */
+static void *queue_writer_sync_main(void *arg)
+{
+	struct queue_writer *w = arg;
+	struct queue_store *q = w->q;
+	if (fdatasync(w->fd) != 0)
+		w->spool_sync_errno = errno;
+	w->spool_synced = true;
+	queue_commit_submit(q, &w->job);
+	pthread_mutex_lock(&q->mu);
+	q->spool_syncing--;
+	pthread_cond_broadcast(&q->spool_sync_cv);
+	pthread_mutex_unlock(&q->mu);
+	return NULL;
 }
 
 /* Writer thread: insert the envelope, the recipients and the body. */
@@ -328,6 +356,30 @@ static void queue_writer_done(struct queue_job *j, bool ok, const char *err)
 	queue_writer_free(w);
 }
 
+/* Start w's sync thread, which submits its job; false (nothing started) if it cannot. */
+static bool queue_writer_sync_start(struct queue_writer *w)
+{
+	struct queue_store *q = w->q;
+	pthread_attr_t attr;
+	pthread_t t;
+	if (pthread_attr_init(&attr) != 0)
+		return false;
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_mutex_lock(&q->mu);
+	bool stopping = q->stop;
+	if (!stopping)
+		q->spool_syncing++;
+	pthread_mutex_unlock(&q->mu);
+	bool started = !stopping && pthread_create(&t, &attr, queue_writer_sync_main, w) == 0;
+	pthread_attr_destroy(&attr);
+	if (!started && !stopping) {
+		pthread_mutex_lock(&q->mu);
+		q->spool_syncing--;
+		pthread_mutex_unlock(&q->mu);
+	}
+	return started;
+}
+
 void queue_writer_commit(struct queue_writer *w, const struct queue_envelope *env,
     queue_commit_cb *cb, void *arg)
 {
@@ -347,9 +399,17 @@ void queue_writer_commit(struct queue_writer *w, const struct queue_envelope *en
 		w->rcpts[i].orcpt = queue_writer_dup(env->rcpts[i].orcpt);
 	}
 	w->env.rcpts = w->rcpts;
+	/*
+	 * The rest of a spool file starts on its way to the disk now, so
+	 * that its fdatasync waits only for what is still in flight.
+	 */
+	if (w->fd >= 0 && !w->failed)
+		queue_writer_kick(w, w->size, true);
 	w->job.apply = queue_writer_apply;
 	/* A bounce must get out even on a full disk; new mail must not eat the reserve. */
 	w->job.uses_reserve = w->nbounce_for > 0;
 	w->job.done = queue_writer_done;
+	if (w->fd >= 0 && !w->failed && queue_writer_sync_start(w))
+		return;
 	queue_commit_submit(w->q, &w->job);
 }
