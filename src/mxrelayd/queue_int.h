@@ -18,7 +18,7 @@
 #include "mxrelayd/queue_store.h"
 
 #define QUEUE_CHUNK (64 * 1024)		/* body chunk size: every chunk but the last is full */
-#define QUEUE_SPILL (256 * 1024)	/* bodies larger than this go to a temporary file */
+#define QUEUE_SPILL (256 * 1024)	/* bodies larger than this go to a spool file (queue_spool.c) */
 #define QUEUE_BUSY_MS 5000		/* busy timeout of both connections */
 #define QUEUE_CKPT_FRAMES 1000		/* checkpoint once the WAL has this many frames */
 #define QUEUE_DB_NAME "queue.db"

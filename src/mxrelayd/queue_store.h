@@ -353,7 +353,9 @@ struct queue_body;
  * delivery engine reads (its read_at fetches one 64 KiB chunk at a time
  * and keeps the current one). Several may be open at once. Returns NULL
  * (err filled) when the message is not there. src stays valid until
- * queue_body_close; reads after the message is deleted return -1.
+ * queue_body_close; reads after the message is deleted return -1 for a
+ * body in the database, and go on to the end for one in a spool file
+ * (the open file outlives its name).
  */
 struct queue_body *queue_body_open(struct queue_store *q, const char *id,
     struct mxr_source *src, char *err, size_t errlen);
