@@ -72,13 +72,19 @@ def main():
 
     nsd = netsvc.Nsd(args.work)
     sinks = {}
+    tls_mx = None
     interrupted = False
     try:
         nsd.start()
+        netsvc.make_cert(args.work)
         for domain, (_host, addr) in netsvc.DOMAINS.items():
             extra = ["-W", f".:{netsvc.SLOW_DELAY_S}"] if domain.startswith("slow.") else []
-            sinks[domain] = netsvc.Sink(addr, args.work, extra)
+            port = netsvc.TLS_SINK_PORT if domain.startswith("tls.") else 25
+            sinks[domain] = netsvc.Sink(addr, args.work, extra, port=port)
             sinks[domain].start()
+        tls_mx = netsvc.TlsMx(netsvc.DOMAINS["tls.bench.test"][1], args.work,
+                              sinks["tls.bench.test"])
+        tls_mx.start()
         ctx = workloads.Ctx(sinks, args.work, quick)
         log(f"namespace {args.netns}, work {args.work}, {reps} repetition(s)"
             f"{', QUICK' if quick else ''}, workloads {' '.join(w.key for w in chosen)}")
@@ -109,6 +115,8 @@ def main():
                 r.stop()
             except Exception as e:
                 log(f"stopping {r.name}: {e}")
+        if tls_mx is not None:
+            tls_mx.stop()
         for s in sinks.values():
             s.stop()
         nsd.stop()

@@ -4,7 +4,9 @@
 Owns the client side that smtp-source cannot play: messages whose
 recipients span several domains, the time from the end of DATA to its reply
 for every message, a single probe session that measures that latency beside
-another load, and thousands of idle connections held open. One thread, one
+another load, thousands of idle connections held open, and STARTTLS
+(--tls: every session upgrades after EHLO when offered, through an
+ssl.SSLObject over memory BIOs, so the sessions stay non-blocking). One thread, one
 selector, every session a small state machine on a non-blocking socket, so
 that the generator costs little of the machine it shares with the relay.
 
@@ -17,6 +19,7 @@ Usage:
       --rcpts 'a{n}@d1.test,b{n}@d2.test;c{n}@d1.test'
   loadgen.py --server ... --sessions 1 --count 0     (until a line on stdin)
   loadgen.py --server ... --idle 10000               (hold until a line on stdin)
+  loadgen.py --server ... --tls --count 2000          (STARTTLS in every session)
 """
 
 import argparse
@@ -25,6 +28,7 @@ import json
 import os
 import selectors
 import socket
+import ssl
 import sys
 import time
 
@@ -43,6 +47,7 @@ class Load:
 
     def __init__(self, args):
         self.count = args.count          # 0: until stdin says stop
+        self.first, self.stride = args.first, args.stride   # message numbers first + k * stride
         self.per_conn = args.per_conn
         self.sender = args.sender.encode()
         self.sets = [[r.strip() for r in s.split(",") if r.strip()]
@@ -58,12 +63,13 @@ class Load:
         self.latencies = []
         self.errors = {}
         self.t_last_ok = None
+        self.tls_sessions = 0
 
     def take(self):
         """The number of the next message to send, or None when all are taken."""
         if self.stopping or (self.count and self.next_msg >= self.count):
             return None
-        n = self.next_msg
+        n = self.first + self.next_msg * self.stride
         self.next_msg += 1
         return n
 
@@ -91,6 +97,9 @@ class Session:
         self.t_dot = None
         self.rcpts_accepted = []
         self.registered = False
+        self.tls = None                  # ssl.SSLObject once STARTTLS is under way
+        self.tls_in = self.tls_out = None
+        self.handshaking = False
 
     def start(self, addr):
         try:
@@ -141,7 +150,10 @@ class Session:
                     self.load.error("closed by server in " + self.state)
                     self.close()
                     return
-                self.inbuf += data
+                if self.tls is not None:
+                    self._tls_received(data)
+                else:
+                    self.inbuf += data
                 self._replies()
         self._update()
 
@@ -165,9 +177,60 @@ class Session:
             self.t_dot = time.monotonic()
 
     def _send(self, data):
+        if self.tls is not None:
+            self.tls.write(data)
+            data = self.tls_out.read()
         # A memoryview, so that a partial send of a large body slices
         # without copying what is left.
         self.out.append(memoryview(data))
+
+    # ---- TLS -----------------------------------------------------------------
+    def _starttls(self):
+        self.tls_in, self.tls_out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.tls = self.gen.tls_ctx.wrap_bio(self.tls_in, self.tls_out,
+                                             server_hostname=self.gen.addr[0])
+        self.handshaking = True
+        self._handshake()
+
+    def _handshake(self):
+        try:
+            self.tls.do_handshake()
+            self.handshaking = False
+        except ssl.SSLWantReadError:
+            pass
+        except ssl.SSLError as e:
+            self.load.error("tls: " + (e.reason or str(e)))
+            self.close()
+            return
+        pending = self.tls_out.read()
+        if pending:
+            self.out.append(memoryview(pending))
+        if not self.handshaking:
+            self.load.tls_sessions += 1
+            self._send(b"EHLO client.bench.test" + CRLF)
+            self.expect.append("ehlo-tls")
+
+    def _tls_received(self, data):
+        self.tls_in.write(data)
+        if self.handshaking:
+            self._handshake()
+            if self.handshaking or self.sock is None:
+                return
+        while True:
+            try:
+                chunk = self.tls.read(65536)
+            except ssl.SSLWantReadError:
+                break
+            except ssl.SSLError as e:
+                self.load.error("tls: " + (e.reason or str(e)))
+                self.close()
+                return
+            if not chunk:
+                break
+            self.inbuf += chunk
+        pending = self.tls_out.read()
+        if pending:
+            self.out.append(memoryview(pending))
 
     def _replies(self):
         while self.sock is not None:
@@ -212,10 +275,22 @@ class Session:
                 return self.close()
             self._send(b"EHLO client.bench.test" + CRLF)
             self.expect.append("ehlo")
-        elif tag == "ehlo":
+        elif tag == "starttls":
+            if code != 220:
+                self.load.error(f"starttls {code}")
+                return self.close()
+            self._starttls()
+        elif tag in ("ehlo", "ehlo-tls"):
             if code != 250:
                 self.load.error(f"ehlo {code}")
                 return self.close()
+            if tag == "ehlo" and self.gen.tls_ctx is not None:
+                if b"STARTTLS" not in reply.upper():
+                    self.load.error("no STARTTLS offered")
+                    return self.close()
+                self._send(b"STARTTLS" + CRLF)
+                self.expect.append("starttls")
+                return
             self.pipelining = b"PIPELINING" in reply.upper()
             if self.gen.idle:
                 self.gen.greeted += 1
@@ -314,6 +389,12 @@ class Generator:
         self.idle = args.idle
         self.greeted = 0
         self.want_sessions = args.sessions
+        self.tls_ctx = None
+        if args.tls:
+            # The relays under test have self-signed certificates: encrypt, do not verify.
+            self.tls_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            self.tls_ctx.check_hostname = False
+            self.tls_ctx.verify_mode = ssl.CERT_NONE
 
     def open(self):
         s = Session(self, self.load)
@@ -352,7 +433,54 @@ def percentile(values, p):
     return v[k]
 
 
-def run_messages(args):
+def run_procs(args):
+    """--procs N: N processes of sessions/N sessions each, the messages dealt
+    out among them, one result merged from theirs (a TLS client in Python
+    needs more than one core's share to keep up with a relay)."""
+    kids = []
+    for i in range(args.procs):
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(r)
+            args.first, args.stride = i, args.procs
+            args.count = args.count // args.procs + (1 if i < args.count % args.procs else 0)
+            args.sessions = max(1, args.sessions // args.procs)
+            res = run_messages(args, keep_latencies=True)
+            with os.fdopen(w, "w") as f:
+                f.write(json.dumps(res))
+            os._exit(0)
+        os.close(w)
+        kids.append((pid, r))
+    parts = []
+    for pid, r in kids:
+        with os.fdopen(r) as f:
+            text = f.read()
+        os.waitpid(pid, 0)
+        if text:
+            parts.append(json.loads(text))
+    lat = [x for p in parts for x in p["latencies"]]
+    errors, txns = {}, {}
+    for p in parts:
+        for k, v in p["errors"].items():
+            errors[k] = errors.get(k, 0) + v
+        for k, v in p["domain_txns"].items():
+            txns[k] = txns.get(k, 0) + v
+    oks = [p["t_last_ok"] for p in parts if p["t_last_ok"] is not None]
+    total = lambda key: sum(p[key] for p in parts)  # noqa: E731
+    return {
+        "t_start": min(p["t_start"] for p in parts) if parts else None,
+        "t_last_ok": max(oks) if oks else None,
+        "t_end": max(p["t_end"] for p in parts) if parts else None,
+        "messages_ok": total("messages_ok"), "messages_failed": total("messages_failed"),
+        "rcpts_ok": total("rcpts_ok"), "rcpts_failed": total("rcpts_failed"),
+        "domain_txns": txns,
+        "latency_p50": percentile(lat, 50), "latency_p99": percentile(lat, 99),
+        "latency_n": len(lat), "errors": errors, "tls_sessions": total("tls_sessions"),
+    }
+
+
+def run_messages(args, keep_latencies=False):
     gen = Generator(args)
     load = gen.load
 
@@ -373,7 +501,8 @@ def run_messages(args):
         "rcpts_ok": load.rcpt_ok, "rcpts_failed": load.rcpt_failed,
         "domain_txns": load.domain_txns,
         "latency_p50": percentile(lat, 50), "latency_p99": percentile(lat, 99),
-        "latency_n": len(lat), "errors": load.errors,
+        "latency_n": len(lat), "errors": load.errors, "tls_sessions": load.tls_sessions,
+        **({"latencies": lat} if keep_latencies else {}),
     }
 
 
@@ -414,12 +543,22 @@ def main():
     ap.add_argument("--sender", default="sender@src.bench.test")
     ap.add_argument("--rcpts", default="r{n}@d1.bench.test",
                     help="recipient sets, ';' between sets, ',' within; {n} is the message number")
+    ap.add_argument("--tls", action="store_true", help="STARTTLS in every session")
+    ap.add_argument("--procs", type=int, default=1,
+                    help="processes to share the sessions and messages (with --count > 0)")
+    ap.add_argument("--first", type=int, default=0, help=argparse.SUPPRESS)
+    ap.add_argument("--stride", type=int, default=1, help=argparse.SUPPRESS)
     ap.add_argument("--idle", type=int, default=0, help="hold this many idle connections")
     ap.add_argument("--settle", type=float, default=5.0,
                     help="idle mode: stop waiting for greetings after this long without one")
     ap.add_argument("--timeout", type=float, default=600.0)
     args = ap.parse_args()
-    result = run_idle(args) if args.idle else run_messages(args)
+    if args.idle:
+        result = run_idle(args)
+    elif args.procs > 1 and args.count > 0:
+        result = run_procs(args)
+    else:
+        result = run_messages(args)
     print(json.dumps(result), flush=True)
 
 

@@ -1,9 +1,12 @@
 """netsvc: the peers around the relay under test, inside the namespace.
 
 Owns the DNS server (nsd on 127.0.0.53, authoritative for bench.test, with
-the MX records of the destination domains) and the MX hosts (Postfix's
+the MX records of the destination domains), the MX hosts (Postfix's
 smtp-sink, one per address, counting transactions without writing them
-anywhere). It knows nothing of relays or workloads.
+anywhere), the MX that offers STARTTLS (a private Postfix smtpd handing
+each transaction as it comes to a smtp-sink behind it: smtp-sink cannot do
+TLS), and the bench's self-signed certificate, which that MX and both
+relays present. It knows nothing of relays or workloads.
 """
 
 import os
@@ -20,7 +23,10 @@ DOMAINS = {
     "d1.bench.test": ("mx1.bench.test", "127.0.0.21"),
     "d2.bench.test": ("mx2.bench.test", "127.0.0.22"),
     "slow.bench.test": ("mx3.bench.test", "127.0.0.23"),
+    "tls.bench.test": ("mx4.bench.test", "127.0.0.24"),
 }
+# The TLS MX's smtpd listens on port 25 of its address; its sink on this port.
+TLS_SINK_PORT = 2525
 SLOW_DELAY_S = 1
 
 
@@ -94,8 +100,9 @@ _MESG = re.compile(rb"mesg=(\d+)")
 class Sink:
     """One smtp-sink: counts finished transactions (mesg=) as they happen."""
 
-    def __init__(self, addr, work, extra=()):
+    def __init__(self, addr, work, extra=(), port=25):
         self.addr = addr
+        self.port = port
         self.extra = list(extra)
         self.count = 0
         self.cond = threading.Condition()
@@ -106,12 +113,12 @@ class Sink:
         # -c prints "sess=N quit=N mesg=N" after each event; nothing is
         # written to disk. -m bounds simultaneous sessions.
         argv = ["smtp-sink", "-c", "-u", "nobody", "-m", "2000", *self.extra,
-                f"{self.addr}:25", "1024"]
+                f"{self.addr}:{self.port}", "1024"]
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE,
                                      stderr=open(self.errpath, "w"),
                                      start_new_session=True)
         threading.Thread(target=self._read, daemon=True).start()
-        if not _wait_port(self.addr, 25, proc=self.proc):
+        if not _wait_port(self.addr, self.port, proc=self.proc):
             raise RuntimeError(f"smtp-sink on {self.addr} did not start")
 
     def _read(self):
@@ -149,6 +156,118 @@ class Sink:
             return time.monotonic()
 
     def stop(self):
+        stop_process(self.proc)
+
+
+def cert_paths(work):
+    """(certificate, key) of the bench, PEM, under work/tls."""
+    d = os.path.join(work, "tls")
+    return os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
+
+
+def make_cert(work):
+    """A self-signed RSA 2048 certificate for the relay and MX names, readable by all
+    (the relays read it after dropping root; it protects nothing)."""
+    cert, key = cert_paths(work)
+    os.makedirs(os.path.dirname(cert), exist_ok=True)
+    os.chmod(os.path.dirname(cert), 0o755)
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=relay.bench.test", "-addext",
+                    "subjectAltName=DNS:relay.bench.test,DNS:mx4.bench.test",
+                    "-keyout", key, "-out", cert],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for p in (cert, key):
+        os.chmod(p, 0o644)
+    return cert, key
+
+
+class TlsMx:
+    """A private Postfix smtpd on addr:25 offering STARTTLS (smtpd_tls_security_level
+    = may), passing every transaction on as it arrives (smtpd_proxy_filter) to
+    sink, a smtp-sink on addr:TLS_SINK_PORT: nothing is queued or written."""
+
+    def __init__(self, addr, work, sink):
+        self.addr = addr
+        self.dir = os.path.join(work, "tls-mx")
+        self.sink = sink
+        self.proc = None
+        self.master_pid = None
+
+    def start(self):
+        d = self.dir
+        conf = os.path.join(d, "etc")
+        os.makedirs(conf, exist_ok=True)
+        os.makedirs(os.path.join(d, "queue"), exist_ok=True)
+        os.chmod(d, 0o755)
+        cert, key = cert_paths(os.path.dirname(d))
+        # in_flow_delay = 0: no queue manager hands out tokens here (nothing
+        # is queued), and the MX must not slow down the relay under test.
+        with open(os.path.join(conf, "main.cf"), "w") as f:
+            f.write(f"""\
+compatibility_level = 3.6
+config_directory = {conf}
+queue_directory = {d}/queue
+data_directory = {d}/data
+mail_owner = postfix
+setgid_group = postdrop
+myhostname = mx4.bench.test
+inet_interfaces = {self.addr}
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+mydestination =
+local_recipient_maps =
+alias_maps =
+alias_database =
+smtpd_relay_restrictions = permit_mynetworks, reject
+smtpd_client_connection_count_limit = 0
+smtpd_client_connection_rate_limit = 0
+smtpd_tls_security_level = may
+smtpd_tls_cert_file = {cert}
+smtpd_tls_key_file = {key}
+smtpd_proxy_filter = {self.addr}:{TLS_SINK_PORT}
+in_flow_delay = 0
+message_size_limit = 0
+maillog_file = {d}/maillog
+""")
+        services = [
+            ("smtp", "inet", "n", "-", "n", "-", "-", "smtpd"),
+            ("pickup", "unix", "n", "-", "n", "60", "1", "pickup"),
+            ("cleanup", "unix", "n", "-", "n", "-", "0", "cleanup"),
+            ("qmgr", "unix", "n", "-", "n", "300", "1", "qmgr"),
+            ("tlsmgr", "unix", "-", "-", "n", "1000?", "1", "tlsmgr"),
+            ("rewrite", "unix", "-", "-", "n", "-", "-", "trivial-rewrite"),
+            ("bounce", "unix", "-", "-", "n", "-", "0", "bounce"),
+            ("defer", "unix", "-", "-", "n", "-", "0", "bounce"),
+            ("trace", "unix", "-", "-", "n", "-", "0", "bounce"),
+            ("proxymap", "unix", "-", "-", "n", "-", "-", "proxymap"),
+            ("anvil", "unix", "-", "-", "n", "-", "1", "anvil"),
+            ("scache", "unix", "-", "-", "n", "-", "1", "scache"),
+            ("postlog", "unix-dgram", "n", "-", "n", "-", "1", "postlogd"),
+        ]
+        with open(os.path.join(conf, "master.cf"), "w") as f:
+            for row in services:
+                f.write("  ".join(row) + "\n")
+        env = dict(os.environ, MAIL_CONFIG=conf)
+        out = open(os.path.join(d, "start.log"), "w")
+        subprocess.run(["postfix", "-c", conf, "check"], env=env, stdout=out,
+                       stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(["postfix", "-c", conf, "start-fg"], env=env, stdout=out,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        if not _wait_port(self.addr, 25, proc=self.proc, timeout=30):
+            raise RuntimeError("the TLS MX (postfix smtpd) did not start; see " + d)
+        with open(os.path.join(d, "queue", "pid", "master.pid")) as f:
+            self.master_pid = int(f.read().split()[0])
+
+    def stop(self):
+        if self.master_pid:
+            try:
+                os.kill(self.master_pid, 15)
+            except ProcessLookupError:
+                pass
+            end = time.monotonic() + 10
+            while time.monotonic() < end and os.path.exists(f"/proc/{self.master_pid}"):
+                time.sleep(0.05)
+            self.master_pid = None
         stop_process(self.proc)
 
 

@@ -15,7 +15,7 @@ import socket
 import subprocess
 import time
 
-from netsvc import DNS_ADDR, stop_process
+from netsvc import DNS_ADDR, cert_paths, stop_process
 
 RELAY_ADDR = "127.0.0.10"
 # Large enough for the 50 MiB workload; both relays get the same limit.
@@ -107,7 +107,9 @@ class Postfix:
         # processes per service, 20 deliveries in parallel per destination,
         # connection cache on demand. Set only: where it lives, who it relays
         # for, no local delivery, a log file, and a size limit large enough
-        # for the 50 MiB workload.
+        # for the 50 MiB workload, and STARTTLS offered and used when the
+        # peer offers it (the bench's self-signed certificate), as for mxrelay.
+        cert, key = cert_paths(self.work)
         main_cf = f"""\
 compatibility_level = 3.6
 config_directory = {conf}
@@ -127,6 +129,10 @@ alias_database =
 smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
 message_size_limit = {MAX_MESSAGE_SIZE}
 maillog_file = {d}/maillog
+smtpd_tls_security_level = may
+smtpd_tls_cert_file = {cert}
+smtpd_tls_key_file = {key}
+smtp_tls_security_level = may
 """
         with open(os.path.join(conf, "main.cf"), "w") as f:
             f.write(main_cf)
@@ -229,8 +235,10 @@ class Mxrelay:
     def _write_config(self):
         d = self.dir
         # Defaults except: where it listens and queues, the DNS server of the
-        # namespace, and the limits the workloads need (a 50 MiB message,
-        # 10,000 connections from one client address).
+        # namespace, the limits the workloads need (a 50 MiB message,
+        # 10,000 connections from one client address), and the bench's
+        # certificate for STARTTLS (outbound_tls is opportunistic by default).
+        cert, key = cert_paths(self.work)
         text = f"""\
 # written by bench/relays.py
 hostname = relay.bench.test
@@ -243,6 +251,8 @@ user = nobody
 max_message_size = {MAX_MESSAGE_SIZE}
 max_connections = 12000
 max_connections_per_ip = 12000
+tls_cert = {cert}
+tls_key = {key}
 """
         path = os.path.join(d, "mxrelay.conf")
         with open(path, "w") as f:

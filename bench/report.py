@@ -109,7 +109,7 @@ def notes(res, workloads):
 
 
 def targets(res):
-    """The issue's targets, read off the medians of this run."""
+    """The issues' targets, read off the medians of this run."""
     def ratio(wl, key):
         mx, pf = res.median(wl, "mxrelay", key), res.median(wl, "postfix", key)
         return mx / pf if mx is not None and pf else None
@@ -134,6 +134,16 @@ def targets(res):
          "n/a" if e_pss is None else
          f"{e_pss:.1f} MiB, {e_greeted:.0f} greeted" +
          (" (met)" if e_pss < 64 and e_greeted >= 10000 else " (not met)")),
+    ]
+    d250 = ratio("d", "ingest_seconds")
+    ddel = ratio("d", "seconds")
+    rows += [
+        ("end-to-end (g) 1 KiB over TLS, mxrelay/Postfix >= 3",
+         show(ratio("g", "e2e"), lambda v: v >= 3)),
+        ("end-to-end (h) 1 MiB over TLS, mxrelay/Postfix >= 1",
+         show(ratio("h", "e2e"), lambda v: v >= 1)),
+        ("(d) time until the 250 reply, mxrelay/Postfix <= 1", show(d250, lambda v: v <= 1)),
+        ("(d) time until delivered, mxrelay/Postfix <= 1", show(ddel, lambda v: v <= 1)),
     ]
     return "\n".join(f"| {a} | {b} |" for a, b in
                      [("target", "this run"), ("---", "---")] + rows)
@@ -189,7 +199,7 @@ greeted, below 1 for latency, CPU and memory.
 
 {table(res, workloads)}
 {ceiling}
-## Targets (issue 5)
+## Targets (issues 5 and 8)
 
 {targets(res)}
 

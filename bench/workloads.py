@@ -1,4 +1,4 @@
-"""workloads: the six loads of the benchmark, run once against one relay.
+"""workloads: the eight loads of the benchmark, run once against one relay.
 
 Owns what each workload sends, how long it waits for the sinks, and which
 figures it returns: ingest and end-to-end rates, end-of-data latency, CPU
@@ -131,15 +131,22 @@ def run_source(ctx, relay, count, size, sessions=20):
     return fig, note
 
 
-def run_loadgen(ctx, relay, count, size, rcpts, wait_domains=None, sessions=20):
-    """Workloads (b) and (f): loadgen's recipient sets; e2e over wait_domains."""
+# A Python TLS client costs more CPU per message than a relay: the TLS
+# workloads spread their 20 sessions over two loadgen processes.
+TLS_CLIENT_PROCS = 2
+
+
+def run_loadgen(ctx, relay, count, size, rcpts, wait_domains=None, sessions=20, tls=False):
+    """Workloads (b), (d), (f), (g), (h): loadgen's recipient sets; e2e over
+    wait_domains; with tls, STARTTLS in every session."""
     pid = relay.start()
     try:
         m = Measure(pid)
         base = _base(ctx)
         t0 = time.monotonic()
         res = _result(_loadgen(["--sessions", str(sessions), "--count", str(count),
-                                "--size", str(size), "--rcpts", rcpts]))
+                                "--size", str(size), "--rcpts", rcpts] +
+                               (["--tls", "--procs", str(TLS_CLIENT_PROCS)] if tls else [])))
         t_last = res["t_last_ok"] or time.monotonic()
         want = {d: n for d, n in res["domain_txns"].items()
                 if wait_domains is None or d in wait_domains}
@@ -150,6 +157,9 @@ def run_loadgen(ctx, relay, count, size, rcpts, wait_domains=None, sessions=20):
     ok = res["messages_ok"]
     if res["errors"]:
         note = (note + "; " if note else "") + "client: " + _errors(res["errors"])
+    if tls and res["tls_sessions"] < res["messages_ok"]:
+        note = (note + "; " if note else "") + \
+            f"only {res['tls_sessions']} TLS sessions for {res['messages_ok']} messages"
     delivered = sum(want.values())
     fig = {
         "ingest": ok / (t_last - t0) if ok else None,
@@ -238,4 +248,10 @@ WORKLOADS = [
                   "end-to-end counts the fast domain", 1200, 300,
              lambda ctx, r, n: run_loadgen(ctx, r, n, 1024, SLOW_MIX,
                                            wait_domains={"d1.bench.test"})),
+    Workload("g", "1 KiB over STARTTLS on both hops (client to relay, relay to a "
+                  "STARTTLS MX), 1 recipient, 20 sessions", 2000, 300,
+             lambda ctx, r, n: run_loadgen(ctx, r, n, 1024, "t{n}@tls.bench.test", tls=True)),
+    Workload("h", "1 MiB over STARTTLS on both hops, 1 recipient, 20 sessions", 200, 30,
+             lambda ctx, r, n: run_loadgen(ctx, r, n, 1024 * 1024, "t{n}@tls.bench.test",
+                                           tls=True)),
 ]

@@ -588,6 +588,8 @@ static const struct cfg_key cfg_keys[] = {
 	{ "listen", CFG_K_FUNC, 0, 0, 0, CFG_C_ANY, cfg_set_listen, true },
 	{ "hostname", CFG_K_STRING, CFG_OFF(hostname), 0, 0, CFG_C_HOSTNAME, NULL, false },
 	{ "queue_dir", CFG_K_STRING, CFG_OFF(queue_dir), 0, 0, CFG_C_PATH, NULL, false },
+	{ "queue_reserve", CFG_K_SIZE, CFG_OFF(queue_reserve), 0, 1024ULL * 1024 * 1024, CFG_C_ANY,
+	  NULL, false },
 	{ "user", CFG_K_STRING, CFG_OFF(user), 0, 0, CFG_C_USER, NULL, false },
 	{ "control_socket", CFG_K_STRING, CFG_OFF(control_socket), 0, 0, CFG_C_PATH, NULL, false },
 	{ "log_level", CFG_K_FUNC, 0, 0, 0, CFG_C_ANY, cfg_set_log_level, false },
@@ -835,6 +837,7 @@ static void cfg_set_defaults(struct config *c)
 {
 	static const unsigned retry[] = { 300, 600, 1200, 1800, 3600, 7200, 14400 };
 	c->queue_dir = xstrdup("/var/spool/mxrelay");
+	c->queue_reserve = 8ULL * 1024 * 1024;
 	c->log_level = LOG_LVL_INFO;
 	c->syslog_socket = xstrdup("/dev/log");
 	c->networks = xcalloc(2, sizeof(*c->networks));

@@ -66,6 +66,7 @@ struct config {
 	char *hostname;			/* our name in the greeting, Received and EHLO */
 	char *queue_dir;
 	unsigned queue_dir_line;	/* where queue_dir was set, 0 for the default */
+	uint64_t queue_reserve;		/* octets kept back for a full disk, default 8 MiB; 0 none */
 	char *user;			/* drop to this user after binding (when started as root) */
 	char *control_socket;		/* queue control socket path */
 	int log_level;			/* enum log_level */

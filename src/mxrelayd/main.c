@@ -321,6 +321,7 @@ int main(int argc, char **argv)
 	struct queue_store *queue = queue_store_open(base, cfg->queue_dir, err, sizeof(err));
 	if (queue == NULL)
 		fatal("event=start-failed reason=\"queue %s: %s\"", cfg->queue_dir, err);
+	queue_store_set_reserve(queue, cfg->queue_reserve);
 	struct sched *sched = sched_new(base, cfg, queue, err, sizeof(err));
 	if (sched == NULL)
 		fatal("event=start-failed reason=\"%s\"", err);

@@ -89,7 +89,11 @@ int pidlock_take(const char *dir, char *err, size_t errlen)
 	 */
 	char text[32];
 	int n = snprintf(text, sizeof(text), "%ld\n", (long)getpid());
-	if (ftruncate(fd, 0) != 0 || pwrite(fd, text, (size_t)n, 0) != n) {
+	/*
+	 * Written over the old pid, then cut to length: the file keeps its
+	 * block, so a start on a full file system can still write it.
+	 */
+	if (pwrite(fd, text, (size_t)n, 0) != n || ftruncate(fd, n) != 0) {
 		snprintf(err, errlen, "write %s: %s", path, strerror(errno));
 		close(fd);
 		return -1;

@@ -89,7 +89,9 @@ static void queue_commit_batch(struct queue_store *q, struct queue_job *batch,
 		struct queue_job *first = j;
 		bool lost = false;
 		uint64_t n = 0;
+		q->nspool_doomed = 0;
 		for (; j != NULL && !lost; j = j->next) {
+			size_t doomed = q->nspool_doomed;
 			j->ok = false;
 			j->err[0] = '\0';
 			n++;
@@ -100,6 +102,8 @@ static void queue_commit_batch(struct queue_store *q, struct queue_job *batch,
 				    sizeof(j->err));
 			if (j->ok)
 				continue;
+			/* Its deletions are undone: so are the removals of their spool files. */
+			q->nspool_doomed = doomed;
 			if (j->err[0] == '\0')
 				snprintf(j->err, sizeof(j->err), "queue write failed");
 			if (sqlite3_get_autocommit(db)) {
@@ -111,12 +115,24 @@ static void queue_commit_batch(struct queue_store *q, struct queue_job *batch,
 			}
 		}
 		if (lost) {
+			q->nspool_doomed = 0;
 			queue_commit_fail(first, j, why);
 			d->failed_transactions++;
 			continue;
 		}
+		/*
+		 * The names of the spool files this batch commits must survive a
+		 * crash as surely as the rows naming them: one directory fsync
+		 * for the batch, before the COMMIT.
+		 */
+		bool dir_ok = true;
+		if (q->spool_dir_unsynced) {
+			dir_ok = queue_spool_sync_dir(q, why, sizeof(why));
+			q->spool_dir_unsynced = false;
+		}
 		/* The one fsync of this batch happens here (WAL, synchronous=FULL). */
-		if (!queue_commit_run(q, QW_COMMIT, "COMMIT", why, sizeof(why))) {
+		if (!dir_ok || !queue_commit_run(q, QW_COMMIT, "COMMIT", why, sizeof(why))) {
+			q->nspool_doomed = 0;
 			if (!sqlite3_get_autocommit(db))
 				sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 			queue_commit_fail(first, j, why);
@@ -125,10 +141,45 @@ static void queue_commit_batch(struct queue_store *q, struct queue_job *batch,
 			    (unsigned long long)n, why);
 			continue;
 		}
+		/* Only now are the messages of these files gone for good. */
+		queue_spool_remove_doomed(q);
 		d->transactions++;
 		if (n > d->max_batch)
 			d->max_batch = n;
 	}
+}
+
+/*
+ * The jobs of batch that failed for want of room and may use the reserve
+ * (outcomes, deletions, bounces): give the reserve's room back and apply
+ * them again, in their order. The others' failures stand (new mail: 452).
+ */
+static void queue_commit_retry_full(struct queue_store *q, struct queue_job *batch,
+    struct queue_store_stats *d)
+{
+	size_t n = 0;
+	for (struct queue_job *j = batch; j != NULL; j = j->next)
+		if (!j->ok && j->uses_reserve && queue_reserve_full_error(NULL, j->err))
+			n++;
+	if (n == 0 || !queue_reserve_release(q->dir, "queue file system full"))
+		return;
+	q->reserve_held = false;
+	struct queue_job **retry = xreallocarray(NULL, n, sizeof(*retry));
+	size_t k = 0;
+	for (struct queue_job *j = batch; j != NULL; j = j->next)
+		if (!j->ok && j->uses_reserve && queue_reserve_full_error(NULL, j->err))
+			retry[k++] = j;
+	/* Linked among themselves for the retry, then back into the batch's order. */
+	struct queue_job **after = xreallocarray(NULL, n, sizeof(*after));
+	for (k = 0; k < n; k++) {
+		after[k] = retry[k]->next;
+		retry[k]->next = k + 1 < n ? retry[k + 1] : NULL;
+	}
+	queue_commit_batch(q, retry[0], d);
+	for (k = 0; k < n; k++)
+		retry[k]->next = after[k];
+	free(after);
+	free(retry);
 }
 
 /* The writer thread: wait for jobs, apply them in batches, hand them back. */
@@ -159,7 +210,10 @@ static void *queue_commit_main(void *arg)
 			sqlite3_exec(q->wdb, sql, NULL, NULL, NULL);
 		}
 		struct queue_store_stats d = { 0 };
+		/* A reserve given back is made again as soon as there is room (rarely: a stat per batch). */
+		q->reserve_held = queue_reserve_present(q) || queue_reserve_reclaim(q);
 		queue_commit_batch(q, batch, &d);
+		queue_commit_retry_full(q, batch, &d);
 
 		pthread_mutex_lock(&q->mu);
 		struct queue_job *last = NULL;
@@ -179,6 +233,7 @@ static void *queue_commit_main(void *arg)
 		/* A full pipe already means "look"; nothing is lost by EAGAIN. */
 		ssize_t w = write(q->wake_fd[1], "x", 1);
 		(void)w;
+
 		/*
 		 * Checkpoint only when the WAL has grown and no job waits, after
 		 * the callbacks are on their way: its fsyncs then delay nobody.
@@ -245,7 +300,6 @@ int queue_commit_start(struct queue_store *q, char *err, size_t errlen)
 	if (q->wdb == NULL)
 		return -1;
 	sqlite3_wal_hook(q->wdb, queue_commit_wal_hook, q);
-	q->wbuf = xmalloc(QUEUE_CHUNK);
 	q->wake_ev = event_new(q->base, q->wake_fd[0], EV_READ | EV_PERSIST,
 	    queue_commit_on_wake, q);
 	if (q->wake_ev == NULL || event_add(q->wake_ev, NULL) != 0) {
@@ -265,6 +319,9 @@ void queue_commit_stop(struct queue_store *q)
 {
 	if (q->thread_running) {
 		pthread_mutex_lock(&q->mu);
+		/* Spool sync threads still hand their jobs in: let them, first. */
+		while (q->spool_syncing > 0)
+			pthread_cond_wait(&q->spool_sync_cv, &q->mu);
 		q->stop = true;
 		pthread_cond_signal(&q->cv);
 		pthread_mutex_unlock(&q->mu);
@@ -295,8 +352,9 @@ void queue_commit_stop(struct queue_store *q)
 			close(q->wake_fd[i]);
 		q->wake_fd[i] = -1;
 	}
-	free(q->wbuf);
-	q->wbuf = NULL;
+	free(q->spool_doomed);
+	q->spool_doomed = NULL;
+	q->nspool_doomed = q->spool_doomed_cap = 0;
 }
 
 void queue_commit_submit(struct queue_store *q, struct queue_job *j)

@@ -10,6 +10,7 @@
 
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -17,10 +18,14 @@
 #include "mxrelayd/queue_store.h"
 
 #define QUEUE_CHUNK (64 * 1024)		/* body chunk size: every chunk but the last is full */
-#define QUEUE_SPILL (256 * 1024)	/* bodies larger than this go to a temporary file */
+#define QUEUE_SPILL (256 * 1024)	/* bodies larger than this go to a spool file (queue_spool.c) */
 #define QUEUE_BUSY_MS 5000		/* busy timeout of both connections */
 #define QUEUE_CKPT_FRAMES 1000		/* checkpoint once the WAL has this many frames */
 #define QUEUE_DB_NAME "queue.db"
+#define QUEUE_RESERVE_NAME "reserve"	/* room kept back for a full disk (queue_reserve.c) */
+#define QUEUE_RESERVE_STEP_MIN (64 * 1024)	/* a reserve this small goes all at once */
+#define QUEUE_SPOOL_DIR "bodies"		/* bodies above QUEUE_SPILL, one file each */
+#define QUEUE_SPOOL_KICK (1024 * 1024)	/* start write-back of a spool file every this many octets */
 
 /* Shared by every user of the QW_BOUNCED statement (one SQL per slot). */
 #define QUEUE_SQL_BOUNCED \
@@ -40,6 +45,7 @@ struct queue_job {
 	struct queue_job *next;
 	bool (*apply)(struct queue_job *j, struct queue_store *q, sqlite3 *db,
 	    char *err, size_t errlen);
+	bool uses_reserve;		/* may free the reserve when the disk is full (not new mail) */
 	void (*done)(struct queue_job *j, bool ok, const char *err);
 	bool ok;			/* set by the writer thread */
 	char err[160];			/* set by the writer thread when !ok */
@@ -90,6 +96,7 @@ struct queue_store {
 	char *dir;			/* owned */
 	char *path;			/* database path, owned */
 	struct event_base *base;	/* not owned; NULL: no writer thread */
+	_Atomic uint64_t reserve_size;	/* octets of the reserve file, 0: none (queue_reserve.c) */
 
 	/* Loop thread only. */
 	sqlite3 *rdb;			/* reads and synchronous admin changes */
@@ -100,8 +107,11 @@ struct queue_store {
 	/* Writer thread only (after start). */
 	sqlite3 *wdb;
 	sqlite3_stmt *ws[QW_COUNT_];	/* see queue_commit_stmt */
-	unsigned char *wbuf;		/* QUEUE_CHUNK bytes for copying spilled bodies */
 	int wal_frames;			/* WAL size after the last commit (wal hook) */
+	bool reserve_held;		/* the reserve file was there when this batch began */
+	bool spool_dir_unsynced;	/* a spool file was named since the last directory fsync */
+	char (*spool_doomed)[QUEUE_ID_LEN + 1];	/* spool files to remove after COMMIT; owned */
+	size_t nspool_doomed, spool_doomed_cap;
 
 	/* Shared, under mu. */
 	pthread_mutex_t mu;
@@ -111,6 +121,8 @@ struct queue_store {
 	struct queue_job *finished;	/* FIFO: head */
 	struct queue_job **finished_tail;
 	bool stop;
+	unsigned spool_syncing;		/* spool sync threads not yet finished (queue_writer.c) */
+	pthread_cond_t spool_sync_cv;	/* signalled as each finishes */
 	uint32_t max_pages;		/* to apply before the next transaction, 0 none */
 	unsigned busy_ms;		/* to apply before the next transaction, 0 none */
 	struct queue_store_stats stats;
@@ -146,6 +158,43 @@ int queue_store_bind_text(sqlite3_stmt *st, int idx, const char *s);
 char *queue_store_col_strdup(sqlite3_stmt *st, int col);
 /* The lower-case domain of an address (after the last '@'), into dst. */
 void queue_store_domain(const char *address, char *dst, size_t dstlen);
+
+/* queue_reserve.c: room kept back for a full disk. */
+/* Free octets the reserve needs before it is made again: its size and a quarter. */
+uint64_t queue_reserve_room(const struct queue_store *q);
+/* Whether the reserve is in place (true when there is to be none). */
+bool queue_reserve_present(const struct queue_store *q);
+/* Give back half the reserve under dir (all of a small one); false when there was none. */
+bool queue_reserve_release(const char *dir, const char *why);
+/* Make the reserve when it is missing and there is queue_reserve_room; false if not made. */
+bool queue_reserve_make(const struct queue_store *q);
+/* Writer thread: make a missing reserve, first giving the database's free pages back. */
+bool queue_reserve_reclaim(struct queue_store *q);
+/* Whether a failure (db's last error, or the text err) was for want of room. */
+bool queue_reserve_full_error(sqlite3 *db, const char *err);
+
+/* queue_spool.c: bodies in files of their own. */
+void queue_spool_path(const struct queue_store *q, const char *id, char *out, size_t outlen);
+/* Create the spool directory when missing (and fsync the queue directory). */
+bool queue_spool_prepare(struct queue_store *q, char *err, size_t errlen);
+/* Create the spool file of id, write-only; -1 with err filled. */
+int queue_spool_create(const struct queue_store *q, const char *id, char *err, size_t errlen);
+/* fsync the spool directory, so that the names of new files survive a crash. */
+bool queue_spool_sync_dir(const struct queue_store *q, char *err, size_t errlen);
+/* Remove the spool file of id now (its message is gone or was never committed). */
+void queue_spool_remove(const struct queue_store *q, const char *id);
+/* Open the spool file of id for reading; -1 with err filled. */
+int queue_spool_open_read(const struct queue_store *q, const char *id, char *err, size_t errlen);
+/*
+ * Writer thread: remove the spool file of id once the transaction that
+ * deletes its message has committed (queue_spool_remove_doomed). The
+ * batch forgets the entries of a job that is rolled back by setting
+ * q->nspool_doomed back.
+ */
+void queue_spool_remove_later(struct queue_store *q, const char *id);
+void queue_spool_remove_doomed(struct queue_store *q);
+/* Remove every spool file no committed message names; the number removed, or -1. */
+long queue_spool_clean(struct queue_store *q, char *err, size_t errlen);
 
 /* queue_due.c: the claim set. */
 void queue_due_release(struct queue_claims *c, int64_t id);

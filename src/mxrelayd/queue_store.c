@@ -3,9 +3,10 @@
  * the other queue files share.
  *
  * Owns: the queue directory (mode 0700), the database file and its
- * settings (WAL, synchronous=FULL, busy timeout), the schema. Never:
- * writes messages itself (queue_writer.c and the writer thread do), or
- * touches files in the directory other than its own database.
+ * settings (WAL, synchronous=FULL, busy timeout), the schema and its
+ * upgrade. Never: writes messages itself (queue_writer.c and the writer
+ * thread do), or touches files in the directory other than its own
+ * database (the spool files are queue_spool.c's).
  */
 #include "mxrelayd/queue_int.h"
 
@@ -23,11 +24,15 @@
 #include "util/xalloc.h"
 
 /*
- * The schema, version 1. States are stored as names so that the sqlite3
+ * The schema, version 2. States are stored as names so that the sqlite3
  * shell shows what the command line shows. Every chunk of a body but the
- * last holds exactly QUEUE_CHUNK octets, so an offset maps to one chunk.
+ * last holds exactly QUEUE_CHUNK octets, so an offset maps to one chunk;
+ * a message with body_file = 1 has no chunks: its body is its spool file.
  */
+#define QUEUE_SCHEMA_VERSION 2
 static const char queue_store_schema[] =
+    /* Before the first table: deleted mail's pages can go back to the file system. */
+    "PRAGMA auto_vacuum = INCREMENTAL;"
     "CREATE TABLE IF NOT EXISTS messages ("
     " id TEXT PRIMARY KEY NOT NULL,"
     " sender TEXT NOT NULL,"
@@ -41,7 +46,8 @@ static const char queue_store_schema[] =
     " protocol TEXT,"
     " received_at INTEGER NOT NULL,"
     " size INTEGER NOT NULL,"
-    " held INTEGER NOT NULL DEFAULT 0);"
+    " held INTEGER NOT NULL DEFAULT 0,"
+    " body_file INTEGER NOT NULL DEFAULT 0);"
     "CREATE TABLE IF NOT EXISTS recipients ("
     " id INTEGER PRIMARY KEY,"
     " msg_id TEXT NOT NULL,"
@@ -75,7 +81,12 @@ static const char queue_store_schema[] =
     " seq INTEGER NOT NULL,"
     " data BLOB NOT NULL,"
     " PRIMARY KEY (msg_id, seq));"
-    "PRAGMA user_version = 1;";
+    "PRAGMA user_version = 2;";
+
+/* Version 1 to 2: bodies may live in spool files. */
+static const char queue_store_upgrade_1[] =
+    "ALTER TABLE messages ADD COLUMN body_file INTEGER NOT NULL DEFAULT 0;"
+    "PRAGMA user_version = 2;";
 
 static const char *const queue_store_state_names[] = {
 	"pending", "deferred", "delivered", "failed", "bounced",
@@ -208,6 +219,13 @@ sqlite3 *queue_store_connect(const char *path, bool autocheckpoint, char *err, s
 	 * WAL with synchronous=FULL: a commit returns only after the WAL is
 	 * fsynced, which is the promise behind the 250 reply.
 	 */
+	/*
+	 * Keep the WAL and its index when the last connection closes, with
+	 * the blocks they have: a start on a full file system then finds
+	 * them in place instead of needing room to create them again.
+	 */
+	int persist_wal = 1;
+	sqlite3_file_control(db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist_wal);
 	if (!queue_store_exec(db, "PRAGMA journal_mode=WAL", err, errlen) ||
 	    !queue_store_exec(db, "PRAGMA synchronous=FULL", err, errlen) ||
 	    (!autocheckpoint &&
@@ -218,7 +236,66 @@ sqlite3 *queue_store_connect(const char *path, bool autocheckpoint, char *err, s
 	return db;
 }
 
+/* PRAGMA user_version of db, or -1 with err filled. */
+static int queue_store_version(sqlite3 *db, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK) {
+		queue_store_seterr(err, errlen, "user_version", db);
+		return -1;
+	}
+	int v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+	if (v < 0)
+		queue_store_seterr(err, errlen, "user_version", db);
+	sqlite3_finalize(st);
+	return v;
+}
+
+/*
+ * Create the schema, or bring an older one up to date. A database already
+ * at this version is only read: a start on a full file system must not
+ * need room to write.
+ */
+static bool queue_store_schema_ensure(sqlite3 *db, char *err, size_t errlen)
+{
+	int v = queue_store_version(db, err, errlen);
+	if (v < 0)
+		return false;
+	if (v == QUEUE_SCHEMA_VERSION)
+		return true;
+	if (v > QUEUE_SCHEMA_VERSION) {
+		snprintf(err, errlen, "queue schema version %d is newer than this program's %d",
+		    v, QUEUE_SCHEMA_VERSION);
+		return false;
+	}
+	if (!queue_store_exec(db, "BEGIN IMMEDIATE", err, errlen))
+		return false;
+	/* Read again under the write lock: another process may have just done it. */
+	v = queue_store_version(db, err, errlen);
+	const char *sql = v == 0 ? queue_store_schema : v == 1 ? queue_store_upgrade_1 : "";
+	if (v < 0 || !queue_store_exec(db, sql, err, errlen) ||
+	    !queue_store_exec(db, "COMMIT", err, errlen)) {
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		return false;
+	}
+	return true;
+}
+
+static struct queue_store *queue_store_open_once(struct event_base *base, const char *dir,
+    char *err, size_t errlen);
+
 struct queue_store *queue_store_open(struct event_base *base, const char *dir,
+    char *err, size_t errlen)
+{
+	struct queue_store *q = queue_store_open_once(base, dir, err, errlen);
+	/* A full disk must not keep the queue from opening: give the reserve back, once. */
+	if (q == NULL && queue_reserve_release(dir, err))
+		q = queue_store_open_once(base, dir, err, errlen);
+	return q;
+}
+
+/* Open the store once; NULL with err filled. */
+static struct queue_store *queue_store_open_once(struct event_base *base, const char *dir,
     char *err, size_t errlen)
 {
 	if (!queue_store_mkdir(dir, err, errlen))
@@ -232,6 +309,7 @@ struct queue_store *queue_store_open(struct event_base *base, const char *dir,
 	q->wake_fd[0] = q->wake_fd[1] = -1;
 	pthread_mutex_init(&q->mu, NULL);
 	pthread_cond_init(&q->cv, NULL);
+	pthread_cond_init(&q->spool_sync_cv, NULL);
 	q->pending_tail = &q->pending;
 	q->finished_tail = &q->finished;
 
@@ -243,20 +321,17 @@ struct queue_store *queue_store_open(struct event_base *base, const char *dir,
 	q->rdb = queue_store_connect(q->path, base == NULL, err, errlen);
 	if (q->rdb == NULL)
 		goto fail;
-	if (!queue_store_exec(q->rdb, "BEGIN IMMEDIATE", err, errlen))
+	if (!queue_store_schema_ensure(q->rdb, err, errlen))
 		goto fail;
-	if (!queue_store_exec(q->rdb, queue_store_schema, err, errlen)) {
-		sqlite3_exec(q->rdb, "ROLLBACK", NULL, NULL, NULL);
-		goto fail;
-	}
-	if (!queue_store_exec(q->rdb, "COMMIT", err, errlen)) {
-		sqlite3_exec(q->rdb, "ROLLBACK", NULL, NULL, NULL);
-		goto fail;
-	}
 	if (!existed && !queue_store_sync_dir(dir, err, errlen))
 		goto fail;
-	if (base != NULL && queue_commit_start(q, err, errlen) != 0)
-		goto fail;
+	if (base != NULL) {
+		/* The daemon alone writes spool files, so it alone cleans them up. */
+		if (!queue_spool_prepare(q, err, errlen) || queue_spool_clean(q, err, errlen) < 0)
+			goto fail;
+		if (queue_commit_start(q, err, errlen) != 0)
+			goto fail;
+	}
 	log_msg(LOG_LVL_INFO, "op=queue_open dir=%s created=%s", dir, existed ? "no" : "yes");
 	return q;
 fail:
@@ -281,6 +356,7 @@ void queue_store_close(struct queue_store *q)
 	sqlite3_close(q->rdb);
 	queue_due_free_claims(&q->claims);
 	pthread_cond_destroy(&q->cv);
+	pthread_cond_destroy(&q->spool_sync_cv);
 	pthread_mutex_destroy(&q->mu);
 	free(q->path);
 	free(q->dir);
@@ -294,7 +370,23 @@ bool queue_store_has_room(const struct queue_store *q, uint64_t size)
 		return true;
 	uint64_t avail = (uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize;
 	uint64_t need = size > UINT64_MAX / 2 ? UINT64_MAX : size * 2;
+	/* While the reserve is given back, new mail must leave room to make it again. */
+	if (!queue_reserve_present(q))
+		need = need > UINT64_MAX / 2 ? UINT64_MAX : need + queue_reserve_room(q);
 	return avail >= need;
+}
+
+void queue_store_set_reserve(struct queue_store *q, uint64_t size)
+{
+	/* On a small file system, a sixteenth of it: the reserve must not be most of the room. */
+	struct statvfs sv;
+	if (statvfs(q->dir, &sv) == 0 && size > (uint64_t)sv.f_blocks * sv.f_frsize / 16)
+		size = (uint64_t)sv.f_blocks * sv.f_frsize / 16;
+	q->reserve_size = size;
+	if (!queue_reserve_make(q))
+		log_msg(LOG_LVL_WARN, "op=queue_reserve event=missing dir=%s size=%llu "
+		    "reason=\"no room: new mail is refused until there is\"", q->dir,
+		    (unsigned long long)size);
 }
 
 void queue_store_stats(struct queue_store *q, struct queue_store_stats *out)

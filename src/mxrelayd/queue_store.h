@@ -73,11 +73,23 @@ void queue_store_close(struct queue_store *q);
 
 /*
  * Whether the queue's file system has room now for a message of size
- * octets (RFC 1870 6.1): the body is written twice, into the WAL and at
- * the checkpoint into the database, so twice its size must be free. True
- * when the free space cannot be learnt (the commit will say).
+ * octets (RFC 1870 6.1): twice its size must be free (a body up to 256
+ * KiB is written twice, into the WAL and at the checkpoint into the
+ * database), and while the reserve (queue_store_set_reserve) is given
+ * back, room to make it again as well.
+ * True when the free space cannot be learnt (the commit will say).
  */
 bool queue_store_has_room(const struct queue_store *q, uint64_t size);
+
+/*
+ * Keep size octets of the queue's file system back (the file
+ * queue_dir/reserve, made now when there is room): when an outcome, a
+ * deletion, a bounce or a start fails for want of room, the reserve is
+ * given back and the change made again, and new mail is refused until the
+ * reserve can be made again. At most a sixteenth of the file system is
+ * kept back. 0 (the default) keeps nothing back.
+ */
+void queue_store_set_reserve(struct queue_store *q, uint64_t size);
 
 /* What the writer thread has done since open (a snapshot, taken under its lock). */
 struct queue_store_stats {
@@ -349,7 +361,9 @@ struct queue_body;
  * delivery engine reads (its read_at fetches one 64 KiB chunk at a time
  * and keeps the current one). Several may be open at once. Returns NULL
  * (err filled) when the message is not there. src stays valid until
- * queue_body_close; reads after the message is deleted return -1.
+ * queue_body_close; reads after the message is deleted return -1 for a
+ * body in the database, and go on to the end for one in a spool file
+ * (the open file outlives its name).
  */
 struct queue_body *queue_body_open(struct queue_store *q, const char *id,
     struct mxr_source *src, char *err, size_t errlen);

@@ -23,13 +23,19 @@ static const char *const queue_update_delete_sql[] = {
 	"DELETE FROM history WHERE rcpt_id IN (SELECT id FROM recipients WHERE msg_id = ?1)",
 	"DELETE FROM body WHERE msg_id = ?1",
 	"DELETE FROM recipients WHERE msg_id = ?1",
-	"DELETE FROM messages WHERE id = ?1",
+	"DELETE FROM messages WHERE id = ?1 RETURNING body_file",
 };
 
-/* Run the four deletes on db (statements from get); *deleted = a message row went. */
+/*
+ * Run the four deletes on db (with q: the writer's kept statements);
+ * *deleted = a message row went, *spooled = its body is a spool file,
+ * which the caller removes once the deletion is committed.
+ */
 static bool queue_update_purge(sqlite3 *db, struct queue_store *q, const char *id,
-    bool *deleted, char *err, size_t errlen)
+    bool *deleted, bool *spooled, char *err, size_t errlen)
 {
+	*deleted = false;
+	*spooled = false;
 	static const enum queue_wstmt which[] = { QW_DEL_HIST, QW_DEL_BODY, QW_DEL_RCPT, QW_DEL_MSG };
 	for (size_t i = 0; i < 4; i++) {
 		sqlite3_stmt *st = NULL;
@@ -42,7 +48,11 @@ static bool queue_update_purge(sqlite3 *db, struct queue_store *q, const char *i
 			return false;
 		}
 		sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-		int rc = sqlite3_step(st);
+		int rc;
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			*deleted = true;
+			*spooled = sqlite3_column_int(st, 0) != 0;
+		}
 		if (q != NULL)
 			sqlite3_reset(st);
 		else
@@ -51,8 +61,6 @@ static bool queue_update_purge(sqlite3 *db, struct queue_store *q, const char *i
 			queue_store_seterr(err, errlen, "delete", db);
 			return false;
 		}
-		if (i == 3)
-			*deleted = sqlite3_changes(db) > 0;
 	}
 	return true;
 }
@@ -180,6 +188,7 @@ static struct queue_update_outcomes *queue_update_outcomes_new(struct queue_stor
 		u->o[i].mx = queue_update_dup(o[i].mx);
 	}
 	u->job.apply = queue_update_outcomes_apply;
+	u->job.uses_reserve = true;
 	u->job.done = queue_update_outcomes_done;
 	return u;
 }
@@ -255,6 +264,7 @@ void queue_update_bounced(struct queue_store *q, const int64_t *rcpt_ids, size_t
 	u->cb = cb;
 	u->arg = arg;
 	u->job.apply = queue_update_bounced_apply;
+	u->job.uses_reserve = true;
 	u->job.done = queue_update_bounced_done;
 	queue_commit_submit(q, &u->job);
 }
@@ -289,7 +299,12 @@ static bool queue_update_del_if_done(sqlite3 *db, struct queue_store *q, const c
 	}
 	if (undone > 0)
 		return true;
-	return queue_update_purge(db, q, id, deleted, err, errlen);
+	bool spooled = false;
+	if (!queue_update_purge(db, q, id, deleted, &spooled, err, errlen))
+		return false;
+	if (spooled)
+		queue_spool_remove_later(q, id);
+	return true;
 }
 
 static bool queue_update_del_apply(struct queue_job *j, struct queue_store *q, sqlite3 *db,
@@ -317,6 +332,7 @@ void queue_update_delete_if_done(struct queue_store *q, const char *id,
 	u->cb = cb;
 	u->arg = arg;
 	u->job.apply = queue_update_del_apply;
+	u->job.uses_reserve = true;
 	u->job.done = queue_update_del_done;
 	queue_commit_submit(q, &u->job);
 }
@@ -335,6 +351,11 @@ static int queue_update_run(struct queue_store *q, const char *sql, const char *
 	sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, num);
 	int rc = sqlite3_step(st);
+	if (rc != SQLITE_DONE && queue_reserve_full_error(q->rdb, NULL) &&
+	    queue_reserve_release(q->dir, "queue file system full")) {
+		sqlite3_reset(st);
+		rc = sqlite3_step(st);
+	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE) {
 		queue_store_seterr(err, errlen, "update", q->rdb);
@@ -352,16 +373,34 @@ int queue_update_hold(struct queue_store *q, const char *id, bool hold, char *er
 	return n;
 }
 
-int queue_update_delete(struct queue_store *q, const char *id, char *err, size_t errlen)
+/* One try at deleting id in a transaction of its own; -1 (err filled), 0 or 1. */
+static int queue_update_delete_once(struct queue_store *q, const char *id, bool *spooled,
+    char *err, size_t errlen)
 {
 	if (!queue_store_exec(q->rdb, "BEGIN IMMEDIATE", err, errlen))
 		return -1;
 	bool deleted = false;
-	if (!queue_update_purge(q->rdb, NULL, id, &deleted, err, errlen) ||
+	if (!queue_update_purge(q->rdb, NULL, id, &deleted, spooled, err, errlen) ||
 	    !queue_store_exec(q->rdb, "COMMIT", err, errlen)) {
 		sqlite3_exec(q->rdb, "ROLLBACK", NULL, NULL, NULL);
 		return -1;
 	}
+	return deleted ? 1 : 0;
+}
+
+int queue_update_delete(struct queue_store *q, const char *id, char *err, size_t errlen)
+{
+	bool spooled = false;
+	int rc = queue_update_delete_once(q, id, &spooled, err, errlen);
+	/* Deleting is how room is made: on a full disk, give the reserve back and try again. */
+	if (rc < 0 && queue_reserve_full_error(q->rdb, err) &&
+	    queue_reserve_release(q->dir, err))
+		rc = queue_update_delete_once(q, id, &spooled, err, errlen);
+	if (rc < 0)
+		return -1;
+	bool deleted = rc == 1;
+	if (spooled)
+		queue_spool_remove(q, id);
 	if (deleted)
 		log_msg(LOG_LVL_INFO, "op=queue_delete queue=%s reason=admin", id);
 	return deleted ? 1 : 0;

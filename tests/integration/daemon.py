@@ -204,11 +204,16 @@ class Daemon:
         out = {}
         db = self._db()
         try:
-            for mid, sender in db.execute("SELECT id, sender FROM messages"):
+            for mid, sender, body_file in db.execute("SELECT id, sender, body_file FROM messages"):
                 rcpts = [r[0] for r in db.execute(
                     "SELECT address FROM recipients WHERE msg_id = ? ORDER BY id", (mid,))]
-                body = b"".join(r[0] for r in db.execute(
-                    "SELECT data FROM body WHERE msg_id = ? ORDER BY seq", (mid,)))
+                if body_file:
+                    # A large body is a spool file of its own (docs/queue.md).
+                    with open(os.path.join(self.queue_dir, "bodies", mid), "rb") as f:
+                        body = f.read()
+                else:
+                    body = b"".join(r[0] for r in db.execute(
+                        "SELECT data FROM body WHERE msg_id = ? ORDER BY seq", (mid,)))
                 out[mid] = (sender, rcpts, body)
         finally:
             db.close()

@@ -1,7 +1,8 @@
 /*
  * test_queue_store: the durable queue: messages in and out byte for byte
- * (in memory and spilled), group commit, outcomes and history, the
- * command line's reads and changes, disk full, and a SIGKILL mid-commit.
+ * (in memory and in spool files), group commit, outcomes and history, the
+ * command line's reads and changes, disk full, spool files removed with
+ * their messages and as orphans, and a SIGKILL mid-commit.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +20,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <dirent.h>
 
 #include <cmocka.h>
 #include <event2/event.h>
@@ -81,10 +84,37 @@ static int setup(void **state)
 	return 0;
 }
 
+/* Number of files in dir's spool directory; with id, whether id's is there (0/1). */
+static int spool_files(const char *dir, const char *id)
+{
+	char p[256];
+	snprintf(p, sizeof(p), "%s/bodies", dir);
+	DIR *d = opendir(p);
+	if (d == NULL)
+		return -1;
+	int n = 0;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.' && (id == NULL || strcmp(de->d_name, id) == 0))
+			n++;
+	closedir(d);
+	return n;
+}
+
 static void rm_dir(const char *dir)
 {
 	const char *names[] = { "queue.db", "queue.db-wal", "queue.db-shm" };
 	char p[256];
+	snprintf(p, sizeof(p), "%s/bodies", dir);
+	DIR *d = opendir(p);
+	if (d != NULL) {
+		struct dirent *de;
+		while ((de = readdir(d)) != NULL)
+			if (de->d_name[0] != '.')
+				unlinkat(dirfd(d), de->d_name, 0);
+		closedir(d);
+		rmdir(p);
+	}
 	for (size_t i = 0; i < 3; i++) {
 		snprintf(p, sizeof(p), "%s/%s", dir, names[i]);
 		unlink(p);
@@ -223,10 +253,14 @@ static void test_small_and_spilled(void **state)
 	check_body(f->q, id2, big, biglen, 100000);
 	check_body(f->q, id3, "", 0, 16);
 
-	/* The spill file had no name: only the database files are in the directory. */
+	/* Only the large body has a spool file; the rest live in the database. */
 	char cmd[256];
-	snprintf(cmd, sizeof(cmd), "test $(ls -A %s | grep -vc '^queue.db') -eq 0", f->dir);
+	snprintf(cmd, sizeof(cmd), "test $(ls -A %s | grep -v '^queue.db' | grep -vc '^bodies$') -eq 0",
+	    f->dir);
 	assert_int_equal(system(cmd), 0);
+	if (spool_files(f->dir, NULL) != 1 || spool_files(f->dir, id2) != 1)
+		fail_msg("spool files: got %d (%s's: %d), want 1, the big body's",
+		    spool_files(f->dir, NULL), id2, spool_files(f->dir, id2));
 
 	struct queue_msg m;
 	struct queue_rcpt *r = NULL;
@@ -512,11 +546,12 @@ static void test_disk_full(void **state)
 	wait_all(f->base, &w);
 	assert_int_equal(w.ok, 2);
 
-	/* Cap the database near its present size: a 1 MiB message cannot fit. */
+	/* Cap the database near its present size: a 200 KiB message (kept in it) cannot fit. */
 	queue_store_set_max_pages(f->q, 40);
-	char *big = make_body("toolarge", 1024 * 1024);
+	size_t biglen = 200 * 1024;
+	char *big = make_body("toolarge", biglen);
 	char id[QUEUE_ID_LEN + 1];
-	put_message(f, big, 1024 * 1024, 65536, &e, &w, id);
+	put_message(f, big, biglen, 65536, &e, &w, id);
 	wait_all(f->base, &w);
 	assert_int_equal(w.failed, 1);
 	print_message("disk full: ok=false err=\"%s\"\n", w.err);
@@ -534,10 +569,10 @@ static void test_disk_full(void **state)
 
 	/* With room again, commits succeed. */
 	queue_store_set_max_pages(f->q, 1000000);
-	put_message(f, big, 1024 * 1024, 65536, &e, &w, id);
+	put_message(f, big, biglen, 65536, &e, &w, id);
 	wait_all(f->base, &w);
 	assert_int_equal(w.ok, 3);
-	check_body(f->q, id, big, 1024 * 1024, 65536);
+	check_body(f->q, id, big, biglen, 65536);
 	free(big);
 	free(body);
 }
@@ -724,6 +759,97 @@ static void test_spill_error(void **state)
 	free(big);
 }
 
+/* Spool files: read back, removed with their message (daemon and command line), after an abort, and as orphans at start. */
+static void test_spool(void **state)
+{
+	struct fixture *f = *state;
+	struct queue_rcpt_in r1 = { "k@spool.test", 0, NULL };
+	struct queue_envelope e = envelope(&r1, 1);
+	struct waiter w = { 0 };
+	char a[QUEUE_ID_LEN + 1], b[QUEUE_ID_LEN + 1];
+	size_t len = 3u * 1024 * 1024 + 5;
+	char *body = make_body("spool", len);
+	put_message(f, body, len, 16384, &e, &w, a);
+	put_message(f, body, len, 65536, &e, &w, b);
+	wait_all(f->base, &w);
+	assert_int_equal(w.ok, 2);
+	check_body(f->q, a, body, len, 65536);
+	check_body(f->q, b, body, len, 4096);
+	assert_int_equal(spool_files(f->dir, NULL), 2);
+
+	/* An aborted message and a failed commit leave no file. */
+	struct queue_writer *qw = queue_writer_new(f->q);
+	char aborted[QUEUE_ID_LEN + 1];
+	snprintf(aborted, sizeof(aborted), "%s", queue_writer_id(qw));
+	assert_int_equal(queue_writer_append(qw, body, len), 0);
+	assert_int_equal(spool_files(f->dir, aborted), 1);
+	queue_writer_abort(qw);
+	assert_int_equal(spool_files(f->dir, aborted), 0);
+	struct queue_rcpt_in dup = { "k@spool.test", 0, NULL };
+	struct queue_envelope e2 = envelope(&dup, 1);
+	qw = queue_writer_new(f->q);
+	char failed[QUEUE_ID_LEN + 1];
+	snprintf(failed, sizeof(failed), "%s", queue_writer_id(qw));
+	assert_int_equal(queue_writer_append(qw, body, len), 0);
+	queue_store_set_busy_timeout(f->q, 100);
+	char err[256];
+	struct queue_store *locker = queue_store_open(NULL, f->dir, err, sizeof(err));
+	assert_non_null(locker);
+	sqlite3 *ldb = NULL;
+	char path[256];
+	snprintf(path, sizeof(path), "%s/queue.db", f->dir);
+	assert_int_equal(sqlite3_open(path, &ldb), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(ldb, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	w.pending++;
+	queue_writer_commit(qw, &e2, on_commit, &w);
+	wait_all(f->base, &w);
+	assert_int_equal(w.failed, 1);
+	sqlite3_exec(ldb, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_close(ldb);
+	queue_store_set_busy_timeout(f->q, 5000);
+	if (spool_files(f->dir, failed) != 0)
+		fail_msg("the spool file of %s, whose commit failed, is still there", failed);
+
+	/* Deleted by the command line: the file goes with the rows. */
+	assert_int_equal(queue_update_delete(locker, a, err, sizeof(err)), 1);
+	queue_store_close(locker);
+	assert_int_equal(spool_files(f->dir, a), 0);
+	/* Deleted by the daemon once done: the file goes after the commit. */
+	int deleted = -2;
+	struct queue_due_list due;
+	assert_int_equal(queue_due_list(f->q, time(NULL), 10, true, &due, err, sizeof(err)), 0);
+	assert_int_equal(due.n, 1);
+	struct queue_outcome o = { due.items[0].rcpt_id, QUEUE_RCPT_DELIVERED, time(NULL), 0, 250,
+	    "2.0.0", "ok", "mx" };
+	queue_due_list_free(&due);
+	queue_update_outcomes_delete(f->q, b, &o, 1, on_delete, &deleted);
+	while (deleted == -2)
+		event_base_loop(f->base, EVLOOP_ONCE);
+	assert_int_equal(deleted, 1);
+	assert_int_equal(spool_files(f->dir, NULL), 0);
+
+	/* Orphans (no committed message names them) are removed at the next start. */
+	char c[QUEUE_ID_LEN + 1];
+	put_message(f, body, len, 65536, &e, &w, c);
+	wait_all(f->base, &w);
+	const char *orphans[] = { "0000000000000000000a", "not-a-queue-id" };
+	for (size_t i = 0; i < 2; i++) {
+		snprintf(path, sizeof(path), "%s/bodies/%s", f->dir, orphans[i]);
+		int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+		assert_true(fd >= 0);
+		assert_int_equal(write(fd, "x", 1), 1);
+		close(fd);
+	}
+	assert_int_equal(spool_files(f->dir, NULL), 3);
+	queue_store_close(f->q);
+	f->q = queue_store_open(f->base, f->dir, err, sizeof(err));
+	assert_non_null(f->q);
+	if (spool_files(f->dir, NULL) != 1 || spool_files(f->dir, c) != 1)
+		fail_msg("after start: got %d spool files, want 1 (%s's)", spool_files(f->dir, NULL), c);
+	check_body(f->q, c, body, len, 65536);
+	free(body);
+}
+
 /* ---- crash safety: SIGKILL a committing child ---- */
 
 struct child_ack {
@@ -849,6 +975,17 @@ static void test_crash(void **state)
 		assert_string_equal((const char *)sqlite3_column_text(st, 0), "ok");
 		sqlite3_finalize(st);
 		sqlite3_close(db);
+		/* After the start's clean-up, every spool file is a committed message's. */
+		assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+		assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM messages WHERE body_file = 1",
+		    -1, &st, NULL), SQLITE_OK);
+		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+		int spooled = sqlite3_column_int(st, 0);
+		sqlite3_finalize(st);
+		sqlite3_close(db);
+		if (spool_files(dir, NULL) != spooled)
+			fail_msg("crash round %d: %d spool files, want %d (one per spooled message)",
+			    round, spool_files(dir, NULL), spooled);
 		struct queue_counts c;
 		assert_int_equal(queue_query_count(q, &c, err, sizeof(err)), 0);
 		print_message("crash round %d: %zu acknowledged, %llu in the queue, all intact\n",
@@ -877,6 +1014,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_busy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_checkpoint, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spill_error, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_spool, setup, teardown),
 		cmocka_unit_test(test_crash),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
