@@ -4,7 +4,8 @@
  * Owns: the encoder (CRLF canonicalisation and dot-stuffing for sending)
  * and the decoder (end-of-data detection, dot-unstuffing, bare CR/LF
  * either normalized to CRLF or refused as SMTP smuggling, line-length and
- * 8-bit flags, and counting Received: fields for the hop limit).
+ * 8-bit flags). What the header says (Received fields, Message-ID) is
+ * smtp_hdrscan's, read from the decoded text.
  * Never: does I/O or allocates; never ends data on anything but
  * CRLF "." CRLF, and never reads past the terminating CRLF.
  */
@@ -12,7 +13,6 @@
 
 #include <stdint.h>
 #include <string.h>
-#include <strings.h>
 
 /* The decoder's scanner states (struct smtp_data_dec.state). */
 enum data_dec_state {
@@ -26,7 +26,6 @@ enum data_dec_state {
 };
 
 /* The header field whose instances are counted for the hop limit. */
-static const char data_received[] = "Received:";
 
 void smtp_data_enc_init(struct smtp_data_enc *e)
 {
@@ -119,7 +118,6 @@ void smtp_data_dec_init(struct smtp_data_dec *d, enum smtp_data_newline newline)
 	d->newline = newline;
 	d->state = DEC_LINE_START;
 	d->line_after_crlf = true;
-	d->in_header = true;
 }
 
 size_t smtp_data_dec_bound(size_t n)
@@ -130,31 +128,18 @@ size_t smtp_data_dec_bound(size_t n)
 	return 2 * n + 3;
 }
 
-/* Write one message octet and note it for the Received: count. */
+/* Write one message octet and note 8-bit text. */
 static void dec_emit(struct smtp_data_dec *d, char c, char *out, size_t *o)
 {
 	out[(*o)++] = c;
 	if ((unsigned char)c >= 0x80)
 		d->any_8bit = true;
-	if (c != '\r' && c != '\n')
-		d->line_has_text = true;
-	if (!d->in_header || c == '\r' || c == '\n' ||
-	    d->hdr_prefix_len >= sizeof(data_received) - 1)
-		return;
-	d->hdr_prefix[d->hdr_prefix_len++] = c;
-	if (d->hdr_prefix_len == sizeof(data_received) - 1 &&
-	    strncasecmp(d->hdr_prefix, data_received, d->hdr_prefix_len) == 0)
-		d->received_count++;
 }
 
-/* Close a line at its line end: the empty line ends the header section. */
+/* Close a line at its line end. */
 static void dec_line_end(struct smtp_data_dec *d, bool crlf)
 {
-	if (d->in_header && !d->line_has_text)
-		d->in_header = false;
 	d->line_len = 0;
-	d->hdr_prefix_len = 0;
-	d->line_has_text = false;
 	d->line_after_crlf = crlf;
 	d->state = DEC_LINE_START;
 }

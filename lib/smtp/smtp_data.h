@@ -76,14 +76,9 @@ struct smtp_data_dec {
 	enum smtp_data_newline newline;
 	int state;		/* internal scanner state */
 	bool line_after_crlf;	/* the current line began at the start or after a CRLF */
-	bool line_has_text;	/* the current line has an octet besides its line end */
 	size_t line_len;	/* octets of the current line so far, a stuffing dot not counted */
 	bool line_too_long;	/* a line passed SMTP_DATA_LINE_MAX (sticky) */
 	bool any_8bit;		/* a byte >= 0x80 was seen */
-	bool in_header;		/* still in the header section */
-	unsigned received_count;/* "Received:" header fields seen in the header */
-	char hdr_prefix[10];	/* start of the current header line (for counting) */
-	size_t hdr_prefix_len;
 };
 
 void smtp_data_dec_init(struct smtp_data_dec *d, enum smtp_data_newline newline);

@@ -98,6 +98,7 @@ static void smtpd_data_take(struct smtpd_session *s, const char *p, size_t n)
 	if (n == 0)
 		return;
 	t->data_size += n;
+	smtp_hdrscan_feed(&t->hdr, p, n);
 	if (t->too_big || t->write_error)
 		return;
 	if (max != 0 && t->data_size > max) {
@@ -152,7 +153,7 @@ static bool smtpd_data_feed_data(struct smtpd_session *s)
 }
 
 /*
- * Take decoded BDAT text: Received counting, the 8-bit flag and the queue.
+ * Take decoded BDAT text: the 8-bit flag, then as DATA text.
  * BDAT needs no dot-stuffing, but the text is sent on with DATA later,
  * where a bare LF could end it early at a lenient next hop, so its line
  * ends were made CRLF (or refused) as in DATA.
@@ -160,7 +161,6 @@ static bool smtpd_data_feed_data(struct smtpd_session *s)
 static void smtpd_data_bdat_take(struct smtpd_session *s, const char *p, size_t n)
 {
 	struct smtpd_txn *t = s->txn;
-	smtpd_txn_hdrscan_feed(&t->hdr, p, n);
 	for (size_t i = 0; i < n && !t->any_8bit; i++)
 		if ((unsigned char)p[i] >= 0x80)
 			t->any_8bit = true;
@@ -296,6 +296,26 @@ void smtpd_data_bdat(struct smtpd_session *s, const struct smtp_cmd *cmd)
 	smtpd_session_set_timeout(s, cfg->data_timeout);
 }
 
+/*
+ * The one line of an accepted message, as Postfix logs under one queue id:
+ * who sent it (client, HELO, AUTH user), the sender, its size, recipient
+ * count and Message-ID. Every peer-supplied value is quoted and escaped.
+ */
+static void smtpd_data_log_queued(const struct smtpd_session *s, const struct smtpd_txn *t)
+{
+	char helo[sizeof(s->helo) * 2], user[520], from[1100], msgid[SMTP_HDRSCAN_MSGID_MAX * 4 + 1];
+	const char *m = smtp_hdrscan_msgid(&t->hdr);
+	log_printable(helo, sizeof(helo), s->helo, strlen(s->helo));
+	log_printable(user, sizeof(user), s->auth_user != NULL ? s->auth_user : "",
+	    s->auth_user != NULL ? strlen(s->auth_user) : 0);
+	log_printable(from, sizeof(from), t->sender, strlen(t->sender));
+	log_printable(msgid, sizeof(msgid), m != NULL ? m : "", m != NULL ? strlen(m) : 0);
+	log_msg(LOG_LVL_INFO, "session=%s queue=%s event=queued client=%s helo=\"%s\" auth=\"%s\" "
+	    "from=\"<%s>\" size=%llu nrcpt=%zu message_id=\"%s\" proto=%s", s->id, t->queue_id,
+	    s->peer_ip, helo, user, from, (unsigned long long)t->data_size, t->nrcpts, msgid,
+	    smtpd_session_protocol(s));
+}
+
 /* The queue answered: reply, end the transaction, read on. */
 static void smtpd_data_committed(void *arg, bool ok, const char *err)
 {
@@ -304,6 +324,8 @@ static void smtpd_data_committed(void *arg, bool ok, const char *err)
 	/* Delivery need not wait for the client: it is queued whatever happens next. */
 	if (ok && ctx->queued != NULL)
 		ctx->queued(ctx->queued_arg);
+	if (ok)
+		smtpd_data_log_queued(s, s->txn);
 	if (!smtpd_session_release(s))
 		return;	/* the client left; the message is queued all the same */
 	struct smtpd_txn *t = s->txn;
@@ -313,9 +335,6 @@ static void smtpd_data_committed(void *arg, bool ok, const char *err)
 		s->messages++;
 		s->ctx->stats.messages++;
 		s->ctx->stats.recipients += t->nrcpts;
-		log_msg(LOG_LVL_INFO, "session=%s queue=%s event=queued nrcpt=%zu size=%llu proto=%s",
-		    s->id, t->queue_id, t->nrcpts, (unsigned long long)t->data_size,
-		    smtpd_session_protocol(s));
 		smtpd_session_reply(s, 250, "2.0.0", "Ok: queued as %s", t->queue_id);
 	} else {
 		log_msg(LOG_LVL_WARN, "session=%s queue=%s event=queue-failed reason=\"%s\"", s->id,
@@ -342,7 +361,7 @@ static void smtpd_data_finish(struct smtpd_session *s)
 {
 	struct smtpd_txn *t = s->txn;
 	const struct config *cfg = s->ctx->cfg;
-	unsigned hops = t->bdat ? t->hdr.received : t->dec.received_count;
+	unsigned hops = t->hdr.received;
 	struct smtpd_reply r = { 0, NULL, NULL };
 
 	smtpd_session_set_timeout(s, cfg->cmd_timeout);

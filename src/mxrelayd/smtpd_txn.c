@@ -8,7 +8,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "util/xalloc.h"
 
@@ -18,7 +17,7 @@ struct smtpd_txn *smtpd_txn_new(const char *sender, const struct smtpd_mail_para
 	t->sender = xstrdup(sender);
 	t->mail = *mp;
 	t->started = time(NULL);
-	t->hdr.at_line_start = true;
+	smtp_hdrscan_init(&t->hdr);
 	return t;
 }
 
@@ -47,35 +46,4 @@ void smtpd_txn_add_rcpt(struct smtpd_txn *t, const char *address, unsigned notif
 	r->address = xstrdup(address);
 	r->notify = notify;
 	r->orcpt = orcpt != NULL ? xstrdup(orcpt) : NULL;
-}
-
-/* A header line just began with prefix: count it when it is a Received field. */
-static void smtpd_txn_hdrscan_line(struct smtpd_txn_hdrscan *h)
-{
-	if (h->prefix_len == 9 && strncasecmp(h->prefix, "received:", 9) == 0)
-		h->received++;
-}
-
-void smtpd_txn_hdrscan_feed(struct smtpd_txn_hdrscan *h, const char *p, size_t n)
-{
-	for (size_t i = 0; i < n && !h->done; i++) {
-		char c = p[i];
-		if (c == '\n') {
-			/* An empty line (CRLF alone) ends the header section. */
-			if (h->at_line_start || (h->prefix_len == 1 && h->prefix[0] == '\r'))
-				h->done = true;
-			h->at_line_start = true;
-			h->prefix_len = 0;
-			continue;
-		}
-		if (h->at_line_start) {
-			h->at_line_start = false;
-			h->prefix_len = 0;
-		}
-		if (h->prefix_len < sizeof(h->prefix)) {
-			h->prefix[h->prefix_len++] = c;
-			if (h->prefix_len == sizeof(h->prefix))
-				smtpd_txn_hdrscan_line(h);
-		}
-	}
 }

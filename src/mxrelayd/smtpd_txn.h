@@ -19,20 +19,12 @@
 #include "mxrelayd/queue_store.h"
 #include "mxrelayd/smtpd_params.h"
 #include "smtp/smtp_data.h"
+#include "smtp/smtp_hdrscan.h"
 
 struct smtpd_rcpt {
 	char *address;		/* owned; "local@domain" after route stripping */
 	unsigned notify;	/* enum mxr_notify bits */
 	char *orcpt;		/* owned, decoded; or NULL */
-};
-
-/* Counting "Received:" fields in BDAT text, which has no DATA decoder. */
-struct smtpd_txn_hdrscan {
-	bool done;		/* the header section ended */
-	bool at_line_start;
-	char prefix[9];		/* start of the current line */
-	size_t prefix_len;
-	unsigned received;
 };
 
 struct smtpd_txn {
@@ -56,7 +48,7 @@ struct smtpd_txn {
 
 	bool bdat;			/* a BDAT chunk was taken: DATA is no longer allowed */
 	struct smtp_data_lines bdat_lines;/* line ends across BDAT chunks; set up at the first */
-	struct smtpd_txn_hdrscan hdr;
+	struct smtp_hdrscan hdr;	/* Received count and Message-ID of the decoded text */
 };
 
 struct smtpd_txn *smtpd_txn_new(const char *sender, const struct smtpd_mail_params *mp);
@@ -64,7 +56,5 @@ struct smtpd_txn *smtpd_txn_new(const char *sender, const struct smtpd_mail_para
 void smtpd_txn_free(struct smtpd_txn *t);
 void smtpd_txn_add_rcpt(struct smtpd_txn *t, const char *address, unsigned notify,
     const char *orcpt);
-/* Feed message octets to the Received counter used for BDAT. */
-void smtpd_txn_hdrscan_feed(struct smtpd_txn_hdrscan *h, const char *p, size_t n);
 
 #endif
