@@ -65,6 +65,7 @@ struct smtpd_ctx {
 
 	struct smtpd_session *sessions;	/* live sessions, linked through the session */
 	unsigned nsessions;
+	unsigned nalive;		/* sessions not yet freed: live, or closed but held by a callback */
 	unsigned auth_jobs;		/* password checks running on worker threads */
 	uint64_t id_seed;		/* random at start: session ids do not repeat across runs */
 	uint64_t id_next;
