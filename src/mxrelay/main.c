@@ -28,6 +28,7 @@ static const struct main_cmd main_cmds[] = {
 	{ "send", cmd_send, "deliver one message now, straight to the MX hosts" },
 	{ "check-config", cmd_check_config, "check a configuration file" },
 	{ "queue", cmd_queue, "list, show, flush, hold, release, delete or bounce queued mail" },
+	{ "reload", cmd_reload, "make the running daemon take its configuration again" },
 	{ "sendmail", main_sendmail, "take a message on stdin the way sendmail(1) does" },
 };
 

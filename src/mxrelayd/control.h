@@ -55,6 +55,7 @@ enum control_verb {
 	CONTROL_RELEASE,	/* "release ID" */
 	CONTROL_DELETE,		/* "delete ID" */
 	CONTROL_BOUNCE,		/* "bounce ID" */
+	CONTROL_RELOAD,		/* "reload": take the configuration file again */
 };
 
 /* What a request asks. arg is a queue id, a lower-case domain, or "". */
@@ -81,6 +82,7 @@ enum control_status {
 	CONTROL_E_NOTFOUND,
 	CONTROL_E_STORE,
 	CONTROL_E_TOOLARGE,
+	CONTROL_E_CONFIG,	/* a reload refused: the errors are in the body */
 };
 /* "usage", "notfound", "store", "toolarge" (the KIND of an error reply). */
 const char *control_status_name(enum control_status s);
@@ -108,6 +110,14 @@ struct control;
 struct control *control_new(struct event_base *base, const struct config *cfg,
     struct queue_store *q, void (*kick)(void *arg, bool flush), void *kick_arg, char *err,
     size_t errlen);
+/*
+ * Who answers "reload": reload(arg, done, done_arg) asks for a new
+ * configuration and calls done(done_arg, ok, text) from the loop once it
+ * is decided (text: what was loaded, or the errors, one per line).
+ * Without it, "reload" is refused.
+ */
+void control_set_reload(struct control *c, void (*reload)(void *arg,
+    void (*done)(void *done_arg, bool ok, const char *text), void *done_arg), void *arg);
 /* Close every connection, stop listening and remove the socket. NULL is fine. */
 void control_free(struct control *c);
 
