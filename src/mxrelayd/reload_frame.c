@@ -30,7 +30,7 @@ enum reload_rec {
 
 static void reload_frame_put(struct reload_frame_buf *b, const void *p, size_t n)
 {
-	if (b->over)
+	if (b->over || n == 0)
 		return;
 	if (n > RELOAD_FRAME_HDR + RELOAD_FRAME_MAX - b->len) {
 		b->over = true;
