@@ -4,7 +4,8 @@
  *
  * Owns: the request over the control socket and turning the answer into
  * output and an exit status: 0 when the new configuration was taken, 1
- * when it was refused (each error printed, FILE:LINE first), 69 when no
+ * when it was refused or the file given with -c does not load (each
+ * error printed, FILE:LINE first), 69 when no
  * daemon answers, 77 when the socket refuses us.
  * Never: reads or checks the configuration the daemon will load (its
  * privileged helper does, as root); keeps no state.
@@ -123,10 +124,11 @@ int cmd_reload(int argc, char **argv)
 	if (sock == NULL) {
 		char err[1024];
 		if (config_load(path, &cfg, err, sizeof(err)) != 0) {
+			/* The file the daemon would reload is broken: that is the refusal. */
 			fprintf(stderr, "mxrelay reload: %s\n", err);
-			fprintf(stderr, "mxrelay reload: give the control socket with -s to ask the "
-			    "daemon anyway\n");
-			return EX_CONFIG;
+			fprintf(stderr, "mxrelay reload: the daemon was not asked (give its control "
+			    "socket with -s to ask it anyway)\n");
+			return 1;
 		}
 		sock = cfg->control_socket;
 	}
