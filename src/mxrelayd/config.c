@@ -1038,6 +1038,13 @@ int config_load_text_files(const char *name, const char *text, size_t len,
 	char *line = xmalloc(CFG_LINE_MAX + 1);
 	int rc = 0;
 	size_t pos = 0;
+	/*
+	 * A reload (files given) reports every bad line, one per line of err,
+	 * so the administrator fixes them in one go; the first error alone
+	 * otherwise, as check-config has always printed.
+	 */
+	char *all = files != NULL ? xcalloc(1, errlen) : NULL;
+	unsigned nerrors = 0;
 	while (pos < len && rc == 0) {
 		p.line++;
 		const char *nl = memchr(text + pos, '\n', len - pos);
@@ -1055,7 +1062,21 @@ int config_load_text_files(const char *name, const char *text, size_t len,
 			rc = cfg_parse_line(&p, line);
 		}
 		pos = end + 1;
+		if (rc < 0 && all != NULL && ++nerrors < CFG_RELOAD_ERRORS_MAX) {
+			size_t used = strlen(all);
+			snprintf(all + used, errlen - used, "%s%s", used > 0 ? "\n" : "", err);
+			rc = 0;
+		}
 	}
+	if (rc == 0 && nerrors > 0) {
+		snprintf(err, errlen, "%s", all);
+		rc = -1;
+	} else if (rc < 0 && all != NULL && all[0] != '\0') {
+		char *last = xstrdup(err);
+		snprintf(err, errlen, "%s\n%s", all, last);
+		free(last);
+	}
+	free(all);
 	if (rc == 0)
 		rc = cfg_finish(&p);
 	explicit_bzero(line, CFG_LINE_MAX + 1);

@@ -121,6 +121,8 @@ struct config {
 #define CFG_FILE_MAX (1024 * 1024)
 /* Largest file a configuration names (certificate chain, key, users, CA bundle; octets). */
 #define CFG_NAMED_FILE_MAX (16 * 1024 * 1024)
+/* Most bad lines a reload reports at once. */
+#define CFG_RELOAD_ERRORS_MAX 20
 /* Most retry intervals. */
 #define CFG_RETRY_MAX 32
 

@@ -113,12 +113,18 @@ def test_no_connection_refused_through_ten_reloads(netns, mxrelayd, mxr_bin):
 
 def test_bad_file_keeps_running_configuration(netns, mxrelayd, mxr_bin):
     d = mxrelayd(relay_networks="127.0.0.1/32", relay_domains=None)
-    rewrite(d, "relay_networks = 127.0.0.1/32", "relay_networks = 127.0.0.1/32\nbogus_key = 1")
-    line = open(d.conf).read().splitlines().index("bogus_key = 1") + 1
+    rewrite(d, "relay_networks = 127.0.0.1/32",
+            "relay_networks = 127.0.0.1/32\nbogus_key = 1\nmax_recipients = many")
+    lines = open(d.conf).read().splitlines()
+    bad = [lines.index("bogus_key = 1") + 1, lines.index("max_recipients = many") + 1]
     r = reload_cli(mxr_bin, d)
     assert r.returncode == 1, f"rc={r.returncode} {r.stdout} {r.stderr}"
-    assert f"{d.conf}:{line}:" in r.stderr, r.stderr
-    wait_log(d, re.escape(f"event=reload-refused error=\"{d.conf}:{line}:"))
+    for line in bad:
+        assert f"{d.conf}:{line}:" in r.stderr, r.stderr
+        wait_log(d, re.escape(f"event=reload-refused error=\"{d.conf}:{line}:"))
+    # SIGHUP with the same file: refused and logged the same way.
+    os.kill(d.proc.pid, signal.SIGHUP)
+    wait_log(d, re.escape(f"event=reload-refused error=\"{d.conf}:{bad[1]}:"), count=2)
     c = Client("127.0.0.1", 25)
     greet(c)
     c.expect("MAIL FROM:<a@client.test>", 250)
@@ -208,4 +214,22 @@ def test_delivery_in_progress_finishes_across_reload(netns, dns, fakesmtp, mxrel
     assert r.returncode == 0, f"rc={r.returncode} {r.stdout} {r.stderr}"
     wait_log(d, rf"queue={qid}.*status=delivered", timeout=20)
     assert len(mx.messages) == 1
+    d.check_clean_exit()
+
+
+def test_reload_refused_to_a_user_outside_the_daemons_group(netns, mxrelayd, mxr_bin):
+    """The control socket is 0660, the daemon's user and group: others cannot connect."""
+    import pwd
+    try:
+        other = pwd.getpwnam("daemon")
+    except KeyError:
+        pytest.skip("no user 'daemon' to try as")
+    d = mxrelayd()
+    os.chmod(d.queue_dir, 0o711)   # let the other user reach the socket file itself
+    sock = os.path.join(d.queue_dir, "control.sock")
+    r = subprocess.run([mxr_bin.mxrelay, "reload", "-s", sock], capture_output=True, text=True,
+                       timeout=30, user=other.pw_uid, group=other.pw_gid, extra_groups=[])
+    assert r.returncode == 77, f"rc={r.returncode} {r.stdout} {r.stderr}"
+    assert "Permission denied" in r.stderr
+    assert "event=reload-requested" not in d.log()
     d.check_clean_exit()
