@@ -356,7 +356,7 @@ int main(int argc, char **argv)
 		.id_seed = mxrd_seed(),
 	};
 	/* From here the generation in force is the reload module's (ctx is copied). */
-	struct reload *reload = reload_new(&ctx, cfg, helper_fd, helper_pid, sched);
+	struct reload *reload = reload_new(&ctx, cfg, helper_fd, helper_pid, sched, debug);
 	control_set_reload(control, mxrd_control_reload, reload);
 	struct mxrd_run run = { .reload = reload, .sched = sched };
 	run.stop_poll = evtimer_new(base, mxrd_stop_poll, &run);

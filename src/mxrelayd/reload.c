@@ -34,6 +34,11 @@
 #include "util/log.h"
 #include "util/xalloc.h"
 
+/*
+ * How long the helper may take to answer: it reads a few local files and
+ * binds sockets, so past this it is stuck (a hung network file system).
+ */
+#define RELOAD_ANSWER_TIMEOUT_S 60
 /* How often retired generations are looked at for their last session. */
 #define RELOAD_RETIRE_POLL_S 1
 
@@ -74,6 +79,8 @@ struct reload {
 	struct reload_waiter *next_round;/* owned: asked while busy, for the next request */
 	bool again;			/* a request came while busy */
 	bool stopping;
+	bool debug;			/* -d: the log level is not the file's */
+	struct event *answer_timeout;	/* owned: the helper took too long */
 };
 
 static void reload_gen_free(struct reload_gen *g)
@@ -125,12 +132,14 @@ static void reload_on_retire_poll(evutil_socket_t fd, short what, void *arg)
 }
 
 static void reload_on_readable(evutil_socket_t fd, short what, void *arg);
+static void reload_on_answer_timeout(evutil_socket_t fd, short what, void *arg);
 
 struct reload *reload_new(const struct smtpd_ctx *ctx, struct config *cfg, int helper_fd,
-    pid_t helper_pid, struct sched *sched)
+    pid_t helper_pid, struct sched *sched, bool debug)
 {
 	struct reload *r = xcalloc(1, sizeof(*r));
 	r->base = ctx->base;
+	r->debug = debug;
 	r->sched = sched;
 	r->cur = xcalloc(1, sizeof(*r->cur));
 	r->cur->ctx = *ctx;
@@ -142,7 +151,8 @@ struct reload *reload_new(const struct smtpd_ctx *ctx, struct config *cfg, int h
 	r->fd = helper_fd;
 	r->pid = helper_pid;
 	r->retire_ev = evtimer_new(r->base, reload_on_retire_poll, r);
-	if (r->retire_ev == NULL)
+	r->answer_timeout = evtimer_new(r->base, reload_on_answer_timeout, r);
+	if (r->retire_ev == NULL || r->answer_timeout == NULL)
 		fatal("event=start-failed reason=\"reload: cannot create events\"");
 	if (helper_fd >= 0) {
 		evutil_make_socket_nonblocking(helper_fd);
@@ -183,6 +193,7 @@ static void reload_finish(struct reload *r, bool ok, const char *text)
 	struct reload_waiter *w = r->waiting;
 	r->waiting = NULL;
 	r->busy = false;
+	evtimer_del(r->answer_timeout);
 	while (w != NULL) {
 		struct reload_waiter *next = w->next;
 		if (w->done != NULL)
@@ -207,6 +218,8 @@ static void reload_send(struct reload *r)
 	reload_frame_buf_free(&b);
 	r->busy = true;
 	r->inlen = 0;
+	struct timeval tv = { RELOAD_ANSWER_TIMEOUT_S, 0 };
+	evtimer_add(r->answer_timeout, &tv);
 	if (!sent)
 		reload_finish(r, false, "cannot ask the privileged helper: restart the daemon to load "
 		    "a new configuration");
@@ -344,6 +357,8 @@ static const char *reload_apply(struct reload *r, struct reload_msg *m, char *er
 	g->ctx.listeners = r->listeners;
 	old->ctx.listeners = NULL;
 	smtpd_limit_set_max(g->ctx.limit, cfg->max_connections, cfg->max_connections_per_ip);
+	if (!r->debug)
+		log_init("mxrelayd", (enum log_level)cfg->log_level, 2);
 	if (g->ctx.authfail != NULL)
 		smtpd_authfail_set_limit(g->ctx.authfail, cfg->auth_failure_limit,
 		    (uint64_t)cfg->auth_failure_window * 1000u);
@@ -490,6 +505,16 @@ static void reload_on_readable(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* The helper did not answer in time: its socket is closed (it exits once it finishes). */
+static void reload_on_answer_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	char why[64];
+	(void)fd;
+	(void)what;
+	snprintf(why, sizeof(why), "no answer within %d s", RELOAD_ANSWER_TIMEOUT_S);
+	reload_helper_lost(arg, why);
+}
+
 void reload_stop_sessions(struct reload *r)
 {
 	r->stopping = true;
@@ -568,6 +593,7 @@ void reload_free(struct reload *r)
 		return;
 	reload_close_helper(r);
 	event_free(r->retire_ev);
+	event_free(r->answer_timeout);
 	smtpd_listener_free(r->listeners);
 	free(r->in);
 	while (r->retired != NULL) {

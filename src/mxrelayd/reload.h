@@ -27,10 +27,11 @@ struct sched;
  * The first generation, made of what main built at start (all taken:
  * cfg, tls, auth, dns, and ctx's listeners, limit and authfail), and the
  * helper's socket and pid (helper_fd -1: no helper, reloads are refused).
- * sched gets each new configuration. *ctx is copied.
+ * sched gets each new configuration. *ctx is copied. With debug (-d)
+ * the log level stays at debug whatever log_level a new file sets.
  */
 struct reload *reload_new(const struct smtpd_ctx *ctx, struct config *cfg, int helper_fd,
-    pid_t helper_pid, struct sched *sched);
+    pid_t helper_pid, struct sched *sched, bool debug);
 /* The generation new connections get. */
 struct smtpd_ctx *reload_ctx(struct reload *r);
 /*
