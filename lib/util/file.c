@@ -1,6 +1,7 @@
 /*
- * file: capped whole-file reads (see file.h).
- * Owns: the read loop and its errors. Never: returns a partial file.
+ * file: capped whole-file reads and sets of whole files (see file.h).
+ * Owns: the read loop and its errors; a set's copies, wiped when freed.
+ * Never: returns a partial file; a set without from_disk never opens one.
  */
 #include "file.h"
 

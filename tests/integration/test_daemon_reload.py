@@ -233,3 +233,50 @@ def test_reload_refused_to_a_user_outside_the_daemons_group(netns, mxrelayd, mxr
     assert "Permission denied" in r.stderr
     assert "event=reload-requested" not in d.log()
     d.check_clean_exit()
+
+
+def test_reload_under_the_units_capabilities(netns, mxr_bin, certs, tmp_path):
+    """Root limited to the unit's CapabilityBoundingSet: the helper still reads a
+    0600 key and binds a new port below 1024 on reload."""
+    import shutil
+    import tempfile
+    from conftest import sanitizer_env
+    from mxtest.netns import wait_port
+    from test_qa_systemd_unit import unit_values
+    if shutil.which("setpriv") is None:
+        pytest.skip("setpriv not installed")
+    caps = " ".join(unit_values("CapabilityBoundingSet")).split()
+    bounding = "-all," + ",".join("+" + c.lower().removeprefix("cap_") for c in caps)
+    top = tempfile.mkdtemp(prefix="mxrqa-reload-")
+    os.chmod(top, 0o755)
+    qdir = os.path.join(top, "queue")
+    os.mkdir(qdir, 0o750)
+    cert, key = certs.server(HOSTNAME, "127.0.0.1")
+    mykey = os.path.join(top, "relay.key")
+    with open(mykey, "wb") as f:
+        f.write(open(key, "rb").read())
+    _root_only(mykey)
+    os.chmod(cert, 0o644)
+    conf = os.path.join(top, "mxrelay.conf")
+    base = (f"hostname = {HOSTNAME}\nuser = nobody\nqueue_dir = {qdir}\n"
+            f"tls_cert = {cert}\ntls_key = {mykey}\nlisten = 127.0.0.1:25 relay\n")
+    with open(conf, "w") as f:
+        f.write(base)
+    netns.add_addr("127.0.0.2")
+    p = netns.spawn(["setpriv", f"--bounding-set={bounding}", mxr_bin.mxrelayd, "-c", conf],
+                    name="mxrelayd", env=sanitizer_env(), cwd=top)
+    try:
+        wait_port("127.0.0.1", 25, proc=p, timeout=10)
+        with open(conf, "w") as f:
+            f.write(base + "listen = 127.0.0.2:25 relay\n")
+        os.kill(p.pid, signal.SIGHUP)
+        end = time.monotonic() + 10
+        while time.monotonic() < end and "event=reloaded" not in p.output():
+            time.sleep(0.05)
+        assert "event=reloaded" in p.output(), p.output()
+        c = Client("127.0.0.2", 25)
+        assert c.reply().code == 220
+        c.close()
+        assert p.stop() == 0, p.output()
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
