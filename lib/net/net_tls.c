@@ -9,6 +9,7 @@
 #include "net/net_tls.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -176,6 +177,87 @@ SSL_CTX *net_tls_server_load(const char *cert_file, const char *key_file, enum n
 		return NULL;
 	}
 	/* SMTP peers rarely resume; a cache per process is cheap and harmless. */
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+	SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"mxrelay", 7);
+	return ctx;
+}
+
+/* Whether pem[0..len) holds no PEM armour at all (see net_tls_not_pem). */
+static bool net_tls_mem_not_pem(const char *pem, size_t len)
+{
+	return memchr(pem, '\0', len) != NULL || memmem(pem, len, "-----BEGIN ", 11) == NULL;
+}
+
+SSL_CTX *net_tls_server_ctx_pem(const char *cert_pem, size_t cert_len, const char *key_pem,
+    size_t key_len, const char *cert_name, const char *key_name, enum net_tls_file *at,
+    const char **err)
+{
+	enum net_tls_file dummy;
+	if (at == NULL)
+		at = &dummy;
+	*at = NET_TLS_CERT_FILE;
+	if (cert_len > INT_MAX || key_len > INT_MAX) {
+		*err = net_tls_plain("%s is too large", cert_len > INT_MAX ? cert_name : key_name);
+		return NULL;
+	}
+	ERR_clear_error();
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	if (ctx == NULL) {
+		*err = net_tls_fail("cannot create TLS server context", NULL);
+		return NULL;
+	}
+	if (net_tls_common(ctx) != 0) {
+		*err = net_tls_fail("cannot set the TLS 1.2 floor", NULL);
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	/* As SSL_CTX_use_certificate_chain_file: the first certificate, then its chain. */
+	BIO *b = BIO_new_mem_buf(cert_pem, (int)cert_len);
+	X509 *leaf = b != NULL ? PEM_read_bio_X509_AUX(b, NULL, NULL, NULL) : NULL;
+	if (leaf == NULL || SSL_CTX_use_certificate(ctx, leaf) != 1) {
+		*err = net_tls_mem_not_pem(cert_pem, cert_len) ?
+		    net_tls_plain("%s is not a PEM certificate", cert_name) :
+		    net_tls_fail("cannot load certificate", cert_name);
+		X509_free(leaf);
+		BIO_free(b);
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	X509_free(leaf);
+	X509 *ca;
+	while ((ca = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL) {
+		if (SSL_CTX_add0_chain_cert(ctx, ca) != 1) {
+			X509_free(ca);
+			*err = net_tls_fail("cannot load the certificate chain of", cert_name);
+			BIO_free(b);
+			SSL_CTX_free(ctx);
+			return NULL;
+		}
+	}
+	/* The end of the chain shows as "no start line": not an error. */
+	ERR_clear_error();
+	BIO_free(b);
+	*at = NET_TLS_KEY_FILE;
+	b = BIO_new_mem_buf(key_pem, (int)key_len);
+	EVP_PKEY *key = b != NULL ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
+	BIO_free(b);
+	if (key == NULL || SSL_CTX_use_PrivateKey(ctx, key) != 1) {
+		bool mismatch = key != NULL &&
+		    ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH;
+		*err = mismatch ? net_tls_plain("private key %s does not match the certificate", key_name) :
+		    net_tls_mem_not_pem(key_pem, key_len) ?
+		    net_tls_plain("%s is not a PEM private key", key_name) :
+		    net_tls_fail("cannot load private key", key_name);
+		EVP_PKEY_free(key);
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	EVP_PKEY_free(key);
+	if (SSL_CTX_check_private_key(ctx) != 1) {
+		*err = net_tls_plain("private key %s does not match the certificate", key_name);
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
 	SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"mxrelay", 7);
 	return ctx;

@@ -30,6 +30,14 @@ enum net_tls_file { NET_TLS_CERT_FILE, NET_TLS_KEY_FILE };
  */
 SSL_CTX *net_tls_server_load(const char *cert_file, const char *key_file, enum net_tls_file *at,
     const char **err);
+/*
+ * The same from PEM text in memory (cert_pem: the certificate, then its
+ * chain), as read by a process that may open the files; the names only
+ * label the errors.
+ */
+SSL_CTX *net_tls_server_ctx_pem(const char *cert_pem, size_t cert_len, const char *key_pem,
+    size_t key_len, const char *cert_name, const char *key_name, enum net_tls_file *at,
+    const char **err);
 SSL_CTX *net_tls_server_ctx(const char *cert_file, const char *key_file, const char **err);
 /*
  * Whether the context's certificate is outside its validity period at

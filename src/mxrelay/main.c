@@ -33,6 +33,7 @@ static const struct main_cmd main_cmds[] = {
 	  true },
 	{ "queue", cmd_queue, "list, show, flush, hold, release, delete, bounce or requeue mail",
 	  true },
+	{ "reload", cmd_reload, "make the running daemon take its configuration again", true },
 	{ "sendmail", main_sendmail, "take a message on stdin the way sendmail(1) does", false },
 };
 

@@ -177,6 +177,19 @@ struct auth_db *auth_db_load(const char *path, char *err, size_t errlen)
 	char *text = file_read_all(path, AUTH_DB_FILE_MAX, &len, err, errlen);
 	if (text == NULL)
 		return NULL;
+	struct auth_db *db = auth_db_load_text(path, text, len, err, errlen);
+	explicit_bzero(text, len);
+	free(text);
+	return db;
+}
+
+struct auth_db *auth_db_load_text(const char *path, const char *text, size_t len, char *err,
+    size_t errlen)
+{
+	if (len > AUTH_DB_FILE_MAX) {
+		snprintf(err, errlen, "%s: larger than %d octets", path, AUTH_DB_FILE_MAX);
+		return NULL;
+	}
 	struct auth_db *db = xcalloc(1, sizeof(*db));
 	char *line = xmalloc(AUTH_DB_LINE_MAX + 1);
 	unsigned lineno = 0;
@@ -204,8 +217,6 @@ struct auth_db *auth_db_load(const char *path, char *err, size_t errlen)
 	}
 	explicit_bzero(line, AUTH_DB_LINE_MAX + 1);
 	free(line);
-	explicit_bzero(text, len);
-	free(text);
 	if (rc == 0 && db->n > 1) {
 		qsort(db->v, db->n, sizeof(*db->v), auth_db_cmp);
 		for (size_t i = 1; i < db->n; i++) {

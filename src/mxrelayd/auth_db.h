@@ -16,6 +16,9 @@
 struct auth_db;
 
 struct auth_db *auth_db_load(const char *path, char *err, size_t errlen);
+/* The same from the file's text[0..len), read elsewhere (path names it in errors). */
+struct auth_db *auth_db_load_text(const char *path, const char *text, size_t len, char *err,
+    size_t errlen);
 void auth_db_free(struct auth_db *db);
 /* Whether pass is user's password. */
 bool auth_db_check(const struct auth_db *db, const char *user, const char *pass);

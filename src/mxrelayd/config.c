@@ -95,6 +95,7 @@ struct cfg_parser {
 	unsigned *listener_line;/* per listener */
 	unsigned *route_line;	/* per route */
 	bool *route_tls_set;	/* per route: tls= was given */
+	struct file_set *files;	/* where named files are read; NULL: straight from the disk */
 };
 
 /* Write "NAME:LINE: message" into the parser's error buffer; returns -1. */
@@ -269,11 +270,29 @@ static int cfg_set_retry(struct cfg_parser *p, char *value)
 	return 0;
 }
 
+static int cfg_password_first_line(struct cfg_parser *p, const char *q, char *buf, size_t buflen,
+    size_t used, char **out);
+
+/* The first line of a password file from the parser's file set. */
+static int cfg_password_from_set(struct cfg_parser *p, const char *path, const char *q, char **out)
+{
+	char buf[CFG_PASSWORD_MAX + 2], ferr[512];
+	size_t len = 0;
+	const char *data = file_set_get(p->files, path, CFG_NAMED_FILE_MAX, &len, ferr, sizeof(ferr));
+	if (data == NULL)
+		return cfg_error(p, "password-file: cannot read '%s': %s", q, ferr);
+	size_t used = len < sizeof(buf) - 1 ? len : sizeof(buf) - 1;
+	memcpy(buf, data, used);
+	return cfg_password_first_line(p, q, buf, sizeof(buf), used, out);
+}
+
 /* Read the first line of a password file; 0 or -1 with an error. */
 static int cfg_read_password(struct cfg_parser *p, const char *path, char **out)
 {
 	char q[256], buf[CFG_PASSWORD_MAX + 2];
 	cfg_quote(q, sizeof(q), path);
+	if (p->files != NULL)
+		return cfg_password_from_set(p, path, q, out);
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
 		return cfg_error(p, "password-file: cannot read '%s': %s", q, strerror(errno));
@@ -297,6 +316,13 @@ static int cfg_read_password(struct cfg_parser *p, const char *path, char **out)
 		used += (size_t)r;
 	}
 	close(fd);
+	return cfg_password_first_line(p, q, buf, sizeof(buf), used, out);
+}
+
+/* The password on the first of used octets of buf (wiped afterwards); 0 or -1. */
+static int cfg_password_first_line(struct cfg_parser *p, const char *q, char *buf, size_t buflen,
+    size_t used, char **out)
+{
 	size_t len = 0;
 	while (len < used && buf[len] != '\n' && buf[len] != '\r')
 		len++;
@@ -310,7 +336,7 @@ static int cfg_read_password(struct cfg_parser *p, const char *path, char **out)
 		rc = cfg_error(p, "password-file: '%s': NUL byte in password", q);
 	else
 		*out = xmemdup0(buf, len);
-	explicit_bzero(buf, sizeof(buf));
+	explicit_bzero(buf, buflen);
 	return rc;
 }
 
@@ -886,6 +912,14 @@ static int cfg_check_readable(struct cfg_parser *p, const char *key, const char 
 	char q[256];
 	if (path == NULL)
 		return 0;
+	if (p->files != NULL) {
+		/* Read whole: the set then carries the file to whoever builds from it. */
+		char ferr[512];
+		size_t len = 0;
+		if (file_set_get(p->files, path, CFG_NAMED_FILE_MAX, &len, ferr, sizeof(ferr)) == NULL)
+			return cfg_error_at(p, cfg_line_of(p, key), "%s: %s", key, ferr);
+		return 0;
+	}
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
 		return cfg_error_at(p, cfg_line_of(p, key), "%s: cannot read '%s': %s", key,
@@ -911,7 +945,22 @@ static int cfg_check_tls_pair(struct cfg_parser *p)
 	struct config *c = p->c;
 	enum net_tls_file at;
 	const char *terr = NULL;
-	SSL_CTX *ctx = net_tls_server_load(c->tls_cert, c->tls_key, &at, &terr);
+	SSL_CTX *ctx;
+	if (p->files != NULL) {
+		size_t clen = 0, klen = 0;
+		char ferr[512];
+		/* Both are in the set: cfg_check_readable read them. */
+		const char *cert = file_set_get(p->files, c->tls_cert, CFG_NAMED_FILE_MAX, &clen, ferr,
+		    sizeof(ferr));
+		const char *key = file_set_get(p->files, c->tls_key, CFG_NAMED_FILE_MAX, &klen, ferr,
+		    sizeof(ferr));
+		if (cert == NULL || key == NULL)
+			return cfg_error_at(p, cfg_line_of(p, cert == NULL ? "tls_cert" : "tls_key"), "%s: %s",
+			    cert == NULL ? "tls_cert" : "tls_key", ferr);
+		ctx = net_tls_server_ctx_pem(cert, clen, key, klen, c->tls_cert, c->tls_key, &at, &terr);
+	} else {
+		ctx = net_tls_server_load(c->tls_cert, c->tls_key, &at, &terr);
+	}
 	if (ctx == NULL) {
 		const char *key = at == NET_TLS_KEY_FILE ? "tls_key" : "tls_cert";
 		return cfg_error_at(p, cfg_line_of(p, key), "%s: %s", key, terr);
@@ -972,6 +1021,8 @@ static int cfg_finish(struct cfg_parser *p)
 	if (c->queue_dir[0] == '\0')
 		return cfg_error_at(p, cfg_line_of(p, "queue_dir"), "queue_dir: empty path");
 	c->queue_dir_line = cfg_line_of(p, "queue_dir");
+	for (size_t i = 0; i < c->nlisteners; i++)
+		c->listeners[i].line = p->name[0] == '(' ? 0 : p->listener_line[i];
 	static const char *const files[] = { "tls_cert", "tls_key", "auth_file", "ca_file" };
 	const char *paths[] = { c->tls_cert, c->tls_key, c->auth_file, c->ca_file };
 	for (size_t i = 0; i < 4; i++)
@@ -1001,6 +1052,12 @@ static int cfg_finish(struct cfg_parser *p)
 int config_load_text(const char *name, const char *text, size_t len,
     struct config **out, char *err, size_t errlen)
 {
+	return config_load_text_files(name, text, len, NULL, out, err, errlen);
+}
+
+int config_load_text_files(const char *name, const char *text, size_t len,
+    struct file_set *files, struct config **out, char *err, size_t errlen)
+{
 	char dummy[1];
 	if (err == NULL || errlen == 0) {
 		err = dummy;
@@ -1012,12 +1069,20 @@ int config_load_text(const char *name, const char *text, size_t len,
 	struct cfg_parser p = {
 		.name = name, .err = err, .errlen = errlen, .c = c,
 		.key_line = xcalloc(CFG_NKEYS, sizeof(unsigned)),
+		.files = files,
 	};
 	c->path = xstrdup(name);
 	cfg_set_defaults(c);
 	char *line = xmalloc(CFG_LINE_MAX + 1);
 	int rc = 0;
 	size_t pos = 0;
+	/*
+	 * A reload (files given) reports every bad line, one per line of err,
+	 * so the administrator fixes them in one go; the first error alone
+	 * otherwise, as check-config has always printed.
+	 */
+	char *all = files != NULL ? xcalloc(1, errlen) : NULL;
+	unsigned nerrors = 0;
 	while (pos < len && rc == 0) {
 		p.line++;
 		const char *nl = memchr(text + pos, '\n', len - pos);
@@ -1035,7 +1100,21 @@ int config_load_text(const char *name, const char *text, size_t len,
 			rc = cfg_parse_line(&p, line);
 		}
 		pos = end + 1;
+		if (rc < 0 && all != NULL && ++nerrors < CFG_RELOAD_ERRORS_MAX) {
+			size_t used = strlen(all);
+			snprintf(all + used, errlen - used, "%s%s", used > 0 ? "\n" : "", err);
+			rc = 0;
+		}
 	}
+	if (rc == 0 && nerrors > 0) {
+		snprintf(err, errlen, "%s", all);
+		rc = -1;
+	} else if (rc < 0 && all != NULL && all[0] != '\0') {
+		char *last = xstrdup(err);
+		snprintf(err, errlen, "%s\n%s", all, last);
+		free(last);
+	}
+	free(all);
 	if (rc == 0)
 		rc = cfg_finish(&p);
 	explicit_bzero(line, CFG_LINE_MAX + 1);

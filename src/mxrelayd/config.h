@@ -18,6 +18,8 @@
 
 #include "mxrelay/mxrelay.h"
 
+struct file_set;
+
 enum cfg_listen_mode {
 	CFG_LISTEN_RELAY,	/* port 25: relay for networks or authenticated users */
 	CFG_LISTEN_SUBMISSION,	/* port 587: AUTH required (RFC 6409), STARTTLS */
@@ -31,6 +33,7 @@ struct cfg_listener {
 	enum cfg_listen_mode mode;
 	bool auth_plaintext;		/* offer AUTH without TLS (only allowed on loopback) */
 	bool require_auth;		/* AUTH needed to relay (set for submission and smtps) */
+	unsigned line;			/* where it was written; 0 in the embedded default */
 };
 
 struct cfg_network {
@@ -129,6 +132,10 @@ struct config {
 #define CFG_LINE_MAX 4096
 /* Largest configuration file read (octets). */
 #define CFG_FILE_MAX (1024 * 1024)
+/* Largest file a configuration names (certificate chain, key, users, CA bundle; octets). */
+#define CFG_NAMED_FILE_MAX (16 * 1024 * 1024)
+/* Most bad lines a reload reports at once. */
+#define CFG_RELOAD_ERRORS_MAX 20
 /* Most retry intervals. */
 #define CFG_RETRY_MAX 32
 
@@ -143,6 +150,14 @@ int config_load(const char *path, struct config **out, char *err, size_t errlen)
  */
 int config_load_text(const char *name, const char *text, size_t len,
     struct config **out, char *err, size_t errlen);
+/*
+ * The same, with every file the text names (tls_cert, tls_key, auth_file,
+ * ca_file, route password files) read through files: from the disk and
+ * kept there (a set made with from_disk: afterwards it holds them all),
+ * or only from what it holds (a process that may not open them).
+ */
+int config_load_text_files(const char *name, const char *text, size_t len,
+    struct file_set *files, struct config **out, char *err, size_t errlen);
 void config_free(struct config *c);
 /*
  * What the daemon will need of queue_dir at start: an existing directory

@@ -67,6 +67,7 @@ static const struct control_verb_def {
 	{ "select", CONTROL_SELECT, CONTROL_ARG_NONE, true },
 	{ "select-domain", CONTROL_SELECT_DOMAIN, CONTROL_ARG_DOMAIN, true },
 	{ "select-sender", CONTROL_SELECT_SENDER, CONTROL_ARG_SENDER, true },
+	{ "reload", CONTROL_RELOAD, CONTROL_ARG_NONE, true },
 };
 #define CONTROL_NVERBS (sizeof(control_verbs) / sizeof(control_verbs[0]))
 
@@ -96,6 +97,7 @@ const char *control_status_name(enum control_status s)
 	case CONTROL_E_NOTFOUND: return "notfound";
 	case CONTROL_E_STORE: return "store";
 	case CONTROL_E_TOOLARGE: return "toolarge";
+	case CONTROL_E_CONFIG: return "config";
 	}
 	return "?";
 }
@@ -290,7 +292,10 @@ struct control {
 	ino_t ino;
 	struct control_conn *conns;	/* owned */
 	size_t nconns;
-	struct control_op *ops;		/* bounces in flight, freed by their callbacks */
+	struct control_op *ops;		/* bounces and reloads in flight, freed by their callbacks */
+	void (*reload)(void *arg, void (*done)(void *done_arg, bool ok, const char *text),
+	    void *done_arg);
+	void *reload_arg;
 	unsigned long next_id;
 };
 
@@ -438,6 +443,57 @@ static void control_bounce(struct control_conn *cn, const char *id)
 	free(o);
 }
 
+/* A reload was decided: answer the client if it is still there, the text as the body. */
+static void control_reload_done(void *arg, bool ok, const char *text)
+{
+	struct control_op *op = arg;
+	struct control *c = op->ctl;
+	if (c != NULL) {
+		for (struct control_op **pp = &c->ops; *pp != NULL; pp = &(*pp)->next) {
+			if (*pp == op) {
+				*pp = op->next;
+				break;
+			}
+		}
+	}
+	if (op->conn != NULL) {
+		struct evbuffer *body = evbuffer_new();
+		if (body == NULL)
+			panic("event=control-failed reason=\"out of memory\"");
+		evbuffer_add(body, text, strlen(text));
+		op->conn->op = NULL;
+		control_reply(op->conn, ok ? CONTROL_OK : CONTROL_E_CONFIG, ok ? "configuration loaded" :
+		    "the new configuration was refused; the running one stays", body);
+		evbuffer_free(body);
+	}
+	free(op);
+}
+
+/* "reload": ask for the configuration again; the reply waits for the outcome. */
+static void control_reload(struct control_conn *cn)
+{
+	struct control *c = cn->ctl;
+	if (c->reload == NULL) {
+		control_reply(cn, CONTROL_E_USAGE, "this daemon cannot reload", NULL);
+		return;
+	}
+	struct control_op *op = xcalloc(1, sizeof(*op));
+	op->ctl = c;
+	op->conn = cn;
+	op->next = c->ops;
+	c->ops = op;
+	cn->op = op;
+	bufferevent_disable(cn->bev, EV_READ);
+	c->reload(c->reload_arg, control_reload_done, op);
+}
+
+void control_set_reload(struct control *c, void (*reload)(void *arg,
+    void (*done)(void *done_arg, bool ok, const char *text), void *done_arg), void *arg)
+{
+	c->reload = reload;
+	c->reload_arg = arg;
+}
+
 /* A whole request line arrived: parse, run, reply. */
 static void control_handle(struct control_conn *cn, const char *line, size_t len)
 {
@@ -454,6 +510,10 @@ static void control_handle(struct control_conn *cn, const char *line, size_t len
 	}
 	if (req.verb == CONTROL_BOUNCE) {
 		control_bounce(cn, req.arg);
+		return;
+	}
+	if (req.verb == CONTROL_RELOAD) {
+		control_reload(cn);
 		return;
 	}
 	char msg[512];

@@ -65,6 +65,7 @@ enum control_verb {
 	CONTROL_SELECT,		/* "select": every queue id */
 	CONTROL_SELECT_DOMAIN,	/* "select-domain DOMAIN": ids with a recipient there */
 	CONTROL_SELECT_SENDER,	/* "select-sender ADDR": ids from that sender ("<>": null) */
+	CONTROL_RELOAD,		/* "reload": take the configuration file again */
 };
 
 /*
@@ -94,6 +95,7 @@ enum control_status {
 	CONTROL_E_NOTFOUND,
 	CONTROL_E_STORE,
 	CONTROL_E_TOOLARGE,
+	CONTROL_E_CONFIG,	/* a reload refused: the errors are in the body */
 };
 /* "usage", "notfound", "store", "toolarge" (the KIND of an error reply). */
 const char *control_status_name(enum control_status s);
@@ -133,6 +135,14 @@ typedef void control_notify_fn(void *arg, enum control_event ev, const char *wha
 struct control *control_new(struct event_base *base, const struct config *cfg,
     struct queue_store *q, control_notify_fn *notify, void *notify_arg, char *err,
     size_t errlen);
+/*
+ * Who answers "reload": reload(arg, done, done_arg) asks for a new
+ * configuration and calls done(done_arg, ok, text) from the loop once it
+ * is decided (text: what was loaded, or the errors, one per line).
+ * Without it, "reload" is refused.
+ */
+void control_set_reload(struct control *c, void (*reload)(void *arg,
+    void (*done)(void *done_arg, bool ok, const char *text), void *done_arg), void *arg);
 /* Close every connection, stop listening and remove the socket. NULL is fine. */
 void control_free(struct control *c);
 

@@ -2,12 +2,12 @@
  * mxrelayd: the mxrelay daemon's entry point.
  *
  * Owns: the command line, the start-up order (configuration, listeners
- * bound and TLS key and credentials read while still root, privilege
- * drop, the queue directory's lock, queue store, resolver, then the
- * loop), signal
- * handling and the orderly stop: on SIGTERM or SIGINT no new connection
- * is taken, messages being received are finished and committed, the
- * store is closed, and the exit is 0.
+ * bound and TLS key and credentials read while still root, the
+ * privileged reload helper forked, privilege drop, the queue directory's
+ * lock, queue store, resolver, then the loop), signal handling (SIGHUP
+ * reloads, see reload.h) and the orderly stop: on SIGTERM or SIGINT no
+ * new connection is taken, messages being received are finished and
+ * committed, the store is closed, and the exit is 0.
  * Never: keeps mutable state outside main's own frame; never runs the
  * loop as root.
  */
@@ -30,6 +30,8 @@
 #include "mxrelayd/pidlock.h"
 #include "mxrelayd/privdrop.h"
 #include "mxrelayd/queue_store.h"
+#include "mxrelayd/reload.h"
+#include "mxrelayd/reload_helper.h"
 #include "mxrelayd/sched.h"
 #include "mxrelayd/smtpd_ctx.h"
 #include "mxrelayd/smtpd_authfail.h"
@@ -54,11 +56,12 @@ static const char mxrd_usage[] =
     "  -h, --help         show this help and exit\n"
     "  -V, --version      show the version and exit\n"
     "Runs in the foreground and logs one key=value line per event to standard error.\n"
-    "SIGTERM or SIGINT: stop taking connections, finish messages being received, exit 0.\n";
+    "SIGTERM or SIGINT: stop taking connections, finish messages being received, exit 0.\n"
+    "SIGHUP: reload the configuration, its certificate, key and users file.\n";
 
 /* What the signal and stop callbacks need. */
 struct mxrd_run {
-	struct smtpd_ctx *ctx;
+	struct reload *reload;
 	struct event *stop_poll;	/* owned */
 	struct sched *sched;		/* owned */
 	bool sched_stopped;		/* sched_stop's callback ran */
@@ -70,15 +73,15 @@ struct mxrd_run {
 static void mxrd_stop_poll(evutil_socket_t fd, short what, void *arg)
 {
 	struct mxrd_run *run = arg;
-	struct smtpd_ctx *ctx = run->ctx;
+	struct smtpd_ctx *ctx = reload_ctx(run->reload);
 	(void)fd;
 	(void)what;
 	if (!run->dropped && time(NULL) - run->stop_started >= MXRD_STOP_GRACE_S) {
 		log_msg(LOG_LVL_WARN, "event=stop-grace-over sessions=%u", ctx->nsessions);
-		smtpd_session_drop_all(ctx);
+		reload_drop_sessions(run->reload);
 		run->dropped = true;
 	}
-	if (ctx->nsessions == 0 && ctx->auth_jobs == 0 && (run->sched_stopped || run->dropped)) {
+	if (!reload_busy(run->reload) && (run->sched_stopped || run->dropped)) {
 		event_base_loopexit(ctx->base, NULL);
 		return;
 	}
@@ -168,30 +171,35 @@ static void mxrd_control_notify(void *arg, enum control_event ev, const char *wh
 static void mxrd_on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct mxrd_run *run = arg;
-	struct smtpd_ctx *ctx = run->ctx;
+	struct smtpd_ctx *ctx = reload_ctx(run->reload);
 	(void)what;
 	if (ctx->stopping) {
 		log_msg(LOG_LVL_WARN, "event=stop-now signal=%d sessions=%u", (int)sig, ctx->nsessions);
-		smtpd_session_drop_all(ctx);
+		reload_drop_sessions(run->reload);
 		run->dropped = true;
 		return;
 	}
 	log_msg(LOG_LVL_INFO, "event=stopping signal=%d sessions=%u", (int)sig, ctx->nsessions);
-	ctx->stopping = true;
 	run->stop_started = time(NULL);
-	smtpd_listener_stop(ctx->listeners);
-	smtpd_session_stop_all(ctx);
+	reload_stop_sessions(run->reload);
 	sched_stop(run->sched, mxrd_sched_stopped, run);
 	mxrd_stop_poll(-1, 0, run);
 }
 
-/* SIGHUP: the configuration is frozen for the life of the process. */
+/* SIGHUP: ask the privileged helper for the configuration file again. */
 static void mxrd_on_hup(evutil_socket_t sig, short what, void *arg)
 {
+	struct mxrd_run *run = arg;
 	(void)sig;
 	(void)what;
-	(void)arg;
-	log_msg(LOG_LVL_INFO, "event=sighup action=ignored reason=\"restart to load a new configuration\"");
+	reload_request(run->reload, "sighup", NULL, NULL);
+}
+
+/* `mxrelay reload` over the control socket: the same, with an answer. */
+static void mxrd_control_reload(void *arg, void (*done)(void *darg, bool ok, const char *text),
+    void *darg)
+{
+	reload_request(arg, "control", done, darg);
 }
 
 /* A random start for session ids. */
@@ -288,6 +296,15 @@ int main(int argc, char **argv)
 	struct auth_db *auth = NULL;
 	if (cfg->auth_file != NULL && (auth = auth_db_load(cfg->auth_file, err, sizeof(err))) == NULL)
 		fatal("event=start-failed reason=\"%s\"", err);
+	/*
+	 * The reload helper keeps root: forked now, before the drop and
+	 * before any thread or loop exists, it re-reads the file at this
+	 * path (and what it names) for each reload, and binds new listeners.
+	 */
+	pid_t helper_pid = 0;
+	int helper_fd = reload_helper_start(path, &helper_pid, err, sizeof(err));
+	if (helper_fd < 0)
+		fatal("event=start-failed reason=\"%s\"", err);
 	/* Files the daemon makes (the store, its WAL, spool files) are its own only. */
 	umask(077);
 	unsigned fixed = 0;
@@ -354,26 +371,29 @@ int main(int argc, char **argv)
 		.queued_arg = sched,
 		.id_seed = mxrd_seed(),
 	};
-	struct mxrd_run run = { .ctx = &ctx, .sched = sched };
+	/* From here the generation in force is the reload module's (ctx is copied). */
+	struct reload *reload = reload_new(&ctx, cfg, helper_fd, helper_pid, sched, debug);
+	control_set_reload(control, mxrd_control_reload, reload);
+	struct mxrd_run run = { .reload = reload, .sched = sched };
 	run.stop_poll = evtimer_new(base, mxrd_stop_poll, &run);
 	struct event *ev_term = evsignal_new(base, SIGTERM, mxrd_on_signal, &run);
 	struct event *ev_int = evsignal_new(base, SIGINT, mxrd_on_signal, &run);
-	struct event *ev_hup = evsignal_new(base, SIGHUP, mxrd_on_hup, NULL);
+	struct event *ev_hup = evsignal_new(base, SIGHUP, mxrd_on_hup, &run);
 	if (run.stop_poll == NULL || ev_term == NULL || ev_int == NULL || ev_hup == NULL)
 		fatal("event=start-failed reason=\"cannot create signal events\"");
 	event_add(ev_term, NULL);
 	event_add(ev_int, NULL);
 	event_add(ev_hup, NULL);
 
-	smtpd_listener_start(listeners, &ctx);
+	smtpd_listener_start(listeners, reload_ctx(reload));
 	log_msg(LOG_LVL_INFO, "event=started version=%s config=\"%s\" hostname=%s queue=\"%s\" tls=%s auth=%s",
 	    MXR_VERSION, cfg->path, cfg->hostname, cfg->queue_dir, tls != NULL ? "yes" : "no",
 	    auth != NULL ? "yes" : "no");
 
 	event_base_dispatch(base);
 
-	smtpd_listener_free(listeners);
-	smtpd_session_drop_all(&ctx);
+	reload_stop_sessions(reload);
+	reload_drop_sessions(reload);
 	/* Last replies (221, 421) still being flushed belong to their connections: let them go out. */
 	struct timeval linger = { 0, MXRD_LINGER_MS * 1000 };
 	event_base_loopexit(base, &linger);
@@ -381,25 +401,26 @@ int main(int argc, char **argv)
 	/* No loop pass from here on: lines are written as they come. */
 	log_batch_stop();
 	event_free(log_ev);
+	/* A reload still waited for is answered no while its control client may hear it. */
+	reload_close_helper(reload);
 	control_free(control);
 	/* Deliveries still running when the grace ran out are dropped: due again at start. */
 	sched_free(sched);
 	/* Commits still pending finish here; their sessions are already gone. */
 	queue_store_close(queue);
 	pidlock_release(lockfd);
+	struct smtpd_stats st = reload_stats(reload);
 	log_msg(LOG_LVL_INFO, "event=stopped connections=%llu refused=%llu messages=%llu recipients=%llu",
-	    (unsigned long long)ctx.stats.connections, (unsigned long long)ctx.stats.refused,
-	    (unsigned long long)ctx.stats.messages, (unsigned long long)ctx.stats.recipients);
+	    (unsigned long long)st.connections, (unsigned long long)st.refused,
+	    (unsigned long long)st.messages, (unsigned long long)st.recipients);
 	event_free(ev_term);
 	event_free(ev_int);
 	event_free(ev_hup);
 	event_free(run.stop_poll);
-	dns_resolver_free(dns);
-	auth_db_free(auth);
-	net_tls_ctx_free(tls);
+	/* Every generation: configurations, TLS contexts, users, resolvers, the listeners. */
+	reload_free(reload);
 	smtpd_limit_free(ctx.limit);
 	smtpd_authfail_free(ctx.authfail);
 	event_base_free(base);
-	config_free(cfg);
 	return 0;
 }

@@ -112,6 +112,8 @@ static void sched_job_free(struct sched_job *j)
 {
 	if (j == NULL)
 		return;
+	if (j->eng != NULL)
+		j->eng->jobs--;
 	for (size_t i = 0; i < j->n; i++) {
 		free(j->r[i].address);
 		free(j->r[i].orcpt);
@@ -588,6 +590,8 @@ static void sched_take(struct sched *s, const struct queue_due *items, size_t n,
 	s->claimed += n;
 	char key[SCHED_DEST_KEY_MAX];
 	j->ctx = sched_route_for(s, j->domain, key, sizeof(key));
+	j->eng = s->eng;
+	s->eng->jobs++;
 	j->dest = sched_dest_get(s->dests, key);
 
 	if (sched_retry_expired(s->cfg, j->received_at, now)) {
@@ -665,10 +669,13 @@ static void sched_scan(struct sched *s)
 	sched_pump(s);
 }
 
+static void sched_engines_reap(struct sched *s);
+
 static void sched_on_tick(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
+	sched_engines_reap(arg);
 	sched_scan(arg);
 }
 
@@ -778,6 +785,97 @@ static void sched_options(const struct config *cfg, struct mxr_options *o)
 	o->reuse_max_msgs = cfg->reuse_limit;
 }
 
+/* Free engine contexts (those of a failed build or of a retired set). */
+static void sched_engines_free_contexts(struct mxr_context *direct, struct sched_route *routes,
+    size_t nroutes)
+{
+	for (size_t i = 0; i < nroutes; i++)
+		mxr_context_free(routes[i].ctx);
+	free(routes);
+	mxr_context_free(direct);
+}
+
+/* The engine contexts of cfg: direct MX and one per route; 0, or -1 with err. */
+static int sched_engines_build(struct event_base *base, const struct config *cfg,
+    struct mxr_context **direct, struct sched_route **routes, size_t *nroutes, char *err,
+    size_t errlen)
+{
+	struct mxr_options o;
+	sched_options(cfg, &o);
+	char cerr[256];
+	*nroutes = 0;
+	*routes = xcalloc(cfg->nroutes ? cfg->nroutes : 1, sizeof(**routes));
+	*direct = mxr_context_new(base, &o, cerr, sizeof(cerr));
+	if (*direct == NULL) {
+		snprintf(err, errlen, "delivery: %s", cerr);
+		return -1;
+	}
+	for (size_t i = 0; i < cfg->nroutes; i++) {
+		const struct cfg_route *r = &cfg->routes[i];
+		sched_options(cfg, &o);
+		o.smarthost = r->smarthost;
+		o.tls = r->tls;
+		o.auth_user = r->auth_user;
+		o.auth_pass = r->auth_pass;
+		(*routes)[i].route = r;
+		(*routes)[i].ctx = mxr_context_new(base, &o, cerr, sizeof(cerr));
+		*nroutes = i + 1;
+		if ((*routes)[i].ctx == NULL) {
+			snprintf(err, errlen, "route %s via %s: %s", r->domain, r->smarthost, cerr);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Free the retired engine sets whose last job ended (from the tick). */
+static void sched_engines_reap(struct sched *s)
+{
+	struct sched_engines **pp = &s->retired;
+	while (*pp != NULL) {
+		struct sched_engines *e = *pp;
+		if (e->jobs == 0) {
+			*pp = e->next;
+			sched_engines_free_contexts(e->direct, e->routes, e->nroutes);
+			free(e);
+		} else {
+			pp = &e->next;
+		}
+	}
+}
+
+int sched_reconfigure(struct sched *s, const struct config *cfg, char *err, size_t errlen)
+{
+	struct mxr_context *direct = NULL;
+	struct sched_route *routes = NULL;
+	size_t nroutes = 0;
+	if (sched_engines_build(s->base, cfg, &direct, &routes, &nroutes, err, errlen) != 0) {
+		sched_engines_free_contexts(direct, routes, nroutes);
+		return -1;
+	}
+	/* Deliveries under way finish on the old contexts; parked connections say QUIT. */
+	struct sched_engines *old = s->eng;
+	old->direct = s->direct;
+	old->routes = s->routes;
+	old->nroutes = s->nroutes;
+	mxr_context_close_idle(old->direct);
+	for (size_t i = 0; i < old->nroutes; i++)
+		mxr_context_close_idle(old->routes[i].ctx);
+	old->next = s->retired;
+	s->retired = old;
+	s->eng = xcalloc(1, sizeof(*s->eng));
+	s->direct = direct;
+	s->routes = routes;
+	s->nroutes = nroutes;
+	s->cfg = cfg;
+	log_msg(LOG_LVL_INFO, "event=scheduler-reconfigured routes=%zu max_deliveries=%u "
+	    "max_per_destination=%u retries=%zu max_queue_age=%us running_on_old=%u",
+	    cfg->nroutes, cfg->max_deliveries, cfg->max_per_destination, cfg->nretry_intervals,
+	    cfg->max_queue_age, old->jobs);
+	sched_kick(s);
+	return 0;
+}
+
 struct sched *sched_new(struct event_base *base, const struct config *cfg,
     struct queue_store *q, char *err, size_t errlen)
 {
@@ -786,31 +884,10 @@ struct sched *sched_new(struct event_base *base, const struct config *cfg,
 	s->cfg = cfg;
 	s->q = q;
 	s->dests = sched_dest_table_new();
-	struct mxr_options o;
-	sched_options(cfg, &o);
-	char cerr[256];
-	s->direct = mxr_context_new(base, &o, cerr, sizeof(cerr));
-	if (s->direct == NULL) {
-		snprintf(err, errlen, "delivery: %s", cerr);
+	s->eng = xcalloc(1, sizeof(*s->eng));
+	if (sched_engines_build(base, cfg, &s->direct, &s->routes, &s->nroutes, err, errlen) != 0) {
 		sched_free(s);
 		return NULL;
-	}
-	s->routes = xcalloc(cfg->nroutes ? cfg->nroutes : 1, sizeof(*s->routes));
-	for (size_t i = 0; i < cfg->nroutes; i++) {
-		const struct cfg_route *r = &cfg->routes[i];
-		sched_options(cfg, &o);
-		o.smarthost = r->smarthost;
-		o.tls = r->tls;
-		o.auth_user = r->auth_user;
-		o.auth_pass = r->auth_pass;
-		s->routes[i].route = r;
-		s->routes[i].ctx = mxr_context_new(base, &o, cerr, sizeof(cerr));
-		s->nroutes = i + 1;
-		if (s->routes[i].ctx == NULL) {
-			snprintf(err, errlen, "route %s via %s: %s", r->domain, r->smarthost, cerr);
-			sched_free(s);
-			return NULL;
-		}
 	}
 	s->tick = event_new(base, -1, EV_PERSIST, sched_on_tick, s);
 	s->kick_ev = event_new(base, -1, 0, sched_on_kick, s);
@@ -893,10 +970,14 @@ void sched_free(struct sched *s)
 		event_free(s->kick_ev);
 	if (s->stop_ev != NULL)
 		event_free(s->stop_ev);
-	for (size_t i = 0; i < s->nroutes; i++)
-		mxr_context_free(s->routes[i].ctx);
-	free(s->routes);
-	mxr_context_free(s->direct);
+	sched_engines_free_contexts(s->direct, s->routes, s->nroutes);
+	while (s->retired != NULL) {
+		struct sched_engines *e = s->retired;
+		s->retired = e->next;
+		sched_engines_free_contexts(e->direct, e->routes, e->nroutes);
+		free(e);
+	}
+	free(s->eng);
 	sched_dest_table_free(s->dests);
 	free(s);
 }

@@ -36,6 +36,15 @@ struct sched;
 struct sched *sched_new(struct event_base *base, const struct config *cfg,
     struct queue_store *q, char *err, size_t errlen);
 
+/*
+ * A reloaded configuration (kept, not copied; the caller keeps it alive
+ * while the scheduler runs on it): new deliveries take its routes,
+ * limits and retry settings; deliveries under way finish on the engine
+ * contexts they started with, freed once the last of them ends. 0, or
+ * -1 with err (an engine context cannot be made) and nothing changed.
+ */
+int sched_reconfigure(struct sched *s, const struct config *cfg, char *err, size_t errlen);
+
 /* Look for due work now (a message was committed, or a held one released). */
 void sched_kick(struct sched *s);
 

@@ -36,6 +36,20 @@ struct cfg_route;
 /* A DSN that could not be queued is tried again after this long. */
 #define SCHED_BOUNCE_RETRY_S 60
 
+/*
+ * The jobs of one set of engine contexts. The current set's contexts are
+ * the scheduler's direct and routes; a set retired by a reload owns the
+ * old ones until its last job ends (freed from the tick, never from a
+ * delivery's own callback).
+ */
+struct sched_engines {
+	unsigned jobs;			/* jobs (waiting or running) that use these contexts */
+	struct mxr_context *direct;	/* retired only: owned */
+	struct sched_route *routes;	/* retired only: owned */
+	size_t nroutes;
+	struct sched_engines *next;	/* the retired list */
+};
+
 /* One due recipient inside a job. */
 struct sched_rcpt {
 	int64_t id;
@@ -51,6 +65,7 @@ struct sched_job {
 	struct sched *s;		/* the scheduler (jobs never outlive it) */
 	struct sched_dest *dest;	/* not owned */
 	struct mxr_context *ctx;	/* the route's engine context, not owned */
+	struct sched_engines *eng;	/* the set ctx belongs to; counts this job */
 	unsigned epoch;			/* dest->epoch when the delivery started */
 	char msg_id[QUEUE_ID_LEN + 1];
 	char domain[256];
@@ -102,6 +117,8 @@ struct sched {
 	struct mxr_context *direct;	/* owned: direct MX delivery */
 	struct sched_route *routes;	/* owned */
 	size_t nroutes;
+	struct sched_engines *eng;	/* owned: the jobs of direct and routes */
+	struct sched_engines *retired;	/* owned: sets replaced by a reload, jobs still on them */
 	struct sched_dests *dests;	/* owned */
 	struct event *tick;		/* owned: periodic scan */
 	struct event *kick_ev;		/* owned: scan soon */

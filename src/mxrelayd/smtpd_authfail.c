@@ -52,6 +52,12 @@ struct smtpd_authfail *smtpd_authfail_new(unsigned limit, uint64_t window_ms, si
 	return t;
 }
 
+void smtpd_authfail_set_limit(struct smtpd_authfail *t, unsigned limit, uint64_t window_ms)
+{
+	t->limit = limit;
+	t->window_ms = window_ms;
+}
+
 void smtpd_authfail_free(struct smtpd_authfail *t)
 {
 	if (t == NULL)

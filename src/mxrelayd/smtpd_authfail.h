@@ -29,6 +29,8 @@ struct smtpd_authfail;
 struct smtpd_authfail *smtpd_authfail_new(unsigned limit, uint64_t window_ms, size_t max_clients,
     unsigned v6_prefix);
 void smtpd_authfail_free(struct smtpd_authfail *t);
+/* A new limit and window (a reloaded configuration): the failures counted so far stay. */
+void smtpd_authfail_set_limit(struct smtpd_authfail *t, unsigned limit, uint64_t window_ms);
 /*
  * Whether the client at sa has used up its failures at time now_ms; when
  * it has, *retry_ms says how long until its window ends.

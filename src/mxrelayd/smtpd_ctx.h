@@ -6,7 +6,10 @@
  * credentials, resolver, connection limits, live sessions, counters) and
  * the typed reply that every server-side decision is turned into.
  * Never: holds per-session state; never changes the configuration.
- * The struct is made and torn down by main.c; sessions get a pointer.
+ * One struct per configuration generation (reload.c makes them from
+ * main.c's first one): a session keeps the pointer it got at accept, so
+ * it ends under the configuration, TLS context and users it started
+ * with; limit, authfail and queue are the same objects in every one.
  */
 #ifndef MXR_SMTPD_CTX_H
 #define MXR_SMTPD_CTX_H
@@ -65,6 +68,7 @@ struct smtpd_ctx {
 
 	struct smtpd_session *sessions;	/* live sessions, linked through the session */
 	unsigned nsessions;
+	unsigned nalive;		/* sessions not yet freed: live, or closed but held by a callback */
 	unsigned auth_jobs;		/* password checks running on worker threads */
 	uint64_t id_seed;		/* random at start: session ids do not repeat across runs */
 	uint64_t id_next;

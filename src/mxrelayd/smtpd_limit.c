@@ -34,6 +34,12 @@ struct smtpd_limit {
 	struct smtpd_limit_ent **buckets;	/* owned, SMTPD_LIMIT_BUCKETS */
 };
 
+void smtpd_limit_set_max(struct smtpd_limit *l, unsigned max_total, unsigned max_per_ip)
+{
+	l->max_total = max_total;
+	l->max_per_ip = max_per_ip;
+}
+
 bool smtpd_limit_key_of(const struct sockaddr *sa, unsigned v6_prefix, struct smtpd_limit_key *k)
 {
 	memset(k, 0, sizeof(*k));

@@ -42,6 +42,11 @@ enum smtpd_limit_verdict {
  */
 struct smtpd_limit *smtpd_limit_new(unsigned max_total, unsigned max_per_ip, unsigned v6_prefix);
 void smtpd_limit_free(struct smtpd_limit *l);
+/*
+ * New maxima (a reloaded configuration): connections already counted stay
+ * counted; a client over a lowered maximum keeps its sessions, new ones wait.
+ */
+void smtpd_limit_set_max(struct smtpd_limit *l, unsigned max_total, unsigned max_per_ip);
 /* Count one more connection from sa, unless a limit says no. */
 enum smtpd_limit_verdict smtpd_limit_acquire(struct smtpd_limit *l, const struct sockaddr *sa);
 /* Forget one connection from sa (acquired before). */

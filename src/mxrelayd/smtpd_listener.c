@@ -43,8 +43,7 @@ struct smtpd_listener {
 	size_t nsocks;
 };
 
-/* Bind one listener; -1 with err. */
-static int smtpd_listener_open(const struct cfg_listener *lc, char *err, size_t errlen)
+int smtpd_listener_bind_one(const struct cfg_listener *lc, char *err, size_t errlen)
 {
 	int fd = socket(lc->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
@@ -69,7 +68,7 @@ struct smtpd_listener *smtpd_listener_bind(const struct config *cfg, char *err, 
 	struct smtpd_listener *l = xcalloc(1, sizeof(*l));
 	l->socks = xcalloc(cfg->nlisteners > 0 ? cfg->nlisteners : 1, sizeof(*l->socks));
 	for (size_t i = 0; i < cfg->nlisteners; i++) {
-		int fd = smtpd_listener_open(&cfg->listeners[i], err, errlen);
+		int fd = smtpd_listener_bind_one(&cfg->listeners[i], err, errlen);
 		if (fd < 0) {
 			smtpd_listener_free(l);
 			return NULL;
@@ -146,27 +145,127 @@ static void smtpd_listener_accept(evutil_socket_t lfd, short what, void *arg)
 	}
 }
 
+/* Accept on one bound socket: listen (a no-op when it listens already) and arm its events. */
+static void smtpd_listener_arm(struct smtpd_listen_sock *ls, struct smtpd_ctx *ctx)
+{
+	/*
+	 * Only now does the kernel take connections: until the queue,
+	 * TLS and the scheduler are ready a client is refused at once
+	 * rather than left waiting in the backlog.
+	 */
+	if (listen(ls->fd, SMTPD_LISTEN_BACKLOG) != 0)
+		fatal("event=start-failed reason=\"listen %s: %s\"", ls->cfg->text, strerror(errno));
+	ls->ev = event_new(ctx->base, ls->fd, EV_READ | EV_PERSIST, smtpd_listener_accept, ls);
+	ls->retry = evtimer_new(ctx->base, smtpd_listener_retry, ls);
+	if (ls->ev == NULL || ls->retry == NULL)
+		fatal("smtpd_listener: out of memory creating events");
+	event_add(ls->ev, NULL);
+}
+
 void smtpd_listener_start(struct smtpd_listener *l, struct smtpd_ctx *ctx)
 {
 	l->ctx = ctx;
 	for (size_t i = 0; i < l->nsocks; i++) {
 		struct smtpd_listen_sock *ls = &l->socks[i];
-		/*
-		 * Only now does the kernel take connections: until the queue,
-		 * TLS and the scheduler are ready a client is refused at once
-		 * rather than left waiting in the backlog.
-		 */
-		if (listen(ls->fd, SMTPD_LISTEN_BACKLOG) != 0)
-			fatal("event=start-failed reason=\"listen %s: %s\"", ls->cfg->text, strerror(errno));
-		ls->ev = event_new(ctx->base, ls->fd, EV_READ | EV_PERSIST, smtpd_listener_accept, ls);
-		ls->retry = evtimer_new(ctx->base, smtpd_listener_retry, ls);
-		if (ls->ev == NULL || ls->retry == NULL)
-			fatal("smtpd_listener: out of memory creating events");
-		event_add(ls->ev, NULL);
+		smtpd_listener_arm(ls, ctx);
 		log_msg(LOG_LVL_INFO, "event=listening listener=\"%s\" mode=%s", ls->cfg->text,
-		    ls->cfg->mode == CFG_LISTEN_RELAY ? "relay" :
-		    ls->cfg->mode == CFG_LISTEN_SUBMISSION ? "submission" : "smtps");
+		    config_listen_mode_name(ls->cfg->mode));
 	}
+}
+
+bool smtpd_listener_addr_equal(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET) {
+		const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+		return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+	}
+	if (a->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+		return x->sin6_port == y->sin6_port && x->sin6_scope_id == y->sin6_scope_id &&
+		    memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0;
+	}
+	return false;
+}
+
+size_t smtpd_listener_count(const struct smtpd_listener *l)
+{
+	return l->nsocks;
+}
+
+const struct cfg_listener *smtpd_listener_at(const struct smtpd_listener *l, size_t i)
+{
+	return i < l->nsocks ? l->socks[i].cfg : NULL;
+}
+
+/* The index of the socket bound to addr, or -1. */
+static ssize_t smtpd_listener_find(const struct smtpd_listener *l, const struct sockaddr_storage *addr)
+{
+	for (size_t i = 0; i < l->nsocks; i++)
+		if (l->socks[i].fd >= 0 && smtpd_listener_addr_equal(&l->socks[i].cfg->addr, addr))
+			return (ssize_t)i;
+	return -1;
+}
+
+/* Stop accepting on one socket; close it unless keep_fd. */
+static void smtpd_listener_sock_end(struct smtpd_listen_sock *ls, bool keep_fd)
+{
+	if (ls->ev != NULL)
+		event_free(ls->ev);
+	if (ls->retry != NULL)
+		event_free(ls->retry);
+	ls->ev = ls->retry = NULL;
+	if (!keep_fd && ls->fd >= 0)
+		close(ls->fd);
+	ls->fd = -1;
+}
+
+struct smtpd_listener *smtpd_listener_replace(struct smtpd_listener *old, const struct config *cfg,
+    int *fds, struct smtpd_ctx *ctx)
+{
+	struct smtpd_listener *l = xcalloc(1, sizeof(*l));
+	l->ctx = ctx;
+	l->socks = xcalloc(cfg->nlisteners > 0 ? cfg->nlisteners : 1, sizeof(*l->socks));
+	bool *kept = xcalloc(old->nsocks > 0 ? old->nsocks : 1, sizeof(bool));
+	for (size_t i = 0; i < cfg->nlisteners; i++) {
+		const struct cfg_listener *lc = &cfg->listeners[i];
+		struct smtpd_listen_sock *ls = &l->socks[l->nsocks];
+		ssize_t k = smtpd_listener_find(old, &lc->addr);
+		if (k >= 0 && !kept[k]) {
+			/*
+			 * The same bound socket goes on listening: its backlog
+			 * holds whoever connects meanwhile, so nobody is refused.
+			 */
+			kept[k] = true;
+			ls->fd = old->socks[k].fd;
+			smtpd_listener_sock_end(&old->socks[k], true);
+			if (fds[i] >= 0)
+				close(fds[i]);
+		} else if (fds[i] >= 0) {
+			ls->fd = fds[i];
+			log_msg(LOG_LVL_INFO, "event=listening listener=\"%s\" mode=%s reload=added",
+			    lc->text, config_listen_mode_name(lc->mode));
+		} else {
+			log_msg(LOG_LVL_WARN, "event=listener-missing listener=\"%s\" "
+			    "reason=\"no socket bound for it\"", lc->text);
+			continue;
+		}
+		fds[i] = -1;
+		ls->owner = l;
+		ls->cfg = lc;
+		l->nsocks++;
+		smtpd_listener_arm(ls, ctx);
+	}
+	for (size_t k = 0; k < old->nsocks; k++) {
+		if (!kept[k] && old->socks[k].fd >= 0)
+			log_msg(LOG_LVL_INFO, "event=listener-closed listener=\"%s\" reload=removed",
+			    old->socks[k].cfg->text);
+		smtpd_listener_sock_end(&old->socks[k], kept[k]);
+	}
+	free(kept);
+	smtpd_listener_free(old);
+	return l;
 }
 
 void smtpd_listener_stop(struct smtpd_listener *l)

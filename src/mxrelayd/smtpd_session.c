@@ -109,6 +109,7 @@ struct smtpd_session *smtpd_session_new(struct smtpd_ctx *ctx, const struct cfg_
 	s->data_deadline = evtimer_new(ctx->base, smtpd_session_data_deadline, s);
 	if (s->cmd_deadline == NULL || s->data_deadline == NULL)
 		fatal("smtpd_session: out of memory creating a timer");
+	ctx->nalive++;
 	s->next = ctx->sessions;
 	if (ctx->sessions != NULL)
 		ctx->sessions->prev = s;
@@ -127,6 +128,7 @@ struct smtpd_session *smtpd_session_new(struct smtpd_ctx *ctx, const struct cfg_
 /* Release the session's memory (nothing may hold it any more). */
 static void smtpd_session_destroy(struct smtpd_session *s)
 {
+	s->ctx->nalive--;
 	smtpd_txn_free(s->txn);
 	smtpd_auth_free(s->auth);
 	if (s->timer != NULL)
