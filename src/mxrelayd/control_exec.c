@@ -585,6 +585,9 @@ enum control_status control_run(struct queue_store *q, const struct control_req 
 			n = queue_update_hold(q, req->arg, req->verb == CONTROL_HOLD, err, sizeof(err));
 		break;
 	}
+	case CONTROL_RELOAD:
+		snprintf(msg, msglen, "%s needs the running daemon", control_verb_name(req->verb));
+		return CONTROL_E_USAGE;
 	}
 	if (n < 0) {
 		snprintf(msg, msglen, "cannot %s %s: %s", control_verb_name(req->verb), req->arg, err);
