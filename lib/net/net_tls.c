@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -19,6 +20,8 @@
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+
+#include "util/file.h"
 
 /*
  * The text behind *err. The interface promises a static or thread-local
@@ -89,22 +92,8 @@ SSL_CTX *net_tls_client_ctx(const char *ca_file, bool verify, const char **err)
 	return ctx;
 }
 
-/*
- * Read access is checked first, as the caller: OpenSSL would report an
- * unreadable file as "system lib", which names no cause.
- */
-static const char *net_tls_unreadable(const char *what, const char *file)
-{
-	FILE *f = fopen(file, "r");
-	if (f != NULL) {
-		fclose(f);
-		return NULL;
-	}
-	char ebuf[128];
-	snprintf(net_tls_errbuf, sizeof(net_tls_errbuf), "cannot read %s %s: %s", what, file,
-	    strerror_r(errno, ebuf, sizeof(ebuf)));
-	return net_tls_errbuf;
-}
+/* Most octets of a certificate chain or key file read. */
+#define NET_TLS_PEM_MAX (1024 * 1024)
 
 /* A failure text that OpenSSL's reason would not improve. */
 static const char *net_tls_plain(const char *fmt, const char *file)
@@ -115,74 +104,44 @@ static const char *net_tls_plain(const char *fmt, const char *file)
 }
 
 /*
- * Whether file holds no PEM object at all: OpenSSL's decoders bury that
- * under generic reasons ("PEM lib", "unsupported"), so look for the
- * armour line in the head of the file ourselves.
+ * The files are read whole here, as the caller, and parsed from memory:
+ * OpenSSL's own file loading reports an unreadable file as "system lib",
+ * which names no cause, and one parser serves files and memory alike.
  */
-static bool net_tls_not_pem(const char *file)
-{
-	char head[8192];
-	FILE *f = fopen(file, "r");
-	if (f == NULL)
-		return false;
-	size_t n = fread(head, 1, sizeof(head) - 1, f);
-	fclose(f);
-	head[n] = '\0';
-	return memchr(head, '\0', n) != NULL || strstr(head, "-----BEGIN ") == NULL;
-}
-
 SSL_CTX *net_tls_server_load(const char *cert_file, const char *key_file, enum net_tls_file *at,
     const char **err)
 {
 	enum net_tls_file dummy;
 	if (at == NULL)
 		at = &dummy;
+	char ferr[400];
+	size_t clen = 0, klen = 0;
 	*at = NET_TLS_CERT_FILE;
-	if ((*err = net_tls_unreadable("certificate", cert_file)) != NULL)
-		return NULL;
-	*at = NET_TLS_KEY_FILE;
-	if ((*err = net_tls_unreadable("private key", key_file)) != NULL)
-		return NULL;
-	*at = NET_TLS_CERT_FILE;
-	ERR_clear_error();
-	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-	if (ctx == NULL) {
-		*err = net_tls_fail("cannot create TLS server context", NULL);
-		return NULL;
-	}
-	if (net_tls_common(ctx) != 0) {
-		*err = net_tls_fail("cannot set the TLS 1.2 floor", NULL);
-		SSL_CTX_free(ctx);
-		return NULL;
-	}
-	if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {
-		*err = net_tls_not_pem(cert_file) ? net_tls_plain("%s is not a PEM certificate", cert_file) :
-		    net_tls_fail("cannot load certificate", cert_file);
-		SSL_CTX_free(ctx);
+	char *cert = file_read_all(cert_file, NET_TLS_PEM_MAX, &clen, ferr, sizeof(ferr));
+	if (cert == NULL) {
+		snprintf(net_tls_errbuf, sizeof(net_tls_errbuf), "certificate %s", ferr);
+		*err = net_tls_errbuf;
 		return NULL;
 	}
 	*at = NET_TLS_KEY_FILE;
-	if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1) {
-		/* OpenSSL already compares the key with the certificate here. */
-		bool mismatch = ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH;
-		*err = mismatch ? net_tls_plain("private key %s does not match the certificate", key_file) :
-		    net_tls_not_pem(key_file) ? net_tls_plain("%s is not a PEM private key", key_file) :
-		    net_tls_fail("cannot load private key", key_file);
-		SSL_CTX_free(ctx);
+	char *key = file_read_all(key_file, NET_TLS_PEM_MAX, &klen, ferr, sizeof(ferr));
+	if (key == NULL) {
+		free(cert);
+		snprintf(net_tls_errbuf, sizeof(net_tls_errbuf), "private key %s", ferr);
+		*err = net_tls_errbuf;
 		return NULL;
 	}
-	if (SSL_CTX_check_private_key(ctx) != 1) {
-		*err = net_tls_plain("private key %s does not match the certificate", key_file);
-		SSL_CTX_free(ctx);
-		return NULL;
-	}
-	/* SMTP peers rarely resume; a cache per process is cheap and harmless. */
-	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
-	SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"mxrelay", 7);
+	SSL_CTX *ctx = net_tls_server_ctx_pem(cert, clen, key, klen, cert_file, key_file, at, err);
+	free(cert);
+	explicit_bzero(key, klen);
+	free(key);
 	return ctx;
 }
 
-/* Whether pem[0..len) holds no PEM armour at all (see net_tls_not_pem). */
+/*
+ * Whether pem[0..len) holds no PEM armour at all: OpenSSL's decoders bury
+ * that under generic reasons ("PEM lib", "unsupported").
+ */
 static bool net_tls_mem_not_pem(const char *pem, size_t len)
 {
 	return memchr(pem, '\0', len) != NULL || memmem(pem, len, "-----BEGIN ", 11) == NULL;

@@ -96,7 +96,7 @@ static int privdrop_fix_entry(int dfd, const char *name, bool root, uid_t uid, g
 		return -1;
 	}
 	/* The database, its WAL and spool files: readable by the daemon's account only. */
-	if (S_ISREG(st.st_mode) && (st.st_mode & 07077) != 0) {
+	if (S_ISREG(st.st_mode) && (st.st_mode & 07077) != 0 && (root || st.st_uid == geteuid())) {
 		if (fchmodat(dfd, name, st.st_mode & 0700, 0) != 0 && errno != ENOENT) {
 			snprintf(err, errlen, "chmod %s/%s: %s", dir, name, strerror(errno));
 			return -1;
@@ -135,8 +135,12 @@ int privdrop_prepare_dir(const char *user, const char *dir, unsigned *fixed, cha
 		close(dfd);
 		return -1;
 	}
-	/* Queued mail is private whatever the directory's mode was: 0700, whatever the umask. */
-	if ((st.st_mode & 07777) != 0700) {
+	/*
+	 * Queued mail is private whatever the directory's mode was: 0700, whatever
+	 * the umask. Only its owner (or root) may change that; a directory that is
+	 * not ours is left for the store to refuse with a clear error.
+	 */
+	if ((st.st_mode & 07777) != 0700 && (root || st.st_uid == geteuid())) {
 		if (fchmod(dfd, 0700) != 0) {
 			snprintf(err, errlen, "chmod %s: %s", dir, strerror(errno));
 			close(dfd);

@@ -96,11 +96,14 @@ UNIT_DIRS = {"/usr/sbin": "lib/systemd/system", "/usr/local/sbin": "usr/local/li
 
 
 def verify_unit(unit, root, sbindir):
-    """systemd-analyze verify on the installed unit, its daemon path pointing
-    into root (verify checks that the executable exists)."""
+    """systemd-analyze verify on the installed unit, the paths of our programs
+    (the daemon, and mxrelay for ExecReload=) pointing into root (verify
+    checks that each executable exists)."""
     if shutil.which("systemd-analyze") is None:
         pytest.skip("systemd-analyze not installed")
+    bindir = sbindir[:-len("sbin")] + "bin"
     text = open(unit).read().replace(f"{sbindir}/mxrelayd", f"{root}{sbindir}/mxrelayd")
+    text = text.replace(f"{bindir}/mxrelay ", f"{root}{bindir}/mxrelay ")
     check = os.path.join(os.path.dirname(root), "verify", "mxrelayd.service")
     os.makedirs(os.path.dirname(check), exist_ok=True)
     open(check, "w").write(text)
