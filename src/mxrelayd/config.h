@@ -18,6 +18,8 @@
 
 #include "mxrelay/mxrelay.h"
 
+struct aliases;
+
 enum cfg_listen_mode {
 	CFG_LISTEN_RELAY,	/* port 25: relay for networks or authenticated users */
 	CFG_LISTEN_SUBMISSION,	/* port 587: AUTH required (RFC 6409), STARTTLS */
@@ -60,6 +62,15 @@ struct config {
 	unsigned queue_dir_line;	/* where queue_dir was set, 0 for the default */
 	char *user;			/* drop to this user after binding (when started as root) */
 	char *control_socket;		/* queue control socket path */
+	char *local_socket;		/* local submission socket (sendmail), its directory 0755
+					   also holding mailq.sock; NULL for "none" */
+	char **local_sender_override;	/* user names and "@group"s that may set any -f */
+	size_t nlocal_sender_override;
+	bool local_sender_any;		/* "*": every local user may (the default) */
+	char *masquerade_domain;	/* restricted local senders get login@this; default hostname */
+	char *aliases_file;
+	struct aliases *aliases;	/* owned; aliases_file parsed, or NULL */
+	char *admin_address;		/* local names without an alias go here; NULL: refused */
 	int log_level;			/* enum log_level */
 
 	struct cfg_listener *listeners;
@@ -130,6 +141,14 @@ int config_load(const char *path, struct config **out, char *err, size_t errlen)
  */
 int config_load_text(const char *name, const char *text, size_t len,
     struct config **out, char *err, size_t errlen);
+/*
+ * Load path for local submission (sendmail, mailq run by any user): the
+ * same grammar and checks, but no file the configuration names is opened
+ * (TLS key, users file, route passwords, aliases), so nothing secret is
+ * read and a user who may not read them still gets where to submit.
+ */
+int config_load_for_submission(const char *path, struct config **out, char *err,
+    size_t errlen);
 void config_free(struct config *c);
 /*
  * What the daemon will need of queue_dir at start: an existing directory
