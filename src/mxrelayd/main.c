@@ -27,6 +27,7 @@
 #include "mxrelayd/auth_db.h"
 #include "mxrelayd/config.h"
 #include "mxrelayd/control.h"
+#include "mxrelayd/control_public.h"
 #include "mxrelayd/pidlock.h"
 #include "mxrelayd/privdrop.h"
 #include "mxrelayd/queue_store.h"
@@ -35,6 +36,7 @@
 #include "mxrelayd/smtpd_authfail.h"
 #include "mxrelayd/smtpd_limit.h"
 #include "mxrelayd/smtpd_listener.h"
+#include "mxrelayd/smtpd_local.h"
 #include "mxrelayd/smtpd_session.h"
 #include "net/net_tls.h"
 #include "util/log.h"
@@ -61,6 +63,7 @@ struct mxrd_run {
 	struct smtpd_ctx *ctx;
 	struct event *stop_poll;	/* owned */
 	struct sched *sched;		/* owned */
+	struct smtpd_local *local;	/* owned by main */
 	bool sched_stopped;		/* sched_stop's callback ran */
 	time_t stop_started;
 	bool dropped;
@@ -167,6 +170,7 @@ static void mxrd_on_signal(evutil_socket_t sig, short what, void *arg)
 	ctx->stopping = true;
 	run->stop_started = time(NULL);
 	smtpd_listener_stop(ctx->listeners);
+	smtpd_local_stop(run->local);
 	smtpd_session_stop_all(ctx);
 	sched_stop(run->sched, mxrd_sched_stopped, run);
 	mxrd_stop_poll(-1, 0, run);
@@ -281,6 +285,8 @@ int main(int argc, char **argv)
 	if (fixed > 0)
 		log_msg(LOG_LVL_WARN, "event=queue-permissions queue=\"%s\" fixed=%u "
 		    "note=\"queue directory made 0700 and its files 0600\"", cfg->queue_dir, fixed);
+	if (smtpd_local_prepare(cfg, err, sizeof(err)) != 0)
+		fatal("event=start-failed reason=\"%s\"", err);
 	if (privdrop_drop(cfg->user, err, sizeof(err)) != 0)
 		fatal("event=start-failed reason=\"%s\"", err);
 
@@ -314,6 +320,13 @@ int main(int argc, char **argv)
 	    sizeof(err));
 	if (control == NULL)
 		fatal("event=start-failed reason=\"control socket: %s\"", err);
+	/* After the drop too: the daemon's user owns the sockets it removes at exit. */
+	struct smtpd_local *local = smtpd_local_new(cfg, err, sizeof(err));
+	if (local == NULL)
+		fatal("event=start-failed reason=\"local socket: %s\"", err);
+	struct control_public *mailq = control_public_new(base, cfg, queue, err, sizeof(err));
+	if (mailq == NULL)
+		fatal("event=start-failed reason=\"mailq socket: %s\"", err);
 	struct dns_resolver *dns = NULL;
 	if (cfg->check_rcpt_domain) {
 		const char *derr = NULL;
@@ -338,7 +351,7 @@ int main(int argc, char **argv)
 		.queued_arg = sched,
 		.id_seed = mxrd_seed(),
 	};
-	struct mxrd_run run = { .ctx = &ctx, .sched = sched };
+	struct mxrd_run run = { .ctx = &ctx, .sched = sched, .local = local };
 	run.stop_poll = evtimer_new(base, mxrd_stop_poll, &run);
 	struct event *ev_term = evsignal_new(base, SIGTERM, mxrd_on_signal, &run);
 	struct event *ev_int = evsignal_new(base, SIGINT, mxrd_on_signal, &run);
@@ -350,6 +363,7 @@ int main(int argc, char **argv)
 	event_add(ev_hup, NULL);
 
 	smtpd_listener_start(listeners, &ctx);
+	smtpd_local_start(local, &ctx);
 	log_msg(LOG_LVL_INFO, "event=started version=%s config=\"%s\" hostname=%s queue=\"%s\" tls=%s auth=%s",
 	    MXR_VERSION, cfg->path, cfg->hostname, cfg->queue_dir, tls != NULL ? "yes" : "no",
 	    auth != NULL ? "yes" : "no");
@@ -357,6 +371,7 @@ int main(int argc, char **argv)
 	event_base_dispatch(base);
 
 	smtpd_listener_free(listeners);
+	smtpd_local_stop(local);
 	smtpd_session_drop_all(&ctx);
 	/* Last replies (221, 421) still being flushed belong to their connections: let them go out. */
 	struct timeval linger = { 0, MXRD_LINGER_MS * 1000 };
@@ -366,6 +381,8 @@ int main(int argc, char **argv)
 	log_batch_stop();
 	event_free(log_ev);
 	control_free(control);
+	control_public_free(mailq);
+	smtpd_local_free(local);
 	/* Deliveries still running when the grace ran out are dropped: due again at start. */
 	sched_free(sched);
 	/* Commits still pending finish here; their sessions are already gone. */

@@ -18,6 +18,7 @@
 #include <event2/buffer.h>
 
 #include "mxrelayd/queue_store.h"
+#include "mxrelayd/smtpd_local.h"
 #include "mxrelayd/smtpd_txn.h"
 #include "net/net_conn.h"
 #include "smtp/smtp_header.h"
@@ -64,6 +65,9 @@ static void smtpd_data_open(struct smtpd_session *s)
 		r.for_rcpt = NULL;
 		n = smtp_header_received(&r, hdr, sizeof(hdr));
 	}
+	if (s->local != NULL)
+		n = smtpd_local_received(cfg->hostname, s->local->uid, t->queue_id, r.when, hdr,
+		    sizeof(hdr));
 	if (n == 0 || queue_writer_append(t->writer, hdr, n) != 0)
 		t->write_error = true;
 	log_msg(LOG_LVL_DEBUG, "session=%s queue=%s event=data-start nrcpt=%zu", s->id,
@@ -306,9 +310,10 @@ static void smtpd_data_committed(void *arg, bool ok, const char *err)
 		s->messages++;
 		s->ctx->stats.messages++;
 		s->ctx->stats.recipients += t->nrcpts;
-		log_msg(LOG_LVL_INFO, "session=%s queue=%s event=queued nrcpt=%zu size=%llu proto=%s",
+		char who[128];
+		log_msg(LOG_LVL_INFO, "session=%s queue=%s event=queued nrcpt=%zu size=%llu proto=%s%s",
 		    s->id, t->queue_id, t->nrcpts, (unsigned long long)t->data_size,
-		    smtpd_session_protocol(s));
+		    smtpd_session_protocol(s), smtpd_local_log_tag(s, who, sizeof(who)));
 		smtpd_session_reply(s, 250, "2.0.0", "Ok: queued as %s", t->queue_id);
 	} else {
 		log_msg(LOG_LVL_WARN, "session=%s queue=%s event=queue-failed reason=\"%s\"", s->id,
