@@ -72,14 +72,19 @@ int smtpd_local_prepare(const struct config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "local_socket: %s is not a directory", dir);
 		return -1;
 	}
-	/* Any user must reach the socket; only the daemon may add or remove files. */
-	if (chmod(dir, 0755) != 0) {
+	/*
+	 * Any user must reach the socket; only the daemon may add or remove
+	 * files. Each change only when needed: root without CAP_FOWNER (the
+	 * systemd unit) cannot chmod a directory its user already owns.
+	 */
+	if ((st.st_mode & 07777) != 0755 && chmod(dir, 0755) != 0) {
 		snprintf(err, errlen, "local_socket: chmod %s: %s", dir, strerror(errno));
 		return -1;
 	}
 	if (geteuid() == 0 && cfg->user != NULL) {
 		const struct passwd *pw = getpwnam(cfg->user);
-		if (pw == NULL || chown(dir, pw->pw_uid, pw->pw_gid) != 0) {
+		if (pw == NULL || ((st.st_uid != pw->pw_uid || st.st_gid != pw->pw_gid) &&
+		    chown(dir, pw->pw_uid, pw->pw_gid) != 0)) {
 			snprintf(err, errlen, "local_socket: chown %s to %s: %s", dir, cfg->user,
 			    pw == NULL ? "no such user" : strerror(errno));
 			return -1;
