@@ -99,7 +99,8 @@ static void smtpd_data_take(struct smtpd_session *s, const char *p, size_t n)
 		t->writer = NULL;
 		return;
 	}
-	if (queue_writer_append(t->writer, p, n) != 0) {
+	if ((s->local != NULL ? smtpd_local_append(s, p, n) :
+	    queue_writer_append(t->writer, p, n)) != 0) {
 		t->write_error = true;
 		queue_writer_abort(t->writer);
 		t->writer = NULL;

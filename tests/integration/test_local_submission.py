@@ -305,3 +305,52 @@ def test_check_config_names_the_aliases_file_and_line(mxr_bin, tmp_path, aliases
     r = subprocess.run([mxr_bin.mxrelay, "check-config", str(conf)], capture_output=True, text=True)
     assert r.returncode != 0
     assert f"{path}{want}" in r.stderr + r.stdout, r.stderr + r.stdout
+
+
+class LocalClient(Client):
+    """The raw SMTP client on the local socket, as the user running the test (root)."""
+
+    def __init__(self, path, timeout=10.0):
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.settimeout(timeout)
+        self.sock.connect(path)
+        self.buf = b""
+
+
+@pytest.mark.parametrize("pieces, added", [
+    ([b"Subject: no date\r\n\r\nbody\r\n.\r\n"], {b"Date", b"Message-ID"}),
+    ([b"Subject: split\r\n\r", b"\nbody\r\n.\r\n"], {b"Date", b"Message-ID"}),
+    ([b"Date: Mon, 1 Jan 2024 00:00:00 +0000\r\nMessage-ID: <x@client.test>\r\n\r\nb\r\n.\r\n"],
+     set()),
+    ([b"message-id: <y@client.test>\r\nSubject: s\r\n\r\n\r\nafter an empty line\r\n.\r\n"],
+     {b"Date"}),
+])
+def test_raw_smtp_on_the_local_socket_gets_date_and_message_id(netns, mxr_bin, world, tmp_path,
+                                                               pieces, added):
+    d = _start(netns, mxr_bin, tmp_path)
+    try:
+        c = LocalClient(_socket_of(d))
+        c.reply()
+        c.expect("EHLO local", 250)
+        c.expect("MAIL FROM:<root@mx.relay.test>", 250)
+        c.expect("RCPT TO:<waits@slow.test>", 250)      # stays queued to be read back
+        c.expect("DATA", 354)
+        for p in pieces:
+            c.send(p)
+            time.sleep(0.2)
+        qid = queued_id(c.reply())
+        c.close()
+        received, rest = split_received(d.message(qid)[2])
+        assert received.startswith(f"Received: by {HOSTNAME} (mxrelay, from userid 0)".encode())
+        head, body = rest.split(b"\r\n\r\n", 1)
+        names = [l.split(b":", 1)[0] for l in head.split(b"\r\n")]
+        original = b"".join(pieces).split(b"\r\n\r\n", 1)
+        got_added = {n for n in names if n + b":" not in original[0]}
+        assert got_added == added, f"added {got_added}, want {added}:\n{rest!r}"
+        assert names.count(b"Date") + names.count(b"date") == 1
+        assert body + b".\r\n" == original[1], f"the body changed:\n{body!r}"
+        if b"Message-ID" in added:
+            assert f"Message-ID: <{qid}@{HOSTNAME}>".encode() in head
+    finally:
+        d.check_clean_exit()
+        d.cleanup()
