@@ -6,7 +6,8 @@
  * they are (RFC 3030: no stuffing), the size and hop limits, the bare
  * CR/LF guard, building the envelope, the commit and its reply.
  * Never: adds, drops or changes a message octet besides prepending the
- * Received field; never replies 250 before the commit callback says ok.
+ * Received field (and, for a local submission, smtpd_local's missing
+ * Date and Message-ID); never replies 250 before the commit callback says ok.
  */
 #include "mxrelayd/smtpd_data.h"
 

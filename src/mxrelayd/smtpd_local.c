@@ -35,6 +35,8 @@
 
 /* Connections taken per readiness event. */
 #define SMTPD_LOCAL_ACCEPT_BURST 32
+/* Pause after running out of descriptors. */
+#define SMTPD_LOCAL_RETRY_MS 250
 
 struct smtpd_local {
 	struct smtpd_ctx *ctx;		/* borrowed, set by start */
@@ -42,6 +44,7 @@ struct smtpd_local {
 	char *path;			/* owned; NULL without a socket */
 	int fd;				/* owned; -1 without a socket */
 	struct event *ev;		/* owned */
+	struct event *retry;		/* owned; re-arms ev after EMFILE */
 	dev_t dev;			/* the socket file we made, to remove only ours */
 	ino_t ino;
 };
@@ -255,8 +258,17 @@ static void smtpd_local_accept(evutil_socket_t lfd, short what, void *arg)
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof(ss);
 		int fd = accept4((int)lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0)
+		if (fd < 0) {
+			/* The socket stays readable: without a pause the loop would spin. */
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+				struct timeval tv = { 0, SMTPD_LOCAL_RETRY_MS * 1000 };
+				log_msg(LOG_LVL_WARN, "event=accept-paused listener=\"%s\" error=\"%s\"",
+				    l->lst.text, strerror(errno));
+				event_del(l->ev);
+				evtimer_add(l->retry, &tv);
+			}
 			return;
+		}
 		if (ctx->stopping) {
 			close(fd);
 			continue;
@@ -284,6 +296,15 @@ static void smtpd_local_accept(evutil_socket_t lfd, short what, void *arg)
 	}
 }
 
+static void smtpd_local_retry(evutil_socket_t fd, short what, void *arg)
+{
+	struct smtpd_local *l = arg;
+	(void)fd;
+	(void)what;
+	if (l->ev != NULL)
+		event_add(l->ev, NULL);
+}
+
 void smtpd_local_start(struct smtpd_local *l, struct smtpd_ctx *ctx)
 {
 	l->ctx = ctx;
@@ -292,7 +313,8 @@ void smtpd_local_start(struct smtpd_local *l, struct smtpd_ctx *ctx)
 	if (listen(l->fd, SMTPD_LISTEN_BACKLOG) != 0)
 		fatal("event=start-failed reason=\"listen %s: %s\"", l->path, strerror(errno));
 	l->ev = event_new(ctx->base, l->fd, EV_READ | EV_PERSIST, smtpd_local_accept, l);
-	if (l->ev == NULL)
+	l->retry = evtimer_new(ctx->base, smtpd_local_retry, l);
+	if (l->ev == NULL || l->retry == NULL)
 		fatal("smtpd_local: out of memory creating an event");
 	event_add(l->ev, NULL);
 	log_msg(LOG_LVL_INFO, "event=listening listener=\"%s\" mode=local socket_mode=0666", l->lst.text);
@@ -305,6 +327,10 @@ void smtpd_local_stop(struct smtpd_local *l)
 	if (l->ev != NULL) {
 		event_free(l->ev);
 		l->ev = NULL;
+	}
+	if (l->retry != NULL) {
+		event_free(l->retry);
+		l->retry = NULL;
 	}
 	if (l->fd >= 0) {
 		close(l->fd);

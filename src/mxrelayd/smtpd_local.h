@@ -6,7 +6,8 @@
  * submission socket in it (mode 0666), taking its connections into SMTP
  * sessions that know the submitter from SO_PEERCRED and are trusted as
  * relay_networks are; the envelope sender a restricted user may give
- * (local_sender_override); the Received field of a local submission; and
+ * (local_sender_override); the Received field of a local submission and
+ * the Date and Message-ID it lacks; and
  * the recipients that are local names, resolved through the aliases at
  * RCPT time (admin_address for a name without alias, else 550 5.1.1).
  * Never: trusts what the client says about itself; never delivers
