@@ -1,8 +1,8 @@
 """Local mail as an administrator meets it: cron and PHP call sendmail as
 their own users, mail for root must reach a person, and mailq is for all.
 
-sendmail runs as www-data (uid 33) through runuser, with the TLS key and
-users file readable by root only, and submits on the daemon's local
+sendmail runs as nobody and as www-data (uid 33) through runuser, with
+the TLS key and users file readable by root only, and submits on the daemon's local
 socket; the daemon records the uid in the Received field and its log,
 and rewrites -f for a user local_sender_override does not name. Mail for
 root, bare or at our hostname, goes through the aliases to a real
@@ -103,7 +103,9 @@ def world(netns, dns, smtp_sink):
     return smtp_sink("127.0.0.11")
 
 
-def test_sendmail_as_a_user_with_root_only_secrets(netns, mxr_bin, certs, world, tmp_path):
+@pytest.mark.parametrize("user, uid", [("nobody", 65534), (USER, UID)])
+def test_sendmail_as_a_user_with_root_only_secrets(netns, mxr_bin, certs, world, tmp_path, user,
+                                                  uid):
     secret_dir = tmp_path / "private"
     secret_dir.mkdir(mode=0o700)
     cert, key = certs.server(HOSTNAME, "127.0.0.1")
@@ -122,25 +124,25 @@ def test_sendmail_as_a_user_with_root_only_secrets(netns, mxr_bin, certs, world,
         assert stat.S_IMODE(os.stat(d.queue_dir + "-public").st_mode) == 0o755
         assert stat.S_IMODE(os.stat(_socket_of(d)).st_mode) == 0o666
         # The user really cannot read the secrets.
-        r = _as_user(["cat", str(mykey)])
+        r = _as_user(["cat", str(mykey)], user=user)
         assert r.returncode != 0
 
         text = b"To: friend@elsewhere.test\nSubject: cron output\n\nline one\n.\nlast\n"
-        r = _sendmail(mxr_bin, d, ["-t", "-i"], text)
-        assert r.returncode == 0, f"sendmail as {USER}: {r.returncode}\n{r.stderr.decode()}"
+        r = _sendmail(mxr_bin, d, ["-t", "-i"], text, user=user)
+        assert r.returncode == 0, f"sendmail as {user}: {r.returncode}\n{r.stderr.decode()}"
         msgs = wait_for("delivery to elsewhere.test", world.messages, describe=d.describe)
         m = msgs[0]
-        assert m.sender == f"{USER}@{HOSTNAME}", m.mail
+        assert m.sender == f"{user}@{HOSTNAME}", m.mail
         assert m.recipients == ["friend@elsewhere.test"], m.rcpts
         # smtp-sink writes its own Received first; ours is the next one.
         ours = [l for l in m.message.split(b"\n") if l.startswith(b"Received: by ")]
-        assert ours == [f"Received: by {HOSTNAME} (mxrelay, from userid {UID})".encode()], m.message
+        assert ours == [f"Received: by {HOSTNAME} (mxrelay, from userid {uid})".encode()], m.message
         head = m.message.split(b"\n\n", 1)[0]
         assert b"\nDate: " in head and b"\nMessage-ID: <" in head, head
         assert m.message.endswith(b"line one\n.\nlast\n"), m.message
         log = d.log()
-        assert f"uid={UID} user={USER}" in log and "event=queued" in log, log[-3000:]
-        assert [l for l in log.splitlines() if "event=queued" in l and f"uid={UID} user={USER}" in l]
+        assert [l for l in log.splitlines() if "event=queued" in l and f"uid={uid} user={user}" in l], \
+            log[-3000:]
     finally:
         d.check_clean_exit()
         d.cleanup()
@@ -184,11 +186,17 @@ def test_mailq_for_any_user_shows_envelopes_and_changes_stay_with_root(netns, mx
             [mxr_bin.mxrelay, "queue", "-c", d.conf, "list"], capture_output=True,
             text=True).stdout, describe=d.describe)
 
-        r = _as_user([mxr_bin.mxrelay, "sendmail", "-C", d.conf, "-bp"])
-        out = r.stdout.decode()
-        assert r.returncode == 0, r.stderr.decode()
-        assert qid in out and "<x@slow.test>" in out and "alice@client.test" in out, out
-        assert "THE-SECRET-BODY" not in out and "private" not in out, out
+        for user in ("nobody", USER):
+            r = _as_user([mxr_bin.mxrelay, "sendmail", "-C", d.conf, "-bp"], user=user)
+            out = r.stdout.decode()
+            assert r.returncode == 0, f"mailq as {user}: {r.stderr.decode()}"
+            assert qid in out and "<x@slow.test>" in out and "alice@client.test" in out, out
+            assert "THE-SECRET-BODY" not in out and "private" not in out, out
+
+        mailq = os.path.join(d.dir, "mailq")
+        os.symlink(mxr_bin.mxrelay, mailq)
+        r = _as_user([mailq, "-C", d.conf])
+        assert r.returncode == 0 and qid in r.stdout.decode(), r.stderr.decode()
 
         # The listing socket takes nothing else, whoever asks.
         s = socket.socket(socket.AF_UNIX)
@@ -196,6 +204,7 @@ def test_mailq_for_any_user_shows_envelopes_and_changes_stay_with_root(netns, mx
         s.sendall(f"delete {qid}\n".encode())
         assert s.recv(4096).startswith(b"error usage"), "delete on the listing socket"
         s.close()
+        # nobody is the test daemon's own user, which may change the queue: www-data may not.
         r = _as_user([mxr_bin.mxrelay, "queue", "-c", d.conf, "delete", qid])
         assert r.returncode != 0, f"delete as {USER} must be refused:\n{r.stdout}{r.stderr}"
         assert qid in d.messages(), "the message must still be queued"
