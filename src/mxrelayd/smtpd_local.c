@@ -25,6 +25,7 @@
 #include <event2/event.h>
 
 #include "mxrelayd/aliases.h"
+#include "mxrelayd/privdrop.h"
 #include "mxrelayd/smtpd_limit.h"
 #include "mxrelayd/smtpd_listener.h"
 #include "mxrelayd/smtpd_session.h"
@@ -84,11 +85,13 @@ int smtpd_local_prepare(const struct config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "local_socket: chmod %s: %s", dir, strerror(errno));
 		return -1;
 	}
-	if (geteuid() == 0 && cfg->user != NULL) {
-		const struct passwd *pw = getpwnam(cfg->user);
+	/* The account privdrop_drop() becomes, which binds the socket and removes it at exit. */
+	const char *user = cfg->user != NULL ? cfg->user : PRIVDROP_DEFAULT_USER;
+	if (geteuid() == 0) {
+		const struct passwd *pw = getpwnam(user);
 		if (pw == NULL || ((st.st_uid != pw->pw_uid || st.st_gid != pw->pw_gid) &&
 		    chown(dir, pw->pw_uid, pw->pw_gid) != 0)) {
-			snprintf(err, errlen, "local_socket: chown %s to %s: %s", dir, cfg->user,
+			snprintf(err, errlen, "local_socket: chown %s to %s: %s", dir, user,
 			    pw == NULL ? "no such user" : strerror(errno));
 			return -1;
 		}
