@@ -41,6 +41,14 @@ def wait_for(what, cond, timeout=20.0, describe=None):
         time.sleep(0.1)
 
 
+def _dumped(sink, n=1, rcpts=1):
+    """The sink's messages once n are written whole (smtp-sink writes a dump as it goes)."""
+    m = sink.messages()
+    whole = [x for x in m if x.mail is not None and len(x.rcpts) >= rcpts and
+             x.message.endswith(b"\n")]
+    return m if len(m) == n and len(whole) == n else None
+
+
 def _root_only(path):
     os.chown(path, 0, 0)
     os.chmod(path, 0o600)
@@ -130,7 +138,7 @@ def test_sendmail_as_a_user_with_root_only_secrets(netns, mxr_bin, certs, world,
         text = b"To: friend@elsewhere.test\nSubject: cron output\n\nline one\n.\nlast\n"
         r = _sendmail(mxr_bin, d, ["-t", "-i"], text, user=user)
         assert r.returncode == 0, f"sendmail as {user}: {r.returncode}\n{r.stderr.decode()}"
-        msgs = wait_for("delivery to elsewhere.test", world.messages, describe=d.describe)
+        msgs = wait_for("delivery to elsewhere.test", lambda: _dumped(world), describe=d.describe)
         m = msgs[0]
         assert m.sender == f"{user}@{HOSTNAME}", m.mail
         assert m.recipients == ["friend@elsewhere.test"], m.rcpts
@@ -160,7 +168,7 @@ def test_sender_is_rewritten_for_a_restricted_user(netns, mxr_bin, world, tmp_pa
         r = _sendmail(mxr_bin, d, ["-i", "-f", "boss@elsewhere.test", "friend@elsewhere.test"],
                       b"Subject: from a script\n\nhello\n")
         assert r.returncode == 0, r.stderr.decode()
-        m = wait_for("delivery", world.messages, describe=d.describe)[0]
+        m = wait_for("delivery", lambda: _dumped(world), describe=d.describe)[0]
         assert m.sender == want_sender, f"got {m.sender}, want {want_sender} ({override!r})"
         if want_sender.startswith(USER):
             assert "event=sender-rewritten" in d.log()
@@ -234,8 +242,8 @@ def test_mail_for_root_reaches_its_alias(netns, mxr_bin, world, tmp_path):
         c.send("Subject: root at hostname\r\n\r\nx\r\n.\r\n")
         queued_id(c.reply())
         c.close()
-        msgs = wait_for("both messages at the alias", lambda: (lambda m: m if len(m) == 2 else None)(
-            world.messages()), describe=d.describe)
+        msgs = wait_for("both messages at the alias", lambda: _dumped(world, 2, 2),
+                        describe=d.describe)
         for m in msgs:
             assert sorted(m.recipients) == ["admin@elsewhere.test", "ops@elsewhere.test"], m.rcpts
         # The queue got the expanded addresses, the original kept for DSNs (ORCPT).
@@ -271,7 +279,7 @@ def test_local_name_without_alias_goes_to_admin_address(netns, mxr_bin, world, t
     try:
         r = _sendmail(mxr_bin, d, ["-i", "cronuser"], b"Subject: to a local name\n\ny\n")
         assert r.returncode == 0, r.stderr.decode()
-        m = wait_for("delivery to admin_address", world.messages, describe=d.describe)[0]
+        m = wait_for("delivery to admin_address", lambda: _dumped(world), describe=d.describe)[0]
         assert m.recipients == ["admin@elsewhere.test"], m.rcpts
     finally:
         d.check_clean_exit()
@@ -291,7 +299,8 @@ def test_bounce_of_null_sender_mail_goes_to_postmaster(netns, mxr_bin, world, fa
         c.send("Subject: a bounce that bounces\r\n\r\nx\r\n.\r\n")
         queued_id(c.reply())
         c.close()
-        m = wait_for("the notice at postmaster's alias", world.messages, describe=d.describe)[0]
+        m = wait_for("the notice at postmaster's alias", lambda: _dumped(world),
+                     describe=d.describe)[0]
         assert m.recipients == ["pm@elsewhere.test"], m.rcpts
         assert m.sender == "", m.mail
         assert b"gone@dead.test" in m.message
