@@ -7,8 +7,10 @@
  * message from standard input into an unlinked temporary file (wire form,
  * dot-stuffed, so memory does not grow with the message), adding From,
  * Date and Message-ID when missing and removing Bcc, and submitting it
- * over SMTP to the daemon's first loopback relay listener, reading every
- * reply. Exit status: 0 queued; 64 bad usage; 65 bad message or refused
+ * over SMTP to the daemon's local submission socket (local_socket, or
+ * MXRELAY_SUBMIT_SOCKET; the first loopback relay listener when it is
+ * "none"), reading every reply. The configuration is loaded without
+ * opening any file it names, so any user may run it. Exit status: 0 queued; 64 bad usage; 65 bad message or refused
  * sender/content; 67 a recipient refused; 69/75 the daemon unreachable
  * or answering 4xx (75); 78 the configuration does not load.
  * Never: delivers mail itself (the daemon does), queues anything unless
@@ -25,6 +27,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
@@ -679,6 +682,28 @@ static bool sm_nonascii(const char *s)
 	return false;
 }
 
+/*
+ * Where to submit: MXRELAY_SUBMIT_SOCKET, else local_socket (where the
+ * daemon learns who we are), else the first loopback relay listener.
+ */
+static int sm_where(const struct config *cfg, struct sockaddr_storage *ss, socklen_t *len,
+    char *text, size_t textlen)
+{
+	const char *env = getenv("MXRELAY_SUBMIT_SOCKET");
+	const char *path = env != NULL && *env != '\0' ? env : cfg->local_socket;
+	if (path == NULL)
+		return sm_target(cfg, ss, len, text, textlen);
+	struct sockaddr_un *sun = (struct sockaddr_un *)ss;
+	memset(ss, 0, sizeof(*ss));
+	sun->sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sun->sun_path))
+		return -1;
+	memcpy(sun->sun_path, path, strlen(path) + 1);
+	*len = sizeof(*sun);
+	snprintf(text, textlen, "%s", path);
+	return 0;
+}
+
 /* The SMTP dialogue: EHLO, MAIL, every RCPT, DATA. Returns the exit status. */
 static int sm_submit(const struct sm_opts *o, const struct config *cfg, const char *sender,
     char **rcpts, size_t nr, const char *hdr, size_t hdrlen, struct sm_msg *m)
@@ -686,9 +711,9 @@ static int sm_submit(const struct sm_opts *o, const struct config *cfg, const ch
 	struct sockaddr_storage ss;
 	socklen_t sslen = 0;
 	char where[160];
-	if (sm_target(cfg, &ss, &sslen, where, sizeof(where)) != 0)
-		return sm_fail(o, EX_CONFIG, "%s has no relay listener reachable on loopback",
-		    cfg->path);
+	if (sm_where(cfg, &ss, &sslen, where, sizeof(where)) != 0)
+		return sm_fail(o, EX_CONFIG, "%s has no local_socket and no relay listener reachable "
+		    "on loopback (or the socket path is too long)", cfg->path);
 	struct sm_conn *c = xcalloc(1, sizeof(*c));
 	smtp_reply_init(&c->reply);
 	int rc = EX_OK, code;
@@ -698,7 +723,8 @@ static int sm_submit(const struct sm_opts *o, const struct config *cfg, const ch
 	int one = 1;
 	if (c->fd < 0 || setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0 ||
 	    setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) != 0 ||
-	    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0 ||
+	    (ss.ss_family != AF_UNIX &&
+	    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0) ||
 	    connect(c->fd, (struct sockaddr *)&ss, sslen) != 0) {
 		fprintf(stderr, "%s: cannot reach the mxrelay daemon at %s: %s (is mxrelayd "
 		    "running?)\n", o->prog, where, strerror(errno));
@@ -828,7 +854,7 @@ static char *sm_default_sender(const struct config *cfg)
 	return s;
 }
 
-/* mailq, sendmail -bp, sendmail -q: the queue subcommand with the same configuration. */
+/* sendmail -q: the queue subcommand with the same configuration. */
 static int sm_queue(const char *config, const char *what)
 {
 	char *qv[5];
@@ -852,18 +878,21 @@ int cmd_sendmail(int argc, char **argv, const char *progname)
 	int rc = sm_parse(argc, argv, &o, &mode);
 	if (rc != EX_OK)
 		return rc < 0 ? EX_OK : rc;
-	if (mode != SM_SEND) {
-		if (o.first_rcpt < argc)
-			return sm_fail(&o, EX_USAGE, "unexpected argument \"%s\"", argv[o.first_rcpt]);
-		return sm_queue(o.config, mode == SM_LIST ? "list" : "flush");
-	}
-
 	const char *path = o.config;
 	if (path == NULL && access(SM_DEFAULT_CONFIG, F_OK) == 0)
 		path = SM_DEFAULT_CONFIG;
+	if (mode != SM_SEND) {
+		if (o.first_rcpt < argc)
+			return sm_fail(&o, EX_USAGE, "unexpected argument \"%s\"", argv[o.first_rcpt]);
+		if (mode == SM_LIST)
+			return cmd_mailq(o.prog, path);
+		return sm_queue(o.config, "flush");
+	}
+
 	struct config *cfg = NULL;
 	char err[512];
-	if (config_load(path, &cfg, err, sizeof(err)) != 0) {
+	/* Any user submits: nothing secret the configuration names is read. */
+	if (config_load_for_submission(path, &cfg, err, sizeof(err)) != 0) {
 		fprintf(stderr, "%s: %s\n", o.prog, err);
 		return EX_CONFIG;
 	}

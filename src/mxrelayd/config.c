@@ -29,7 +29,9 @@
 #include <unistd.h>
 #include <time.h>
 
+#include "mxrelayd/aliases.h"
 #include "net/net_tls.h"
+#include "smtp/smtp_addr.h"
 #include "util/file.h"
 #include "util/hostname.h"
 #include "util/log.h"
@@ -96,6 +98,7 @@ struct cfg_parser {
 	unsigned *route_line;	/* per route */
 	bool *route_tls_set;	/* per route: tls= was given */
 	struct file_set *files;	/* where named files are read; NULL: straight from the disk */
+	bool submission;	/* config_load_for_submission: open no file the text names */
 };
 
 /* Write "NAME:LINE: message" into the parser's error buffer; returns -1. */
@@ -439,7 +442,8 @@ static int cfg_route_options(struct cfg_parser *p, const char *key, struct cfg_r
 		    "any certificate: use tls=required or tls=implicit", key);
 	if (pwfile != NULL) {
 		r->password_file = xstrdup(pwfile);
-		return cfg_read_password(p, pwfile, &r->auth_pass);
+		if (!p->submission)
+			return cfg_read_password(p, pwfile, &r->auth_pass);
 	}
 	return 0;
 }
@@ -605,6 +609,37 @@ static int cfg_set_bare_newline(struct cfg_parser *p, char *value)
 	return 0;
 }
 
+/* local_sender_override = * | none | USER|@GROUP ... */
+static int cfg_set_sender_override(struct cfg_parser *p, char *value)
+{
+	char q[256];
+	char *tok[1024];
+	size_t n = config_value_split(value, tok, 1024);
+	if (n > 1024)
+		return cfg_error(p, "local_sender_override: more than 1024 names");
+	struct config *c = p->c;
+	c->local_sender_any = false;
+	if (n == 1 && strcmp(tok[0], "*") == 0) {
+		c->local_sender_any = true;
+		return 0;
+	}
+	if (n == 1 && strcmp(tok[0], "none") == 0)
+		return 0;
+	c->local_sender_override = xcalloc(n, sizeof(char *));
+	for (size_t i = 0; i < n; i++) {
+		const char *name = tok[i][0] == '@' ? tok[i] + 1 : tok[i];
+		size_t len = strlen(name);
+		bool ok = len > 0 && len <= 32;
+		for (size_t k = 0; k < len && ok; k++)
+			ok = isalnum((unsigned char)name[k]) || strchr("._-$", name[k]) != NULL;
+		if (!ok)
+			return cfg_error(p, "local_sender_override: '%s' is not a user name, @group, "
+			    "* or none", cfg_quote(q, sizeof(q), tok[i]));
+		c->local_sender_override[c->nlocal_sender_override++] = xstrdup(tok[i]);
+	}
+	return 0;
+}
+
 /* ---- the key table ------------------------------------------------------ */
 
 #define CFG_OFF(f) offsetof(struct config, f)
@@ -618,6 +653,12 @@ static const struct cfg_key cfg_keys[] = {
 	  NULL, false },
 	{ "user", CFG_K_STRING, CFG_OFF(user), 0, 0, CFG_C_USER, NULL, false },
 	{ "control_socket", CFG_K_STRING, CFG_OFF(control_socket), 0, 0, CFG_C_PATH, NULL, false },
+	{ "local_socket", CFG_K_STRING, CFG_OFF(local_socket), 0, 0, CFG_C_PATH, NULL, false },
+	{ "local_sender_override", CFG_K_FUNC, 0, 0, 0, CFG_C_ANY, cfg_set_sender_override, false },
+	{ "masquerade_domain", CFG_K_STRING, CFG_OFF(masquerade_domain), 0, 0, CFG_C_HOSTNAME,
+	  NULL, false },
+	{ "aliases_file", CFG_K_FILE, CFG_OFF(aliases_file), 0, 0, CFG_C_PATH, NULL, false },
+	{ "admin_address", CFG_K_STRING, CFG_OFF(admin_address), 0, 0, CFG_C_ANY, NULL, false },
 	{ "log_level", CFG_K_FUNC, 0, 0, 0, CFG_C_ANY, cfg_set_log_level, false },
 	{ "log", CFG_K_FUNC, 0, 0, 0, CFG_C_ANY, cfg_set_log, false },
 	{ "syslog_socket", CFG_K_STRING, CFG_OFF(syslog_socket), 0, 0, CFG_C_PATH, NULL, false },
@@ -866,6 +907,7 @@ static void cfg_set_defaults(struct config *c)
 	c->queue_reserve = 8ULL * 1024 * 1024;
 	c->log_level = LOG_LVL_INFO;
 	c->syslog_socket = xstrdup("/dev/log");
+	c->local_sender_any = true;
 	c->networks = xcalloc(2, sizeof(*c->networks));
 	config_parse_network("127.0.0.0/8", &c->networks[0]);
 	config_parse_network("::1", &c->networks[1]);
@@ -979,6 +1021,57 @@ static int cfg_check_tls_pair(struct cfg_parser *p)
 	return 0;
 }
 
+/*
+ * Local submission and local names: the socket's default (beside the
+ * queue directory, which stays 0700: "QUEUE_DIR-public/submit.sock"),
+ * admin_address, and the aliases file parsed now so that its errors are
+ * the configuration's (never in submission mode: sendmail needs none).
+ */
+static int cfg_finish_local(struct cfg_parser *p)
+{
+	struct config *c = p->c;
+	char q[256];
+	if (c->local_socket != NULL && strcmp(c->local_socket, "none") == 0) {
+		free(c->local_socket);
+		c->local_socket = NULL;
+	} else if (c->local_socket == NULL) {
+		size_t n = strlen(c->queue_dir) + sizeof("-public/submit.sock");
+		c->local_socket = xmalloc(n);
+		snprintf(c->local_socket, n, "%s-public/submit.sock", c->queue_dir);
+	}
+	/* sun_path is 108 octets; mailq.sock beside it must fit too. */
+	if (c->local_socket != NULL && (strlen(c->local_socket) >= 100 ||
+	    strrchr(c->local_socket, '/') == NULL))
+		return cfg_error_at(p, cfg_line_of(p, "local_socket"), "local_socket: '%s' must be "
+		    "a path with a directory, shorter than 100 octets (a shorter queue_dir or "
+		    "local_socket)", cfg_quote(q, sizeof(q), c->local_socket));
+	if (c->admin_address != NULL) {
+		struct smtp_addr a;
+		const char *why = NULL;
+		if (smtp_addr_parse_mailbox(c->admin_address, strlen(c->admin_address),
+		    SMTP_ADDR_UTF8_OK, &a, &why) != 0 || a.kind != SMTP_ADDR_MAILBOX)
+			return cfg_error_at(p, cfg_line_of(p, "admin_address"), "admin_address: '%s' is "
+			    "not an address (local@domain): %s", cfg_quote(q, sizeof(q),
+			    c->admin_address), why != NULL ? why : "no domain");
+	}
+	if (c->aliases_file != NULL && !p->submission) {
+		char aerr[700];
+		if (p->files != NULL) {
+			/* A reload: the privileged helper read it with the rest. */
+			size_t len = 0;
+			const char *text = file_set_get(p->files, c->aliases_file, ALIASES_FILE_MAX, &len,
+			    aerr, sizeof(aerr));
+			c->aliases = text != NULL ? aliases_parse(c->aliases_file, text, len, aerr,
+			    sizeof(aerr)) : NULL;
+		} else {
+			c->aliases = aliases_load(c->aliases_file, aerr, sizeof(aerr));
+		}
+		if (c->aliases == NULL)
+			return cfg_error_at(p, cfg_line_of(p, "aliases_file"), "aliases_file: %s", aerr);
+	}
+	return 0;
+}
+
 /* The checks that involve more than one key, and the derived defaults. */
 static int cfg_finish(struct cfg_parser *p)
 {
@@ -1025,10 +1118,12 @@ static int cfg_finish(struct cfg_parser *p)
 		c->listeners[i].line = p->name[0] == '(' ? 0 : p->listener_line[i];
 	static const char *const files[] = { "tls_cert", "tls_key", "auth_file", "ca_file" };
 	const char *paths[] = { c->tls_cert, c->tls_key, c->auth_file, c->ca_file };
-	for (size_t i = 0; i < 4; i++)
+	for (size_t i = 0; i < 4 && !p->submission; i++)
 		if (cfg_check_readable(p, files[i], paths[i]) < 0)
 			return -1;
-	if (c->tls_cert != NULL && cfg_check_tls_pair(p) < 0)
+	if (c->tls_cert != NULL && !p->submission && cfg_check_tls_pair(p) < 0)
+		return -1;
+	if (cfg_finish_local(p) < 0)
 		return -1;
 	for (size_t i = 0; i < c->nroutes; i++) {
 		struct cfg_route *r = &c->routes[i];
@@ -1049,14 +1144,12 @@ static int cfg_finish(struct cfg_parser *p)
 
 /* ---- entry points ------------------------------------------------------- */
 
-int config_load_text(const char *name, const char *text, size_t len,
-    struct config **out, char *err, size_t errlen)
-{
-	return config_load_text_files(name, text, len, NULL, out, err, errlen);
-}
-
-int config_load_text_files(const char *name, const char *text, size_t len,
-    struct file_set *files, struct config **out, char *err, size_t errlen)
+/*
+ * Parse text: the named files through files (NULL: the disk), or, for
+ * submission, none of them opened at all.
+ */
+static int cfg_load_text_mode(const char *name, const char *text, size_t len,
+    struct file_set *files, bool submission, struct config **out, char *err, size_t errlen)
 {
 	char dummy[1];
 	if (err == NULL || errlen == 0) {
@@ -1070,6 +1163,7 @@ int config_load_text_files(const char *name, const char *text, size_t len,
 		.name = name, .err = err, .errlen = errlen, .c = c,
 		.key_line = xcalloc(CFG_NKEYS, sizeof(unsigned)),
 		.files = files,
+		.submission = submission,
 	};
 	c->path = xstrdup(name);
 	cfg_set_defaults(c);
@@ -1131,7 +1225,21 @@ int config_load_text_files(const char *name, const char *text, size_t len,
 	return 0;
 }
 
-int config_load(const char *path, struct config **out, char *err, size_t errlen)
+int config_load_text_files(const char *name, const char *text, size_t len,
+    struct file_set *files, struct config **out, char *err, size_t errlen)
+{
+	return cfg_load_text_mode(name, text, len, files, false, out, err, errlen);
+}
+
+int config_load_text(const char *name, const char *text, size_t len,
+    struct config **out, char *err, size_t errlen)
+{
+	return cfg_load_text_mode(name, text, len, NULL, false, out, err, errlen);
+}
+
+/* Read path (or take the embedded default) and parse it in the given mode. */
+static int cfg_load_mode(const char *path, bool submission, struct config **out, char *err,
+    size_t errlen)
 {
 	char dummy[1];
 	if (err == NULL || errlen == 0) {
@@ -1139,16 +1247,27 @@ int config_load(const char *path, struct config **out, char *err, size_t errlen)
 		errlen = sizeof(dummy);
 	}
 	if (path == NULL)
-		return config_load_text(CFG_EMBEDDED_NAME, cfg_default_text,
-		    sizeof(cfg_default_text) - 1, out, err, errlen);
+		return cfg_load_text_mode(CFG_EMBEDDED_NAME, cfg_default_text,
+		    sizeof(cfg_default_text) - 1, NULL, submission, out, err, errlen);
 	*out = NULL;
 	size_t len = 0;
 	char *text = file_read_all(path, CFG_FILE_MAX, &len, err, errlen);
 	if (text == NULL)
 		return -1;
-	int rc = config_load_text(path, text, len, out, err, errlen);
+	int rc = cfg_load_text_mode(path, text, len, NULL, submission, out, err, errlen);
 	free(text);
 	return rc;
+}
+
+int config_load(const char *path, struct config **out, char *err, size_t errlen)
+{
+	return cfg_load_mode(path, false, out, err, errlen);
+}
+
+int config_load_for_submission(const char *path, struct config **out, char *err,
+    size_t errlen)
+{
+	return cfg_load_mode(path, true, out, err, errlen);
 }
 
 void config_free(struct config *c)
@@ -1161,6 +1280,14 @@ void config_free(struct config *c)
 	free(c->queue_dir);
 	free(c->user);
 	free(c->control_socket);
+	free(c->local_socket);
+	for (size_t i = 0; i < c->nlocal_sender_override; i++)
+		free(c->local_sender_override[i]);
+	free(c->local_sender_override);
+	free(c->masquerade_domain);
+	free(c->aliases_file);
+	aliases_free(c->aliases);
+	free(c->admin_address);
 	free(c->listeners);
 	free(c->networks);
 	for (size_t i = 0; i < c->nrelay_domains; i++)

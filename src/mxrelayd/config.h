@@ -19,6 +19,7 @@
 #include "mxrelay/mxrelay.h"
 
 struct file_set;
+struct aliases;
 
 enum cfg_listen_mode {
 	CFG_LISTEN_RELAY,	/* port 25: relay for networks or authenticated users */
@@ -72,6 +73,15 @@ struct config {
 	uint64_t queue_reserve;		/* octets kept back for a full disk, default 8 MiB; 0 none */
 	char *user;			/* drop to this user after binding (when started as root) */
 	char *control_socket;		/* queue control socket path */
+	char *local_socket;		/* local submission socket (sendmail), its directory 0755
+					   also holding mailq.sock; NULL for "none" */
+	char **local_sender_override;	/* user names and "@group"s that may set any -f */
+	size_t nlocal_sender_override;
+	bool local_sender_any;		/* "*": every local user may (the default) */
+	char *masquerade_domain;	/* restricted local senders get login@this; default hostname */
+	char *aliases_file;
+	struct aliases *aliases;	/* owned; aliases_file parsed, or NULL */
+	char *admin_address;		/* local names without an alias go here; NULL: refused */
 	int log_level;			/* enum log_level */
 	bool log_syslog;		/* log = syslog: lines go to syslog_socket, facility mail */
 	char *syslog_socket;		/* default /dev/log */
@@ -152,12 +162,20 @@ int config_load_text(const char *name, const char *text, size_t len,
     struct config **out, char *err, size_t errlen);
 /*
  * The same, with every file the text names (tls_cert, tls_key, auth_file,
- * ca_file, route password files) read through files: from the disk and
+ * ca_file, route password files, aliases_file) read through files: from the disk and
  * kept there (a set made with from_disk: afterwards it holds them all),
  * or only from what it holds (a process that may not open them).
  */
 int config_load_text_files(const char *name, const char *text, size_t len,
     struct file_set *files, struct config **out, char *err, size_t errlen);
+/*
+ * Load path for local submission (sendmail, mailq run by any user): the
+ * same grammar and checks, but no file the configuration names is opened
+ * (TLS key, users file, route passwords, aliases), so nothing secret is
+ * read and a user who may not read them still gets where to submit.
+ */
+int config_load_for_submission(const char *path, struct config **out, char *err,
+    size_t errlen);
 void config_free(struct config *c);
 /*
  * What the daemon will need of queue_dir at start: an existing directory

@@ -92,6 +92,22 @@ static void config_print_bare_newline(FILE *out, const struct config *c, const c
 	fprintf(out, "%s = %s\n", key, c->bare_newline == CFG_BARE_NEWLINE_REJECT ? "reject" : "normalize");
 }
 
+static void config_print_sender_override(FILE *out, const struct config *c, const char *key)
+{
+	if (c->local_sender_any) {
+		fprintf(out, "%s = *\n", key);
+		return;
+	}
+	if (c->nlocal_sender_override == 0) {
+		fprintf(out, "%s = none\n", key);
+		return;
+	}
+	fprintf(out, "%s =", key);
+	for (size_t i = 0; i < c->nlocal_sender_override; i++)
+		fprintf(out, " %s", c->local_sender_override[i]);
+	fputc('\n', out);
+}
+
 static void config_print_vrfy(FILE *out, const struct config *c, const char *key)
 {
 	fprintf(out, "%s = %s\n", key, c->vrfy == CFG_VRFY_DISABLED ? "disabled" : "252");
@@ -165,6 +181,7 @@ static const struct config_print_special {
 	{ "log_level", config_print_log_level },
 	{ "log", config_print_log },
 	{ "bare_newline", config_print_bare_newline },
+	{ "local_sender_override", config_print_sender_override },
 	{ "relay_networks", config_print_networks },
 	{ "relay_domains", config_print_domains },
 	{ "vrfy", config_print_vrfy },

@@ -27,6 +27,7 @@
 #include "mxrelayd/auth_db.h"
 #include "mxrelayd/config.h"
 #include "mxrelayd/control.h"
+#include "mxrelayd/control_public.h"
 #include "mxrelayd/pidlock.h"
 #include "mxrelayd/privdrop.h"
 #include "mxrelayd/queue_store.h"
@@ -37,6 +38,7 @@
 #include "mxrelayd/smtpd_authfail.h"
 #include "mxrelayd/smtpd_limit.h"
 #include "mxrelayd/smtpd_listener.h"
+#include "mxrelayd/smtpd_local.h"
 #include "mxrelayd/smtpd_session.h"
 #include "net/net_tls.h"
 #include "util/log.h"
@@ -64,6 +66,7 @@ struct mxrd_run {
 	struct reload *reload;
 	struct event *stop_poll;	/* owned */
 	struct sched *sched;		/* owned */
+	struct smtpd_local *local;	/* owned by main */
 	bool sched_stopped;		/* sched_stop's callback ran */
 	time_t stop_started;
 	bool dropped;
@@ -182,8 +185,15 @@ static void mxrd_on_signal(evutil_socket_t sig, short what, void *arg)
 	log_msg(LOG_LVL_INFO, "event=stopping signal=%d sessions=%u", (int)sig, ctx->nsessions);
 	run->stop_started = time(NULL);
 	reload_stop_sessions(run->reload);
+	smtpd_local_stop(run->local);
 	sched_stop(run->sched, mxrd_sched_stopped, run);
 	mxrd_stop_poll(-1, 0, run);
+}
+
+/* The generation of the configuration in force, for the local socket's new sessions. */
+static struct smtpd_ctx *mxrd_ctx_now(void *arg)
+{
+	return reload_ctx(arg);
 }
 
 /* SIGHUP: ask the privileged helper for the configuration file again. */
@@ -313,6 +323,8 @@ int main(int argc, char **argv)
 	if (fixed > 0)
 		log_msg(LOG_LVL_WARN, "event=queue-permissions queue=\"%s\" fixed=%u "
 		    "note=\"queue directory made 0700 and its files 0600\"", cfg->queue_dir, fixed);
+	if (smtpd_local_prepare(cfg, err, sizeof(err)) != 0)
+		fatal("event=start-failed reason=\"%s\"", err);
 	if (privdrop_drop(cfg->user, err, sizeof(err)) != 0)
 		fatal("event=start-failed reason=\"%s\"", err);
 
@@ -347,6 +359,13 @@ int main(int argc, char **argv)
 	    sizeof(err));
 	if (control == NULL)
 		fatal("event=start-failed reason=\"control socket: %s\"", err);
+	/* After the drop too: the daemon's user owns the sockets it removes at exit. */
+	struct smtpd_local *local = smtpd_local_new(cfg, err, sizeof(err));
+	if (local == NULL)
+		fatal("event=start-failed reason=\"local socket: %s\"", err);
+	struct control_public *mailq = control_public_new(base, cfg, queue, err, sizeof(err));
+	if (mailq == NULL)
+		fatal("event=start-failed reason=\"mailq socket: %s\"", err);
 	struct dns_resolver *dns = NULL;
 	if (cfg->check_rcpt_domain) {
 		const char *derr = NULL;
@@ -374,7 +393,7 @@ int main(int argc, char **argv)
 	/* From here the generation in force is the reload module's (ctx is copied). */
 	struct reload *reload = reload_new(&ctx, cfg, helper_fd, helper_pid, sched, debug);
 	control_set_reload(control, mxrd_control_reload, reload);
-	struct mxrd_run run = { .reload = reload, .sched = sched };
+	struct mxrd_run run = { .reload = reload, .sched = sched, .local = local };
 	run.stop_poll = evtimer_new(base, mxrd_stop_poll, &run);
 	struct event *ev_term = evsignal_new(base, SIGTERM, mxrd_on_signal, &run);
 	struct event *ev_int = evsignal_new(base, SIGINT, mxrd_on_signal, &run);
@@ -386,6 +405,7 @@ int main(int argc, char **argv)
 	event_add(ev_hup, NULL);
 
 	smtpd_listener_start(listeners, reload_ctx(reload));
+	smtpd_local_start(local, mxrd_ctx_now, reload);
 	log_msg(LOG_LVL_INFO, "event=started version=%s config=\"%s\" hostname=%s queue=\"%s\" tls=%s auth=%s",
 	    MXR_VERSION, cfg->path, cfg->hostname, cfg->queue_dir, tls != NULL ? "yes" : "no",
 	    auth != NULL ? "yes" : "no");
@@ -393,6 +413,7 @@ int main(int argc, char **argv)
 	event_base_dispatch(base);
 
 	reload_stop_sessions(reload);
+	smtpd_local_stop(local);
 	reload_drop_sessions(reload);
 	/* Last replies (221, 421) still being flushed belong to their connections: let them go out. */
 	struct timeval linger = { 0, MXRD_LINGER_MS * 1000 };
@@ -404,6 +425,8 @@ int main(int argc, char **argv)
 	/* A reload still waited for is answered no while its control client may hear it. */
 	reload_close_helper(reload);
 	control_free(control);
+	control_public_free(mailq);
+	smtpd_local_free(local);
 	/* Deliveries still running when the grace ran out are dropped: due again at start. */
 	sched_free(sched);
 	/* Commits still pending finish here; their sessions are already gone. */

@@ -64,7 +64,7 @@ static bool policy_is_postmaster(const char *local)
 /* The client may relay anywhere. */
 static bool policy_trusted(const struct config *c, const struct policy_client *client)
 {
-	if (client->authenticated)
+	if (client->authenticated || client->local_submission)
 		return true;
 	return !client->listener_requires_auth && client->addr != NULL &&
 	    config_network_match(c, client->addr);

@@ -29,6 +29,7 @@ struct policy_client {
 	const struct sockaddr *addr;	/* the client's address */
 	bool authenticated;
 	bool listener_requires_auth;	/* submission/smtps: networks alone do not relay */
+	bool local_submission;		/* the local socket: trusted as relay_networks are */
 };
 
 /* Accept (250 2.1.5) or refuse (550 5.7.1 Relaying denied, etc.) one recipient. */

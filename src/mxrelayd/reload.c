@@ -264,6 +264,9 @@ static const char *reload_fixed_changed(const struct config *old, const struct c
 		key = "control_socket";
 	else if (old->client_ipv6_prefix != c->client_ipv6_prefix)
 		key = "client_ipv6_prefix";
+	else if ((old->local_socket == NULL) != (c->local_socket == NULL) ||
+	    (old->local_socket != NULL && strcmp(old->local_socket, c->local_socket) != 0))
+		key = "local_socket";
 	if (key == NULL)
 		return NULL;
 	snprintf(buf, len, "%s: %s cannot change while the daemon runs: restart it", c->path, key);

@@ -18,8 +18,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
+#include "mxrelayd/aliases.h"
 #include "mxrelayd/config.h"
 #include "mxrelayd/sched_retry.h"
 #include "util/log.h"
@@ -238,6 +240,26 @@ static void sched_bounce_entry(const struct queue_rcpt *rc, enum dsn_action acti
 	};
 }
 
+/*
+ * Where a notice about mail from <> goes: the first address the
+ * postmaster alias expands to, else admin_address; NULL (the notice is
+ * dropped, as RFC 3461 has it) when neither is set. Owned by the caller.
+ */
+static char *sched_bounce_postmaster(const struct config *cfg)
+{
+	const char *locals[] = { cfg->hostname, "localhost" };
+	char **list = NULL;
+	size_t n = 0;
+	char *to = NULL;
+	if (aliases_expand(cfg->aliases, "postmaster", locals, 2, cfg->admin_address, &list, &n,
+	    NULL) == ALIASES_OK && n > 0)
+		to = xstrdup(list[0]);
+	else if (cfg->admin_address != NULL)
+		to = xstrdup(cfg->admin_address);
+	aliases_list_free(list, n);
+	return to;
+}
+
 void sched_bounce_failed(struct sched *s, const char *msg_id)
 {
 	struct sched_op *busy = sched_bounce_inflight(s, msg_id);
@@ -262,10 +284,18 @@ void sched_bounce_failed(struct sched *s, const char *msg_id)
 	size_t nids = 0, nrep = 0;
 	bool more = false;
 	bool null_sender = m.sender == NULL || m.sender[0] == '\0';
+	/*
+	 * A bounce that bounced (or other mail from <>) would be dropped and
+	 * the failure never seen: it goes to postmaster instead, unless what
+	 * failed is the postmaster address itself, which would loop.
+	 */
+	char *postmaster = null_sender ? sched_bounce_postmaster(s->cfg) : NULL;
 	for (size_t i = 0; i < nrc; i++) {
 		if (rc[i].state != QUEUE_RCPT_FAILED)
 			continue;
 		bool report = !null_sender && sched_bounce_wants_failure(rc[i].notify);
+		if (postmaster != NULL)
+			report = strcasecmp(rc[i].address, postmaster) != 0;
 		if (report && nrep == DSN_RCPTS_MAX) {
 			more = true;	/* left failed: the next DSN takes it */
 			continue;
@@ -289,7 +319,13 @@ void sched_bounce_failed(struct sched *s, const char *msg_id)
 	} else {
 		struct sched_op *op = sched_op_new(s, SCHED_OP_BOUNCE, msg_id);
 		op->again = more;
-		if (sched_bounce_queue(s, &m, DSN_FAILURE, rep, nrep, ids, nids, now, op, err, sizeof(err))) {
+		struct queue_msg to = m;
+		if (postmaster != NULL) {
+			to.sender = postmaster;
+			log_msg(LOG_LVL_INFO, "queue=%s event=bounce-to-postmaster to=<%s> rcpts=%zu "
+			    "reason=\"null sender\"", msg_id, postmaster, nrep);
+		}
+		if (sched_bounce_queue(s, &to, DSN_FAILURE, rep, nrep, ids, nids, now, op, err, sizeof(err))) {
 			s->stats.bounces++;
 		} else {
 			log_msg(LOG_LVL_WARN, "queue=%s event=bounce-failed rcpts=%zu reason=\"%s\"", msg_id,
@@ -298,6 +334,7 @@ void sched_bounce_failed(struct sched *s, const char *msg_id)
 			sched_bounce_retry_later(s);
 		}
 	}
+	free(postmaster);
 	free(mta);
 	free(rep);
 	free(ids);

@@ -20,6 +20,7 @@
 #include "mxrelayd/queue_store.h"
 #include "mxrelayd/smtpd_auth.h"
 #include "mxrelayd/smtpd_data.h"
+#include "mxrelayd/smtpd_local.h"
 #include "mxrelayd/smtpd_params.h"
 #include "mxrelayd/smtpd_txn.h"
 #include "net/net_conn.h"
@@ -282,6 +283,7 @@ static void smtpd_cmds_mail(struct smtpd_session *s, const struct smtp_cmd *cmd)
 		smtpd_session_reply(s, 553, "5.1.7", "Sender address too long");
 		return;
 	}
+	smtpd_local_sender(s, text, sizeof(text));
 	s->txn = smtpd_txn_new(text, &mp);
 	smtpd_session_set_state(s, SMTPD_S_MAIL);
 	log_printable(ptext, sizeof(ptext), text, strlen(text));
@@ -371,8 +373,11 @@ static void smtpd_cmds_rcpt(struct smtpd_session *s, const struct smtp_cmd *cmd)
 		.addr = (const struct sockaddr *)&s->peer,
 		.authenticated = s->auth_user != NULL,
 		.listener_requires_auth = s->lst->require_auth,
+		.local_submission = s->local != NULL,
 	};
 	bool ok = policy_check_rcpt(cfg, &client, &addr, &pr);
+	if (smtpd_local_rcpt(s, &addr, &rp, ok, &pr))
+		return;
 	if (addr.kind == SMTP_ADDR_LOCALONLY)
 		/* "<Postmaster>" means ours (RFC 5321 4.5.1): give it our domain for the queue. */
 		snprintf(text, sizeof(text), "%s@%s", addr.local, cfg->hostname);

@@ -7,8 +7,9 @@
  * (bare_newline: made CRLF in DATA and BDAT alike, or refused), building
  * the envelope, the commit and its reply.
  * Never: adds, drops or changes a message octet besides prepending the
- * Received field and making bare line ends CRLF; never replies 250 before
- * the commit callback says ok.
+ * Received field (and, for a local submission, smtpd_local's missing
+ * Date and Message-ID) and making bare line ends CRLF; never replies 250
+ * before the commit callback says ok.
  */
 #include "mxrelayd/smtpd_data.h"
 
@@ -20,6 +21,7 @@
 #include <event2/buffer.h>
 
 #include "mxrelayd/queue_store.h"
+#include "mxrelayd/smtpd_local.h"
 #include "mxrelayd/smtpd_txn.h"
 #include "net/net_conn.h"
 #include "smtp/smtp_header.h"
@@ -75,6 +77,9 @@ static void smtpd_data_open(struct smtpd_session *s)
 		r.for_rcpt = NULL;
 		n = smtp_header_received(&r, hdr, sizeof(hdr));
 	}
+	if (s->local != NULL)
+		n = smtpd_local_received(cfg->hostname, s->local->uid, t->queue_id, r.when, hdr,
+		    sizeof(hdr));
 	if (n == 0 || queue_writer_append(t->writer, hdr, n) != 0)
 		t->write_error = true;
 	log_msg(LOG_LVL_DEBUG, "session=%s queue=%s event=data-start nrcpt=%zu", s->id,
@@ -108,7 +113,8 @@ static void smtpd_data_take(struct smtpd_session *s, const char *p, size_t n)
 		t->writer = NULL;
 		return;
 	}
-	if (queue_writer_append(t->writer, p, n) != 0) {
+	if ((s->local != NULL ? smtpd_local_append(s, p, n) :
+	    queue_writer_append(t->writer, p, n)) != 0) {
 		t->write_error = true;
 		queue_writer_abort(t->writer);
 		t->writer = NULL;
@@ -304,6 +310,7 @@ void smtpd_data_bdat(struct smtpd_session *s, const struct smtp_cmd *cmd)
 static void smtpd_data_log_queued(const struct smtpd_session *s, const struct smtpd_txn *t)
 {
 	char helo[sizeof(s->helo) * 2], user[520], from[1100], msgid[SMTP_HDRSCAN_MSGID_MAX * 4 + 1];
+	char who[128];
 	const char *m = smtp_hdrscan_msgid(&t->hdr);
 	log_printable(helo, sizeof(helo), s->helo, strlen(s->helo));
 	log_printable(user, sizeof(user), s->auth_user != NULL ? s->auth_user : "",
@@ -311,9 +318,9 @@ static void smtpd_data_log_queued(const struct smtpd_session *s, const struct sm
 	log_printable(from, sizeof(from), t->sender, strlen(t->sender));
 	log_printable(msgid, sizeof(msgid), m != NULL ? m : "", m != NULL ? strlen(m) : 0);
 	log_msg(LOG_LVL_INFO, "session=%s queue=%s event=queued client=%s helo=\"%s\" auth=\"%s\" "
-	    "from=\"<%s>\" size=%llu nrcpt=%zu message_id=\"%s\" proto=%s", s->id, t->queue_id,
+	    "from=\"<%s>\" size=%llu nrcpt=%zu message_id=\"%s\" proto=%s%s", s->id, t->queue_id,
 	    s->peer_ip, helo, user, from, (unsigned long long)t->data_size, t->nrcpts, msgid,
-	    smtpd_session_protocol(s));
+	    smtpd_session_protocol(s), smtpd_local_log_tag(s, who, sizeof(who)));
 }
 
 /* The queue answered: reply, end the transaction, read on. */

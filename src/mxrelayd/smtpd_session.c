@@ -138,6 +138,7 @@ static void smtpd_session_destroy(struct smtpd_session *s)
 	if (s->data_deadline != NULL)
 		event_free(s->data_deadline);
 	free(s->auth_user);
+	free(s->local);
 	free(s);
 }
 

@@ -26,6 +26,7 @@ struct event;
 struct dns_query;
 struct smtpd_txn;
 struct smtpd_auth;
+struct smtpd_local_peer;
 
 enum smtpd_state {
 	SMTPD_S_HANDSHAKE,	/* implicit TLS (port 465): handshake before the greeting */
@@ -68,6 +69,7 @@ struct smtpd_session {
 	bool esmtp;				/* EHLO (not HELO) was used */
 	char helo[256];				/* HELO/EHLO argument, printable */
 	char *auth_user;			/* owned; set after a successful AUTH */
+	struct smtpd_local_peer *local;		/* owned; the submitter on the local socket, or NULL */
 	unsigned auth_failures;
 	unsigned errors;			/* client errors since the last message accepted */
 	unsigned messages;			/* messages queued in this session */

@@ -315,7 +315,9 @@ def test_sendmail_errors(relay, mxr_bin, tmp_path):
 
 
 def test_sendmail_refused_recipient(netns, mxrelayd, mxr_bin, tmp_path):
-    d = mxrelayd(relay_networks="10.0.0.0/8", relay_domains="example.test")
+    # Over TCP (no local socket, which is trusted as relay_networks are), loopback is not trusted.
+    d = mxrelayd(relay_networks="10.0.0.0/8", relay_domains="example.test",
+                 conf_extra="local_socket = none")
     r = expect_rc(run([mxr_bin.mxrelay, "sendmail", "-C", d.conf, "ok@example.test",
                        "other@elsewhere.test"], input="Subject: x\n\nbody\n"), 67)
     assert "refused the recipient <other@elsewhere.test>" in r.stderr, r
