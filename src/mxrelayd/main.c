@@ -323,7 +323,13 @@ int main(int argc, char **argv)
 	if (fixed > 0)
 		log_msg(LOG_LVL_WARN, "event=queue-permissions queue=\"%s\" fixed=%u "
 		    "note=\"queue directory made 0700 and its files 0600\"", cfg->queue_dir, fixed);
-	if (smtpd_local_prepare(cfg, err, sizeof(err)) != 0)
+	/*
+	 * As root the socket's directory is made and handed over now; otherwise
+	 * after the queue opened, so that a queue the daemon cannot use is the
+	 * error it reports.
+	 */
+	bool started_as_root = geteuid() == 0;
+	if (started_as_root && smtpd_local_prepare(cfg, err, sizeof(err)) != 0)
 		fatal("event=start-failed reason=\"%s\"", err);
 	if (privdrop_drop(cfg->user, err, sizeof(err)) != 0)
 		fatal("event=start-failed reason=\"%s\"", err);
@@ -351,6 +357,8 @@ int main(int argc, char **argv)
 	if (queue == NULL)
 		fatal("event=start-failed reason=\"queue %s: %s\"", cfg->queue_dir, err);
 	queue_store_set_reserve(queue, cfg->queue_reserve);
+	if (!started_as_root && smtpd_local_prepare(cfg, err, sizeof(err)) != 0)
+		fatal("event=start-failed reason=\"%s\"", err);
 	struct sched *sched = sched_new(base, cfg, queue, err, sizeof(err));
 	if (sched == NULL)
 		fatal("event=start-failed reason=\"%s\"", err);
