@@ -931,7 +931,7 @@ static void cfg_set_defaults(struct config *c)
 	c->family = MXR_FAMILY_ANY;
 	c->tls_policy = MXR_TLS_OPPORTUNISTIC;
 	c->max_deliveries = 100;
-	c->max_per_destination = 10;
+	c->max_per_destination = 20;
 	c->reuse_time = 5;
 	c->reuse_limit = 100;
 	c->nretry_intervals = sizeof(retry) / sizeof(retry[0]);

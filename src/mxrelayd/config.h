@@ -127,7 +127,7 @@ struct config {
 	struct cfg_route *routes;
 	size_t nroutes;
 	unsigned max_deliveries;	/* global concurrency, default 100 */
-	unsigned max_per_destination;	/* per domain, default 10 */
+	unsigned max_per_destination;	/* per domain, default 20 (as Postfix) */
 	unsigned reuse_time;		/* seconds a delivered-to connection waits for more; 0: off; default 5 */
 	unsigned reuse_limit;		/* messages per reused connection; 0: no limit; default 100 */
 

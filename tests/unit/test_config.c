@@ -223,7 +223,7 @@ static const struct error_case error_cases[] = {
 	{ L "route = a..test smarthost=x.test\n", "route: 'a..test' is not a domain name" },
 	{ L "relay_domains = ours.test, [192.0.2.1]\n", "relay_domains: '[192.0.2.1]' is not a domain name" },
 	{ L "max_connections = 10\nmax_connections_per_ip = 20\n", "t.conf:3: max_connections_per_ip (20) is more than max_connections (10)" },
-	{ L "max_deliveries = 5\n", "max_per_destination (10) is more than max_deliveries (5)" },
+	{ L "max_deliveries = 5\n", "max_per_destination (20) is more than max_deliveries (5)" },
 	{ L "user = no-such-user-here\n", "user: no such user 'no-such-user-here'" },
 	{ L "dns_server = 127.0.0.1:0\n", "dns_server: '127.0.0.1:0' has a port" },
 	{ L "dns_server = resolver.test\n", "is not an IP address" },
@@ -289,7 +289,7 @@ static void test_defaults(void **state)
 	assert_int_equal(c->family, MXR_FAMILY_ANY);
 	assert_int_equal(c->tls_policy, MXR_TLS_OPPORTUNISTIC);
 	assert_int_equal(c->max_deliveries, 100);
-	assert_int_equal(c->max_per_destination, 10);
+	assert_int_equal(c->max_per_destination, 20);
 	assert_int_equal(c->reuse_time, 5);
 	assert_int_equal(c->reuse_limit, 100);
 	assert_int_equal(c->max_queue_age, 5 * 86400);
