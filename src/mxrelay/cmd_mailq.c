@@ -20,36 +20,12 @@
 #include <unistd.h>
 
 #include "mxrelay/commands.h"
+#include "util/unix_sock.h"
 #include "mxrelayd/config.h"
 #include "mxrelayd/control_public.h"
 
 /* Seconds the daemon gets for its reply. */
 #define MAILQ_TIMEOUT_S 60
-
-/* Connect to the listing socket; the descriptor, or -1 with errno. */
-static int mailq_connect(const char *path)
-{
-	struct sockaddr_un sun;
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(sun.sun_path)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	memcpy(sun.sun_path, path, strlen(path) + 1);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	struct timeval tv = { MAILQ_TIMEOUT_S, 0 };
-	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0 ||
-	    connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
-		int e = errno;
-		close(fd);
-		errno = e;
-		return -1;
-	}
-	return fd;
-}
 
 /* Send "list" and print the body; the exit status. */
 static int mailq_ask(int fd, const char *prog, const char *path)
@@ -102,7 +78,7 @@ int cmd_mailq(const char *prog, const char *config)
 	}
 	bool have = control_public_path(cfg, path, sizeof(path));
 	config_free(cfg);
-	int fd = have ? mailq_connect(path) : -1;
+	int fd = have ? unix_sock_connect(path, MAILQ_TIMEOUT_S) : -1;
 	if (fd < 0) {
 		/* Root may read the store itself when no daemon runs. */
 		if (geteuid() == 0) {

@@ -32,6 +32,7 @@
 #include "mxrelayd/config.h"
 #include "mxrelayd/control.h"
 #include "mxrelayd/queue_store.h"
+#include "util/unix_sock.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
@@ -233,29 +234,6 @@ static int queue_config(const char *path, struct config **cfg)
 	return EX_OK;
 }
 
-/* Connect to the control socket: the fd, or -1 with errno set. */
-static int queue_connect(const char *path)
-{
-	struct sockaddr_un sun;
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(sun.sun_path)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	memcpy(sun.sun_path, path, strlen(path) + 1);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
-		int e = errno;
-		close(fd);
-		errno = e;
-		return -1;
-	}
-	return fd;
-}
-
 /* The typed status of an error KIND of the protocol; false when the kind is unknown. */
 static bool queue_kind_parse(const char *kind, size_t n, enum control_status *out)
 {
@@ -325,7 +303,7 @@ static int queue_link_ask(struct queue_link *l, const char *req, struct evbuffer
     char *msg, size_t msglen, enum control_status *st)
 {
 	const char *sock = l->cfg->control_socket;
-	int fd = queue_connect(sock);
+	int fd = unix_sock_connect(sock, 0);
 	if (fd < 0) {
 		snprintf(msg, msglen, "cannot reach the daemon at %s: %s", sock, strerror(errno));
 		return EX_TEMPFAIL;
@@ -451,7 +429,7 @@ static int queue_link_open(struct queue_link *l, const struct config *cfg)
 	 * ids may still have to come from standard input, so each request has
 	 * its own connection.
 	 */
-	int fd = queue_connect(cfg->control_socket);
+	int fd = unix_sock_connect(cfg->control_socket, 0);
 	if (fd >= 0) {
 		close(fd);
 		return EX_OK;

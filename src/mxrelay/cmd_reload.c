@@ -22,6 +22,7 @@
 
 #include "mxrelay/commands.h"
 #include "mxrelayd/config.h"
+#include "util/unix_sock.h"
 #include "util/log.h"
 
 /* Most octets of an answer: a status line and the errors. */
@@ -37,19 +38,10 @@ static const char reload_usage[] =
 /* Send "reload" and read the whole answer into buf; its length, or -1 with errno. */
 static ssize_t reload_exchange(const char *path, char *buf, size_t cap)
 {
-	struct sockaddr_un sun;
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(sun.sun_path)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	memcpy(sun.sun_path, path, strlen(path) + 1);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd = unix_sock_connect(path, 0);
 	if (fd < 0)
 		return -1;
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0 ||
-	    write(fd, "reload\n", 7) != 7) {
+	if (write(fd, "reload\n", 7) != 7) {
 		int e = errno;
 		close(fd);
 		errno = e;

@@ -29,6 +29,7 @@
 #include "mxrelayd/queue_store.h"
 #include "smtp/smtp_addr.h"
 #include "util/log.h"
+#include "util/unix_sock.h"
 #include "util/xalloc.h"
 
 /* A client gets this long to send its request, and to read the reply. */
@@ -642,41 +643,6 @@ static void control_on_accept(struct evconnlistener *lev, evutil_socket_t fd,
 	bufferevent_enable(cn->bev, EV_READ);
 }
 
-/* Remove a socket left at path by a daemon that died; fail if one is alive. */
-static int control_clear_stale(const char *path, const struct sockaddr_un *sun, char *err,
-    size_t errlen)
-{
-	struct stat st;
-	if (lstat(path, &st) != 0)
-		return errno == ENOENT ? 0 : (snprintf(err, errlen, "%s: %s", path, strerror(errno)), -1);
-	if (!S_ISSOCK(st.st_mode)) {
-		snprintf(err, errlen, "%s exists and is not a socket", path);
-		return -1;
-	}
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		snprintf(err, errlen, "socket: %s", strerror(errno));
-		return -1;
-	}
-	int rc = connect(fd, (const struct sockaddr *)sun, sizeof(*sun));
-	int e = errno;
-	close(fd);
-	if (rc == 0) {
-		snprintf(err, errlen, "%s: another daemon is listening there", path);
-		return -1;
-	}
-	if (e != ECONNREFUSED) {
-		snprintf(err, errlen, "%s: %s", path, strerror(e));
-		return -1;
-	}
-	if (unlink(path) != 0 && errno != ENOENT) {
-		snprintf(err, errlen, "cannot remove the stale %s: %s", path, strerror(errno));
-		return -1;
-	}
-	log_msg(LOG_LVL_INFO, "event=control-stale-removed path=\"%s\"", path);
-	return 0;
-}
-
 struct control *control_new(struct event_base *base, const struct config *cfg,
     struct queue_store *q, control_notify_fn *notify, void *notify_arg, char *err,
     size_t errlen)
@@ -691,8 +657,11 @@ struct control *control_new(struct event_base *base, const struct config *cfg,
 		return NULL;
 	}
 	memcpy(sun.sun_path, path, strlen(path) + 1);
-	if (control_clear_stale(path, &sun, err, errlen) != 0)
+	bool removed = false;
+	if (unix_sock_clear_stale(path, &removed, err, errlen) != 0)
 		return NULL;
+	if (removed)
+		log_msg(LOG_LVL_INFO, "event=control-stale-removed path=\"%s\"", path);
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0) {
 		snprintf(err, errlen, "socket: %s", strerror(errno));

@@ -32,6 +32,7 @@
 #include "mxrelayd/smtpd_txn.h"
 #include "smtp/smtp_header.h"
 #include "util/log.h"
+#include "util/unix_sock.h"
 #include "util/xalloc.h"
 
 /* Connections taken per readiness event. */
@@ -101,40 +102,6 @@ int smtpd_local_prepare(const struct config *cfg, char *err, size_t errlen)
 	return 0;
 }
 
-/* Remove a socket file left by a daemon that is gone; -1 when one still listens. */
-static int smtpd_local_clear_stale(const char *path, const struct sockaddr_un *sun,
-    char *err, size_t errlen)
-{
-	struct stat st;
-	if (lstat(path, &st) != 0)
-		return errno == ENOENT ? 0 : (snprintf(err, errlen, "%s: %s", path, strerror(errno)), -1);
-	if (!S_ISSOCK(st.st_mode)) {
-		snprintf(err, errlen, "%s exists and is not a socket", path);
-		return -1;
-	}
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		snprintf(err, errlen, "socket: %s", strerror(errno));
-		return -1;
-	}
-	int rc = connect(fd, (const struct sockaddr *)sun, sizeof(*sun));
-	int e = errno;
-	close(fd);
-	if (rc == 0) {
-		snprintf(err, errlen, "%s: another daemon is listening there", path);
-		return -1;
-	}
-	if (e != ECONNREFUSED) {
-		snprintf(err, errlen, "%s: %s", path, strerror(e));
-		return -1;
-	}
-	if (unlink(path) != 0 && errno != ENOENT) {
-		snprintf(err, errlen, "cannot remove the stale %s: %s", path, strerror(errno));
-		return -1;
-	}
-	return 0;
-}
-
 /* Bind a Unix stream socket at path with mode; the descriptor, or -1 with err. */
 static int smtpd_local_bind_at(const char *path, mode_t mode, struct stat *st, char *err,
     size_t errlen)
@@ -147,7 +114,8 @@ static int smtpd_local_bind_at(const char *path, mode_t mode, struct stat *st, c
 		return -1;
 	}
 	memcpy(sun.sun_path, path, strlen(path) + 1);
-	if (smtpd_local_clear_stale(path, &sun, err, errlen) != 0)
+	bool removed = false;
+	if (unix_sock_clear_stale(path, &removed, err, errlen) != 0)
 		return -1;
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0) {
