@@ -320,6 +320,35 @@ static void control_conn_free(struct control_conn *cn)
 	free(cn);
 }
 
+void control_frame_reply(struct evbuffer *out, enum control_status st, const char *text,
+    struct evbuffer *body)
+{
+	if (st == CONTROL_OK)
+		evbuffer_add_printf(out, "ok %s\n", text);
+	else
+		evbuffer_add_printf(out, "error %s %s\n", control_status_name(st), text);
+	if (body == NULL)
+		return;
+	char *line;
+	size_t n;
+	while ((line = evbuffer_readln(body, &n, EVBUFFER_EOL_LF)) != NULL) {
+		if (n > 0 && line[0] == '.')
+			evbuffer_add(out, ".", 1);
+		evbuffer_add(out, line, n);
+		evbuffer_add(out, "\n", 1);
+		free(line);
+	}
+	size_t rest = evbuffer_get_length(body);
+	if (rest > 0) {
+		/* a last line without its LF */
+		if (evbuffer_pullup(body, 1)[0] == '.')
+			evbuffer_add(out, ".", 1);
+		evbuffer_remove_buffer(body, out, rest);
+		evbuffer_add(out, "\n", 1);
+	}
+	evbuffer_add(out, ".\n", 2);
+}
+
 /* Queue the status line (and a dot-stuffed body) and close once it is written. */
 static void control_reply(struct control_conn *cn, enum control_status st, const char *text,
     struct evbuffer *body)
@@ -327,32 +356,9 @@ static void control_reply(struct control_conn *cn, enum control_status st, const
 	struct evbuffer *out = bufferevent_get_output(cn->bev);
 	char safe[512];
 	log_printable(safe, sizeof(safe), text, strlen(text));
-	if (st == CONTROL_OK)
-		evbuffer_add_printf(out, "ok %s\n", text);
-	else
-		evbuffer_add_printf(out, "error %s %s\n", control_status_name(st), text);
+	control_frame_reply(out, st, text, body);
 	log_msg(st == CONTROL_OK ? LOG_LVL_INFO : LOG_LVL_WARN,
 	    "event=control-reply conn=%lu status=%s text=\"%s\"", cn->id, control_status_name(st), safe);
-	if (body != NULL) {
-		char *line;
-		size_t n;
-		while ((line = evbuffer_readln(body, &n, EVBUFFER_EOL_LF)) != NULL) {
-			if (n > 0 && line[0] == '.')
-				evbuffer_add(out, ".", 1);
-			evbuffer_add(out, line, n);
-			evbuffer_add(out, "\n", 1);
-			free(line);
-		}
-		size_t rest = evbuffer_get_length(body);
-		if (rest > 0) {
-			/* a last line without its LF */
-			if (evbuffer_pullup(body, 1)[0] == '.')
-				evbuffer_add(out, ".", 1);
-			evbuffer_remove_buffer(body, out, rest);
-			evbuffer_add(out, "\n", 1);
-		}
-		evbuffer_add(out, ".\n", 2);
-	}
 	cn->replied = true;
 	bufferevent_disable(cn->bev, EV_READ);
 	bufferevent_enable(cn->bev, EV_WRITE);

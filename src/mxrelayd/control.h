@@ -113,6 +113,15 @@ const char *control_status_name(enum control_status s);
 enum control_status control_run(struct queue_store *q, const struct control_req *req,
     time_t now, struct evbuffer *body, size_t cap, char *msg, size_t msglen);
 
+struct evbuffer;
+/*
+ * Write one reply of the line protocol to out: "ok TEXT" or "error KIND
+ * TEXT", then, when body is not NULL, its lines (a line starting with a dot
+ * gets a second one) and a line holding a single dot. body is drained.
+ */
+void control_frame_reply(struct evbuffer *out, enum control_status st, const char *text,
+    struct evbuffer *body);
+
 struct control;
 
 /* What a request changed, for the scheduler to act on at once. */

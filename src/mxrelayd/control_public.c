@@ -80,29 +80,7 @@ static void control_public_reply(struct control_public_conn *cn, enum control_st
     const char *text, struct evbuffer *body)
 {
 	struct evbuffer *out = bufferevent_get_output(cn->bev);
-	if (st == CONTROL_OK)
-		evbuffer_add_printf(out, "ok %s\n", text);
-	else
-		evbuffer_add_printf(out, "error %s %s\n", control_status_name(st), text);
-	if (body != NULL) {
-		char *line;
-		size_t n;
-		while ((line = evbuffer_readln(body, &n, EVBUFFER_EOL_LF)) != NULL) {
-			if (n > 0 && line[0] == '.')
-				evbuffer_add(out, ".", 1);
-			evbuffer_add(out, line, n);
-			evbuffer_add(out, "\n", 1);
-			free(line);
-		}
-		size_t rest = evbuffer_get_length(body);
-		if (rest > 0) {
-			if (evbuffer_pullup(body, 1)[0] == '.')
-				evbuffer_add(out, ".", 1);
-			evbuffer_remove_buffer(body, out, rest);
-			evbuffer_add(out, "\n", 1);
-		}
-		evbuffer_add(out, ".\n", 2);
-	}
+	control_frame_reply(out, st, text, body);
 	cn->replied = true;
 	bufferevent_disable(cn->bev, EV_READ);
 	bufferevent_enable(cn->bev, EV_WRITE);
