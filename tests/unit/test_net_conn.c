@@ -545,19 +545,25 @@ static void test_pipelined_before_starttls_dropped(void **state)
 	t_fini(&t);
 }
 
+/* Run scenario sc over implicit TLS with a verified certificate; fails the test on an error. */
+static void t_connect_implicit_tls(struct t *t, enum scenario sc, struct pki *p)
+{
+	t_init(t, sc);
+	tls_ctxs(t, p, p->cert, true);
+	const char *err = NULL;
+	t->cli.c = net_conn_connect(t->base, (struct sockaddr *)&t->addr, sizeof(t->addr), NULL, 0,
+	    2000, client_cb, t, &err);
+	assert_non_null(t->cli.c);
+	assert_int_equal(net_conn_set_implicit_tls(t->cli.c, t->cli_ctx, "mx.test"), 0);
+	event_base_dispatch(t->base);
+	if (t->cli.error)
+		fail_msg("scenario %d over implicit TLS: %s", (int)sc, t->cli.err);
+}
+
 static void test_implicit_tls(void **state)
 {
 	struct t t;
-	t_init(&t, SC_IMPLICIT);
-	tls_ctxs(&t, pki_of(state), pki_of(state)->cert, true);
-	const char *err = NULL;
-	t.cli.c = net_conn_connect(t.base, (struct sockaddr *)&t.addr, sizeof(t.addr), NULL, 0,
-	    2000, client_cb, &t, &err);
-	assert_non_null(t.cli.c);
-	assert_int_equal(net_conn_set_implicit_tls(t.cli.c, t.cli_ctx, "mx.test"), 0);
-	event_base_dispatch(t.base);
-	if (t.cli.error)
-		fail_msg("implicit TLS: %s", t.cli.err);
+	t_connect_implicit_tls(&t, SC_IMPLICIT, pki_of(state));
 	assert_true(t.cli.tls_ok);
 	assert_true(t.cli.verified);
 	assert_string_equal(t.cli.lines[0], "220 implicit");
@@ -587,16 +593,7 @@ static void test_bulk_drained(void **state)
 static void test_tls_bulk_drained(void **state)
 {
 	struct t t;
-	t_init(&t, SC_TLS_BULK);
-	tls_ctxs(&t, pki_of(state), pki_of(state)->cert, true);
-	const char *err = NULL;
-	t.cli.c = net_conn_connect(t.base, (struct sockaddr *)&t.addr, sizeof(t.addr), NULL, 0,
-	    2000, client_cb, &t, &err);
-	assert_non_null(t.cli.c);
-	assert_int_equal(net_conn_set_implicit_tls(t.cli.c, t.cli_ctx, "mx.test"), 0);
-	event_base_dispatch(t.base);
-	if (t.cli.error)
-		fail_msg("TLS bulk: %s", t.cli.err);
+	t_connect_implicit_tls(&t, SC_TLS_BULK, pki_of(state));
 	if (t.bulk_received != BULK_TOTAL)
 		fail_msg("got %zu octets, want %u", t.bulk_received, BULK_TOTAL);
 	assert_true(t.saw_pending);
