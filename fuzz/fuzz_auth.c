@@ -11,7 +11,7 @@
 
 #include <openssl/evp.h>
 
-#include "mxrelayd/smtpd_auth.h"
+#include "smtpd_auth.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -10,31 +10,31 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "client/client_hdr.h"
+#include "smtp/smtp_hdrrcpt.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const char *msg = (const char *)data;
-	size_t end = client_hdr_end(msg, size);
+	size_t end = smtp_hdrrcpt_end(msg, size);
 	if (end > size)
 		abort();
 	size_t hlen = end != 0 ? end : size;
-	struct client_hdr_rcpts r;
-	client_hdr_rcpts(msg, hlen, &r);
+	struct smtp_hdrrcpt r;
+	smtp_hdrrcpt_parse(msg, hlen, &r);
 	if (r.header_len > hlen || (r.header == NULL && r.header_len != 0))
 		abort();
 	for (size_t i = 0; i < r.n; i++)
 		if (r.addrs[i] == NULL)
 			abort();
 	if (r.header != NULL) {
-		struct client_hdr_rcpts again;
-		client_hdr_rcpts(r.header, r.header_len, &again);
+		struct smtp_hdrrcpt again;
+		smtp_hdrrcpt_parse(r.header, r.header_len, &again);
 		if (again.n > r.n || again.header_len != r.header_len)
 			abort();
-		client_hdr_rcpts_free(&again);
+		smtp_hdrrcpt_free(&again);
 	}
-	client_hdr_rcpts_free(&r);
+	smtp_hdrrcpt_free(&r);
 	return 0;
 }

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "mxrelay/mxrelay.h"
-#include "mxrelayd/smtpd_params.h"
+#include "smtpd_params.h"
 #include "smtp/smtp_cmd.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mxrelayd/reload_frame.h"
+#include "reload_frame.h"
 #include "util/file.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

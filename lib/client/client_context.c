@@ -8,7 +8,7 @@
  * the AUTH password; keeps it only as long as the context lives and wipes
  * it on free.
  */
-#include "client/client_context.h"
+#include "client_context.h"
 
 #include <ctype.h>
 #include <netdb.h>

@@ -16,8 +16,8 @@
 #include <sys/socket.h>
 
 #include "mxrelay/mxrelay.h"
-#include "client/client_pool.h"
-#include "client/client_session.h"
+#include "client_pool.h"
+#include "client_session.h"
 #include "dns/dns_mx.h"
 
 struct mxr_context {

@@ -15,9 +15,9 @@
 
 #include <event2/event.h>
 
-#include "client/client_context.h"
-#include "client/client_domain.h"
-#include "client/client_group.h"
+#include "client_context.h"
+#include "client_domain.h"
+#include "client_group.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 

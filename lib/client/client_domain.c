@@ -13,7 +13,7 @@
  * other than as its very last act; reuses a session across contexts (so
  * across TLS policies or credentials).
  */
-#include "client/client_domain.h"
+#include "client_domain.h"
 
 #include <netdb.h>
 #include <netinet/in.h>
@@ -23,8 +23,8 @@
 
 #include <event2/event.h>
 
-#include "client/client_context.h"
-#include "client/client_pool.h"
+#include "client_context.h"
+#include "client_pool.h"
 #include "smtp/smtp_addr.h"
 #include "util/log.h"
 #include "util/xalloc.h"

@@ -15,7 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "client/client_session.h"
+#include "client_session.h"
 
 struct mxr_context;
 struct client_domain;

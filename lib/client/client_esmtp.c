@@ -3,7 +3,7 @@
  *
  * Owns: the parameter text. Never: does I/O.
  */
-#include "client/client_esmtp.h"
+#include "client_esmtp.h"
 
 #include <inttypes.h>
 #include <stdbool.h>

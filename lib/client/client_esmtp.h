@@ -12,7 +12,7 @@
 
 #include <stddef.h>
 
-#include "client/client_session.h"
+#include "client_session.h"
 #include "smtp/smtp_caps.h"
 
 /* " SIZE=n BODY=8BITMIME SMTPUTF8 RET=.. ENVID=.." as offered; "" when none. */

@@ -4,7 +4,7 @@
  * Owns: the grouping rules (domain compared without case, local part
  * compared exactly, as RFC 5321 2.4 wants). Never: does I/O.
  */
-#include "client/client_group.h"
+#include "client_group.h"
 
 #include <ctype.h>
 #include <stdio.h>

@@ -7,7 +7,7 @@
  * Never: frees a session inside that session's own callback other than
  * through the done hook (which allows it), or keeps one past its close.
  */
-#include "client/client_pool.h"
+#include "client_pool.h"
 
 #include <stdint.h>
 #include <stdio.h>

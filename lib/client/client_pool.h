@@ -15,7 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "client/client_session.h"
+#include "client_session.h"
 
 #define CLIENT_POOL_MAX 64
 #define CLIENT_POOL_KEY_MAX 300

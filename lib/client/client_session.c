@@ -12,9 +12,9 @@
  * last reply was not 2xx for another message, or frees itself from inside
  * a callback.
  */
-#include "client/client_session.h"
-#include "client/client_session_int.h"
-#include "client/client_txn.h"
+#include "client_session.h"
+#include "client_session_int.h"
+#include "client_txn.h"
 
 #include <errno.h>
 #include <inttypes.h>

@@ -15,8 +15,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "client/client_session.h"
-#include "client/client_txn.h"
+#include "client_session.h"
+#include "client_txn.h"
 #include "smtp/smtp_caps.h"
 #include "smtp/smtp_reply.h"
 

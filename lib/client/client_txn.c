@@ -11,9 +11,9 @@
  * client_session, sends a message without an accepted recipient, or
  * decides a recipient twice.
  */
-#include "client/client_txn.h"
-#include "client/client_esmtp.h"
-#include "client/client_session_int.h"
+#include "client_txn.h"
+#include "client_esmtp.h"
+#include "client_session_int.h"
 
 #include <inttypes.h>
 #include <stdlib.h>

@@ -20,7 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "client/client_session.h"
+#include "client_session.h"
 #include "smtp/smtp_data.h"
 
 /* What to do once the replies being drained are in. */

@@ -3,7 +3,7 @@
  * Owns: the read loop and its errors; a set's copies, wiped when freed.
  * Never: returns a partial file; a set without from_disk never opens one.
  */
-#include "file.h"
+#include "util/file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "xalloc.h"
+#include "util/xalloc.h"
 
 char *file_read_all(const char *path, size_t max, size_t *lenp, char *err, size_t errlen)
 {

@@ -1,7 +1,7 @@
 /*
  * hostname: this host's fully qualified name (see hostname.h).
  */
-#include "hostname.h"
+#include "util/hostname.h"
 
 #include <ctype.h>
 #include <netdb.h>
@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "xalloc.h"
+#include "util/xalloc.h"
 
 char *hostname_fqdn(void)
 {

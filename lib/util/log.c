@@ -2,7 +2,7 @@
  * log: key=value event lines. Owns the process-wide log settings (set once
  * at start-up by log_init, read-only afterwards). Never: logs secrets.
  */
-#include "log.h"
+#include "util/log.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -74,3 +74,44 @@ int unix_sock_clear_stale(const char *path, bool *removed, char *err, size_t err
 	*removed = true;
 	return 0;
 }
+
+int unix_sock_listen(const char *path, mode_t mode, struct unix_sock_file *f, char *err,
+    size_t errlen)
+{
+	struct sockaddr_un sun;
+	if (unix_sock_addr(path, &sun) != 0) {
+		snprintf(err, errlen, "%s: %s", *path == '\0' ? "socket path" : path,
+		    *path == '\0' ? "is empty" : "too long for a Unix socket");
+		return -1;
+	}
+	f->stale_removed = false;
+	if (unix_sock_clear_stale(path, &f->stale_removed, err, errlen) != 0)
+		return -1;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		snprintf(err, errlen, "socket: %s", strerror(errno));
+		return -1;
+	}
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
+		snprintf(err, errlen, "bind %s: %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	struct stat st;
+	if (chmod(path, mode) != 0 || stat(path, &st) != 0) {
+		snprintf(err, errlen, "chmod %s: %s", path, strerror(errno));
+		close(fd);
+		unlink(path);
+		return -1;
+	}
+	f->dev = st.st_dev;
+	f->ino = st.st_ino;
+	return fd;
+}
+
+void unix_sock_remove_own(const char *path, const struct unix_sock_file *f)
+{
+	struct stat st;
+	if (path != NULL && lstat(path, &st) == 0 && st.st_dev == f->dev && st.st_ino == f->ino)
+		unlink(path);
+}

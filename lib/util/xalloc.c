@@ -2,7 +2,7 @@
  * xalloc: allocation wrappers that abort with a clear message on failure.
  * Owns: nothing but the failure policy. Never: returns NULL.
  */
-#include "xalloc.h"
+#include "util/xalloc.h"
 
 #include <stdint.h>
 #include <stdio.h>

@@ -13,10 +13,10 @@
 #include <sysexits.h>
 #include <unistd.h>
 
-#include "mxrelay/commands.h"
-#include "mxrelayd/auth_db.h"
-#include "mxrelayd/config.h"
-#include "mxrelayd/config_print.h"
+#include "commands.h"
+#include "policy/auth_db.h"
+#include "config/config.h"
+#include "config/config_print.h"
 
 #define CHECK_CONFIG_DEFAULT_PATH MXR_CONFIG_FILE
 

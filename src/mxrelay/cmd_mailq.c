@@ -19,10 +19,10 @@
 #include <sysexits.h>
 #include <unistd.h>
 
-#include "mxrelay/commands.h"
+#include "commands.h"
 #include "util/unix_sock.h"
-#include "mxrelayd/config.h"
-#include "mxrelayd/control_public.h"
+#include "config/config.h"
+#include "control/control_public.h"
 
 /* Seconds the daemon gets for its reply. */
 #define MAILQ_TIMEOUT_S 60

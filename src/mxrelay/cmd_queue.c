@@ -28,10 +28,10 @@
 
 #include <event2/buffer.h>
 
-#include "mxrelay/commands.h"
-#include "mxrelayd/config.h"
-#include "mxrelayd/control.h"
-#include "mxrelayd/queue_store.h"
+#include "commands.h"
+#include "config/config.h"
+#include "control/control.h"
+#include "queue/queue_store.h"
 #include "util/unix_sock.h"
 #include "util/log.h"
 #include "util/xalloc.h"

@@ -20,8 +20,8 @@
 #include <sysexits.h>
 #include <unistd.h>
 
-#include "mxrelay/commands.h"
-#include "mxrelayd/config.h"
+#include "commands.h"
+#include "config/config.h"
 #include "util/unix_sock.h"
 #include "util/log.h"
 

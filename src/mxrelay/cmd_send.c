@@ -25,8 +25,8 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 
-#include "client/client_hdr.h"
-#include "mxrelay/commands.h"
+#include "smtp/smtp_hdrrcpt.h"
+#include "commands.h"
 #include "mxrelay/mxrelay.h"
 #include "smtp/smtp_addr.h"
 #include "util/hostname.h"
@@ -665,7 +665,7 @@ static void send_add_rcpt(char ***list, size_t *n, size_t *cap, char *addr)
 /* Take the header section for -t: recipients out, Bcc removed. */
 static int send_read_header(struct send_input *in, char ***list, size_t *n, size_t *cap)
 {
-	size_t want = in->file_size < CLIENT_HDR_MAX ? (size_t)in->file_size : CLIENT_HDR_MAX;
+	size_t want = in->file_size < SMTP_HDRRCPT_MAX ? (size_t)in->file_size : SMTP_HDRRCPT_MAX;
 	char *buf = xmalloc(want + 1);
 	ssize_t got = send_read_at(in, 0, buf, want);
 	if (got < 0) {
@@ -673,18 +673,18 @@ static int send_read_header(struct send_input *in, char ***list, size_t *n, size
 		fprintf(stderr, "mxrelay send: cannot read the message: %s\n", strerror(errno));
 		return EX_IOERR;
 	}
-	size_t end = client_hdr_end(buf, (size_t)got);
+	size_t end = smtp_hdrrcpt_end(buf, (size_t)got);
 	if (end == 0) {
 		if ((uint64_t)got < in->file_size) {
 			free(buf);
 			fprintf(stderr, "mxrelay send: the header section is longer than %u octets\n",
-			    CLIENT_HDR_MAX);
+			    SMTP_HDRRCPT_MAX);
 			return EX_DATAERR;
 		}
 		end = (size_t)got;	/* a message that is all header */
 	}
-	struct client_hdr_rcpts hr;
-	client_hdr_rcpts(buf, end, &hr);
+	struct smtp_hdrrcpt hr;
+	smtp_hdrrcpt_parse(buf, end, &hr);
 	free(buf);
 	for (size_t i = 0; i < hr.n; i++) {
 		const char *err = NULL;
@@ -692,7 +692,7 @@ static int send_read_header(struct send_input *in, char ***list, size_t *n, size
 		if (a == NULL) {
 			fprintf(stderr, "mxrelay send: bad recipient address \"%s\" in the header: %s\n",
 			    hr.addrs[i], err != NULL ? err : "syntax");
-			client_hdr_rcpts_free(&hr);
+			smtp_hdrrcpt_free(&hr);
 			return EX_USAGE;
 		}
 		send_add_rcpt(list, n, cap, a);
@@ -701,7 +701,7 @@ static int send_read_header(struct send_input *in, char ***list, size_t *n, size
 	in->hdrlen = hr.header_len;
 	in->body_off = end;
 	hr.header = NULL;
-	client_hdr_rcpts_free(&hr);
+	smtp_hdrrcpt_free(&hr);
 	return EX_OK;
 }
 

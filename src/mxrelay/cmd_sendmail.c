@@ -33,10 +33,10 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 
-#include "client/client_hdr.h"
-#include "mxrelay/commands.h"
-#include "mxrelayd/config.h"
-#include "mxrelayd/queue_store.h"
+#include "smtp/smtp_hdrrcpt.h"
+#include "commands.h"
+#include "config/config.h"
+#include "queue/queue_store.h"
 #include "smtp/smtp_addr.h"
 #include "smtp/smtp_caps.h"
 #include "smtp/smtp_cmd.h"
@@ -426,7 +426,7 @@ static int sm_read(const struct sm_opts *o, const struct config *cfg, struct sm_
 		if (in_header) {
 			bool cont = t > 0 && (p[0] == ' ' || p[0] == '\t') && m->hdrlen > 0;
 			if (t > 0 && (cont || sm_is_field(p, t))) {
-				if (m->hdrlen + t + 2 > CLIENT_HDR_MAX) {
+				if (m->hdrlen + t + 2 > SMTP_HDRRCPT_MAX) {
 					rc = sm_fail(o, EX_DATAERR, "the header section is too long%s", NULL);
 					goto out;
 				}
@@ -507,7 +507,7 @@ static void sm_hdr_add(char **h, size_t *n, const char *text)
 }
 
 /*
- * The header to send: Bcc removed (client_hdr), From, Date and Message-ID
+ * The header to send: Bcc removed (smtp_hdrrcpt), From, Date and Message-ID
  * added when missing, ending with the blank line. With -t, the header's
  * recipients are added to rcpts.
  */
@@ -517,8 +517,8 @@ static int sm_header(const struct sm_opts *o, const struct config *cfg, const ch
 	char *raw = xmalloc(m->hdrlen + 3);
 	memcpy(raw, m->hdr, m->hdrlen);
 	memcpy(raw + m->hdrlen, "\r\n", 3);
-	struct client_hdr_rcpts hr;
-	client_hdr_rcpts(raw, m->hdrlen + 2, &hr);
+	struct smtp_hdrrcpt hr;
+	smtp_hdrrcpt_parse(raw, m->hdrlen + 2, &hr);
 	free(raw);
 	if (o->read_rcpts) {
 		for (size_t i = 0; i < hr.n; i++) {
@@ -527,7 +527,7 @@ static int sm_header(const struct sm_opts *o, const struct config *cfg, const ch
 			if (a == NULL) {
 				fprintf(stderr, "%s: bad recipient address \"%s\" in the header: %s\n",
 				    o->prog, hr.addrs[i], err != NULL ? err : "syntax");
-				client_hdr_rcpts_free(&hr);
+				smtp_hdrrcpt_free(&hr);
 				return EX_DATAERR;
 			}
 			sm_add(rcpts, nr, a);
@@ -536,7 +536,7 @@ static int sm_header(const struct sm_opts *o, const struct config *cfg, const ch
 	/* hr.header ends with the blank line; take the fields and add ours before it. */
 	size_t n = hr.header_len >= 2 ? hr.header_len - 2 : 0;
 	char *h = xmemdup0(hr.header != NULL ? hr.header : "", n);
-	client_hdr_rcpts_free(&hr);
+	smtp_hdrrcpt_free(&hr);
 	char line[SM_NAME_MAX * 2 + 600];
 	if (!sm_has_field(h, n, "From") && *sender != '\0') {
 		if (o->fullname != NULL && *o->fullname != '\0') {

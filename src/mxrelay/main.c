@@ -11,7 +11,7 @@
 #include <string.h>
 #include <sysexits.h>
 
-#include "mxrelay/commands.h"
+#include "commands.h"
 #include "util/log.h"
 
 struct main_cmd {

@@ -6,7 +6,7 @@
  * removes the file (a daemon starting meanwhile could lock an inode that
  * is about to vanish), or waits for a lock held by another process.
  */
-#include "mxrelayd/pidlock.h"
+#include "pidlock.h"
 
 #include <errno.h>
 #include <fcntl.h>

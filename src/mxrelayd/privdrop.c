@@ -7,7 +7,8 @@
  * Never: continues as root after being asked to drop, or after any of
  * the calls failed.
  */
-#include "mxrelayd/privdrop.h"
+
+#include "privdrop.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -24,7 +25,7 @@ int privdrop_drop(const char *user, char *err, size_t errlen)
 {
 	struct passwd pw, *res = NULL;
 	char buf[4096];
-	const char *name = user != NULL ? user : PRIVDROP_DEFAULT_USER;
+	const char *name = user != NULL ? user : CFG_DEFAULT_USER;
 
 	if (geteuid() != 0) {
 		if (user == NULL)
@@ -42,7 +43,7 @@ int privdrop_drop(const char *user, char *err, size_t errlen)
 	if (getpwnam_r(name, &pw, buf, sizeof(buf), &res) != 0 || res == NULL) {
 		if (user == NULL)
 			snprintf(err, errlen, "refusing to run as root: set `user` in the configuration "
-			    "or create the system user %s", PRIVDROP_DEFAULT_USER);
+			    "or create the system user %s", CFG_DEFAULT_USER);
 		else
 			snprintf(err, errlen, "user %s: no such user", user);
 		return -1;
@@ -111,7 +112,7 @@ int privdrop_prepare_dir(const char *user, const char *dir, unsigned *fixed, cha
 {
 	struct passwd pw, *res = NULL;
 	char buf[4096];
-	const char *name = user != NULL ? user : PRIVDROP_DEFAULT_USER;
+	const char *name = user != NULL ? user : CFG_DEFAULT_USER;
 	bool root = geteuid() == 0;
 
 	*fixed = 0;

@@ -10,11 +10,10 @@
 
 #include <stddef.h>
 
-/* The user taken when started as root with no `user` configured. */
-#define PRIVDROP_DEFAULT_USER "mxrelay"
+#include "config/config.h"
 
 /*
- * When running as root, become user (or PRIVDROP_DEFAULT_USER when user is
+ * When running as root, become user (or CFG_DEFAULT_USER when user is
  * NULL, refusing if that account does not exist). When not root, nothing
  * changes (a configured user other than the current one is an error).
  * Returns 0, or -1 with a message in err.

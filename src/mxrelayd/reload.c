@@ -8,7 +8,7 @@
  * disk for the configuration or what it names; never acts on a frame
  * that did not decode; never swaps in a configuration that failed a check.
  */
-#include "mxrelayd/reload.h"
+#include "reload.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -21,14 +21,11 @@
 #include <event2/event.h>
 
 #include "dns/dns_mx.h"
-#include "mxrelayd/auth_db.h"
-#include "mxrelayd/config.h"
-#include "mxrelayd/reload_frame.h"
-#include "mxrelayd/sched.h"
-#include "mxrelayd/smtpd_authfail.h"
-#include "mxrelayd/smtpd_limit.h"
-#include "mxrelayd/smtpd_listener.h"
-#include "mxrelayd/smtpd_session.h"
+#include "policy/auth_db.h"
+#include "config/config.h"
+#include "reload_frame.h"
+#include "delivery/sched.h"
+#include "server/server.h"
 #include "net/net_tls.h"
 #include "util/file.h"
 #include "util/log.h"

@@ -18,7 +18,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-#include "mxrelayd/smtpd_ctx.h"
+#include "server/server.h"
 
 struct reload;
 struct sched;

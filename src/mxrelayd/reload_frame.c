@@ -5,7 +5,7 @@
  * buffer and the decoder's checks. Never: does I/O; never reads past the
  * octets it was given.
  */
-#include "mxrelayd/reload_frame.h"
+#include "reload_frame.h"
 
 #include <netinet/in.h>
 #include <stdio.h>

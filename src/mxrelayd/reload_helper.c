@@ -7,7 +7,7 @@
  * configuration at the fixed path does not name; never answers a frame
  * it could not decode (it exits instead: the daemon is broken or gone).
  */
-#include "mxrelayd/reload_helper.h"
+#include "reload_helper.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -19,9 +19,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "mxrelayd/config.h"
-#include "mxrelayd/reload_frame.h"
-#include "mxrelayd/smtpd_listener.h"
+#include "config/config.h"
+#include "reload_frame.h"
+#include "server/server.h"
 #include "util/file.h"
 #include "util/log.h"
 #include "util/xalloc.h"

@@ -1,0 +1,272 @@
+/*
+ * config_print: a loaded configuration written back as "key = value"
+ * lines, every key with its effective value or only those set in the
+ * file (`mxrelay check-config --print` and `--print-changed`).
+ *
+ * Owns: the printed form of each key's value. The keys come from the
+ * grammar's own table (config_key_info), so a new key is printed without
+ * a change here, unless it has its own syntax: such a key needs a
+ * printer below, and a key without one makes config_print fail (the unit
+ * test runs it over every key).
+ * Never: prints a password (a route's password-file path is printed, its
+ * contents never are); changes the configuration.
+ */
+#include "config/config_print.h"
+
+#include <inttypes.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "config_value.h"
+#include "util/log.h"
+
+/* The field at off in c, as a pointer to read a value of its type from. */
+static const void *config_print_field(const struct config *c, size_t off)
+{
+	return (const char *)c + off;
+}
+
+/* A route's options after its smarthost, as route = and smarthost = take them; no password. */
+static void config_print_route_tail(FILE *out, const struct cfg_route *r)
+{
+	fprintf(out, " tls=%s", config_tls_policy_name(r->tls));
+	if (r->auth_user != NULL)
+		fprintf(out, " auth=%s", r->auth_user);
+	if (r->password_file != NULL)
+		fprintf(out, " password-file=%s", r->password_file);
+	fputc('\n', out);
+}
+
+static void config_print_listen(FILE *out, const struct config *c, const char *key)
+{
+	for (size_t i = 0; i < c->nlisteners; i++) {
+		const struct cfg_listener *l = &c->listeners[i];
+		fprintf(out, "%s = %s %s%s\n", key, l->text, config_listen_mode_name(l->mode),
+		    l->auth_plaintext ? " auth-plaintext" : "");
+	}
+	if (c->nlisteners == 0)
+		fprintf(out, "%s =\n", key);
+}
+
+static void config_print_log_level(FILE *out, const struct config *c, const char *key)
+{
+	static const char *const names[] = {
+		[LOG_LVL_DEBUG] = "debug", [LOG_LVL_INFO] = "info", [LOG_LVL_WARN] = "warn",
+		[LOG_LVL_ERR] = "error",
+	};
+	unsigned lvl = (unsigned)c->log_level;
+	fprintf(out, "%s = %s\n", key, lvl < sizeof(names) / sizeof(names[0]) && names[lvl] != NULL ?
+	    names[lvl] : "?");
+}
+
+static void config_print_networks(FILE *out, const struct config *c, const char *key)
+{
+	char buf[128];
+	fprintf(out, "%s =", key);
+	if (c->nnetworks == 0)
+		fprintf(out, " none");
+	for (size_t i = 0; i < c->nnetworks; i++) {
+		config_network_format(&c->networks[i], buf, sizeof(buf));
+		fprintf(out, " %s", buf);
+	}
+	fputc('\n', out);
+}
+
+static void config_print_domains(FILE *out, const struct config *c, const char *key)
+{
+	fprintf(out, "%s =", key);
+	if (c->nrelay_domains == 0)
+		fprintf(out, " none");
+	for (size_t i = 0; i < c->nrelay_domains; i++)
+		fprintf(out, " %s", c->relay_domains[i]);
+	fputc('\n', out);
+}
+
+static void config_print_log(FILE *out, const struct config *c, const char *key)
+{
+	fprintf(out, "%s = %s\n", key, c->log_syslog ? "syslog" : "stderr");
+}
+
+static void config_print_bare_newline(FILE *out, const struct config *c, const char *key)
+{
+	fprintf(out, "%s = %s\n", key, c->bare_newline == CFG_BARE_NEWLINE_REJECT ? "reject" : "normalize");
+}
+
+static void config_print_sender_override(FILE *out, const struct config *c, const char *key)
+{
+	if (c->local_sender_any) {
+		fprintf(out, "%s = *\n", key);
+		return;
+	}
+	if (c->nlocal_sender_override == 0) {
+		fprintf(out, "%s = none\n", key);
+		return;
+	}
+	fprintf(out, "%s =", key);
+	for (size_t i = 0; i < c->nlocal_sender_override; i++)
+		fprintf(out, " %s", c->local_sender_override[i]);
+	fputc('\n', out);
+}
+
+static void config_print_vrfy(FILE *out, const struct config *c, const char *key)
+{
+	fprintf(out, "%s = %s\n", key, c->vrfy == CFG_VRFY_DISABLED ? "disabled" : "252");
+}
+
+static void config_print_family(FILE *out, const struct config *c, const char *key)
+{
+	const char *name = "?";
+	switch (c->family) {
+	case MXR_FAMILY_ANY: name = "any"; break;
+	case MXR_FAMILY_PREFER_V4: name = "ipv4"; break;
+	case MXR_FAMILY_V4_ONLY: name = "ipv4-only"; break;
+	case MXR_FAMILY_V6_ONLY: name = "ipv6-only"; break;
+	}
+	fprintf(out, "%s = %s\n", key, name);
+}
+
+static void config_print_outbound_tls(FILE *out, const struct config *c, const char *key)
+{
+	fprintf(out, "%s = %s\n", key, config_tls_policy_name(c->tls_policy));
+}
+
+/* smarthost = the route for all mail ("*"), when there is one. */
+static void config_print_smarthost(FILE *out, const struct config *c, const char *key)
+{
+	for (size_t i = 0; i < c->nroutes; i++) {
+		const struct cfg_route *r = &c->routes[i];
+		if (strcmp(r->domain, "*") != 0)
+			continue;
+		/* "smarthost = HOST opts": the host stands first, without "smarthost=". */
+		fprintf(out, "%s = %s", key, r->smarthost);
+		config_print_route_tail(out, r);
+		return;
+	}
+	fprintf(out, "%s =\n", key);
+}
+
+/* route = one line per recipient domain with its own route. */
+static void config_print_routes(FILE *out, const struct config *c, const char *key)
+{
+	bool any = false;
+	for (size_t i = 0; i < c->nroutes; i++) {
+		const struct cfg_route *r = &c->routes[i];
+		if (strcmp(r->domain, "*") == 0)
+			continue;
+		fprintf(out, "%s = %s smarthost=%s", key, r->domain, r->smarthost);
+		config_print_route_tail(out, r);
+		any = true;
+	}
+	if (!any)
+		fprintf(out, "%s =\n", key);
+}
+
+static void config_print_retry(FILE *out, const struct config *c, const char *key)
+{
+	char buf[32];
+	fprintf(out, "%s =", key);
+	for (size_t i = 0; i < c->nretry_intervals; i++) {
+		config_value_format_duration(c->retry_intervals[i], buf, sizeof(buf));
+		fprintf(out, " %s", buf);
+	}
+	fputc('\n', out);
+}
+
+/* The keys with their own syntax, by name. */
+static const struct config_print_special {
+	const char *name;
+	void (*print)(FILE *out, const struct config *c, const char *key);
+} config_print_specials[] = {
+	{ "listen", config_print_listen },
+	{ "log_level", config_print_log_level },
+	{ "log", config_print_log },
+	{ "bare_newline", config_print_bare_newline },
+	{ "local_sender_override", config_print_sender_override },
+	{ "relay_networks", config_print_networks },
+	{ "relay_domains", config_print_domains },
+	{ "vrfy", config_print_vrfy },
+	{ "address_preference", config_print_family },
+	{ "outbound_tls", config_print_outbound_tls },
+	{ "smarthost", config_print_smarthost },
+	{ "route", config_print_routes },
+	{ "retry_intervals", config_print_retry },
+};
+
+/* Print one key of a plain type. */
+static void config_print_plain(FILE *out, const struct config *c,
+    const struct config_key_info *k)
+{
+	const void *f = config_print_field(c, k->off);
+	char buf[64];
+	unsigned u;
+	uint64_t u64;
+	bool b;
+	const char *s;
+	switch (k->type) {
+	case CONFIG_KEY_STRING:
+		memcpy(&s, f, sizeof(s));
+		fprintf(out, "%s =%s%s\n", k->name, s != NULL ? " " : "", s != NULL ? s : "");
+		return;
+	case CONFIG_KEY_UINT:
+		memcpy(&u, f, sizeof(u));
+		fprintf(out, "%s = %u\n", k->name, u);
+		return;
+	case CONFIG_KEY_SIZE:
+		memcpy(&u64, f, sizeof(u64));
+		config_value_format_size(u64, buf, sizeof(buf));
+		fprintf(out, "%s = %s\n", k->name, buf);
+		return;
+	case CONFIG_KEY_DURATION:
+		memcpy(&u, f, sizeof(u));
+		config_value_format_duration(u, buf, sizeof(buf));
+		fprintf(out, "%s = %s\n", k->name, buf);
+		return;
+	case CONFIG_KEY_BOOL:
+		memcpy(&b, f, sizeof(b));
+		fprintf(out, "%s = %s\n", k->name, b ? "yes" : "no");
+		return;
+	case CONFIG_KEY_SPECIAL:
+		break;
+	}
+}
+
+const char *config_print_unprintable(void)
+{
+	for (size_t i = 0; i < config_key_count(); i++) {
+		struct config_key_info k;
+		config_key_info(i, &k);
+		if (k.type != CONFIG_KEY_SPECIAL)
+			continue;
+		bool found = false;
+		for (size_t s = 0; s < sizeof(config_print_specials) / sizeof(config_print_specials[0]); s++)
+			found = found || strcmp(config_print_specials[s].name, k.name) == 0;
+		if (!found)
+			return k.name;
+	}
+	return NULL;
+}
+
+int config_print(const struct config *c, bool changed_only, FILE *out, const char **missing)
+{
+	*missing = NULL;
+	for (size_t i = 0; i < config_key_count(); i++) {
+		struct config_key_info k;
+		config_key_info(i, &k);
+		if (changed_only && (c->key_line == NULL || c->key_line[i] == 0))
+			continue;
+		if (k.type != CONFIG_KEY_SPECIAL) {
+			config_print_plain(out, c, &k);
+			continue;
+		}
+		const struct config_print_special *sp = NULL;
+		for (size_t s = 0; s < sizeof(config_print_specials) / sizeof(config_print_specials[0]); s++)
+			if (strcmp(config_print_specials[s].name, k.name) == 0)
+				sp = &config_print_specials[s];
+		if (sp == NULL) {
+			*missing = k.name;
+			return -1;
+		}
+		sp->print(out, c, k.name);
+	}
+	return 0;
+}

@@ -1,0 +1,225 @@
+/*
+ * config: the mxrelay.conf(5) file, loaded, checked, then frozen.
+ *
+ * Owns: the file grammar ("key = value" lines, '#' comments, one
+ * "listen =" line per listener), the embedded default, every check that
+ * can be made before the daemon starts (each error names file and line),
+ * and the lookups made on the frozen result (relay networks, domains).
+ * Never: opens sockets or changes process state. After config_load()
+ * returns, nothing changes the struct; sessions get a const pointer.
+ */
+#ifndef MXR_CONFIG_H
+#define MXR_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "mxrelay/mxrelay.h"
+
+struct file_set;
+struct aliases;
+
+enum cfg_listen_mode {
+	CFG_LISTEN_RELAY,	/* port 25: relay for networks or authenticated users */
+	CFG_LISTEN_SUBMISSION,	/* port 587: AUTH required (RFC 6409), STARTTLS */
+	CFG_LISTEN_SMTPS,	/* port 465: implicit TLS (RFC 8314), AUTH required */
+};
+
+struct cfg_listener {
+	char text[128];			/* as written, for logs */
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+	enum cfg_listen_mode mode;
+	bool auth_plaintext;		/* offer AUTH without TLS (only allowed on loopback) */
+	bool require_auth;		/* AUTH needed to relay (set for submission and smtps) */
+	unsigned line;			/* where it was written; 0 in the embedded default */
+};
+
+struct cfg_network {
+	int family;			/* AF_INET or AF_INET6 */
+	uint8_t addr[16];		/* network bytes, host bits zero */
+	unsigned prefix;
+};
+
+enum cfg_vrfy {
+	CFG_VRFY_252,			/* "252 2.5.0 Cannot VRFY user, but will accept message" */
+	CFG_VRFY_DISABLED,		/* "502 5.5.1 VRFY command is disabled" */
+};
+
+/* A bare CR or LF in message text (DATA and BDAT). */
+enum cfg_bare_newline {
+	CFG_BARE_NEWLINE_NORMALIZE,	/* a line end, stored and sent on as CRLF */
+	CFG_BARE_NEWLINE_REJECT,	/* "521 5.5.2" and the connection closed */
+};
+
+/* A smarthost for all mail ("*") or for one recipient domain. */
+struct cfg_route {
+	char domain[256];		/* lower case; "*" for the default route */
+	char smarthost[300];		/* "host[:port]" or "[host][:port]" */
+	enum mxr_tls_policy tls;
+	char *auth_user;		/* owned; may be NULL */
+	char *auth_pass;		/* owned; never logged */
+	char *password_file;		/* owned; where auth_pass came from, or NULL */
+};
+
+struct config {
+	char *path;			/* file it came from, or "(embedded default)" */
+	unsigned *key_line;		/* owned: per key (config_key_info order), the line it was first set on, 0 if not */
+	char *hostname;			/* our name in the greeting, Received and EHLO */
+	char *queue_dir;
+	unsigned queue_dir_line;	/* where queue_dir was set, 0 for the default */
+	uint64_t queue_reserve;		/* octets kept back for a full disk, default 8 MiB; 0 none */
+	char *user;			/* drop to this user after binding (when started as root); NULL: CFG_DEFAULT_USER */
+	char *control_socket;		/* queue control socket path */
+	char *local_socket;		/* local submission socket (sendmail), its directory 0755
+					   also holding mailq.sock; NULL for "none" */
+	char **local_sender_override;	/* user names and "@group"s that may set any -f */
+	size_t nlocal_sender_override;
+	bool local_sender_any;		/* "*": every local user may (the default) */
+	char *masquerade_domain;	/* restricted local senders get login@this; default hostname */
+	char *aliases_file;
+	struct aliases *aliases;	/* owned; aliases_file parsed, or NULL */
+	char *admin_address;		/* local names without an alias go here; NULL: refused */
+	int log_level;			/* enum log_level */
+	bool log_syslog;		/* log = syslog: lines go to syslog_socket, facility mail */
+	char *syslog_socket;		/* default /dev/log */
+
+	struct cfg_listener *listeners;
+	size_t nlisteners;
+
+	struct cfg_network *networks;	/* relay_networks */
+	size_t nnetworks;
+	char **relay_domains;		/* lower case, without trailing dot */
+	size_t nrelay_domains;
+
+	uint64_t max_message_size;	/* octets, default 35 MiB */
+	unsigned max_recipients;	/* per message, default 1000 */
+	unsigned hop_limit;		/* Received headers, default 100 */
+	unsigned max_errors;		/* bad commands before 421, default 20 */
+	unsigned max_connections;	/* overall, default 10000 */
+	unsigned max_connections_per_ip;/* default 100 */
+	unsigned client_ipv6_prefix;	/* IPv6 bits that are one client for the limits, default 64 */
+	unsigned cmd_timeout;		/* seconds, default 300 */
+	unsigned data_timeout;		/* seconds, default 600 */
+	unsigned min_data_rate;		/* octets per second of message text; 0: no minimum; default 500 */
+	enum cfg_vrfy vrfy;
+	bool check_rcpt_domain;		/* reject recipient domains that cannot receive mail */
+	enum cfg_bare_newline bare_newline;
+	bool strict_envelopes;		/* MAIL FROM and RCPT TO need the <> around the address */
+
+	char *tls_cert;			/* PEM; STARTTLS offered when set */
+	char *tls_key;
+	char *tls_warning;		/* owned; "FILE:LINE: ..." when the certificate is
+					   outside its validity period, else NULL */
+	char *auth_file;		/* "user:crypt-hash" lines; AUTH offered when set */
+	unsigned auth_failure_limit;	/* AUTH failures per client in a window; 0: no limit; default 10 */
+	unsigned auth_failure_window;	/* seconds, default 600 */
+
+	/* outbound */
+	char *helo_name;		/* default: hostname */
+	char *dns_server;		/* NULL: system resolver */
+	char *source_addr;
+	enum mxr_family family;
+	enum mxr_tls_policy tls_policy;
+	char *ca_file;
+	struct cfg_route *routes;
+	size_t nroutes;
+	unsigned max_deliveries;	/* global concurrency, default 100 */
+	unsigned max_per_destination;	/* per domain, default 20 (as Postfix) */
+	unsigned reuse_time;		/* seconds a delivered-to connection waits for more; 0: off; default 5 */
+	unsigned reuse_limit;		/* messages per reused connection; 0: no limit; default 100 */
+
+	/* retries and bounces (seconds) */
+	unsigned *retry_intervals;	/* growing intervals; the last repeats */
+	size_t nretry_intervals;
+	unsigned max_queue_age;		/* default 5 days */
+	unsigned delay_warning;		/* 0: no delay warnings; default 4 hours */
+};
+
+/* Longest line of a configuration file, without its line end. */
+#define CFG_LINE_MAX 4096
+/* Largest configuration file read (octets). */
+#define CFG_FILE_MAX (1024 * 1024)
+/* Largest file a configuration names (certificate chain, key, users, CA bundle; octets). */
+#define CFG_NAMED_FILE_MAX (16 * 1024 * 1024)
+/* Most bad lines a reload reports at once. */
+#define CFG_RELOAD_ERRORS_MAX 20
+/* Most retry intervals. */
+#define CFG_RETRY_MAX 32
+/* The account the daemon becomes when started as root with no `user` set. */
+#define CFG_DEFAULT_USER "mxrelay"
+
+/*
+ * Load path, or the embedded default when path is NULL. On error returns
+ * -1 and writes "FILE:LINE: what is wrong" into err.
+ */
+int config_load(const char *path, struct config **out, char *err, size_t errlen);
+/*
+ * Load the configuration text[0..len) (need not be NUL-terminated), naming
+ * it name in errors. Files the text names are checked as config_load does.
+ */
+int config_load_text(const char *name, const char *text, size_t len,
+    struct config **out, char *err, size_t errlen);
+/*
+ * The same, with every file the text names (tls_cert, tls_key, auth_file,
+ * ca_file, route password files, aliases_file) read through files: from the disk and
+ * kept there (a set made with from_disk: afterwards it holds them all),
+ * or only from what it holds (a process that may not open them).
+ */
+int config_load_text_files(const char *name, const char *text, size_t len,
+    struct file_set *files, struct config **out, char *err, size_t errlen);
+/*
+ * Load path for local submission (sendmail, mailq run by any user): the
+ * same grammar and checks, but no file the configuration names is opened
+ * (TLS key, users file, route passwords, aliases), so nothing secret is
+ * read and a user who may not read them still gets where to submit.
+ */
+int config_load_for_submission(const char *path, struct config **out, char *err,
+    size_t errlen);
+void config_free(struct config *c);
+/*
+ * What the daemon will need of queue_dir at start: an existing directory
+ * (not a symbolic link), or a missing one whose parent exists. 0, or -1
+ * with "FILE:LINE: queue_dir: ..." in err.
+ */
+int config_check_queue_dir(const struct config *c, char *err, size_t errlen);
+/* The embedded default, as text (for `mxrelay check-config --default`). */
+const char *config_default_text(void);
+
+/* Whether sa is inside relay_networks. */
+bool config_network_match(const struct config *c, const struct sockaddr *sa);
+/* Whether domain (any case, optional trailing dot) is one of relay_domains. */
+bool config_relay_domain(const struct config *c, const char *domain);
+/* The route for a recipient domain: its own, else "*", else NULL (direct MX). */
+const struct cfg_route *config_route(const struct config *c, const char *domain);
+/* Parse "CIDR" (a.b.c.d/n, x::y/n, or a bare address) into net; 0 or -1. */
+int config_parse_network(const char *s, struct cfg_network *net);
+/* Write net as "a.b.c.d/n" or "x::y/n" into buf; returns the length. */
+size_t config_network_format(const struct cfg_network *net, char *buf, size_t buflen);
+/* "relay", "submission" or "smtps". */
+const char *config_listen_mode_name(enum cfg_listen_mode mode);
+/* "none", "opportunistic", "required" or "implicit". */
+const char *config_tls_policy_name(enum mxr_tls_policy tls);
+
+/* How a key's value is stored in struct config, for printing it (config_print.c). */
+enum config_key_type {
+	CONFIG_KEY_STRING,	/* char *, NULL when unset */
+	CONFIG_KEY_UINT,	/* unsigned */
+	CONFIG_KEY_SIZE,	/* uint64_t octets */
+	CONFIG_KEY_DURATION,	/* unsigned seconds */
+	CONFIG_KEY_BOOL,	/* bool */
+	CONFIG_KEY_SPECIAL,	/* its own syntax: printed by name */
+};
+struct config_key_info {
+	const char *name;
+	enum config_key_type type;
+	size_t off;		/* of the field in struct config (not for SPECIAL) */
+	bool repeat;		/* may be set on several lines */
+};
+/* The number of keys of the grammar, and key i of its table (table order). */
+size_t config_key_count(void);
+void config_key_info(size_t i, struct config_key_info *out);
+
+#endif

@@ -1,0 +1,706 @@
+/*
+ * control: the daemon's control socket (see control.h for the protocol)
+ * and its request parser. What a request does to the queue, and the
+ * listings it prints, are in control_exec.c.
+ *
+ * Owns: the listening socket file (created 0660 by the daemon's user,
+ * removed on exit when it is still ours), one connection per request with
+ * a capped request line and timeouts, the peer's credentials in the log.
+ * Never: writes the queue other than through queue_store functions,
+ * blocks on a client, or frees a connection whose queue update is still
+ * in flight (the update's record outlives it, see struct control_op).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "config/config.h"
+#include "control/control.h"
+#include "queue/queue_store.h"
+#include "smtp/smtp_addr.h"
+#include "util/log.h"
+#include "util/unix_sock.h"
+#include "util/xalloc.h"
+
+/* A client gets this long to send its request, and to read the reply. */
+#define CONTROL_READ_TIMEOUT_S 10
+#define CONTROL_WRITE_TIMEOUT_S 60
+/* Most connections open at once; more are closed at accept. */
+#define CONTROL_CONNS_MAX 64
+
+/* ---- the request grammar ---- */
+
+enum control_argkind {
+	CONTROL_ARG_NONE,
+	CONTROL_ARG_ID,
+	CONTROL_ARG_ID_OPT,
+	CONTROL_ARG_DOMAIN,
+	CONTROL_ARG_SENDER,
+};
+
+static const struct control_verb_def {
+	const char *name;
+	enum control_verb verb;
+	enum control_argkind arg;
+	bool body;
+} control_verbs[] = {
+	{ "list", CONTROL_LIST, CONTROL_ARG_NONE, true },
+	{ "list-json", CONTROL_LIST_JSON, CONTROL_ARG_NONE, true },
+	{ "show", CONTROL_SHOW, CONTROL_ARG_ID, true },
+	{ "show-json", CONTROL_SHOW_JSON, CONTROL_ARG_ID, true },
+	{ "flush", CONTROL_FLUSH, CONTROL_ARG_ID_OPT, false },
+	{ "flush-domain", CONTROL_FLUSH_DOMAIN, CONTROL_ARG_DOMAIN, false },
+	{ "hold", CONTROL_HOLD, CONTROL_ARG_ID, false },
+	{ "release", CONTROL_RELEASE, CONTROL_ARG_ID, false },
+	{ "delete", CONTROL_DELETE, CONTROL_ARG_ID, false },
+	{ "bounce", CONTROL_BOUNCE, CONTROL_ARG_ID, false },
+	{ "requeue", CONTROL_REQUEUE, CONTROL_ARG_ID, false },
+	{ "select", CONTROL_SELECT, CONTROL_ARG_NONE, true },
+	{ "select-domain", CONTROL_SELECT_DOMAIN, CONTROL_ARG_DOMAIN, true },
+	{ "select-sender", CONTROL_SELECT_SENDER, CONTROL_ARG_SENDER, true },
+	{ "reload", CONTROL_RELOAD, CONTROL_ARG_NONE, true },
+};
+#define CONTROL_NVERBS (sizeof(control_verbs) / sizeof(control_verbs[0]))
+
+const char *control_verb_name(enum control_verb v)
+{
+	if (v == CONTROL_FLUSH_ALL)
+		return "flush";
+	for (size_t i = 0; i < CONTROL_NVERBS; i++)
+		if (control_verbs[i].verb == v)
+			return control_verbs[i].name;
+	return "?";
+}
+
+bool control_verb_has_body(enum control_verb v)
+{
+	for (size_t i = 0; i < CONTROL_NVERBS; i++)
+		if (control_verbs[i].verb == v)
+			return control_verbs[i].body;
+	return false;
+}
+
+const char *control_status_name(enum control_status s)
+{
+	switch (s) {
+	case CONTROL_OK: return "ok";
+	case CONTROL_E_USAGE: return "usage";
+	case CONTROL_E_NOTFOUND: return "notfound";
+	case CONTROL_E_STORE: return "store";
+	case CONTROL_E_TOOLARGE: return "toolarge";
+	case CONTROL_E_CONFIG: return "config";
+	}
+	return "?";
+}
+
+/* Check and copy a domain argument: lower case, no trailing dot. */
+static int control_parse_domain(const char *s, size_t n, char *out, const char **why)
+{
+	if (n > 0 && s[n - 1] == '.')
+		n--;
+	if (n == 0 || n > CONTROL_ARG_MAX) {
+		*why = n == 0 ? "empty domain" : "domain too long";
+		return -1;
+	}
+	/* A domain as the queue stores it: a name, or an address literal. */
+	bool literal = s[0] == '[' && s[n - 1] == ']';
+	if (!literal && !smtp_addr_domain_valid(s, n, true)) {
+		*why = "not a domain name";
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		out[i] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : (char)c;
+	}
+	out[n] = '\0';
+	struct sockaddr_storage ss;
+	if (literal && smtp_addr_literal_to_sockaddr(out, &ss) != 0) {
+		*why = "bad address literal";
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Check and copy a sender argument: "<>" (the null sender), or
+ * local@domain with or without angle brackets, kept without them.
+ */
+static int control_parse_sender(const char *s, size_t n, char *out, const char **why)
+{
+	if (n >= 2 && s[0] == '<' && s[n - 1] == '>') {
+		s++;
+		n -= 2;
+	}
+	if (n == 0) {
+		memcpy(out, "<>", 3);
+		return 0;
+	}
+	if (n > CONTROL_ARG_MAX) {
+		*why = "sender too long";
+		return -1;
+	}
+	const char *at = NULL;
+	for (size_t i = n; i > 0 && at == NULL; i--)
+		if (s[i - 1] == '@')
+			at = s + i - 1;
+	size_t dlen = at != NULL ? n - (size_t)(at + 1 - s) : 0;
+	if (at == NULL || at == s || dlen == 0 || memchr(s, '<', n) != NULL ||
+	    memchr(s, '>', n) != NULL) {
+		*why = "not a sender address (local@domain, or <> for the null sender)";
+		return -1;
+	}
+	bool literal = at[1] == '[' && s[n - 1] == ']';
+	if (!literal && !smtp_addr_domain_valid(at + 1, dlen, true)) {
+		*why = "the sender's domain is not a domain name";
+		return -1;
+	}
+	memcpy(out, s, n);
+	out[n] = '\0';
+	return 0;
+}
+
+int control_parse(const char *line, size_t len, struct control_req *out, const char **why)
+{
+	memset(out, 0, sizeof(*out));
+	if (len > 0 && line[len - 1] == '\r')
+		len--;
+	if (len > CONTROL_LINE_MAX) {
+		*why = "request too long";
+		return -1;
+	}
+	for (size_t i = 0; i < len; i++) {
+		if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f) {
+			*why = "control character in request";
+			return -1;
+		}
+	}
+	size_t vlen = 0;
+	while (vlen < len && line[vlen] != ' ')
+		vlen++;
+	const char *arg = line + vlen;
+	size_t alen = len - vlen;
+	while (alen > 0 && *arg == ' ') {
+		arg++;
+		alen--;
+	}
+	while (alen > 0 && arg[alen - 1] == ' ')
+		alen--;
+	if (vlen == 0) {
+		*why = "empty request";
+		return -1;
+	}
+	const struct control_verb_def *d = NULL;
+	for (size_t i = 0; i < CONTROL_NVERBS; i++) {
+		if (strlen(control_verbs[i].name) == vlen &&
+		    memcmp(control_verbs[i].name, line, vlen) == 0) {
+			d = &control_verbs[i];
+			break;
+		}
+	}
+	if (d == NULL) {
+		*why = "unknown request";
+		return -1;
+	}
+	out->verb = d->verb;
+	if (memchr(arg, ' ', alen) != NULL) {
+		*why = "too many arguments";
+		return -1;
+	}
+	switch (d->arg) {
+	case CONTROL_ARG_NONE:
+		if (alen != 0) {
+			*why = "this request takes no argument";
+			return -1;
+		}
+		return 0;
+	case CONTROL_ARG_DOMAIN:
+		return control_parse_domain(arg, alen, out->arg, why);
+	case CONTROL_ARG_SENDER:
+		if (alen == 0) {
+			*why = "a sender is needed (<> for the null sender)";
+			return -1;
+		}
+		return control_parse_sender(arg, alen, out->arg, why);
+	case CONTROL_ARG_ID_OPT:
+		if (alen == 0) {
+			out->verb = CONTROL_FLUSH_ALL;
+			return 0;
+		}
+		/* fall through */
+	case CONTROL_ARG_ID:
+		if (alen == 0) {
+			*why = "a queue id is needed";
+			return -1;
+		}
+		if (alen != QUEUE_ID_LEN) {
+			*why = "not a queue id";
+			return -1;
+		}
+		memcpy(out->arg, arg, alen);
+		out->arg[alen] = '\0';
+		if (!queue_id_valid(out->arg)) {
+			*why = "not a queue id";
+			return -1;
+		}
+		return 0;
+	}
+	*why = "unknown request";
+	return -1;
+}
+
+/* ---- the socket ---- */
+
+struct control_conn;
+
+/* A bounce waiting for the writer thread; outlives its connection. */
+struct control_op {
+	struct control *ctl;		/* NULL once control_free ran */
+	struct control_conn *conn;	/* NULL once the connection went */
+	struct control_op *next;	/* in ctl->ops */
+	char id[QUEUE_ID_LEN + 1];
+	size_t n;			/* recipients bounced */
+};
+
+struct control_conn {
+	struct control *ctl;
+	struct bufferevent *bev;	/* owned */
+	struct control_conn *next;	/* in ctl->conns */
+	struct control_op *op;		/* not owned: a bounce in flight */
+	unsigned long id;
+	long uid, pid;
+	bool replied;			/* the reply is queued; close once written */
+	bool drain;			/* unread input is left: read it away before closing */
+};
+
+struct control {
+	struct event_base *base;	/* not owned */
+	struct queue_store *q;		/* not owned */
+	control_notify_fn *notify;	/* may be NULL */
+	void *notify_arg;
+	struct evconnlistener *lev;	/* owned */
+	char *path;			/* owned */
+	struct unix_sock_file file;	/* the socket file we made, to remove only ours */
+	struct control_conn *conns;	/* owned */
+	size_t nconns;
+	struct control_op *ops;		/* bounces and reloads in flight, freed by their callbacks */
+	void (*reload)(void *arg, void (*done)(void *done_arg, bool ok, const char *text),
+	    void *done_arg);
+	void *reload_arg;
+	unsigned long next_id;
+};
+
+/*
+ * Close and free a connection. Called from its own bufferevent callbacks:
+ * libevent defers the bufferevent's release until its callback returns.
+ */
+static void control_conn_free(struct control_conn *cn)
+{
+	struct control *c = cn->ctl;
+	for (struct control_conn **pp = &c->conns; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == cn) {
+			*pp = cn->next;
+			break;
+		}
+	}
+	c->nconns--;
+	if (cn->op != NULL)
+		cn->op->conn = NULL;
+	bufferevent_free(cn->bev);
+	free(cn);
+}
+
+void control_frame_reply(struct evbuffer *out, enum control_status st, const char *text,
+    struct evbuffer *body)
+{
+	if (st == CONTROL_OK)
+		evbuffer_add_printf(out, "ok %s\n", text);
+	else
+		evbuffer_add_printf(out, "error %s %s\n", control_status_name(st), text);
+	if (body == NULL)
+		return;
+	char *line;
+	size_t n;
+	while ((line = evbuffer_readln(body, &n, EVBUFFER_EOL_LF)) != NULL) {
+		if (n > 0 && line[0] == '.')
+			evbuffer_add(out, ".", 1);
+		evbuffer_add(out, line, n);
+		evbuffer_add(out, "\n", 1);
+		free(line);
+	}
+	size_t rest = evbuffer_get_length(body);
+	if (rest > 0) {
+		/* a last line without its LF */
+		if (evbuffer_pullup(body, 1)[0] == '.')
+			evbuffer_add(out, ".", 1);
+		evbuffer_remove_buffer(body, out, rest);
+		evbuffer_add(out, "\n", 1);
+	}
+	evbuffer_add(out, ".\n", 2);
+}
+
+/* Queue the status line (and a dot-stuffed body) and close once it is written. */
+static void control_reply(struct control_conn *cn, enum control_status st, const char *text,
+    struct evbuffer *body)
+{
+	struct evbuffer *out = bufferevent_get_output(cn->bev);
+	char safe[512];
+	log_printable(safe, sizeof(safe), text, strlen(text));
+	control_frame_reply(out, st, text, body);
+	log_msg(st == CONTROL_OK ? LOG_LVL_INFO : LOG_LVL_WARN,
+	    "event=control-reply conn=%lu status=%s text=\"%s\"", cn->id, control_status_name(st), safe);
+	cn->replied = true;
+	bufferevent_disable(cn->bev, EV_READ);
+	bufferevent_enable(cn->bev, EV_WRITE);
+}
+
+/* Writer thread done with a bounce: answer the client if it is still there, have the DSN sent. */
+static void control_bounce_done(void *arg, bool ok, const char *err)
+{
+	struct control_op *op = arg;
+	struct control *c = op->ctl;
+	if (c != NULL) {
+		for (struct control_op **pp = &c->ops; *pp != NULL; pp = &(*pp)->next) {
+			if (*pp == op) {
+				*pp = op->next;
+				break;
+			}
+		}
+		if (ok && c->notify != NULL)
+			c->notify(c->notify_arg, CONTROL_EV_BOUNCED, op->id);
+	}
+	if (ok)
+		log_msg(LOG_LVL_INFO, "op=queue_bounce queue=%s rcpts=%zu reason=admin", op->id, op->n);
+	if (op->conn != NULL) {
+		char msg[256];
+		op->conn->op = NULL;
+		if (ok)
+			snprintf(msg, sizeof(msg), "bounced %zu recipient%s of %s", op->n,
+			    op->n == 1 ? "" : "s", op->id);
+		else
+			snprintf(msg, sizeof(msg), "cannot bounce %s: %s", op->id, err ? err : "?");
+		control_reply(op->conn, ok ? CONTROL_OK : CONTROL_E_STORE, msg, NULL);
+	}
+	free(op);
+}
+
+/* "bounce ID": every undone recipient failed, through the writer; reply when durable. */
+static void control_bounce(struct control_conn *cn, const char *id)
+{
+	struct control *c = cn->ctl;
+	struct queue_msg m;
+	struct queue_rcpt *r = NULL;
+	size_t nr = 0;
+	char err[256], msg[600];
+	memset(&m, 0, sizeof(m));
+	int found = queue_query_message(c->q, id, &m, &r, &nr, false, err, sizeof(err));
+	queue_query_msg_clear(&m);
+	if (found <= 0) {
+		if (found == 0)
+			snprintf(msg, sizeof(msg), "no message %s", id);
+		else
+			snprintf(msg, sizeof(msg), "cannot read message %s: %s", id, err);
+		control_reply(cn, found == 0 ? CONTROL_E_NOTFOUND : CONTROL_E_STORE, msg, NULL);
+		queue_query_rcpts_free(r, nr);
+		return;
+	}
+	struct queue_outcome *o = xcalloc(nr > 0 ? nr : 1, sizeof(*o));
+	size_t n = 0;
+	time_t now = time(NULL);
+	for (size_t i = 0; i < nr; i++) {
+		if (r[i].state != QUEUE_RCPT_PENDING && r[i].state != QUEUE_RCPT_DEFERRED)
+			continue;
+		o[n].rcpt_id = r[i].id;
+		o[n].state = QUEUE_RCPT_FAILED;
+		o[n].at = now;
+		o[n].esc = CONTROL_BOUNCE_ESC;
+		o[n].reply = CONTROL_BOUNCE_TEXT;
+		n++;
+	}
+	queue_query_rcpts_free(r, nr);
+	if (n == 0) {
+		free(o);
+		snprintf(msg, sizeof(msg), "bounced 0 recipients of %s (none is waiting)", id);
+		control_reply(cn, CONTROL_OK, msg, NULL);
+		/* Failed ones may still owe their DSN (one that could not be queued). */
+		if (c->notify != NULL)
+			c->notify(c->notify_arg, CONTROL_EV_BOUNCED, id);
+		return;
+	}
+	struct control_op *op = xcalloc(1, sizeof(*op));
+	op->ctl = c;
+	op->conn = cn;
+	op->n = n;
+	snprintf(op->id, sizeof(op->id), "%.*s", (int)(sizeof(op->id) - 1), id);
+	op->next = c->ops;
+	c->ops = op;
+	cn->op = op;
+	bufferevent_disable(cn->bev, EV_READ);
+	queue_update_outcomes(c->q, o, n, control_bounce_done, op);
+	free(o);
+}
+
+/* A reload was decided: answer the client if it is still there, the text as the body. */
+static void control_reload_done(void *arg, bool ok, const char *text)
+{
+	struct control_op *op = arg;
+	struct control *c = op->ctl;
+	if (c != NULL) {
+		for (struct control_op **pp = &c->ops; *pp != NULL; pp = &(*pp)->next) {
+			if (*pp == op) {
+				*pp = op->next;
+				break;
+			}
+		}
+	}
+	if (op->conn != NULL) {
+		struct evbuffer *body = evbuffer_new();
+		if (body == NULL)
+			panic("event=control-failed reason=\"out of memory\"");
+		evbuffer_add(body, text, strlen(text));
+		op->conn->op = NULL;
+		control_reply(op->conn, ok ? CONTROL_OK : CONTROL_E_CONFIG, ok ? "configuration loaded" :
+		    "the new configuration was refused; the running one stays", body);
+		evbuffer_free(body);
+	}
+	free(op);
+}
+
+/* "reload": ask for the configuration again; the reply waits for the outcome. */
+static void control_reload(struct control_conn *cn)
+{
+	struct control *c = cn->ctl;
+	if (c->reload == NULL) {
+		control_reply(cn, CONTROL_E_USAGE, "this daemon cannot reload", NULL);
+		return;
+	}
+	struct control_op *op = xcalloc(1, sizeof(*op));
+	op->ctl = c;
+	op->conn = cn;
+	op->next = c->ops;
+	c->ops = op;
+	cn->op = op;
+	bufferevent_disable(cn->bev, EV_READ);
+	c->reload(c->reload_arg, control_reload_done, op);
+}
+
+void control_set_reload(struct control *c, void (*reload)(void *arg,
+    void (*done)(void *done_arg, bool ok, const char *text), void *done_arg), void *arg)
+{
+	c->reload = reload;
+	c->reload_arg = arg;
+}
+
+/* A whole request line arrived: parse, run, reply. */
+static void control_handle(struct control_conn *cn, const char *line, size_t len)
+{
+	struct control *c = cn->ctl;
+	struct control_req req;
+	const char *why = NULL;
+	char safe[CONTROL_LINE_MAX + 64];
+	log_printable(safe, sizeof(safe), line, len);
+	log_msg(LOG_LVL_INFO, "event=control-request conn=%lu uid=%ld pid=%ld request=\"%s\"",
+	    cn->id, cn->uid, cn->pid, safe);
+	if (control_parse(line, len, &req, &why) != 0) {
+		control_reply(cn, CONTROL_E_USAGE, why, NULL);
+		return;
+	}
+	if (req.verb == CONTROL_BOUNCE) {
+		control_bounce(cn, req.arg);
+		return;
+	}
+	if (req.verb == CONTROL_RELOAD) {
+		control_reload(cn);
+		return;
+	}
+	char msg[512];
+	struct evbuffer *body = evbuffer_new();
+	if (body == NULL)
+		panic("event=control-failed reason=\"out of memory\"");
+	enum control_status st = control_run(c->q, &req, time(NULL), body, CONTROL_BODY_MAX,
+	    msg, sizeof(msg));
+	bool has_body = st == CONTROL_OK && control_verb_has_body(req.verb);
+	control_reply(cn, st, msg, has_body ? body : NULL);
+	evbuffer_free(body);
+	if (st != CONTROL_OK || c->notify == NULL)
+		return;
+	switch (req.verb) {
+	case CONTROL_FLUSH_ALL:
+		c->notify(c->notify_arg, CONTROL_EV_FLUSH_ALL, "");
+		break;
+	case CONTROL_FLUSH_DOMAIN:
+		c->notify(c->notify_arg, CONTROL_EV_FLUSH_DOMAIN, req.arg);
+		break;
+	case CONTROL_FLUSH:
+	case CONTROL_REQUEUE:
+		c->notify(c->notify_arg, CONTROL_EV_FLUSH_MSG, req.arg);
+		break;
+	case CONTROL_RELEASE:
+		c->notify(c->notify_arg, CONTROL_EV_DUE, req.arg);
+		break;
+	default:
+		break;
+	}
+}
+
+/* Read callback: wait for one LF-ended line, capped. */
+static void control_on_read(struct bufferevent *bev, void *arg)
+{
+	struct control_conn *cn = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	if (cn->drain) {
+		evbuffer_drain(in, evbuffer_get_length(in));
+		return;
+	}
+	if (cn->replied || cn->op != NULL)
+		return;
+	size_t n = 0;
+	char *line = evbuffer_readln(in, &n, EVBUFFER_EOL_LF);
+	if (line == NULL) {
+		if (evbuffer_get_length(in) > CONTROL_LINE_MAX + 1) {
+			cn->drain = true;
+			control_reply(cn, CONTROL_E_USAGE, "request too long", NULL);
+		}
+		return;
+	}
+	if (n > CONTROL_LINE_MAX + 1)
+		control_reply(cn, CONTROL_E_USAGE, "request too long", NULL);
+	else
+		control_handle(cn, line, n);
+	free(line);
+}
+
+/* Write callback: the reply is out; close. */
+static void control_on_write(struct bufferevent *bev, void *arg)
+{
+	struct control_conn *cn = arg;
+	if (!cn->replied)
+		return;
+	if (!cn->drain) {
+		control_conn_free(cn);
+		return;
+	}
+	/*
+	 * Closing with unread input would reset the connection and could
+	 * destroy the reply before the client reads it: end our side, then
+	 * read until the client closes (or the read timeout).
+	 */
+	shutdown(bufferevent_getfd(bev), SHUT_WR);
+	bufferevent_enable(bev, EV_READ);
+}
+
+/* EOF, error or timeout: close (a bounce in flight keeps going without us). */
+static void control_on_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct control_conn *cn = arg;
+	(void)bev;
+	if (what & BEV_EVENT_TIMEOUT)
+		log_msg(LOG_LVL_WARN, "event=control-timeout conn=%lu", cn->id);
+	control_conn_free(cn);
+}
+
+/* A client connected: note who it is and wait for its request. */
+static void control_on_accept(struct evconnlistener *lev, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	struct control *c = arg;
+	(void)lev;
+	(void)sa;
+	(void)salen;
+	if (c->nconns >= CONTROL_CONNS_MAX) {
+		log_msg(LOG_LVL_WARN, "event=control-refused reason=\"too many connections\"");
+		evutil_closesocket(fd);
+		return;
+	}
+	struct control_conn *cn = xcalloc(1, sizeof(*cn));
+	cn->ctl = c;
+	cn->id = ++c->next_id;
+	cn->uid = cn->pid = -1;
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
+		cn->uid = (long)cred.uid;
+		cn->pid = (long)cred.pid;
+	}
+	cn->bev = bufferevent_socket_new(c->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (cn->bev == NULL) {
+		evutil_closesocket(fd);
+		free(cn);
+		return;
+	}
+	cn->next = c->conns;
+	c->conns = cn;
+	c->nconns++;
+	log_msg(LOG_LVL_DEBUG, "event=control-connect conn=%lu uid=%ld pid=%ld", cn->id, cn->uid,
+	    cn->pid);
+	struct timeval rt = { CONTROL_READ_TIMEOUT_S, 0 }, wt = { CONTROL_WRITE_TIMEOUT_S, 0 };
+	bufferevent_set_timeouts(cn->bev, &rt, &wt);
+	bufferevent_setcb(cn->bev, control_on_read, control_on_write, control_on_event, cn);
+	bufferevent_enable(cn->bev, EV_READ);
+}
+
+struct control *control_new(struct event_base *base, const struct config *cfg,
+    struct queue_store *q, control_notify_fn *notify, void *notify_arg, char *err,
+    size_t errlen)
+{
+	const char *path = cfg->control_socket;
+	if (path == NULL || *path == '\0') {
+		snprintf(err, errlen, "control socket path is empty");
+		return NULL;
+	}
+	/*
+	 * Owner and group may connect (the daemon's user made the file). Until
+	 * the chmod the umask applies, which never grants more than the
+	 * directory around it lets others reach.
+	 */
+	struct unix_sock_file file;
+	int fd = unix_sock_listen(path, 0660, &file, err, errlen);
+	if (fd < 0)
+		return NULL;
+	if (file.stale_removed)
+		log_msg(LOG_LVL_INFO, "event=control-stale-removed path=\"%s\"", path);
+	struct control *c = xcalloc(1, sizeof(*c));
+	c->lev = evconnlistener_new(base, control_on_accept, c, LEV_OPT_CLOSE_ON_FREE, 16, fd);
+	if (c->lev == NULL) {
+		snprintf(err, errlen, "listen %s: %s", path, strerror(errno));
+		close(fd);
+		unlink(path);
+		free(c);
+		return NULL;
+	}
+	c->base = base;
+	c->q = q;
+	c->notify = notify;
+	c->notify_arg = notify_arg;
+	c->path = xstrdup(path);
+	c->file = file;
+	log_msg(LOG_LVL_INFO, "event=control-listening path=\"%s\" mode=0660", path);
+	return c;
+}
+
+void control_free(struct control *c)
+{
+	if (c == NULL)
+		return;
+	evconnlistener_free(c->lev);
+	while (c->conns != NULL)
+		control_conn_free(c->conns);
+	/* Bounces still in flight finish in their callbacks, which then touch nothing of ours. */
+	for (struct control_op *op = c->ops, *next; op != NULL; op = next) {
+		next = op->next;
+		op->ctl = NULL;
+		op->next = NULL;
+	}
+	unix_sock_remove_own(c->path, &c->file);
+	free(c->path);
+	free(c);
+}

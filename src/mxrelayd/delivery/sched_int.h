@@ -1,0 +1,169 @@
+/*
+ * sched_int: what the scheduler's files (sched.c, sched_bounce.c) share:
+ * the scheduler itself, its jobs and its store calls in flight.
+ *
+ * Owns: nothing beyond these definitions. Never: included outside
+ * src/mxrelayd/sched*.c.
+ */
+#ifndef MXR_SCHED_INT_H
+#define MXR_SCHED_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "mxrelay/mxrelay.h"
+#include "dsn.h"
+#include "queue/queue_store.h"
+#include "delivery/sched.h"
+#include "sched_dest.h"
+
+struct event;
+struct cfg_route;
+
+/* Most recipients claimed at once (waiting, in flight or being recorded). */
+#define SCHED_CLAIM_MAX 20000
+/* Most recipients one scan takes from the queue. */
+#define SCHED_SCAN_MAX 2000
+/* How often a stopping scheduler looks whether its idle connections have closed (ms). */
+#define SCHED_STOP_POLL_MS 20
+/* Seconds between periodic scans. */
+#define SCHED_TICK_S 1
+/* Seconds between sweeps of idle destinations, and how long a backoff is remembered after it ends. */
+#define SCHED_SWEEP_S 60
+#define SCHED_DEST_KEEP_S 3600
+/* A DSN that could not be queued is tried again after this long. */
+#define SCHED_BOUNCE_RETRY_S 60
+
+/*
+ * The jobs of one set of engine contexts. The current set's contexts are
+ * the scheduler's direct and routes; a set retired by a reload owns the
+ * old ones until its last job ends (freed from the tick, never from a
+ * delivery's own callback).
+ */
+struct sched_engines {
+	unsigned jobs;			/* jobs (waiting or running) that use these contexts */
+	struct mxr_context *direct;	/* retired only: owned */
+	struct sched_route *routes;	/* retired only: owned */
+	size_t nroutes;
+	struct sched_engines *next;	/* the retired list */
+};
+
+/* One due recipient inside a job. */
+struct sched_rcpt {
+	int64_t id;
+	char *address;			/* owned */
+	char *orcpt;			/* owned, or NULL */
+	unsigned notify;
+	unsigned tries;			/* attempts before this one */
+};
+
+/* One message's recipients for one destination domain: one delivery. */
+struct sched_job {
+	struct sched_dest_link link;	/* first: waits at its destination */
+	struct sched *s;		/* the scheduler (jobs never outlive it) */
+	struct sched_dest *dest;	/* not owned */
+	struct mxr_context *ctx;	/* the route's engine context, not owned */
+	struct sched_engines *eng;	/* the set ctx belongs to; counts this job */
+	unsigned epoch;			/* dest->epoch when the delivery started */
+	char msg_id[QUEUE_ID_LEN + 1];
+	char domain[256];
+	time_t received_at;
+	struct sched_rcpt *r;		/* owned */
+	size_t n;
+	struct queue_body *body;	/* owned while the delivery runs */
+	struct mxr_delivery *dlv;	/* the engine's delivery until its done callback; not owned */
+	struct sched_job *prev, *next;	/* the running list */
+};
+
+enum sched_op_kind {
+	SCHED_OP_OUTCOMES,		/* queue_update_outcomes */
+	SCHED_OP_BOUNCE,		/* a failure DSN's commit (marks recipients bounced) */
+	SCHED_OP_NOTICE,		/* a delay or success DSN's commit */
+	SCHED_OP_MARK,			/* queue_update_bounced: failed, no DSN wanted */
+	SCHED_OP_DELETE,		/* queue_update_delete_if_done */
+};
+
+/* A store call in flight; its callback frees it (and does nothing else when orphaned). */
+struct sched_op {
+	struct sched *s;		/* NULL when the scheduler was freed first */
+	struct sched_op *prev, *next;	/* the scheduler's list of ops */
+	enum sched_op_kind kind;
+	char msg_id[QUEUE_ID_LEN + 1];
+	char dsn_id[QUEUE_ID_LEN + 1];	/* BOUNCE/NOTICE: the DSN's own queue id */
+	size_t nclaimed;		/* OUTCOMES: recipients that stop being claimed */
+	size_t nrcpts;			/* BOUNCE/NOTICE/MARK: recipients reported */
+	bool any_failed;		/* OUTCOMES: a recipient failed (bounce next) */
+	bool any_final;			/* OUTCOMES: a recipient reached a final state */
+	int64_t *success_ids;		/* OUTCOMES: delivered, want a success notice (owned) */
+	size_t nsuccess;
+	int64_t *delay_ids;		/* OUTCOMES: deferred past the warning time (owned) */
+	size_t ndelay;
+	time_t at;			/* OUTCOMES: when the outcomes were decided */
+	bool again;			/* BOUNCE/MARK: more failures came meanwhile: bounce again */
+};
+
+/* One engine context per distinct route. */
+struct sched_route {
+	const struct cfg_route *route;	/* in the frozen configuration */
+	struct mxr_context *ctx;	/* owned */
+};
+
+struct sched {
+	struct event_base *base;
+	const struct config *cfg;	/* frozen, not owned */
+	struct queue_store *q;		/* not owned */
+	struct mxr_context *direct;	/* owned: direct MX delivery */
+	struct sched_route *routes;	/* owned */
+	size_t nroutes;
+	struct sched_engines *eng;	/* owned: the jobs of direct and routes */
+	struct sched_engines *retired;	/* owned: sets replaced by a reload, jobs still on them */
+	struct sched_dests *dests;	/* owned */
+	struct event *tick;		/* owned: periodic scan */
+	struct event *kick_ev;		/* owned: scan soon */
+	struct event *stop_ev;		/* owned: tells the stop callback from the loop */
+	struct sched_job *running;	/* deliveries in flight (jobs owned) */
+	unsigned nrunning;		/* how many */
+	struct sched_op *ops;		/* store calls in flight (owned until their callback) */
+	size_t claimed;			/* recipients claimed by us */
+	size_t waiting;			/* jobs waiting at destinations */
+	bool more_due;			/* the last scan stopped at its limit */
+	bool recovered;			/* the scan for failed recipients without a DSN ran */
+	time_t recover_at;		/* when that scan may run again (after a DSN failed) */
+	bool stopping;
+	bool idle_closed;		/* stopping: QUIT sent to every idle connection */
+	void (*stop_done)(void *arg);
+	void *stop_arg;
+	time_t last_sweep;
+	struct sched_stats stats;
+};
+
+/* sched.c */
+struct sched_op *sched_op_new(struct sched *s, enum sched_op_kind kind, const char *msg_id);
+/* Unlink and free op; returns its scheduler (NULL when orphaned). */
+struct sched *sched_op_end(struct sched_op *op);
+/* Delete msg_id when nothing of it is left to do. */
+void sched_delete_if_done(struct sched *s, const char *msg_id);
+/* When stopping and nothing is in flight any more, tell the stop callback. */
+void sched_check_stopped(struct sched *s);
+
+/* sched_bounce.c */
+/*
+ * Report msg_id's failed recipients: one failure DSN to the sender
+ * covering them (or none: null sender, NOTIFY without FAILURE), the
+ * recipients marked bounced in the DSN's own commit.
+ */
+void sched_bounce_failed(struct sched *s, const char *msg_id);
+/*
+ * A delay warning (DSN_DELAY: those of ids whose deferral at at crossed
+ * the warning time) or a success notice (DSN_SUCCESS) for msg_id.
+ */
+void sched_bounce_notice(struct sched *s, const char *msg_id, enum dsn_kind kind,
+    const int64_t *ids, size_t n, time_t at);
+/* At start: bounce failed recipients left by a crash, delete finished messages. */
+void sched_bounce_recover(struct sched *s);
+/* A DSN could not be queued: look for failed recipients again later. */
+void sched_bounce_retry_later(struct sched *s);
+
+#endif

@@ -1,0 +1,420 @@
+/*
+ * queue_store: opening and closing the queue, its schema, and the helpers
+ * the other queue files share.
+ *
+ * Owns: the queue directory (mode 0700), the database file and its
+ * settings (WAL, synchronous=FULL, busy timeout), the schema and its
+ * upgrade. Never: writes messages itself (queue_writer.c and the writer
+ * thread do), or touches files in the directory other than its own
+ * database (the spool files are queue_spool.c's).
+ */
+#include "queue_int.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "util/log.h"
+#include "util/xalloc.h"
+
+/*
+ * The schema, version 2. States are stored as names so that the sqlite3
+ * shell shows what the command line shows. Every chunk of a body but the
+ * last holds exactly QUEUE_CHUNK octets, so an offset maps to one chunk;
+ * a message with body_file = 1 has no chunks: its body is its spool file.
+ */
+#define QUEUE_SCHEMA_VERSION 2
+static const char queue_store_schema[] =
+    /* Before the first table: deleted mail's pages can go back to the file system. */
+    "PRAGMA auto_vacuum = INCREMENTAL;"
+    "CREATE TABLE IF NOT EXISTS messages ("
+    " id TEXT PRIMARY KEY NOT NULL,"
+    " sender TEXT NOT NULL,"
+    " envid TEXT,"
+    " ret INTEGER NOT NULL DEFAULT 0,"
+    " smtputf8 INTEGER NOT NULL DEFAULT 0,"
+    " body_8bit INTEGER NOT NULL DEFAULT 0,"
+    " client_ip TEXT,"
+    " client_helo TEXT,"
+    " auth_user TEXT,"
+    " protocol TEXT,"
+    " received_at INTEGER NOT NULL,"
+    " size INTEGER NOT NULL,"
+    " held INTEGER NOT NULL DEFAULT 0,"
+    " body_file INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE IF NOT EXISTS recipients ("
+    " id INTEGER PRIMARY KEY,"
+    " msg_id TEXT NOT NULL,"
+    " address TEXT NOT NULL,"
+    " domain TEXT NOT NULL,"
+    " orcpt TEXT,"
+    " notify INTEGER NOT NULL DEFAULT 0,"
+    " state TEXT NOT NULL DEFAULT 'pending',"
+    " tries INTEGER NOT NULL DEFAULT 0,"
+    " next_try INTEGER NOT NULL,"
+    " first_fail INTEGER NOT NULL DEFAULT 0,"
+    " last_code INTEGER NOT NULL DEFAULT 0,"
+    " last_esc TEXT,"
+    " last_reply TEXT,"
+    " last_mx TEXT,"
+    " updated_at INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS recipients_due ON recipients(state, next_try);"
+    "CREATE INDEX IF NOT EXISTS recipients_domain ON recipients(domain);"
+    "CREATE INDEX IF NOT EXISTS recipients_msg ON recipients(msg_id);"
+    "CREATE TABLE IF NOT EXISTS history ("
+    " rcpt_id INTEGER NOT NULL,"
+    " at INTEGER NOT NULL,"
+    " status TEXT NOT NULL,"
+    " code INTEGER NOT NULL DEFAULT 0,"
+    " esc TEXT,"
+    " reply TEXT,"
+    " mx TEXT);"
+    "CREATE INDEX IF NOT EXISTS history_rcpt ON history(rcpt_id);"
+    "CREATE TABLE IF NOT EXISTS body ("
+    " msg_id TEXT NOT NULL,"
+    " seq INTEGER NOT NULL,"
+    " data BLOB NOT NULL,"
+    " PRIMARY KEY (msg_id, seq));"
+    "PRAGMA user_version = 2;";
+
+/* Version 1 to 2: bodies may live in spool files. */
+static const char queue_store_upgrade_1[] =
+    "ALTER TABLE messages ADD COLUMN body_file INTEGER NOT NULL DEFAULT 0;"
+    "PRAGMA user_version = 2;";
+
+static const char *const queue_store_state_names[] = {
+	"pending", "deferred", "delivered", "failed", "bounced",
+};
+
+const char *queue_store_state_name(enum queue_rcpt_state s)
+{
+	if ((unsigned)s > QUEUE_RCPT_BOUNCED)
+		return "unknown";
+	return queue_store_state_names[s];
+}
+
+bool queue_store_state_parse(const char *name, enum queue_rcpt_state *out)
+{
+	for (unsigned i = 0; i <= QUEUE_RCPT_BOUNCED; i++) {
+		if (name != NULL && strcmp(name, queue_store_state_names[i]) == 0) {
+			*out = (enum queue_rcpt_state)i;
+			return true;
+		}
+	}
+	return false;
+}
+
+void queue_store_seterr(char *err, size_t errlen, const char *what, sqlite3 *db)
+{
+	if (err == NULL || errlen == 0)
+		return;
+	if (db != NULL)
+		snprintf(err, errlen, "%s: %s", what, sqlite3_errmsg(db));
+	else
+		snprintf(err, errlen, "%s", what);
+}
+
+sqlite3_stmt *queue_store_rstmt(struct queue_store *q, enum queue_rstmt which, const char *sql,
+    char *err, size_t errlen)
+{
+	if (q->rs[which] == NULL) {
+		if (sqlite3_prepare_v3(q->rdb, sql, -1, SQLITE_PREPARE_PERSISTENT, &q->rs[which],
+		    NULL) != SQLITE_OK) {
+			queue_store_seterr(err, errlen, "prepare", q->rdb);
+			q->rs[which] = NULL;
+			return NULL;
+		}
+	}
+	sqlite3_reset(q->rs[which]);
+	sqlite3_clear_bindings(q->rs[which]);
+	return q->rs[which];
+}
+
+bool queue_store_exec(sqlite3 *db, const char *sql, char *err, size_t errlen)
+{
+	if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+		queue_store_seterr(err, errlen, sql, db);
+		return false;
+	}
+	return true;
+}
+
+int queue_store_bind_text(sqlite3_stmt *st, int idx, const char *s)
+{
+	if (s == NULL)
+		return sqlite3_bind_null(st, idx);
+	return sqlite3_bind_text(st, idx, s, -1, SQLITE_STATIC);
+}
+
+char *queue_store_col_strdup(sqlite3_stmt *st, int col)
+{
+	const unsigned char *s = sqlite3_column_text(st, col);
+	if (s == NULL)
+		return NULL;
+	return xmemdup0(s, (size_t)sqlite3_column_bytes(st, col));
+}
+
+void queue_store_domain(const char *address, char *dst, size_t dstlen)
+{
+	const char *at = strrchr(address, '@');
+	const char *d = at != NULL ? at + 1 : "";
+	size_t i = 0;
+	for (; d[i] != '\0' && i + 1 < dstlen; i++)
+		dst[i] = (char)tolower((unsigned char)d[i]);
+	if (dstlen > 0)
+		dst[i] = '\0';
+}
+
+/* Create dir with mode 0700 when it is missing; it must be a directory. */
+static bool queue_store_mkdir(const char *dir, char *err, size_t errlen)
+{
+	struct stat st;
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		snprintf(err, errlen, "mkdir %s: %s", dir, strerror(errno));
+		return false;
+	}
+	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "%s: not a directory", dir);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * fsync the directory, so that the entries of a newly created database
+ * and its WAL survive a crash (SQLite syncs the files, not their names).
+ */
+static bool queue_store_sync_dir(const char *dir, char *err, size_t errlen)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || fsync(fd) != 0) {
+		snprintf(err, errlen, "fsync %s: %s", dir, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return false;
+	}
+	close(fd);
+	return true;
+}
+
+sqlite3 *queue_store_connect(const char *path, bool autocheckpoint, char *err, size_t errlen)
+{
+	sqlite3 *db = NULL;
+	int rc = sqlite3_open_v2(path, &db,
+	    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		queue_store_seterr(err, errlen, "open database", db);
+		sqlite3_close(db);
+		return NULL;
+	}
+	sqlite3_extended_result_codes(db, 1);
+	sqlite3_busy_timeout(db, QUEUE_BUSY_MS);
+	/*
+	 * WAL with synchronous=FULL: a commit returns only after the WAL is
+	 * fsynced, which is the promise behind the 250 reply.
+	 */
+	/*
+	 * Keep the WAL and its index when the last connection closes, with
+	 * the blocks they have: a start on a full file system then finds
+	 * them in place instead of needing room to create them again.
+	 */
+	int persist_wal = 1;
+	sqlite3_file_control(db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist_wal);
+	if (!queue_store_exec(db, "PRAGMA journal_mode=WAL", err, errlen) ||
+	    !queue_store_exec(db, "PRAGMA synchronous=FULL", err, errlen) ||
+	    (!autocheckpoint &&
+	    !queue_store_exec(db, "PRAGMA wal_autocheckpoint=0", err, errlen))) {
+		sqlite3_close(db);
+		return NULL;
+	}
+	return db;
+}
+
+/* PRAGMA user_version of db, or -1 with err filled. */
+static int queue_store_version(sqlite3 *db, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK) {
+		queue_store_seterr(err, errlen, "user_version", db);
+		return -1;
+	}
+	int v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+	if (v < 0)
+		queue_store_seterr(err, errlen, "user_version", db);
+	sqlite3_finalize(st);
+	return v;
+}
+
+/*
+ * Create the schema, or bring an older one up to date. A database already
+ * at this version is only read: a start on a full file system must not
+ * need room to write.
+ */
+static bool queue_store_schema_ensure(sqlite3 *db, char *err, size_t errlen)
+{
+	int v = queue_store_version(db, err, errlen);
+	if (v < 0)
+		return false;
+	if (v == QUEUE_SCHEMA_VERSION)
+		return true;
+	if (v > QUEUE_SCHEMA_VERSION) {
+		snprintf(err, errlen, "queue schema version %d is newer than this program's %d",
+		    v, QUEUE_SCHEMA_VERSION);
+		return false;
+	}
+	if (!queue_store_exec(db, "BEGIN IMMEDIATE", err, errlen))
+		return false;
+	/* Read again under the write lock: another process may have just done it. */
+	v = queue_store_version(db, err, errlen);
+	const char *sql = v == 0 ? queue_store_schema : v == 1 ? queue_store_upgrade_1 : "";
+	if (v < 0 || !queue_store_exec(db, sql, err, errlen) ||
+	    !queue_store_exec(db, "COMMIT", err, errlen)) {
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		return false;
+	}
+	return true;
+}
+
+static struct queue_store *queue_store_open_once(struct event_base *base, const char *dir,
+    char *err, size_t errlen);
+
+struct queue_store *queue_store_open(struct event_base *base, const char *dir,
+    char *err, size_t errlen)
+{
+	struct queue_store *q = queue_store_open_once(base, dir, err, errlen);
+	/* A full disk must not keep the queue from opening: give the reserve back, once. */
+	if (q == NULL && queue_reserve_release(dir, err))
+		q = queue_store_open_once(base, dir, err, errlen);
+	return q;
+}
+
+/* Open the store once; NULL with err filled. */
+static struct queue_store *queue_store_open_once(struct event_base *base, const char *dir,
+    char *err, size_t errlen)
+{
+	if (!queue_store_mkdir(dir, err, errlen))
+		return NULL;
+	struct queue_store *q = xcalloc(1, sizeof(*q));
+	q->dir = xstrdup(dir);
+	size_t plen = strlen(dir) + sizeof(QUEUE_DB_NAME) + 2;
+	q->path = xmalloc(plen);
+	snprintf(q->path, plen, "%s/%s", dir, QUEUE_DB_NAME);
+	q->base = base;
+	q->wake_fd[0] = q->wake_fd[1] = -1;
+	pthread_mutex_init(&q->mu, NULL);
+	pthread_cond_init(&q->cv, NULL);
+	pthread_cond_init(&q->spool_sync_cv, NULL);
+	q->pending_tail = &q->pending;
+	q->finished_tail = &q->finished;
+
+	bool existed = access(q->path, F_OK) == 0;
+	/*
+	 * With a writer thread, checkpoints are its business, so that the
+	 * loop never copies the WAL back into the database itself.
+	 */
+	q->rdb = queue_store_connect(q->path, base == NULL, err, errlen);
+	if (q->rdb == NULL)
+		goto fail;
+	if (!queue_store_schema_ensure(q->rdb, err, errlen))
+		goto fail;
+	if (!existed && !queue_store_sync_dir(dir, err, errlen))
+		goto fail;
+	if (base != NULL) {
+		/* The daemon alone writes spool files, so it alone cleans them up. */
+		if (!queue_spool_prepare(q, err, errlen) || queue_spool_clean(q, err, errlen) < 0)
+			goto fail;
+		if (queue_commit_start(q, err, errlen) != 0)
+			goto fail;
+	}
+	log_msg(LOG_LVL_INFO, "op=queue_open dir=%s created=%s", dir, existed ? "no" : "yes");
+	return q;
+fail:
+	queue_store_close(q);
+	return NULL;
+}
+
+void queue_store_close(struct queue_store *q)
+{
+	if (q == NULL)
+		return;
+	queue_commit_stop(q);
+	if (q->base != NULL)
+		log_msg(LOG_LVL_INFO, "op=queue_close transactions=%llu failed_transactions=%llu "
+		    "jobs=%llu failed_jobs=%llu max_batch=%llu checkpoints=%llu",
+		    (unsigned long long)q->stats.transactions,
+		    (unsigned long long)q->stats.failed_transactions,
+		    (unsigned long long)q->stats.jobs_ok, (unsigned long long)q->stats.jobs_failed,
+		    (unsigned long long)q->stats.max_batch, (unsigned long long)q->stats.checkpoints);
+	for (size_t i = 0; i < QR_COUNT_; i++)
+		sqlite3_finalize(q->rs[i]);
+	sqlite3_close(q->rdb);
+	queue_due_free_claims(&q->claims);
+	pthread_cond_destroy(&q->cv);
+	pthread_cond_destroy(&q->spool_sync_cv);
+	pthread_mutex_destroy(&q->mu);
+	free(q->path);
+	free(q->dir);
+	free(q);
+}
+
+bool queue_store_has_room(const struct queue_store *q, uint64_t size)
+{
+	struct statvfs sv;
+	if (q == NULL || statvfs(q->dir, &sv) != 0)
+		return true;
+	uint64_t avail = (uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize;
+	uint64_t need = size > UINT64_MAX / 2 ? UINT64_MAX : size * 2;
+	/* While the reserve is given back, new mail must leave room to make it again. */
+	if (!queue_reserve_present(q))
+		need = need > UINT64_MAX / 2 ? UINT64_MAX : need + queue_reserve_room(q);
+	return avail >= need;
+}
+
+void queue_store_set_reserve(struct queue_store *q, uint64_t size)
+{
+	/* On a small file system, a sixteenth of it: the reserve must not be most of the room. */
+	struct statvfs sv;
+	if (statvfs(q->dir, &sv) == 0 && size > (uint64_t)sv.f_blocks * sv.f_frsize / 16)
+		size = (uint64_t)sv.f_blocks * sv.f_frsize / 16;
+	q->reserve_size = size;
+	if (!queue_reserve_make(q))
+		log_msg(LOG_LVL_WARN, "op=queue_reserve event=missing dir=%s size=%llu "
+		    "reason=\"no room: new mail is refused until there is\"", q->dir,
+		    (unsigned long long)size);
+}
+
+void queue_store_stats(struct queue_store *q, struct queue_store_stats *out)
+{
+	pthread_mutex_lock(&q->mu);
+	*out = q->stats;
+	pthread_mutex_unlock(&q->mu);
+}
+
+void queue_store_set_max_pages(struct queue_store *q, uint32_t max_pages)
+{
+	if (q->base == NULL) {
+		char sql[64];
+		snprintf(sql, sizeof(sql), "PRAGMA max_page_count=%u", max_pages);
+		sqlite3_exec(q->rdb, sql, NULL, NULL, NULL);
+		return;
+	}
+	pthread_mutex_lock(&q->mu);
+	q->max_pages = max_pages;
+	pthread_mutex_unlock(&q->mu);
+}
+
+void queue_store_set_busy_timeout(struct queue_store *q, unsigned ms)
+{
+	sqlite3_busy_timeout(q->rdb, (int)ms);
+	if (q->base == NULL)
+		return;
+	pthread_mutex_lock(&q->mu);
+	q->busy_ms = ms ? ms : 1;
+	pthread_mutex_unlock(&q->mu);
+}

@@ -1,0 +1,415 @@
+/*
+ * queue_writer: one new message on its way into the queue: its id, its
+ * octets as they arrive, then the commit job that writes envelope,
+ * recipients and body in the writer thread's transaction.
+ *
+ * Owns: the message buffer (in memory up to QUEUE_SPILL octets, then the
+ * message's spool file, see queue_spool.c) and the copy of the envelope.
+ * Never: holds a large body in memory, or leaves a spool file behind for
+ * a message that was not committed.
+ */
+#include "queue_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util/log.h"
+#include "util/xalloc.h"
+
+struct queue_writer {
+	struct queue_job job;		/* first: the commit job */
+	struct queue_store *q;		/* not owned */
+	char id[QUEUE_ID_LEN + 1];
+	unsigned char *mem;		/* owned; NULL once spilled */
+	size_t memlen, memcap;
+	int fd;				/* spool file (owned), or -1 */
+	bool spooled;			/* the spool file exists: remove it unless committed */
+	bool committed;			/* set in done: the spool file now belongs to the queue */
+	bool spool_synced;		/* its sync thread fdatasynced the spool file */
+	int spool_sync_errno;		/* what that fdatasync failed with, or 0 */
+	uint64_t size;
+	uint64_t kicked;		/* octets of the spool file whose write-back was started */
+	bool failed;			/* an append failed: the commit will too */
+	char ferr[128];
+	struct queue_envelope env;	/* deep copy; strings owned */
+	struct queue_rcpt_in *rcpts;	/* owned, env.rcpts points here */
+	int64_t *bounce_for;		/* owned: recipients this bounce finishes */
+	size_t nbounce_for;
+	queue_commit_cb *cb;
+	void *arg;
+};
+
+struct queue_writer *queue_writer_new(struct queue_store *q)
+{
+	struct queue_writer *w = xcalloc(1, sizeof(*w));
+	w->q = q;
+	w->fd = -1;
+	queue_id_new(w->id);
+	return w;
+}
+
+const char *queue_writer_id(const struct queue_writer *w)
+{
+	return w->id;
+}
+
+uint64_t queue_writer_size(const struct queue_writer *w)
+{
+	return w->size;
+}
+
+/* Write all of data to fd; false with ferr filled on error. */
+static bool queue_writer_write_fd(struct queue_writer *w, const void *data, size_t len)
+{
+	const char *p = data;
+	while (len > 0) {
+		ssize_t n = write(w->fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			snprintf(w->ferr, sizeof(w->ferr), "spill write: %s",
+			    n < 0 ? strerror(errno) : "no progress");
+			return false;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return true;
+}
+
+/*
+ * Start write-back of what the spool file got since the last kick, without
+ * waiting for it: the fdatasync before the commit then has little left to
+ * wait for, so a large message's 250 does not wait for all of it at once.
+ */
+static void queue_writer_kick(struct queue_writer *w, uint64_t written, bool last)
+{
+#ifdef SYNC_FILE_RANGE_WRITE
+	if (written == w->kicked || (!last && written - w->kicked < QUEUE_SPOOL_KICK))
+		return;
+	(void)sync_file_range(w->fd, (off64_t)w->kicked, (off64_t)(written - w->kicked),
+	    SYNC_FILE_RANGE_WRITE);
+	w->kicked = written;
+#else
+	(void)w;
+	(void)written;
+	(void)last;
+#endif
+}
+
+/* Move the in-memory part to the message's spool file. */
+static bool queue_writer_spill(struct queue_writer *w)
+{
+	w->fd = queue_spool_create(w->q, w->id, w->ferr, sizeof(w->ferr));
+	if (w->fd < 0)
+		return false;
+	w->spooled = true;
+	bool ok = queue_writer_write_fd(w, w->mem, w->memlen);
+	free(w->mem);
+	w->mem = NULL;
+	w->memlen = w->memcap = 0;
+	return ok;
+}
+
+int queue_writer_append(struct queue_writer *w, const void *data, size_t len)
+{
+	if (w->failed)
+		return -1;
+	if (len == 0)
+		return 0;
+	if (w->fd < 0 && w->memlen + len > QUEUE_SPILL && !queue_writer_spill(w)) {
+		w->failed = true;
+		return -1;
+	}
+	if (w->fd >= 0) {
+		if (!queue_writer_write_fd(w, data, len)) {
+			w->failed = true;
+			return -1;
+		}
+		queue_writer_kick(w, w->size + len, false);
+	} else {
+		if (w->memlen + len > w->memcap) {
+			size_t cap = w->memcap ? w->memcap : 4096;
+			while (cap < w->memlen + len)
+				cap *= 2;
+			w->mem = xrealloc(w->mem, cap);
+			w->memcap = cap;
+		}
+		memcpy(w->mem + w->memlen, data, len);
+		w->memlen += len;
+	}
+	w->size += len;
+	return 0;
+}
+
+void queue_writer_bounce_for(struct queue_writer *w, const int64_t *rcpt_ids, size_t n)
+{
+	if (n == 0)
+		return;
+	w->bounce_for = xreallocarray(w->bounce_for, w->nbounce_for + n + 1, sizeof(int64_t));
+	memcpy(w->bounce_for + w->nbounce_for, rcpt_ids, n * sizeof(int64_t));
+	w->nbounce_for += n;
+}
+
+/* Free a writer and everything it owns. */
+static void queue_writer_free(struct queue_writer *w)
+{
+	if (w == NULL)
+		return;
+	free(w->mem);
+	if (w->fd >= 0)
+		close(w->fd);
+	if (w->spooled && !w->committed)
+		queue_spool_remove(w->q, w->id);
+	for (size_t i = 0; i < w->env.nrcpts; i++) {
+		free((char *)w->rcpts[i].address);
+		free((char *)w->rcpts[i].orcpt);
+	}
+	free(w->rcpts);
+	free(w->bounce_for);
+	free((char *)w->env.sender);
+	free((char *)w->env.envid);
+	free((char *)w->env.client_ip);
+	free((char *)w->env.client_helo);
+	free((char *)w->env.auth_user);
+	free((char *)w->env.protocol);
+	free(w);
+}
+
+void queue_writer_abort(struct queue_writer *w)
+{
+	queue_writer_free(w);
+}
+
+static char *queue_writer_dup(const char *s)
+{
+	return s != NULL ? xstrdup(s) : NULL;
+}
+
+/* Insert a body held in memory as chunks of QUEUE_CHUNK octets. */
+static bool queue_writer_put_body(struct queue_writer *w, struct queue_store *q,
+    char *err, size_t errlen)
+{
+	uint64_t off = 0;
+	int64_t seq = 0;
+	while (off < w->memlen) {
+		size_t n = w->memlen - off > QUEUE_CHUNK ? QUEUE_CHUNK : (size_t)(w->memlen - off);
+		sqlite3_stmt *st = queue_commit_stmt(q, QW_INS_BODY,
+		    "INSERT INTO body(msg_id, seq, data) VALUES (?, ?, ?)", err, errlen);
+		if (st == NULL)
+			return false;
+		sqlite3_bind_text(st, 1, w->id, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, seq);
+		sqlite3_bind_blob(st, 3, w->mem + off, (int)n, SQLITE_STATIC);
+		if (sqlite3_step(st) != SQLITE_DONE) {
+			queue_store_seterr(err, errlen, "insert body", q->wdb);
+			sqlite3_reset(st);
+			return false;
+		}
+		sqlite3_reset(st);
+		off += n;
+		seq++;
+	}
+	return true;
+}
+
+/*
+ * Make a spooled body durable before the row that names it is inserted.
+ * fdatasync, not fsync: it also writes the file size (needed to read the
+ * data back); times are not. Usually its sync thread has done it already
+ * (queue_writer_sync_main). The directory entry is fsynced once per
+ * batch, before its COMMIT (queue_commit.c).
+ */
+static bool queue_writer_sync_spool(struct queue_writer *w, struct queue_store *q,
+    char *err, size_t errlen)
+{
+	if (!w->spool_synced && fdatasync(w->fd) != 0)
+		w->spool_sync_errno = errno;
+	w->spool_synced = true;
+	if (w->spool_sync_errno != 0) {
+		snprintf(err, errlen, "spool fsync: %s", strerror(w->spool_sync_errno));
+		return false;
+	}
+	q->spool_dir_unsynced = true;
+	return true;
+}
+
+/*
+ * A thread of its own per spooled message: fdatasync its file, then hand
+ * the commit job to the writer thread. Messages that end together are
+ * synced at the same time, so the file system commits their data in one
+ * journal commit, where the writer thread would wait for each in turn.
+ */
+static void *queue_writer_sync_main(void *arg)
+{
+	struct queue_writer *w = arg;
+	struct queue_store *q = w->q;
+	if (fdatasync(w->fd) != 0)
+		w->spool_sync_errno = errno;
+	w->spool_synced = true;
+	queue_commit_submit(q, &w->job);
+	pthread_mutex_lock(&q->mu);
+	q->spool_syncing--;
+	pthread_cond_broadcast(&q->spool_sync_cv);
+	pthread_mutex_unlock(&q->mu);
+	return NULL;
+}
+
+/* Writer thread: insert the envelope, the recipients and the body. */
+static bool queue_writer_apply(struct queue_job *j, struct queue_store *q, sqlite3 *db,
+    char *err, size_t errlen)
+{
+	struct queue_writer *w = (struct queue_writer *)j;
+	const struct queue_envelope *e = &w->env;
+	if (w->failed) {
+		snprintf(err, errlen, "%s", w->ferr);
+		return false;
+	}
+	if (!q->reserve_held && !j->uses_reserve) {
+		snprintf(err, errlen, "queue file system full: its reserve is in use");
+		return false;
+	}
+	sqlite3_stmt *st = queue_commit_stmt(q, QW_INS_MSG,
+	    "INSERT INTO messages(id, sender, envid, ret, smtputf8, body_8bit, client_ip,"
+	    " client_helo, auth_user, protocol, received_at, size, body_file)"
+	    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", err, errlen);
+	if (st == NULL)
+		return false;
+	if (w->spooled && !queue_writer_sync_spool(w, q, err, errlen))
+		return false;
+	sqlite3_bind_text(st, 1, w->id, -1, SQLITE_STATIC);
+	queue_store_bind_text(st, 2, e->sender);
+	queue_store_bind_text(st, 3, e->envid);
+	sqlite3_bind_int(st, 4, (int)e->ret);
+	sqlite3_bind_int(st, 5, e->smtputf8);
+	sqlite3_bind_int(st, 6, e->body_8bit);
+	queue_store_bind_text(st, 7, e->client_ip);
+	queue_store_bind_text(st, 8, e->client_helo);
+	queue_store_bind_text(st, 9, e->auth_user);
+	queue_store_bind_text(st, 10, e->protocol);
+	sqlite3_bind_int64(st, 11, (sqlite3_int64)e->received_at);
+	sqlite3_bind_int64(st, 12, (sqlite3_int64)w->size);
+	sqlite3_bind_int(st, 13, w->spooled);
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		queue_store_seterr(err, errlen, "insert message", db);
+		return false;
+	}
+	for (size_t i = 0; i < e->nrcpts; i++) {
+		char domain[256];
+		queue_store_domain(e->rcpts[i].address, domain, sizeof(domain));
+		st = queue_commit_stmt(q, QW_INS_RCPT,
+		    "INSERT INTO recipients(msg_id, address, domain, orcpt, notify, next_try,"
+		    " updated_at) VALUES (?,?,?,?,?,?,?)", err, errlen);
+		if (st == NULL)
+			return false;
+		sqlite3_bind_text(st, 1, w->id, -1, SQLITE_STATIC);
+		queue_store_bind_text(st, 2, e->rcpts[i].address);
+		sqlite3_bind_text(st, 3, domain, -1, SQLITE_STATIC);
+		queue_store_bind_text(st, 4, e->rcpts[i].orcpt);
+		sqlite3_bind_int(st, 5, (int)e->rcpts[i].notify);
+		sqlite3_bind_int64(st, 6, (sqlite3_int64)e->received_at);
+		sqlite3_bind_int64(st, 7, (sqlite3_int64)e->received_at);
+		rc = sqlite3_step(st);
+		sqlite3_reset(st);
+		if (rc != SQLITE_DONE) {
+			queue_store_seterr(err, errlen, "insert recipient", db);
+			return false;
+		}
+	}
+	if (!w->spooled && !queue_writer_put_body(w, q, err, errlen))
+		return false;
+	for (size_t i = 0; i < w->nbounce_for; i++) {
+		st = queue_commit_stmt(q, QW_BOUNCED, QUEUE_SQL_BOUNCED, err, errlen);
+		if (st == NULL)
+			return false;
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)e->received_at);
+		sqlite3_bind_int64(st, 2, w->bounce_for[i]);
+		rc = sqlite3_step(st);
+		sqlite3_reset(st);
+		if (rc != SQLITE_DONE) {
+			queue_store_seterr(err, errlen, "mark bounced", db);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* Loop thread: tell the session, log, free. */
+static void queue_writer_done(struct queue_job *j, bool ok, const char *err)
+{
+	struct queue_writer *w = (struct queue_writer *)j;
+	w->committed = ok;
+	if (ok)
+		log_msg(LOG_LVL_DEBUG, "op=queue_commit queue=%s size=%llu rcpts=%zu status=ok",
+		    w->id, (unsigned long long)w->size, w->env.nrcpts);
+	else
+		log_msg(LOG_LVL_WARN, "op=queue_commit queue=%s size=%llu status=failed reason=\"%s\"",
+		    w->id, (unsigned long long)w->size, err);
+	if (w->cb != NULL)
+		w->cb(w->arg, ok, err);
+	queue_writer_free(w);
+}
+
+/* Start w's sync thread, which submits its job; false (nothing started) if it cannot. */
+static bool queue_writer_sync_start(struct queue_writer *w)
+{
+	struct queue_store *q = w->q;
+	pthread_attr_t attr;
+	pthread_t t;
+	if (pthread_attr_init(&attr) != 0)
+		return false;
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_mutex_lock(&q->mu);
+	bool stopping = q->stop;
+	if (!stopping)
+		q->spool_syncing++;
+	pthread_mutex_unlock(&q->mu);
+	bool started = !stopping && pthread_create(&t, &attr, queue_writer_sync_main, w) == 0;
+	pthread_attr_destroy(&attr);
+	if (!started && !stopping) {
+		pthread_mutex_lock(&q->mu);
+		q->spool_syncing--;
+		pthread_mutex_unlock(&q->mu);
+	}
+	return started;
+}
+
+void queue_writer_commit(struct queue_writer *w, const struct queue_envelope *env,
+    queue_commit_cb *cb, void *arg)
+{
+	w->cb = cb;
+	w->arg = arg;
+	w->env = *env;
+	w->env.sender = xstrdup(env->sender != NULL ? env->sender : "");
+	w->env.envid = queue_writer_dup(env->envid);
+	w->env.client_ip = queue_writer_dup(env->client_ip);
+	w->env.client_helo = queue_writer_dup(env->client_helo);
+	w->env.auth_user = queue_writer_dup(env->auth_user);
+	w->env.protocol = queue_writer_dup(env->protocol);
+	w->rcpts = env->nrcpts ? xcalloc(env->nrcpts, sizeof(*w->rcpts)) : NULL;
+	for (size_t i = 0; i < env->nrcpts; i++) {
+		w->rcpts[i].address = xstrdup(env->rcpts[i].address);
+		w->rcpts[i].notify = env->rcpts[i].notify;
+		w->rcpts[i].orcpt = queue_writer_dup(env->rcpts[i].orcpt);
+	}
+	w->env.rcpts = w->rcpts;
+	/*
+	 * The rest of a spool file starts on its way to the disk now, so
+	 * that its fdatasync waits only for what is still in flight.
+	 */
+	if (w->fd >= 0 && !w->failed)
+		queue_writer_kick(w, w->size, true);
+	w->job.apply = queue_writer_apply;
+	/* A bounce must get out even on a full disk; new mail must not eat the reserve. */
+	w->job.uses_reserve = w->nbounce_for > 0;
+	w->job.done = queue_writer_done;
+	if (w->fd >= 0 && !w->failed && queue_writer_sync_start(w))
+		return;
+	queue_commit_submit(w->q, &w->job);
+}
