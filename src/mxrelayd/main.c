@@ -216,7 +216,36 @@ static uint64_t mxrd_seed(void)
 	return v;
 }
 
-int main(int argc, char **argv)
+/* The daemon's parts, in the order start-up makes them (main's frame holds the one instance). */
+struct mxrd {
+	const char *path;		/* -c FILE, or NULL for the default */
+	bool check, debug;
+	struct config *cfg;		/* the first generation; owned by the reload module once serving */
+	/* Made while still root. */
+	struct smtpd_listener *listeners;
+	SSL_CTX *tls;
+	struct auth_db *auth;
+	pid_t helper_pid;
+	int helper_fd;
+	bool started_as_root;
+	/* Made after the drop. */
+	struct event_base *base;
+	struct event *log_ev;
+	int lockfd;
+	struct queue_store *queue;
+	struct sched *sched;
+	struct control *control;
+	struct smtpd_local *local;
+	struct control_public *mailq;
+	struct dns_resolver *dns;
+	struct smtpd_ctx ctx;
+	struct reload *reload;
+	struct mxrd_run run;
+	struct event *ev_term, *ev_int, *ev_hup;
+};
+
+/* The command line into d. -1 to go on, or the exit status (help, version, usage error). */
+static int mxrd_parse_args(int argc, char **argv, struct mxrd *d)
 {
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
@@ -226,19 +255,17 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *path = NULL;
-	bool check = false, debug = false;
 	int opt;
 	while ((opt = getopt_long(argc, argv, "c:tdhV", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
-			path = optarg;
+			d->path = optarg;
 			break;
 		case 't':
-			check = true;
+			d->check = true;
 			break;
 		case 'd':
-			debug = true;
+			d->debug = true;
 			break;
 		case 'h':
 			fputs(mxrd_usage, stdout);
@@ -255,60 +282,54 @@ int main(int argc, char **argv)
 		fputs(mxrd_usage, stderr);
 		return 2;
 	}
-	log_init("mxrelayd", debug ? LOG_LVL_DEBUG : LOG_LVL_INFO, 2);
+	return -1;
+}
 
+/* -t: the configuration and the queue directory checked, the verdict printed. The exit status. */
+static int mxrd_check_only(struct config *cfg)
+{
 	char err[512];
-	struct config *cfg = NULL;
-	if (config_load(path, &cfg, err, sizeof(err)) != 0) {
+	int rc = 0;
+	if (config_check_queue_dir(cfg, err, sizeof(err)) != 0) {
 		fprintf(stderr, "mxrelayd: %s\n", err);
-		return 1;
-	}
-	if (check) {
-		if (config_check_queue_dir(cfg, err, sizeof(err)) != 0) {
-			fprintf(stderr, "mxrelayd: %s\n", err);
-			config_free(cfg);
-			return 1;
-		}
+		rc = 1;
+	} else {
 		if (cfg->tls_warning != NULL)
 			printf("mxrelayd: warning: %s\n", cfg->tls_warning);
 		printf("mxrelayd: %s: configuration ok\n", cfg->path);
-		config_free(cfg);
-		return 0;
 	}
-	if (!debug)
-		log_init("mxrelayd", (enum log_level)cfg->log_level, 2);
-	if (cfg->log_syslog && log_use_syslog(cfg->syslog_socket, err, sizeof(err)) != 0)
-		fatal("event=start-failed reason=\"%s\"", err);
-	signal(SIGPIPE, SIG_IGN);
-	mxrd_raise_nofile(cfg);
+	config_free(cfg);
+	return rc;
+}
 
-	struct smtpd_listener *listeners = smtpd_listener_bind(cfg, err, sizeof(err));
-	if (listeners == NULL)
+/*
+ * Everything that needs root, then the drop: listeners bound, secrets
+ * read (as Postfix and OpenSMTPD do, so that a key and a users file only
+ * root can read, mode 0600, work), the privileged reload helper forked
+ * (before any thread or loop exists: it re-reads the file at this path,
+ * and what it names, for each reload, and binds new listeners), the queue
+ * directory made private.
+ */
+static void mxrd_start_privileged(struct mxrd *d)
+{
+	const struct config *cfg = d->cfg;
+	char err[512];
+	d->listeners = smtpd_listener_bind(cfg, err, sizeof(err));
+	if (d->listeners == NULL)
 		fatal("event=start-failed reason=\"%s\"", err);
-	/*
-	 * Secrets are read while still root, as Postfix and OpenSMTPD do, so
-	 * that a key and a users file only root can read (mode 0600) work.
-	 */
-	SSL_CTX *tls = NULL;
 	if (cfg->tls_cert != NULL) {
 		const char *terr = NULL;
-		tls = net_tls_server_ctx(cfg->tls_cert, cfg->tls_key != NULL ? cfg->tls_key : cfg->tls_cert, &terr);
-		if (tls == NULL)
+		d->tls = net_tls_server_ctx(cfg->tls_cert, cfg->tls_key != NULL ? cfg->tls_key :
+		    cfg->tls_cert, &terr);
+		if (d->tls == NULL)
 			fatal("event=start-failed reason=\"%s\"", terr);
 		if (cfg->tls_warning != NULL)
 			log_msg(LOG_LVL_WARN, "event=tls-certificate reason=\"%s\"", cfg->tls_warning);
 	}
-	struct auth_db *auth = NULL;
-	if (cfg->auth_file != NULL && (auth = auth_db_load(cfg->auth_file, err, sizeof(err))) == NULL)
+	if (cfg->auth_file != NULL && (d->auth = auth_db_load(cfg->auth_file, err, sizeof(err))) == NULL)
 		fatal("event=start-failed reason=\"%s\"", err);
-	/*
-	 * The reload helper keeps root: forked now, before the drop and
-	 * before any thread or loop exists, it re-reads the file at this
-	 * path (and what it names) for each reload, and binds new listeners.
-	 */
-	pid_t helper_pid = 0;
-	int helper_fd = reload_helper_start(path, &helper_pid, err, sizeof(err));
-	if (helper_fd < 0)
+	d->helper_fd = reload_helper_start(d->path, &d->helper_pid, err, sizeof(err));
+	if (d->helper_fd < 0)
 		fatal("event=start-failed reason=\"%s\"", err);
 	/* Files the daemon makes (the store, its WAL, spool files) are its own only. */
 	umask(077);
@@ -323,130 +344,186 @@ int main(int argc, char **argv)
 	 * after the queue opened, so that a queue the daemon cannot use is the
 	 * error it reports.
 	 */
-	bool started_as_root = geteuid() == 0;
-	if (started_as_root && smtpd_local_prepare(cfg, err, sizeof(err)) != 0)
+	d->started_as_root = geteuid() == 0;
+	if (d->started_as_root && smtpd_local_prepare(cfg, err, sizeof(err)) != 0)
 		fatal("event=start-failed reason=\"%s\"", err);
 	if (privdrop_drop(cfg->user, err, sizeof(err)) != 0)
 		fatal("event=start-failed reason=\"%s\"", err);
+}
 
-	/* Password checks finish on worker threads and wake the loop with event_active. */
+/* The event loop, with threads (password checks finish on workers) and batched log lines. */
+static void mxrd_open_loop(struct mxrd *d)
+{
 	if (evthread_use_pthreads() != 0)
 		fatal("event=start-failed reason=\"libevent threads unavailable\"");
-	struct event_base *base = event_base_new();
-	if (base == NULL)
+	d->base = event_base_new();
+	if (d->base == NULL)
 		fatal("event=start-failed reason=\"cannot create the event loop\"");
 	/*
 	 * The loop's lines are written together at the end of each pass: a
 	 * relayed message logs about ten lines, and a write(2) for each was a
 	 * twentieth of the daemon's CPU. Warnings and errors go out at once.
 	 */
-	struct event *log_ev = event_new(base, -1, 0, mxrd_log_flush, NULL);
-	if (log_ev == NULL)
+	d->log_ev = event_new(d->base, -1, 0, mxrd_log_flush, NULL);
+	if (d->log_ev == NULL)
 		fatal("event=start-failed reason=\"cannot create the log event\"");
-	log_batch_start(mxrd_log_arm, log_ev);
-	/* Before the store is opened: a second daemon must touch nothing of the first's. */
-	int lockfd = pidlock_take(cfg->queue_dir, err, sizeof(err));
-	if (lockfd < 0)
+	log_batch_start(mxrd_log_arm, d->log_ev);
+}
+
+/* The queue directory's lock, then the store (a second daemon touches nothing of the first's). */
+static void mxrd_open_queue(struct mxrd *d)
+{
+	const struct config *cfg = d->cfg;
+	char err[512];
+	d->lockfd = pidlock_take(cfg->queue_dir, err, sizeof(err));
+	if (d->lockfd < 0)
 		fatal("event=start-failed reason=\"%s\"", err);
-	struct queue_store *queue = queue_store_open(base, cfg->queue_dir, err, sizeof(err));
-	if (queue == NULL)
+	d->queue = queue_store_open(d->base, cfg->queue_dir, err, sizeof(err));
+	if (d->queue == NULL)
 		fatal("event=start-failed reason=\"queue %s: %s\"", cfg->queue_dir, err);
-	queue_store_set_reserve(queue, cfg->queue_reserve);
-	if (!started_as_root && smtpd_local_prepare(cfg, err, sizeof(err)) != 0)
+	queue_store_set_reserve(d->queue, cfg->queue_reserve);
+	if (!d->started_as_root && smtpd_local_prepare(cfg, err, sizeof(err)) != 0)
 		fatal("event=start-failed reason=\"%s\"", err);
-	struct sched *sched = sched_new(base, cfg, queue, err, sizeof(err));
-	if (sched == NULL)
+}
+
+/*
+ * The scheduler, the control, local submission and mailq sockets (after
+ * the drop, so the daemon's user owns the sockets it removes at exit) and
+ * the resolver the server asks about recipient domains.
+ */
+static void mxrd_open_services(struct mxrd *d)
+{
+	const struct config *cfg = d->cfg;
+	char err[512];
+	d->sched = sched_new(d->base, cfg, d->queue, err, sizeof(err));
+	if (d->sched == NULL)
 		fatal("event=start-failed reason=\"%s\"", err);
-	/* After the drop, so the socket belongs to the daemon's user. */
-	struct control *control = control_new(base, cfg, queue, mxrd_control_notify, sched, err,
+	d->control = control_new(d->base, cfg, d->queue, mxrd_control_notify, d->sched, err,
 	    sizeof(err));
-	if (control == NULL)
+	if (d->control == NULL)
 		fatal("event=start-failed reason=\"control socket: %s\"", err);
-	/* After the drop too: the daemon's user owns the sockets it removes at exit. */
-	struct smtpd_local *local = smtpd_local_new(cfg, err, sizeof(err));
-	if (local == NULL)
+	d->local = smtpd_local_new(cfg, err, sizeof(err));
+	if (d->local == NULL)
 		fatal("event=start-failed reason=\"local socket: %s\"", err);
-	struct control_public *mailq = control_public_new(base, cfg, queue, err, sizeof(err));
-	if (mailq == NULL)
+	d->mailq = control_public_new(d->base, cfg, d->queue, err, sizeof(err));
+	if (d->mailq == NULL)
 		fatal("event=start-failed reason=\"mailq socket: %s\"", err);
-	struct dns_resolver *dns = NULL;
 	if (cfg->check_rcpt_domain) {
 		const char *derr = NULL;
-		if ((dns = dns_resolver_new(base, cfg->dns_server, &derr)) == NULL)
+		if ((d->dns = dns_resolver_new(d->base, cfg->dns_server, &derr)) == NULL)
 			fatal("event=start-failed reason=\"resolver: %s\"", derr);
 	}
+}
 
-	struct smtpd_ctx ctx = {
-		.base = base,
+/* The server's first generation, the reload module that owns it from here, and the signals. */
+static void mxrd_start_serving(struct mxrd *d)
+{
+	const struct config *cfg = d->cfg;
+	d->ctx = (struct smtpd_ctx){
+		.base = d->base,
 		.cfg = cfg,
-		.queue = queue,
-		.tls = tls,
-		.auth = auth,
-		.dns = dns,
+		.queue = d->queue,
+		.tls = d->tls,
+		.auth = d->auth,
+		.dns = d->dns,
 		.limit = smtpd_limit_new(cfg->max_connections, cfg->max_connections_per_ip,
 		    cfg->client_ipv6_prefix),
 		.authfail = smtpd_authfail_new(cfg->auth_failure_limit,
 		    (uint64_t)cfg->auth_failure_window * 1000u, SMTPD_AUTHFAIL_MAX_CLIENTS,
 		    cfg->client_ipv6_prefix),
-		.listeners = listeners,
+		.listeners = d->listeners,
 		.queued = mxrd_kick,
-		.queued_arg = sched,
+		.queued_arg = d->sched,
 		.id_seed = mxrd_seed(),
 	};
 	/* From here the generation in force is the reload module's (ctx is copied). */
-	struct reload *reload = reload_new(&ctx, cfg, helper_fd, helper_pid, sched, debug);
-	control_set_reload(control, mxrd_control_reload, reload);
-	struct mxrd_run run = { .reload = reload, .sched = sched, .local = local };
-	run.stop_poll = evtimer_new(base, mxrd_stop_poll, &run);
-	struct event *ev_term = evsignal_new(base, SIGTERM, mxrd_on_signal, &run);
-	struct event *ev_int = evsignal_new(base, SIGINT, mxrd_on_signal, &run);
-	struct event *ev_hup = evsignal_new(base, SIGHUP, mxrd_on_hup, &run);
-	if (run.stop_poll == NULL || ev_term == NULL || ev_int == NULL || ev_hup == NULL)
+	d->reload = reload_new(&d->ctx, d->cfg, d->helper_fd, d->helper_pid, d->sched, d->debug);
+	control_set_reload(d->control, mxrd_control_reload, d->reload);
+	d->run = (struct mxrd_run){ .reload = d->reload, .sched = d->sched, .local = d->local };
+	d->run.stop_poll = evtimer_new(d->base, mxrd_stop_poll, &d->run);
+	d->ev_term = evsignal_new(d->base, SIGTERM, mxrd_on_signal, &d->run);
+	d->ev_int = evsignal_new(d->base, SIGINT, mxrd_on_signal, &d->run);
+	d->ev_hup = evsignal_new(d->base, SIGHUP, mxrd_on_hup, &d->run);
+	if (d->run.stop_poll == NULL || d->ev_term == NULL || d->ev_int == NULL || d->ev_hup == NULL)
 		fatal("event=start-failed reason=\"cannot create signal events\"");
-	event_add(ev_term, NULL);
-	event_add(ev_int, NULL);
-	event_add(ev_hup, NULL);
+	event_add(d->ev_term, NULL);
+	event_add(d->ev_int, NULL);
+	event_add(d->ev_hup, NULL);
 
-	smtpd_listener_start(listeners, reload_ctx(reload));
-	smtpd_local_start(local, mxrd_ctx_now, reload);
+	smtpd_listener_start(d->listeners, reload_ctx(d->reload));
+	smtpd_local_start(d->local, mxrd_ctx_now, d->reload);
 	log_msg(LOG_LVL_INFO, "event=started version=%s config=\"%s\" hostname=%s queue=\"%s\" tls=%s auth=%s",
-	    MXR_VERSION, cfg->path, cfg->hostname, cfg->queue_dir, tls != NULL ? "yes" : "no",
-	    auth != NULL ? "yes" : "no");
+	    MXR_VERSION, cfg->path, cfg->hostname, cfg->queue_dir, d->tls != NULL ? "yes" : "no",
+	    d->auth != NULL ? "yes" : "no");
+}
 
-	event_base_dispatch(base);
-
-	reload_stop_sessions(reload);
-	smtpd_local_stop(local);
-	reload_drop_sessions(reload);
+/*
+ * After the loop: sessions closed and their last replies flushed, the
+ * sockets removed, deliveries dropped (due again at start), pending
+ * commits finished, the store closed, the lock released, the summary logged.
+ */
+static void mxrd_shut_down(struct mxrd *d)
+{
+	reload_stop_sessions(d->reload);
+	smtpd_local_stop(d->local);
+	reload_drop_sessions(d->reload);
 	/* Last replies (221, 421) still being flushed belong to their connections: let them go out. */
 	struct timeval linger = { 0, MXRD_LINGER_MS * 1000 };
-	event_base_loopexit(base, &linger);
-	event_base_dispatch(base);
+	event_base_loopexit(d->base, &linger);
+	event_base_dispatch(d->base);
 	/* No loop pass from here on: lines are written as they come. */
 	log_batch_stop();
-	event_free(log_ev);
+	event_free(d->log_ev);
 	/* A reload still waited for is answered no while its control client may hear it. */
-	reload_close_helper(reload);
-	control_free(control);
-	control_public_free(mailq);
-	smtpd_local_free(local);
-	/* Deliveries still running when the grace ran out are dropped: due again at start. */
-	sched_free(sched);
-	/* Commits still pending finish here; their sessions are already gone. */
-	queue_store_close(queue);
-	pidlock_release(lockfd);
-	struct smtpd_stats st = reload_stats(reload);
+	reload_close_helper(d->reload);
+	control_free(d->control);
+	control_public_free(d->mailq);
+	smtpd_local_free(d->local);
+	sched_free(d->sched);
+	queue_store_close(d->queue);
+	pidlock_release(d->lockfd);
+	struct smtpd_stats st = reload_stats(d->reload);
 	log_msg(LOG_LVL_INFO, "event=stopped connections=%llu refused=%llu messages=%llu recipients=%llu",
 	    (unsigned long long)st.connections, (unsigned long long)st.refused,
 	    (unsigned long long)st.messages, (unsigned long long)st.recipients);
-	event_free(ev_term);
-	event_free(ev_int);
-	event_free(ev_hup);
-	event_free(run.stop_poll);
+	event_free(d->ev_term);
+	event_free(d->ev_int);
+	event_free(d->ev_hup);
+	event_free(d->run.stop_poll);
 	/* Every generation: configurations, TLS contexts, users, resolvers, the listeners. */
-	reload_free(reload);
-	smtpd_limit_free(ctx.limit);
-	smtpd_authfail_free(ctx.authfail);
-	event_base_free(base);
+	reload_free(d->reload);
+	smtpd_limit_free(d->ctx.limit);
+	smtpd_authfail_free(d->ctx.authfail);
+	event_base_free(d->base);
+}
+
+int main(int argc, char **argv)
+{
+	struct mxrd d = { .helper_fd = -1, .lockfd = -1 };
+	int rc = mxrd_parse_args(argc, argv, &d);
+	if (rc >= 0)
+		return rc;
+	log_init("mxrelayd", d.debug ? LOG_LVL_DEBUG : LOG_LVL_INFO, 2);
+	char err[512];
+	if (config_load(d.path, &d.cfg, err, sizeof(err)) != 0) {
+		fprintf(stderr, "mxrelayd: %s\n", err);
+		return 1;
+	}
+	if (d.check)
+		return mxrd_check_only(d.cfg);
+	if (!d.debug)
+		log_init("mxrelayd", (enum log_level)d.cfg->log_level, 2);
+	if (d.cfg->log_syslog && log_use_syslog(d.cfg->syslog_socket, err, sizeof(err)) != 0)
+		fatal("event=start-failed reason=\"%s\"", err);
+	signal(SIGPIPE, SIG_IGN);
+	mxrd_raise_nofile(d.cfg);
+
+	mxrd_start_privileged(&d);
+	mxrd_open_loop(&d);
+	mxrd_open_queue(&d);
+	mxrd_open_services(&d);
+	mxrd_start_serving(&d);
+	event_base_dispatch(d.base);
+	mxrd_shut_down(&d);
 	return 0;
 }
