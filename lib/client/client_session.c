@@ -549,7 +549,139 @@ static bool cs_loops_back(struct client_session *s, enum mxr_stage stage)
 	return true;
 }
 
-/* One complete reply, in the state that waited for it. */
+/* The greeting: a 2xx leads to EHLO, anything else to the next host. */
+static void cs_on_greeting(struct client_session *s)
+{
+	struct client_outcome o;
+	int code = s->reply.code;
+	client_session_outcome_reply(s, &o, MXR_PENDING, MXR_STAGE_CONNECT);
+	client_txn_progress_all(s, &o);
+	if (code / 100 != 2) {
+		/* 4xx or 5xx greeting: remembered, and the next host is tried. */
+		o.status = MXR_TEMPFAIL;
+		client_session_fail_quit(s, &o);
+		return;
+	}
+	if (cs_loops_back(s, MXR_STAGE_CONNECT))
+		return;
+	/* Implicit TLS: the handshake result should have come first; check it anyway. */
+	if (s->cfg.tls == MXR_TLS_IMPLICIT && !s->tls_on && !cs_tls_done(s))
+		return;
+	cs_ehlo(s);
+}
+
+/* The reply to EHLO: its extensions, or HELO after a 5xx (RFC 5321 4.1.1.1). */
+static void cs_on_ehlo(struct client_session *s)
+{
+	struct client_outcome o;
+	int code = s->reply.code;
+	if (code / 100 == 2) {
+		s->caps.esmtp = true;
+		smtp_caps_parse(&s->reply, &s->caps);
+		client_session_outcome_reply(s, &o, MXR_PENDING, MXR_STAGE_HELO);
+		o.text[strcspn(o.text, " ")] = '\0';
+		client_txn_progress_all(s, &o);
+		if (!cs_loops_back(s, MXR_STAGE_HELO))
+			cs_after_helo(s);
+	} else if (code / 100 == 5) {
+		/* RFC 5321 4.1.1.1: fall back to HELO. */
+		s->last_cmd = "HELO";
+		if (client_session_send(s, false, "HELO %s", s->cfg.helo_name))
+			client_session_wait(s, CS_HELO, MXR_STAGE_HELO, s->cfg.to->helo, "reply to HELO");
+	} else {
+		client_session_outcome_reply(s, &o, MXR_TEMPFAIL, MXR_STAGE_HELO);
+		client_session_fail_quit(s, &o);
+	}
+}
+
+/* The reply to HELO: no extensions. */
+static void cs_on_helo(struct client_session *s)
+{
+	struct client_outcome o;
+	int code = s->reply.code;
+	if (code / 100 == 2) {
+		memset(&s->caps, 0, sizeof(s->caps));
+		client_session_outcome_reply(s, &o, MXR_PENDING, MXR_STAGE_HELO);
+		client_txn_progress_all(s, &o);
+		if (!cs_loops_back(s, MXR_STAGE_HELO))
+			cs_after_helo(s);
+	} else {
+		client_session_outcome_reply(s, &o, MXR_TEMPFAIL, MXR_STAGE_HELO);
+		client_session_fail_quit(s, &o);
+	}
+}
+
+/*
+ * The reply to STARTTLS: 220 starts the handshake; a refusal ends the
+ * session when TLS is required and goes on in clear otherwise.
+ */
+static void cs_on_starttls(struct client_session *s)
+{
+	struct client_outcome o;
+	int code = s->reply.code;
+	if (code == 220) {
+		SSL_CTX *ctx = s->cfg.tls == MXR_TLS_REQUIRED ? s->cfg.tls_verify : s->cfg.tls_any;
+		if (ctx != NULL && net_conn_starttls(s->conn, ctx, s->cfg.mx_host, false) == 0) {
+			client_session_wait(s, CS_TLS, MXR_STAGE_TLS, s->cfg.to->tls, "TLS handshake");
+			return;
+		}
+		client_session_outcome_text(s, &o, MXR_TEMPFAIL, MXR_STAGE_TLS, 0,
+		    s->cfg.tls == MXR_TLS_REQUIRED ? "4.7.5" : "4.7.0",
+		    "%scannot start TLS with %s",
+		    s->cfg.tls == MXR_TLS_REQUIRED ? "TLS required but " : "", s->cfg.mx_host);
+		client_session_fail_close(s, &o);
+		return;
+	}
+	if (s->cfg.tls == MXR_TLS_REQUIRED) {
+		client_session_outcome_reply(s, &o, MXR_TEMPFAIL, MXR_STAGE_TLS);
+		char t[sizeof(o.text) - 40];
+		memcpy(t, o.text, sizeof(t) - 1);
+		t[sizeof(t) - 1] = '\0';
+		snprintf(o.text, sizeof(o.text), "TLS required but STARTTLS refused: %s", t);
+		snprintf(o.esc, sizeof(o.esc), "4.7.5");
+		client_session_fail_quit(s, &o);
+		return;
+	}
+	client_session_outcome_reply(s, &o, MXR_PENDING, MXR_STAGE_TLS);
+	client_txn_progress_all(s, &o);
+	log_msg(LOG_LVL_INFO,
+	    "session=%s%s mx=%s ip=%s tls=refused code=%d note=\"continuing without TLS\"",
+	    s->id, cs_q(s), s->cfg.mx_host, s->ip, code);
+	if (s->cfg.auth_user != NULL && !s->auth_done)
+		cs_auth(s);
+	else
+		client_txn_begin(s);
+}
+
+/*
+ * A reply during AUTH: 334 to the user name or the password of LOGIN asks
+ * for the next step; any other reply accepts or refuses the credentials.
+ */
+static void cs_on_auth(struct client_session *s)
+{
+	struct client_outcome o;
+	int code = s->reply.code;
+	if (code == 334 && (s->state == CS_AUTH_USER || s->state == CS_AUTH_PASS)) {
+		if (s->state == CS_AUTH_USER)
+			cs_auth_login_step(s, s->cfg.auth_user, CS_AUTH_PASS);
+		else
+			cs_auth_login_step(s, s->cfg.auth_pass != NULL ? s->cfg.auth_pass : "",
+			    CS_AUTH);
+		return;
+	}
+	client_session_outcome_reply(s, &o, MXR_PENDING, MXR_STAGE_AUTH);
+	if (code / 100 == 2) {
+		s->auth_done = true;
+		client_txn_progress_all(s, &o);
+		client_txn_begin(s);
+		return;
+	}
+	/* Credentials refused: deferred, like a soft bounce; the next host may take them. */
+	o.status = MXR_TEMPFAIL;
+	client_session_fail_quit(s, &o);
+}
+
+/* One complete reply: a 421 ends the connection, else the waiting state handles it. */
 static void cs_on_reply(struct client_session *s)
 {
 	struct client_outcome o;
@@ -575,108 +707,21 @@ static void cs_on_reply(struct client_session *s)
 	switch (s->state) {
 	case CS_CONNECTING:
 	case CS_GREETING:
-		client_session_outcome_reply(s, &o, MXR_PENDING, MXR_STAGE_CONNECT);
-		client_txn_progress_all(s, &o);
-		if (code / 100 != 2) {
-			/* 4xx or 5xx greeting: remembered, and the next host is tried. */
-			o.status = MXR_TEMPFAIL;
-			client_session_fail_quit(s, &o);
-			return;
-		}
-		if (cs_loops_back(s, MXR_STAGE_CONNECT))
-			return;
-		/* Implicit TLS: the handshake result should have come first; check it anyway. */
-		if (s->cfg.tls == MXR_TLS_IMPLICIT && !s->tls_on && !cs_tls_done(s))
-			return;
-		cs_ehlo(s);
+		cs_on_greeting(s);
 		return;
 	case CS_EHLO:
-		if (code / 100 == 2) {
-			s->caps.esmtp = true;
-			smtp_caps_parse(&s->reply, &s->caps);
-			client_session_outcome_reply(s, &o, MXR_PENDING, MXR_STAGE_HELO);
-			o.text[strcspn(o.text, " ")] = '\0';
-			client_txn_progress_all(s, &o);
-			if (!cs_loops_back(s, MXR_STAGE_HELO))
-				cs_after_helo(s);
-		} else if (code / 100 == 5) {
-			/* RFC 5321 4.1.1.1: fall back to HELO. */
-			s->last_cmd = "HELO";
-			if (client_session_send(s, false, "HELO %s", s->cfg.helo_name))
-				client_session_wait(s, CS_HELO, MXR_STAGE_HELO, s->cfg.to->helo, "reply to HELO");
-		} else {
-			client_session_outcome_reply(s, &o, MXR_TEMPFAIL, MXR_STAGE_HELO);
-			client_session_fail_quit(s, &o);
-		}
+		cs_on_ehlo(s);
 		return;
 	case CS_HELO:
-		if (code / 100 == 2) {
-			memset(&s->caps, 0, sizeof(s->caps));
-			client_session_outcome_reply(s, &o, MXR_PENDING, MXR_STAGE_HELO);
-			client_txn_progress_all(s, &o);
-			if (!cs_loops_back(s, MXR_STAGE_HELO))
-				cs_after_helo(s);
-		} else {
-			client_session_outcome_reply(s, &o, MXR_TEMPFAIL, MXR_STAGE_HELO);
-			client_session_fail_quit(s, &o);
-		}
+		cs_on_helo(s);
 		return;
 	case CS_STARTTLS:
-		if (code == 220) {
-			SSL_CTX *ctx = s->cfg.tls == MXR_TLS_REQUIRED ? s->cfg.tls_verify : s->cfg.tls_any;
-			if (ctx != NULL && net_conn_starttls(s->conn, ctx, s->cfg.mx_host, false) == 0) {
-				client_session_wait(s, CS_TLS, MXR_STAGE_TLS, s->cfg.to->tls, "TLS handshake");
-				return;
-			}
-			client_session_outcome_text(s, &o, MXR_TEMPFAIL, MXR_STAGE_TLS, 0,
-			    s->cfg.tls == MXR_TLS_REQUIRED ? "4.7.5" : "4.7.0",
-			    "%scannot start TLS with %s",
-			    s->cfg.tls == MXR_TLS_REQUIRED ? "TLS required but " : "", s->cfg.mx_host);
-			client_session_fail_close(s, &o);
-			return;
-		}
-		if (s->cfg.tls == MXR_TLS_REQUIRED) {
-			client_session_outcome_reply(s, &o, MXR_TEMPFAIL, MXR_STAGE_TLS);
-			char t[sizeof(o.text) - 40];
-			memcpy(t, o.text, sizeof(t) - 1);
-			t[sizeof(t) - 1] = '\0';
-			snprintf(o.text, sizeof(o.text), "TLS required but STARTTLS refused: %s", t);
-			snprintf(o.esc, sizeof(o.esc), "4.7.5");
-			client_session_fail_quit(s, &o);
-			return;
-		}
-		client_session_outcome_reply(s, &o, MXR_PENDING, MXR_STAGE_TLS);
-		client_txn_progress_all(s, &o);
-		log_msg(LOG_LVL_INFO,
-		    "session=%s%s mx=%s ip=%s tls=refused code=%d note=\"continuing without TLS\"",
-		    s->id, cs_q(s), s->cfg.mx_host, s->ip, code);
-		if (s->cfg.auth_user != NULL && !s->auth_done)
-			cs_auth(s);
-		else
-			client_txn_begin(s);
+		cs_on_starttls(s);
 		return;
 	case CS_AUTH_USER:
 	case CS_AUTH_PASS:
-		if (code == 334) {
-			if (s->state == CS_AUTH_USER)
-				cs_auth_login_step(s, s->cfg.auth_user, CS_AUTH_PASS);
-			else
-				cs_auth_login_step(s, s->cfg.auth_pass != NULL ? s->cfg.auth_pass : "",
-				    CS_AUTH);
-			return;
-		}
-		/* FALLTHROUGH */
 	case CS_AUTH:
-		client_session_outcome_reply(s, &o, MXR_PENDING, MXR_STAGE_AUTH);
-		if (code / 100 == 2) {
-			s->auth_done = true;
-			client_txn_progress_all(s, &o);
-			client_txn_begin(s);
-			return;
-		}
-		/* Credentials refused: deferred, like a soft bounce; the next host may take them. */
-		o.status = MXR_TEMPFAIL;
-		client_session_fail_quit(s, &o);
+		cs_on_auth(s);
 		return;
 	case CS_MAIL:
 	case CS_RCPT:

@@ -646,6 +646,20 @@ static char *send_default_sender(void)
 	return s;
 }
 
+/*
+ * The envelope sender for -f from: the default when not given, the null
+ * sender for "" or "<>", else the address checked; NULL when it is bad.
+ */
+static char *send_sender(const char *from)
+{
+	if (from == NULL)
+		return send_default_sender();
+	if (*from == '\0' || strcmp(from, "<>") == 0)
+		return xstrdup("");
+	const char *err = NULL;
+	return send_rcpt_norm(from, &err);
+}
+
 /* Add addr to the list unless it is there already. */
 static void send_add_rcpt(char ***list, size_t *n, size_t *cap, char *addr)
 {
@@ -723,18 +737,10 @@ int cmd_send(int argc, char **argv)
 		o.mx.auth_pass = pass;
 	}
 
-	char *sender = NULL;
-	if (o.from == NULL) {
-		sender = send_default_sender();
-	} else if (*o.from == '\0' || strcmp(o.from, "<>") == 0) {
-		sender = xstrdup("");
-	} else {
-		const char *err = NULL;
-		sender = send_rcpt_norm(o.from, &err);
-		if (sender == NULL) {
-			rc = send_bad("bad sender address \"%s\"", o.from);
-			goto out_pass;
-		}
+	char *sender = send_sender(o.from);
+	if (sender == NULL) {
+		rc = send_bad("bad sender address \"%s\"", o.from);
+		goto out_pass;
 	}
 
 	char **rcpts = NULL;

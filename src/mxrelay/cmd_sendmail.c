@@ -704,6 +704,104 @@ static int sm_where(const struct config *cfg, struct sockaddr_storage *ss, sockl
 	return 0;
 }
 
+/*
+ * Connect c to the daemon at ss (where names it for messages), read its
+ * greeting and say EHLO; EX_OK, or EX_TEMPFAIL with the reason printed.
+ */
+static int sm_connect(const struct sm_opts *o, const struct config *cfg, struct sm_conn *c,
+    const struct sockaddr_storage *ss, socklen_t sslen, const char *where)
+{
+	char line[1200];
+	c->fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct timeval tv = { SM_TIMEOUT_S, 0 };
+	int one = 1;
+	if (c->fd < 0 || setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0 ||
+	    setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) != 0 ||
+	    (ss->ss_family != AF_UNIX &&
+	    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0) ||
+	    connect(c->fd, (const struct sockaddr *)ss, sslen) != 0) {
+		fprintf(stderr, "%s: cannot reach the mxrelay daemon at %s: %s (is mxrelayd "
+		    "running?)\n", o->prog, where, strerror(errno));
+		return EX_TEMPFAIL;
+	}
+	if (sm_reply(c) != 220) {
+		fprintf(stderr, "%s: the daemon at %s did not greet: %s\n", o->prog, where, c->last);
+		return EX_TEMPFAIL;
+	}
+	snprintf(line, sizeof(line), "EHLO %s", cfg->hostname);
+	if (sm_cmd(c, line) != 250) {
+		fprintf(stderr, "%s: EHLO to %s: %s\n", o->prog, where, c->last);
+		return EX_TEMPFAIL;
+	}
+	return EX_OK;
+}
+
+/*
+ * The MAIL FROM line for sender, with the parameters the daemon offers
+ * (caps): SIZE of the whole message, BODY, SMTPUTF8, and the DSN RET and
+ * ENVID. size is the whole message's, header and body.
+ */
+static void sm_mail_from(const struct sm_opts *o, const struct smtp_caps *caps,
+    const char *sender, bool utf8, uint64_t size, bool eightbit, char *line, size_t linelen)
+{
+	int k = snprintf(line, linelen, "MAIL FROM:<%s>", sender);
+	if (caps->size)
+		k += snprintf(line + k, linelen - (size_t)k, " SIZE=%llu", (unsigned long long)size);
+	if (eightbit && caps->eightbitmime)
+		k += snprintf(line + k, linelen - (size_t)k, " BODY=8BITMIME");
+	if (utf8)
+		k += snprintf(line + k, linelen - (size_t)k, " SMTPUTF8");
+	if (o->ret != NULL && caps->dsn)
+		k += snprintf(line + k, linelen - (size_t)k, " RET=%s",
+		    strcasecmp(o->ret, "full") == 0 ? "FULL" : "HDRS");
+	if (o->envid != NULL && caps->dsn) {
+		/* Sent as xtext: each octet at most three characters. */
+		char x[SM_ENVID_MAX * 3 + 1];
+		if (smtp_xtext_encode(o->envid, strlen(o->envid), x, sizeof(x)) >= 0)
+			snprintf(line + k, linelen - (size_t)k, " ENVID=%s", x);
+	}
+}
+
+/*
+ * After DATA: the header, dot-stuffed (a field name may start with a
+ * dot), then the body file, already in wire form. EX_OK, or the exit
+ * status with the reason printed. c's buffer carries the body, so it holds
+ * no reply afterwards.
+ */
+static int sm_send_content(const struct sm_opts *o, struct sm_conn *c, const char *where,
+    const char *hdr, size_t hdrlen, const struct sm_msg *m)
+{
+	for (size_t i = 0; i < hdrlen;) {
+		const char *e = memchr(hdr + i, '\n', hdrlen - i);
+		size_t n = e != NULL ? (size_t)(e - (hdr + i)) + 1 : hdrlen - i;
+		if ((hdr[i] == '.' && sm_write_all(c->fd, ".", 1, true) != 0) ||
+		    sm_write_all(c->fd, hdr + i, n, true) != 0)
+			goto write_failed;
+		i += n;
+	}
+	if (lseek(m->body_fd, 0, SEEK_SET) != 0)
+		goto read_failed;
+	for (;;) {
+		ssize_t r = read(m->body_fd, c->buf, sizeof(c->buf));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			goto read_failed;
+		if (r == 0)
+			break;
+		if (sm_write_all(c->fd, c->buf, (size_t)r, true) != 0)
+			goto write_failed;
+	}
+	c->off = c->len = 0;
+	return EX_OK;
+write_failed:
+	fprintf(stderr, "%s: sending to the daemon at %s failed: %s\n", o->prog, where,
+	    strerror(errno));
+	return EX_TEMPFAIL;
+read_failed:
+	return sm_fail(o, EX_IOERR, "cannot read the temporary file: %s", strerror(errno));
+}
+
 /* The SMTP dialogue: EHLO, MAIL, every RCPT, DATA. Returns the exit status. */
 static int sm_submit(const struct sm_opts *o, const struct config *cfg, const char *sender,
     char **rcpts, size_t nr, const char *hdr, size_t hdrlen, struct sm_msg *m)
@@ -716,32 +814,10 @@ static int sm_submit(const struct sm_opts *o, const struct config *cfg, const ch
 		    "on loopback (or the socket path is too long)", cfg->path);
 	struct sm_conn *c = xcalloc(1, sizeof(*c));
 	smtp_reply_init(&c->reply);
-	int rc = EX_OK, code;
+	int rc = EX_OK, code, k;
 	char line[1200];
-	c->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct timeval tv = { SM_TIMEOUT_S, 0 };
-	int one = 1;
-	if (c->fd < 0 || setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0 ||
-	    setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) != 0 ||
-	    (ss.ss_family != AF_UNIX &&
-	    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0) ||
-	    connect(c->fd, (struct sockaddr *)&ss, sslen) != 0) {
-		fprintf(stderr, "%s: cannot reach the mxrelay daemon at %s: %s (is mxrelayd "
-		    "running?)\n", o->prog, where, strerror(errno));
-		rc = EX_TEMPFAIL;
+	if ((rc = sm_connect(o, cfg, c, &ss, sslen, where)) != EX_OK)
 		goto out;
-	}
-	if ((code = sm_reply(c)) != 220) {
-		fprintf(stderr, "%s: the daemon at %s did not greet: %s\n", o->prog, where, c->last);
-		rc = EX_TEMPFAIL;
-		goto out;
-	}
-	snprintf(line, sizeof(line), "EHLO %s", cfg->hostname);
-	if ((code = sm_cmd(c, line)) != 250) {
-		fprintf(stderr, "%s: EHLO to %s: %s\n", o->prog, where, c->last);
-		rc = EX_TEMPFAIL;
-		goto out;
-	}
 	struct smtp_caps caps;
 	memset(&caps, 0, sizeof(caps));
 	smtp_caps_parse(&c->reply, &caps);
@@ -753,23 +829,7 @@ static int sm_submit(const struct sm_opts *o, const struct config *cfg, const ch
 		    "address%s", NULL);
 		goto out;
 	}
-	int k = snprintf(line, sizeof(line), "MAIL FROM:<%s>", sender);
-	if (caps.size)
-		k += snprintf(line + k, sizeof(line) - (size_t)k, " SIZE=%llu",
-		    (unsigned long long)(m->body_len + hdrlen));
-	if (m->eightbit && caps.eightbitmime)
-		k += snprintf(line + k, sizeof(line) - (size_t)k, " BODY=8BITMIME");
-	if (utf8)
-		k += snprintf(line + k, sizeof(line) - (size_t)k, " SMTPUTF8");
-	if (o->ret != NULL && caps.dsn)
-		k += snprintf(line + k, sizeof(line) - (size_t)k, " RET=%s",
-		    strcasecmp(o->ret, "full") == 0 ? "FULL" : "HDRS");
-	if (o->envid != NULL && caps.dsn) {
-		/* Sent as xtext: each octet at most three characters. */
-		char x[SM_ENVID_MAX * 3 + 1];
-		if (smtp_xtext_encode(o->envid, strlen(o->envid), x, sizeof(x)) >= 0)
-			snprintf(line + k, sizeof(line) - (size_t)k, " ENVID=%s", x);
-	}
+	sm_mail_from(o, &caps, sender, utf8, m->body_len + hdrlen, m->eightbit, line, sizeof(line));
 	if ((code = sm_cmd(c, line)) != 250) {
 		fprintf(stderr, "%s: the daemon refused the sender <%s>: %s\n", o->prog, sender,
 		    c->last);
@@ -796,29 +856,8 @@ static int sm_submit(const struct sm_opts *o, const struct config *cfg, const ch
 		rc = sm_step_status(code, EX_DATAERR);
 		goto out;
 	}
-	/* The header, dot-stuffed (a field name may start with a dot), then the body file. */
-	for (size_t i = 0; i < hdrlen;) {
-		const char *e = memchr(hdr + i, '\n', hdrlen - i);
-		size_t n = e != NULL ? (size_t)(e - (hdr + i)) + 1 : hdrlen - i;
-		if ((hdr[i] == '.' && sm_write_all(c->fd, ".", 1, true) != 0) ||
-		    sm_write_all(c->fd, hdr + i, n, true) != 0)
-			goto write_failed;
-		i += n;
-	}
-	if (lseek(m->body_fd, 0, SEEK_SET) != 0)
-		goto read_failed;
-	for (;;) {
-		ssize_t r = read(m->body_fd, c->buf, sizeof(c->buf));
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			goto read_failed;
-		if (r == 0)
-			break;
-		if (sm_write_all(c->fd, c->buf, (size_t)r, true) != 0)
-			goto write_failed;
-	}
-	c->off = c->len = 0;
+	if ((rc = sm_send_content(o, c, where, hdr, hdrlen, m)) != EX_OK)
+		goto out;
 	if ((code = sm_cmd(c, ".")) != 250) {
 		fprintf(stderr, "%s: the daemon did not queue the message: %s\n", o->prog, c->last);
 		rc = sm_step_status(code, EX_DATAERR);
@@ -827,14 +866,6 @@ static int sm_submit(const struct sm_opts *o, const struct config *cfg, const ch
 	if (o->verbose)
 		printf("%s: %s\n", o->prog, c->last);
 	(void)sm_cmd(c, "QUIT");
-	goto out;
-write_failed:
-	fprintf(stderr, "%s: sending to the daemon at %s failed: %s\n", o->prog, where,
-	    strerror(errno));
-	rc = EX_TEMPFAIL;
-	goto out;
-read_failed:
-	rc = sm_fail(o, EX_IOERR, "cannot read the temporary file: %s", strerror(errno));
 out:
 	if (c->fd >= 0)
 		close(c->fd);

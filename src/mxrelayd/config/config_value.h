@@ -4,7 +4,7 @@
  * host:port and networks.
  *
  * Owns: turning one value's text into a typed value, or saying why not.
- * Never: knows about keys, lines or files (the parser in config.c does),
+ * Never: knows about keys, lines or files (the parser does: config_parser.h),
  * and never does I/O.
  */
 #ifndef MXR_CONFIG_VALUE_H

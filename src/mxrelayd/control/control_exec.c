@@ -279,6 +279,114 @@ static void control_show_headers(struct evbuffer *b, const char *h, size_t n, bo
 	}
 }
 
+/* control_show in JSON: one object with the message, its recipients and their history. */
+static void control_show_json(struct evbuffer *b, const struct queue_msg *m,
+    const struct queue_rcpt *r, size_t nr, const char *ret, const char *hdr, size_t hlen,
+    time_t now)
+{
+	control_json_msg(b, m, now);
+	evbuffer_add(b, ",\"envid\":", 9);
+	control_json_str(b, m->envid);
+	evbuffer_add(b, ",\"ret\":", 7);
+	control_json_str(b, ret);
+	evbuffer_add_printf(b, ",\"smtputf8\":%s,\"body_8bit\":%s,\"client_ip\":",
+	    m->smtputf8 ? "true" : "false", m->body_8bit ? "true" : "false");
+	control_json_str(b, m->client_ip);
+	evbuffer_add(b, ",\"client_helo\":", 15);
+	control_json_str(b, m->client_helo);
+	evbuffer_add(b, ",\"auth_user\":", 13);
+	control_json_str(b, m->auth_user);
+	evbuffer_add(b, ",\"protocol\":", 12);
+	control_json_str(b, m->protocol);
+	evbuffer_add(b, ",\"recipients\":[", 15);
+	for (size_t i = 0; i < nr; i++) {
+		if (i > 0)
+			evbuffer_add(b, ",", 1);
+		control_json_rcpt(b, &r[i]);
+		evbuffer_add(b, ",\"orcpt\":", 9);
+		control_json_str(b, r[i].orcpt);
+		evbuffer_add_printf(b, ",\"notify\":%u,\"history\":[", r[i].notify);
+		for (size_t k = 0; k < r[i].nhistory; k++) {
+			const struct queue_try *t = &r[i].history[k];
+			evbuffer_add_printf(b, "%s{\"at\":%lld,\"status\":\"%s\",\"code\":",
+			    k > 0 ? "," : "", (long long)t->at, queue_store_state_name(t->status));
+			control_json_code(b, t->code);
+			evbuffer_add(b, ",\"esc\":", 7);
+			control_json_str(b, t->esc);
+			evbuffer_add(b, ",\"reply\":", 9);
+			control_json_str(b, t->reply);
+			evbuffer_add(b, ",\"mx\":", 6);
+			control_json_str(b, t->mx);
+			evbuffer_add(b, "}", 1);
+		}
+		evbuffer_add(b, "]}", 2);
+	}
+	evbuffer_add(b, "],\"headers\":", 12);
+	control_show_headers(b, hdr != NULL ? hdr : "", hlen, true);
+	evbuffer_add(b, "}\n", 2);
+}
+
+/* control_show as text: the envelope, each recipient with its tries, then the headers. */
+static void control_show_text(struct evbuffer *b, const struct queue_msg *m,
+    const struct queue_rcpt *r, size_t nr, const char *ret, const char *hdr, size_t hlen,
+    time_t now)
+{
+	char t1[40], t2[40];
+	char size[32], age[32];
+	control_fmt_time(m->received_at, t1, sizeof(t1));
+	control_fmt_age((long long)(now - m->received_at), age, sizeof(age));
+	control_fmt_size(m->size, size, sizeof(size));
+	evbuffer_add_printf(b, "id:        %s%s\nsender:    <", m->id, m->held ? " (HELD)" : "");
+	control_text_str(b, m->sender, strlen(m->sender));
+	evbuffer_add_printf(b, ">\nreceived:  %s (%s ago) from [", t1, age);
+	control_text_str(b, m->client_ip, m->client_ip ? strlen(m->client_ip) : 0);
+	evbuffer_add(b, "] helo=", 7);
+	control_text_str(b, m->client_helo, m->client_helo ? strlen(m->client_helo) : 0);
+	evbuffer_add_printf(b, " with %s", m->protocol != NULL ? m->protocol : "?");
+	if (m->auth_user != NULL) {
+		evbuffer_add(b, " auth=", 6);
+		control_text_str(b, m->auth_user, strlen(m->auth_user));
+	}
+	evbuffer_add_printf(b, "\nsize:      %" PRIu64 " octets (%s)%s%s\n", m->size, size,
+	    m->body_8bit ? ", 8bit" : "", m->smtputf8 ? ", smtputf8" : "");
+	if (m->envid != NULL || ret != NULL) {
+		evbuffer_add(b, "dsn:      ", 10);
+		if (ret != NULL)
+			evbuffer_add_printf(b, " ret=%s", ret);
+		if (m->envid != NULL) {
+			evbuffer_add(b, " envid=", 7);
+			control_text_str(b, m->envid, strlen(m->envid));
+		}
+		evbuffer_add(b, "\n", 1);
+	}
+	for (size_t i = 0; i < nr; i++) {
+		evbuffer_add(b, "recipient: <", 12);
+		control_text_str(b, r[i].address, strlen(r[i].address));
+		evbuffer_add_printf(b, "> %s, tries=%u", queue_store_state_name(r[i].state),
+		    r[i].tries);
+		if ((r[i].state == QUEUE_RCPT_PENDING || r[i].state == QUEUE_RCPT_DEFERRED)) {
+			control_fmt_time(r[i].next_try, t2, sizeof(t2));
+			evbuffer_add_printf(b, ", next try %s", t2);
+		}
+		if (r[i].notify != 0)
+			evbuffer_add_printf(b, ", notify=0x%x", r[i].notify);
+		if (r[i].orcpt != NULL) {
+			evbuffer_add(b, ", orcpt=", 8);
+			control_text_str(b, r[i].orcpt, strlen(r[i].orcpt));
+		}
+		evbuffer_add(b, "\n", 1);
+		for (size_t k = 0; k < r[i].nhistory; k++) {
+			const struct queue_try *t = &r[i].history[k];
+			control_fmt_time(t->at, t2, sizeof(t2));
+			evbuffer_add_printf(b, "  %s %s:", t2, queue_store_state_name(t->status));
+			control_text_reply(b, t->code, t->esc, t->reply, t->mx);
+			evbuffer_add(b, "\n", 1);
+		}
+	}
+	evbuffer_add(b, "headers:\n", 9);
+	control_show_headers(b, hdr != NULL ? hdr : "", hlen, false);
+}
+
 /* The message id in detail: envelope, each recipient with its history, headers. */
 static enum control_status control_show(struct queue_store *q, const char *id, bool json,
     time_t now, struct evbuffer *b, char *msg, size_t msglen)
@@ -306,103 +414,10 @@ static enum control_status control_show(struct queue_store *q, const char *id, b
 	}
 	static const char *const rets[] = { NULL, "full", "hdrs" };
 	const char *ret = (unsigned)m.ret < 3 ? rets[m.ret] : NULL;
-	char t1[40], t2[40];
-	if (json) {
-		control_json_msg(b, &m, now);
-		evbuffer_add(b, ",\"envid\":", 9);
-		control_json_str(b, m.envid);
-		evbuffer_add(b, ",\"ret\":", 7);
-		control_json_str(b, ret);
-		evbuffer_add_printf(b, ",\"smtputf8\":%s,\"body_8bit\":%s,\"client_ip\":",
-		    m.smtputf8 ? "true" : "false", m.body_8bit ? "true" : "false");
-		control_json_str(b, m.client_ip);
-		evbuffer_add(b, ",\"client_helo\":", 15);
-		control_json_str(b, m.client_helo);
-		evbuffer_add(b, ",\"auth_user\":", 13);
-		control_json_str(b, m.auth_user);
-		evbuffer_add(b, ",\"protocol\":", 12);
-		control_json_str(b, m.protocol);
-		evbuffer_add(b, ",\"recipients\":[", 15);
-		for (size_t i = 0; i < nr; i++) {
-			if (i > 0)
-				evbuffer_add(b, ",", 1);
-			control_json_rcpt(b, &r[i]);
-			evbuffer_add(b, ",\"orcpt\":", 9);
-			control_json_str(b, r[i].orcpt);
-			evbuffer_add_printf(b, ",\"notify\":%u,\"history\":[", r[i].notify);
-			for (size_t k = 0; k < r[i].nhistory; k++) {
-				const struct queue_try *t = &r[i].history[k];
-				evbuffer_add_printf(b, "%s{\"at\":%lld,\"status\":\"%s\",\"code\":",
-				    k > 0 ? "," : "", (long long)t->at, queue_store_state_name(t->status));
-				control_json_code(b, t->code);
-				evbuffer_add(b, ",\"esc\":", 7);
-				control_json_str(b, t->esc);
-				evbuffer_add(b, ",\"reply\":", 9);
-				control_json_str(b, t->reply);
-				evbuffer_add(b, ",\"mx\":", 6);
-				control_json_str(b, t->mx);
-				evbuffer_add(b, "}", 1);
-			}
-			evbuffer_add(b, "]}", 2);
-		}
-		evbuffer_add(b, "],\"headers\":", 12);
-		control_show_headers(b, hdr != NULL ? hdr : "", hlen, true);
-		evbuffer_add(b, "}\n", 2);
-	} else {
-		char size[32], age[32];
-		control_fmt_time(m.received_at, t1, sizeof(t1));
-		control_fmt_age((long long)(now - m.received_at), age, sizeof(age));
-		control_fmt_size(m.size, size, sizeof(size));
-		evbuffer_add_printf(b, "id:        %s%s\nsender:    <", m.id, m.held ? " (HELD)" : "");
-		control_text_str(b, m.sender, strlen(m.sender));
-		evbuffer_add_printf(b, ">\nreceived:  %s (%s ago) from [", t1, age);
-		control_text_str(b, m.client_ip, m.client_ip ? strlen(m.client_ip) : 0);
-		evbuffer_add(b, "] helo=", 7);
-		control_text_str(b, m.client_helo, m.client_helo ? strlen(m.client_helo) : 0);
-		evbuffer_add_printf(b, " with %s", m.protocol != NULL ? m.protocol : "?");
-		if (m.auth_user != NULL) {
-			evbuffer_add(b, " auth=", 6);
-			control_text_str(b, m.auth_user, strlen(m.auth_user));
-		}
-		evbuffer_add_printf(b, "\nsize:      %" PRIu64 " octets (%s)%s%s\n", m.size, size,
-		    m.body_8bit ? ", 8bit" : "", m.smtputf8 ? ", smtputf8" : "");
-		if (m.envid != NULL || ret != NULL) {
-			evbuffer_add(b, "dsn:      ", 10);
-			if (ret != NULL)
-				evbuffer_add_printf(b, " ret=%s", ret);
-			if (m.envid != NULL) {
-				evbuffer_add(b, " envid=", 7);
-				control_text_str(b, m.envid, strlen(m.envid));
-			}
-			evbuffer_add(b, "\n", 1);
-		}
-		for (size_t i = 0; i < nr; i++) {
-			evbuffer_add(b, "recipient: <", 12);
-			control_text_str(b, r[i].address, strlen(r[i].address));
-			evbuffer_add_printf(b, "> %s, tries=%u", queue_store_state_name(r[i].state),
-			    r[i].tries);
-			if ((r[i].state == QUEUE_RCPT_PENDING || r[i].state == QUEUE_RCPT_DEFERRED)) {
-				control_fmt_time(r[i].next_try, t2, sizeof(t2));
-				evbuffer_add_printf(b, ", next try %s", t2);
-			}
-			if (r[i].notify != 0)
-				evbuffer_add_printf(b, ", notify=0x%x", r[i].notify);
-			if (r[i].orcpt != NULL) {
-				evbuffer_add(b, ", orcpt=", 8);
-				control_text_str(b, r[i].orcpt, strlen(r[i].orcpt));
-			}
-			evbuffer_add(b, "\n", 1);
-			for (size_t k = 0; k < r[i].nhistory; k++) {
-				const struct queue_try *t = &r[i].history[k];
-				control_fmt_time(t->at, t2, sizeof(t2));
-				evbuffer_add_printf(b, "  %s %s:", t2, queue_store_state_name(t->status));
-				control_text_reply(b, t->code, t->esc, t->reply, t->mx);
-				evbuffer_add(b, "\n", 1);
-			}
-		}
-		evbuffer_add(b, "headers:\n", 9);
-		control_show_headers(b, hdr != NULL ? hdr : "", hlen, false);
-	}
+	if (json)
+		control_show_json(b, &m, r, nr, ret, hdr, hlen, now);
+	else
+		control_show_text(b, &m, r, nr, ret, hdr, hlen, now);
 	free(hdr);
 	queue_query_rcpts_free(r, nr);
 	queue_query_msg_clear(&m);

@@ -1,0 +1,86 @@
+/*
+ * config_parser: the state the mxrelay.conf(5) parser shares between its
+ * files, private to src/mxrelayd/config.
+ *
+ * config.c reads the text line by line (the line grammar, defaults,
+ * loading and freeing); config_keys.c holds the key table and sets the
+ * keys of a plain type; config_setters.c and config_routes.c set the keys
+ * with a syntax of their own; config_check.c checks the keys against each
+ * other once the whole file is read.
+ * Never: seen outside this folder (the result is struct config, in
+ * config/config.h).
+ */
+#ifndef MXR_CONFIG_PARSER_H
+#define MXR_CONFIG_PARSER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/config.h"
+
+#define CFG_DAY 86400u
+
+/* One parse: where errors go, what is filled in, on which line each key was set. */
+struct cfg_parser {
+	const char *name;	/* file name for errors */
+	unsigned line;		/* current line */
+	char *err;
+	size_t errlen;
+	struct config *c;
+	unsigned *key_line;	/* line of each key of cfg_keys, 0 if not seen */
+	unsigned *listener_line;/* per listener */
+	unsigned *route_line;	/* per route */
+	bool *route_tls_set;	/* per route: tls= was given */
+	struct file_set *files;	/* where named files are read; NULL: straight from the disk */
+	bool submission;	/* config_load_for_submission: open no file the text names */
+};
+
+/* Set a key with its own syntax from its value; 0, or -1 with the error written. */
+typedef int cfg_setter(struct cfg_parser *p, char *value);
+
+/* ---- errors (config.c) -------------------------------------------------- */
+
+/* Write "NAME:LINE: message" into the parser's error buffer; returns -1. */
+__attribute__((format(printf, 3, 4)))
+int cfg_error_at(struct cfg_parser *p, unsigned line, const char *fmt, ...);
+
+/* cfg_error_at at the line being parsed. */
+#define cfg_error(p, ...) cfg_error_at((p), (p)->line, __VA_ARGS__)
+
+/* Quote text from the file for an error message, printable and capped. */
+const char *cfg_quote(char *buf, size_t buflen, const char *s);
+
+/* ---- the key table (config_keys.c) -------------------------------------- */
+
+/* The table index of key name (config_key_info order), or -1. */
+int cfg_key_index(const char *name);
+
+/* Apply one "key = value" setting. */
+int cfg_apply(struct cfg_parser *p, const char *key, char *value);
+
+/* ---- keys with their own syntax (config_setters.c, config_routes.c) ----- */
+
+/* Take exactly one token from value; -1 with an error otherwise. */
+int cfg_one_token(struct cfg_parser *p, const char *key, char *value, char **out);
+
+cfg_setter cfg_set_listen;		/* listen */
+cfg_setter cfg_set_networks;		/* relay_networks */
+cfg_setter cfg_set_domains;		/* relay_domains */
+cfg_setter cfg_set_retry;		/* retry_intervals */
+cfg_setter cfg_set_log_level;		/* log_level */
+cfg_setter cfg_set_log;			/* log */
+cfg_setter cfg_set_vrfy;		/* vrfy */
+cfg_setter cfg_set_family;		/* address_preference */
+cfg_setter cfg_set_outbound_tls;	/* outbound_tls */
+cfg_setter cfg_set_bare_newline;	/* bare_newline */
+cfg_setter cfg_set_sender_override;	/* local_sender_override */
+cfg_setter cfg_set_route;		/* route (config_routes.c) */
+cfg_setter cfg_set_smarthost;		/* smarthost (config_routes.c) */
+
+/* ---- checks of the whole (config_check.c) ------------------------------- */
+
+/* The checks that involve more than one key, and the derived defaults. */
+int cfg_finish(struct cfg_parser *p);
+
+#endif
