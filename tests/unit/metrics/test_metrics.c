@@ -2,7 +2,8 @@
  * test_metrics: the exposition text of counters, gauges and histograms in
  * both formats, label escaping, the series cap, and the bounded set of
  * destinations (slots, "other", the busiest taking a slot, every series
- * only growing).
+ * only growing), and the recent activity (per minute over an hour, a
+ * minute cleared when it comes round again, the last failures newest first).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,6 +17,7 @@
 
 #include "metrics/metrics.h"
 #include "metrics/metrics_dest.h"
+#include "metrics/metrics_recent.h"
 
 static void want_in(const char *text, const char *want)
 {
@@ -189,6 +191,59 @@ static void test_many_destinations_bounded(void **state)
 	metrics_free(m);
 }
 
+static void test_recent_minutes(void **state)
+{
+	(void)state;
+	struct metrics_recent *r = metrics_recent_new();
+	time_t t0 = 1800000000 - 1800000000 % 60;	/* a minute's start */
+	metrics_recent_count(r, METRICS_RECENT_RECEIVED, 2, t0 + 5);
+	metrics_recent_count(r, METRICS_RECENT_RECEIVED, 1, t0 + 59);
+	metrics_recent_count(r, METRICS_RECENT_RECEIVED, 4, t0 + 60);
+	metrics_recent_count(r, METRICS_RECENT_FAILED, 1, t0 + 61);
+	uint64_t out[METRICS_RECENT_MINUTES];
+	time_t first;
+	metrics_recent_series(r, METRICS_RECENT_RECEIVED, t0 + 90, out, &first);
+	assert_int_equal(first, t0 + 60 - (METRICS_RECENT_MINUTES - 1) * 60);
+	assert_int_equal(out[METRICS_RECENT_MINUTES - 1], 4);
+	assert_int_equal(out[METRICS_RECENT_MINUTES - 2], 3);
+	assert_int_equal(out[0], 0);
+	metrics_recent_series(r, METRICS_RECENT_FAILED, t0 + 90, out, &first);
+	assert_int_equal(out[METRICS_RECENT_MINUTES - 1], 1);
+	/* An hour later the same slots hold new minutes: the old counts are gone. */
+	time_t later = t0 + METRICS_RECENT_MINUTES * 60;
+	metrics_recent_count(r, METRICS_RECENT_RECEIVED, 7, later + 1);
+	metrics_recent_series(r, METRICS_RECENT_RECEIVED, later + 1, out, &first);
+	assert_int_equal(out[METRICS_RECENT_MINUTES - 1], 7);
+	uint64_t sum = 0;
+	for (size_t i = 0; i < METRICS_RECENT_MINUTES; i++)
+		sum += out[i];
+	assert_int_equal(sum, 7 + 4);	/* t0+60 is still within the hour, t0 is not */
+	metrics_recent_free(r);
+}
+
+static void test_recent_failures(void **state)
+{
+	(void)state;
+	struct metrics_recent *r = metrics_recent_new();
+	assert_null(metrics_recent_failure_at(r, 0));
+	for (int i = 0; i < METRICS_RECENT_FAILURES + 5; i++) {
+		struct metrics_recent_failure f = { .when = i, .code = 550 };
+		snprintf(f.rcpt, sizeof(f.rcpt), "r%d@b.test", i);
+		snprintf(f.text, sizeof(f.text), "User unknown");
+		metrics_recent_failure(r, &f);
+	}
+	assert_int_equal(metrics_recent_failure_count(r), METRICS_RECENT_FAILURES);
+	const struct metrics_recent_failure *f = metrics_recent_failure_at(r, 0);
+	char want[32];
+	snprintf(want, sizeof(want), "r%d@b.test", METRICS_RECENT_FAILURES + 4);
+	assert_string_equal(f->rcpt, want);
+	assert_string_equal(f->text, "User unknown");
+	f = metrics_recent_failure_at(r, METRICS_RECENT_FAILURES - 1);
+	assert_string_equal(f->rcpt, "r5@b.test");
+	assert_null(metrics_recent_failure_at(r, METRICS_RECENT_FAILURES));
+	metrics_recent_free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -196,6 +251,8 @@ int main(void)
 		cmocka_unit_test(test_series_cap),
 		cmocka_unit_test(test_destinations),
 		cmocka_unit_test(test_many_destinations_bounded),
+		cmocka_unit_test(test_recent_minutes),
+		cmocka_unit_test(test_recent_failures),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
