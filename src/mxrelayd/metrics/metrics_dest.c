@@ -15,9 +15,14 @@ static const char *const metrics_dest_status_names[METRICS_DEST_NSTATUS] = {
 	"delivered", "deferred", "failed",
 };
 
+/* Hash chains over the entries: a count finds its destination without a scan. */
+#define METRICS_DEST_BUCKETS 1024
+#define METRICS_DEST_NONE SIZE_MAX
+
 /* A destination remembered: its score, and its counts while it holds a slot. */
 struct metrics_dest_entry {
 	char *name;			/* owned */
+	size_t next;			/* next entry of its hash chain, or METRICS_DEST_NONE */
 	double score;			/* recent outcomes, decayed */
 	bool slotted;			/* has a series of its own */
 	uint64_t counts[METRICS_DEST_NSTATUS];	/* since it got its slot */
@@ -31,7 +36,16 @@ struct metrics_dest {
 	size_t nentries;
 	uint64_t other[METRICS_DEST_NSTATUS];
 	uint64_t since_decay;
+	size_t buckets[METRICS_DEST_BUCKETS];	/* first entry of each chain */
 };
+
+static size_t metrics_dest_bucket(const char *name)
+{
+	uint32_t h = 2166136261u;
+	for (; *name != '\0'; name++)
+		h = (h ^ (uint8_t)*name) * 16777619u;
+	return h % METRICS_DEST_BUCKETS;
+}
 
 /* The quietest slotted entry, or NULL. */
 static struct metrics_dest_entry *metrics_dest_quietest(struct metrics_dest *d, bool slotted)
@@ -111,6 +125,8 @@ struct metrics_dest *metrics_dest_new(struct metrics *m, size_t slots)
 	struct metrics_dest *d = xcalloc(1, sizeof(*d));
 	d->slots = slots;
 	d->entries = xcalloc(METRICS_DEST_CANDIDATES, sizeof(*d->entries));
+	for (size_t b = 0; b < METRICS_DEST_BUCKETS; b++)
+		d->buckets[b] = METRICS_DEST_NONE;
 	d->family = metrics_family_new(m, METRICS_COUNTER, "mxrelay_destination_deliveries_total",
 	    "Recipient outcomes per destination, for the busiest destinations; the rest count as "
 	    "destination=\"other\"", "destination,status");
@@ -133,10 +149,20 @@ void metrics_dest_set_slots(struct metrics_dest *d, size_t slots)
 	d->slots = slots;
 }
 
+/* Take entry i out of its hash chain. */
+static void metrics_dest_unlink(struct metrics_dest *d, size_t i)
+{
+	size_t *at = &d->buckets[metrics_dest_bucket(d->entries[i].name)];
+	while (*at != i)
+		at = &d->entries[*at].next;
+	*at = d->entries[i].next;
+}
+
 /* The entry of name, made (in place of the quietest unslotted one when full), or NULL. */
 static struct metrics_dest_entry *metrics_dest_entry(struct metrics_dest *d, const char *name)
 {
-	for (size_t i = 0; i < d->nentries; i++)
+	size_t b = metrics_dest_bucket(name);
+	for (size_t i = d->buckets[b]; i != METRICS_DEST_NONE; i = d->entries[i].next)
 		if (strcmp(d->entries[i].name, name) == 0)
 			return &d->entries[i];
 	struct metrics_dest_entry *e;
@@ -147,30 +173,33 @@ static struct metrics_dest_entry *metrics_dest_entry(struct metrics_dest *d, con
 		e = metrics_dest_quietest(d, false);
 		if (e == NULL)
 			return NULL;
+		metrics_dest_unlink(d, (size_t)(e - d->entries));
 		free(e->name);
 	}
-	*e = (struct metrics_dest_entry){ .name = xstrdup(name) };
+	*e = (struct metrics_dest_entry){ .name = xstrdup(name), .next = d->buckets[b] };
+	d->buckets[b] = (size_t)(e - d->entries);
 	return e;
 }
 
 void metrics_dest_count(struct metrics_dest *d, const char *destination,
-    enum metrics_dest_status status)
+    enum metrics_dest_status status, unsigned n)
 {
-	if (++d->since_decay >= METRICS_DEST_DECAY) {
+	d->since_decay += n;
+	if (d->since_decay >= METRICS_DEST_DECAY) {
 		for (size_t i = 0; i < d->nentries; i++)
 			d->entries[i].score /= 2;
 		d->since_decay = 0;
 	}
 	struct metrics_dest_entry *e = metrics_dest_entry(d, destination);
 	if (e != NULL) {
-		e->score += 1;
+		e->score += n;
 		if (!e->slotted && d->nslotted < d->slots) {
 			e->slotted = true;
 			d->nslotted++;
 		}
 	}
 	if (e != NULL && e->slotted)
-		e->counts[status]++;
+		e->counts[status] += n;
 	else
-		d->other[status]++;
+		d->other[status] += n;
 }

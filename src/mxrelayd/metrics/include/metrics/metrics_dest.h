@@ -13,7 +13,8 @@
  * A destination's series counts from the moment it got its slot, so every
  * series only grows, "other" included.
  * Never: holds more than slots + 1 series or more than the candidates;
- * threads: the loop thread only (counting and writing the text both run there).
+ * scans them to count (a hash finds a destination). Threads: the loop
+ * thread only (counting and writing the text both run there).
  */
 #ifndef MXR_METRICS_DEST_H
 #define MXR_METRICS_DEST_H
@@ -42,8 +43,8 @@ struct metrics_dest *metrics_dest_new(struct metrics *m, size_t slots);
 void metrics_dest_free(struct metrics_dest *d);
 /* A new number of slots (a reload): destinations past it give theirs up at the next writing. */
 void metrics_dest_set_slots(struct metrics_dest *d, size_t slots);
-/* One recipient's outcome at destination (a domain or a route name, lower case). */
+/* n recipients' outcome at destination (a domain or a route name, lower case). */
 void metrics_dest_count(struct metrics_dest *d, const char *destination,
-    enum metrics_dest_status status);
+    enum metrics_dest_status status, unsigned n);
 
 #endif
