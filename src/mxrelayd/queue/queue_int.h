@@ -143,6 +143,11 @@ sqlite3_stmt *queue_commit_stmt(struct queue_store *q, enum queue_wstmt which, c
 /* queue_store.c: helpers for every queue file. */
 /* Open one connection with the queue's settings (WAL, synchronous=FULL). */
 sqlite3 *queue_store_connect(const char *path, bool autocheckpoint, char *err, size_t errlen);
+/*
+ * Set journal_mode=WAL and synchronous=FULL on db and read both back;
+ * false with err naming path and SQLite's answer when either did not take.
+ */
+bool queue_store_settings(sqlite3 *db, const char *path, char *err, size_t errlen);
 void queue_store_seterr(char *err, size_t errlen, const char *what, sqlite3 *db);
 bool queue_store_exec(sqlite3 *db, const char *sql, char *err, size_t errlen);
 /*
@@ -152,6 +157,11 @@ bool queue_store_exec(sqlite3 *db, const char *sql, char *err, size_t errlen);
  */
 sqlite3_stmt *queue_store_rstmt(struct queue_store *q, enum queue_rstmt which, const char *sql,
     char *err, size_t errlen);
+/*
+ * Step a statement that returns no rows and reset it: SQLITE_DONE, or
+ * the error of the step (or of the reset after a good step).
+ */
+int queue_store_step_reset(sqlite3_stmt *st);
 /* Bind a string or NULL (SQLITE_STATIC: s must outlive the step). */
 int queue_store_bind_text(sqlite3_stmt *st, int idx, const char *s);
 /* Copy column col as a new string, or NULL when it is NULL. */

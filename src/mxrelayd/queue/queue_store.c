@@ -145,6 +145,14 @@ bool queue_store_exec(sqlite3 *db, const char *sql, char *err, size_t errlen)
 	return true;
 }
 
+int queue_store_step_reset(sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+	int reset_rc = sqlite3_reset(st);
+	/* After a failed step reset repeats its error; after a good one it should be OK. */
+	return rc == SQLITE_DONE && reset_rc != SQLITE_OK ? reset_rc : rc;
+}
+
 int queue_store_bind_text(sqlite3_stmt *st, int idx, const char *s)
 {
 	if (s == NULL)
@@ -203,6 +211,56 @@ static bool queue_store_sync_dir(const char *dir, char *err, size_t errlen)
 	return true;
 }
 
+/* Run a PRAGMA that answers one row and copy its first column into out; false with err. */
+static bool queue_store_pragma(sqlite3 *db, const char *sql, char *out, size_t outlen,
+    char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+		queue_store_seterr(err, errlen, sql, db);
+		return false;
+	}
+	int rc = sqlite3_step(st);
+	const unsigned char *v = rc == SQLITE_ROW ? sqlite3_column_text(st, 0) : NULL;
+	snprintf(out, outlen, "%s", v != NULL ? (const char *)v : "");
+	bool ok = rc == SQLITE_ROW;
+	if (!ok)
+		queue_store_seterr(err, errlen, sql, db);
+	if (sqlite3_finalize(st) != SQLITE_OK && ok) {
+		queue_store_seterr(err, errlen, sql, db);
+		ok = false;
+	}
+	return ok;
+}
+
+bool queue_store_settings(sqlite3 *db, const char *path, char *err, size_t errlen)
+{
+	char got[32];
+	/*
+	 * SQLite answers a journal_mode it cannot set with the mode it kept
+	 * ("memory", "delete"...) and no error, and a synchronous level it
+	 * ignored with nothing at all: both are read back, since the 250
+	 * promise rests on them.
+	 */
+	if (!queue_store_pragma(db, "PRAGMA journal_mode=WAL", got, sizeof(got), err, errlen))
+		return false;
+	if (strcmp(got, "wal") != 0) {
+		snprintf(err, errlen, "queue %s: PRAGMA journal_mode=WAL answered \"%s\", not \"wal\"",
+		    path, got);
+		return false;
+	}
+	if (!queue_store_exec(db, "PRAGMA synchronous=FULL", err, errlen) ||
+	    !queue_store_pragma(db, "PRAGMA synchronous", got, sizeof(got), err, errlen))
+		return false;
+	/* 2 is FULL; EXTRA (3) would be stronger still, but it is not what is asked. */
+	if (strcmp(got, "2") != 0) {
+		snprintf(err, errlen, "queue %s: PRAGMA synchronous=FULL read back as %s, not 2 (FULL)",
+		    path, got);
+		return false;
+	}
+	return true;
+}
+
 sqlite3 *queue_store_connect(const char *path, bool autocheckpoint, char *err, size_t errlen)
 {
 	sqlite3 *db = NULL;
@@ -216,18 +274,19 @@ sqlite3 *queue_store_connect(const char *path, bool autocheckpoint, char *err, s
 	sqlite3_extended_result_codes(db, 1);
 	sqlite3_busy_timeout(db, QUEUE_BUSY_MS);
 	/*
-	 * WAL with synchronous=FULL: a commit returns only after the WAL is
-	 * fsynced, which is the promise behind the 250 reply.
-	 */
-	/*
 	 * Keep the WAL and its index when the last connection closes, with
 	 * the blocks they have: a start on a full file system then finds
 	 * them in place instead of needing room to create them again.
 	 */
 	int persist_wal = 1;
-	sqlite3_file_control(db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist_wal);
-	if (!queue_store_exec(db, "PRAGMA journal_mode=WAL", err, errlen) ||
-	    !queue_store_exec(db, "PRAGMA synchronous=FULL", err, errlen) ||
+	if (sqlite3_file_control(db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist_wal) != SQLITE_OK)
+		log_msg(LOG_LVL_WARN, "op=queue_open db=%s event=persist_wal_refused reason=\"%s\"",
+		    path, sqlite3_errmsg(db));
+	/*
+	 * WAL with synchronous=FULL: a commit returns only after the WAL is
+	 * fsynced, which is the promise behind the 250 reply.
+	 */
+	if (!queue_store_settings(db, path, err, errlen) ||
 	    (!autocheckpoint &&
 	    !queue_store_exec(db, "PRAGMA wal_autocheckpoint=0", err, errlen))) {
 		sqlite3_close(db);
