@@ -116,10 +116,15 @@ bool queue_reserve_reclaim(struct queue_store *q)
 		 * the checkpoint then shrinks the database file itself. Either may
 		 * fail on a disk that is still full: then the reserve waits.
 		 */
-		sqlite3_exec(q->wdb, "PRAGMA incremental_vacuum", NULL, NULL, NULL);
+		if (sqlite3_exec(q->wdb, "PRAGMA incremental_vacuum", NULL, NULL, NULL) != SQLITE_OK)
+			log_msg(LOG_LVL_WARN, "op=queue_reserve event=vacuum_failed reason=\"%s\"",
+			    sqlite3_errmsg(q->wdb));
 		if (sqlite3_wal_checkpoint_v2(q->wdb, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL) ==
 		    SQLITE_OK)
 			q->wal_frames = 0;
+		else
+			log_msg(LOG_LVL_WARN, "op=queue_reserve event=checkpoint_failed reason=\"%s\"",
+			    sqlite3_errmsg(q->wdb));
 	}
 	return queue_reserve_make(q);
 }

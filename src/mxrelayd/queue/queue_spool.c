@@ -119,8 +119,9 @@ void queue_spool_remove_doomed(struct queue_store *q)
 /* Whether a committed message names spool file id. -1 on error. */
 static int queue_spool_named(sqlite3_stmt *st, const char *id)
 {
-	sqlite3_reset(st);
-	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	(void)sqlite3_reset(st);	/* repeats the last step's error, already counted */
+	if (sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC) != SQLITE_OK)
+		return -1;
 	int rc = sqlite3_step(st);
 	int named = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 	sqlite3_reset(st);

@@ -47,16 +47,17 @@ static bool queue_update_purge(sqlite3 *db, struct queue_store *q, const char *i
 			queue_store_seterr(err, errlen, "prepare", db);
 			return false;
 		}
-		sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-		int rc;
-		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-			*deleted = true;
-			*spooled = sqlite3_column_int(st, 0) != 0;
+		int rc = sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+		if (rc == SQLITE_OK) {
+			while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+				*deleted = true;
+				*spooled = sqlite3_column_int(st, 0) != 0;
+			}
 		}
-		if (q != NULL)
-			sqlite3_reset(st);
-		else
-			sqlite3_finalize(st);
+		/* reset and finalize repeat the step's error; after SQLITE_DONE they are OK. */
+		int end_rc = q != NULL ? sqlite3_reset(st) : sqlite3_finalize(st);
+		if (rc == SQLITE_DONE && end_rc != SQLITE_OK)
+			rc = end_rc;
 		if (rc != SQLITE_DONE) {
 			queue_store_seterr(err, errlen, "delete", db);
 			return false;
@@ -100,17 +101,19 @@ static bool queue_update_outcomes_apply(struct queue_job *j, struct queue_store 
 		    " WHERE id = ?9 AND state IN ('pending', 'deferred')", err, errlen);
 		if (st == NULL)
 			return false;
-		sqlite3_bind_text(st, 1, state, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 2, (sqlite3_int64)o->next_try);
-		sqlite3_bind_int(st, 3, fail);
-		sqlite3_bind_int64(st, 4, (sqlite3_int64)o->at);
-		sqlite3_bind_int(st, 5, o->code);
-		queue_store_bind_text(st, 6, o->esc);
-		queue_store_bind_text(st, 7, o->reply);
-		queue_store_bind_text(st, 8, o->mx);
-		sqlite3_bind_int64(st, 9, o->rcpt_id);
-		int rc = sqlite3_step(st);
-		sqlite3_reset(st);
+		if (sqlite3_bind_text(st, 1, state, -1, SQLITE_STATIC) != SQLITE_OK ||
+		    sqlite3_bind_int64(st, 2, (sqlite3_int64)o->next_try) != SQLITE_OK ||
+		    sqlite3_bind_int(st, 3, fail) != SQLITE_OK ||
+		    sqlite3_bind_int64(st, 4, (sqlite3_int64)o->at) != SQLITE_OK ||
+		    sqlite3_bind_int(st, 5, o->code) != SQLITE_OK ||
+		    queue_store_bind_text(st, 6, o->esc) != SQLITE_OK ||
+		    queue_store_bind_text(st, 7, o->reply) != SQLITE_OK ||
+		    queue_store_bind_text(st, 8, o->mx) != SQLITE_OK ||
+		    sqlite3_bind_int64(st, 9, o->rcpt_id) != SQLITE_OK) {
+			queue_store_seterr(err, errlen, "bind outcome", db);
+			return false;
+		}
+		int rc = queue_store_step_reset(st);
 		if (rc != SQLITE_DONE) {
 			queue_store_seterr(err, errlen, "update recipient", db);
 			return false;
@@ -122,15 +125,17 @@ static bool queue_update_outcomes_apply(struct queue_job *j, struct queue_store 
 		    " VALUES (?,?,?,?,?,?,?)", err, errlen);
 		if (st == NULL)
 			return false;
-		sqlite3_bind_int64(st, 1, o->rcpt_id);
-		sqlite3_bind_int64(st, 2, (sqlite3_int64)o->at);
-		sqlite3_bind_text(st, 3, state, -1, SQLITE_STATIC);
-		sqlite3_bind_int(st, 4, o->code);
-		queue_store_bind_text(st, 5, o->esc);
-		queue_store_bind_text(st, 6, o->reply);
-		queue_store_bind_text(st, 7, o->mx);
-		rc = sqlite3_step(st);
-		sqlite3_reset(st);
+		if (sqlite3_bind_int64(st, 1, o->rcpt_id) != SQLITE_OK ||
+		    sqlite3_bind_int64(st, 2, (sqlite3_int64)o->at) != SQLITE_OK ||
+		    sqlite3_bind_text(st, 3, state, -1, SQLITE_STATIC) != SQLITE_OK ||
+		    sqlite3_bind_int(st, 4, o->code) != SQLITE_OK ||
+		    queue_store_bind_text(st, 5, o->esc) != SQLITE_OK ||
+		    queue_store_bind_text(st, 6, o->reply) != SQLITE_OK ||
+		    queue_store_bind_text(st, 7, o->mx) != SQLITE_OK) {
+			queue_store_seterr(err, errlen, "bind history", db);
+			return false;
+		}
+		rc = queue_store_step_reset(st);
 		if (rc != SQLITE_DONE) {
 			queue_store_seterr(err, errlen, "insert history", db);
 			return false;
@@ -231,10 +236,12 @@ static bool queue_update_bounced_apply(struct queue_job *j, struct queue_store *
 		sqlite3_stmt *st = queue_commit_stmt(q, QW_BOUNCED, QUEUE_SQL_BOUNCED, err, errlen);
 		if (st == NULL)
 			return false;
-		sqlite3_bind_int64(st, 1, (sqlite3_int64)u->now);
-		sqlite3_bind_int64(st, 2, u->ids[i]);
-		int rc = sqlite3_step(st);
-		sqlite3_reset(st);
+		if (sqlite3_bind_int64(st, 1, (sqlite3_int64)u->now) != SQLITE_OK ||
+		    sqlite3_bind_int64(st, 2, u->ids[i]) != SQLITE_OK) {
+			queue_store_seterr(err, errlen, "bind bounced", db);
+			return false;
+		}
+		int rc = queue_store_step_reset(st);
 		if (rc != SQLITE_DONE) {
 			queue_store_seterr(err, errlen, "mark bounced", db);
 			return false;
@@ -289,10 +296,12 @@ static bool queue_update_del_if_done(sqlite3 *db, struct queue_store *q, const c
 	    " AND state NOT IN ('delivered', 'bounced')", err, errlen);
 	if (st == NULL)
 		return false;
-	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-	int rc = sqlite3_step(st);
+	int rc = sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st);
 	sqlite3_int64 undone = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
-	sqlite3_reset(st);
+	if (sqlite3_reset(st) != SQLITE_OK && rc == SQLITE_ROW)
+		rc = SQLITE_ERROR;
 	if (rc != SQLITE_ROW) {
 		queue_store_seterr(err, errlen, "count undone", db);
 		return false;
@@ -339,6 +348,15 @@ void queue_update_delete_if_done(struct queue_store *q, const char *id,
 
 /* ---- synchronous changes ---- */
 
+/* Roll back the read connection's transaction after a failure, logging when even that fails. */
+static void queue_update_rollback(struct queue_store *q)
+{
+	if (!sqlite3_get_autocommit(q->rdb) &&
+	    sqlite3_exec(q->rdb, "ROLLBACK", NULL, NULL, NULL) != SQLITE_OK)
+		log_msg(LOG_LVL_ERR, "op=queue_update event=rollback_failed reason=\"%s\"",
+		    sqlite3_errmsg(q->rdb));
+}
+
 /* Run one statement with a text and an integer parameter; rows changed or -1. */
 static int queue_update_run(struct queue_store *q, const char *sql, const char *text,
     sqlite3_int64 num, char *err, size_t errlen)
@@ -348,8 +366,12 @@ static int queue_update_run(struct queue_store *q, const char *sql, const char *
 		queue_store_seterr(err, errlen, "prepare", q->rdb);
 		return -1;
 	}
-	sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, num);
+	if (sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 2, num) != SQLITE_OK) {
+		queue_store_seterr(err, errlen, "bind", q->rdb);
+		sqlite3_finalize(st);
+		return -1;
+	}
 	int rc = sqlite3_step(st);
 	if (rc != SQLITE_DONE && queue_reserve_full_error(q->rdb, NULL) &&
 	    queue_reserve_release(q->dir, "queue file system full")) {
@@ -382,7 +404,7 @@ static int queue_update_delete_once(struct queue_store *q, const char *id, bool 
 	bool deleted = false;
 	if (!queue_update_purge(q->rdb, NULL, id, &deleted, spooled, err, errlen) ||
 	    !queue_store_exec(q->rdb, "COMMIT", err, errlen)) {
-		sqlite3_exec(q->rdb, "ROLLBACK", NULL, NULL, NULL);
+		queue_update_rollback(q);
 		return -1;
 	}
 	return deleted ? 1 : 0;
@@ -442,13 +464,20 @@ int queue_update_fail_waiting(struct queue_store *q, const char *id, time_t now,
 			queue_store_seterr(err, errlen, "prepare", q->rdb);
 			goto fail;
 		}
-		sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 2, (sqlite3_int64)now);
-		queue_store_bind_text(st, 3, esc);
-		queue_store_bind_text(st, 4, reply);
-		int rc = sqlite3_step(st);
-		sqlite3_finalize(st);
+		int rc;
+		if (sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC) != SQLITE_OK ||
+		    sqlite3_bind_int64(st, 2, (sqlite3_int64)now) != SQLITE_OK ||
+		    queue_store_bind_text(st, 3, esc) != SQLITE_OK ||
+		    queue_store_bind_text(st, 4, reply) != SQLITE_OK)
+			rc = SQLITE_ERROR;
+		else
+			rc = sqlite3_step(st);
 		if (rc != SQLITE_DONE) {
+			queue_store_seterr(err, errlen, "update", q->rdb);
+			sqlite3_finalize(st);
+			goto fail;
+		}
+		if (sqlite3_finalize(st) != SQLITE_OK) {
 			queue_store_seterr(err, errlen, "update", q->rdb);
 			goto fail;
 		}
@@ -460,6 +489,6 @@ int queue_update_fail_waiting(struct queue_store *q, const char *id, time_t now,
 		log_msg(LOG_LVL_INFO, "op=queue_fail queue=%s rcpts=%d reason=admin", id, n);
 	return n;
 fail:
-	sqlite3_exec(q->rdb, "ROLLBACK", NULL, NULL, NULL);
+	queue_update_rollback(q);
 	return -1;
 }

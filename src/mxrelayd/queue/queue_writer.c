@@ -202,15 +202,16 @@ static bool queue_writer_put_body(struct queue_writer *w, struct queue_store *q,
 		    "INSERT INTO body(msg_id, seq, data) VALUES (?, ?, ?)", err, errlen);
 		if (st == NULL)
 			return false;
-		sqlite3_bind_text(st, 1, w->id, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 2, seq);
-		sqlite3_bind_blob(st, 3, w->mem + off, (int)n, SQLITE_STATIC);
-		if (sqlite3_step(st) != SQLITE_DONE) {
-			queue_store_seterr(err, errlen, "insert body", q->wdb);
-			sqlite3_reset(st);
+		if (sqlite3_bind_text(st, 1, w->id, -1, SQLITE_STATIC) != SQLITE_OK ||
+		    sqlite3_bind_int64(st, 2, seq) != SQLITE_OK ||
+		    sqlite3_bind_blob(st, 3, w->mem + off, (int)n, SQLITE_STATIC) != SQLITE_OK) {
+			queue_store_seterr(err, errlen, "bind body", q->wdb);
 			return false;
 		}
-		sqlite3_reset(st);
+		if (queue_store_step_reset(st) != SQLITE_DONE) {
+			queue_store_seterr(err, errlen, "insert body", q->wdb);
+			return false;
+		}
 		off += n;
 		seq++;
 	}
@@ -281,21 +282,23 @@ static bool queue_writer_apply(struct queue_job *j, struct queue_store *q, sqlit
 		return false;
 	if (w->spooled && !queue_writer_sync_spool(w, q, err, errlen))
 		return false;
-	sqlite3_bind_text(st, 1, w->id, -1, SQLITE_STATIC);
-	queue_store_bind_text(st, 2, e->sender);
-	queue_store_bind_text(st, 3, e->envid);
-	sqlite3_bind_int(st, 4, (int)e->ret);
-	sqlite3_bind_int(st, 5, e->smtputf8);
-	sqlite3_bind_int(st, 6, e->body_8bit);
-	queue_store_bind_text(st, 7, e->client_ip);
-	queue_store_bind_text(st, 8, e->client_helo);
-	queue_store_bind_text(st, 9, e->auth_user);
-	queue_store_bind_text(st, 10, e->protocol);
-	sqlite3_bind_int64(st, 11, (sqlite3_int64)e->received_at);
-	sqlite3_bind_int64(st, 12, (sqlite3_int64)w->size);
-	sqlite3_bind_int(st, 13, w->spooled);
-	int rc = sqlite3_step(st);
-	sqlite3_reset(st);
+	if (sqlite3_bind_text(st, 1, w->id, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    queue_store_bind_text(st, 2, e->sender) != SQLITE_OK ||
+	    queue_store_bind_text(st, 3, e->envid) != SQLITE_OK ||
+	    sqlite3_bind_int(st, 4, (int)e->ret) != SQLITE_OK ||
+	    sqlite3_bind_int(st, 5, e->smtputf8) != SQLITE_OK ||
+	    sqlite3_bind_int(st, 6, e->body_8bit) != SQLITE_OK ||
+	    queue_store_bind_text(st, 7, e->client_ip) != SQLITE_OK ||
+	    queue_store_bind_text(st, 8, e->client_helo) != SQLITE_OK ||
+	    queue_store_bind_text(st, 9, e->auth_user) != SQLITE_OK ||
+	    queue_store_bind_text(st, 10, e->protocol) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 11, (sqlite3_int64)e->received_at) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 12, (sqlite3_int64)w->size) != SQLITE_OK ||
+	    sqlite3_bind_int(st, 13, w->spooled) != SQLITE_OK) {
+		queue_store_seterr(err, errlen, "bind message", db);
+		return false;
+	}
+	int rc = queue_store_step_reset(st);
 	if (rc != SQLITE_DONE) {
 		queue_store_seterr(err, errlen, "insert message", db);
 		return false;
@@ -308,15 +311,17 @@ static bool queue_writer_apply(struct queue_job *j, struct queue_store *q, sqlit
 		    " updated_at) VALUES (?,?,?,?,?,?,?)", err, errlen);
 		if (st == NULL)
 			return false;
-		sqlite3_bind_text(st, 1, w->id, -1, SQLITE_STATIC);
-		queue_store_bind_text(st, 2, e->rcpts[i].address);
-		sqlite3_bind_text(st, 3, domain, -1, SQLITE_STATIC);
-		queue_store_bind_text(st, 4, e->rcpts[i].orcpt);
-		sqlite3_bind_int(st, 5, (int)e->rcpts[i].notify);
-		sqlite3_bind_int64(st, 6, (sqlite3_int64)e->received_at);
-		sqlite3_bind_int64(st, 7, (sqlite3_int64)e->received_at);
-		rc = sqlite3_step(st);
-		sqlite3_reset(st);
+		if (sqlite3_bind_text(st, 1, w->id, -1, SQLITE_STATIC) != SQLITE_OK ||
+		    queue_store_bind_text(st, 2, e->rcpts[i].address) != SQLITE_OK ||
+		    sqlite3_bind_text(st, 3, domain, -1, SQLITE_STATIC) != SQLITE_OK ||
+		    queue_store_bind_text(st, 4, e->rcpts[i].orcpt) != SQLITE_OK ||
+		    sqlite3_bind_int(st, 5, (int)e->rcpts[i].notify) != SQLITE_OK ||
+		    sqlite3_bind_int64(st, 6, (sqlite3_int64)e->received_at) != SQLITE_OK ||
+		    sqlite3_bind_int64(st, 7, (sqlite3_int64)e->received_at) != SQLITE_OK) {
+			queue_store_seterr(err, errlen, "bind recipient", db);
+			return false;
+		}
+		rc = queue_store_step_reset(st);
 		if (rc != SQLITE_DONE) {
 			queue_store_seterr(err, errlen, "insert recipient", db);
 			return false;
@@ -328,10 +333,12 @@ static bool queue_writer_apply(struct queue_job *j, struct queue_store *q, sqlit
 		st = queue_commit_stmt(q, QW_BOUNCED, QUEUE_SQL_BOUNCED, err, errlen);
 		if (st == NULL)
 			return false;
-		sqlite3_bind_int64(st, 1, (sqlite3_int64)e->received_at);
-		sqlite3_bind_int64(st, 2, w->bounce_for[i]);
-		rc = sqlite3_step(st);
-		sqlite3_reset(st);
+		if (sqlite3_bind_int64(st, 1, (sqlite3_int64)e->received_at) != SQLITE_OK ||
+		    sqlite3_bind_int64(st, 2, w->bounce_for[i]) != SQLITE_OK) {
+			queue_store_seterr(err, errlen, "bind bounced", db);
+			return false;
+		}
+		rc = queue_store_step_reset(st);
 		if (rc != SQLITE_DONE) {
 			queue_store_seterr(err, errlen, "mark bounced", db);
 			return false;
