@@ -23,7 +23,7 @@
 #include "util/log.h"
 #include "util/xalloc.h"
 
-sqlite3_stmt *queue_commit_stmt(struct queue_store *q, enum queue_wstmt which, const char *sql,
+sqlite3_stmt *queue_commit_stmt(struct queue_sqlite *q, enum queue_wstmt which, const char *sql,
     char *err, size_t errlen)
 {
 	if (q->ws[which] == NULL) {
@@ -49,7 +49,7 @@ sqlite3_stmt *queue_commit_stmt(struct queue_store *q, enum queue_wstmt which, c
  * COMMIT), prepared once: a batch runs two of them per job, and parsing
  * them each time was a tenth of the writer's CPU.
  */
-static bool queue_commit_run(struct queue_store *q, enum queue_wstmt which, const char *sql,
+static bool queue_commit_run(struct queue_sqlite *q, enum queue_wstmt which, const char *sql,
     char *err, size_t errlen)
 {
 	sqlite3_stmt *st = queue_commit_stmt(q, which, sql, err, errlen);
@@ -67,7 +67,7 @@ static bool queue_commit_run(struct queue_store *q, enum queue_wstmt which, cons
  * logged, when SQLite refused: the next BEGIN then fails too, and this
  * is tried again before it.
  */
-static bool queue_commit_rollback(struct queue_store *q, const char *why)
+static bool queue_commit_rollback(struct queue_sqlite *q, const char *why)
 {
 	if (sqlite3_get_autocommit(q->wdb))
 		return true;
@@ -83,7 +83,7 @@ static bool queue_commit_rollback(struct queue_store *q, const char *why)
  * RELEASE it. False with why filled when either fails: the job's rows may
  * then still be in the transaction, which must not be committed.
  */
-static bool queue_commit_undo_job(struct queue_store *q, char *why, size_t whylen)
+static bool queue_commit_undo_job(struct queue_sqlite *q, char *why, size_t whylen)
 {
 	if (sqlite3_exec(q->wdb, "ROLLBACK TO job", NULL, NULL, NULL) != SQLITE_OK) {
 		queue_store_seterr(why, whylen, "ROLLBACK TO job", q->wdb);
@@ -109,7 +109,7 @@ static void queue_commit_fail(struct queue_job *from, const struct queue_job *un
  * transaction back by itself (it may on I/O errors and disk full), the
  * jobs applied so far fail and the rest go into a new transaction.
  */
-static void queue_commit_batch(struct queue_store *q, struct queue_job *batch,
+static void queue_commit_batch(struct queue_sqlite *q, struct queue_job *batch,
     struct queue_store_stats *d)
 {
 	sqlite3 *db = q->wdb;
@@ -200,7 +200,7 @@ static void queue_commit_batch(struct queue_store *q, struct queue_job *batch,
  * (outcomes, deletions, bounces): give the reserve's room back and apply
  * them again, in their order. The others' failures stand (new mail: 452).
  */
-static void queue_commit_retry_full(struct queue_store *q, struct queue_job *batch,
+static void queue_commit_retry_full(struct queue_sqlite *q, struct queue_job *batch,
     struct queue_store_stats *d)
 {
 	size_t n = 0;
@@ -231,7 +231,7 @@ static void queue_commit_retry_full(struct queue_store *q, struct queue_job *bat
 /* The writer thread: wait for jobs, apply them in batches, hand them back. */
 static void *queue_commit_main(void *arg)
 {
-	struct queue_store *q = arg;
+	struct queue_sqlite *q = arg;
 	pthread_mutex_lock(&q->mu);
 	for (;;) {
 		while (q->pending == NULL && !q->stop)
@@ -312,7 +312,7 @@ static void *queue_commit_main(void *arg)
 /* Writer thread, after each commit: remember how large the WAL is. */
 static int queue_commit_wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
 {
-	struct queue_store *q = arg;
+	struct queue_sqlite *q = arg;
 	(void)db;
 	(void)name;
 	q->wal_frames = frames;
@@ -320,7 +320,7 @@ static int queue_commit_wal_hook(void *arg, sqlite3 *db, const char *name, int f
 }
 
 /* Run the callbacks of every finished job, on the calling (loop) thread. */
-static void queue_commit_run_finished(struct queue_store *q)
+static void queue_commit_run_finished(struct queue_sqlite *q)
 {
 	pthread_mutex_lock(&q->mu);
 	struct queue_job *j = q->finished;
@@ -344,7 +344,7 @@ static void queue_commit_on_wake(evutil_socket_t fd, short what, void *arg)
 	queue_commit_run_finished(arg);
 }
 
-int queue_commit_start(struct queue_store *q, char *err, size_t errlen)
+int queue_commit_start(struct queue_sqlite *q, char *err, size_t errlen)
 {
 	if (pipe2(q->wake_fd, O_CLOEXEC | O_NONBLOCK) != 0) {
 		snprintf(err, errlen, "pipe: %s", strerror(errno));
@@ -370,7 +370,7 @@ int queue_commit_start(struct queue_store *q, char *err, size_t errlen)
 	return 0;
 }
 
-void queue_commit_stop(struct queue_store *q)
+void queue_commit_stop(struct queue_sqlite *q)
 {
 	if (q->thread_running) {
 		pthread_mutex_lock(&q->mu);
@@ -415,7 +415,7 @@ void queue_commit_stop(struct queue_store *q)
 	q->nspool_doomed = q->spool_doomed_cap = 0;
 }
 
-void queue_commit_submit(struct queue_store *q, struct queue_job *j)
+void queue_commit_submit(struct queue_sqlite *q, struct queue_job *j)
 {
 	if (q->base == NULL)
 		panic("op=queue_commit_submit reason=\"store opened without a loop\"");

@@ -30,18 +30,18 @@
 #include "util/log.h"
 
 /* The reserve file's path. */
-static void queue_reserve_path(const struct queue_store *q, char *out, size_t outlen)
+static void queue_reserve_path(const struct queue_sqlite *q, char *out, size_t outlen)
 {
 	snprintf(out, outlen, "%s/" QUEUE_RESERVE_NAME, q->dir);
 }
 
-uint64_t queue_reserve_room(const struct queue_store *q)
+uint64_t queue_reserve_room(const struct queue_sqlite *q)
 {
 	uint64_t size = q->reserve_size;
 	return size + size / 4;
 }
 
-bool queue_reserve_present(const struct queue_store *q)
+bool queue_reserve_present(const struct queue_sqlite *q)
 {
 	if (q->reserve_size == 0)
 		return true;
@@ -70,7 +70,7 @@ bool queue_reserve_release(const char *dir, const char *why)
 	return true;
 }
 
-bool queue_reserve_make(const struct queue_store *q)
+bool queue_reserve_make(const struct queue_sqlite *q)
 {
 	if (q->reserve_size == 0 || queue_reserve_present(q))
 		return true;
@@ -100,7 +100,7 @@ bool queue_reserve_make(const struct queue_store *q)
 	return true;
 }
 
-bool queue_reserve_reclaim(struct queue_store *q)
+bool queue_reserve_reclaim(struct queue_sqlite *q)
 {
 	if (q->reserve_size == 0 || queue_reserve_present(q))
 		return true;

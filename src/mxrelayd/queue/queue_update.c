@@ -31,7 +31,7 @@ static const char *const queue_update_delete_sql[] = {
  * *deleted = a message row went, *spooled = its body is a spool file,
  * which the caller removes once the deletion is committed.
  */
-static bool queue_update_purge(sqlite3 *db, struct queue_store *q, const char *id,
+static bool queue_update_purge(sqlite3 *db, struct queue_sqlite *q, const char *id,
     bool *deleted, bool *spooled, char *err, size_t errlen)
 {
 	*deleted = false;
@@ -70,7 +70,7 @@ static bool queue_update_purge(sqlite3 *db, struct queue_store *q, const char *i
 
 struct queue_update_outcomes {
 	struct queue_job job;		/* first */
-	struct queue_store *q;
+	struct queue_sqlite *q;
 	struct queue_outcome *o;	/* owned, strings owned */
 	size_t n;
 	queue_commit_cb *cb;		/* or, with a msg_id, del_cb */
@@ -80,11 +80,11 @@ struct queue_update_outcomes {
 	bool deleted;			/* written by the writer thread, read in done */
 };
 
-static bool queue_update_del_if_done(sqlite3 *db, struct queue_store *q, const char *id,
+static bool queue_update_del_if_done(sqlite3 *db, struct queue_sqlite *q, const char *id,
     bool *deleted, char *err, size_t errlen);
 
 /* Writer thread: one UPDATE and one history row per outcome. */
-static bool queue_update_outcomes_apply(struct queue_job *j, struct queue_store *q, sqlite3 *db,
+static bool queue_update_outcomes_apply(struct queue_job *j, struct queue_sqlite *q, sqlite3 *db,
     char *err, size_t errlen)
 {
 	struct queue_update_outcomes *u = (struct queue_update_outcomes *)j;
@@ -176,7 +176,7 @@ static char *queue_update_dup(const char *s)
 }
 
 /* A new outcomes job with copies of o[0..n). */
-static struct queue_update_outcomes *queue_update_outcomes_new(struct queue_store *q,
+static struct queue_update_outcomes *queue_update_outcomes_new(struct queue_sqlite *q,
     const struct queue_outcome *o, size_t n)
 {
 	struct queue_update_outcomes *u = xcalloc(1, sizeof(*u));
@@ -198,18 +198,20 @@ static struct queue_update_outcomes *queue_update_outcomes_new(struct queue_stor
 	return u;
 }
 
-void queue_update_outcomes(struct queue_store *q, const struct queue_outcome *o, size_t n,
-    queue_commit_cb *cb, void *arg)
+void queue_sqlite_update_outcomes(struct queue_store *store, const struct queue_outcome *o,
+    size_t n, queue_commit_cb *cb, void *arg)
 {
+	struct queue_sqlite *q = queue_sqlite_of(store);
 	struct queue_update_outcomes *u = queue_update_outcomes_new(q, o, n);
 	u->cb = cb;
 	u->arg = arg;
 	queue_commit_submit(q, &u->job);
 }
 
-void queue_update_outcomes_delete(struct queue_store *q, const char *msg_id,
+void queue_sqlite_update_outcomes_delete(struct queue_store *store, const char *msg_id,
     const struct queue_outcome *o, size_t n, queue_delete_cb *cb, void *arg)
 {
+	struct queue_sqlite *q = queue_sqlite_of(store);
 	struct queue_update_outcomes *u = queue_update_outcomes_new(q, o, n);
 	snprintf(u->msg_id, sizeof(u->msg_id), "%s", msg_id);
 	u->del_cb = cb;
@@ -228,7 +230,7 @@ struct queue_update_bounced {
 	void *arg;
 };
 
-static bool queue_update_bounced_apply(struct queue_job *j, struct queue_store *q, sqlite3 *db,
+static bool queue_update_bounced_apply(struct queue_job *j, struct queue_sqlite *q, sqlite3 *db,
     char *err, size_t errlen)
 {
 	struct queue_update_bounced *u = (struct queue_update_bounced *)j;
@@ -259,9 +261,10 @@ static void queue_update_bounced_done(struct queue_job *j, bool ok, const char *
 	free(u);
 }
 
-void queue_update_bounced(struct queue_store *q, const int64_t *rcpt_ids, size_t n,
+void queue_sqlite_update_bounced(struct queue_store *store, const int64_t *rcpt_ids, size_t n,
     queue_commit_cb *cb, void *arg)
 {
+	struct queue_sqlite *q = queue_sqlite_of(store);
 	struct queue_update_bounced *u = xcalloc(1, sizeof(*u));
 	u->ids = n ? xreallocarray(NULL, n, sizeof(*u->ids)) : NULL;
 	if (n)
@@ -287,7 +290,7 @@ struct queue_update_del {
 };
 
 /* Writer thread: delete message id when none of its recipients is undone or failed. */
-static bool queue_update_del_if_done(sqlite3 *db, struct queue_store *q, const char *id,
+static bool queue_update_del_if_done(sqlite3 *db, struct queue_sqlite *q, const char *id,
     bool *deleted, char *err, size_t errlen)
 {
 	*deleted = false;
@@ -316,7 +319,7 @@ static bool queue_update_del_if_done(sqlite3 *db, struct queue_store *q, const c
 	return true;
 }
 
-static bool queue_update_del_apply(struct queue_job *j, struct queue_store *q, sqlite3 *db,
+static bool queue_update_del_apply(struct queue_job *j, struct queue_sqlite *q, sqlite3 *db,
     char *err, size_t errlen)
 {
 	struct queue_update_del *u = (struct queue_update_del *)j;
@@ -333,9 +336,10 @@ static void queue_update_del_done(struct queue_job *j, bool ok, const char *err)
 	free(u);
 }
 
-void queue_update_delete_if_done(struct queue_store *q, const char *id,
+void queue_sqlite_update_delete_if_done(struct queue_store *store, const char *id,
     queue_delete_cb *cb, void *arg)
 {
+	struct queue_sqlite *q = queue_sqlite_of(store);
 	struct queue_update_del *u = xcalloc(1, sizeof(*u));
 	snprintf(u->id, sizeof(u->id), "%s", id);
 	u->cb = cb;
@@ -349,7 +353,7 @@ void queue_update_delete_if_done(struct queue_store *q, const char *id,
 /* ---- synchronous changes ---- */
 
 /* Roll back the read connection's transaction after a failure, logging when even that fails. */
-static void queue_update_rollback(struct queue_store *q)
+static void queue_update_rollback(struct queue_sqlite *q)
 {
 	if (!sqlite3_get_autocommit(q->rdb) &&
 	    sqlite3_exec(q->rdb, "ROLLBACK", NULL, NULL, NULL) != SQLITE_OK)
@@ -358,7 +362,7 @@ static void queue_update_rollback(struct queue_store *q)
 }
 
 /* Run one statement with a text and an integer parameter; rows changed or -1. */
-static int queue_update_run(struct queue_store *q, const char *sql, const char *text,
+static int queue_update_run(struct queue_sqlite *q, const char *sql, const char *text,
     sqlite3_int64 num, char *err, size_t errlen)
 {
 	sqlite3_stmt *st = NULL;
@@ -386,8 +390,10 @@ static int queue_update_run(struct queue_store *q, const char *sql, const char *
 	return sqlite3_changes(q->rdb);
 }
 
-int queue_update_hold(struct queue_store *q, const char *id, bool hold, char *err, size_t errlen)
+int queue_sqlite_update_hold(struct queue_store *store, const char *id, bool hold,
+    char *err, size_t errlen)
 {
+	struct queue_sqlite *q = queue_sqlite_of(store);
 	int n = queue_update_run(q, "UPDATE messages SET held = ?2 WHERE id = ?1", id, hold,
 	    err, errlen);
 	if (n > 0)
@@ -396,7 +402,7 @@ int queue_update_hold(struct queue_store *q, const char *id, bool hold, char *er
 }
 
 /* One try at deleting id in a transaction of its own; -1 (err filled), 0 or 1. */
-static int queue_update_delete_once(struct queue_store *q, const char *id, bool *spooled,
+static int queue_update_delete_once(struct queue_sqlite *q, const char *id, bool *spooled,
     char *err, size_t errlen)
 {
 	if (!queue_store_exec(q->rdb, "BEGIN IMMEDIATE", err, errlen))
@@ -410,8 +416,10 @@ static int queue_update_delete_once(struct queue_store *q, const char *id, bool 
 	return deleted ? 1 : 0;
 }
 
-int queue_update_delete(struct queue_store *q, const char *id, char *err, size_t errlen)
+int queue_sqlite_update_delete(struct queue_store *store, const char *id, char *err,
+    size_t errlen)
 {
+	struct queue_sqlite *q = queue_sqlite_of(store);
 	bool spooled = false;
 	int rc = queue_update_delete_once(q, id, &spooled, err, errlen);
 	/* Deleting is how room is made: on a full disk, give the reserve back and try again. */
@@ -428,25 +436,28 @@ int queue_update_delete(struct queue_store *q, const char *id, char *err, size_t
 	return deleted ? 1 : 0;
 }
 
-int queue_update_flush_msg(struct queue_store *q, const char *id, time_t now,
+int queue_sqlite_update_flush_msg(struct queue_store *store, const char *id, time_t now,
     char *err, size_t errlen)
 {
+	struct queue_sqlite *q = queue_sqlite_of(store);
 	return queue_update_run(q, "UPDATE recipients SET next_try = ?2 WHERE msg_id = ?1"
 	    " AND state IN ('pending', 'deferred') AND next_try > ?2", id, (sqlite3_int64)now,
 	    err, errlen);
 }
 
-int queue_update_flush_domain(struct queue_store *q, const char *domain, time_t now,
+int queue_sqlite_update_flush_domain(struct queue_store *store, const char *domain, time_t now,
     char *err, size_t errlen)
 {
+	struct queue_sqlite *q = queue_sqlite_of(store);
 	return queue_update_run(q, "UPDATE recipients SET next_try = ?2 WHERE domain = ?1"
 	    " AND state IN ('pending', 'deferred') AND next_try > ?2", domain, (sqlite3_int64)now,
 	    err, errlen);
 }
 
-int queue_update_fail_waiting(struct queue_store *q, const char *id, time_t now,
+int queue_sqlite_update_fail_waiting(struct queue_store *store, const char *id, time_t now,
     const char *esc, const char *reply, char *err, size_t errlen)
 {
+	struct queue_sqlite *q = queue_sqlite_of(store);
 	if (!queue_store_exec(q->rdb, "BEGIN IMMEDIATE", err, errlen))
 		return -1;
 	/* The history rows first, while the recipients still read as waiting. */
