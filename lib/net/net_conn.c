@@ -594,11 +594,27 @@ struct evbuffer *net_conn_output(struct net_conn *c)
 	return bufferevent_get_output(c->bev);
 }
 
+/*
+ * Allocation failures on writes. libevent's allocations go through the
+ * project's allocator (event_set_mem_functions(xmalloc, xrealloc, free),
+ * set once by each program's main before any other libevent call), so an
+ * evbuffer that cannot grow aborts with xalloc's message, as every other
+ * allocation does. Chosen over checking each write and failing the
+ * connection because most output never passes here: the SMTP replies, the
+ * DATA pump and the control socket add to net_conn_output() (and to
+ * evbuffers of their own) directly, and the TLS filter allocates as it
+ * encrypts; one allocator covers all of them, where a check here would
+ * cover two functions and leave every caller to handle a connection that
+ * turned into an error in the middle of a reply. What is left to fail once
+ * allocation cannot is a frozen or overflowing buffer: a bug, so panic.
+ */
 void net_conn_write(struct net_conn *c, const void *data, size_t len)
 {
 	if (c->closing || c->free_pending)
 		return;
-	bufferevent_write(c->bev, data, len);
+	if (bufferevent_write(c->bev, data, len) != 0)
+		panic("op=net_conn_write peer=%s len=%zu reason=\"output buffer refused the data\"",
+		    c->peer_ip, len);
 }
 
 void net_conn_printf(struct net_conn *c, const char *fmt, ...)
@@ -607,8 +623,11 @@ void net_conn_printf(struct net_conn *c, const char *fmt, ...)
 	if (c->closing || c->free_pending)
 		return;
 	va_start(ap, fmt);
-	evbuffer_add_vprintf(bufferevent_get_output(c->bev), fmt, ap);
+	int n = evbuffer_add_vprintf(bufferevent_get_output(c->bev), fmt, ap);
 	va_end(ap);
+	if (n < 0)
+		panic("op=net_conn_printf peer=%s reason=\"output buffer refused the data\"",
+		    c->peer_ip);
 }
 
 size_t net_conn_pending(const struct net_conn *c)

@@ -120,8 +120,9 @@ class Client:
 
 class Daemon:
     def __init__(self, netns, bins, conf_extra="", listen=None, relay_networks="127.0.0.1/32",
-                 relay_domains="example.test", certs=None, auth_users=None):
+                 relay_domains="example.test", certs=None, auth_users=None, env=None):
         self.netns = netns
+        self.env = env or {}    # added to the daemon's environment (e.g. LD_PRELOAD)
         self.bins = bins
         self.dir = tempfile.mkdtemp(prefix="mxrd-")
         os.chmod(self.dir, 0o755)
@@ -161,7 +162,7 @@ class Daemon:
         self.logs = []
 
     def start(self):
-        env = sanitizer_env()
+        env = sanitizer_env(self.env)
         self.proc = self.netns.spawn([self.bins.mxrelayd, "-c", self.conf], name="mxrelayd",
                                      env=env, cwd=self.dir)
         self.logs.append(self.proc)

@@ -19,8 +19,9 @@
 #include "util/log.h"
 #include "util/xalloc.h"
 
-struct queue_body {
-	struct queue_store *q;		/* not owned */
+struct queue_sqlite_body {
+	struct queue_body handle;	/* first: what the callers hold */
+	struct queue_sqlite *q;		/* not owned */
 	char id[QUEUE_ID_LEN + 1];
 	uint64_t size;
 	int64_t seq;			/* chunk in cache, -1 none */
@@ -33,7 +34,7 @@ struct queue_body {
 #define QUEUE_SQL_CHUNK "SELECT data FROM body WHERE msg_id = ? AND seq = ?"
 
 /* Fetch chunk seq into the cache; false when it is missing or unreadable. */
-static bool queue_body_load(struct queue_body *b, int64_t seq)
+static bool queue_body_load(struct queue_sqlite_body *b, int64_t seq)
 {
 	char err[160];
 	sqlite3_stmt *st = queue_store_rstmt(b->q, QR_BODY_CHUNK, QUEUE_SQL_CHUNK, err, sizeof(err));
@@ -65,7 +66,7 @@ static bool queue_body_load(struct queue_body *b, int64_t seq)
 /* mxr_source read_at: copy from as many chunks as n covers. */
 static ssize_t queue_body_read_at(void *arg, uint64_t off, char *buf, size_t n)
 {
-	struct queue_body *b = arg;
+	struct queue_sqlite_body *b = arg;
 	size_t done = 0;
 	while (done < n && off < b->size) {
 		int64_t seq = (int64_t)(off / QUEUE_CHUNK);
@@ -87,7 +88,7 @@ static ssize_t queue_body_read_at(void *arg, uint64_t off, char *buf, size_t n)
 /* mxr_source read_at of a spooled body: straight from the file. */
 static ssize_t queue_body_read_file(void *arg, uint64_t off, char *buf, size_t n)
 {
-	struct queue_body *b = arg;
+	struct queue_sqlite_body *b = arg;
 	if (off >= b->size)
 		return 0;
 	if (n > b->size - off)
@@ -105,9 +106,22 @@ static ssize_t queue_body_read_file(void *arg, uint64_t off, char *buf, size_t n
 	}
 }
 
-struct queue_body *queue_body_open(struct queue_store *q, const char *id,
+/* The body a caller holds, as this backend's. */
+static struct queue_sqlite_body *queue_sqlite_body_of(struct queue_body *body)
+{
+	return (struct queue_sqlite_body *)body;
+}
+
+/*
+ * A body in the database is read a 64 KiB chunk at a time (the current
+ * one kept): reads after its message is deleted return -1. A spool file
+ * is read with pread: they go on to the end (the open file outlives its
+ * name).
+ */
+struct queue_body *queue_sqlite_body_open(struct queue_store *store, const char *id,
     struct mxr_source *src, char *err, size_t errlen)
 {
+	struct queue_sqlite *q = queue_sqlite_of(store);
 	sqlite3_stmt *st = queue_store_rstmt(q, QR_MSG_SIZE, "SELECT size, body_file FROM messages WHERE id = ?",
 	    err, errlen);
 	if (st == NULL)
@@ -128,7 +142,8 @@ struct queue_body *queue_body_open(struct queue_store *q, const char *id,
 		int fd = queue_spool_open_read(q, id, err, errlen);
 		if (fd < 0)
 			return NULL;
-		struct queue_body *b = xcalloc(1, sizeof(*b));
+		struct queue_sqlite_body *b = xcalloc(1, sizeof(*b));
+		b->handle.store = store;
 		b->q = q;
 		snprintf(b->id, sizeof(b->id), "%s", id);
 		b->size = (uint64_t)size;
@@ -136,12 +151,13 @@ struct queue_body *queue_body_open(struct queue_store *q, const char *id,
 		src->read_at = queue_body_read_file;
 		src->arg = b;
 		src->size = b->size;
-		return b;
+		return &b->handle;
 	}
 	/* Prepared now, so that a failure shows here rather than in the middle of a delivery. */
 	if (queue_store_rstmt(q, QR_BODY_CHUNK, QUEUE_SQL_CHUNK, err, errlen) == NULL)
 		return NULL;
-	struct queue_body *b = xcalloc(1, sizeof(*b));
+	struct queue_sqlite_body *b = xcalloc(1, sizeof(*b));
+	b->handle.store = store;
 	b->q = q;
 	snprintf(b->id, sizeof(b->id), "%s", id);
 	b->size = (uint64_t)size;
@@ -153,11 +169,12 @@ struct queue_body *queue_body_open(struct queue_store *q, const char *id,
 	src->read_at = queue_body_read_at;
 	src->arg = b;
 	src->size = b->size;
-	return b;
+	return &b->handle;
 }
 
-void queue_body_close(struct queue_body *b)
+void queue_sqlite_body_close(struct queue_body *body)
 {
+	struct queue_sqlite_body *b = queue_sqlite_body_of(body);
 	if (b == NULL)
 		return;
 	if (b->fd >= 0)

@@ -23,7 +23,7 @@
 #include "util/log.h"
 #include "util/xalloc.h"
 
-sqlite3_stmt *queue_commit_stmt(struct queue_store *q, enum queue_wstmt which, const char *sql,
+sqlite3_stmt *queue_commit_stmt(struct queue_sqlite *q, enum queue_wstmt which, const char *sql,
     char *err, size_t errlen)
 {
 	if (q->ws[which] == NULL) {
@@ -34,8 +34,13 @@ sqlite3_stmt *queue_commit_stmt(struct queue_store *q, enum queue_wstmt which, c
 			return NULL;
 		}
 	}
-	sqlite3_reset(q->ws[which]);
-	sqlite3_clear_bindings(q->ws[which]);
+	/*
+	 * reset answers the error of the statement's last step, which its
+	 * caller has already seen and acted on; it resets the statement all
+	 * the same. clear_bindings always succeeds.
+	 */
+	(void)sqlite3_reset(q->ws[which]);
+	(void)sqlite3_clear_bindings(q->ws[which]);
 	return q->ws[which];
 }
 
@@ -44,17 +49,47 @@ sqlite3_stmt *queue_commit_stmt(struct queue_store *q, enum queue_wstmt which, c
  * COMMIT), prepared once: a batch runs two of them per job, and parsing
  * them each time was a tenth of the writer's CPU.
  */
-static bool queue_commit_run(struct queue_store *q, enum queue_wstmt which, const char *sql,
+static bool queue_commit_run(struct queue_sqlite *q, enum queue_wstmt which, const char *sql,
     char *err, size_t errlen)
 {
 	sqlite3_stmt *st = queue_commit_stmt(q, which, sql, err, errlen);
 	if (st == NULL)
 		return false;
-	int rc = sqlite3_step(st);
+	int rc = queue_store_step_reset(st);
 	if (rc != SQLITE_DONE)
 		queue_store_seterr(err, errlen, sql, q->wdb);
-	sqlite3_reset(st);
 	return rc == SQLITE_DONE;
+}
+
+/*
+ * Roll the whole transaction back (after a failed COMMIT, a savepoint
+ * that could not be undone, or one left open by an earlier batch). False,
+ * logged, when SQLite refused: the next BEGIN then fails too, and this
+ * is tried again before it.
+ */
+static bool queue_commit_rollback(struct queue_sqlite *q, const char *why)
+{
+	if (sqlite3_get_autocommit(q->wdb))
+		return true;
+	if (sqlite3_exec(q->wdb, "ROLLBACK", NULL, NULL, NULL) == SQLITE_OK)
+		return true;
+	log_msg(LOG_LVL_ERR, "op=queue_commit event=rollback_failed reason=\"%s\" after=\"%s\"",
+	    sqlite3_errmsg(q->wdb), why);
+	return false;
+}
+
+/*
+ * Undo one job's changes inside the batch: ROLLBACK TO its savepoint and
+ * RELEASE it. False with why filled when either fails: the job's rows may
+ * then still be in the transaction, which must not be committed.
+ */
+static bool queue_commit_undo_job(struct queue_sqlite *q, char *why, size_t whylen)
+{
+	if (sqlite3_exec(q->wdb, "ROLLBACK TO job", NULL, NULL, NULL) != SQLITE_OK) {
+		queue_store_seterr(why, whylen, "ROLLBACK TO job", q->wdb);
+		return false;
+	}
+	return queue_commit_run(q, QW_RELEASE, "RELEASE job", why, whylen);
 }
 
 /* Mark jobs from..until (exclusive) failed with the reason why. */
@@ -74,16 +109,21 @@ static void queue_commit_fail(struct queue_job *from, const struct queue_job *un
  * transaction back by itself (it may on I/O errors and disk full), the
  * jobs applied so far fail and the rest go into a new transaction.
  */
-static void queue_commit_batch(struct queue_store *q, struct queue_job *batch,
+static void queue_commit_batch(struct queue_sqlite *q, struct queue_job *batch,
     struct queue_store_stats *d)
 {
 	sqlite3 *db = q->wdb;
 	char why[160];
 	struct queue_job *j = batch;
 	while (j != NULL) {
-		if (!queue_commit_run(q, QW_BEGIN, "BEGIN IMMEDIATE", why, sizeof(why))) {
+		if (!queue_commit_rollback(q, "a transaction left open") ||
+		    !queue_commit_run(q, QW_BEGIN, "BEGIN IMMEDIATE", why, sizeof(why))) {
+			if (!sqlite3_get_autocommit(db))
+				snprintf(why, sizeof(why), "a transaction could not be rolled back");
 			queue_commit_fail(j, NULL, why);
 			d->failed_transactions++;
+			log_msg(LOG_LVL_WARN, "op=queue_commit status=failed event=begin reason=\"%s\"",
+			    why);
 			return;
 		}
 		struct queue_job *first = j;
@@ -109,15 +149,22 @@ static void queue_commit_batch(struct queue_store *q, struct queue_job *batch,
 			if (sqlite3_get_autocommit(db)) {
 				lost = true;
 				snprintf(why, sizeof(why), "transaction rolled back: %.120s", j->err);
-			} else {
-				sqlite3_exec(db, "ROLLBACK TO job", NULL, NULL, NULL);
-				sqlite3_exec(db, "RELEASE job", NULL, NULL, NULL);
+			} else if (!queue_commit_undo_job(q, why, sizeof(why))) {
+				/*
+				 * The failed job's rows may still be there: commit
+				 * nothing of this transaction, the jobs before it fail
+				 * with it, the rest go into a new one.
+				 */
+				lost = true;
+				queue_commit_rollback(q, why);
 			}
 		}
 		if (lost) {
 			q->nspool_doomed = 0;
 			queue_commit_fail(first, j, why);
 			d->failed_transactions++;
+			log_msg(LOG_LVL_WARN, "op=queue_commit status=failed jobs=%llu reason=\"%s\"",
+			    (unsigned long long)n, why);
 			continue;
 		}
 		/*
@@ -133,8 +180,7 @@ static void queue_commit_batch(struct queue_store *q, struct queue_job *batch,
 		/* The one fsync of this batch happens here (WAL, synchronous=FULL). */
 		if (!dir_ok || !queue_commit_run(q, QW_COMMIT, "COMMIT", why, sizeof(why))) {
 			q->nspool_doomed = 0;
-			if (!sqlite3_get_autocommit(db))
-				sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+			queue_commit_rollback(q, why);
 			queue_commit_fail(first, j, why);
 			d->failed_transactions++;
 			log_msg(LOG_LVL_WARN, "op=queue_commit status=failed jobs=%llu reason=\"%s\"",
@@ -154,7 +200,7 @@ static void queue_commit_batch(struct queue_store *q, struct queue_job *batch,
  * (outcomes, deletions, bounces): give the reserve's room back and apply
  * them again, in their order. The others' failures stand (new mail: 452).
  */
-static void queue_commit_retry_full(struct queue_store *q, struct queue_job *batch,
+static void queue_commit_retry_full(struct queue_sqlite *q, struct queue_job *batch,
     struct queue_store_stats *d)
 {
 	size_t n = 0;
@@ -185,7 +231,7 @@ static void queue_commit_retry_full(struct queue_store *q, struct queue_job *bat
 /* The writer thread: wait for jobs, apply them in batches, hand them back. */
 static void *queue_commit_main(void *arg)
 {
-	struct queue_store *q = arg;
+	struct queue_sqlite *q = arg;
 	pthread_mutex_lock(&q->mu);
 	for (;;) {
 		while (q->pending == NULL && !q->stop)
@@ -201,13 +247,16 @@ static void *queue_commit_main(void *arg)
 		q->busy_ms = 0;
 		pthread_mutex_unlock(&q->mu);
 
-		if (busy_ms != 0)
-			sqlite3_busy_timeout(q->wdb, (int)busy_ms);
+		if (busy_ms != 0 && sqlite3_busy_timeout(q->wdb, (int)busy_ms) != SQLITE_OK)
+			log_msg(LOG_LVL_WARN, "op=queue_busy_timeout ms=%u status=failed reason=\"%s\"",
+			    busy_ms, sqlite3_errmsg(q->wdb));
 
 		if (max_pages != 0) {
 			char sql[64];
 			snprintf(sql, sizeof(sql), "PRAGMA max_page_count=%u", max_pages);
-			sqlite3_exec(q->wdb, sql, NULL, NULL, NULL);
+			if (sqlite3_exec(q->wdb, sql, NULL, NULL, NULL) != SQLITE_OK)
+				log_msg(LOG_LVL_WARN, "op=queue_max_pages pages=%u status=failed "
+				    "reason=\"%s\"", max_pages, sqlite3_errmsg(q->wdb));
 		}
 		struct queue_store_stats d = { 0 };
 		/* A reserve given back is made again as soon as there is room (rarely: a stat per batch). */
@@ -231,8 +280,9 @@ static void *queue_commit_main(void *arg)
 		if (d.max_batch > q->stats.max_batch)
 			q->stats.max_batch = d.max_batch;
 		/* A full pipe already means "look"; nothing is lost by EAGAIN. */
-		ssize_t w = write(q->wake_fd[1], "x", 1);
-		(void)w;
+		if (write(q->wake_fd[1], "x", 1) < 0 && errno != EAGAIN && errno != EINTR)
+			log_msg(LOG_LVL_ERR, "op=queue_wake status=failed reason=\"%s\"",
+			    strerror(errno));
 
 		/*
 		 * Checkpoint only when the WAL has grown and no job waits, after
@@ -245,6 +295,11 @@ static void *queue_commit_main(void *arg)
 			int rc = sqlite3_wal_checkpoint_v2(q->wdb, NULL, SQLITE_CHECKPOINT_PASSIVE,
 			    NULL, NULL);
 			q->wal_frames = 0;
+			/* Committed data is durable without it; a failed one is tried again later. */
+			if (rc != SQLITE_OK)
+				log_msg(rc == SQLITE_BUSY ? LOG_LVL_DEBUG : LOG_LVL_WARN,
+				    "op=queue_checkpoint status=failed reason=\"%s\"",
+				    sqlite3_errmsg(q->wdb));
 			pthread_mutex_lock(&q->mu);
 			if (rc == SQLITE_OK)
 				q->stats.checkpoints++;
@@ -257,7 +312,7 @@ static void *queue_commit_main(void *arg)
 /* Writer thread, after each commit: remember how large the WAL is. */
 static int queue_commit_wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
 {
-	struct queue_store *q = arg;
+	struct queue_sqlite *q = arg;
 	(void)db;
 	(void)name;
 	q->wal_frames = frames;
@@ -265,7 +320,7 @@ static int queue_commit_wal_hook(void *arg, sqlite3 *db, const char *name, int f
 }
 
 /* Run the callbacks of every finished job, on the calling (loop) thread. */
-static void queue_commit_run_finished(struct queue_store *q)
+static void queue_commit_run_finished(struct queue_sqlite *q)
 {
 	pthread_mutex_lock(&q->mu);
 	struct queue_job *j = q->finished;
@@ -289,7 +344,7 @@ static void queue_commit_on_wake(evutil_socket_t fd, short what, void *arg)
 	queue_commit_run_finished(arg);
 }
 
-int queue_commit_start(struct queue_store *q, char *err, size_t errlen)
+int queue_commit_start(struct queue_sqlite *q, char *err, size_t errlen)
 {
 	if (pipe2(q->wake_fd, O_CLOEXEC | O_NONBLOCK) != 0) {
 		snprintf(err, errlen, "pipe: %s", strerror(errno));
@@ -315,7 +370,7 @@ int queue_commit_start(struct queue_store *q, char *err, size_t errlen)
 	return 0;
 }
 
-void queue_commit_stop(struct queue_store *q)
+void queue_commit_stop(struct queue_sqlite *q)
 {
 	if (q->thread_running) {
 		pthread_mutex_lock(&q->mu);
@@ -338,11 +393,14 @@ void queue_commit_stop(struct queue_store *q)
 			break;
 		queue_commit_run_finished(q);
 	}
+	/* finalize answers the statement's last error, already handled when it happened. */
 	for (size_t i = 0; i < QW_COUNT_; i++) {
-		sqlite3_finalize(q->ws[i]);
+		(void)sqlite3_finalize(q->ws[i]);
 		q->ws[i] = NULL;
 	}
-	sqlite3_close(q->wdb);
+	if (sqlite3_close(q->wdb) != SQLITE_OK)
+		log_msg(LOG_LVL_WARN, "op=queue_close connection=writer status=failed reason=\"%s\"",
+		    sqlite3_errmsg(q->wdb));
 	q->wdb = NULL;
 	if (q->wake_ev != NULL)
 		event_free(q->wake_ev);
@@ -357,7 +415,7 @@ void queue_commit_stop(struct queue_store *q)
 	q->nspool_doomed = q->spool_doomed_cap = 0;
 }
 
-void queue_commit_submit(struct queue_store *q, struct queue_job *j)
+void queue_commit_submit(struct queue_sqlite *q, struct queue_job *j)
 {
 	if (q->base == NULL)
 		panic("op=queue_commit_submit reason=\"store opened without a loop\"");

@@ -89,22 +89,25 @@ void queue_due_free_claims(struct queue_claims *c)
 	memset(c, 0, sizeof(*c));
 }
 
-void queue_due_unclaim(struct queue_store *q, const int64_t *rcpt_ids, size_t n)
+void queue_sqlite_due_unclaim(struct queue_store *store, const int64_t *rcpt_ids, size_t n)
 {
+	struct queue_sqlite *q = queue_sqlite_of(store);
 	for (size_t i = 0; i < n; i++)
 		queue_due_release(&q->claims, rcpt_ids[i]);
 }
 
-size_t queue_due_claimed(const struct queue_store *q)
+size_t queue_sqlite_due_claimed(const struct queue_store *store)
 {
+	const struct queue_sqlite *q = queue_sqlite_cof(store);
 	return q->claims.used;
 }
 
 /* ---- due recipients ---- */
 
-int queue_due_list(struct queue_store *q, time_t now, size_t limit, bool claim,
+int queue_sqlite_due_list(struct queue_store *store, time_t now, size_t limit, bool claim,
     struct queue_due_list *out, char *err, size_t errlen)
 {
+	struct queue_sqlite *q = queue_sqlite_of(store);
 	memset(out, 0, sizeof(*out));
 	/* recipients_due serves the filter; the sort is over the few due rows. */
 	sqlite3_stmt *st = queue_store_rstmt(q, QR_DUE,
@@ -150,18 +153,4 @@ int queue_due_list(struct queue_store *q, time_t now, size_t limit, bool claim,
 		for (size_t i = 0; i < out->n; i++)
 			queue_due_add(&q->claims, out->items[i].rcpt_id);
 	return 0;
-}
-
-void queue_due_list_free(struct queue_due_list *l)
-{
-	if (l == NULL)
-		return;
-	for (size_t i = 0; i < l->n; i++) {
-		free((char *)l->items[i].address);
-		free((char *)l->items[i].domain);
-		free((char *)l->items[i].orcpt);
-	}
-	free(l->items);
-	l->items = NULL;
-	l->n = 0;
 }

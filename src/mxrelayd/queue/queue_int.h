@@ -1,9 +1,12 @@
 /*
- * queue_int: what the queue_* files share and nobody else sees: the store
- * struct, the job that the writer thread applies, and small SQL helpers.
+ * queue_int: what the files of the SQLite backend share and nobody else
+ * sees: its store struct, the job that the writer thread applies, small
+ * SQL helpers, and the functions of its struct queue_ops (queue_sqlite_ops,
+ * in queue_store.c), which the public functions reach through the table.
  *
  * Owns: the split of state between the loop thread and the writer
- * thread (see struct queue_store). Never: included outside src/mxrelayd/queue_*.c.
+ * thread (see struct queue_sqlite). Never: included outside
+ * src/mxrelayd/queue/ (and its white-box unit tests).
  */
 #ifndef MXR_QUEUE_INT_H
 #define MXR_QUEUE_INT_H
@@ -16,6 +19,7 @@
 #include <stdint.h>
 
 #include "queue/queue_store.h"
+#include "queue_backend.h"
 
 #define QUEUE_CHUNK (64 * 1024)		/* body chunk size: every chunk but the last is full */
 #define QUEUE_SPILL (256 * 1024)	/* bodies larger than this go to a spool file (queue_spool.c) */
@@ -34,8 +38,11 @@
 struct event;
 struct queue_job;
 
+struct queue_sqlite;
+
 /*
- * A unit of work for the writer thread. Each kind embeds this first.
+ * A unit of work for the writer thread. Each kind embeds this (first, but
+ * for the writer, whose handle comes first).
  * apply runs on the writer thread inside the batch transaction (inside a
  * savepoint of its own) and returns false with err filled to have its
  * changes rolled back; done runs on the loop thread afterwards, calls the
@@ -43,7 +50,7 @@ struct queue_job;
  */
 struct queue_job {
 	struct queue_job *next;
-	bool (*apply)(struct queue_job *j, struct queue_store *q, sqlite3 *db,
+	bool (*apply)(struct queue_job *j, struct queue_sqlite *q, sqlite3 *db,
 	    char *err, size_t errlen);
 	bool uses_reserve;		/* may free the reserve when the disk is full (not new mail) */
 	void (*done)(struct queue_job *j, bool ok, const char *err);
@@ -92,7 +99,8 @@ struct queue_claims {
 	size_t filled;			/* live + deleted */
 };
 
-struct queue_store {
+struct queue_sqlite {
+	struct queue_store handle;	/* first: what the callers hold */
 	char *dir;			/* owned */
 	char *path;			/* database path, owned */
 	struct event_base *base;	/* not owned; NULL: no writer thread */
@@ -132,17 +140,94 @@ struct queue_store {
 	bool thread_running;
 };
 
+/* The store a caller holds, as this backend's (handle is the first member). */
+static inline struct queue_sqlite *queue_sqlite_of(struct queue_store *store)
+{
+	return (struct queue_sqlite *)store;
+}
+
+static inline const struct queue_sqlite *queue_sqlite_cof(const struct queue_store *store)
+{
+	return (const struct queue_sqlite *)store;
+}
+
+/*
+ * The operations of queue_sqlite_ops, one per member of struct queue_ops
+ * (whose comments in queue_store.h are their contracts), by file.
+ */
+/* queue_store.c */
+struct queue_store *queue_sqlite_open(struct event_base *base, const char *dir,
+    char *err, size_t errlen);
+void queue_sqlite_close(struct queue_store *store);
+bool queue_sqlite_has_room(const struct queue_store *store, uint64_t size);
+void queue_sqlite_set_reserve(struct queue_store *store, uint64_t size);
+void queue_sqlite_stats(struct queue_store *store, struct queue_store_stats *out);
+void queue_sqlite_set_max_pages(struct queue_store *store, uint32_t max_pages);
+void queue_sqlite_set_busy_timeout(struct queue_store *store, unsigned ms);
+/* queue_writer.c */
+struct queue_writer *queue_sqlite_writer_new(struct queue_store *store);
+const char *queue_sqlite_writer_id(const struct queue_writer *writer);
+int queue_sqlite_writer_append(struct queue_writer *writer, const void *data, size_t len);
+uint64_t queue_sqlite_writer_size(const struct queue_writer *writer);
+void queue_sqlite_writer_bounce_for(struct queue_writer *writer, const int64_t *rcpt_ids,
+    size_t n);
+void queue_sqlite_writer_commit(struct queue_writer *writer, const struct queue_envelope *env,
+    queue_commit_cb *cb, void *arg);
+void queue_sqlite_writer_abort(struct queue_writer *writer);
+/* queue_update.c */
+void queue_sqlite_update_outcomes(struct queue_store *store, const struct queue_outcome *o,
+    size_t n, queue_commit_cb *cb, void *arg);
+void queue_sqlite_update_bounced(struct queue_store *store, const int64_t *rcpt_ids, size_t n,
+    queue_commit_cb *cb, void *arg);
+void queue_sqlite_update_delete_if_done(struct queue_store *store, const char *id,
+    queue_delete_cb *cb, void *arg);
+void queue_sqlite_update_outcomes_delete(struct queue_store *store, const char *msg_id,
+    const struct queue_outcome *o, size_t n, queue_delete_cb *cb, void *arg);
+int queue_sqlite_update_hold(struct queue_store *store, const char *id, bool hold,
+    char *err, size_t errlen);
+int queue_sqlite_update_delete(struct queue_store *store, const char *id, char *err,
+    size_t errlen);
+int queue_sqlite_update_flush_msg(struct queue_store *store, const char *id, time_t now,
+    char *err, size_t errlen);
+int queue_sqlite_update_flush_domain(struct queue_store *store, const char *domain, time_t now,
+    char *err, size_t errlen);
+int queue_sqlite_update_fail_waiting(struct queue_store *store, const char *id, time_t now,
+    const char *esc, const char *reply, char *err, size_t errlen);
+/* queue_due.c */
+int queue_sqlite_due_list(struct queue_store *store, time_t now, size_t limit, bool claim,
+    struct queue_due_list *out, char *err, size_t errlen);
+void queue_sqlite_due_unclaim(struct queue_store *store, const int64_t *rcpt_ids, size_t n);
+size_t queue_sqlite_due_claimed(const struct queue_store *store);
+/* queue_query.c */
+int queue_sqlite_query_message(struct queue_store *store, const char *id, struct queue_msg *m,
+    struct queue_rcpt **rcpts, size_t *nrcpts, bool with_history, char *err, size_t errlen);
+long queue_sqlite_query_list(struct queue_store *store, queue_list_fn *fn, void *arg,
+    char *err, size_t errlen);
+int queue_sqlite_query_headers(struct queue_store *store, const char *id, size_t cap,
+    char **out, size_t *outlen, char *err, size_t errlen);
+int queue_sqlite_query_count(struct queue_store *store, struct queue_counts *out, char *err,
+    size_t errlen);
+/* queue_body.c */
+struct queue_body *queue_sqlite_body_open(struct queue_store *store, const char *id,
+    struct mxr_source *src, char *err, size_t errlen);
+void queue_sqlite_body_close(struct queue_body *body);
+
 /* queue_commit.c: the writer thread and its hand-over to the loop. */
-int queue_commit_start(struct queue_store *q, char *err, size_t errlen);
-void queue_commit_stop(struct queue_store *q);
-void queue_commit_submit(struct queue_store *q, struct queue_job *j);
+int queue_commit_start(struct queue_sqlite *q, char *err, size_t errlen);
+void queue_commit_stop(struct queue_sqlite *q);
+void queue_commit_submit(struct queue_sqlite *q, struct queue_job *j);
 /* The writer's statement which (prepared from sql on first use), reset; NULL on error. */
-sqlite3_stmt *queue_commit_stmt(struct queue_store *q, enum queue_wstmt which, const char *sql,
+sqlite3_stmt *queue_commit_stmt(struct queue_sqlite *q, enum queue_wstmt which, const char *sql,
     char *err, size_t errlen);
 
 /* queue_store.c: helpers for every queue file. */
 /* Open one connection with the queue's settings (WAL, synchronous=FULL). */
 sqlite3 *queue_store_connect(const char *path, bool autocheckpoint, char *err, size_t errlen);
+/*
+ * Set journal_mode=WAL and synchronous=FULL on db and read both back;
+ * false with err naming path and SQLite's answer when either did not take.
+ */
+bool queue_store_settings(sqlite3 *db, const char *path, char *err, size_t errlen);
 void queue_store_seterr(char *err, size_t errlen, const char *what, sqlite3 *db);
 bool queue_store_exec(sqlite3 *db, const char *sql, char *err, size_t errlen);
 /*
@@ -150,8 +235,13 @@ bool queue_store_exec(sqlite3 *db, const char *sql, char *err, size_t errlen);
  * reset with no bindings; NULL with err on error. The caller resets it
  * when done, so that no read transaction outlives the call.
  */
-sqlite3_stmt *queue_store_rstmt(struct queue_store *q, enum queue_rstmt which, const char *sql,
+sqlite3_stmt *queue_store_rstmt(struct queue_sqlite *q, enum queue_rstmt which, const char *sql,
     char *err, size_t errlen);
+/*
+ * Step a statement that returns no rows and reset it: SQLITE_DONE, or
+ * the error of the step (or of the reset after a good step).
+ */
+int queue_store_step_reset(sqlite3_stmt *st);
 /* Bind a string or NULL (SQLITE_STATIC: s must outlive the step). */
 int queue_store_bind_text(sqlite3_stmt *st, int idx, const char *s);
 /* Copy column col as a new string, or NULL when it is NULL. */
@@ -161,40 +251,40 @@ void queue_store_domain(const char *address, char *dst, size_t dstlen);
 
 /* queue_reserve.c: room kept back for a full disk. */
 /* Free octets the reserve needs before it is made again: its size and a quarter. */
-uint64_t queue_reserve_room(const struct queue_store *q);
+uint64_t queue_reserve_room(const struct queue_sqlite *q);
 /* Whether the reserve is in place (true when there is to be none). */
-bool queue_reserve_present(const struct queue_store *q);
+bool queue_reserve_present(const struct queue_sqlite *q);
 /* Give back half the reserve under dir (all of a small one); false when there was none. */
 bool queue_reserve_release(const char *dir, const char *why);
 /* Make the reserve when it is missing and there is queue_reserve_room; false if not made. */
-bool queue_reserve_make(const struct queue_store *q);
+bool queue_reserve_make(const struct queue_sqlite *q);
 /* Writer thread: make a missing reserve, first giving the database's free pages back. */
-bool queue_reserve_reclaim(struct queue_store *q);
+bool queue_reserve_reclaim(struct queue_sqlite *q);
 /* Whether a failure (db's last error, or the text err) was for want of room. */
 bool queue_reserve_full_error(sqlite3 *db, const char *err);
 
 /* queue_spool.c: bodies in files of their own. */
-void queue_spool_path(const struct queue_store *q, const char *id, char *out, size_t outlen);
+void queue_spool_path(const struct queue_sqlite *q, const char *id, char *out, size_t outlen);
 /* Create the spool directory when missing (and fsync the queue directory). */
-bool queue_spool_prepare(struct queue_store *q, char *err, size_t errlen);
+bool queue_spool_prepare(struct queue_sqlite *q, char *err, size_t errlen);
 /* Create the spool file of id, write-only; -1 with err filled. */
-int queue_spool_create(const struct queue_store *q, const char *id, char *err, size_t errlen);
+int queue_spool_create(const struct queue_sqlite *q, const char *id, char *err, size_t errlen);
 /* fsync the spool directory, so that the names of new files survive a crash. */
-bool queue_spool_sync_dir(const struct queue_store *q, char *err, size_t errlen);
+bool queue_spool_sync_dir(const struct queue_sqlite *q, char *err, size_t errlen);
 /* Remove the spool file of id now (its message is gone or was never committed). */
-void queue_spool_remove(const struct queue_store *q, const char *id);
+void queue_spool_remove(const struct queue_sqlite *q, const char *id);
 /* Open the spool file of id for reading; -1 with err filled. */
-int queue_spool_open_read(const struct queue_store *q, const char *id, char *err, size_t errlen);
+int queue_spool_open_read(const struct queue_sqlite *q, const char *id, char *err, size_t errlen);
 /*
  * Writer thread: remove the spool file of id once the transaction that
  * deletes its message has committed (queue_spool_remove_doomed). The
  * batch forgets the entries of a job that is rolled back by setting
  * q->nspool_doomed back.
  */
-void queue_spool_remove_later(struct queue_store *q, const char *id);
-void queue_spool_remove_doomed(struct queue_store *q);
+void queue_spool_remove_later(struct queue_sqlite *q, const char *id);
+void queue_spool_remove_doomed(struct queue_sqlite *q);
 /* Remove every spool file no committed message names; the number removed, or -1. */
-long queue_spool_clean(struct queue_store *q, char *err, size_t errlen);
+long queue_spool_clean(struct queue_sqlite *q, char *err, size_t errlen);
 
 /* queue_due.c: the claim set. */
 void queue_due_release(struct queue_claims *c, int64_t id);

@@ -17,40 +17,6 @@
 
 /* ---- messages and recipients ---- */
 
-void queue_query_msg_clear(struct queue_msg *m)
-{
-	if (m == NULL)
-		return;
-	free(m->sender);
-	free(m->envid);
-	free(m->client_ip);
-	free(m->client_helo);
-	free(m->auth_user);
-	free(m->protocol);
-	memset(m, 0, sizeof(*m));
-}
-
-void queue_query_rcpts_free(struct queue_rcpt *r, size_t n)
-{
-	if (r == NULL)
-		return;
-	for (size_t i = 0; i < n; i++) {
-		free(r[i].address);
-		free(r[i].domain);
-		free(r[i].orcpt);
-		free(r[i].last_esc);
-		free(r[i].last_reply);
-		free(r[i].last_mx);
-		for (size_t k = 0; k < r[i].nhistory; k++) {
-			free(r[i].history[k].esc);
-			free(r[i].history[k].reply);
-			free(r[i].history[k].mx);
-		}
-		free(r[i].history);
-	}
-	free(r);
-}
-
 #define QUEUE_MSG_COLS "id, sender, envid, ret, smtputf8, body_8bit, client_ip, client_helo," \
 	" auth_user, protocol, received_at, size, held"
 
@@ -76,7 +42,7 @@ static void queue_query_msg_row(sqlite3_stmt *st, struct queue_msg *m)
 }
 
 /* Read the history of one recipient, oldest first. */
-static bool queue_query_history(struct queue_store *q, struct queue_rcpt *r,
+static bool queue_query_history(struct queue_sqlite *q, struct queue_rcpt *r,
     char *err, size_t errlen)
 {
 	sqlite3_stmt *st = NULL;
@@ -111,7 +77,7 @@ static bool queue_query_history(struct queue_store *q, struct queue_rcpt *r,
 }
 
 /* Read the recipients of message id, in the order they were given. */
-static bool queue_query_rcpts(struct queue_store *q, const char *id, struct queue_rcpt **out,
+static bool queue_query_rcpts(struct queue_sqlite *q, const char *id, struct queue_rcpt **out,
     size_t *nout, bool with_history, char *err, size_t errlen)
 {
 	sqlite3_stmt *st = NULL;
@@ -163,9 +129,10 @@ static bool queue_query_rcpts(struct queue_store *q, const char *id, struct queu
 	return ok;
 }
 
-int queue_query_message(struct queue_store *q, const char *id, struct queue_msg *m,
+int queue_sqlite_query_message(struct queue_store *store, const char *id, struct queue_msg *m,
     struct queue_rcpt **rcpts, size_t *nrcpts, bool with_history, char *err, size_t errlen)
 {
+	struct queue_sqlite *q = queue_sqlite_of(store);
 	memset(m, 0, sizeof(*m));
 	sqlite3_stmt *st = queue_store_rstmt(q, QR_MSG,
 	    "SELECT " QUEUE_MSG_COLS " FROM messages WHERE id = ?", err, errlen);
@@ -188,9 +155,10 @@ int queue_query_message(struct queue_store *q, const char *id, struct queue_msg 
 	return 1;
 }
 
-long queue_query_list(struct queue_store *q, queue_list_fn *fn, void *arg,
+long queue_sqlite_query_list(struct queue_store *store, queue_list_fn *fn, void *arg,
     char *err, size_t errlen)
 {
+	struct queue_sqlite *q = queue_sqlite_of(store);
 	/*
 	 * Page through messages by id rather than holding one statement
 	 * open across fn, so no read transaction outlives a page.
@@ -250,16 +218,16 @@ static size_t queue_query_header_end(const char *buf, size_t len)
 	return 0;
 }
 
-int queue_query_headers(struct queue_store *q, const char *id, size_t cap, char **out,
+int queue_sqlite_query_headers(struct queue_store *store, const char *id, size_t cap, char **out,
     size_t *outlen, char *err, size_t errlen)
 {
 	struct mxr_source src;
 	*out = NULL;
 	*outlen = 0;
-	struct queue_body *b = queue_body_open(q, id, &src, err, errlen);
+	struct queue_body *b = queue_sqlite_body_open(store, id, &src, err, errlen);
 	if (b == NULL) {
 		struct queue_msg m;
-		int found = queue_query_message(q, id, &m, NULL, NULL, false, NULL, 0);
+		int found = queue_sqlite_query_message(store, id, &m, NULL, NULL, false, NULL, 0);
 		queue_query_msg_clear(&m);
 		return found == 0 ? 0 : -1;
 	}
@@ -270,7 +238,7 @@ int queue_query_headers(struct queue_store *q, const char *id, size_t cap, char 
 		size_t step = want - len > QUEUE_CHUNK ? QUEUE_CHUNK : (size_t)(want - len);
 		ssize_t r = src.read_at(src.arg, len, buf + len, step);
 		if (r <= 0) {
-			queue_body_close(b);
+			queue_sqlite_body_close(b);
 			free(buf);
 			snprintf(err, errlen, "read body of %s failed", id);
 			return -1;
@@ -280,7 +248,7 @@ int queue_query_headers(struct queue_store *q, const char *id, size_t cap, char 
 		size_t e = queue_query_header_end(buf + from, len - from);
 		end = e ? from + e : 0;
 	}
-	queue_body_close(b);
+	queue_sqlite_body_close(b);
 	if (end != 0)
 		len = end;
 	buf[len] = '\0';
@@ -289,8 +257,10 @@ int queue_query_headers(struct queue_store *q, const char *id, size_t cap, char 
 	return 1;
 }
 
-int queue_query_count(struct queue_store *q, struct queue_counts *out, char *err, size_t errlen)
+int queue_sqlite_query_count(struct queue_store *store, struct queue_counts *out, char *err,
+    size_t errlen)
 {
+	struct queue_sqlite *q = queue_sqlite_of(store);
 	memset(out, 0, sizeof(*out));
 	sqlite3_stmt *st = NULL;
 	if (sqlite3_prepare_v2(q->rdb, "SELECT count(*), coalesce(sum(held), 0),"

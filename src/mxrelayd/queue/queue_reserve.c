@@ -30,18 +30,18 @@
 #include "util/log.h"
 
 /* The reserve file's path. */
-static void queue_reserve_path(const struct queue_store *q, char *out, size_t outlen)
+static void queue_reserve_path(const struct queue_sqlite *q, char *out, size_t outlen)
 {
 	snprintf(out, outlen, "%s/" QUEUE_RESERVE_NAME, q->dir);
 }
 
-uint64_t queue_reserve_room(const struct queue_store *q)
+uint64_t queue_reserve_room(const struct queue_sqlite *q)
 {
 	uint64_t size = q->reserve_size;
 	return size + size / 4;
 }
 
-bool queue_reserve_present(const struct queue_store *q)
+bool queue_reserve_present(const struct queue_sqlite *q)
 {
 	if (q->reserve_size == 0)
 		return true;
@@ -70,7 +70,7 @@ bool queue_reserve_release(const char *dir, const char *why)
 	return true;
 }
 
-bool queue_reserve_make(const struct queue_store *q)
+bool queue_reserve_make(const struct queue_sqlite *q)
 {
 	if (q->reserve_size == 0 || queue_reserve_present(q))
 		return true;
@@ -100,7 +100,7 @@ bool queue_reserve_make(const struct queue_store *q)
 	return true;
 }
 
-bool queue_reserve_reclaim(struct queue_store *q)
+bool queue_reserve_reclaim(struct queue_sqlite *q)
 {
 	if (q->reserve_size == 0 || queue_reserve_present(q))
 		return true;
@@ -116,10 +116,15 @@ bool queue_reserve_reclaim(struct queue_store *q)
 		 * the checkpoint then shrinks the database file itself. Either may
 		 * fail on a disk that is still full: then the reserve waits.
 		 */
-		sqlite3_exec(q->wdb, "PRAGMA incremental_vacuum", NULL, NULL, NULL);
+		if (sqlite3_exec(q->wdb, "PRAGMA incremental_vacuum", NULL, NULL, NULL) != SQLITE_OK)
+			log_msg(LOG_LVL_WARN, "op=queue_reserve event=vacuum_failed reason=\"%s\"",
+			    sqlite3_errmsg(q->wdb));
 		if (sqlite3_wal_checkpoint_v2(q->wdb, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL) ==
 		    SQLITE_OK)
 			q->wal_frames = 0;
+		else
+			log_msg(LOG_LVL_WARN, "op=queue_reserve event=checkpoint_failed reason=\"%s\"",
+			    sqlite3_errmsg(q->wdb));
 	}
 	return queue_reserve_make(q);
 }

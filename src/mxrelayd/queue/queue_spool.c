@@ -25,12 +25,12 @@
 #include "util/log.h"
 #include "util/xalloc.h"
 
-void queue_spool_path(const struct queue_store *q, const char *id, char *out, size_t outlen)
+void queue_spool_path(const struct queue_sqlite *q, const char *id, char *out, size_t outlen)
 {
 	snprintf(out, outlen, "%s/" QUEUE_SPOOL_DIR "/%s", q->dir, id);
 }
 
-bool queue_spool_prepare(struct queue_store *q, char *err, size_t errlen)
+bool queue_spool_prepare(struct queue_sqlite *q, char *err, size_t errlen)
 {
 	char path[4096];
 	snprintf(path, sizeof(path), "%s/" QUEUE_SPOOL_DIR, q->dir);
@@ -51,7 +51,7 @@ bool queue_spool_prepare(struct queue_store *q, char *err, size_t errlen)
 	return true;
 }
 
-int queue_spool_create(const struct queue_store *q, const char *id, char *err, size_t errlen)
+int queue_spool_create(const struct queue_sqlite *q, const char *id, char *err, size_t errlen)
 {
 	char path[4096];
 	queue_spool_path(q, id, path, sizeof(path));
@@ -61,7 +61,7 @@ int queue_spool_create(const struct queue_store *q, const char *id, char *err, s
 	return fd;
 }
 
-bool queue_spool_sync_dir(const struct queue_store *q, char *err, size_t errlen)
+bool queue_spool_sync_dir(const struct queue_sqlite *q, char *err, size_t errlen)
 {
 	char path[4096];
 	snprintf(path, sizeof(path), "%s/" QUEUE_SPOOL_DIR, q->dir);
@@ -76,7 +76,7 @@ bool queue_spool_sync_dir(const struct queue_store *q, char *err, size_t errlen)
 	return true;
 }
 
-void queue_spool_remove(const struct queue_store *q, const char *id)
+void queue_spool_remove(const struct queue_sqlite *q, const char *id)
 {
 	char path[4096];
 	queue_spool_path(q, id, path, sizeof(path));
@@ -89,7 +89,7 @@ void queue_spool_remove(const struct queue_store *q, const char *id)
 		    id, strerror(errno));
 }
 
-int queue_spool_open_read(const struct queue_store *q, const char *id, char *err, size_t errlen)
+int queue_spool_open_read(const struct queue_sqlite *q, const char *id, char *err, size_t errlen)
 {
 	char path[4096];
 	queue_spool_path(q, id, path, sizeof(path));
@@ -99,7 +99,7 @@ int queue_spool_open_read(const struct queue_store *q, const char *id, char *err
 	return fd;
 }
 
-void queue_spool_remove_later(struct queue_store *q, const char *id)
+void queue_spool_remove_later(struct queue_sqlite *q, const char *id)
 {
 	if (q->nspool_doomed == q->spool_doomed_cap) {
 		q->spool_doomed_cap = q->spool_doomed_cap ? 2 * q->spool_doomed_cap : 16;
@@ -109,7 +109,7 @@ void queue_spool_remove_later(struct queue_store *q, const char *id)
 	snprintf(q->spool_doomed[q->nspool_doomed++], QUEUE_ID_LEN + 1, "%s", id);
 }
 
-void queue_spool_remove_doomed(struct queue_store *q)
+void queue_spool_remove_doomed(struct queue_sqlite *q)
 {
 	for (size_t i = 0; i < q->nspool_doomed; i++)
 		queue_spool_remove(q, q->spool_doomed[i]);
@@ -119,15 +119,16 @@ void queue_spool_remove_doomed(struct queue_store *q)
 /* Whether a committed message names spool file id. -1 on error. */
 static int queue_spool_named(sqlite3_stmt *st, const char *id)
 {
-	sqlite3_reset(st);
-	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	(void)sqlite3_reset(st);	/* repeats the last step's error, already counted */
+	if (sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC) != SQLITE_OK)
+		return -1;
 	int rc = sqlite3_step(st);
 	int named = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 	sqlite3_reset(st);
 	return named;
 }
 
-long queue_spool_clean(struct queue_store *q, char *err, size_t errlen)
+long queue_spool_clean(struct queue_sqlite *q, char *err, size_t errlen)
 {
 	char path[4096];
 	snprintf(path, sizeof(path), "%s/" QUEUE_SPOOL_DIR, q->dir);

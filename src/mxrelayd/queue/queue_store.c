@@ -1,6 +1,7 @@
 /*
- * queue_store: opening and closing the queue, its schema, and the helpers
- * the other queue files share.
+ * queue_store: the SQLite backend's store: opening and closing the queue,
+ * its schema, the helpers the backend's other files share, and its table
+ * of operations (queue_sqlite_ops), which queue_store_open() hands out.
  *
  * Owns: the queue directory (mode 0700), the database file and its
  * settings (WAL, synchronous=FULL, busy timeout), the schema and its
@@ -88,28 +89,6 @@ static const char queue_store_upgrade_1[] =
     "ALTER TABLE messages ADD COLUMN body_file INTEGER NOT NULL DEFAULT 0;"
     "PRAGMA user_version = 2;";
 
-static const char *const queue_store_state_names[] = {
-	"pending", "deferred", "delivered", "failed", "bounced",
-};
-
-const char *queue_store_state_name(enum queue_rcpt_state s)
-{
-	if ((unsigned)s > QUEUE_RCPT_BOUNCED)
-		return "unknown";
-	return queue_store_state_names[s];
-}
-
-bool queue_store_state_parse(const char *name, enum queue_rcpt_state *out)
-{
-	for (unsigned i = 0; i <= QUEUE_RCPT_BOUNCED; i++) {
-		if (name != NULL && strcmp(name, queue_store_state_names[i]) == 0) {
-			*out = (enum queue_rcpt_state)i;
-			return true;
-		}
-	}
-	return false;
-}
-
 void queue_store_seterr(char *err, size_t errlen, const char *what, sqlite3 *db)
 {
 	if (err == NULL || errlen == 0)
@@ -120,7 +99,7 @@ void queue_store_seterr(char *err, size_t errlen, const char *what, sqlite3 *db)
 		snprintf(err, errlen, "%s", what);
 }
 
-sqlite3_stmt *queue_store_rstmt(struct queue_store *q, enum queue_rstmt which, const char *sql,
+sqlite3_stmt *queue_store_rstmt(struct queue_sqlite *q, enum queue_rstmt which, const char *sql,
     char *err, size_t errlen)
 {
 	if (q->rs[which] == NULL) {
@@ -143,6 +122,14 @@ bool queue_store_exec(sqlite3 *db, const char *sql, char *err, size_t errlen)
 		return false;
 	}
 	return true;
+}
+
+int queue_store_step_reset(sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+	int reset_rc = sqlite3_reset(st);
+	/* After a failed step reset repeats its error; after a good one it should be OK. */
+	return rc == SQLITE_DONE && reset_rc != SQLITE_OK ? reset_rc : rc;
 }
 
 int queue_store_bind_text(sqlite3_stmt *st, int idx, const char *s)
@@ -203,6 +190,56 @@ static bool queue_store_sync_dir(const char *dir, char *err, size_t errlen)
 	return true;
 }
 
+/* Run a PRAGMA that answers one row and copy its first column into out; false with err. */
+static bool queue_store_pragma(sqlite3 *db, const char *sql, char *out, size_t outlen,
+    char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+		queue_store_seterr(err, errlen, sql, db);
+		return false;
+	}
+	int rc = sqlite3_step(st);
+	const unsigned char *v = rc == SQLITE_ROW ? sqlite3_column_text(st, 0) : NULL;
+	snprintf(out, outlen, "%s", v != NULL ? (const char *)v : "");
+	bool ok = rc == SQLITE_ROW;
+	if (!ok)
+		queue_store_seterr(err, errlen, sql, db);
+	if (sqlite3_finalize(st) != SQLITE_OK && ok) {
+		queue_store_seterr(err, errlen, sql, db);
+		ok = false;
+	}
+	return ok;
+}
+
+bool queue_store_settings(sqlite3 *db, const char *path, char *err, size_t errlen)
+{
+	char got[32];
+	/*
+	 * SQLite answers a journal_mode it cannot set with the mode it kept
+	 * ("memory", "delete"...) and no error, and a synchronous level it
+	 * ignored with nothing at all: both are read back, since the 250
+	 * promise rests on them.
+	 */
+	if (!queue_store_pragma(db, "PRAGMA journal_mode=WAL", got, sizeof(got), err, errlen))
+		return false;
+	if (strcmp(got, "wal") != 0) {
+		snprintf(err, errlen, "queue %s: PRAGMA journal_mode=WAL answered \"%s\", not \"wal\"",
+		    path, got);
+		return false;
+	}
+	if (!queue_store_exec(db, "PRAGMA synchronous=FULL", err, errlen) ||
+	    !queue_store_pragma(db, "PRAGMA synchronous", got, sizeof(got), err, errlen))
+		return false;
+	/* 2 is FULL; EXTRA (3) would be stronger still, but it is not what is asked. */
+	if (strcmp(got, "2") != 0) {
+		snprintf(err, errlen, "queue %s: PRAGMA synchronous=FULL read back as %s, not 2 (FULL)",
+		    path, got);
+		return false;
+	}
+	return true;
+}
+
 sqlite3 *queue_store_connect(const char *path, bool autocheckpoint, char *err, size_t errlen)
 {
 	sqlite3 *db = NULL;
@@ -216,18 +253,19 @@ sqlite3 *queue_store_connect(const char *path, bool autocheckpoint, char *err, s
 	sqlite3_extended_result_codes(db, 1);
 	sqlite3_busy_timeout(db, QUEUE_BUSY_MS);
 	/*
-	 * WAL with synchronous=FULL: a commit returns only after the WAL is
-	 * fsynced, which is the promise behind the 250 reply.
-	 */
-	/*
 	 * Keep the WAL and its index when the last connection closes, with
 	 * the blocks they have: a start on a full file system then finds
 	 * them in place instead of needing room to create them again.
 	 */
 	int persist_wal = 1;
-	sqlite3_file_control(db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist_wal);
-	if (!queue_store_exec(db, "PRAGMA journal_mode=WAL", err, errlen) ||
-	    !queue_store_exec(db, "PRAGMA synchronous=FULL", err, errlen) ||
+	if (sqlite3_file_control(db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist_wal) != SQLITE_OK)
+		log_msg(LOG_LVL_WARN, "op=queue_open db=%s event=persist_wal_refused reason=\"%s\"",
+		    path, sqlite3_errmsg(db));
+	/*
+	 * WAL with synchronous=FULL: a commit returns only after the WAL is
+	 * fsynced, which is the promise behind the 250 reply.
+	 */
+	if (!queue_store_settings(db, path, err, errlen) ||
 	    (!autocheckpoint &&
 	    !queue_store_exec(db, "PRAGMA wal_autocheckpoint=0", err, errlen))) {
 		sqlite3_close(db);
@@ -281,26 +319,27 @@ static bool queue_store_schema_ensure(sqlite3 *db, char *err, size_t errlen)
 	return true;
 }
 
-static struct queue_store *queue_store_open_once(struct event_base *base, const char *dir,
+static struct queue_sqlite *queue_store_open_once(struct event_base *base, const char *dir,
     char *err, size_t errlen);
 
-struct queue_store *queue_store_open(struct event_base *base, const char *dir,
+struct queue_store *queue_sqlite_open(struct event_base *base, const char *dir,
     char *err, size_t errlen)
 {
-	struct queue_store *q = queue_store_open_once(base, dir, err, errlen);
+	struct queue_sqlite *q = queue_store_open_once(base, dir, err, errlen);
 	/* A full disk must not keep the queue from opening: give the reserve back, once. */
 	if (q == NULL && queue_reserve_release(dir, err))
 		q = queue_store_open_once(base, dir, err, errlen);
-	return q;
+	return q != NULL ? &q->handle : NULL;
 }
 
 /* Open the store once; NULL with err filled. */
-static struct queue_store *queue_store_open_once(struct event_base *base, const char *dir,
+static struct queue_sqlite *queue_store_open_once(struct event_base *base, const char *dir,
     char *err, size_t errlen)
 {
 	if (!queue_store_mkdir(dir, err, errlen))
 		return NULL;
-	struct queue_store *q = xcalloc(1, sizeof(*q));
+	struct queue_sqlite *q = xcalloc(1, sizeof(*q));
+	q->handle.ops = &queue_sqlite_ops;
 	q->dir = xstrdup(dir);
 	size_t plen = strlen(dir) + sizeof(QUEUE_DB_NAME) + 2;
 	q->path = xmalloc(plen);
@@ -335,12 +374,13 @@ static struct queue_store *queue_store_open_once(struct event_base *base, const 
 	log_msg(LOG_LVL_INFO, "op=queue_open dir=%s created=%s", dir, existed ? "no" : "yes");
 	return q;
 fail:
-	queue_store_close(q);
+	queue_sqlite_close(&q->handle);
 	return NULL;
 }
 
-void queue_store_close(struct queue_store *q)
+void queue_sqlite_close(struct queue_store *store)
 {
+	struct queue_sqlite *q = queue_sqlite_of(store);
 	if (q == NULL)
 		return;
 	queue_commit_stop(q);
@@ -363,8 +403,13 @@ void queue_store_close(struct queue_store *q)
 	free(q);
 }
 
-bool queue_store_has_room(const struct queue_store *q, uint64_t size)
+/*
+ * Twice the size must be free: a body up to 256 KiB is written twice,
+ * into the WAL and at the checkpoint into the database.
+ */
+bool queue_sqlite_has_room(const struct queue_store *store, uint64_t size)
 {
+	const struct queue_sqlite *q = queue_sqlite_cof(store);
 	struct statvfs sv;
 	if (q == NULL || statvfs(q->dir, &sv) != 0)
 		return true;
@@ -376,8 +421,9 @@ bool queue_store_has_room(const struct queue_store *q, uint64_t size)
 	return avail >= need;
 }
 
-void queue_store_set_reserve(struct queue_store *q, uint64_t size)
+void queue_sqlite_set_reserve(struct queue_store *store, uint64_t size)
 {
+	struct queue_sqlite *q = queue_sqlite_of(store);
 	/* On a small file system, a sixteenth of it: the reserve must not be most of the room. */
 	struct statvfs sv;
 	if (statvfs(q->dir, &sv) == 0 && size > (uint64_t)sv.f_blocks * sv.f_frsize / 16)
@@ -389,15 +435,18 @@ void queue_store_set_reserve(struct queue_store *q, uint64_t size)
 		    (unsigned long long)size);
 }
 
-void queue_store_stats(struct queue_store *q, struct queue_store_stats *out)
+void queue_sqlite_stats(struct queue_store *store, struct queue_store_stats *out)
 {
+	struct queue_sqlite *q = queue_sqlite_of(store);
 	pthread_mutex_lock(&q->mu);
 	*out = q->stats;
 	pthread_mutex_unlock(&q->mu);
 }
 
-void queue_store_set_max_pages(struct queue_store *q, uint32_t max_pages)
+/* PRAGMA max_page_count, applied by the writer thread before its next transaction. */
+void queue_sqlite_set_max_pages(struct queue_store *store, uint32_t max_pages)
 {
+	struct queue_sqlite *q = queue_sqlite_of(store);
 	if (q->base == NULL) {
 		char sql[64];
 		snprintf(sql, sizeof(sql), "PRAGMA max_page_count=%u", max_pages);
@@ -409,8 +458,9 @@ void queue_store_set_max_pages(struct queue_store *q, uint32_t max_pages)
 	pthread_mutex_unlock(&q->mu);
 }
 
-void queue_store_set_busy_timeout(struct queue_store *q, unsigned ms)
+void queue_sqlite_set_busy_timeout(struct queue_store *store, unsigned ms)
 {
+	struct queue_sqlite *q = queue_sqlite_of(store);
 	sqlite3_busy_timeout(q->rdb, (int)ms);
 	if (q->base == NULL)
 		return;
@@ -418,3 +468,40 @@ void queue_store_set_busy_timeout(struct queue_store *q, unsigned ms)
 	q->busy_ms = ms ? ms : 1;
 	pthread_mutex_unlock(&q->mu);
 }
+
+/* The SQLite backend: what queue_store_open() gives the public functions. */
+const struct queue_ops queue_sqlite_ops = {
+	.name = "sqlite",
+	.open = queue_sqlite_open,
+	.close = queue_sqlite_close,
+	.has_room = queue_sqlite_has_room,
+	.set_reserve = queue_sqlite_set_reserve,
+	.stats = queue_sqlite_stats,
+	.set_max_pages = queue_sqlite_set_max_pages,
+	.set_busy_timeout = queue_sqlite_set_busy_timeout,
+	.writer_new = queue_sqlite_writer_new,
+	.writer_id = queue_sqlite_writer_id,
+	.writer_append = queue_sqlite_writer_append,
+	.writer_size = queue_sqlite_writer_size,
+	.writer_bounce_for = queue_sqlite_writer_bounce_for,
+	.writer_commit = queue_sqlite_writer_commit,
+	.writer_abort = queue_sqlite_writer_abort,
+	.update_outcomes = queue_sqlite_update_outcomes,
+	.update_bounced = queue_sqlite_update_bounced,
+	.update_delete_if_done = queue_sqlite_update_delete_if_done,
+	.update_outcomes_delete = queue_sqlite_update_outcomes_delete,
+	.update_hold = queue_sqlite_update_hold,
+	.update_delete = queue_sqlite_update_delete,
+	.update_flush_msg = queue_sqlite_update_flush_msg,
+	.update_flush_domain = queue_sqlite_update_flush_domain,
+	.update_fail_waiting = queue_sqlite_update_fail_waiting,
+	.due_list = queue_sqlite_due_list,
+	.due_unclaim = queue_sqlite_due_unclaim,
+	.due_claimed = queue_sqlite_due_claimed,
+	.query_message = queue_sqlite_query_message,
+	.query_list = queue_sqlite_query_list,
+	.query_headers = queue_sqlite_query_headers,
+	.query_count = queue_sqlite_query_count,
+	.body_open = queue_sqlite_body_open,
+	.body_close = queue_sqlite_body_close,
+};

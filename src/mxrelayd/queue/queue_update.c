@@ -31,7 +31,7 @@ static const char *const queue_update_delete_sql[] = {
  * *deleted = a message row went, *spooled = its body is a spool file,
  * which the caller removes once the deletion is committed.
  */
-static bool queue_update_purge(sqlite3 *db, struct queue_store *q, const char *id,
+static bool queue_update_purge(sqlite3 *db, struct queue_sqlite *q, const char *id,
     bool *deleted, bool *spooled, char *err, size_t errlen)
 {
 	*deleted = false;
@@ -47,16 +47,17 @@ static bool queue_update_purge(sqlite3 *db, struct queue_store *q, const char *i
 			queue_store_seterr(err, errlen, "prepare", db);
 			return false;
 		}
-		sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-		int rc;
-		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-			*deleted = true;
-			*spooled = sqlite3_column_int(st, 0) != 0;
+		int rc = sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+		if (rc == SQLITE_OK) {
+			while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+				*deleted = true;
+				*spooled = sqlite3_column_int(st, 0) != 0;
+			}
 		}
-		if (q != NULL)
-			sqlite3_reset(st);
-		else
-			sqlite3_finalize(st);
+		/* reset and finalize repeat the step's error; after SQLITE_DONE they are OK. */
+		int end_rc = q != NULL ? sqlite3_reset(st) : sqlite3_finalize(st);
+		if (rc == SQLITE_DONE && end_rc != SQLITE_OK)
+			rc = end_rc;
 		if (rc != SQLITE_DONE) {
 			queue_store_seterr(err, errlen, "delete", db);
 			return false;
@@ -69,7 +70,7 @@ static bool queue_update_purge(sqlite3 *db, struct queue_store *q, const char *i
 
 struct queue_update_outcomes {
 	struct queue_job job;		/* first */
-	struct queue_store *q;
+	struct queue_sqlite *q;
 	struct queue_outcome *o;	/* owned, strings owned */
 	size_t n;
 	queue_commit_cb *cb;		/* or, with a msg_id, del_cb */
@@ -79,11 +80,11 @@ struct queue_update_outcomes {
 	bool deleted;			/* written by the writer thread, read in done */
 };
 
-static bool queue_update_del_if_done(sqlite3 *db, struct queue_store *q, const char *id,
+static bool queue_update_del_if_done(sqlite3 *db, struct queue_sqlite *q, const char *id,
     bool *deleted, char *err, size_t errlen);
 
 /* Writer thread: one UPDATE and one history row per outcome. */
-static bool queue_update_outcomes_apply(struct queue_job *j, struct queue_store *q, sqlite3 *db,
+static bool queue_update_outcomes_apply(struct queue_job *j, struct queue_sqlite *q, sqlite3 *db,
     char *err, size_t errlen)
 {
 	struct queue_update_outcomes *u = (struct queue_update_outcomes *)j;
@@ -100,17 +101,19 @@ static bool queue_update_outcomes_apply(struct queue_job *j, struct queue_store 
 		    " WHERE id = ?9 AND state IN ('pending', 'deferred')", err, errlen);
 		if (st == NULL)
 			return false;
-		sqlite3_bind_text(st, 1, state, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 2, (sqlite3_int64)o->next_try);
-		sqlite3_bind_int(st, 3, fail);
-		sqlite3_bind_int64(st, 4, (sqlite3_int64)o->at);
-		sqlite3_bind_int(st, 5, o->code);
-		queue_store_bind_text(st, 6, o->esc);
-		queue_store_bind_text(st, 7, o->reply);
-		queue_store_bind_text(st, 8, o->mx);
-		sqlite3_bind_int64(st, 9, o->rcpt_id);
-		int rc = sqlite3_step(st);
-		sqlite3_reset(st);
+		if (sqlite3_bind_text(st, 1, state, -1, SQLITE_STATIC) != SQLITE_OK ||
+		    sqlite3_bind_int64(st, 2, (sqlite3_int64)o->next_try) != SQLITE_OK ||
+		    sqlite3_bind_int(st, 3, fail) != SQLITE_OK ||
+		    sqlite3_bind_int64(st, 4, (sqlite3_int64)o->at) != SQLITE_OK ||
+		    sqlite3_bind_int(st, 5, o->code) != SQLITE_OK ||
+		    queue_store_bind_text(st, 6, o->esc) != SQLITE_OK ||
+		    queue_store_bind_text(st, 7, o->reply) != SQLITE_OK ||
+		    queue_store_bind_text(st, 8, o->mx) != SQLITE_OK ||
+		    sqlite3_bind_int64(st, 9, o->rcpt_id) != SQLITE_OK) {
+			queue_store_seterr(err, errlen, "bind outcome", db);
+			return false;
+		}
+		int rc = queue_store_step_reset(st);
 		if (rc != SQLITE_DONE) {
 			queue_store_seterr(err, errlen, "update recipient", db);
 			return false;
@@ -122,15 +125,17 @@ static bool queue_update_outcomes_apply(struct queue_job *j, struct queue_store 
 		    " VALUES (?,?,?,?,?,?,?)", err, errlen);
 		if (st == NULL)
 			return false;
-		sqlite3_bind_int64(st, 1, o->rcpt_id);
-		sqlite3_bind_int64(st, 2, (sqlite3_int64)o->at);
-		sqlite3_bind_text(st, 3, state, -1, SQLITE_STATIC);
-		sqlite3_bind_int(st, 4, o->code);
-		queue_store_bind_text(st, 5, o->esc);
-		queue_store_bind_text(st, 6, o->reply);
-		queue_store_bind_text(st, 7, o->mx);
-		rc = sqlite3_step(st);
-		sqlite3_reset(st);
+		if (sqlite3_bind_int64(st, 1, o->rcpt_id) != SQLITE_OK ||
+		    sqlite3_bind_int64(st, 2, (sqlite3_int64)o->at) != SQLITE_OK ||
+		    sqlite3_bind_text(st, 3, state, -1, SQLITE_STATIC) != SQLITE_OK ||
+		    sqlite3_bind_int(st, 4, o->code) != SQLITE_OK ||
+		    queue_store_bind_text(st, 5, o->esc) != SQLITE_OK ||
+		    queue_store_bind_text(st, 6, o->reply) != SQLITE_OK ||
+		    queue_store_bind_text(st, 7, o->mx) != SQLITE_OK) {
+			queue_store_seterr(err, errlen, "bind history", db);
+			return false;
+		}
+		rc = queue_store_step_reset(st);
 		if (rc != SQLITE_DONE) {
 			queue_store_seterr(err, errlen, "insert history", db);
 			return false;
@@ -171,7 +176,7 @@ static char *queue_update_dup(const char *s)
 }
 
 /* A new outcomes job with copies of o[0..n). */
-static struct queue_update_outcomes *queue_update_outcomes_new(struct queue_store *q,
+static struct queue_update_outcomes *queue_update_outcomes_new(struct queue_sqlite *q,
     const struct queue_outcome *o, size_t n)
 {
 	struct queue_update_outcomes *u = xcalloc(1, sizeof(*u));
@@ -193,18 +198,20 @@ static struct queue_update_outcomes *queue_update_outcomes_new(struct queue_stor
 	return u;
 }
 
-void queue_update_outcomes(struct queue_store *q, const struct queue_outcome *o, size_t n,
-    queue_commit_cb *cb, void *arg)
+void queue_sqlite_update_outcomes(struct queue_store *store, const struct queue_outcome *o,
+    size_t n, queue_commit_cb *cb, void *arg)
 {
+	struct queue_sqlite *q = queue_sqlite_of(store);
 	struct queue_update_outcomes *u = queue_update_outcomes_new(q, o, n);
 	u->cb = cb;
 	u->arg = arg;
 	queue_commit_submit(q, &u->job);
 }
 
-void queue_update_outcomes_delete(struct queue_store *q, const char *msg_id,
+void queue_sqlite_update_outcomes_delete(struct queue_store *store, const char *msg_id,
     const struct queue_outcome *o, size_t n, queue_delete_cb *cb, void *arg)
 {
+	struct queue_sqlite *q = queue_sqlite_of(store);
 	struct queue_update_outcomes *u = queue_update_outcomes_new(q, o, n);
 	snprintf(u->msg_id, sizeof(u->msg_id), "%s", msg_id);
 	u->del_cb = cb;
@@ -223,7 +230,7 @@ struct queue_update_bounced {
 	void *arg;
 };
 
-static bool queue_update_bounced_apply(struct queue_job *j, struct queue_store *q, sqlite3 *db,
+static bool queue_update_bounced_apply(struct queue_job *j, struct queue_sqlite *q, sqlite3 *db,
     char *err, size_t errlen)
 {
 	struct queue_update_bounced *u = (struct queue_update_bounced *)j;
@@ -231,10 +238,12 @@ static bool queue_update_bounced_apply(struct queue_job *j, struct queue_store *
 		sqlite3_stmt *st = queue_commit_stmt(q, QW_BOUNCED, QUEUE_SQL_BOUNCED, err, errlen);
 		if (st == NULL)
 			return false;
-		sqlite3_bind_int64(st, 1, (sqlite3_int64)u->now);
-		sqlite3_bind_int64(st, 2, u->ids[i]);
-		int rc = sqlite3_step(st);
-		sqlite3_reset(st);
+		if (sqlite3_bind_int64(st, 1, (sqlite3_int64)u->now) != SQLITE_OK ||
+		    sqlite3_bind_int64(st, 2, u->ids[i]) != SQLITE_OK) {
+			queue_store_seterr(err, errlen, "bind bounced", db);
+			return false;
+		}
+		int rc = queue_store_step_reset(st);
 		if (rc != SQLITE_DONE) {
 			queue_store_seterr(err, errlen, "mark bounced", db);
 			return false;
@@ -252,9 +261,10 @@ static void queue_update_bounced_done(struct queue_job *j, bool ok, const char *
 	free(u);
 }
 
-void queue_update_bounced(struct queue_store *q, const int64_t *rcpt_ids, size_t n,
+void queue_sqlite_update_bounced(struct queue_store *store, const int64_t *rcpt_ids, size_t n,
     queue_commit_cb *cb, void *arg)
 {
+	struct queue_sqlite *q = queue_sqlite_of(store);
 	struct queue_update_bounced *u = xcalloc(1, sizeof(*u));
 	u->ids = n ? xreallocarray(NULL, n, sizeof(*u->ids)) : NULL;
 	if (n)
@@ -280,7 +290,7 @@ struct queue_update_del {
 };
 
 /* Writer thread: delete message id when none of its recipients is undone or failed. */
-static bool queue_update_del_if_done(sqlite3 *db, struct queue_store *q, const char *id,
+static bool queue_update_del_if_done(sqlite3 *db, struct queue_sqlite *q, const char *id,
     bool *deleted, char *err, size_t errlen)
 {
 	*deleted = false;
@@ -289,10 +299,12 @@ static bool queue_update_del_if_done(sqlite3 *db, struct queue_store *q, const c
 	    " AND state NOT IN ('delivered', 'bounced')", err, errlen);
 	if (st == NULL)
 		return false;
-	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-	int rc = sqlite3_step(st);
+	int rc = sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st);
 	sqlite3_int64 undone = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
-	sqlite3_reset(st);
+	if (sqlite3_reset(st) != SQLITE_OK && rc == SQLITE_ROW)
+		rc = SQLITE_ERROR;
 	if (rc != SQLITE_ROW) {
 		queue_store_seterr(err, errlen, "count undone", db);
 		return false;
@@ -307,7 +319,7 @@ static bool queue_update_del_if_done(sqlite3 *db, struct queue_store *q, const c
 	return true;
 }
 
-static bool queue_update_del_apply(struct queue_job *j, struct queue_store *q, sqlite3 *db,
+static bool queue_update_del_apply(struct queue_job *j, struct queue_sqlite *q, sqlite3 *db,
     char *err, size_t errlen)
 {
 	struct queue_update_del *u = (struct queue_update_del *)j;
@@ -324,9 +336,10 @@ static void queue_update_del_done(struct queue_job *j, bool ok, const char *err)
 	free(u);
 }
 
-void queue_update_delete_if_done(struct queue_store *q, const char *id,
+void queue_sqlite_update_delete_if_done(struct queue_store *store, const char *id,
     queue_delete_cb *cb, void *arg)
 {
+	struct queue_sqlite *q = queue_sqlite_of(store);
 	struct queue_update_del *u = xcalloc(1, sizeof(*u));
 	snprintf(u->id, sizeof(u->id), "%s", id);
 	u->cb = cb;
@@ -339,8 +352,17 @@ void queue_update_delete_if_done(struct queue_store *q, const char *id,
 
 /* ---- synchronous changes ---- */
 
+/* Roll back the read connection's transaction after a failure, logging when even that fails. */
+static void queue_update_rollback(struct queue_sqlite *q)
+{
+	if (!sqlite3_get_autocommit(q->rdb) &&
+	    sqlite3_exec(q->rdb, "ROLLBACK", NULL, NULL, NULL) != SQLITE_OK)
+		log_msg(LOG_LVL_ERR, "op=queue_update event=rollback_failed reason=\"%s\"",
+		    sqlite3_errmsg(q->rdb));
+}
+
 /* Run one statement with a text and an integer parameter; rows changed or -1. */
-static int queue_update_run(struct queue_store *q, const char *sql, const char *text,
+static int queue_update_run(struct queue_sqlite *q, const char *sql, const char *text,
     sqlite3_int64 num, char *err, size_t errlen)
 {
 	sqlite3_stmt *st = NULL;
@@ -348,8 +370,12 @@ static int queue_update_run(struct queue_store *q, const char *sql, const char *
 		queue_store_seterr(err, errlen, "prepare", q->rdb);
 		return -1;
 	}
-	sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, num);
+	if (sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 2, num) != SQLITE_OK) {
+		queue_store_seterr(err, errlen, "bind", q->rdb);
+		sqlite3_finalize(st);
+		return -1;
+	}
 	int rc = sqlite3_step(st);
 	if (rc != SQLITE_DONE && queue_reserve_full_error(q->rdb, NULL) &&
 	    queue_reserve_release(q->dir, "queue file system full")) {
@@ -364,8 +390,10 @@ static int queue_update_run(struct queue_store *q, const char *sql, const char *
 	return sqlite3_changes(q->rdb);
 }
 
-int queue_update_hold(struct queue_store *q, const char *id, bool hold, char *err, size_t errlen)
+int queue_sqlite_update_hold(struct queue_store *store, const char *id, bool hold,
+    char *err, size_t errlen)
 {
+	struct queue_sqlite *q = queue_sqlite_of(store);
 	int n = queue_update_run(q, "UPDATE messages SET held = ?2 WHERE id = ?1", id, hold,
 	    err, errlen);
 	if (n > 0)
@@ -374,7 +402,7 @@ int queue_update_hold(struct queue_store *q, const char *id, bool hold, char *er
 }
 
 /* One try at deleting id in a transaction of its own; -1 (err filled), 0 or 1. */
-static int queue_update_delete_once(struct queue_store *q, const char *id, bool *spooled,
+static int queue_update_delete_once(struct queue_sqlite *q, const char *id, bool *spooled,
     char *err, size_t errlen)
 {
 	if (!queue_store_exec(q->rdb, "BEGIN IMMEDIATE", err, errlen))
@@ -382,14 +410,16 @@ static int queue_update_delete_once(struct queue_store *q, const char *id, bool 
 	bool deleted = false;
 	if (!queue_update_purge(q->rdb, NULL, id, &deleted, spooled, err, errlen) ||
 	    !queue_store_exec(q->rdb, "COMMIT", err, errlen)) {
-		sqlite3_exec(q->rdb, "ROLLBACK", NULL, NULL, NULL);
+		queue_update_rollback(q);
 		return -1;
 	}
 	return deleted ? 1 : 0;
 }
 
-int queue_update_delete(struct queue_store *q, const char *id, char *err, size_t errlen)
+int queue_sqlite_update_delete(struct queue_store *store, const char *id, char *err,
+    size_t errlen)
 {
+	struct queue_sqlite *q = queue_sqlite_of(store);
 	bool spooled = false;
 	int rc = queue_update_delete_once(q, id, &spooled, err, errlen);
 	/* Deleting is how room is made: on a full disk, give the reserve back and try again. */
@@ -406,25 +436,28 @@ int queue_update_delete(struct queue_store *q, const char *id, char *err, size_t
 	return deleted ? 1 : 0;
 }
 
-int queue_update_flush_msg(struct queue_store *q, const char *id, time_t now,
+int queue_sqlite_update_flush_msg(struct queue_store *store, const char *id, time_t now,
     char *err, size_t errlen)
 {
+	struct queue_sqlite *q = queue_sqlite_of(store);
 	return queue_update_run(q, "UPDATE recipients SET next_try = ?2 WHERE msg_id = ?1"
 	    " AND state IN ('pending', 'deferred') AND next_try > ?2", id, (sqlite3_int64)now,
 	    err, errlen);
 }
 
-int queue_update_flush_domain(struct queue_store *q, const char *domain, time_t now,
+int queue_sqlite_update_flush_domain(struct queue_store *store, const char *domain, time_t now,
     char *err, size_t errlen)
 {
+	struct queue_sqlite *q = queue_sqlite_of(store);
 	return queue_update_run(q, "UPDATE recipients SET next_try = ?2 WHERE domain = ?1"
 	    " AND state IN ('pending', 'deferred') AND next_try > ?2", domain, (sqlite3_int64)now,
 	    err, errlen);
 }
 
-int queue_update_fail_waiting(struct queue_store *q, const char *id, time_t now,
+int queue_sqlite_update_fail_waiting(struct queue_store *store, const char *id, time_t now,
     const char *esc, const char *reply, char *err, size_t errlen)
 {
+	struct queue_sqlite *q = queue_sqlite_of(store);
 	if (!queue_store_exec(q->rdb, "BEGIN IMMEDIATE", err, errlen))
 		return -1;
 	/* The history rows first, while the recipients still read as waiting. */
@@ -442,13 +475,20 @@ int queue_update_fail_waiting(struct queue_store *q, const char *id, time_t now,
 			queue_store_seterr(err, errlen, "prepare", q->rdb);
 			goto fail;
 		}
-		sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 2, (sqlite3_int64)now);
-		queue_store_bind_text(st, 3, esc);
-		queue_store_bind_text(st, 4, reply);
-		int rc = sqlite3_step(st);
-		sqlite3_finalize(st);
+		int rc;
+		if (sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC) != SQLITE_OK ||
+		    sqlite3_bind_int64(st, 2, (sqlite3_int64)now) != SQLITE_OK ||
+		    queue_store_bind_text(st, 3, esc) != SQLITE_OK ||
+		    queue_store_bind_text(st, 4, reply) != SQLITE_OK)
+			rc = SQLITE_ERROR;
+		else
+			rc = sqlite3_step(st);
 		if (rc != SQLITE_DONE) {
+			queue_store_seterr(err, errlen, "update", q->rdb);
+			sqlite3_finalize(st);
+			goto fail;
+		}
+		if (sqlite3_finalize(st) != SQLITE_OK) {
 			queue_store_seterr(err, errlen, "update", q->rdb);
 			goto fail;
 		}
@@ -460,6 +500,6 @@ int queue_update_fail_waiting(struct queue_store *q, const char *id, time_t now,
 		log_msg(LOG_LVL_INFO, "op=queue_fail queue=%s rcpts=%d reason=admin", id, n);
 	return n;
 fail:
-	sqlite3_exec(q->rdb, "ROLLBACK", NULL, NULL, NULL);
+	queue_update_rollback(q);
 	return -1;
 }

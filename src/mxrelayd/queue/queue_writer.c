@@ -20,9 +20,10 @@
 #include "util/log.h"
 #include "util/xalloc.h"
 
-struct queue_writer {
-	struct queue_job job;		/* first: the commit job */
-	struct queue_store *q;		/* not owned */
+struct queue_sqlite_writer {
+	struct queue_writer handle;	/* first: what the callers hold */
+	struct queue_job job;		/* the commit job (queue_writer_of_job) */
+	struct queue_sqlite *q;		/* not owned */
 	char id[QUEUE_ID_LEN + 1];
 	unsigned char *mem;		/* owned; NULL once spilled */
 	size_t memlen, memcap;
@@ -43,27 +44,50 @@ struct queue_writer {
 	void *arg;
 };
 
-struct queue_writer *queue_writer_new(struct queue_store *q)
+/* The writer a caller holds, as this backend's. */
+static struct queue_sqlite_writer *queue_sqlite_writer_of(struct queue_writer *writer)
 {
-	struct queue_writer *w = xcalloc(1, sizeof(*w));
+	return (struct queue_sqlite_writer *)writer;
+}
+
+static const struct queue_sqlite_writer *queue_sqlite_writer_cof(
+    const struct queue_writer *writer)
+{
+	return (const struct queue_sqlite_writer *)writer;
+}
+
+/* The writer whose commit job j is. */
+static struct queue_sqlite_writer *queue_writer_of_job(struct queue_job *j)
+{
+	return (struct queue_sqlite_writer *)(void *)((char *)j -
+	    offsetof(struct queue_sqlite_writer, job));
+}
+
+struct queue_writer *queue_sqlite_writer_new(struct queue_store *store)
+{
+	struct queue_sqlite *q = queue_sqlite_of(store);
+	struct queue_sqlite_writer *w = xcalloc(1, sizeof(*w));
+	w->handle.store = store;
 	w->q = q;
 	w->fd = -1;
 	queue_id_new(w->id);
-	return w;
+	return &w->handle;
 }
 
-const char *queue_writer_id(const struct queue_writer *w)
+const char *queue_sqlite_writer_id(const struct queue_writer *writer)
 {
+	const struct queue_sqlite_writer *w = queue_sqlite_writer_cof(writer);
 	return w->id;
 }
 
-uint64_t queue_writer_size(const struct queue_writer *w)
+uint64_t queue_sqlite_writer_size(const struct queue_writer *writer)
 {
+	const struct queue_sqlite_writer *w = queue_sqlite_writer_cof(writer);
 	return w->size;
 }
 
 /* Write all of data to fd; false with ferr filled on error. */
-static bool queue_writer_write_fd(struct queue_writer *w, const void *data, size_t len)
+static bool queue_writer_write_fd(struct queue_sqlite_writer *w, const void *data, size_t len)
 {
 	const char *p = data;
 	while (len > 0) {
@@ -86,7 +110,7 @@ static bool queue_writer_write_fd(struct queue_writer *w, const void *data, size
  * waiting for it: the fdatasync before the commit then has little left to
  * wait for, so a large message's 250 does not wait for all of it at once.
  */
-static void queue_writer_kick(struct queue_writer *w, uint64_t written, bool last)
+static void queue_writer_kick(struct queue_sqlite_writer *w, uint64_t written, bool last)
 {
 #ifdef SYNC_FILE_RANGE_WRITE
 	if (written == w->kicked || (!last && written - w->kicked < QUEUE_SPOOL_KICK))
@@ -102,7 +126,7 @@ static void queue_writer_kick(struct queue_writer *w, uint64_t written, bool las
 }
 
 /* Move the in-memory part to the message's spool file. */
-static bool queue_writer_spill(struct queue_writer *w)
+static bool queue_writer_spill(struct queue_sqlite_writer *w)
 {
 	w->fd = queue_spool_create(w->q, w->id, w->ferr, sizeof(w->ferr));
 	if (w->fd < 0)
@@ -115,8 +139,9 @@ static bool queue_writer_spill(struct queue_writer *w)
 	return ok;
 }
 
-int queue_writer_append(struct queue_writer *w, const void *data, size_t len)
+int queue_sqlite_writer_append(struct queue_writer *writer, const void *data, size_t len)
 {
+	struct queue_sqlite_writer *w = queue_sqlite_writer_of(writer);
 	if (w->failed)
 		return -1;
 	if (len == 0)
@@ -146,8 +171,10 @@ int queue_writer_append(struct queue_writer *w, const void *data, size_t len)
 	return 0;
 }
 
-void queue_writer_bounce_for(struct queue_writer *w, const int64_t *rcpt_ids, size_t n)
+void queue_sqlite_writer_bounce_for(struct queue_writer *writer, const int64_t *rcpt_ids,
+    size_t n)
 {
+	struct queue_sqlite_writer *w = queue_sqlite_writer_of(writer);
 	if (n == 0)
 		return;
 	w->bounce_for = xreallocarray(w->bounce_for, w->nbounce_for + n + 1, sizeof(int64_t));
@@ -156,7 +183,7 @@ void queue_writer_bounce_for(struct queue_writer *w, const int64_t *rcpt_ids, si
 }
 
 /* Free a writer and everything it owns. */
-static void queue_writer_free(struct queue_writer *w)
+static void queue_writer_free(struct queue_sqlite_writer *w)
 {
 	if (w == NULL)
 		return;
@@ -180,8 +207,9 @@ static void queue_writer_free(struct queue_writer *w)
 	free(w);
 }
 
-void queue_writer_abort(struct queue_writer *w)
+void queue_sqlite_writer_abort(struct queue_writer *writer)
 {
+	struct queue_sqlite_writer *w = queue_sqlite_writer_of(writer);
 	queue_writer_free(w);
 }
 
@@ -191,7 +219,7 @@ static char *queue_writer_dup(const char *s)
 }
 
 /* Insert a body held in memory as chunks of QUEUE_CHUNK octets. */
-static bool queue_writer_put_body(struct queue_writer *w, struct queue_store *q,
+static bool queue_writer_put_body(struct queue_sqlite_writer *w, struct queue_sqlite *q,
     char *err, size_t errlen)
 {
 	uint64_t off = 0;
@@ -202,15 +230,16 @@ static bool queue_writer_put_body(struct queue_writer *w, struct queue_store *q,
 		    "INSERT INTO body(msg_id, seq, data) VALUES (?, ?, ?)", err, errlen);
 		if (st == NULL)
 			return false;
-		sqlite3_bind_text(st, 1, w->id, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 2, seq);
-		sqlite3_bind_blob(st, 3, w->mem + off, (int)n, SQLITE_STATIC);
-		if (sqlite3_step(st) != SQLITE_DONE) {
-			queue_store_seterr(err, errlen, "insert body", q->wdb);
-			sqlite3_reset(st);
+		if (sqlite3_bind_text(st, 1, w->id, -1, SQLITE_STATIC) != SQLITE_OK ||
+		    sqlite3_bind_int64(st, 2, seq) != SQLITE_OK ||
+		    sqlite3_bind_blob(st, 3, w->mem + off, (int)n, SQLITE_STATIC) != SQLITE_OK) {
+			queue_store_seterr(err, errlen, "bind body", q->wdb);
 			return false;
 		}
-		sqlite3_reset(st);
+		if (queue_store_step_reset(st) != SQLITE_DONE) {
+			queue_store_seterr(err, errlen, "insert body", q->wdb);
+			return false;
+		}
 		off += n;
 		seq++;
 	}
@@ -224,7 +253,7 @@ static bool queue_writer_put_body(struct queue_writer *w, struct queue_store *q,
  * (queue_writer_sync_main). The directory entry is fsynced once per
  * batch, before its COMMIT (queue_commit.c).
  */
-static bool queue_writer_sync_spool(struct queue_writer *w, struct queue_store *q,
+static bool queue_writer_sync_spool(struct queue_sqlite_writer *w, struct queue_sqlite *q,
     char *err, size_t errlen)
 {
 	if (!w->spool_synced && fdatasync(w->fd) != 0)
@@ -246,8 +275,8 @@ static bool queue_writer_sync_spool(struct queue_writer *w, struct queue_store *
  */
 static void *queue_writer_sync_main(void *arg)
 {
-	struct queue_writer *w = arg;
-	struct queue_store *q = w->q;
+	struct queue_sqlite_writer *w = arg;
+	struct queue_sqlite *q = w->q;
 	if (fdatasync(w->fd) != 0)
 		w->spool_sync_errno = errno;
 	w->spool_synced = true;
@@ -260,10 +289,10 @@ static void *queue_writer_sync_main(void *arg)
 }
 
 /* Writer thread: insert the envelope, the recipients and the body. */
-static bool queue_writer_apply(struct queue_job *j, struct queue_store *q, sqlite3 *db,
+static bool queue_writer_apply(struct queue_job *j, struct queue_sqlite *q, sqlite3 *db,
     char *err, size_t errlen)
 {
-	struct queue_writer *w = (struct queue_writer *)j;
+	struct queue_sqlite_writer *w = queue_writer_of_job(j);
 	const struct queue_envelope *e = &w->env;
 	if (w->failed) {
 		snprintf(err, errlen, "%s", w->ferr);
@@ -281,21 +310,23 @@ static bool queue_writer_apply(struct queue_job *j, struct queue_store *q, sqlit
 		return false;
 	if (w->spooled && !queue_writer_sync_spool(w, q, err, errlen))
 		return false;
-	sqlite3_bind_text(st, 1, w->id, -1, SQLITE_STATIC);
-	queue_store_bind_text(st, 2, e->sender);
-	queue_store_bind_text(st, 3, e->envid);
-	sqlite3_bind_int(st, 4, (int)e->ret);
-	sqlite3_bind_int(st, 5, e->smtputf8);
-	sqlite3_bind_int(st, 6, e->body_8bit);
-	queue_store_bind_text(st, 7, e->client_ip);
-	queue_store_bind_text(st, 8, e->client_helo);
-	queue_store_bind_text(st, 9, e->auth_user);
-	queue_store_bind_text(st, 10, e->protocol);
-	sqlite3_bind_int64(st, 11, (sqlite3_int64)e->received_at);
-	sqlite3_bind_int64(st, 12, (sqlite3_int64)w->size);
-	sqlite3_bind_int(st, 13, w->spooled);
-	int rc = sqlite3_step(st);
-	sqlite3_reset(st);
+	if (sqlite3_bind_text(st, 1, w->id, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    queue_store_bind_text(st, 2, e->sender) != SQLITE_OK ||
+	    queue_store_bind_text(st, 3, e->envid) != SQLITE_OK ||
+	    sqlite3_bind_int(st, 4, (int)e->ret) != SQLITE_OK ||
+	    sqlite3_bind_int(st, 5, e->smtputf8) != SQLITE_OK ||
+	    sqlite3_bind_int(st, 6, e->body_8bit) != SQLITE_OK ||
+	    queue_store_bind_text(st, 7, e->client_ip) != SQLITE_OK ||
+	    queue_store_bind_text(st, 8, e->client_helo) != SQLITE_OK ||
+	    queue_store_bind_text(st, 9, e->auth_user) != SQLITE_OK ||
+	    queue_store_bind_text(st, 10, e->protocol) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 11, (sqlite3_int64)e->received_at) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 12, (sqlite3_int64)w->size) != SQLITE_OK ||
+	    sqlite3_bind_int(st, 13, w->spooled) != SQLITE_OK) {
+		queue_store_seterr(err, errlen, "bind message", db);
+		return false;
+	}
+	int rc = queue_store_step_reset(st);
 	if (rc != SQLITE_DONE) {
 		queue_store_seterr(err, errlen, "insert message", db);
 		return false;
@@ -308,15 +339,17 @@ static bool queue_writer_apply(struct queue_job *j, struct queue_store *q, sqlit
 		    " updated_at) VALUES (?,?,?,?,?,?,?)", err, errlen);
 		if (st == NULL)
 			return false;
-		sqlite3_bind_text(st, 1, w->id, -1, SQLITE_STATIC);
-		queue_store_bind_text(st, 2, e->rcpts[i].address);
-		sqlite3_bind_text(st, 3, domain, -1, SQLITE_STATIC);
-		queue_store_bind_text(st, 4, e->rcpts[i].orcpt);
-		sqlite3_bind_int(st, 5, (int)e->rcpts[i].notify);
-		sqlite3_bind_int64(st, 6, (sqlite3_int64)e->received_at);
-		sqlite3_bind_int64(st, 7, (sqlite3_int64)e->received_at);
-		rc = sqlite3_step(st);
-		sqlite3_reset(st);
+		if (sqlite3_bind_text(st, 1, w->id, -1, SQLITE_STATIC) != SQLITE_OK ||
+		    queue_store_bind_text(st, 2, e->rcpts[i].address) != SQLITE_OK ||
+		    sqlite3_bind_text(st, 3, domain, -1, SQLITE_STATIC) != SQLITE_OK ||
+		    queue_store_bind_text(st, 4, e->rcpts[i].orcpt) != SQLITE_OK ||
+		    sqlite3_bind_int(st, 5, (int)e->rcpts[i].notify) != SQLITE_OK ||
+		    sqlite3_bind_int64(st, 6, (sqlite3_int64)e->received_at) != SQLITE_OK ||
+		    sqlite3_bind_int64(st, 7, (sqlite3_int64)e->received_at) != SQLITE_OK) {
+			queue_store_seterr(err, errlen, "bind recipient", db);
+			return false;
+		}
+		rc = queue_store_step_reset(st);
 		if (rc != SQLITE_DONE) {
 			queue_store_seterr(err, errlen, "insert recipient", db);
 			return false;
@@ -328,10 +361,12 @@ static bool queue_writer_apply(struct queue_job *j, struct queue_store *q, sqlit
 		st = queue_commit_stmt(q, QW_BOUNCED, QUEUE_SQL_BOUNCED, err, errlen);
 		if (st == NULL)
 			return false;
-		sqlite3_bind_int64(st, 1, (sqlite3_int64)e->received_at);
-		sqlite3_bind_int64(st, 2, w->bounce_for[i]);
-		rc = sqlite3_step(st);
-		sqlite3_reset(st);
+		if (sqlite3_bind_int64(st, 1, (sqlite3_int64)e->received_at) != SQLITE_OK ||
+		    sqlite3_bind_int64(st, 2, w->bounce_for[i]) != SQLITE_OK) {
+			queue_store_seterr(err, errlen, "bind bounced", db);
+			return false;
+		}
+		rc = queue_store_step_reset(st);
 		if (rc != SQLITE_DONE) {
 			queue_store_seterr(err, errlen, "mark bounced", db);
 			return false;
@@ -343,7 +378,7 @@ static bool queue_writer_apply(struct queue_job *j, struct queue_store *q, sqlit
 /* Loop thread: tell the session, log, free. */
 static void queue_writer_done(struct queue_job *j, bool ok, const char *err)
 {
-	struct queue_writer *w = (struct queue_writer *)j;
+	struct queue_sqlite_writer *w = queue_writer_of_job(j);
 	w->committed = ok;
 	if (ok)
 		log_msg(LOG_LVL_DEBUG, "op=queue_commit queue=%s size=%llu rcpts=%zu status=ok",
@@ -357,9 +392,9 @@ static void queue_writer_done(struct queue_job *j, bool ok, const char *err)
 }
 
 /* Start w's sync thread, which submits its job; false (nothing started) if it cannot. */
-static bool queue_writer_sync_start(struct queue_writer *w)
+static bool queue_writer_sync_start(struct queue_sqlite_writer *w)
 {
-	struct queue_store *q = w->q;
+	struct queue_sqlite *q = w->q;
 	pthread_attr_t attr;
 	pthread_t t;
 	if (pthread_attr_init(&attr) != 0)
@@ -380,9 +415,10 @@ static bool queue_writer_sync_start(struct queue_writer *w)
 	return started;
 }
 
-void queue_writer_commit(struct queue_writer *w, const struct queue_envelope *env,
+void queue_sqlite_writer_commit(struct queue_writer *writer, const struct queue_envelope *env,
     queue_commit_cb *cb, void *arg)
 {
+	struct queue_sqlite_writer *w = queue_sqlite_writer_of(writer);
 	w->cb = cb;
 	w->arg = arg;
 	w->env = *env;

@@ -5,7 +5,8 @@
  * Covers: connect and line exchange, the readline cap, the read timeout,
  * a refused connect's text, STARTTLS on both sides with a certificate made
  * here, verification failure, pipelined bytes dropped at STARTTLS,
- * implicit TLS, deferred free and server context errors.
+ * implicit TLS, deferred free, server context errors, and a write the
+ * output buffer refuses aborting instead of being dropped.
  * Never: reaches beyond loopback or leaves files behind.
  */
 #include <stdarg.h>
@@ -22,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -31,6 +33,7 @@
 #include "net/net_conn.h"
 #include "net/net_tls.h"
 #include "tsupport.h"
+#include "util/xalloc.h"
 
 enum scenario {
 	SC_PLAIN,
@@ -612,6 +615,52 @@ static void test_server_ctx_errors(void **state)
 	assert_non_null(strstr(err, "/nonexistent/ca.pem"));
 }
 
+static void refused_write_cb(struct net_conn *c, enum net_event ev, void *arg)
+{
+	(void)c;
+	(void)ev;
+	(void)arg;
+}
+
+/*
+ * Child of test_refused_write_aborts: libevent allocating through xalloc
+ * as the programs' mains set it up, then a write into an output buffer
+ * that refuses data (frozen at its end). It must not come back.
+ */
+static _Noreturn void refused_write_child(bool use_printf)
+{
+	event_set_mem_functions(xmalloc, xrealloc, free);
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
+		_exit(2);
+	struct event_base *base = event_base_new();
+	struct net_conn *c = net_conn_accept(base, sv[0], NULL, refused_write_cb, NULL);
+	net_conn_write(c, "before\r\n", 8);
+	evbuffer_freeze(net_conn_output(c), 0);
+	if (use_printf)
+		net_conn_printf(c, "%s\r\n", "dropped");
+	else
+		net_conn_write(c, "dropped\r\n", 9);
+	_exit(0);
+}
+
+/* A write the output buffer refuses is not dropped in silence: the process aborts. */
+static void test_refused_write_aborts(void **state)
+{
+	(void)state;
+	for (int use_printf = 0; use_printf < 2; use_printf++) {
+		pid_t pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0)
+			refused_write_child(use_printf != 0);
+		int st = 0;
+		assert_int_equal(waitpid(pid, &st, 0), pid);
+		if (!WIFSIGNALED(st) || WTERMSIG(st) != SIGABRT)
+			fail_msg("%s: got status 0x%x, want killed by SIGABRT",
+			    use_printf ? "net_conn_printf" : "net_conn_write", st);
+	}
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -629,6 +678,7 @@ int main(void)
 		cmocka_unit_test(test_bulk_drained),
 		cmocka_unit_test(test_tls_bulk_drained),
 		cmocka_unit_test(test_server_ctx_errors),
+		cmocka_unit_test(test_refused_write_aborts),
 	};
 	return cmocka_run_group_tests(tests, pki_setup, pki_teardown);
 }

@@ -84,6 +84,12 @@ int net_conn_readline(struct net_conn *c, char *buf, size_t cap, size_t *len);
 /* Input and output buffers, for bulk data (DATA/BDAT, message streaming). */
 struct evbuffer *net_conn_input(struct net_conn *c);
 struct evbuffer *net_conn_output(struct net_conn *c);
+/*
+ * Queue octets for sending. They never fail: with libevent's allocations
+ * routed through xalloc (each main's event_set_mem_functions) running out
+ * of memory aborts, and a buffer that refuses data otherwise is a bug
+ * (panic). See net_conn.c.
+ */
 void net_conn_write(struct net_conn *c, const void *data, size_t len);
 void net_conn_printf(struct net_conn *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

@@ -1,0 +1,275 @@
+/*
+ * queue_api: the public functions of queue_store.h. Each hands its call
+ * to the operations (struct queue_ops) of the store it is given, or of
+ * the writer's or the body's store; queue_store_open() chooses the
+ * backend. Beside them, what is the same for every backend: freeing what
+ * the read operations return, and the names of recipient states.
+ *
+ * Owns: the choice of backend. Never: knows how a backend stores
+ * anything, or adds behaviour of its own to an operation (NULL checks
+ * aside, for the functions documented to accept NULL).
+ */
+#include "queue_backend.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- the store ---- */
+
+struct queue_store *queue_store_open(struct event_base *base, const char *dir,
+    char *err, size_t errlen)
+{
+	/* One backend for now; the configuration will name it. */
+	return queue_sqlite_ops.open(base, dir, err, errlen);
+}
+
+void queue_store_close(struct queue_store *q)
+{
+	if (q != NULL)
+		q->ops->close(q);
+}
+
+bool queue_store_has_room(const struct queue_store *q, uint64_t size)
+{
+	return q == NULL || q->ops->has_room(q, size);
+}
+
+void queue_store_set_reserve(struct queue_store *q, uint64_t size)
+{
+	q->ops->set_reserve(q, size);
+}
+
+void queue_store_stats(struct queue_store *q, struct queue_store_stats *out)
+{
+	q->ops->stats(q, out);
+}
+
+void queue_store_set_max_pages(struct queue_store *q, uint32_t max_pages)
+{
+	q->ops->set_max_pages(q, max_pages);
+}
+
+void queue_store_set_busy_timeout(struct queue_store *q, unsigned ms)
+{
+	q->ops->set_busy_timeout(q, ms);
+}
+
+/* ---- new messages ---- */
+
+struct queue_writer *queue_writer_new(struct queue_store *q)
+{
+	return q->ops->writer_new(q);
+}
+
+const char *queue_writer_id(const struct queue_writer *w)
+{
+	return w->store->ops->writer_id(w);
+}
+
+int queue_writer_append(struct queue_writer *w, const void *data, size_t len)
+{
+	return w->store->ops->writer_append(w, data, len);
+}
+
+uint64_t queue_writer_size(const struct queue_writer *w)
+{
+	return w->store->ops->writer_size(w);
+}
+
+void queue_writer_bounce_for(struct queue_writer *w, const int64_t *rcpt_ids, size_t n)
+{
+	w->store->ops->writer_bounce_for(w, rcpt_ids, n);
+}
+
+void queue_writer_commit(struct queue_writer *w, const struct queue_envelope *env,
+    queue_commit_cb *cb, void *arg)
+{
+	w->store->ops->writer_commit(w, env, cb, arg);
+}
+
+void queue_writer_abort(struct queue_writer *w)
+{
+	if (w != NULL)
+		w->store->ops->writer_abort(w);
+}
+
+/* ---- updates ---- */
+
+void queue_update_outcomes(struct queue_store *q, const struct queue_outcome *o, size_t n,
+    queue_commit_cb *cb, void *arg)
+{
+	q->ops->update_outcomes(q, o, n, cb, arg);
+}
+
+void queue_update_bounced(struct queue_store *q, const int64_t *rcpt_ids, size_t n,
+    queue_commit_cb *cb, void *arg)
+{
+	q->ops->update_bounced(q, rcpt_ids, n, cb, arg);
+}
+
+void queue_update_delete_if_done(struct queue_store *q, const char *id,
+    queue_delete_cb *cb, void *arg)
+{
+	q->ops->update_delete_if_done(q, id, cb, arg);
+}
+
+void queue_update_outcomes_delete(struct queue_store *q, const char *msg_id,
+    const struct queue_outcome *o, size_t n, queue_delete_cb *cb, void *arg)
+{
+	q->ops->update_outcomes_delete(q, msg_id, o, n, cb, arg);
+}
+
+int queue_update_hold(struct queue_store *q, const char *id, bool hold, char *err, size_t errlen)
+{
+	return q->ops->update_hold(q, id, hold, err, errlen);
+}
+
+int queue_update_delete(struct queue_store *q, const char *id, char *err, size_t errlen)
+{
+	return q->ops->update_delete(q, id, err, errlen);
+}
+
+int queue_update_flush_msg(struct queue_store *q, const char *id, time_t now,
+    char *err, size_t errlen)
+{
+	return q->ops->update_flush_msg(q, id, now, err, errlen);
+}
+
+int queue_update_flush_domain(struct queue_store *q, const char *domain, time_t now,
+    char *err, size_t errlen)
+{
+	return q->ops->update_flush_domain(q, domain, now, err, errlen);
+}
+
+int queue_update_fail_waiting(struct queue_store *q, const char *id, time_t now,
+    const char *esc, const char *reply, char *err, size_t errlen)
+{
+	return q->ops->update_fail_waiting(q, id, now, esc, reply, err, errlen);
+}
+
+/* ---- due recipients ---- */
+
+int queue_due_list(struct queue_store *q, time_t now, size_t limit, bool claim,
+    struct queue_due_list *out, char *err, size_t errlen)
+{
+	return q->ops->due_list(q, now, limit, claim, out, err, errlen);
+}
+
+void queue_due_unclaim(struct queue_store *q, const int64_t *rcpt_ids, size_t n)
+{
+	q->ops->due_unclaim(q, rcpt_ids, n);
+}
+
+size_t queue_due_claimed(const struct queue_store *q)
+{
+	return q->ops->due_claimed(q);
+}
+
+/* ---- reading ---- */
+
+int queue_query_message(struct queue_store *q, const char *id, struct queue_msg *m,
+    struct queue_rcpt **rcpts, size_t *nrcpts, bool with_history, char *err, size_t errlen)
+{
+	return q->ops->query_message(q, id, m, rcpts, nrcpts, with_history, err, errlen);
+}
+
+long queue_query_list(struct queue_store *q, queue_list_fn *fn, void *arg,
+    char *err, size_t errlen)
+{
+	return q->ops->query_list(q, fn, arg, err, errlen);
+}
+
+int queue_query_headers(struct queue_store *q, const char *id, size_t cap, char **out,
+    size_t *outlen, char *err, size_t errlen)
+{
+	return q->ops->query_headers(q, id, cap, out, outlen, err, errlen);
+}
+
+int queue_query_count(struct queue_store *q, struct queue_counts *out, char *err, size_t errlen)
+{
+	return q->ops->query_count(q, out, err, errlen);
+}
+
+struct queue_body *queue_body_open(struct queue_store *q, const char *id,
+    struct mxr_source *src, char *err, size_t errlen)
+{
+	return q->ops->body_open(q, id, src, err, errlen);
+}
+
+void queue_body_close(struct queue_body *b)
+{
+	if (b != NULL)
+		b->store->ops->body_close(b);
+}
+
+/* ---- the same for every backend ---- */
+
+void queue_due_list_free(struct queue_due_list *l)
+{
+	if (l == NULL)
+		return;
+	for (size_t i = 0; i < l->n; i++) {
+		free((char *)l->items[i].address);
+		free((char *)l->items[i].domain);
+		free((char *)l->items[i].orcpt);
+	}
+	free(l->items);
+	l->items = NULL;
+	l->n = 0;
+}
+
+void queue_query_msg_clear(struct queue_msg *m)
+{
+	if (m == NULL)
+		return;
+	free(m->sender);
+	free(m->envid);
+	free(m->client_ip);
+	free(m->client_helo);
+	free(m->auth_user);
+	free(m->protocol);
+	memset(m, 0, sizeof(*m));
+}
+
+void queue_query_rcpts_free(struct queue_rcpt *r, size_t n)
+{
+	if (r == NULL)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		free(r[i].address);
+		free(r[i].domain);
+		free(r[i].orcpt);
+		free(r[i].last_esc);
+		free(r[i].last_reply);
+		free(r[i].last_mx);
+		for (size_t k = 0; k < r[i].nhistory; k++) {
+			free(r[i].history[k].esc);
+			free(r[i].history[k].reply);
+			free(r[i].history[k].mx);
+		}
+		free(r[i].history);
+	}
+	free(r);
+}
+
+static const char *const queue_api_state_names[] = {
+	"pending", "deferred", "delivered", "failed", "bounced",
+};
+
+const char *queue_store_state_name(enum queue_rcpt_state s)
+{
+	if ((unsigned)s > QUEUE_RCPT_BOUNCED)
+		return "unknown";
+	return queue_api_state_names[s];
+}
+
+bool queue_store_state_parse(const char *name, enum queue_rcpt_state *out)
+{
+	for (unsigned i = 0; i <= QUEUE_RCPT_BOUNCED; i++) {
+		if (name != NULL && strcmp(name, queue_api_state_names[i]) == 0) {
+			*out = (enum queue_rcpt_state)i;
+			return true;
+		}
+	}
+	return false;
+}
