@@ -6,13 +6,16 @@
  * that may stand before the subcommand (-c CONFIG, handed on to it).
  * Never: does a subcommand's work itself.
  */
+#include <event2/event.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
 
 #include "commands.h"
 #include "util/log.h"
+#include "util/xalloc.h"
 
 struct main_cmd {
 	const char *name;
@@ -82,6 +85,8 @@ static int main_run(const struct main_cmd *cmd, const char *config, int argc, ch
 
 int main(int argc, char **argv)
 {
+	/* Before any other libevent call: its allocations abort like ours (lib/net/net_conn.c). */
+	event_set_mem_functions(xmalloc, xrealloc, free);
 	log_init("mxrelay", LOG_LVL_WARN, 2);
 	/* Invoked through a link named sendmail or mailq: the compatibility mode. */
 	const char *slash = strrchr(argv[0], '/');

@@ -37,6 +37,7 @@
 #include "server/server.h"
 #include "net/net_tls.h"
 #include "util/log.h"
+#include "util/xalloc.h"
 
 /* How long a stopping daemon lets messages in progress finish. */
 #define MXRD_STOP_GRACE_S 30
@@ -499,6 +500,8 @@ static void mxrd_shut_down(struct mxrd *d)
 
 int main(int argc, char **argv)
 {
+	/* Before any other libevent call: its allocations abort like ours (lib/net/net_conn.c). */
+	event_set_mem_functions(xmalloc, xrealloc, free);
 	struct mxrd d = { .helper_fd = -1, .lockfd = -1 };
 	int rc = mxrd_parse_args(argc, argv, &d);
 	if (rc >= 0)

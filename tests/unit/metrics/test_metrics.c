@@ -138,10 +138,10 @@ static void test_destinations(void **state)
 	(void)state;
 	struct metrics *m = metrics_new();
 	struct metrics_dest *d = metrics_dest_new(m, 2);
-	metrics_dest_count(d, "a.test", METRICS_DEST_DELIVERED);
-	metrics_dest_count(d, "a.test", METRICS_DEST_DELIVERED);
-	metrics_dest_count(d, "b.test", METRICS_DEST_DEFERRED);
-	metrics_dest_count(d, "c.test", METRICS_DEST_FAILED);
+	metrics_dest_count(d, "a.test", METRICS_DEST_DELIVERED, 1);
+	metrics_dest_count(d, "a.test", METRICS_DEST_DELIVERED, 1);
+	metrics_dest_count(d, "b.test", METRICS_DEST_DEFERRED, 1);
+	metrics_dest_count(d, "c.test", METRICS_DEST_FAILED, 1);
 	/* Two slots: a and b have series, c counts as other. */
 	assert_int_equal(dest_value(m, "a.test", "delivered"), 2);
 	assert_int_equal(dest_value(m, "b.test", "deferred"), 1);
@@ -149,11 +149,11 @@ static void test_destinations(void **state)
 	assert_int_equal(dest_value(m, "other", "failed"), 1);
 	/* c becomes far busier than b, the quietest: at the next writing it takes b's slot. */
 	for (int i = 0; i < 5; i++)
-		metrics_dest_count(d, "c.test", METRICS_DEST_DELIVERED);
+		metrics_dest_count(d, "c.test", METRICS_DEST_DELIVERED, 1);
 	assert_int_equal(dest_value(m, "other", "delivered"), 5);
 	assert_int_equal(dest_value(m, "b.test", "deferred"), -1);
 	assert_int_equal(dest_value(m, "c.test", "delivered"), 0);
-	metrics_dest_count(d, "c.test", METRICS_DEST_DELIVERED);
+	metrics_dest_count(d, "c.test", METRICS_DEST_DELIVERED, 1);
 	assert_int_equal(dest_value(m, "c.test", "delivered"), 1);
 	/* other never goes down. */
 	assert_int_equal(dest_value(m, "other", "delivered"), 5);
@@ -161,7 +161,7 @@ static void test_destinations(void **state)
 	/* No slots: everything is other. */
 	metrics_dest_set_slots(d, 0);
 	assert_int_equal(dest_value(m, "a.test", "delivered"), -1);
-	metrics_dest_count(d, "a.test", METRICS_DEST_DELIVERED);
+	metrics_dest_count(d, "a.test", METRICS_DEST_DELIVERED, 1);
 	assert_int_equal(dest_value(m, "other", "delivered"), 6);
 	metrics_dest_free(d);
 	metrics_free(m);
@@ -175,8 +175,8 @@ static void test_many_destinations_bounded(void **state)
 	for (int i = 0; i < 3 * METRICS_DEST_CANDIDATES; i++) {
 		char name[32];
 		snprintf(name, sizeof(name), "d%d.test", i);
-		metrics_dest_count(d, name, METRICS_DEST_DELIVERED);
-		metrics_dest_count(d, "busy.test", METRICS_DEST_DELIVERED);
+		metrics_dest_count(d, name, METRICS_DEST_DELIVERED, 1);
+		metrics_dest_count(d, "busy.test", METRICS_DEST_DELIVERED, 1);
 	}
 	size_t len;
 	char *text = metrics_render(m, false, &len);
