@@ -13,8 +13,9 @@
  */
 #include "policy/policy.h"
 
-#include <ctype.h>
 #include <string.h>
+
+#include "dns/dns_rr.h"
 
 static const struct policy_reply policy_ok = { 250, "2.1.5", "Ok" };
 static const struct policy_reply policy_denied = { 550, "5.7.1", "Relaying denied" };
@@ -93,14 +94,10 @@ bool policy_check_rcpt(const struct config *c, const struct policy_client *clien
 		break;
 	}
 	char domain[SMTP_DOMAIN_MAX + 1];
-	size_t len = strnlen(rcpt->domain, sizeof(rcpt->domain));
-	if (len > 0 && rcpt->domain[len - 1] == '.' && !rcpt->domain_is_literal)
-		len--;
+	size_t len = dns_rr_name_key(rcpt->domain, strnlen(rcpt->domain, sizeof(rcpt->domain)),
+	    domain, sizeof(domain));
 	if (len == 0)
 		return policy_reply_set(out, policy_trusted(c, client) ? &policy_no_domain : &policy_denied);
-	for (size_t i = 0; i < len; i++)
-		domain[i] = (char)tolower((unsigned char)rcpt->domain[i]);
-	domain[len] = '\0';
 
 	if (policy_trusted(c, client))
 		return policy_reply_set(out, &policy_ok);
