@@ -180,6 +180,25 @@ static void put_message(struct fixture *f, const char *body, size_t len, size_t 
 	queue_writer_commit(qw, e, on_commit, w);
 }
 
+/*
+ * Commit a small message to r[0..n), received now, and claim what is due:
+ * all n recipients, in *due. Returns now.
+ */
+static time_t put_and_claim(struct fixture *f, const struct queue_rcpt_in *r, size_t n,
+    struct waiter *w, char id[QUEUE_ID_LEN + 1], struct queue_due_list *due)
+{
+	struct queue_envelope e = envelope(r, n);
+	time_t now = time(NULL);
+	e.received_at = now;
+	put_message(f, "Subject: x\r\n\r\nhi\r\n", 18, 18, &e, w, id);
+	wait_all(f->base, w);
+	assert_int_equal(w->ok, 1);
+	char err[256];
+	assert_int_equal(queue_due_list(f->q, now, 100, true, due, err, sizeof(err)), 0);
+	assert_int_equal(due->n, n);
+	return now;
+}
+
 /* Read the whole body of id through its mxr_source in reads of step octets. */
 static void check_body(struct queue_store *q, const char *id, const char *want, size_t len,
     size_t step)
@@ -334,19 +353,11 @@ static void on_delete(void *arg, bool ok, bool deleted, const char *err)
 static void test_outcomes(void **state)
 {
 	struct fixture *f = *state;
-	struct queue_envelope e = envelope(rcpts3, 3);
-	time_t now = time(NULL);
-	e.received_at = now;
-	struct waiter w = { 0 };
 	char id[QUEUE_ID_LEN + 1];
-	put_message(f, "Subject: x\r\n\r\nhi\r\n", 18, 18, &e, &w, id);
-	wait_all(f->base, &w);
-	assert_int_equal(w.ok, 1);
-
-	char err[256];
+	struct waiter w = { 0 };
 	struct queue_due_list due;
-	assert_int_equal(queue_due_list(f->q, now, 100, true, &due, err, sizeof(err)), 0);
-	assert_int_equal(due.n, 3);
+	time_t now = put_and_claim(f, rcpts3, 3, &w, id, &due);
+	char err[256];
 	/* Grouped by domain: example.test twice, then other.test. */
 	assert_string_equal(due.items[0].domain, "example.test");
 	assert_string_equal(due.items[1].domain, "example.test");
@@ -684,19 +695,11 @@ static void test_domain_key(void **state)
 		{ "y@a.test", 0, NULL },
 		{ "z@b.test", 0, NULL },
 	};
-	struct queue_envelope e = envelope(rcpts, 3);
-	time_t now = time(NULL);
-	e.received_at = now;
-	struct waiter w = { 0 };
 	char id[QUEUE_ID_LEN + 1];
-	put_message(f, "Subject: x\r\n\r\nhi\r\n", 18, 18, &e, &w, id);
-	wait_all(f->base, &w);
-	assert_int_equal(w.ok, 1);
-
-	char err[256];
+	struct waiter w = { 0 };
 	struct queue_due_list due;
-	assert_int_equal(queue_due_list(f->q, now, 100, true, &due, err, sizeof(err)), 0);
-	assert_int_equal(due.n, 3);
+	time_t now = put_and_claim(f, rcpts, 3, &w, id, &due);
+	char err[256];
 	static const char *const want[] = { "a.test", "a.test", "b.test" };
 	for (size_t i = 0; i < due.n; i++)
 		if (strcmp(due.items[i].domain, want[i]) != 0)
