@@ -11,6 +11,15 @@
 #include <string.h>
 
 #include "smtp/smtp_cmd.h"
+#include "smtp/smtp_dsn.h"
+
+/* The engine's NOTIFY and RET values are the DSN codec's, so bits pass between them as they are. */
+_Static_assert((int)MXR_NOTIFY_NEVER == (int)SMTP_DSN_NOTIFY_NEVER &&
+    (int)MXR_NOTIFY_SUCCESS == (int)SMTP_DSN_NOTIFY_SUCCESS &&
+    (int)MXR_NOTIFY_FAILURE == (int)SMTP_DSN_NOTIFY_FAILURE &&
+    (int)MXR_NOTIFY_DELAY == (int)SMTP_DSN_NOTIFY_DELAY, "enum mxr_notify and enum smtp_dsn_notify differ");
+_Static_assert((int)MXR_RET_UNSET == (int)SMTP_DSN_RET_UNSET && (int)MXR_RET_FULL == (int)SMTP_DSN_RET_FULL &&
+    (int)MXR_RET_HDRS == (int)SMTP_DSN_RET_HDRS, "enum mxr_ret and enum smtp_dsn_ret differ");
 
 void client_esmtp_mail_params(const struct smtp_caps *caps, const struct client_msg *m,
     char *p, size_t cap)
@@ -49,16 +58,8 @@ void client_esmtp_rcpt_params(const struct smtp_caps *caps, const struct client_
 		return;
 	size_t used = 0;
 	if (r->notify != 0) {
-		char nb[64] = "";
-		if (r->notify & MXR_NOTIFY_NEVER)
-			snprintf(nb, sizeof(nb), "NEVER");
-		else
-			snprintf(nb, sizeof(nb), "%s%s%s%s%s",
-			    (r->notify & MXR_NOTIFY_SUCCESS) ? "SUCCESS" : "",
-			    (r->notify & MXR_NOTIFY_SUCCESS) && (r->notify & (MXR_NOTIFY_FAILURE | MXR_NOTIFY_DELAY)) ? "," : "",
-			    (r->notify & MXR_NOTIFY_FAILURE) ? "FAILURE" : "",
-			    (r->notify & MXR_NOTIFY_FAILURE) && (r->notify & MXR_NOTIFY_DELAY) ? "," : "",
-			    (r->notify & MXR_NOTIFY_DELAY) ? "DELAY" : "");
+		char nb[64];
+		smtp_dsn_notify_format(r->notify, nb, sizeof(nb));
 		int k = snprintf(p, cap, " NOTIFY=%s", nb);
 		if (k > 0 && (size_t)k < cap)
 			used = (size_t)k;

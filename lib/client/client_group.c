@@ -6,23 +6,14 @@
  */
 #include "client_group.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "dns/dns_rr.h"
 #include "smtp/smtp_addr.h"
 #include "util/xalloc.h"
-
-/* Lower-case copy of an ASCII domain (UTF-8 octets kept as they are). */
-static void client_group_lower(char *dst, size_t dstlen, const char *src)
-{
-	size_t i = 0;
-	for (; src[i] != '\0' && i + 1 < dstlen; i++)
-		dst[i] = (char)tolower((unsigned char)src[i]);
-	dst[i] = '\0';
-}
 
 /* Whether a and b name the same mailbox: local part exact, domain without case. */
 static bool client_group_same(const char *a, const char *b)
@@ -66,7 +57,8 @@ void client_group_build(const struct mxr_rcpt *rcpts, size_t n, struct client_gr
 		if (pa.domain_is_literal)
 			snprintf(out->domains[i], sizeof(out->domains[i]), "%s", pa.domain);
 		else
-			client_group_lower(out->domains[i], sizeof(out->domains[i]), pa.domain);
+			(void)dns_rr_name_key(pa.domain, strlen(pa.domain), out->domains[i],
+			    sizeof(out->domains[i]));
 
 		size_t first = i;
 		for (size_t j = 0; j < i; j++) {

@@ -94,6 +94,22 @@ enum dns_rr_status dns_rr_addr_parse(int family, const uint8_t *rdata, size_t le
 	return DNS_RR_BAD;
 }
 
+size_t dns_rr_name_key(const char *in, size_t len, char *out, size_t cap)
+{
+	if (len > 0 && in[len - 1] == '.')
+		len--;
+	if (cap == 0)
+		return 0;
+	if (len == 0 || len >= cap) {
+		out[0] = '\0';
+		return 0;
+	}
+	for (size_t i = 0; i < len; i++)
+		out[i] = dns_rr_lower((unsigned char)in[i]);
+	out[len] = '\0';
+	return len;
+}
+
 enum dns_rr_status dns_rr_name_normalize(const char *in, char *out, size_t cap)
 {
 	size_t n = strlen(in);
@@ -114,11 +130,10 @@ enum dns_rr_status dns_rr_name_normalize(const char *in, char *out, size_t cap)
 		} else {
 			return DNS_RR_BAD;
 		}
-		out[i] = dns_rr_lower(ch);
 	}
 	if (lab == 0)
 		return DNS_RR_BAD;
-	out[n] = '\0';
+	(void)dns_rr_name_key(in, n, out, cap);
 	return DNS_RR_OK;
 }
 

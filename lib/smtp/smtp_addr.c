@@ -451,10 +451,31 @@ size_t smtp_addr_format(const struct smtp_addr *a, char *buf, size_t buflen)
 	}
 }
 
+bool smtp_addr_local_is_postmaster(const char *local)
+{
+	static const char word[] = "postmaster";
+	size_t len = local != NULL ? strlen(local) : 0;
+	const char *s = local, *end = local + len;
+	if (len >= 2 && local[0] == '"' && local[len - 1] == '"') {
+		s++;
+		end--;
+		/* Compare the quoted content with its quoted-pairs undone. */
+		size_t k = 0;
+		for (; s < end; s++, k++) {
+			if (*s == '\\' && s + 1 < end)
+				s++;
+			char ch = *s >= 'A' && *s <= 'Z' ? (char)(*s - 'A' + 'a') : *s;
+			if (k >= sizeof(word) - 1 || ch != word[k])
+				return false;
+		}
+		return k == sizeof(word) - 1;
+	}
+	return len == sizeof(word) - 1 && strcasecmp(local, word) == 0;
+}
+
 bool smtp_addr_is_postmaster(const struct smtp_addr *a)
 {
-	return strcasecmp(a->local, "postmaster") == 0 ||
-	    strcasecmp(a->local, "\"postmaster\"") == 0;
+	return a != NULL && smtp_addr_local_is_postmaster(a->local);
 }
 
 bool smtp_addr_domain_valid(const char *s, size_t len, bool utf8_ok)

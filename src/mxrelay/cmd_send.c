@@ -29,6 +29,7 @@
 #include "commands.h"
 #include "mxrelay/mxrelay.h"
 #include "smtp/smtp_addr.h"
+#include "smtp/smtp_dsn.h"
 #include "util/hostname.h"
 #include "util/xalloc.h"
 
@@ -158,33 +159,6 @@ static bool send_dns_ok(const char *s)
 	}
 	unsigned long p;
 	return port == NULL || send_uint(port, 1, 65535, &p);
-}
-
-/* NEVER, or a comma list of SUCCESS, FAILURE, DELAY (RFC 3461 4.1). */
-static bool send_notify(const char *s, unsigned *out)
-{
-	unsigned v = 0;
-	char buf[64];
-	if (strlen(s) >= sizeof(buf) || *s == '\0')
-		return false;
-	memcpy(buf, s, strlen(s) + 1);
-	char *save = NULL;
-	for (char *t = strtok_r(buf, ",", &save); t != NULL; t = strtok_r(NULL, ",", &save)) {
-		if (strcasecmp(t, "NEVER") == 0)
-			v |= MXR_NOTIFY_NEVER;
-		else if (strcasecmp(t, "SUCCESS") == 0)
-			v |= MXR_NOTIFY_SUCCESS;
-		else if (strcasecmp(t, "FAILURE") == 0)
-			v |= MXR_NOTIFY_FAILURE;
-		else if (strcasecmp(t, "DELAY") == 0)
-			v |= MXR_NOTIFY_DELAY;
-		else
-			return false;
-	}
-	if ((v & MXR_NOTIFY_NEVER) && v != MXR_NOTIFY_NEVER)
-		return false;
-	*out = v;
-	return true;
 }
 
 /* Read the AUTH password: first line of the file, or the environment. */
@@ -594,15 +568,13 @@ static int send_parse(int argc, char **argv, struct send_opts *o)
 			o->mx.timeouts.data_block = o->mx.timeouts.data_term = (unsigned)v;
 			break;
 		case OPT_NOTIFY:
-			if (!send_notify(optarg, &o->notify))
+			o->notify = smtp_dsn_notify_parse(optarg, strlen(optarg), NULL);
+			if (o->notify == 0)
 				return send_bad("--notify wants NEVER or SUCCESS,FAILURE,DELAY, not \"%s\"", optarg);
 			break;
 		case OPT_RET:
-			if (strcasecmp(optarg, "FULL") == 0)
-				o->ret = MXR_RET_FULL;
-			else if (strcasecmp(optarg, "HDRS") == 0)
-				o->ret = MXR_RET_HDRS;
-			else
+			o->ret = (enum mxr_ret)smtp_dsn_ret_parse(optarg, strlen(optarg));
+			if (o->ret == MXR_RET_UNSET)
 				return send_bad("--ret wants FULL or HDRS, not \"%s\"", optarg);
 			break;
 		case OPT_ENVID:

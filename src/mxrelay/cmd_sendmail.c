@@ -40,6 +40,7 @@
 #include "smtp/smtp_addr.h"
 #include "smtp/smtp_caps.h"
 #include "smtp/smtp_cmd.h"
+#include "smtp/smtp_dsn.h"
 #include "smtp/smtp_header.h"
 #include "smtp/smtp_reply.h"
 #include "util/xalloc.h"
@@ -207,18 +208,10 @@ static int sm_parse(int argc, char **argv, struct sm_opts *o, enum sm_mode *mode
 		}
 	}
 	o->first_rcpt = i;
-	if (o->notify != NULL) {
-		static const char *const ok[] = { "never", "success", "failure", "delay",
-			"success,failure", "failure,success", "failure,delay", "delay,failure",
-			"success,delay", "delay,success", "success,failure,delay" };
-		bool good = false;
-		for (size_t k = 0; k < sizeof(ok) / sizeof(ok[0]) && !good; k++)
-			good = strcasecmp(o->notify, ok[k]) == 0;
-		if (!good)
-			return sm_fail(o, EX_USAGE, "-N takes never, or success, failure and delay "
-			    "separated by commas, not \"%s\"", o->notify);
-	}
-	if (o->ret != NULL && strcasecmp(o->ret, "full") != 0 && strcasecmp(o->ret, "hdrs") != 0)
+	if (o->notify != NULL && smtp_dsn_notify_parse(o->notify, strlen(o->notify), NULL) == 0)
+		return sm_fail(o, EX_USAGE, "-N takes never, or success, failure and delay "
+		    "separated by commas, not \"%s\"", o->notify);
+	if (o->ret != NULL && smtp_dsn_ret_parse(o->ret, strlen(o->ret)) == SMTP_DSN_RET_UNSET)
 		return sm_fail(o, EX_USAGE, "-R takes full or hdrs, not \"%s\"", o->ret);
 	if (o->fullname != NULL && (strlen(o->fullname) > SM_NAME_MAX ||
 	    strpbrk(o->fullname, "\r\n") != NULL))

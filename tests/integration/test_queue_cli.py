@@ -294,6 +294,23 @@ def test_sendmail_dsn_options_reach_the_queue(relay, mxr_bin, tmp_path):
     assert "100" in r.stderr, r
 
 
+def test_sendmail_notify_follows_rfc3461(relay, mxr_bin, tmp_path):
+    # -N takes the keywords in any order, each once (RFC 3461 4.1).
+    sendmail = tmp_path / "sendmail"
+    sendmail.symlink_to(mxr_bin.mxrelay)
+    expect_rc(run([sendmail, "-C", relay.conf, "-N", "delay,failure,success", "-f", "root@a.test",
+                   f"bob@{DEAD}"], input="Subject: dsn\n\nbody\n"), 0)
+    (qid, _), = relay.messages().items()
+    r = expect_rc(relay.queue("show", "--json", qid), 0)
+    m = json.loads(r.stdout.splitlines()[0])
+    assert [x["notify"] for x in m["recipients"]] == [2 | 4 | 8], m
+    for bad in ("success,success", "never,delay", "success,,delay", "sometimes"):
+        r = expect_rc(run([sendmail, "-C", relay.conf, "-N", bad, f"bob@{DEAD}"],
+                          input="Subject: x\n\nbody\n"), 64)
+        assert "-N" in r.stderr, r
+    assert len(relay.messages()) == 1
+
+
 def test_sendmail_errors(relay, mxr_bin, tmp_path):
     sendmail = tmp_path / "sendmail"
     sendmail.symlink_to(mxr_bin.mxrelay)

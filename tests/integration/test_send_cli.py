@@ -72,6 +72,9 @@ def test_t_adds_command_line_recipients(one_mx, fakesmtp, mxrelay_send):
     ["--port", "70000", "bob@a.test"],
     ["--timeout", "-3", "bob@a.test"],
     ["--notify", "SOMETIMES", "bob@a.test"],
+    ["--notify", "SUCCESS,SUCCESS", "bob@a.test"],   # a keyword twice (RFC 3461 4.1)
+    ["--notify", "SUCCESS,,DELAY", "bob@a.test"],    # an empty item
+    ["--notify", "NEVER,DELAY", "bob@a.test"],       # NEVER with another keyword
     ["--ret", "EVERYTHING", "bob@a.test"],
     ["--dns", "not an address", "bob@a.test"],
     ["--auth-user", "u", "bob@a.test"],          # AUTH without a smarthost or password

@@ -11,10 +11,11 @@
 #include "config_value.h"
 
 #include <arpa/inet.h>
-#include <ctype.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+
+#include "dns/dns_rr.h"
 
 /* Parse "addr[/prefix]" into net (see config.h). */
 int config_parse_network(const char *s, struct cfg_network *net)
@@ -82,15 +83,7 @@ bool config_network_match(const struct config *c, const struct sockaddr *sa)
 /* Copy domain lower-cased without one trailing dot; false if too long. */
 static bool config_lookup_domain_key(const char *domain, char *buf, size_t buflen)
 {
-	size_t len = strlen(domain);
-	if (len > 1 && domain[len - 1] == '.')
-		len--;
-	if (len == 0 || len >= buflen)
-		return false;
-	for (size_t i = 0; i < len; i++)
-		buf[i] = (char)tolower((unsigned char)domain[i]);
-	buf[len] = '\0';
-	return true;
+	return dns_rr_name_key(domain, strlen(domain), buf, buflen) > 0;
 }
 
 bool config_relay_domain(const struct config *c, const char *domain)

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dns/dns_rr.h"
+
 /* ---- small lexical helpers --------------------------------------------- */
 
 /* Split s in place into tokens separated by white space and commas. */
@@ -149,11 +151,7 @@ bool config_value_domain_valid(const char *s)
 bool config_value_domain_normalise(char *s)
 {
 	size_t len = strlen(s);
-	if (len > 1 && s[len - 1] == '.')
-		s[--len] = '\0';
-	for (size_t i = 0; i < len; i++)
-		s[i] = (char)tolower((unsigned char)s[i]);
-	return config_value_domain_valid(s);
+	return dns_rr_name_key(s, len, s, len + 1) > 0 && config_value_domain_valid(s);
 }
 
 /* An IPv4 or IPv6 address (IPv6 without brackets) into ss. */

@@ -18,6 +18,7 @@
 #include <event2/event.h>
 
 #include "config/config.h"
+#include "dns/dns_rr.h"
 #include "sched_retry.h"
 #include "util/log.h"
 #include "util/xalloc.h"
@@ -148,7 +149,7 @@ static struct mxr_context *sched_route_for(struct sched *s, const char *domain,
 			}
 		}
 	}
-	snprintf(key, keylen, "%s", domain);
+	(void)dns_rr_name_key(domain, strlen(domain), key, keylen);
 	return s->direct;
 }
 

@@ -13,8 +13,9 @@
  */
 #include "policy/policy.h"
 
-#include <ctype.h>
 #include <string.h>
+
+#include "dns/dns_rr.h"
 
 static const struct policy_reply policy_ok = { 250, "2.1.5", "Ok" };
 static const struct policy_reply policy_denied = { 550, "5.7.1", "Relaying denied" };
@@ -54,13 +55,6 @@ bool policy_local_has_route(const char *local)
 	return strpbrk(buf, "%!@") != NULL;
 }
 
-/* Whether the local part, unquoted, is "postmaster" in any case. */
-static bool policy_is_postmaster(const char *local)
-{
-	char buf[SMTP_LOCAL_ACCEPT_MAX + 1];
-	return policy_unquote(local, buf, sizeof(buf)) && strcasecmp(buf, "postmaster") == 0;
-}
-
 /* The client may relay anywhere. */
 static bool policy_trusted(const struct config *c, const struct policy_client *client)
 {
@@ -85,7 +79,7 @@ bool policy_check_rcpt(const struct config *c, const struct policy_client *clien
 		return policy_reply_set(out, &policy_null);
 	case SMTP_ADDR_LOCALONLY:
 		/* RFC 5321 4.5.1: "<Postmaster>" is accepted from anyone. */
-		if (policy_is_postmaster(rcpt->local))
+		if (smtp_addr_is_postmaster(rcpt))
 			return policy_reply_set(out, &policy_ok);
 		/* Anyone else without a domain: a relay attempt unless trusted. */
 		return policy_reply_set(out, policy_trusted(c, client) ? &policy_no_domain : &policy_denied);
@@ -93,14 +87,10 @@ bool policy_check_rcpt(const struct config *c, const struct policy_client *clien
 		break;
 	}
 	char domain[SMTP_DOMAIN_MAX + 1];
-	size_t len = strnlen(rcpt->domain, sizeof(rcpt->domain));
-	if (len > 0 && rcpt->domain[len - 1] == '.' && !rcpt->domain_is_literal)
-		len--;
+	size_t len = dns_rr_name_key(rcpt->domain, strnlen(rcpt->domain, sizeof(rcpt->domain)),
+	    domain, sizeof(domain));
 	if (len == 0)
 		return policy_reply_set(out, policy_trusted(c, client) ? &policy_no_domain : &policy_denied);
-	for (size_t i = 0; i < len; i++)
-		domain[i] = (char)tolower((unsigned char)rcpt->domain[i]);
-	domain[len] = '\0';
 
 	if (policy_trusted(c, client))
 		return policy_reply_set(out, &policy_ok);
@@ -108,7 +98,7 @@ bool policy_check_rcpt(const struct config *c, const struct policy_client *clien
 	if (rcpt->domain_is_literal || domain[0] == '[' || domain[len - 1] == '.' ||
 	    !config_relay_domain(c, domain))
 		return policy_reply_set(out, &policy_denied);
-	if (policy_is_postmaster(rcpt->local))
+	if (smtp_addr_is_postmaster(rcpt))
 		return policy_reply_set(out, &policy_ok);
 	if (policy_local_has_route(rcpt->local))
 		return policy_reply_set(out, &policy_denied);

@@ -11,7 +11,6 @@
  */
 #include "queue_int.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -21,6 +20,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "dns/dns_rr.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
@@ -151,11 +151,7 @@ void queue_store_domain(const char *address, char *dst, size_t dstlen)
 {
 	const char *at = strrchr(address, '@');
 	const char *d = at != NULL ? at + 1 : "";
-	size_t i = 0;
-	for (; d[i] != '\0' && i + 1 < dstlen; i++)
-		dst[i] = (char)tolower((unsigned char)d[i]);
-	if (dstlen > 0)
-		dst[i] = '\0';
+	(void)dns_rr_name_key(d, strlen(d), dst, dstlen);
 }
 
 /* Create dir with mode 0700 when it is missing; it must be a directory. */

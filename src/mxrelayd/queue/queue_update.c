@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dns/dns_rr.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
@@ -449,8 +450,11 @@ int queue_sqlite_update_flush_domain(struct queue_store *store, const char *doma
     char *err, size_t errlen)
 {
 	struct queue_sqlite *q = queue_sqlite_of(store);
+	/* Recipients are stored under their domain's key (queue_store_domain). */
+	char key[DNS_RR_NAME_MAX + 2];
+	(void)dns_rr_name_key(domain, strlen(domain), key, sizeof(key));
 	return queue_update_run(q, "UPDATE recipients SET next_try = ?2 WHERE domain = ?1"
-	    " AND state IN ('pending', 'deferred') AND next_try > ?2", domain, (sqlite3_int64)now,
+	    " AND state IN ('pending', 'deferred') AND next_try > ?2", key, (sqlite3_int64)now,
 	    err, errlen);
 }
 

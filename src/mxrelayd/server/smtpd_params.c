@@ -10,6 +10,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "smtp/smtp_dsn.h"
+
 /* Keywords already seen on one command, by their index in a table. */
 #define SMTPD_PARAMS_KEYS 8
 
@@ -85,11 +87,8 @@ bool smtpd_params_mail(const struct smtp_param *p, size_t n, uint64_t max_size,
 		} else if (smtp_param_is(q, "RET")) {
 			if (!smtpd_params_once(seen, 2))
 				goto dup;
-			if (smtpd_params_val_is(q, "FULL")) {
-				out->ret = MXR_RET_FULL;
-			} else if (smtpd_params_val_is(q, "HDRS")) {
-				out->ret = MXR_RET_HDRS;
-			} else {
+			out->ret = (enum mxr_ret)smtp_dsn_ret_parse(q->val, q->val_len);
+			if (out->ret == MXR_RET_UNSET) {
 				*reply = (struct smtpd_reply){ 501, "5.5.4", "Bad RET value (FULL or HDRS)" };
 				return false;
 			}
@@ -131,40 +130,6 @@ dup:
 	return false;
 }
 
-/* Parse a NOTIFY value: NEVER alone, or a list of SUCCESS, FAILURE, DELAY. */
-static bool smtpd_params_notify(const struct smtp_param *p, unsigned *out)
-{
-	unsigned bits = 0;
-	size_t i = 0;
-	if (p->val == NULL || p->val_len == 0)
-		return false;
-	while (i <= p->val_len) {
-		size_t j = i;
-		while (j < p->val_len && p->val[j] != ',')
-			j++;
-		size_t len = j - i;
-		unsigned bit;
-		if (len == 5 && strncasecmp(p->val + i, "NEVER", 5) == 0)
-			bit = MXR_NOTIFY_NEVER;
-		else if (len == 7 && strncasecmp(p->val + i, "SUCCESS", 7) == 0)
-			bit = MXR_NOTIFY_SUCCESS;
-		else if (len == 7 && strncasecmp(p->val + i, "FAILURE", 7) == 0)
-			bit = MXR_NOTIFY_FAILURE;
-		else if (len == 5 && strncasecmp(p->val + i, "DELAY", 5) == 0)
-			bit = MXR_NOTIFY_DELAY;
-		else
-			return false;
-		if (bits & bit)
-			return false;
-		bits |= bit;
-		i = j + 1;
-	}
-	if ((bits & MXR_NOTIFY_NEVER) && bits != MXR_NOTIFY_NEVER)
-		return false;
-	*out = bits;
-	return true;
-}
-
 /* Check and decode ORCPT=addr-type;xtext into out. */
 static bool smtpd_params_orcpt(const struct smtp_param *p, char *out, size_t outlen)
 {
@@ -198,7 +163,8 @@ bool smtpd_params_rcpt(const struct smtp_param *p, size_t n,
 		if (smtp_param_is(q, "NOTIFY")) {
 			if (!smtpd_params_once(seen, 0))
 				goto dup;
-			if (!smtpd_params_notify(q, &out->notify)) {
+			out->notify = smtp_dsn_notify_parse(q->val, q->val_len, NULL);
+			if (out->notify == 0) {
 				*reply = (struct smtpd_reply){ 501, "5.5.4",
 				    "Bad NOTIFY value (NEVER, or SUCCESS,FAILURE,DELAY)" };
 				return false;

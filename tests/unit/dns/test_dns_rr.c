@@ -169,6 +169,43 @@ static void test_name_normalize(void **state)
 	assert_int_equal(dns_rr_name_normalize(longname, out, sizeof(out)), DNS_RR_OK);
 }
 
+/* The one comparison form of a mail domain, for policy, config, queue and client alike. */
+static void test_name_key(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *in;
+		size_t cap;
+		const char *want;	/* "" with length 0 */
+	} rows[] = {
+		{ "a.test", 64, "a.test" },
+		{ "A.Test.", 64, "a.test" },
+		{ "EXAMPLE.TEST", 64, "example.test" },
+		{ "a.test..", 64, "a.test." },		/* only one trailing dot goes */
+		{ ".", 64, "" },
+		{ "", 64, "" },
+		{ "[IPv6:::1]", 64, "[ipv6:::1]" },
+		{ "[192.0.2.1]", 64, "[192.0.2.1]" },
+		{ "B\xc3\xbc" "cher.TEST", 64, "b\xc3\xbc" "cher.test" },	/* UTF-8 octets kept */
+		{ "\xc3\x9c.test", 64, "\xc3\x9c.test" },			/* only ASCII is folded */
+		{ "abc.test", 9, "abc.test" },
+		{ "abc.test", 8, "" },				/* 8 octets and the NUL do not fit */
+		{ "abc.test.", 9, "abc.test" },
+	};
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		char out[64];
+		memset(out, 'x', sizeof(out));
+		size_t n = dns_rr_name_key(rows[i].in, strlen(rows[i].in), out, rows[i].cap);
+		if (n != strlen(rows[i].want) || strcmp(out, rows[i].want) != 0)
+			fail_msg("key of \"%s\" in %zu: got \"%s\" (%zu), want \"%s\"", rows[i].in,
+			    rows[i].cap, out, n, rows[i].want);
+	}
+	/* In place, as config normalises its values. */
+	char buf[] = "Relay.TEST.";
+	assert_int_equal(dns_rr_name_key(buf, strlen(buf), buf, sizeof(buf)), 10);
+	assert_string_equal(buf, "relay.test");
+}
+
 /* A scripted random source: returns each value mod bound in turn. */
 struct script {
 	const uint32_t *v;
@@ -261,6 +298,7 @@ int main(void)
 		cmocka_unit_test(test_name_length_limit),
 		cmocka_unit_test(test_addr_parse),
 		cmocka_unit_test(test_name_normalize),
+		cmocka_unit_test(test_name_key),
 		cmocka_unit_test(test_mx_order),
 		cmocka_unit_test(test_mx_order_shuffles_ties),
 		cmocka_unit_test(test_rcode_names),

@@ -180,6 +180,25 @@ static void put_message(struct fixture *f, const char *body, size_t len, size_t 
 	queue_writer_commit(qw, e, on_commit, w);
 }
 
+/*
+ * Commit a small message to r[0..n), received now, and claim what is due:
+ * all n recipients, in *due. Returns now.
+ */
+static time_t put_and_claim(struct fixture *f, const struct queue_rcpt_in *r, size_t n,
+    struct waiter *w, char id[QUEUE_ID_LEN + 1], struct queue_due_list *due)
+{
+	struct queue_envelope e = envelope(r, n);
+	time_t now = time(NULL);
+	e.received_at = now;
+	put_message(f, "Subject: x\r\n\r\nhi\r\n", 18, 18, &e, w, id);
+	wait_all(f->base, w);
+	assert_int_equal(w->ok, 1);
+	char err[256];
+	assert_int_equal(queue_due_list(f->q, now, 100, true, due, err, sizeof(err)), 0);
+	assert_int_equal(due->n, n);
+	return now;
+}
+
 /* Read the whole body of id through its mxr_source in reads of step octets. */
 static void check_body(struct queue_store *q, const char *id, const char *want, size_t len,
     size_t step)
@@ -334,19 +353,11 @@ static void on_delete(void *arg, bool ok, bool deleted, const char *err)
 static void test_outcomes(void **state)
 {
 	struct fixture *f = *state;
-	struct queue_envelope e = envelope(rcpts3, 3);
-	time_t now = time(NULL);
-	e.received_at = now;
-	struct waiter w = { 0 };
 	char id[QUEUE_ID_LEN + 1];
-	put_message(f, "Subject: x\r\n\r\nhi\r\n", 18, 18, &e, &w, id);
-	wait_all(f->base, &w);
-	assert_int_equal(w.ok, 1);
-
-	char err[256];
+	struct waiter w = { 0 };
 	struct queue_due_list due;
-	assert_int_equal(queue_due_list(f->q, now, 100, true, &due, err, sizeof(err)), 0);
-	assert_int_equal(due.n, 3);
+	time_t now = put_and_claim(f, rcpts3, 3, &w, id, &due);
+	char err[256];
 	/* Grouped by domain: example.test twice, then other.test. */
 	assert_string_equal(due.items[0].domain, "example.test");
 	assert_string_equal(due.items[1].domain, "example.test");
@@ -669,6 +680,50 @@ static void test_cli_mode(void **state)
 	assert_int_equal(queue_query_message(f->q, id, &m, NULL, NULL, false, err, sizeof(err)), 1);
 	assert_true(m.held);
 	queue_query_msg_clear(&m);
+}
+
+/*
+ * A recipient domain is stored under its one key (case folded, one trailing
+ * dot dropped), so x@A.Test. and x@a.test are one destination for the
+ * scheduler, and a flush of either spelling reaches both.
+ */
+static void test_domain_key(void **state)
+{
+	struct fixture *f = *state;
+	static const struct queue_rcpt_in rcpts[] = {
+		{ "x@A.Test.", 0, NULL },
+		{ "y@a.test", 0, NULL },
+		{ "z@b.test", 0, NULL },
+	};
+	char id[QUEUE_ID_LEN + 1];
+	struct waiter w = { 0 };
+	struct queue_due_list due;
+	time_t now = put_and_claim(f, rcpts, 3, &w, id, &due);
+	char err[256];
+	static const char *const want[] = { "a.test", "a.test", "b.test" };
+	for (size_t i = 0; i < due.n; i++)
+		if (strcmp(due.items[i].domain, want[i]) != 0)
+			fail_msg("recipient %s: domain got \"%s\", want \"%s\"", due.items[i].address,
+			    due.items[i].domain, want[i]);
+
+	/* All three wait; a flush of either spelling of a.test frees its two. */
+	static const char *const flush[] = { "A.TEST.", "a.test" };
+	for (size_t k = 0; k < 2; k++) {
+		struct queue_outcome o[3];
+		for (size_t i = 0; i < 3; i++)
+			o[i] = (struct queue_outcome){ due.items[i].rcpt_id, QUEUE_RCPT_DEFERRED, now,
+				now + 600, 451, "4.4.1", "try later", NULL };
+		queue_due_list_free(&due);
+		w.pending++;
+		queue_update_outcomes(f->q, o, 3, on_commit, &w);
+		wait_all(f->base, &w);
+		int n = queue_update_flush_domain(f->q, flush[k], now, err, sizeof(err));
+		if (n != 2)
+			fail_msg("flush \"%s\": got %d recipients, want 2 (%s)", flush[k], n, err);
+		assert_int_equal(queue_due_list(f->q, now + 600, 100, true, &due, err, sizeof(err)), 0);
+		assert_int_equal(due.n, 3);
+	}
+	queue_due_list_free(&due);
 }
 
 /* Another process holds the write lock past the busy timeout: ok=false, then recovery. */
@@ -1005,6 +1060,7 @@ int main(void)
 		cmocka_unit_test(test_id),
 		cmocka_unit_test_setup_teardown(test_small_and_spilled, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_domain_key, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_outcomes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_admin, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_has_room, setup, teardown),

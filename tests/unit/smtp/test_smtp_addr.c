@@ -330,17 +330,60 @@ static void test_addr_mailbox(void **state)
 	}
 }
 
+/* RFC 5321 4.5.1: the one postmaster rule, for the parser and the relay policy alike. */
 static void test_addr_postmaster(void **state)
 {
 	(void)state;
-	struct smtp_addr a;
-	const char *err;
-	assert_int_equal(smtp_addr_parse_mailbox("POSTMASTER@x.test", 17, 0, &a, &err), 0);
-	assert_true(smtp_addr_is_postmaster(&a));
-	assert_int_equal(smtp_addr_parse_mailbox("\"postmaster\"@x.test", 19, 0, &a, &err), 0);
-	assert_true(smtp_addr_is_postmaster(&a));
-	assert_int_equal(smtp_addr_parse_mailbox("postmasters@x.test", 18, 0, &a, &err), 0);
-	assert_false(smtp_addr_is_postmaster(&a));
+	static const struct {
+		const char *local;	/* as written */
+		bool want;
+	} rows[] = {
+		{ "postmaster", true },
+		{ "POSTMASTER", true },
+		{ "PostMaster", true },
+		{ "\"postmaster\"", true },
+		{ "\"PostMaster\"", true },
+		{ "\"post\\master\"", true },	/* a quoted-pair is the character itself */
+		{ "\"\\p\\o\\s\\t\\m\\a\\s\\t\\e\\r\"", true },
+		{ "postmasters", false },
+		{ "postmaste", false },
+		{ "post.master", false },
+		{ "\"postmaster \"", false },
+		{ "\"postmaster", false },
+		{ "\"\"", false },
+		{ "", false },
+		{ "postmaster@x.test", false },	/* a local part, not an address */
+	};
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		bool got = smtp_addr_local_is_postmaster(rows[i].local);
+		if (got != rows[i].want)
+			fail_msg("local part %s: got %s, want %s", rows[i].local, got ? "postmaster" : "not",
+			    rows[i].want ? "postmaster" : "not");
+	}
+	/* With or without a domain, and through the parsed address. */
+	static const struct {
+		const char *path;
+		unsigned flags;
+		bool want;
+	} paths[] = {
+		{ "<POSTMASTER@x.test>", 0, true },
+		{ "<\"postmaster\"@x.test>", 0, true },
+		{ "<Postmaster>", SMTP_ADDR_NO_DOMAIN_OK, true },
+		{ "<\"post\\master\">", SMTP_ADDR_NO_DOMAIN_OK, true },
+		{ "<postmasters@x.test>", 0, false },
+		{ "<>", SMTP_ADDR_NULL_OK, false },
+	};
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+		struct smtp_addr a;
+		size_t used;
+		const char *err = NULL;
+		if (smtp_addr_parse_path(paths[i].path, strlen(paths[i].path), paths[i].flags, &a, &used,
+		    &err) != 0)
+			fail_msg("%s: refused (%s), want parsed", paths[i].path, err ? err : "");
+		if (smtp_addr_is_postmaster(&a) != paths[i].want)
+			fail_msg("%s: got %s, want %s", paths[i].path,
+			    paths[i].want ? "not postmaster" : "postmaster", paths[i].want ? "postmaster" : "not");
+	}
 }
 
 static void test_addr_literal_sockaddr(void **state)

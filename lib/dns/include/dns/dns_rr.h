@@ -47,9 +47,21 @@ enum dns_rr_status dns_rr_addr_parse(int family, const uint8_t *rdata, size_t le
     struct sockaddr_storage *out);
 
 /*
- * A domain name given as text, checked and made canonical: lower case,
- * one trailing dot removed, labels 1..63 octets of letters, digits, '-'
- * and '_', at most 253 octets in all.
+ * The one form in which the relay compares, stores and groups a mail
+ * domain (relay_domains, routes, policy, queue destinations, recipient
+ * groups): in[0..len) with ASCII letters in lower case, other octets
+ * (UTF-8 U-labels, literal brackets) as they are, and one trailing dot
+ * removed, so "A.Test." and "a.test" are one domain. Writes it
+ * NUL-terminated into out (which may be in itself) and returns its length;
+ * 0, and "" when cap > 0, when it is empty or does not fit. No syntax is
+ * checked: a key says which domain, not that it is a valid one.
+ */
+size_t dns_rr_name_key(const char *in, size_t len, char *out, size_t cap);
+
+/*
+ * A domain name given as text, checked and made canonical: its
+ * dns_rr_name_key, with labels 1..63 octets of letters, digits, '-' and
+ * '_', at most 253 octets in all.
  */
 enum dns_rr_status dns_rr_name_normalize(const char *in, char *out, size_t cap);
 

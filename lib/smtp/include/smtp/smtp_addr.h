@@ -91,7 +91,14 @@ int smtp_addr_parse_mailbox(const char *s, size_t len, unsigned flags,
  */
 size_t smtp_addr_format(const struct smtp_addr *a, char *buf, size_t buflen);
 
-/* The local part is "postmaster" in any case (RFC 5321 4.5.1). */
+/*
+ * Whether a local part as written (dot-string, or quoted-string with its
+ * quoted-pairs) is "postmaster" in any case (RFC 5321 4.5.1): postmaster,
+ * PostMaster, "postmaster" and "post\master" all are.
+ */
+bool smtp_addr_local_is_postmaster(const char *local);
+
+/* Whether the address is postmaster, with or without a domain (smtp_addr_local_is_postmaster). */
 bool smtp_addr_is_postmaster(const struct smtp_addr *a);
 
 /*
