@@ -40,7 +40,7 @@ def default_queue_dir():
 def test_unit_verifies():
     if shutil.which("systemd-analyze") is None:
         pytest.skip("systemd-analyze not installed")
-    tmp = tempfile.mkdtemp(prefix="mxrqa-unit-")
+    tmp = tempfile.mkdtemp(prefix="mxrtest-unit-")
     try:
         text = open(UNIT).read().replace("/usr/sbin/mxrelayd", "/bin/true")
         text = text.replace("/usr/bin/mxrelay ", "/bin/true ")
@@ -109,7 +109,7 @@ def test_daemon_starts_with_the_units_capabilities(netns, mxr_bin):
         pytest.skip("setpriv not installed")
     caps = " ".join(unit_values("CapabilityBoundingSet")).split()
     bounding = "-all," + ",".join("+" + c.lower().removeprefix("cap_") for c in caps)
-    top = tempfile.mkdtemp(prefix="mxrqa-caps-")
+    top = tempfile.mkdtemp(prefix="mxrtest-caps-")
     os.chmod(top, 0o755)
     qdir = os.path.join(top, "queue")
     os.mkdir(qdir, 0o750)                 # as StateDirectory= or install -d leaves it: root's

@@ -14,7 +14,7 @@ import re
 import pytest
 
 from daemon import Client, mxrelayd, queued_id, split_received  # noqa: F401
-from test_qa_relay_tricks import COMBOS
+from test_policy_relay_tricks import COMBOS
 
 pytestmark = pytest.mark.netns
 
