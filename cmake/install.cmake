@@ -24,8 +24,10 @@ if(NOT mxr_unit_dir)
   endif()
 endif()
 
-# The CLI's default configuration (check-config, queue, sendmail) is the
-# installed one.
+# The configuration read when none is named is the installed one, for the
+# daemon and the CLI alike: config_path_choose() in the config library
+# holds the rule; the CLI names the same path in its --help texts.
+target_compile_definitions(mxrd_config_obj PRIVATE MXR_CONFIG_FILE="${MXR_CONFIG_FILE}")
 if(TARGET mxrelay)
   target_compile_definitions(mxrelay PRIVATE MXR_CONFIG_FILE="${MXR_CONFIG_FILE}")
 endif()

@@ -16,6 +16,7 @@
 #include "commands.h"
 #include "policy/auth_db.h"
 #include "config/config.h"
+#include "config/config_path.h"
 #include "config/config_print.h"
 
 #define CHECK_CONFIG_DEFAULT_PATH MXR_CONFIG_FILE
@@ -124,8 +125,7 @@ int cmd_check_config(int argc, char **argv)
 		}
 		path = file;
 	}
-	if (path == NULL && access(CHECK_CONFIG_DEFAULT_PATH, F_OK) == 0)
-		path = CHECK_CONFIG_DEFAULT_PATH;
+	path = config_path_choose(path);
 
 	char err[1024];
 	struct config *c = NULL;

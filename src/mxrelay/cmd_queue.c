@@ -30,6 +30,7 @@
 
 #include "commands.h"
 #include "config/config.h"
+#include "config/config_path.h"
 #include "control/control.h"
 #include "queue/queue_store.h"
 #include "util/unix_sock.h"
@@ -221,13 +222,11 @@ static int queue_parse_args(int argc, char **argv, struct queue_args *a)
 	return EX_OK;
 }
 
-/* Load -c CONFIG, else the default file when it exists, else the embedded default. */
+/* Load -c CONFIG, else the installed file when it exists, else the embedded default. */
 static int queue_config(const char *path, struct config **cfg)
 {
 	char err[512];
-	if (path == NULL && access(QUEUE_DEFAULT_CONFIG, F_OK) == 0)
-		path = QUEUE_DEFAULT_CONFIG;
-	if (config_load(path, cfg, err, sizeof(err)) != 0) {
+	if (config_load(config_path_choose(path), cfg, err, sizeof(err)) != 0) {
 		fprintf(stderr, "mxrelay queue: %s\n", err);
 		return EX_CONFIG;
 	}

@@ -22,6 +22,7 @@
 
 #include "commands.h"
 #include "config/config.h"
+#include "config/config_path.h"
 #include "util/unix_sock.h"
 #include "util/log.h"
 
@@ -31,6 +32,8 @@
 static const char reload_usage[] =
     "usage: mxrelay reload [-c FILE | -s SOCKET]\n"
     "  -c, --config FILE   the daemon's configuration, to find its control socket\n"
+    "                      (default " MXR_CONFIG_FILE ",\n"
+    "                      or the embedded default when that file does not exist)\n"
     "  -s, --socket PATH   the control socket itself\n"
     "Exit status: 0 the new configuration was taken, 1 it was refused (the errors are\n"
     "printed; the daemon goes on with the old one), 69 no daemon, 77 not allowed.\n";
@@ -115,7 +118,7 @@ int cmd_reload(int argc, char **argv)
 	struct config *cfg = NULL;
 	if (sock == NULL) {
 		char err[1024];
-		if (config_load(path, &cfg, err, sizeof(err)) != 0) {
+		if (config_load(config_path_choose(path), &cfg, err, sizeof(err)) != 0) {
 			/* The file the daemon would reload is broken: that is the refusal. */
 			fprintf(stderr, "mxrelay reload: %s\n", err);
 			fprintf(stderr, "mxrelay reload: the daemon was not asked (give its control "

@@ -36,6 +36,7 @@
 #include "smtp/smtp_hdrrcpt.h"
 #include "commands.h"
 #include "config/config.h"
+#include "config/config_path.h"
 #include "queue/queue_store.h"
 #include "smtp/smtp_addr.h"
 #include "smtp/smtp_caps.h"
@@ -45,7 +46,6 @@
 #include "smtp/smtp_reply.h"
 #include "util/xalloc.h"
 
-#define SM_DEFAULT_CONFIG MXR_CONFIG_FILE
 #define SM_CHUNK (64u * 1024u)
 /* Seconds each step of the SMTP dialogue with the daemon may take. */
 #define SM_TIMEOUT_S 300
@@ -902,9 +902,7 @@ int cmd_sendmail(int argc, char **argv, const char *progname)
 	int rc = sm_parse(argc, argv, &o, &mode);
 	if (rc != EX_OK)
 		return rc < 0 ? EX_OK : rc;
-	const char *path = o.config;
-	if (path == NULL && access(SM_DEFAULT_CONFIG, F_OK) == 0)
-		path = SM_DEFAULT_CONFIG;
+	const char *path = config_path_choose(o.config);
 	if (mode != SM_SEND) {
 		if (o.first_rcpt < argc)
 			return sm_fail(&o, EX_USAGE, "unexpected argument \"%s\"", argv[o.first_rcpt]);

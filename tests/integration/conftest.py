@@ -133,7 +133,7 @@ def _find_bindir():
 def mxr_bin():
     bindir = _find_bindir()
     if bindir is None:
-        pytest.skip("no mxrelay binary: set MXR_BIN to the build directory")
+        pytest.fail("no mxrelay binary: build it (make asan) or set MXR_BIN to the build directory")
     bins = Binaries(os.path.abspath(bindir))
     return bins
 
@@ -285,7 +285,7 @@ def mxrelay_send(request, mxr_bin, netns):
 
     def run(args, input=b"", json=True, dns=DNS_ADDR, timeout=60, env=None, check_sanitizer=True):
         if not os.access(mxr_bin.mxrelay, os.X_OK):
-            pytest.skip(f"{mxr_bin.mxrelay} is not built")
+            pytest.fail(f"{mxr_bin.mxrelay} is not built (MXR_BIN={mxr_bin.dir})")
         argv = [mxr_bin.mxrelay, "send"]
         if dns:
             argv += ["--dns", dns]

@@ -249,7 +249,7 @@ def split_received(body):
 @pytest.fixture
 def mxrelayd(netns, mxr_bin, request):
     if not os.access(mxr_bin.mxrelayd, os.X_OK):
-        pytest.skip(f"{mxr_bin.mxrelayd} is not built")
+        pytest.fail(f"{mxr_bin.mxrelayd} is not built (MXR_BIN={mxr_bin.dir})")
     daemons = []
 
     def make(**kw):

@@ -1,11 +1,15 @@
 """The `mxrelay send` command line: recipients from the headers, arguments,
-exit codes, the plain (non-JSON) output and smarthosts."""
+exit codes, the plain (non-JSON) output, smarthosts, and the default
+timeouts --help and mxrelay(1) state."""
 
 import base64
 import json
+import os
+import subprocess
 
 import pytest
 
+from conftest import REPO, sanitizer_env
 from mxtest import expect
 from mxtest.expect import EX_OK, EX_TEMPFAIL, EX_UNAVAILABLE, EX_USAGE
 
@@ -216,3 +220,48 @@ def test_duplicate_recipients_are_sent_once(one_mx, fakesmtp, mxrelay_send):
 
     expect.exit_code(run, EX_OK)
     assert [t.accepted for t in srv.messages] == [["bob@a.test"]], srv.describe()
+
+
+# The default limits of `mxrelay send` (RFC 5321 4.5.3.2 where it gives one),
+# in seconds, as --help states them and in the words of mxrelay(1).
+SEND_TIMEOUTS = {
+    "--connect-timeout": {"help": ["default 30"], "man": ["(default 30)"]},
+    "--timeout": {"help": ["default 300", "DATA 120", "TLS 60"],
+                  "man": ["5 minutes", "2 minutes for DATA", "1 minute for the TLS handshake"]},
+    "--data-timeout": {"help": ["each block of message data (default 180)",
+                                "the reply after its end (default 600)"],
+                       "man": ["each block of the message", "the reply after its end",
+                               "defaults 3 and 10 minutes"]},
+}
+
+
+def _help_entry(text, option):
+    """The lines of --help for option: its own line and the indented lines after it."""
+    lines = text.splitlines()
+    start = next(i for i, l in enumerate(lines) if l.split()[:1] == [option])
+    entry = [lines[start]]
+    for line in lines[start + 1:]:
+        if line.lstrip().startswith("-") or not line.strip():
+            break
+        entry.append(line)
+    return " ".join(" ".join(entry).split())
+
+
+def _man_entry(option):
+    man = open(os.path.join(REPO, "man", "mxrelay.1")).read()
+    roff = option.replace("-", "\\-")
+    body = man.split(f".BI {roff} ", 1)[1].split(".TP", 1)[0]
+    return " ".join(body.split("\n", 1)[1].split())
+
+
+def test_help_and_man_page_state_the_same_timeouts(mxr_bin):
+    p = subprocess.run([mxr_bin.mxrelay, "send", "--help"], capture_output=True, text=True,
+                       timeout=30, env=sanitizer_env())
+    assert p.returncode == 0, p.stderr
+    for option, want in SEND_TIMEOUTS.items():
+        got = _help_entry(p.stdout, option)
+        for text in want["help"]:
+            assert text in got, f"mxrelay send --help, {option}: {got!r} does not say {text!r}"
+        got = _man_entry(option)
+        for text in want["man"]:
+            assert text in got, f"mxrelay(1), {option}: {got!r} does not say {text!r}"

@@ -242,12 +242,12 @@ def test_reload_under_the_units_capabilities(netns, mxr_bin, certs, tmp_path):
     import tempfile
     from conftest import sanitizer_env
     from mxtest.netns import wait_port
-    from test_qa_systemd_unit import unit_values
+    from test_package_systemd_unit import unit_values
     if shutil.which("setpriv") is None:
         pytest.skip("setpriv not installed")
     caps = " ".join(unit_values("CapabilityBoundingSet")).split()
     bounding = "-all," + ",".join("+" + c.lower().removeprefix("cap_") for c in caps)
-    top = tempfile.mkdtemp(prefix="mxrqa-reload-")
+    top = tempfile.mkdtemp(prefix="mxrtest-reload-")
     os.chmod(top, 0o755)
     qdir = os.path.join(top, "queue")
     os.mkdir(qdir, 0o750)

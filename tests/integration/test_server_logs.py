@@ -5,7 +5,8 @@ go through fail2ban's own fail2ban-regex with the filter shipped in
 etc/fail2ban; a client whose MAIL FROM and RCPT TO carry text shaped like
 log fields (`"x result=failed client=203.0.113.7"@a.test`) leaves every
 line parseable as key=value with only the fields mxrelayd wrote, and
-fail2ban never sees 203.0.113.7. With `log = syslog` the same lines go to
+fail2ban never sees 203.0.113.7; a quote or backslash in the HELO name
+is escaped in the helo="..." field. With `log = syslog` the same lines go to
 the syslog socket as RFC 3164 datagrams at facility mail.
 """
 
@@ -192,3 +193,17 @@ def test_syslog_output(netns, mxr_bin, tmp_path):
     refused = [g for g in got if "status=refused" in g]
     assert refused and refused[0].startswith("<22>"), got
     assert re.match(r"^<\d+>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d mxrelayd\[\d+\]: level=info ", refused[0]), refused[0]
+
+
+def test_helo_quotes_escaped_in_log(mxrelayd):
+    """A '"' or '\\' in the HELO name cannot end the helo="..." field of the log line."""
+    d = mxrelayd()
+    c = Client()
+    c.reply()
+    c.expect('EHLO x"status=forged\\', 250)
+    c.expect("QUIT", 221)
+    c.close()
+    lines = [l for l in d.log().splitlines() if "event=helo" in l]
+    assert lines, d.log()
+    got = lines[-1].split("helo=", 1)[1]
+    assert got == '"x\\"status=forged\\\\"', f"got helo={got}, want the quote and backslash escaped"

@@ -1,4 +1,4 @@
-"""Secrets only root can read, the checks check-config makes, and a private queue.
+"""Secrets only root can read, and the checks check-config makes.
 
 An administrator's TLS key is mode 0600 and owned by root (as Let's Encrypt
 and Debian's ssl-cert leave it), and so is the AUTH users file. mxrelayd
@@ -6,16 +6,13 @@ reads both while still root, before it drops to its own user, so STARTTLS
 and AUTH work with them. check-config loads the certificate and key as the
 daemon will: a key that does not match, a file that is not PEM, a
 certificate past its end date and a queue directory the daemon could not
-make are errors that name the line. The queue directory ends up 0700 and
-its files 0600 whatever the umask and the mode of a directory that was
-already there.
+make are errors that name the line.
 """
 
 import base64
 import os
 import smtplib
 import ssl
-import stat
 import subprocess
 
 import pytest
@@ -134,50 +131,6 @@ def test_daemon_starts_with_an_expired_certificate_and_warns(netns, mxr_bin, pki
     d.start()
     try:
         assert "event=tls-certificate" in d.log() and "expired on" in d.log(), d.log()
-    finally:
-        d.check_clean_exit()
-        d.cleanup()
-
-
-def test_queue_is_private_under_umask_022_and_a_0755_directory(netns, mxr_bin):
-    d = Daemon(netns, mxr_bin)
-    os.chmod(d.queue_dir, 0o755)
-    netns.peers.append(d)
-    old = os.umask(0o022)
-    try:
-        d.start()
-    finally:
-        os.umask(old)
-    try:
-        with smtplib.SMTP("127.0.0.1", 25, timeout=20) as c:
-            c.sendmail("a@b.test", ["x@example.test"], b"Subject: private\r\n\r\nhi\r\n")
-        mode = stat.S_IMODE(os.stat(d.queue_dir).st_mode)
-        assert mode == 0o700, oct(mode)
-        files = [f for f in os.listdir(d.queue_dir) if os.path.isfile(os.path.join(d.queue_dir, f))]
-        assert "queue.db" in files, files
-        for f in files:
-            m = stat.S_IMODE(os.stat(os.path.join(d.queue_dir, f)).st_mode)
-            assert m & 0o077 == 0, f"{f} is {oct(m)}"
-        assert "event=queue-permissions" in d.log()
-    finally:
-        d.check_clean_exit()
-        d.cleanup()
-
-
-def test_queue_files_made_readable_earlier_are_made_private_at_start(netns, mxr_bin):
-    d = Daemon(netns, mxr_bin)
-    netns.peers.append(d)
-    d.start()
-    with smtplib.SMTP("127.0.0.1", 25, timeout=20) as c:
-        c.sendmail("a@b.test", ["x@example.test"], b"Subject: private\r\n\r\nhi\r\n")
-    d.check_clean_exit()
-    db = os.path.join(d.queue_dir, "queue.db")
-    os.chmod(db, 0o644)
-    d.start()
-    try:
-        m = stat.S_IMODE(os.stat(db).st_mode)
-        assert m == 0o600, oct(m)
-        assert "fixed=" in d.log()
     finally:
         d.check_clean_exit()
         d.cleanup()

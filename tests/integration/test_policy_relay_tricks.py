@@ -1,6 +1,8 @@
 """Relay tricks an attacker combines, from an address outside relay_networks:
 each must get 550 5.7.1 (or a syntax refusal), never 250, and the session
-must still take mail for the relay's own domain afterwards."""
+must still take mail for the relay's own domain afterwards. The same holds
+for addresses written without angle brackets (strict_envelopes off, the
+default)."""
 
 import pytest
 
@@ -50,6 +52,38 @@ def test_combined_tricks_cannot_relay(mxrelayd, netns, rcpt):
     if r.code == 550:
         assert r.esc in ("5.7.1", "5.1.3"), f"{rcpt}: got {r}"
     c.expect("RCPT TO:<user@example.test>", 250, "2.1.5")
+    c.expect("DATA", 354)
+    c.send(b"Subject: local\r\n\r\nx\r\n.\r\n")
+    _, rcpts, _ = d.message(queued_id(c.reply()))
+    assert rcpts == ["user@example.test"], rcpts
+
+
+BARE_TRICKS = [
+    "victim@elsewhere.test",
+    "user%elsewhere.test@example.test",
+    "@example.test:user@elsewhere.test",
+    "@example.test,@x.test:victim@elsewhere.test",
+    '"victim@elsewhere.test"@example.test',
+    '"victim@elsewhere.test"',
+    "victim@elsewhere.test@example.test",
+    "victim@example.test.elsewhere.test",
+    "victim@elsewhere.test.",
+] + [c[1:-1] for c in COMBOS]
+
+
+@pytest.mark.parametrize("rcpt", BARE_TRICKS)
+def test_bare_relay_tricks_cannot_relay(mxrelayd, netns, rcpt):
+    netns.add_addr("127.0.0.99")
+    d = mxrelayd(relay_networks="127.0.0.1/32", relay_domains="example.test")
+    c = Client(source="127.0.0.99")
+    assert c.reply().code == 220
+    c.expect("EHLO client.test", 250)
+    c.expect("MAIL FROM:a@b.test SMTPUTF8", 250)
+    r = c.cmd(f"RCPT TO:{rcpt}")
+    assert r.code in (550, 553, 501), f"{rcpt}: got {r}, want a refusal"
+    if r.code == 550:
+        assert r.esc in ("5.7.1", "5.1.3"), f"{rcpt}: got {r}"
+    c.expect("RCPT TO:user@example.test", 250, "2.1.5")
     c.expect("DATA", 354)
     c.send(b"Subject: local\r\n\r\nx\r\n.\r\n")
     _, rcpts, _ = d.message(queued_id(c.reply()))

@@ -3,7 +3,6 @@ let the daemon start as root, hand its queue directory to its user and
 drop root, on a first start and on every restart after."""
 
 import os
-import re
 import shutil
 import subprocess
 import tempfile
@@ -30,17 +29,23 @@ def unit_values(key):
     return out
 
 
-def default_queue_dir():
-    src = open(os.path.join(REPO, "src", "mxrelayd", "config.c")).read()
-    m = re.search(r'c->queue_dir = xstrdup\("([^"]+)"\)', src)
-    assert m, "no file default for queue_dir in config.c"
-    return m.group(1)
+def default_queue_dir(mxr_bin, tmp_path):
+    """queue_dir of a configuration file that does not set it, as check-config prints it."""
+    conf = tmp_path / "mxrelay.conf"
+    conf.write_text("listen = 127.0.0.1:25 relay\n")
+    r = subprocess.run([mxr_bin.mxrelay, "check-config", "--print", str(conf)], capture_output=True,
+                       text=True, timeout=30, env=sanitizer_env())
+    assert r.returncode == 0, f"check-config --print: exit {r.returncode}\n{r.stderr}"
+    values = [l.split("=", 1)[1].strip() for l in r.stdout.splitlines()
+              if l.split("=", 1)[0].strip() == "queue_dir"]
+    assert len(values) == 1, f"no single queue_dir line in check-config --print:\n{r.stdout}"
+    return values[0]
 
 
 def test_unit_verifies():
     if shutil.which("systemd-analyze") is None:
         pytest.skip("systemd-analyze not installed")
-    tmp = tempfile.mkdtemp(prefix="mxrqa-unit-")
+    tmp = tempfile.mkdtemp(prefix="mxrtest-unit-")
     try:
         text = open(UNIT).read().replace("/usr/sbin/mxrelayd", "/bin/true")
         text = text.replace("/usr/bin/mxrelay ", "/bin/true ")
@@ -54,11 +59,11 @@ def test_unit_verifies():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def test_queue_dir_is_writable_under_the_sandbox():
+def test_queue_dir_is_writable_under_the_sandbox(mxr_bin, tmp_path):
     """ProtectSystem=strict makes everything read-only but ReadWritePaths."""
     assert "strict" in unit_values("ProtectSystem")
     rw = " ".join(unit_values("ReadWritePaths")).split()
-    qd = default_queue_dir()
+    qd = default_queue_dir(mxr_bin, tmp_path)
     assert any(qd == p.lstrip("-") or qd.startswith(p.lstrip("-") + "/") for p in rw), \
         f"the default queue_dir {qd} is not in ReadWritePaths {rw}"
 
@@ -109,7 +114,7 @@ def test_daemon_starts_with_the_units_capabilities(netns, mxr_bin):
         pytest.skip("setpriv not installed")
     caps = " ".join(unit_values("CapabilityBoundingSet")).split()
     bounding = "-all," + ",".join("+" + c.lower().removeprefix("cap_") for c in caps)
-    top = tempfile.mkdtemp(prefix="mxrqa-caps-")
+    top = tempfile.mkdtemp(prefix="mxrtest-caps-")
     os.chmod(top, 0o755)
     qdir = os.path.join(top, "queue")
     os.mkdir(qdir, 0o750)                 # as StateDirectory= or install -d leaves it: root's

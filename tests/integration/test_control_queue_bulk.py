@@ -15,8 +15,8 @@ import time
 import pytest
 
 from conftest import sanitizer_env, sanitizer_report
-from test_queue_cli import expect_rc, listing, run, submit
-from test_queue_delivery import by_final, dsn_parts, wait_for
+from test_control_queue_cli import expect_rc, listing, run, submit
+from test_delivery_retries_and_bounces import by_final, dsn_parts, wait_for
 from daemon import mxrelayd  # noqa: F401  (a fixture)
 
 pytestmark = pytest.mark.netns

@@ -1,12 +1,19 @@
 """What mxrelayd stores: the message byte for byte with one Received field
-in front, and every message that got its 250 survives a SIGKILL."""
+in front, its arrival as the time of the MAIL command (messages.received_at,
+from which max_queue_age and the age in `mxrelay queue` count), and every
+message that got its 250 survives a SIGKILL."""
 
+import json
+import os
 import socket
+import sqlite3
+import subprocess
 import threading
 import time
 
 import pytest
 
+from conftest import sanitizer_env
 from daemon import Client, mxrelayd, queued_id, split_received  # noqa: F401
 
 pytestmark = pytest.mark.netns
@@ -70,3 +77,36 @@ def test_sigkill_keeps_every_acknowledged_message(mxrelayd):
     for qid, body in ok:
         assert qid in msgs, f"{qid} got 250 but is not in the queue after SIGKILL"
         assert split_received(msgs[qid][2])[1] == body
+
+
+def test_received_at_is_the_time_of_the_mail_command(mxrelayd, mxr_bin):
+    d = mxrelayd()
+    c = Client()
+    c.reply()
+    c.expect("EHLO client.test", 250)
+    before_mail = int(time.time())
+    c.expect("MAIL FROM:<a@b.test>", 250)
+    after_mail = int(time.time())
+    time.sleep(2.5)
+    c.expect("RCPT TO:<one@example.test>", 250)
+    c.expect("DATA", 354)
+    c.send(b"Subject: arrival\r\n\r\nhello\r\n.\r\n")
+    qid = queued_id(c.reply())
+    acked = int(time.time())
+    c.expect("QUIT", 221)
+    c.close()
+    assert acked >= after_mail + 2
+
+    db = sqlite3.connect(f"file:{os.path.join(d.queue_dir, 'queue.db')}?mode=ro", uri=True)
+    try:
+        (stored,) = db.execute("SELECT received_at FROM messages WHERE id = ?", (qid,)).fetchone()
+    finally:
+        db.close()
+    assert before_mail <= stored <= after_mail, \
+        f"received_at {stored}: MAIL at {before_mail}..{after_mail}, the 250 at {acked}"
+
+    r = subprocess.run([mxr_bin.mxrelay, "queue", "-c", d.conf, "list", "--json"], capture_output=True,
+                       text=True, timeout=30, env=sanitizer_env())
+    assert r.returncode == 0, r.stderr
+    listed = {m["id"]: m for m in map(json.loads, r.stdout.splitlines())}
+    assert listed[qid]["received_at"] == stored, r.stdout

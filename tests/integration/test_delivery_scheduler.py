@@ -1,7 +1,7 @@
-"""Delivery-side defects found in review, each shown against the real daemon:
-a destination backoff that pushed a retry past the message's expiry, and a
-delivery waiting at a busy destination that was leaked when a stop cut the
-running one.
+"""The scheduler against the real daemon: a destination's backoff never
+pushes a recipient's retry past the message's expiry, and a stop that cuts
+the running delivery to a busy destination also frees the deliveries
+waiting behind it.
 """
 
 import os
@@ -13,7 +13,7 @@ import pytest
 
 from daemon import mxrelayd  # noqa: F401  (a fixture)
 from mxtest.fakesmtp import HANG
-from test_queue_delivery import SENDER, conf, rcpt_states, submit, wait_for, zones
+from test_delivery_retries_and_bounces import SENDER, conf, rcpt_states, submit, wait_for, zones
 
 pytestmark = pytest.mark.netns
 

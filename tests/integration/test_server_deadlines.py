@@ -2,7 +2,8 @@
 line must be complete within command_timeout of its first octet, and the
 message text must keep min_data_rate once data_timeout has passed. The
 read timeouts restart at every octet, so without these a dribbling
-client kept its session for ever.
+client kept its session for ever. After a BDAT chunk that is read and
+refused, the session waits for a command again, under command_timeout.
 
 These tests wait for the 10 s minimum of the timeouts by design."""
 
@@ -94,3 +95,17 @@ def test_message_data_has_a_minimum_rate(mxrelayd):
     fast.expect("QUIT", 221)
     msgs = d.messages()
     assert list(msgs) == [qid], f"queued: {sorted(msgs)}, want only the steady client's {qid}"
+
+
+def test_refused_bdat_chunk_returns_to_the_command_timeout(mxrelayd):
+    """After a BDAT chunk that is read and refused, an idle client is timed out
+    by command_timeout, not by the longer data_timeout."""
+    mxrelayd(conf_extra="command_timeout = 10s\ndata_timeout = 60s\n")
+    c = Client(timeout=30)
+    c.reply()
+    c.expect("EHLO client.test", 250)
+    c.send(b"BDAT 5\r\nhello")          # no MAIL yet: the chunk is read, then refused
+    r = c.reply()
+    assert r.code == 503, r
+    r = c.reply()                       # idle: 421 after command_timeout
+    assert r.code == 421 and r.esc == "4.4.2", r

@@ -1,11 +1,14 @@
 """`mxrelay check-config --print` and `--print-changed` on real files:
-every setting with its value, only the ones set, and never a password.
+every setting with its value, only the ones set, and never a password;
+the retry defaults it prints are the ones README, mxrelay.conf(5) and the
+example configuration state.
 """
 
+import os
 import re
 import subprocess
 
-from conftest import sanitizer_env, sanitizer_report
+from conftest import REPO, sanitizer_env, sanitizer_report
 
 PASSWORD = "Sm4rthost-secret-never-shown"
 # The keys of mxrelay.conf(5) when this was written (the unit test test_config_print checks
@@ -82,3 +85,33 @@ def test_print_of_a_bad_file_is_the_error(mxr_bin, tmp_path):
     assert f"{conf}:2: max_errors" in p.stderr, p.stderr
     p = check_config(mxr_bin, "--print", str(conf), str(conf))
     assert p.returncode == 64, p
+
+
+# The retry schedule an administrator gets without setting it, as README,
+# mxrelay.conf(5) and the example configuration state it.
+RETRY_DEFAULT = "5m 10m 20m 30m 1h 2h 4h"
+MAX_QUEUE_AGE_DEFAULT = "5d"
+
+
+def test_retry_defaults_are_the_documented_ones(mxr_bin, tmp_path):
+    conf = tmp_path / "mxrelay.conf"
+    conf.write_text("listen = 127.0.0.1:2525 relay\n")
+    p = check_config(mxr_bin, "--print", str(conf))
+    assert p.returncode == 0, p.stderr
+    printed = {}
+    for line in p.stdout.splitlines():
+        if "=" in line and not line.startswith("#"):
+            key, value = line.split("=", 1)
+            printed.setdefault(key.strip(), value.strip())
+    assert printed.get("retry_intervals") == RETRY_DEFAULT, p.stdout
+    assert printed.get("max_queue_age") == MAX_QUEUE_AGE_DEFAULT, p.stdout
+
+    readme = open(os.path.join(REPO, "README.md")).read()
+    assert f"`retry_intervals = {RETRY_DEFAULT}`" in readme, "README.md does not state the retry default"
+    assert f"`max_queue_age = {MAX_QUEUE_AGE_DEFAULT}`" in readme, "README.md does not state max_queue_age"
+    man = open(os.path.join(REPO, "man", "mxrelay.conf.5")).read()
+    retry_entry = man.split(".BI retry_intervals", 1)[1].split(".TP", 1)[0]
+    assert f'Default:\n.BR "{RETRY_DEFAULT}" .' in retry_entry, retry_entry
+    example = open(os.path.join(REPO, "etc", "mxrelay.conf")).read().splitlines()
+    assert f"#retry_intervals = {RETRY_DEFAULT}" in example
+    assert f"#max_queue_age = {MAX_QUEUE_AGE_DEFAULT}" in example

@@ -17,7 +17,7 @@ import pytest
 
 from daemon import mxrelayd  # noqa: F401  (a fixture)
 from mxtest.fakesmtp import HANG
-from test_queue_delivery import SENDER, conf, queue_empty, rcpt_states, submit, wait_for, zones
+from test_delivery_retries_and_bounces import SENDER, conf, queue_empty, rcpt_states, submit, wait_for, zones
 
 pytestmark = pytest.mark.netns
 

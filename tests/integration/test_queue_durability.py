@@ -104,7 +104,7 @@ def test_unwritable_queue_directory_is_a_clear_error(netns, mxr_bin):
 
 def tempfile_dir():
     import tempfile
-    d = tempfile.mkdtemp(prefix="mxrqa-")
+    d = tempfile.mkdtemp(prefix="mxrtest-")
     os.chmod(d, 0o755)
     return d
 

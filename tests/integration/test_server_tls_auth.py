@@ -1,5 +1,6 @@
 """mxrelayd's STARTTLS (RFC 3207) and AUTH (RFC 4954) with real clients:
-Python's smtplib and ssl, swaks, and raw bytes for the injection test."""
+Python's smtplib and ssl, swaks, and raw bytes for the injection test, an
+overlong AUTH response and an AUTH that must not survive STARTTLS."""
 
 import base64
 import shutil
@@ -15,6 +16,7 @@ from daemon import Client, HOSTNAME, mxrelayd, queued_id, split_received  # noqa
 pytestmark = pytest.mark.netns
 
 USERS = {"alice": "correct horse"}
+SUBMISSION = "127.0.0.1:587 submission auth-plaintext"
 
 
 def tls_ctx(certs):
@@ -144,3 +146,38 @@ def test_starttls_injection_discarded(mxrelayd, certs):
     c.sock.settimeout(10)
     c.expect("EHLO client.test", 250)
     c.expect("NOOP", 250)
+
+
+def test_overlong_auth_response_ends_exchange(mxrelayd):
+    """After "500 Line too long" for an AUTH response, the next line is a command again."""
+    mxrelayd(auth_users=USERS, listen=["127.0.0.1:25 relay", SUBMISSION])
+    c = Client(port=587)
+    c.reply()
+    c.expect("EHLO client.test", 250)
+    c.expect("AUTH PLAIN", 334)
+    c.send(b"A" * 5000 + b"\r\n")
+    r = c.reply()
+    assert r.code == 500, f"overlong response: got {r}, want 500"
+    c.expect("NOOP", 250, "2.0.0")
+    c.expect("AUTH PLAIN " + plain("alice", "correct horse"), 235, "2.7.0")
+    c.expect("QUIT", 221)
+
+
+def test_starttls_discards_auth(mxrelayd, certs):
+    """RFC 3207 4.2: an AUTH done in clear does not survive STARTTLS."""
+    d = mxrelayd(certs=certs, auth_users=USERS, relay_networks="192.0.2.0/24",
+                 listen=["127.0.0.1:25 relay", SUBMISSION])
+    c = Client(port=587)
+    c.reply()
+    c.expect("EHLO client.test", 250)
+    c.expect("AUTH PLAIN " + plain("alice", "correct horse"), 235, "2.7.0")
+    c.expect("STARTTLS", 220, "2.0.0")
+    c.starttls(tls_ctx(certs))
+    r = c.expect("EHLO client.test", 250)
+    assert "AUTH PLAIN LOGIN" in r.lines, f"EHLO after STARTTLS: got {r.lines}, want AUTH offered again"
+    c.expect("MAIL FROM:<a@b.test>", 530, "5.7.0")
+    c.expect("AUTH PLAIN " + plain("alice", "correct horse"), 235, "2.7.0")
+    c.expect("MAIL FROM:<a@b.test>", 250)
+    c.expect("RCPT TO:<x@elsewhere.test>", 250, "2.1.5")
+    c.expect("QUIT", 221)
+    assert "correct horse" not in d.log()
