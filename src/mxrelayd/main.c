@@ -26,6 +26,7 @@
 #include "dns/dns_mx.h"
 #include "policy/auth_db.h"
 #include "config/config.h"
+#include "config/config_path.h"
 #include "control/control.h"
 #include "control/control_public.h"
 #include "pidlock.h"
@@ -48,7 +49,8 @@
 
 static const char mxrd_usage[] =
     "usage: mxrelayd [-c FILE] [-t|--check] [-d|--debug] [-h|--help] [-V|--version]\n"
-    "  -c, --config FILE  read FILE instead of the embedded default configuration\n"
+    "  -c, --config FILE  read FILE instead of %s\n"
+    "                     (the embedded default configuration when that does not exist)\n"
     "  -t, --check        check the configuration, print the result and exit\n"
     "  -d, --debug        log debug events (state changes, every reply code)\n"
     "  -h, --help         show this help and exit\n"
@@ -269,20 +271,22 @@ static int mxrd_parse_args(int argc, char **argv, struct mxrd *d)
 			d->debug = true;
 			break;
 		case 'h':
-			fputs(mxrd_usage, stdout);
+			printf(mxrd_usage, config_installed_path());
 			return 0;
 		case 'V':
 			printf("mxrelayd %s\n", MXR_VERSION);
 			return 0;
 		default:
-			fputs(mxrd_usage, stderr);
+			fprintf(stderr, mxrd_usage, config_installed_path());
 			return 2;
 		}
 	}
 	if (optind != argc) {
-		fputs(mxrd_usage, stderr);
+		fprintf(stderr, mxrd_usage, config_installed_path());
 		return 2;
 	}
+	/* The same file the commands read (config_path.h); the reload helper re-reads it. */
+	d->path = config_path_choose(d->path);
 	return -1;
 }
 

@@ -27,6 +27,7 @@
 #include "config/config.h"
 #include "control/control.h"
 #include "queue/queue_store.h"
+#include "dns/dns_rr.h"
 #include "smtp/smtp_addr.h"
 #include "util/log.h"
 #include "util/unix_sock.h"
@@ -107,7 +108,7 @@ const char *control_status_name(enum control_status s)
 static int control_parse_domain(const char *s, size_t n, char *out, const char **why)
 {
 	if (n > 0 && s[n - 1] == '.')
-		n--;
+		n--;	/* checked without it; the key below drops it the same way */
 	if (n == 0 || n > CONTROL_ARG_MAX) {
 		*why = n == 0 ? "empty domain" : "domain too long";
 		return -1;
@@ -118,11 +119,8 @@ static int control_parse_domain(const char *s, size_t n, char *out, const char *
 		*why = "not a domain name";
 		return -1;
 	}
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		out[i] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : (char)c;
-	}
-	out[n] = '\0';
+	/* The domain as the queue stores it (queue_store_domain). */
+	dns_rr_name_key(s, n, out, CONTROL_ARG_MAX + 1);
 	struct sockaddr_storage ss;
 	if (literal && smtp_addr_literal_to_sockaddr(out, &ss) != 0) {
 		*why = "bad address literal";

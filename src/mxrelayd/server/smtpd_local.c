@@ -29,6 +29,7 @@
 #include "smtpd_listener.h"
 #include "smtpd_session.h"
 #include "smtpd_txn.h"
+#include "dns/dns_rr.h"
 #include "smtp/smtp_header.h"
 #include "util/log.h"
 #include "util/unix_sock.h"
@@ -414,12 +415,11 @@ bool smtpd_local_is_local(const struct config *cfg, const struct smtp_addr *addr
 		return true;
 	if (addr->kind != SMTP_ADDR_MAILBOX || addr->domain_is_literal)
 		return false;
-	char domain[SMTP_DOMAIN_MAX + 1];
-	snprintf(domain, sizeof(domain), "%s", addr->domain);
-	size_t n = strlen(domain);
-	if (n > 0 && domain[n - 1] == '.')
-		domain[--n] = '\0';
-	if (strcasecmp(domain, "localhost") != 0 && strcasecmp(domain, cfg->hostname) != 0)
+	/* Domains compare by their key: case and a trailing dot do not matter. */
+	char domain[DNS_RR_NAME_MAX + 2], host[DNS_RR_NAME_MAX + 2];
+	dns_rr_name_key(addr->domain, strlen(addr->domain), domain, sizeof(domain));
+	dns_rr_name_key(cfg->hostname, strlen(cfg->hostname), host, sizeof(host));
+	if (strcmp(domain, "localhost") != 0 && strcmp(domain, host) != 0)
 		return false;
 	const struct cfg_route *r = config_route(cfg, domain);
 	return r == NULL || strcmp(r->domain, "*") == 0;
@@ -483,7 +483,7 @@ bool smtpd_local_rcpt(struct smtpd_session *s, const struct smtp_addr *addr,
 		return false;
 	if (!smtpd_local_name(addr->local, name, sizeof(name)))
 		return false;
-	bool postmaster = strcasecmp(name, "postmaster") == 0;
+	bool postmaster = smtp_addr_local_is_postmaster(addr->local);
 	/* RFC 5321 4.5.1: postmaster is always taken; without an alias it stays as it was. */
 	if (postmaster && aliases_find(cfg->aliases, name) == NULL && cfg->admin_address == NULL)
 		return false;
