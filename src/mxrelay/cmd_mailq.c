@@ -23,9 +23,17 @@
 #include "util/unix_sock.h"
 #include "config/config.h"
 #include "control/control_public.h"
+#include "control/control_reply.h"
 
 /* Seconds the daemon gets for its reply. */
 #define MAILQ_TIMEOUT_S 60
+
+/* A line of the listing, to standard output. */
+static void mailq_print_line(void *arg, const char *line, size_t len)
+{
+	fwrite(line, 1, len, arg);
+	fputc('\n', arg);
+}
 
 /* Send "list" and print the body; the exit status. */
 static int mailq_ask(int fd, const char *prog, const char *path)
@@ -34,37 +42,18 @@ static int mailq_ask(int fd, const char *prog, const char *path)
 		fprintf(stderr, "%s: cannot send to the daemon at %s: %s\n", prog, path, strerror(errno));
 		return EX_TEMPFAIL;
 	}
-	FILE *in = fdopen(fd, "r");
-	if (in == NULL) {
-		close(fd);
-		return EX_OSERR;
-	}
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t n = getline(&line, &cap, in);
+	struct control_reply reply;
+	const char *why = NULL;
 	int status = EX_OK;
-	if (n <= 0) {
-		fprintf(stderr, "%s: no reply from the daemon at %s\n", prog, path);
+	if (control_reply_read(fd, CONTROL_LIST, MAILQ_TIMEOUT_S * 1000u, mailq_print_line, stdout,
+	    &reply, &why) != 0) {
+		fprintf(stderr, "%s: the daemon at %s: %s\n", prog, path, why);
 		status = EX_TEMPFAIL;
-	} else if (strncmp(line, "ok ", 3) != 0) {
-		fprintf(stderr, "%s: the daemon at %s says: %s", prog, path, line);
-		status = strncmp(line, "error ", 6) == 0 ? EX_TEMPFAIL : EX_PROTOCOL;
-	} else {
-		bool ended = false;
-		while ((n = getline(&line, &cap, in)) > 0) {
-			if (strcmp(line, ".\n") == 0) {
-				ended = true;
-				break;
-			}
-			fputs(line[0] == '.' ? line + 1 : line, stdout);
-		}
-		if (!ended) {
-			fprintf(stderr, "%s: the listing from %s ended early\n", prog, path);
-			status = EX_TEMPFAIL;
-		}
+	} else if (reply.status != CONTROL_OK) {
+		fprintf(stderr, "%s: the daemon at %s says: %s\n", prog, path, reply.text);
+		status = EX_TEMPFAIL;
 	}
-	free(line);
-	fclose(in);
+	close(fd);
 	return status;
 }
 

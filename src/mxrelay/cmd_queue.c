@@ -32,6 +32,7 @@
 #include "config/config.h"
 #include "config/config_path.h"
 #include "control/control.h"
+#include "control/control_reply.h"
 #include "queue/queue_store.h"
 #include "util/unix_sock.h"
 #include "util/log.h"
@@ -40,8 +41,6 @@
 #define QUEUE_DEFAULT_CONFIG MXR_CONFIG_FILE
 /* How long to wait for each part of the daemon's reply. */
 #define QUEUE_REPLY_TIMEOUT_MS 60000
-/* Longest reply line taken from the daemon (a JSON line of a large message). */
-#define QUEUE_REPLY_LINE_MAX (16u * 1024u * 1024u)
 
 static const char queue_usage_text[] =
     "usage: mxrelay queue [-c CONFIG] COMMAND [ARGS] (options may also follow COMMAND)\n"
@@ -233,19 +232,6 @@ static int queue_config(const char *path, struct config **cfg)
 	return EX_OK;
 }
 
-/* The typed status of an error KIND of the protocol; false when the kind is unknown. */
-static bool queue_kind_parse(const char *kind, size_t n, enum control_status *out)
-{
-	for (int st = CONTROL_E_USAGE; st <= CONTROL_E_TOOLARGE; st++) {
-		const char *name = control_status_name((enum control_status)st);
-		if (strlen(name) == n && memcmp(name, kind, n) == 0) {
-			*out = (enum control_status)st;
-			return true;
-		}
-	}
-	return false;
-}
-
 /* The exit status for a request's typed result. */
 static int queue_status_exit(enum control_status st)
 {
@@ -260,31 +246,11 @@ static int queue_status_exit(enum control_status st)
 	return EX_PROTOCOL;
 }
 
-/* Read one LF-ended line of the reply into *line (freed by the caller); -1 on EOF or error. */
-static int queue_read_line(int fd, struct evbuffer *in, char **line, size_t *len, const char **why)
+/* A body line of the daemon's reply, into the body buffer. */
+static void queue_body_line(void *arg, const char *line, size_t len)
 {
-	for (;;) {
-		*line = evbuffer_readln(in, len, EVBUFFER_EOL_LF);
-		if (*line != NULL)
-			return 0;
-		if (evbuffer_get_length(in) > QUEUE_REPLY_LINE_MAX) {
-			*why = "a reply line is too long";
-			return -1;
-		}
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		int rc = poll(&p, 1, QUEUE_REPLY_TIMEOUT_MS);
-		if (rc == 0) {
-			*why = "no reply in time";
-			return -1;
-		}
-		if (rc < 0 && errno == EINTR)
-			continue;
-		int n = rc < 0 ? -1 : evbuffer_read(in, fd, 65536);
-		if (n <= 0) {
-			*why = n == 0 ? "the daemon closed the connection" : strerror(errno);
-			return -1;
-		}
-	}
+	evbuffer_add(arg, line, len);
+	evbuffer_add(arg, "\n", 1);
 }
 
 /*
@@ -318,52 +284,16 @@ static int queue_link_ask(struct queue_link *l, const char *req, struct evbuffer
 	struct control_req r;
 	const char *why = NULL;
 	(void)control_parse(req, strlen(req), &r, &why);
-	struct evbuffer *in = evbuffer_new();
-	char *line = NULL;
-	size_t len = 0;
+	struct control_reply reply;
 	int rc = EX_OK;
-	if (queue_read_line(fd, in, &line, &len, &why) != 0) {
+	if (control_reply_read(fd, r.verb, QUEUE_REPLY_TIMEOUT_MS, queue_body_line, body, &reply,
+	    &why) != 0) {
 		snprintf(msg, msglen, "daemon at %s: %s", sock, why);
 		rc = EX_TEMPFAIL;
-	} else if (len >= 3 && memcmp(line, "ok ", 3) == 0) {
-		*st = CONTROL_OK;
-		snprintf(msg, msglen, "%s", line + 3);
-		char *b;
-		size_t blen;
-		while (control_verb_has_body(r.verb) &&
-		    queue_read_line(fd, in, &b, &blen, &why) == 0) {
-			if (blen == 1 && b[0] == '.') {
-				free(b);
-				why = NULL;
-				break;
-			}
-			size_t skip = b[0] == '.' ? 1 : 0;
-			evbuffer_add(body, b + skip, blen - skip);
-			evbuffer_add(body, "\n", 1);
-			free(b);
-		}
-		if (control_verb_has_body(r.verb) && why != NULL) {
-			snprintf(msg, msglen, "daemon at %s: %s (the answer is cut)", sock, why);
-			rc = EX_TEMPFAIL;
-		}
-	} else if (len >= 6 && memcmp(line, "error ", 6) == 0) {
-		const char *kind = line + 6;
-		const char *sp = strchr(kind, ' ');
-		size_t klen = sp != NULL ? (size_t)(sp - kind) : strlen(kind);
-		snprintf(msg, msglen, "%s", sp != NULL ? sp + 1 : kind);
-		if (!queue_kind_parse(kind, klen, st)) {
-			snprintf(msg, msglen, "daemon at %s: unknown error kind in \"%.*s\"", sock,
-			    (int)(klen > 64 ? 64 : klen), kind);
-			rc = EX_PROTOCOL;
-		}
 	} else {
-		char safe[200];
-		log_printable(safe, sizeof(safe), line, len);
-		snprintf(msg, msglen, "daemon at %s: unexpected reply \"%s\"", sock, safe);
-		rc = EX_PROTOCOL;
+		*st = reply.status;
+		snprintf(msg, msglen, "%s", reply.text);
 	}
-	free(line);
-	evbuffer_free(in);
 	close(fd);
 	return rc;
 }

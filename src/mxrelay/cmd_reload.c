@@ -23,11 +23,9 @@
 #include "commands.h"
 #include "config/config.h"
 #include "config/config_path.h"
+#include "control/control_reply.h"
 #include "util/unix_sock.h"
 #include "util/log.h"
-
-/* Most octets of an answer: a status line and the errors. */
-#define RELOAD_ANSWER_MAX (256u * 1024u)
 
 static const char reload_usage[] =
     "usage: mxrelay reload [-c FILE | -s SOCKET]\n"
@@ -38,50 +36,58 @@ static const char reload_usage[] =
     "Exit status: 0 the new configuration was taken, 1 it was refused (the errors are\n"
     "printed; the daemon goes on with the old one), 69 no daemon, 77 not allowed.\n";
 
-/* Send "reload" and read the whole answer into buf; its length, or -1 with errno. */
-static ssize_t reload_exchange(const char *path, char *buf, size_t cap)
+/* A line of the answer's body (the errors, or the warnings), to the stream given. */
+static void reload_print_line(void *arg, const char *line, size_t len)
 {
-	int fd = unix_sock_connect(path, 0);
-	if (fd < 0)
-		return -1;
-	if (write(fd, "reload\n", 7) != 7) {
-		int e = errno;
-		close(fd);
-		errno = e;
-		return -1;
-	}
-	size_t used = 0;
-	while (used < cap - 1) {
-		ssize_t n = read(fd, buf + used, cap - 1 - used);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		used += (size_t)n;
-	}
-	close(fd);
-	buf[used] = '\0';
-	return (ssize_t)used;
+	if (len > 0)
+		fprintf(arg, "%.*s\n", (int)len, line);
 }
 
-/* Print the body lines (dot-stuffed, ended by "."), each to out. */
-static void reload_print_body(const char *p, FILE *out)
+/*
+ * Send "reload" to the control socket at path and print the answer: the
+ * status line and its body to standard output when the configuration was
+ * taken, to standard error otherwise. The exit status.
+ */
+static int reload_ask(const char *path)
 {
-	while (*p != '\0') {
-		const char *nl = strchr(p, '\n');
-		size_t n = nl != NULL ? (size_t)(nl - p) : strlen(p);
-		if (n == 1 && p[0] == '.')
-			break;
-		if (n > 0 && p[0] == '.') {
-			p++;
-			n--;
-		}
-		if (n > 0)
-			fprintf(out, "%.*s\n", (int)n, p);
-		p += n;
-		if (*p == '\n')
-			p++;
+	int fd = unix_sock_connect(path, 0);
+	if (fd < 0 || write(fd, "reload\n", 7) != 7) {
+		int e = errno;
+		fprintf(stderr, "mxrelay reload: %s: %s\n", path, strerror(e));
+		if (fd >= 0)
+			close(fd);
+		return e == EACCES || e == EPERM ? EX_NOPERM : EX_UNAVAILABLE;
 	}
+	/*
+	 * The body goes where the status line goes, known only once that is
+	 * read: gather it, then print. A reload takes as long as the helper
+	 * needs, so there is no deadline here.
+	 */
+	char *body = NULL;
+	size_t blen = 0;
+	FILE *mem = open_memstream(&body, &blen);
+	if (mem == NULL) {
+		close(fd);
+		return EX_OSERR;
+	}
+	struct control_reply reply;
+	const char *why = NULL;
+	int got = control_reply_read(fd, CONTROL_RELOAD, 0, reload_print_line, mem, &reply, &why);
+	close(fd);
+	fclose(mem);
+	int rc;
+	if (got != 0) {
+		fprintf(stderr, "mxrelay reload: daemon at %s: %s\n", path, why);
+		rc = EX_UNAVAILABLE;
+	} else if (reply.status == CONTROL_OK) {
+		printf("mxrelay reload: %s\n%s", reply.text, body);
+		rc = EX_OK;
+	} else {
+		fprintf(stderr, "mxrelay reload: %s\n%s", reply.text, body);
+		rc = reply.status == CONTROL_E_CONFIG ? 1 : EX_UNAVAILABLE;
+	}
+	free(body);
+	return rc;
 }
 
 int cmd_reload(int argc, char **argv)
@@ -127,37 +133,7 @@ int cmd_reload(int argc, char **argv)
 		}
 		sock = cfg->control_socket;
 	}
-	char *buf = malloc(RELOAD_ANSWER_MAX);
-	if (buf == NULL) {
-		config_free(cfg);
-		return EX_OSERR;
-	}
-	int rc;
-	ssize_t n = reload_exchange(sock, buf, RELOAD_ANSWER_MAX);
-	if (n < 0) {
-		int e = errno;
-		fprintf(stderr, "mxrelay reload: %s: %s\n", sock, strerror(e));
-		rc = e == EACCES || e == EPERM ? EX_NOPERM : EX_UNAVAILABLE;
-	} else if (strncmp(buf, "ok ", 3) == 0) {
-		const char *body = strchr(buf, '\n');
-		printf("mxrelay reload: %.*s\n", (int)(body != NULL ? body - buf - 3 : n - 3), buf + 3);
-		if (body != NULL)
-			reload_print_body(body + 1, stdout);
-		rc = EX_OK;
-	} else if (strncmp(buf, "error config ", 13) == 0) {
-		const char *body = strchr(buf, '\n');
-		fprintf(stderr, "mxrelay reload: %.*s\n",
-		    (int)(body != NULL ? body - buf - 13 : n - 13), buf + 13);
-		if (body != NULL)
-			reload_print_body(body + 1, stderr);
-		rc = 1;
-	} else {
-		const char *nl = strchr(buf, '\n');
-		fprintf(stderr, "mxrelay reload: daemon at %s: %.*s\n", sock,
-		    (int)(nl != NULL ? nl - buf : n), n > 0 ? buf : "closed the connection");
-		rc = EX_UNAVAILABLE;
-	}
-	free(buf);
+	int rc = reload_ask(sock);
 	config_free(cfg);
 	return rc;
 }

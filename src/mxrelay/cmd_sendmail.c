@@ -41,6 +41,7 @@
 #include "smtp/smtp_addr.h"
 #include "smtp/smtp_caps.h"
 #include "smtp/smtp_cmd.h"
+#include "smtp/smtp_data.h"
 #include "smtp/smtp_dsn.h"
 #include "smtp/smtp_header.h"
 #include "smtp/smtp_reply.h"
@@ -76,7 +77,12 @@ struct sm_msg {
 	int body_fd;		/* owned: unlinked file, the body in wire form, dot-stuffed */
 	uint64_t body_len;
 	bool eightbit;
+	struct smtp_data_enc enc;	/* the body's DATA encoder, across pieces of long lines */
+	char *clean;		/* owned: a piece without its CRs, SM_CHUNK + 1 octets */
 };
+
+/* Room for the encoded form of one piece and its line end. */
+#define SM_ENC_MAX (smtp_data_enc_bound(SM_CHUNK + 1))
 
 /* The SMTP connection to the daemon. */
 struct sm_conn {
@@ -353,28 +359,28 @@ static int sm_tmpfile(void)
 	return fd;
 }
 
-/* Append one body line (CR before the line end and bare CRs dropped), stuffed, CRLF. */
-static int sm_body_line(struct sm_msg *m, const char *p, size_t n, bool start, bool lf,
-    char *out, size_t outcap)
+/*
+ * Append one piece of a body line to the body file in wire form: its CRs
+ * dropped (a line ends at LF here, as sendmail input does), then through
+ * the DATA encoder, which stuffs a dot at a line's start, ends lines with
+ * CRLF and breaks those past 998 octets. out holds SM_ENC_MAX octets.
+ */
+static int sm_body_line(struct sm_msg *m, const char *p, size_t n, bool lf, char *out)
 {
 	size_t k = 0;
-	if (start && n > 0 && p[0] == '.')
-		out[k++] = '.';
 	for (size_t i = 0; i < n; i++) {
 		if (p[i] == '\r')
 			continue;
 		if ((unsigned char)p[i] >= 0x80)
 			m->eightbit = true;
-		out[k++] = p[i];
+		m->clean[k++] = p[i];
 	}
-	if (lf) {
-		out[k++] = '\r';
-		out[k++] = '\n';
-	}
-	(void)outcap;
-	if (sm_write_all(m->body_fd, out, k, false) != 0)
+	if (lf)
+		m->clean[k++] = '\n';
+	size_t w = smtp_data_enc_feed(&m->enc, m->clean, k, out);
+	if (sm_write_all(m->body_fd, out, w, false) != 0)
 		return -1;
-	m->body_len += k;
+	m->body_len += w;
 	return 0;
 }
 
@@ -385,7 +391,9 @@ static int sm_body_line(struct sm_msg *m, const char *p, size_t n, bool start, b
 static int sm_read(const struct sm_opts *o, const struct config *cfg, struct sm_msg *m)
 {
 	struct sm_in *in = xcalloc(1, sizeof(*in));
-	char *out = xmalloc(2 * SM_CHUNK + 4);
+	char *out = xmalloc(SM_ENC_MAX);
+	smtp_data_enc_init(&m->enc);
+	m->clean = xmalloc(SM_CHUNK + 1);
 	size_t cap = 4096;
 	m->hdr = xmalloc(cap);
 	m->hdrlen = 0;
@@ -445,7 +453,7 @@ static int sm_read(const struct sm_opts *o, const struct config *cfg, struct sm_
 			}
 			/* the body starts without a blank line; one is added below */
 		}
-		if (sm_body_line(m, p, n, start, lf, out, 2 * SM_CHUNK + 4) != 0) {
+		if (sm_body_line(m, p, n, lf, out) != 0) {
 			rc = sm_fail(o, EX_CANTCREAT, "cannot write the temporary file: %s",
 			    strerror(errno));
 			goto out;
@@ -756,22 +764,22 @@ static void sm_mail_from(const struct sm_opts *o, const struct smtp_caps *caps,
 }
 
 /*
- * After DATA: the header, dot-stuffed (a field name may start with a
- * dot), then the body file, already in wire form. EX_OK, or the exit
- * status with the reason printed. c's buffer carries the body, so it holds
- * no reply afterwards.
+ * After DATA: the header through the DATA encoder (a field name may
+ * start with a dot), then the body file, already in wire form. EX_OK, or
+ * the exit status with the reason printed. c's buffer carries the body, so
+ * it holds no reply afterwards.
  */
 static int sm_send_content(const struct sm_opts *o, struct sm_conn *c, const char *where,
     const char *hdr, size_t hdrlen, const struct sm_msg *m)
 {
-	for (size_t i = 0; i < hdrlen;) {
-		const char *e = memchr(hdr + i, '\n', hdrlen - i);
-		size_t n = e != NULL ? (size_t)(e - (hdr + i)) + 1 : hdrlen - i;
-		if ((hdr[i] == '.' && sm_write_all(c->fd, ".", 1, true) != 0) ||
-		    sm_write_all(c->fd, hdr + i, n, true) != 0)
-			goto write_failed;
-		i += n;
-	}
+	struct smtp_data_enc enc;
+	smtp_data_enc_init(&enc);
+	char *wire = xmalloc(smtp_data_enc_bound(hdrlen));
+	size_t wlen = smtp_data_enc_feed(&enc, hdr, hdrlen, wire);
+	int wrc = sm_write_all(c->fd, wire, wlen, true);
+	free(wire);
+	if (wrc != 0)
+		goto write_failed;
 	if (lseek(m->body_fd, 0, SEEK_SET) != 0)
 		goto read_failed;
 	for (;;) {
@@ -966,6 +974,7 @@ int cmd_sendmail(int argc, char **argv, const char *progname)
 out:
 	if (m.body_fd >= 0)
 		close(m.body_fd);
+	free(m.clean);
 	free(m.hdr);
 	free(hdr);
 	for (size_t i = 0; i < nr; i++)

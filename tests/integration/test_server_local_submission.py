@@ -253,6 +253,38 @@ def test_mail_for_root_reaches_its_alias(netns, mxr_bin, world, tmp_path):
         d.cleanup()
 
 
+def test_sendmail_body_arrives_as_written(netns, mxr_bin, world, tmp_path):
+    """Lines starting with dots (the lone "." too, with -i), a line of 2,500 octets and
+    a header field starting with a dot reach the receiver as written: sendmail stuffs
+    and breaks lines with the same DATA encoder as the daemon's delivery, so the long
+    line is broken with CRLF SPACE and nothing else changes."""
+    d = _start(netns, mxr_bin, tmp_path)
+    try:
+        long_line = b"a" * 2500
+        body = b".\n..two\n.leading\n" + long_line + b"\nlast"
+        text = b"Subject: dots\n.X-Dot: field\n\n" + body
+        r = _sendmail(mxr_bin, d, ["-i", "dots@elsewhere.test"], text)
+        assert r.returncode == 0, r.stderr.decode()
+        msgs = wait_for("the message at the receiver", lambda: _dumped(world), describe=d.describe)
+        got = msgs[0].message
+        head, _, got_body = got.partition(b"\n\n")
+        assert b"\n.X-Dot: field" in head
+        lines = got_body.split(b"\n")
+        assert lines[:3] == [b".", b"..two", b".leading"], lines[:3]
+        # The long line comes broken into pieces of at most 998 octets, continued by a space.
+        pieces = []
+        for line in lines[3:]:
+            if line == b"last":
+                break
+            assert len(line) <= 998
+            pieces.append(line)
+        assert pieces[0].startswith(b"a") and all(p.startswith(b" ") for p in pieces[1:])
+        assert b"".join(p[1:] if i else p for i, p in enumerate(pieces)) == long_line
+    finally:
+        d.check_clean_exit()
+        d.cleanup()
+
+
 def test_local_name_without_alias_is_refused_at_once(netns, mxr_bin, world, tmp_path):
     d = _start(netns, mxr_bin, tmp_path, aliases=ALIASES)
     try:
