@@ -11,6 +11,7 @@
  * Never: keeps mutable state outside main's own frame; never runs the
  * loop as root.
  */
+#include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/thread.h>
 #include <getopt.h>
@@ -34,7 +35,10 @@
 #include "queue/queue_store.h"
 #include "reload.h"
 #include "reload_helper.h"
+#include "status.h"
 #include "delivery/sched.h"
+#include "http/http.h"
+#include "metrics/metrics_mail.h"
 #include "server/server.h"
 #include "net/net_tls.h"
 #include "util/log.h"
@@ -241,6 +245,10 @@ struct mxrd {
 	struct smtpd_local *local;
 	struct control_public *mailq;
 	struct dns_resolver *dns;
+	struct metrics_mail *metrics;	/* counters from start to exit, across reloads */
+	int *http_fds;			/* bound while root, until the HTTP server takes them */
+	struct http_server *http;
+	struct status_sources status;
 	struct smtpd_ctx ctx;
 	struct reload *reload;
 	struct mxrd_run run;
@@ -333,6 +341,8 @@ static void mxrd_start_privileged(struct mxrd *d)
 	}
 	if (cfg->auth_file != NULL && (d->auth = auth_db_load(cfg->auth_file, err, sizeof(err))) == NULL)
 		fatal("event=start-failed reason=\"%s\"", err);
+	if (http_bind(cfg, &d->http_fds, err, sizeof(err)) != 0)
+		fatal("event=start-failed reason=\"%s\"", err);
 	d->helper_fd = reload_helper_start(d->path, &d->helper_pid, err, sizeof(err));
 	if (d->helper_fd < 0)
 		fatal("event=start-failed reason=\"%s\"", err);
@@ -420,6 +430,53 @@ static void mxrd_open_services(struct mxrd *d)
 	}
 }
 
+/* The summary for /status.json and the page. */
+static char *mxrd_status_json(void *arg, size_t *len)
+{
+	struct mxrd *d = arg;
+	struct evbuffer *b = evbuffer_new();
+	if (b == NULL)
+		return NULL;
+	status_write(&d->status, time(NULL), true, b);
+	*len = evbuffer_get_length(b);
+	char *out = xmalloc(*len + 1);
+	evbuffer_remove(b, out, *len);
+	out[*len] = '\0';
+	evbuffer_free(b);
+	return out;
+}
+
+/* "status" and "status-json" on the control socket. */
+static void mxrd_control_status(void *arg, bool json, struct evbuffer *b)
+{
+	struct mxrd *d = arg;
+	status_write(&d->status, time(NULL), json, b);
+}
+
+/* A reload is in force: what lives outside the generations follows it. */
+static void mxrd_applied(void *arg, const struct config *cfg)
+{
+	struct mxrd *d = arg;
+	http_server_set_config(d->http, cfg);
+	metrics_mail_set_dest_slots(d->metrics, cfg->metrics_destinations);
+}
+
+/* The HTTP listener on the descriptors bound while root, with the status of this daemon. */
+static void mxrd_start_http(struct mxrd *d)
+{
+	char err[512];
+	d->status = (struct status_sources){ .started = time(NULL), .reload = d->reload,
+	    .sched = d->sched, .queue = d->queue, .metrics = d->metrics };
+	status_register_gauges(&d->status);
+	control_set_status(d->control, mxrd_control_status, d);
+	reload_set_applied(d->reload, mxrd_applied, d);
+	d->http = http_server_new(d->base, d->http_fds, d->cfg->nhttp_listeners, d->cfg,
+	    metrics_mail_registry(d->metrics), mxrd_status_json, d, err, sizeof(err));
+	d->http_fds = NULL;
+	if (d->http == NULL)
+		fatal("event=start-failed reason=\"%s\"", err);
+}
+
 /* The server's first generation, the reload module that owns it from here, and the signals. */
 static void mxrd_start_serving(struct mxrd *d)
 {
@@ -455,6 +512,7 @@ static void mxrd_start_serving(struct mxrd *d)
 	event_add(d->ev_int, NULL);
 	event_add(d->ev_hup, NULL);
 
+	mxrd_start_http(d);
 	smtpd_listener_start(d->listeners, reload_ctx(d->reload));
 	smtpd_local_start(d->local, mxrd_ctx_now, d->reload);
 	log_msg(LOG_LVL_INFO, "event=started version=%s config=\"%s\" hostname=%s queue=\"%s\" tls=%s auth=%s",
@@ -481,6 +539,7 @@ static void mxrd_shut_down(struct mxrd *d)
 	event_free(d->log_ev);
 	/* A reload still waited for is answered no while its control client may hear it. */
 	reload_close_helper(d->reload);
+	http_server_free(d->http);
 	control_free(d->control);
 	control_public_free(d->mailq);
 	smtpd_local_free(d->local);
@@ -499,6 +558,8 @@ static void mxrd_shut_down(struct mxrd *d)
 	reload_free(d->reload);
 	smtpd_limit_free(d->ctx.limit);
 	smtpd_authfail_free(d->ctx.authfail);
+	status_sources_free(&d->status);
+	metrics_mail_free(d->metrics);
 	event_base_free(d->base);
 }
 
@@ -524,6 +585,7 @@ int main(int argc, char **argv)
 		fatal("event=start-failed reason=\"%s\"", err);
 	signal(SIGPIPE, SIG_IGN);
 	mxrd_raise_nofile(d.cfg);
+	d.metrics = metrics_mail_new(d.cfg->metrics_destinations);
 
 	mxrd_start_privileged(&d);
 	mxrd_open_loop(&d);

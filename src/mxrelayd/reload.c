@@ -62,6 +62,8 @@ struct reload {
 	struct reload_gen *retired;	/* owned: generations that sessions still use */
 	struct smtpd_listener *listeners;/* owned */
 	struct sched *sched;		/* not owned */
+	void (*applied)(void *arg, const struct config *cfg);	/* a new generation is in force */
+	void *applied_arg;
 	struct smtpd_stats gone;	/* counters of generations already freed */
 	int fd;				/* the helper's socket, or -1; owned */
 	pid_t pid;
@@ -366,6 +368,9 @@ static const char *reload_apply(struct reload *r, struct reload_msg *m, char *er
 	old->next = r->retired;
 	r->retired = old;
 	r->cur = g;
+	/* Before the reap frees the old configuration: nobody may keep pointing at it. */
+	if (r->applied != NULL)
+		r->applied(r->applied_arg, cfg);
 	reload_reap(r);
 	snprintf(err, errlen, "config=\"%s\" listeners=%zu tls=%s auth=%s", cfg->path,
 	    smtpd_listener_count(r->listeners), g->tls != NULL ? "yes" : "no",
@@ -542,6 +547,21 @@ bool reload_busy(const struct reload *r)
 		if (g->ctx.nsessions > 0 || g->ctx.auth_jobs > 0)
 			return true;
 	return false;
+}
+
+void reload_set_applied(struct reload *r, void (*fn)(void *arg, const struct config *cfg),
+    void *arg)
+{
+	r->applied = fn;
+	r->applied_arg = arg;
+}
+
+unsigned reload_sessions(const struct reload *r)
+{
+	unsigned n = r->cur->ctx.nsessions;
+	for (const struct reload_gen *g = r->retired; g != NULL; g = g->next)
+		n += g->ctx.nsessions;
+	return n;
 }
 
 struct smtpd_stats reload_stats(const struct reload *r)

@@ -48,6 +48,15 @@ void reload_stop_sessions(struct reload *r);
 void reload_drop_sessions(struct reload *r);
 /* Whether any generation has a session or a password check left. */
 bool reload_busy(const struct reload *r);
+/*
+ * Call fn with the configuration of each new generation as it comes into
+ * force (before the old one can be freed): what lives outside the
+ * generations (the HTTP listener, the metrics) follows it there.
+ */
+void reload_set_applied(struct reload *r, void (*fn)(void *arg, const struct config *cfg),
+    void *arg);
+/* SMTP sessions open now, in every generation. */
+unsigned reload_sessions(const struct reload *r);
 /* Counters of every generation together (the shutdown summary). */
 struct smtpd_stats reload_stats(const struct reload *r);
 /*

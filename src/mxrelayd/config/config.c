@@ -35,7 +35,9 @@ static const char cfg_default_text[] =
 	"# delivering straight to each recipient domain's MX hosts.\n"
 	"listen = 127.0.0.1:2525 relay\n"
 	"relay_networks = 127.0.0.0/8 ::1\n"
-	"queue_dir = ./var\n";
+	"queue_dir = ./var\n"
+	"# Metrics (/metrics) and the status page (/) for this machine.\n"
+	"http_listen = 127.0.0.1:9425\n";
 
 const char *config_default_text(void)
 {
@@ -125,6 +127,11 @@ static void cfg_set_defaults(struct config *c)
 	config_parse_network("127.0.0.0/8", &c->networks[0]);
 	config_parse_network("::1", &c->networks[1]);
 	c->nnetworks = 2;
+	c->http_allow = xcalloc(2, sizeof(*c->http_allow));
+	config_parse_network("127.0.0.0/8", &c->http_allow[0]);
+	config_parse_network("::1", &c->http_allow[1]);
+	c->nhttp_allow = 2;
+	c->metrics_destinations = 20;
 	c->max_message_size = 35ULL * 1024 * 1024;
 	c->max_recipients = 1000;
 	c->hop_limit = 100;
@@ -302,6 +309,8 @@ void config_free(struct config *c)
 	free(c->admin_address);
 	free(c->listeners);
 	free(c->networks);
+	free(c->http_listeners);
+	free(c->http_allow);
 	for (size_t i = 0; i < c->nrelay_domains; i++)
 		free(c->relay_domains[i]);
 	free(c->relay_domains);

@@ -179,6 +179,14 @@ int cfg_finish(struct cfg_parser *p)
 	struct config *c = p->c;
 	if (c->nlisteners == 0)
 		return cfg_error_at(p, 0, "no listen line: the daemon would accept no mail");
+	for (size_t h = 0; h < c->nhttp_listeners; h++)
+		for (size_t i = 0; i < c->nlisteners; i++)
+			if (c->listeners[i].addrlen == c->http_listeners[h].addrlen &&
+			    memcmp(&c->listeners[i].addr, &c->http_listeners[h].addr,
+			    c->listeners[i].addrlen) == 0)
+				return cfg_error_at(p, cfg_line_of(p, "http_listen"), "http_listen: %s is "
+				    "also an SMTP listener (%s)", c->http_listeners[h].text,
+				    c->listeners[i].text);
 	if ((c->tls_cert == NULL) != (c->tls_key == NULL)) {
 		if (c->tls_cert != NULL)
 			return cfg_error_at(p, cfg_line_of(p, "tls_cert"), "tls_cert without tls_key");

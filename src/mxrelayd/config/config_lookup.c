@@ -49,11 +49,11 @@ static bool config_lookup_prefix_equal(const uint8_t *a, const uint8_t *b, unsig
 	return (a[whole] & mask) == (b[whole] & mask);
 }
 
-bool config_network_match(const struct config *c, const struct sockaddr *sa)
+bool config_networks_match(const struct cfg_network *nets, size_t nnets, const struct sockaddr *sa)
 {
 	uint8_t v4[4], v6[16];
 	bool has4 = false, has6 = false;
-	if (c == NULL || sa == NULL)
+	if (sa == NULL)
 		return false;
 	if (sa->sa_family == AF_INET) {
 		memcpy(v4, &((const struct sockaddr_in *)sa)->sin_addr, 4);
@@ -68,14 +68,19 @@ bool config_network_match(const struct config *c, const struct sockaddr *sa)
 			has4 = true;
 		}
 	}
-	for (size_t i = 0; i < c->nnetworks; i++) {
-		const struct cfg_network *n = &c->networks[i];
+	for (size_t i = 0; i < nnets; i++) {
+		const struct cfg_network *n = &nets[i];
 		if (n->family == AF_INET && has4 && config_lookup_prefix_equal(n->addr, v4, n->prefix))
 			return true;
 		if (n->family == AF_INET6 && has6 && config_lookup_prefix_equal(n->addr, v6, n->prefix))
 			return true;
 	}
 	return false;
+}
+
+bool config_network_match(const struct config *c, const struct sockaddr *sa)
+{
+	return c != NULL && config_networks_match(c->networks, c->nnetworks, sa);
 }
 
 /* ---- lookups on the frozen result -------------------------------------- */

@@ -66,6 +66,8 @@ int cfg_one_token(struct cfg_parser *p, const char *key, char *value, char **out
 
 cfg_setter cfg_set_listen;		/* listen */
 cfg_setter cfg_set_networks;		/* relay_networks */
+cfg_setter cfg_set_http_listen;		/* http_listen */
+cfg_setter cfg_set_http_allow;		/* http_allow */
 cfg_setter cfg_set_domains;		/* relay_domains */
 cfg_setter cfg_set_retry;		/* retry_intervals */
 cfg_setter cfg_set_log_level;		/* log_level */

@@ -59,17 +59,36 @@ static void config_print_log_level(FILE *out, const struct config *c, const char
 	    names[lvl] : "?");
 }
 
-static void config_print_networks(FILE *out, const struct config *c, const char *key)
+static void config_print_network_list(FILE *out, const char *key, const struct cfg_network *nets,
+    size_t n)
 {
 	char buf[128];
 	fprintf(out, "%s =", key);
-	if (c->nnetworks == 0)
+	if (n == 0)
 		fprintf(out, " none");
-	for (size_t i = 0; i < c->nnetworks; i++) {
-		config_network_format(&c->networks[i], buf, sizeof(buf));
+	for (size_t i = 0; i < n; i++) {
+		config_network_format(&nets[i], buf, sizeof(buf));
 		fprintf(out, " %s", buf);
 	}
 	fputc('\n', out);
+}
+
+static void config_print_networks(FILE *out, const struct config *c, const char *key)
+{
+	config_print_network_list(out, key, c->networks, c->nnetworks);
+}
+
+static void config_print_http_allow(FILE *out, const struct config *c, const char *key)
+{
+	config_print_network_list(out, key, c->http_allow, c->nhttp_allow);
+}
+
+static void config_print_http_listen(FILE *out, const struct config *c, const char *key)
+{
+	for (size_t i = 0; i < c->nhttp_listeners; i++)
+		fprintf(out, "%s = %s\n", key, c->http_listeners[i].text);
+	if (c->nhttp_listeners == 0)
+		fprintf(out, "%s = none\n", key);
 }
 
 static void config_print_domains(FILE *out, const struct config *c, const char *key)
@@ -183,6 +202,8 @@ static const struct config_print_special {
 	{ "bare_newline", config_print_bare_newline },
 	{ "local_sender_override", config_print_sender_override },
 	{ "relay_networks", config_print_networks },
+	{ "http_listen", config_print_http_listen },
+	{ "http_allow", config_print_http_allow },
 	{ "relay_domains", config_print_domains },
 	{ "vrfy", config_print_vrfy },
 	{ "address_preference", config_print_family },

@@ -89,30 +89,79 @@ static bool cfg_network_too_wide(const struct cfg_network *net)
 }
 
 /* relay_networks = CIDR ..., or "none" */
-int cfg_set_networks(struct cfg_parser *p, char *value)
+/*
+ * KEY = NETWORK ..., or "none": the list into *nets (replacing what it
+ * held). wide_ok: a network that takes in most of the Internet is allowed
+ * (http_allow may; relay_networks must not, that is an open relay).
+ */
+static int cfg_set_network_list(struct cfg_parser *p, const char *key, char *value,
+    struct cfg_network **nets, size_t *nnets, bool wide_ok)
 {
 	char q[256];
 	char *tok[1024];
 	size_t n = config_value_split(value, tok, 1024);
 	if (n > 1024)
-		return cfg_error(p, "relay_networks: more than 1024 networks");
-	struct config *c = p->c;
-	free(c->networks);
-	c->networks = NULL;
-	c->nnetworks = 0;
+		return cfg_error(p, "%s: more than 1024 networks", key);
+	free(*nets);
+	*nets = NULL;
+	*nnets = 0;
 	if (n == 1 && strcmp(tok[0], "none") == 0)
 		return 0;
-	c->networks = xcalloc(n, sizeof(*c->networks));
+	*nets = xcalloc(n, sizeof(**nets));
 	for (size_t i = 0; i < n; i++) {
 		const char *why;
-		if (config_value_network(tok[i], &c->networks[i], &why) < 0)
-			return cfg_error(p, "relay_networks: '%s' %s", cfg_quote(q, sizeof(q), tok[i]), why);
-		if (cfg_network_too_wide(&c->networks[i]))
-			return cfg_error(p, "relay_networks: '%s' would let most of the Internet relay "
+		if (config_value_network(tok[i], &(*nets)[i], &why) < 0)
+			return cfg_error(p, "%s: '%s' %s", key, cfg_quote(q, sizeof(q), tok[i]), why);
+		if (!wide_ok && cfg_network_too_wide(&(*nets)[i]))
+			return cfg_error(p, "%s: '%s' would let most of the Internet relay "
 			    "(an open relay); list only your own networks, and let other clients "
-			    "authenticate", cfg_quote(q, sizeof(q), tok[i]));
-		c->nnetworks++;
+			    "authenticate", key, cfg_quote(q, sizeof(q), tok[i]));
+		(*nnets)++;
 	}
+	return 0;
+}
+
+/* relay_networks = NETWORK ..., or "none" */
+int cfg_set_networks(struct cfg_parser *p, char *value)
+{
+	return cfg_set_network_list(p, "relay_networks", value, &p->c->networks,
+	    &p->c->nnetworks, false);
+}
+
+/* http_allow = NETWORK ..., or "none" (the HTTP listener then answers nobody) */
+int cfg_set_http_allow(struct cfg_parser *p, char *value)
+{
+	return cfg_set_network_list(p, "http_allow", value, &p->c->http_allow,
+	    &p->c->nhttp_allow, true);
+}
+
+/* http_listen = ADDRESS:PORT, on as many lines as wanted, or "none" */
+int cfg_set_http_listen(struct cfg_parser *p, char *value)
+{
+	char q[256];
+	struct config *c = p->c;
+	if (strcmp(value, "none") == 0) {
+		free(c->http_listeners);
+		c->http_listeners = NULL;
+		c->nhttp_listeners = 0;
+		return 0;
+	}
+	struct cfg_http_listener l;
+	memset(&l, 0, sizeof(l));
+	const char *why;
+	if (strlen(value) >= sizeof(l.text) || strpbrk(value, " \t,") != NULL)
+		return cfg_error(p, "http_listen: expected one 'ADDRESS:PORT', not '%s'",
+		    cfg_quote(q, sizeof(q), value));
+	if (config_value_hostport(value, false, &l.addr, &l.addrlen, &why) < 0)
+		return cfg_error(p, "http_listen: '%s' %s", cfg_quote(q, sizeof(q), value), why);
+	snprintf(l.text, sizeof(l.text), "%s", value);
+	for (size_t i = 0; i < c->nhttp_listeners; i++)
+		if (c->http_listeners[i].addrlen == l.addrlen &&
+		    memcmp(&c->http_listeners[i].addr, &l.addr, l.addrlen) == 0)
+			return cfg_error(p, "http_listen: %s is given twice", l.text);
+	c->http_listeners = xreallocarray(c->http_listeners, c->nhttp_listeners + 1,
+	    sizeof(*c->http_listeners));
+	c->http_listeners[c->nhttp_listeners++] = l;
 	return 0;
 }
 

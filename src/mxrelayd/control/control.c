@@ -70,6 +70,8 @@ static const struct control_verb_def {
 	{ "select-domain", CONTROL_SELECT_DOMAIN, CONTROL_ARG_DOMAIN, true },
 	{ "select-sender", CONTROL_SELECT_SENDER, CONTROL_ARG_SENDER, true },
 	{ "reload", CONTROL_RELOAD, CONTROL_ARG_NONE, true },
+	{ "status", CONTROL_STATUS, CONTROL_ARG_NONE, true },
+	{ "status-json", CONTROL_STATUS_JSON, CONTROL_ARG_NONE, true },
 };
 #define CONTROL_NVERBS (sizeof(control_verbs) / sizeof(control_verbs[0]))
 
@@ -91,7 +93,25 @@ bool control_verb_has_body(enum control_verb v)
 	return false;
 }
 
+void control_json_str(struct evbuffer *b, const char *s)
+{
+	if (s == NULL) {
+		evbuffer_add(b, "null", 4);
+		return;
+	}
+	evbuffer_add(b, "\"", 1);
+	for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
+		if (*p == '"' || *p == '\\')
+			evbuffer_add_printf(b, "\\%c", *p);
+		else if (*p < 0x20 || *p == 0x7f)
+			evbuffer_add_printf(b, "\\u%04x", *p);
+		else
+			evbuffer_add(b, p, 1);
+	}
+	evbuffer_add(b, "\"", 1);
+}
 const char *control_status_name(enum control_status s)
+
 {
 	switch (s) {
 	case CONTROL_OK: return "ok";
@@ -294,6 +314,8 @@ struct control {
 	void (*reload)(void *arg, void (*done)(void *done_arg, bool ok, const char *text),
 	    void *done_arg);
 	void *reload_arg;
+	void (*status)(void *arg, bool json, struct evbuffer *b);
+	void *status_arg;
 	unsigned long next_id;
 };
 
@@ -498,6 +520,29 @@ void control_set_reload(struct control *c, void (*reload)(void *arg,
 	c->reload_arg = arg;
 }
 
+void control_set_status(struct control *c, void (*fn)(void *arg, bool json, struct evbuffer *b),
+    void *arg)
+{
+	c->status = fn;
+	c->status_arg = arg;
+}
+
+/* "status", "status-json": the summary the daemon gives (status.c). */
+static void control_status(struct control_conn *cn, bool json)
+{
+	struct control *c = cn->ctl;
+	if (c->status == NULL) {
+		control_reply(cn, CONTROL_E_USAGE, "this daemon gives no status", NULL);
+		return;
+	}
+	struct evbuffer *body = evbuffer_new();
+	if (body == NULL)
+		panic("event=control-failed reason=\"out of memory\"");
+	c->status(c->status_arg, json, body);
+	control_reply(cn, CONTROL_OK, json ? "status as JSON" : "status", body);
+	evbuffer_free(body);
+}
+
 /* A whole request line arrived: parse, run, reply. */
 static void control_handle(struct control_conn *cn, const char *line, size_t len)
 {
@@ -518,6 +563,10 @@ static void control_handle(struct control_conn *cn, const char *line, size_t len
 	}
 	if (req.verb == CONTROL_RELOAD) {
 		control_reload(cn);
+		return;
+	}
+	if (req.verb == CONTROL_STATUS || req.verb == CONTROL_STATUS_JSON) {
+		control_status(cn, req.verb == CONTROL_STATUS_JSON);
 		return;
 	}
 	char msg[512];

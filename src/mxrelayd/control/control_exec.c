@@ -25,25 +25,6 @@
 
 /* ---- formatting ---- */
 
-/* Append s as a JSON string, or null when s is NULL. */
-static void control_json_str(struct evbuffer *b, const char *s)
-{
-	if (s == NULL) {
-		evbuffer_add(b, "null", 4);
-		return;
-	}
-	evbuffer_add(b, "\"", 1);
-	for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
-		if (*p == '"' || *p == '\\')
-			evbuffer_add_printf(b, "\\%c", *p);
-		else if (*p < 0x20 || *p == 0x7f)
-			evbuffer_add_printf(b, "\\u%04x", *p);
-		else
-			evbuffer_add(b, p, 1);
-	}
-	evbuffer_add(b, "\"", 1);
-}
-
 /* Append s with control characters shown as '?', so a terminal shows it as text. */
 static void control_text_str(struct evbuffer *b, const char *s, size_t n)
 {
@@ -601,6 +582,8 @@ enum control_status control_run(struct queue_store *q, const struct control_req 
 		break;
 	}
 	case CONTROL_RELOAD:
+	case CONTROL_STATUS:
+	case CONTROL_STATUS_JSON:
 		snprintf(msg, msglen, "%s needs the running daemon", control_verb_name(req->verb));
 		return CONTROL_E_USAGE;
 	}

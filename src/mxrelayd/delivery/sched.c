@@ -57,8 +57,7 @@ struct sched *sched_op_end(struct sched_op *op)
 	return s;
 }
 
-/* Idle connections still open on every route's engine context. */
-static size_t sched_idle_count(const struct sched *s)
+size_t sched_idle_count(const struct sched *s)
 {
 	size_t n = mxr_context_idle_count(s->direct);
 	for (size_t i = 0; i < s->nroutes; i++)
@@ -981,12 +980,4 @@ void sched_free(struct sched *s)
 	free(s->eng);
 	sched_dest_table_free(s->dests);
 	free(s);
-}
-
-void sched_get_stats(const struct sched *s, struct sched_stats *out)
-{
-	*out = s->stats;
-	out->running = s->nrunning;
-	out->waiting = s->waiting;
-	out->destinations = sched_dest_count(s->dests);
 }

@@ -80,6 +80,14 @@ size_t sched_dest_count(const struct sched_dests *t)
 	return t->count;
 }
 
+void sched_dest_each(const struct sched_dests *t, void (*fn)(void *arg,
+    const struct sched_dest *d), void *arg)
+{
+	for (size_t b = 0; b < SCHED_DEST_BUCKETS; b++)
+		for (const struct sched_dest *d = t->bucket[b]; d != NULL; d = d->hnext)
+			fn(arg, d);
+}
+
 void sched_dest_ready(struct sched_dests *t, struct sched_dest *d)
 {
 	if (d->in_ready || d->nwait == 0)

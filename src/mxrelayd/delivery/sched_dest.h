@@ -52,6 +52,9 @@ struct sched_dest *sched_dest_get(struct sched_dests *t, const char *key);
 /* The destination named key, or NULL. */
 struct sched_dest *sched_dest_find(struct sched_dests *t, const char *key);
 size_t sched_dest_count(const struct sched_dests *t);
+/* Call fn for every destination remembered (none may be added or removed meanwhile). */
+void sched_dest_each(const struct sched_dests *t, void (*fn)(void *arg,
+    const struct sched_dest *d), void *arg);
 
 /* Queue l at d's tail and put d in the ready queue. */
 void sched_dest_push(struct sched_dests *t, struct sched_dest *d, struct sched_dest_link *l);

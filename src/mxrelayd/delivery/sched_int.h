@@ -166,4 +166,7 @@ void sched_bounce_recover(struct sched *s);
 /* A DSN could not be queued: look for failed recipients again later. */
 void sched_bounce_retry_later(struct sched *s);
 
+/* Idle connections still open on every route's engine context (sched.c). */
+size_t sched_idle_count(const struct sched *s);
+
 #endif

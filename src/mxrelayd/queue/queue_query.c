@@ -294,5 +294,21 @@ int queue_sqlite_query_count(struct queue_store *store, struct queue_counts *out
 		queue_store_seterr(err, errlen, "count", q->rdb);
 		return -1;
 	}
+	if (sqlite3_prepare_v2(q->rdb, "SELECT id, received_at FROM messages"
+	    " ORDER BY received_at, id LIMIT 1", -1, &st, NULL) != SQLITE_OK) {
+		queue_store_seterr(err, errlen, "prepare", q->rdb);
+		return -1;
+	}
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		const char *id = (const char *)sqlite3_column_text(st, 0);
+		snprintf(out->oldest_id, sizeof(out->oldest_id), "%s", id != NULL ? id : "");
+		out->oldest_received = (time_t)sqlite3_column_int64(st, 1);
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		queue_store_seterr(err, errlen, "oldest", q->rdb);
+		return -1;
+	}
 	return 0;
 }

@@ -21,6 +21,7 @@
 
 #include "smtpd_limit.h"
 #include "smtpd_session.h"
+#include "net/net_listen.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
@@ -45,22 +46,8 @@ struct smtpd_listener {
 
 int smtpd_listener_bind_one(const struct cfg_listener *lc, char *err, size_t errlen)
 {
-	int fd = socket(lc->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		snprintf(err, errlen, "listen %s: socket: %s", lc->text, strerror(errno));
-		return -1;
-	}
-	int one = 1;
-	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (lc->addr.ss_family == AF_INET6)
-		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	/* Bound now (the port may need root); listen() waits for smtpd_listener_start. */
-	if (bind(fd, (const struct sockaddr *)&lc->addr, lc->addrlen) != 0) {
-		snprintf(err, errlen, "listen %s: %s", lc->text, strerror(errno));
-		close(fd);
-		return -1;
-	}
-	return fd;
+	return net_listen_bind(&lc->addr, lc->addrlen, lc->text, err, errlen);
 }
 
 struct smtpd_listener *smtpd_listener_bind(const struct config *cfg, char *err, size_t errlen)

@@ -37,6 +37,13 @@ struct cfg_listener {
 	unsigned line;			/* where it was written; 0 in the embedded default */
 };
 
+/* An HTTP listener (http_listen). */
+struct cfg_http_listener {
+	char text[128];			/* as written, for logs */
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+};
+
 struct cfg_network {
 	int family;			/* AF_INET or AF_INET6 */
 	uint8_t addr[16];		/* network bytes, host bits zero */
@@ -91,6 +98,13 @@ struct config {
 
 	struct cfg_network *networks;	/* relay_networks */
 	size_t nnetworks;
+
+	/* the HTTP listener: metrics and the status page (read-only) */
+	struct cfg_http_listener *http_listeners;	/* http_listen; none by default */
+	size_t nhttp_listeners;
+	struct cfg_network *http_allow;	/* clients it answers; default loopback */
+	size_t nhttp_allow;
+	unsigned metrics_destinations;	/* destinations with series of their own, default 20 */
 	char **relay_domains;		/* lower case, without trailing dot */
 	size_t nrelay_domains;
 
@@ -188,6 +202,8 @@ int config_check_queue_dir(const struct config *c, char *err, size_t errlen);
 /* The embedded default, as text (for `mxrelay check-config --default`). */
 const char *config_default_text(void);
 
+/* Whether sa is inside one of the n networks. */
+bool config_networks_match(const struct cfg_network *nets, size_t n, const struct sockaddr *sa);
 /* Whether sa is inside relay_networks. */
 bool config_network_match(const struct config *c, const struct sockaddr *sa);
 /* Whether domain (any case, optional trailing dot) is one of relay_domains. */

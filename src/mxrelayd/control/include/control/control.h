@@ -66,6 +66,8 @@ enum control_verb {
 	CONTROL_SELECT_DOMAIN,	/* "select-domain DOMAIN": ids with a recipient there */
 	CONTROL_SELECT_SENDER,	/* "select-sender ADDR": ids from that sender ("<>": null) */
 	CONTROL_RELOAD,		/* "reload": take the configuration file again */
+	CONTROL_STATUS,		/* "status": the daemon's summary as text (docs/status.md) */
+	CONTROL_STATUS_JSON,	/* "status-json": the same as one JSON object */
 };
 
 /*
@@ -115,6 +117,13 @@ enum control_status control_run(struct queue_store *q, const struct control_req 
 
 struct evbuffer;
 /*
+ * Append s to b as a JSON string (quotes, backslashes and control
+ * characters escaped), or null when s is NULL: the one JSON string writer
+ * of the listings and the status summary.
+ */
+void control_json_str(struct evbuffer *b, const char *s);
+
+/*
  * Write one reply of the line protocol to out: "ok TEXT" or "error KIND
  * TEXT", then, when body is not NULL, its lines (a line starting with a dot
  * gets a second one) and a line holding a single dot. body is drained.
@@ -150,6 +159,10 @@ struct control *control_new(struct event_base *base, const struct config *cfg,
  * is decided (text: what was loaded, or the errors, one per line).
  * Without it, "reload" is refused.
  */
+/* What "status" and "status-json" answer: fn writes the summary into b. */
+void control_set_status(struct control *c, void (*fn)(void *arg, bool json, struct evbuffer *b),
+    void *arg);
+
 void control_set_reload(struct control *c, void (*reload)(void *arg,
     void (*done)(void *done_arg, bool ok, const char *text), void *done_arg), void *arg);
 /* Close every connection, stop listening and remove the socket. NULL is fine. */

@@ -21,6 +21,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 struct event_base;
 struct config;
@@ -95,9 +96,21 @@ struct sched_stats {
 	uint64_t bounces;		/* failure DSNs queued */
 	uint64_t notices;		/* delay and success DSNs queued */
 	unsigned running;		/* deliveries in flight now */
+	size_t idle;			/* connections parked for reuse now */
 	size_t waiting;			/* jobs waiting for a destination slot */
 	size_t destinations;		/* destinations remembered */
 };
 void sched_get_stats(const struct sched *s, struct sched_stats *out);
+
+/* A destination backed off, as the status summary shows it (valid during the call). */
+struct sched_backoff {
+	const char *destination;	/* a domain, or a route's name */
+	unsigned failures;		/* destination-level failures in a row */
+	time_t until;			/* nothing is tried there before this */
+	const char *reason;		/* what the last failure said (printable) */
+};
+/* Call fn for every destination backed off at now; how many there were. */
+size_t sched_each_backoff(const struct sched *s, time_t now,
+    void (*fn)(void *arg, const struct sched_backoff *b), void *arg);
 
 #endif

@@ -175,6 +175,8 @@ struct queue_counts {
 	uint64_t held;
 	uint64_t bytes;				/* body octets of all messages */
 	uint64_t rcpts[QUEUE_RCPT_BOUNCED + 1];	/* by enum queue_rcpt_state */
+	char oldest_id[QUEUE_ID_LEN + 1];	/* the message received first; "" when empty */
+	time_t oldest_received;			/* its received_at; 0 when empty */
 };
 
 /*
@@ -405,7 +407,7 @@ struct queue_ops {
 	 */
 	int (*query_headers)(struct queue_store *q, const char *id, size_t cap, char **out,
 	    size_t *outlen, char *err, size_t errlen);
-	/* Messages, held ones, body octets and recipients by state. Returns 0 or -1. */
+	/* Messages, held ones, body octets, recipients by state, the oldest message. 0 or -1. */
 	int (*query_count)(struct queue_store *q, struct queue_counts *out, char *err,
 	    size_t errlen);
 	/*
