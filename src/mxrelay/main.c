@@ -1,6 +1,6 @@
 /*
  * mxrelay: the command line. Dispatches to a subcommand (send,
- * check-config, queue, sendmail) and answers --help and --version.
+ * check-config, queue, reload, status, sendmail) and answers --help and --version.
  *
  * Owns: the subcommand table, the top-level usage text, and the options
  * that may stand before the subcommand (-c CONFIG, handed on to it).
@@ -37,6 +37,7 @@ static const struct main_cmd main_cmds[] = {
 	{ "queue", cmd_queue, "list, show, flush, hold, release, delete, bounce or requeue mail",
 	  true },
 	{ "reload", cmd_reload, "make the running daemon take its configuration again", true },
+	{ "status", cmd_status, "print the running daemon's summary (exit 1: not running)", true },
 	{ "sendmail", main_sendmail, "take a message on stdin the way sendmail(1) does", false },
 };
 
@@ -50,7 +51,8 @@ static void main_usage(FILE *out)
 	    "       mxrelay --help | --version\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof(main_cmds) / sizeof(main_cmds[0]); i++)
 		fprintf(out, "  %-14s %s\n", main_cmds[i].name, main_cmds[i].summary);
-	fprintf(out, "\n-c CONFIG (--config) before COMMAND is handed to check-config and queue.\n"
+	fprintf(out, "\n-c CONFIG (--config) before COMMAND is handed to check-config, queue, reload\n"
+	    "and status.\n"
 	    "\"mxrelay COMMAND --help\" describes a command; see mxrelay(1).\n");
 }
 

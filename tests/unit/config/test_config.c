@@ -228,6 +228,20 @@ static const struct error_case error_cases[] = {
 	{ L "dns_server = resolver.test\n", "is not an IP address" },
 	{ L "source_address = 300.1.1.1\n", "source_address: '300.1.1.1' is not an IP address" },
 	{ L "hostname = a.test\x01\n", "t.conf:2: control character 0x01" },
+	{ L "http_listen = 127.0.0.1\n", "t.conf:2: http_listen: '127.0.0.1' has no :PORT" },
+	{ L "http_listen = 127.0.0.1:99999\n", "t.conf:2: http_listen: '127.0.0.1:99999' has a port that is not 1..65535" },
+	{ L "http_listen = 127.0.0.1:9425, 127.0.0.2:9425\n", "t.conf:2: http_listen: expected one 'ADDRESS:PORT', not '127.0.0.1:9425, 127.0.0.2:9425'" },
+	{ L "http_listen = status.test:80\n", "t.conf:2: http_listen: 'status.test:80' is not an IP address" },
+	{ L "http_listen = [::1]:9425\n\nhttp_listen = [::1]:9425\n", "t.conf:4: http_listen: [::1]:9425 is given twice" },
+	{ L "http_listen = 127.0.0.1:9425\nhttp_listen = none\nhttp_listen = 127.0.0.1:9425\n", NULL },
+	{ L "http_allow = 10.0.0.0/33\n", "t.conf:2: http_allow: '10.0.0.0/33' is not an address/prefix" },
+	{ L "\nhttp_allow = 127.0.0.0/8 everyone\n", "t.conf:3: http_allow: 'everyone' is not an address/prefix" },
+	{ L "http_allow = 0.0.0.0/0 ::/0\n", NULL },
+	{ L "metrics_destinations = 1001\n", "t.conf:2: metrics_destinations: '1001' is out of range (0..1000)" },
+	{ L "metrics_destinations = -1\n", "t.conf:2: metrics_destinations: '-1' is not a number" },
+	{ L "metrics_destinations = lots\n", "t.conf:2: metrics_destinations: 'lots' is not a number" },
+	{ L "metrics_destinations = 0\n", NULL },
+	{ L "metrics_destinations = 1000\n", NULL },
 };
 
 static void test_errors(void **state)
@@ -301,8 +315,53 @@ static void test_defaults(void **state)
 	assert_non_null(c->hostname);
 	assert_true(strlen(c->hostname) > 0);
 	assert_string_equal(c->helo_name, c->hostname);
+	/* The embedded default serves the status page on loopback; a file has none unless asked. */
+	assert_int_equal(c->nhttp_listeners, 1);
+	assert_string_equal(c->http_listeners[0].text, "127.0.0.1:9425");
+	assert_int_equal(c->metrics_destinations, 20);
 	config_free(c);
 	assert_non_null(strstr(config_default_text(), "listen = 127.0.0.1:2525 relay"));
+}
+
+/* http_listen, http_allow and metrics_destinations: their defaults in a file, and values. */
+static void test_http_values(void **state)
+{
+	const struct fixture *fx = *state;
+	char err[1024], buf[64];
+	struct config *c = load(fx, L, err, sizeof(err));
+	if (c == NULL)
+		fail_msg("got error \"%s\"", err);
+	assert_int_equal(c->nhttp_listeners, 0);
+	assert_int_equal(c->nhttp_allow, 2);
+	config_network_format(&c->http_allow[0], buf, sizeof(buf));
+	assert_string_equal(buf, "127.0.0.0/8");
+	config_network_format(&c->http_allow[1], buf, sizeof(buf));
+	assert_string_equal(buf, "::1/128");
+	assert_int_equal(c->metrics_destinations, 20);
+	config_free(c);
+
+	c = load(fx, L "http_listen = 127.0.0.1:9425\nhttp_listen = [::1]:9426\n"
+	    "http_allow = 192.0.2.0/24, 2001:db8::/32\nmetrics_destinations = 0\n", err, sizeof(err));
+	if (c == NULL)
+		fail_msg("got error \"%s\"", err);
+	assert_int_equal(c->nhttp_listeners, 2);
+	assert_string_equal(c->http_listeners[0].text, "127.0.0.1:9425");
+	assert_int_equal(c->http_listeners[1].addr.ss_family, AF_INET6);
+	assert_int_equal(ntohs(((struct sockaddr_in6 *)&c->http_listeners[1].addr)->sin6_port), 9426);
+	assert_int_equal(c->nhttp_allow, 2);
+	config_network_format(&c->http_allow[1], buf, sizeof(buf));
+	assert_string_equal(buf, "2001:db8::/32");
+	assert_int_equal(c->metrics_destinations, 0);
+	config_free(c);
+
+	/* none: no listener, and an http_allow that answers nobody. */
+	c = load(fx, L "http_listen = 127.0.0.1:9425\nhttp_listen = none\nhttp_allow = none\n", err,
+	    sizeof(err));
+	if (c == NULL)
+		fail_msg("got error \"%s\"", err);
+	assert_int_equal(c->nhttp_listeners, 0);
+	assert_int_equal(c->nhttp_allow, 0);
+	config_free(c);
 }
 
 static void test_values(void **state)
@@ -579,6 +638,7 @@ int main(void)
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_values),
+		cmocka_unit_test(test_http_values),
 		cmocka_unit_test(test_route_auth_forces_tls),
 		cmocka_unit_test(test_expired_certificate_is_a_warning),
 		cmocka_unit_test(test_queue_dir_check),

@@ -1,0 +1,151 @@
+/*
+ * cmd_status: `mxrelay status`, the running daemon's summary (docs/status.md)
+ * as text, or with --json as the one JSON object the daemon writes.
+ *
+ * Owns: the request over the control socket and the exit status monitoring
+ * scripts test: 0 the summary was printed, 1 no daemon answers (it is not
+ * running), 64 a usage error, 77 the socket refuses us, 78 a named file
+ * that does not load, 69 a daemon that answers without a summary.
+ * Never: reads the queue or any state itself (a stopped daemon has no
+ * status); changes anything.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "config/config.h"
+#include "config/config_path.h"
+#include "control/control_reply.h"
+#include "util/unix_sock.h"
+
+/* No daemon answers: the status monitoring scripts take as "not running". */
+#define STATUS_NOT_RUNNING 1
+/* The summary is made from memory at once; a daemon this slow is not answering. */
+#define STATUS_TIMEOUT_MS 10000
+
+static const char status_usage[] =
+    "usage: mxrelay status [-c FILE | -s SOCKET] [--json]\n"
+    "  -c, --config FILE   the daemon's configuration, to find its control socket\n"
+    "                      (default " MXR_CONFIG_FILE ",\n"
+    "                      or the embedded default when that file does not exist)\n"
+    "  -s, --socket PATH   the control socket itself\n"
+    "  -j, --json          the summary as one JSON object (see docs/status.md)\n"
+    "Exit status: 0 the summary was printed, 1 no daemon answers (not running),\n"
+    "64 bad arguments, 77 not allowed to use the control socket, 78 the file does\n"
+    "not load, 69 the daemon gave no summary.\n";
+
+/* A body line of the summary, to the memory stream given. */
+static void status_take_line(void *arg, const char *line, size_t len)
+{
+	fprintf(arg, "%.*s\n", (int)len, line);
+}
+
+/*
+ * Ask the control socket at path for the summary and print it whole, or
+ * nothing when the reply is cut short. The exit status.
+ */
+static int status_ask(const char *path, bool json)
+{
+	const char *req = json ? "status-json\n" : "status\n";
+	size_t reqlen = strlen(req);
+	int fd = unix_sock_connect(path, 0);
+	if (fd < 0 || write(fd, req, reqlen) != (ssize_t)reqlen) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		if (e == EACCES || e == EPERM) {
+			fprintf(stderr, "mxrelay status: not allowed to use the control socket %s (%s): "
+			    "only root, the daemon's user and its group may ask the daemon\n", path,
+			    strerror(e));
+			return EX_NOPERM;
+		}
+		fprintf(stderr, "mxrelay status: mxrelayd is not running: no daemon answers on %s "
+		    "(%s)\n", path, strerror(e));
+		return STATUS_NOT_RUNNING;
+	}
+	char *body = NULL;
+	size_t blen = 0;
+	FILE *mem = open_memstream(&body, &blen);
+	if (mem == NULL) {
+		close(fd);
+		fprintf(stderr, "mxrelay status: %s\n", strerror(errno));
+		return EX_OSERR;
+	}
+	struct control_reply reply;
+	const char *why = NULL;
+	int got = control_reply_read(fd, json ? CONTROL_STATUS_JSON : CONTROL_STATUS,
+	    STATUS_TIMEOUT_MS, status_take_line, mem, &reply, &why);
+	close(fd);
+	fclose(mem);
+	int rc;
+	if (got != 0) {
+		fprintf(stderr, "mxrelay status: mxrelayd is not answering on %s: %s\n", path, why);
+		rc = STATUS_NOT_RUNNING;
+	} else if (reply.status != CONTROL_OK) {
+		fprintf(stderr, "mxrelay status: the daemon at %s gave no summary: %s\n", path,
+		    reply.text);
+		rc = EX_UNAVAILABLE;
+	} else {
+		fwrite(body, 1, blen, stdout);
+		rc = fflush(stdout) == 0 ? EX_OK : EX_IOERR;
+	}
+	free(body);
+	return rc;
+}
+
+int cmd_status(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "socket", required_argument, NULL, 's' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *path = NULL, *sock = NULL;
+	bool json = false;
+	int opt;
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "c:s:jh", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			path = optarg;
+			break;
+		case 's':
+			sock = optarg;
+			break;
+		case 'j':
+			json = true;
+			break;
+		case 'h':
+			fputs(status_usage, stdout);
+			return EX_OK;
+		default:
+			fputs(status_usage, stderr);
+			return EX_USAGE;
+		}
+	}
+	if (optind != argc || (path != NULL && sock != NULL)) {
+		fputs(status_usage, stderr);
+		return EX_USAGE;
+	}
+	struct config *cfg = NULL;
+	if (sock == NULL) {
+		char err[1024];
+		if (config_load(config_path_choose(path), &cfg, err, sizeof(err)) != 0) {
+			fprintf(stderr, "mxrelay status: %s\n", err);
+			fprintf(stderr, "mxrelay status: the control socket is not known (give it with "
+			    "-s)\n");
+			return EX_CONFIG;
+		}
+		sock = cfg->control_socket;
+	}
+	int rc = status_ask(sock, json);
+	config_free(cfg);
+	return rc;
+}
