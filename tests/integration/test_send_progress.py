@@ -51,16 +51,22 @@ def _argv(mxr_bin, path, *extra):
             "bob@a.test", "carol@b.test"]
 
 
-def run_on_pty(argv, cwd, timeout=60):
-    """Run argv with standard output and error on one pseudo-terminal; (rc, bytes written)."""
+def run_on_pty(argv, cwd, timeout=60, input=None):
+    """Run argv with standard output and error on one pseudo-terminal; (rc, bytes written).
+
+    Standard input is input (bytes) through a pipe, or /dev/null.
+    """
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 160, 0, 0))
     attrs = termios.tcgetattr(slave)
     attrs[1] &= ~termios.ONLCR          # every \r read back is one the command wrote
     termios.tcsetattr(slave, termios.TCSANOW, attrs)
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=slave, stderr=slave, cwd=cwd,
-                            env=sanitizer_env({"TERM": "xterm"}))
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL if input is None else subprocess.PIPE,
+                            stdout=slave, stderr=slave, cwd=cwd, env=sanitizer_env({"TERM": "xterm"}))
     os.close(slave)
+    if input is not None:
+        proc.stdin.write(input)         # small: the ids of a few hundred messages
+        proc.stdin.close()
     out = b""
     deadline = time.monotonic() + timeout
     try:
