@@ -61,9 +61,11 @@ static const char queue_usage_text[] =
     "  -c, --config CONFIG        configuration (default " QUEUE_DEFAULT_CONFIG
     " when it\n"
     "                             exists, else the embedded default)\n"
-    "Each message acted on gets a line, then a count. Talks to the running mxrelayd\n"
-    "through its control socket; when none listens, reads and changes the queue\n"
-    "itself (a bounce is then sent when the daemon starts). See mxrelay(1).\n";
+    "Each message acted on gets a line, then a count; when standard error is a\n"
+    "terminal, it also says there how many there are and counts them in place.\n"
+    "Talks to the running mxrelayd through its control socket; when none listens,\n"
+    "reads and changes the queue itself (a bounce is then sent when the daemon\n"
+    "starts). See mxrelay(1).\n";
 
 /* Print a usage error and return EX_USAGE. */
 static int queue_bad(const char *what, const char *arg)

@@ -4,7 +4,8 @@
  *
  * Owns: a table of the domains seen in events (stage, when it began, the
  * octets sent of the total, recipients seen and decided), the frame drawn
- * last (how many lines, to move back over them) and the redraw timer.
+ * last (how many lines, to move back over them, and its text, so that a
+ * tick that would draw the same draws nothing) and the redraw timer.
  * A domain whose recipients all have a final status leaves the lines; the
  * final table shows its outcome. Lines are cut to the terminal's width so
  * that none wraps (a wrapped line would throw the cursor movement off).
@@ -31,6 +32,7 @@
 /* Domain lines at most, whatever the terminal's height. */
 #define SP_MAX_LINES 12
 #define SP_LINE_MAX 256
+#define SP_FRAME_MAX ((SP_MAX_LINES + 1) * (SP_LINE_MAX + 1) + 1)
 
 struct sp_domain {
 	char name[256];
@@ -48,8 +50,7 @@ struct send_progress {
 	struct sp_domain *doms;	/* owned */
 	size_t ndoms, capdoms;
 	unsigned drawn;		/* lines on the screen now */
-	bool dirty;		/* something changed since the last frame */
-	long last_secs;		/* the seconds of the oldest stage shown last */
+	char shown[SP_FRAME_MAX];	/* the text of those lines, to skip a frame that says the same */
 	bool shared;
 };
 
@@ -147,8 +148,8 @@ static size_t sp_line(const struct sp_domain *d, double now, unsigned width, cha
 	return len;
 }
 
-/* Draw the frame: erase the last one, then one line per domain still going. */
-static void sp_draw(struct send_progress *p)
+/* The text of the frame: one line per domain still going, the last counting those left out. */
+static unsigned sp_frame(const struct send_progress *p, char *frame, size_t *lenp)
 {
 	unsigned cols, rows;
 	sp_size(&cols, &rows);
@@ -156,12 +157,9 @@ static void sp_draw(struct send_progress *p)
 	if (max > SP_MAX_LINES)
 		max = SP_MAX_LINES;
 	unsigned width = cols > 1 ? cols - 1 : 1;
-	char frame[(SP_MAX_LINES + 2) * (SP_LINE_MAX + 2) + 32];
-	size_t len = sp_erase_seq(p, frame, sizeof(frame));
 	double now = sp_now();
 	unsigned lines = 0;
-	size_t going = 0;
-	long oldest = 0;
+	size_t going = 0, len = 0;
 	for (size_t k = 0; k < p->ndoms; k++) {
 		const struct sp_domain *d = &p->doms[k];
 		if (d->seen > 0 && d->decided == d->seen)
@@ -173,36 +171,36 @@ static void sp_draw(struct send_progress *p)
 			frame[len++] = '\n';
 		len += sp_line(d, now, width < SP_LINE_MAX ? width : SP_LINE_MAX, frame + len,
 		    SP_LINE_MAX + 1);
-		long secs = (long)(now - d->since);
-		oldest = secs > oldest ? secs : oldest;
 		lines++;
 	}
 	if (going > lines && lines > 0) {
-		/* The last line says how many more there are instead. */
 		int n = snprintf(frame + len, SP_LINE_MAX, "\n... and %zu more domain%s", going - lines,
 		    going - lines == 1 ? "" : "s");
 		len += n > 0 && n < SP_LINE_MAX ? (size_t)n : 0;
 		lines++;
 	}
-	sp_write(frame, len);
-	p->drawn = lines;
-	p->dirty = false;
-	p->last_secs = oldest;
+	frame[len] = '\0';
+	*lenp = len;
+	return lines;
 }
 
-/* The timer: redraw when something changed or a shown second went by. */
+/* The timer: draw the frame in place of the last one, unless it reads the same. */
 static void sp_tick(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
 	struct send_progress *p = arg;
-	bool second = false;
-	double now = sp_now();
-	for (size_t k = 0; k < p->ndoms && !second; k++)
-		if ((long)(now - p->doms[k].since) != p->last_secs)
-			second = true;
-	if (p->dirty || second || p->drawn == 0)
-		sp_draw(p);
+	char frame[SP_FRAME_MAX];
+	size_t len = 0;
+	unsigned lines = sp_frame(p, frame, &len);
+	if (p->drawn > 0 && strcmp(frame, p->shown) == 0)
+		return;
+	char out[SP_FRAME_MAX + 32];
+	size_t n = sp_erase_seq(p, out, sizeof(out));
+	memcpy(out + n, frame, len);
+	sp_write(out, n + len);
+	memcpy(p->shown, frame, len + 1);
+	p->drawn = lines;
 }
 
 struct send_progress *send_progress_new(struct event_base *base, const struct mxr_message *msg,
@@ -253,7 +251,6 @@ void send_progress_event(struct send_progress *p, const struct mxr_event *e)
 		p->rstate[i] = 1;
 		d->seen++;
 	}
-	p->dirty = true;
 	if (e->kind == MXR_EVENT_DATA_SENT) {
 		if (d->stage != MXR_STAGE_DATA) {
 			d->stage = MXR_STAGE_DATA;

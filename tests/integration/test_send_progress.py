@@ -51,10 +51,11 @@ def _argv(mxr_bin, path, *extra):
             "bob@a.test", "carol@b.test"]
 
 
-def run_on_pty(argv, cwd, timeout=60, input=None):
+def run_on_pty(argv, cwd, timeout=60, input=None, stdout_file=None):
     """Run argv with standard output and error on one pseudo-terminal; (rc, bytes written).
 
-    Standard input is input (bytes) through a pipe, or /dev/null.
+    Standard input is input (bytes) through a pipe, or /dev/null; with
+    stdout_file (an open file), standard output goes there instead.
     """
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 160, 0, 0))
@@ -62,7 +63,8 @@ def run_on_pty(argv, cwd, timeout=60, input=None):
     attrs[1] &= ~termios.ONLCR          # every \r read back is one the command wrote
     termios.tcsetattr(slave, termios.TCSANOW, attrs)
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL if input is None else subprocess.PIPE,
-                            stdout=slave, stderr=slave, cwd=cwd, env=sanitizer_env({"TERM": "xterm"}))
+                            stdout=slave if stdout_file is None else stdout_file, stderr=slave,
+                            cwd=cwd, env=sanitizer_env({"TERM": "xterm"}))
     os.close(slave)
     if input is not None:
         proc.stdin.write(input)         # small: the ids of a few hundred messages
@@ -127,6 +129,24 @@ def test_progress_lines_on_a_terminal(two_mx, fakesmtp, mxr_bin, netns, tmp_path
     for rcpt in ("<bob@a.test>", "<carol@b.test>"):
         assert re.search(rf"{re.escape(rcpt)} +delivered", tail), tail
     assert "  data  " not in tail.split("RECIPIENT")[1], f"progress after the table:\n{tail!r}"
+
+
+def test_progress_on_the_terminal_and_a_clean_table_in_a_file(two_mx, fakesmtp, mxr_bin, netns,
+                                                              tmp_path):
+    fakesmtp("127.0.0.11", replies=SLOW)
+    fakesmtp("127.0.0.21", replies=SLOW)
+    path = str(tmp_path / "msg.eml")
+    _message(path)
+    with open(tmp_path / "out.txt", "wb") as out:
+        rc, raw = run_on_pty(_argv(mxr_bin, path), netns.workdir, stdout_file=out)
+    _no_sanitizer(raw)
+    term = raw.decode("utf-8", "replace")
+    table = (tmp_path / "out.txt").read_text()
+    assert rc == expect.EX_OK, term + table
+    assert re.search(r"a\.test  data  [\d,]+ of [\d,]+ bytes", term), term
+    assert term.endswith("\r\x1b[J") or term.endswith("\x1b[J"), f"lines left on the terminal:\n{term!r}"
+    assert not _control_bytes(table), table
+    assert "stage=data" in table and re.search(r"<bob@a\.test> +delivered", table), table
 
 
 def _control_bytes(data):
