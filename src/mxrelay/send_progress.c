@@ -244,14 +244,8 @@ void send_progress_event(struct send_progress *p, const struct mxr_event *e)
 	if (p == NULL || e->rcpt == NULL || e->domain == NULL)
 		return;
 	struct sp_domain *d = sp_domain(p, e->domain);
-	size_t i = 0;
-	while (i < p->nrcpts && strcmp(p->rcpts[i].address, e->rcpt) != 0)
-		i++;
-	if (i < p->nrcpts && p->rstate[i] == 0) {
-		p->rstate[i] = 1;
-		d->seen++;
-	}
 	if (e->kind == MXR_EVENT_DATA_SENT) {
+		/* Many per recipient: no look-up, the recipient was seen at its first step. */
 		if (d->stage != MXR_STAGE_DATA) {
 			d->stage = MXR_STAGE_DATA;
 			d->since = sp_now();
@@ -262,6 +256,13 @@ void send_progress_event(struct send_progress *p, const struct mxr_event *e)
 	}
 	if (e->kind != MXR_EVENT_STEP)
 		return;
+	size_t i = 0;
+	while (i < p->nrcpts && strcmp(p->rcpts[i].address, e->rcpt) != 0)
+		i++;
+	if (i < p->nrcpts && p->rstate[i] == 0) {
+		p->rstate[i] = 1;
+		d->seen++;
+	}
 	if (e->stage == MXR_STAGE_DONE) {
 		if (i < p->nrcpts && p->rstate[i] == 1) {
 			p->rstate[i] = 2;
