@@ -167,6 +167,17 @@ struct mxr_source mxr_source_mem(const void *data, size_t len);
 /* A source over an open file descriptor (pread); size from fstat. -1 on error. */
 int mxr_source_fd(int fd, struct mxr_source *src);
 
+/*
+ * What an event tells. A caller that knows only steps may ignore any other
+ * kind: every kind but MXR_EVENT_STEP repeats what the last step said and
+ * adds a measurement. Kinds may be added; the zero value stays a step.
+ */
+enum mxr_event_kind {
+	MXR_EVENT_STEP,		/* a stage begun, a reply read, a final status */
+	MXR_EVENT_DATA_SENT,	/* during DATA: bytes_sent of bytes_total went out;
+				   stage MXR_STAGE_DATA, status MXR_PENDING, code 0 */
+};
+
 struct mxr_event {
 	const char *rcpt;	/* the recipient */
 	const char *domain;	/* its domain, lower case */
@@ -177,6 +188,17 @@ struct mxr_event {
 	int code;		/* SMTP reply code, or 0 */
 	const char *esc;	/* enhanced status code, "" if none */
 	const char *text;	/* reply text or what happened, printable */
+	enum mxr_event_kind kind;
+	/*
+	 * MXR_EVENT_DATA_SENT: octets of the message the connection has sent
+	 * (handed to the kernel; queued ones not counted), and the octets it
+	 * takes as SIZE counts them (RFC 1870: CR LF line ends, without the
+	 * dot-stuffing and the final dot); sent never exceeds total and
+	 * equals it once the whole message, final dot included, went out.
+	 * 0 for other kinds.
+	 */
+	uint64_t bytes_sent;
+	uint64_t bytes_total;
 };
 
 typedef void mxr_event_cb(const struct mxr_event *ev, void *arg);

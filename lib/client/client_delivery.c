@@ -89,6 +89,27 @@ static void cdl_emit(struct mxr_delivery *d, size_t i, enum mxr_stage stage, enu
 	d->ev(&e, d->arg);
 }
 
+/* Hand a DATA progress step for recipient i to the caller. */
+static void cdl_emit_data_sent(struct mxr_delivery *d, size_t i, const struct client_outcome *o)
+{
+	if (d->ev == NULL)
+		return;
+	struct mxr_event e = {
+		.rcpt = d->rcpts[i].address,
+		.domain = d->results[i].domain,
+		.stage = MXR_STAGE_DATA,
+		.status = MXR_PENDING,
+		.mx_host = o->mx_host != NULL && *o->mx_host != '\0' ? o->mx_host : NULL,
+		.mx_ip = o->mx_ip != NULL && *o->mx_ip != '\0' ? o->mx_ip : NULL,
+		.esc = "",
+		.text = o->text,
+		.kind = MXR_EVENT_DATA_SENT,
+		.bytes_sent = o->bytes_sent,
+		.bytes_total = o->bytes_total,
+	};
+	d->ev(&e, d->arg);
+}
+
 /* Record a final status for recipient i and announce it. */
 static void cdl_set_result(struct mxr_delivery *d, size_t i, const struct client_outcome *o)
 {
@@ -120,7 +141,11 @@ static void cdl_set_result(struct mxr_delivery *d, size_t i, const struct client
 static void cdl_progress(void *arg, const struct client_rcpt *r, const struct client_outcome *o)
 {
 	struct mxr_delivery *d = arg;
-	cdl_emit(d, r->index, o->stage, MXR_PENDING, o->mx_host, o->mx_ip, o->code, o->esc, o->text);
+	if (o->bytes_total > 0)
+		cdl_emit_data_sent(d, r->index, o);
+	else
+		cdl_emit(d, r->index, o->stage, MXR_PENDING, o->mx_host, o->mx_ip, o->code, o->esc,
+		    o->text);
 }
 
 /* A domain decided a recipient: it and its duplicates get the result. */

@@ -63,6 +63,9 @@ struct client_outcome {
 	const char *mx_ip;	/* borrowed, may be NULL */
 	bool tls;
 	bool dsn_passed;
+	/* A DATA progress step (bytes_total > 0): octets sent of the message so far. */
+	uint64_t bytes_sent;
+	uint64_t bytes_total;
 };
 
 /* Timeouts in milliseconds, defaults already applied. */

@@ -238,11 +238,40 @@ static void ct_drain(struct client_session *s, size_t n, enum client_txn_after_d
 	client_session_wait(s, CS_DRAIN, s->stage, s->cfg.to->rcpt, "pipelined replies");
 }
 
+/*
+ * A DATA progress step for every accepted recipient when the octets sent
+ * moved: written minus still queued, below the total until the final dot
+ * has gone out (dot-stuffing makes the written count run ahead of SIZE).
+ */
+static void ct_data_sent(struct client_session *s, bool all_out)
+{
+	struct client_txn *t = &s->txn;
+	uint64_t total = t->msg->size;
+	if (total == 0)
+		return;
+	size_t queued = net_conn_pending(s->conn);
+	uint64_t sent = t->wire_out > queued ? t->wire_out - queued : 0;
+	if (all_out)
+		sent = total;
+	else if (sent >= total)
+		sent = total - 1;
+	if (sent == t->reported)
+		return;
+	t->reported = sent;
+	struct client_outcome o;
+	client_session_outcome_text(s, &o, MXR_PENDING, MXR_STAGE_DATA, 0, "",
+	    "sent %" PRIu64 " of %" PRIu64 " octets", sent, total);
+	o.bytes_sent = sent;
+	o.bytes_total = total;
+	ct_progress_accepted(s, &o);
+}
+
 /* Fill the output from the message until the buffer is full or the message ends. */
 static void ct_body_pump(struct client_session *s)
 {
 	struct client_txn *t = &s->txn;
 	const struct client_msg *m = t->msg;
+	ct_data_sent(s, false);
 	while (s->state == CS_BODY && net_conn_pending(s->conn) < CT_BODY_HIWAT) {
 		ssize_t got = 0;
 		if (t->off < m->src.size) {
@@ -271,6 +300,7 @@ static void ct_body_pump(struct client_session *s)
 			outn += smtp_data_enc_finish(&t->enc, t->outbuf + outn);
 		/* The final dot goes out in the same write as the last body bytes. */
 		net_conn_write(s->conn, t->outbuf, outn);
+		t->wire_out += outn;
 		if (last) {
 			t->dot_sent = true;
 			s->last_cmd = "end of data";
@@ -289,6 +319,8 @@ void client_txn_on_drained(struct client_session *s)
 {
 	if (s->state == CS_BODY)
 		ct_body_pump(s);
+	else if (s->state == CS_DOT && net_conn_pending(s->conn) == 0)
+		ct_data_sent(s, true);
 }
 
 /* 354: stream the message. */
@@ -298,6 +330,8 @@ static void ct_body_start(struct client_session *s)
 	t->inbuf = xmalloc(CT_CHUNK);
 	t->outbuf = xmalloc(smtp_data_enc_bound(CT_CHUNK) + 8);
 	t->off = 0;
+	t->wire_out = 0;
+	t->reported = 0;
 	smtp_data_enc_init(&t->enc);
 	net_conn_set_lowat(s->conn, CT_BODY_LOWAT);
 	client_session_set_state(s, CS_BODY);
@@ -422,6 +456,8 @@ static void ct_on_dot_reply(struct client_session *s)
 {
 	struct client_txn *t = &s->txn;
 	struct client_outcome o;
+	/* The reply proves the whole message arrived, even before the drain was seen. */
+	ct_data_sent(s, true);
 	client_session_outcome_reply(s, &o, MXR_PENDING, MXR_STAGE_DATA);
 	ct_progress_accepted(s, &o);
 	o.status = ct_status_of(s->reply.code);

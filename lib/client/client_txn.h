@@ -48,6 +48,8 @@ struct client_txn {
 	char *inbuf;			/* owned, while streaming */
 	char *outbuf;			/* owned, encoder bound, while streaming */
 	uint64_t off;
+	uint64_t wire_out;		/* encoded octets of the message written to the connection */
+	uint64_t reported;		/* octets sent as the last DATA progress step said */
 	struct smtp_data_enc enc;
 	bool dot_sent;			/* the final dot went out and is not answered yet */
 };
@@ -71,7 +73,10 @@ void client_txn_decide_all(struct client_session *s, const struct client_outcome
 void client_txn_begin(struct client_session *s);
 /* A complete reply in one of the transaction states (MAIL to RSET). */
 void client_txn_on_reply(struct client_session *s);
-/* The output drained below the low-water mark while streaming. */
+/*
+ * The output drained below the low-water mark while streaming, or, after
+ * the final dot, drained entirely.
+ */
 void client_txn_on_drained(struct client_session *s);
 
 #endif

@@ -61,9 +61,11 @@ static const char queue_usage_text[] =
     "  -c, --config CONFIG        configuration (default " QUEUE_DEFAULT_CONFIG
     " when it\n"
     "                             exists, else the embedded default)\n"
-    "Each message acted on gets a line, then a count. Talks to the running mxrelayd\n"
-    "through its control socket; when none listens, reads and changes the queue\n"
-    "itself (a bounce is then sent when the daemon starts). See mxrelay(1).\n";
+    "Each message acted on gets a line, then a count; when standard error is a\n"
+    "terminal, it also says there how many there are and counts them in place.\n"
+    "Talks to the running mxrelayd through its control socket; when none listens,\n"
+    "reads and changes the queue itself (a bounce is then sent when the daemon\n"
+    "starts). See mxrelay(1).\n";
 
 /* Print a usage error and return EX_USAGE. */
 static int queue_bad(const char *what, const char *arg)
@@ -92,20 +94,21 @@ struct queue_cmd_def {
 	const char *name;
 	const char *verb;	/* the per-message request */
 	const char *done;	/* past tense for the count */
+	const char *doing;	/* for the count on a terminal: "flushing 3,412 messages" */
 	bool json;		/* --json allowed */
 	bool targets;		/* takes ids, ALL, -, --domain, --sender */
 	bool needs_target;	/* and must have one */
 };
 
 static const struct queue_cmd_def queue_cmds[] = {
-	{ "list", "list", NULL, true, false, false },
-	{ "show", "show", NULL, true, false, false },
-	{ "flush", "flush", "flushed", false, true, false },
-	{ "hold", "hold", "held", false, true, true },
-	{ "release", "release", "released", false, true, true },
-	{ "delete", "delete", "deleted", false, true, true },
-	{ "bounce", "bounce", "bounced", false, true, true },
-	{ "requeue", "requeue", "requeued", false, true, true },
+	{ "list", "list", NULL, NULL, true, false, false },
+	{ "show", "show", NULL, NULL, true, false, false },
+	{ "flush", "flush", "flushed", "flushing", false, true, false },
+	{ "hold", "hold", "held", "holding", false, true, true },
+	{ "release", "release", "released", "releasing", false, true, true },
+	{ "delete", "delete", "deleted", "deleting", false, true, true },
+	{ "bounce", "bounce", "bounced", "bouncing", false, true, true },
+	{ "requeue", "requeue", "requeued", "requeueing", false, true, true },
 };
 
 /* The subcommand named name, or NULL. */
@@ -584,6 +587,83 @@ static int queue_targets(struct queue_link *l, const struct queue_args *a, struc
 }
 
 /*
+ * What a command acting on many messages shows on a terminal (standard
+ * error): how many it acts on, then a counter redrawn in place at most
+ * ten times a second, erased before the count at the end. Nothing of it
+ * when standard error is not a terminal.
+ */
+struct queue_progress {
+	bool on;		/* standard error is a terminal */
+	bool shared;		/* standard output is that terminal too */
+	bool drawn;		/* the counter is on the screen */
+	size_t total;
+	struct timespec last;	/* when it was drawn */
+};
+
+/* n with thousands separated by commas. */
+static const char *queue_num(char *buf, size_t cap, size_t n)
+{
+	char digits[32];
+	int len = snprintf(digits, sizeof(digits), "%zu", n);
+	size_t o = 0;
+	for (int i = 0; i < len && o + 2 < cap; i++) {
+		if (i > 0 && (len - i) % 3 == 0)
+			buf[o++] = ',';
+		buf[o++] = digits[i];
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
+/* Say how many messages d acts on, when standard error is a terminal. */
+static void queue_progress_start(struct queue_progress *p, const struct queue_cmd_def *d,
+    size_t total)
+{
+	memset(p, 0, sizeof(*p));
+	const char *term = getenv("TERM");
+	p->on = isatty(STDERR_FILENO) && (term == NULL || (*term != '\0' && strcmp(term, "dumb") != 0));
+	if (!p->on)
+		return;
+	struct stat a, b;
+	p->shared = isatty(STDOUT_FILENO) && fstat(STDOUT_FILENO, &a) == 0 &&
+	    fstat(STDERR_FILENO, &b) == 0 && a.st_rdev == b.st_rdev;
+	p->total = total;
+	char n[32];
+	fprintf(stderr, "%s %s message%s\n", d->doing, queue_num(n, sizeof(n), total),
+	    total == 1 ? "" : "s");
+}
+
+/* Erase the counter before a line goes to its terminal (to_stderr, or stdout sharing it). */
+static void queue_progress_clear(struct queue_progress *p, bool to_stderr)
+{
+	if (!p->drawn || (!to_stderr && !p->shared))
+		return;
+	fputs("\r\033[K", stderr);
+	p->drawn = false;
+}
+
+/* done of total messages are through: redraw when a tenth of a second has passed. */
+static void queue_progress_step(struct queue_progress *p, size_t done)
+{
+	if (!p->on)
+		return;
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	long ms = (long)(now.tv_sec - p->last.tv_sec) * 1000 +
+	    (now.tv_nsec - p->last.tv_nsec) / 1000000;
+	if (ms < 100)
+		return;
+	p->last = now;
+	if (p->shared)
+		fflush(stdout);
+	char a[32], b[32];
+	fprintf(stderr, "\r\033[K%s of %s (%u%%)", queue_num(a, sizeof(a), done),
+	    queue_num(b, sizeof(b), p->total),
+	    p->total > 0 ? (unsigned)((double)done * 100.0 / (double)p->total) : 100u);
+	p->drawn = true;
+}
+
+/*
  * flush, hold, release, delete, bounce, requeue: one request per message
  * chosen, a line for each, then the count. A message that is not there is
  * reported and the rest still done; a failure to reach the daemon or the
@@ -622,11 +702,14 @@ static int queue_run_each(struct queue_link *l, const struct queue_args *a,
 	}
 	size_t done = 0, notfound = 0, failed = 0;
 	int fail_rc = EX_OK;
+	struct queue_progress prog;
+	queue_progress_start(&prog, d, ids.n);
 	for (size_t i = 0; i < ids.n; i++) {
 		snprintf(req, sizeof(req), "%s %s", d->verb, ids.v[i]);
 		struct evbuffer *none = evbuffer_new();
 		rc = queue_call(l, req, none, msg, sizeof(msg), &st);
 		evbuffer_free(none);
+		queue_progress_clear(&prog, st != CONTROL_OK || rc != EX_OK);
 		if (rc != EX_OK) {
 			fprintf(stderr, "mxrelay queue: %s (stopped at %s)\n", msg, ids.v[i]);
 			fail_rc = rc;
@@ -645,7 +728,9 @@ static int queue_run_each(struct queue_link *l, const struct queue_args *a,
 				fail_rc = e;
 			failed++;
 		}
+		queue_progress_step(&prog, i + 1);
 	}
+	queue_progress_clear(&prog, true);
 	printf("-- %s %zu message%s", d->done, done, done == 1 ? "" : "s");
 	if (notfound > 0)
 		printf(", %zu not found", notfound);

@@ -25,11 +25,14 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 
+#include <event2/event.h>
+
 #include "smtp/smtp_hdrrcpt.h"
 #include "commands.h"
 #include "mxrelay/mxrelay.h"
 #include "smtp/smtp_addr.h"
 #include "smtp/smtp_dsn.h"
+#include "send_progress.h"
 #include "util/hostname.h"
 #include "util/xalloc.h"
 
@@ -68,6 +71,10 @@ struct send_input {
 struct send_out {
 	bool json;
 	bool quiet;
+	struct send_progress *progress;	/* owned: live lines on a terminal, or NULL */
+	struct event_base *base;	/* the loop the delivery runs on */
+	struct mxr_result *results;	/* owned: copied when the delivery is done */
+	bool done;
 };
 
 static void send_usage(FILE *out)
@@ -98,8 +105,13 @@ static void send_usage(FILE *out)
 	    "      --ret FULL|HDRS        DSN RET\n"
 	    "      --envid ID             DSN ENVID\n"
 	    "      --json                 events and results as JSON objects, one per line\n"
-	    "  -q, --quiet                no live events\n"
+	    "  -q, --quiet                no live events or progress lines; only what did not\n"
+	    "                             go through, on standard error\n"
 	    "  -h, --help                 this text\n"
+	    "\n"
+	    "When standard error is a terminal (and without --json and --quiet), a line per\n"
+	    "domain on it shows the stage, the bytes sent during DATA and the seconds\n"
+	    "waited, until the results are printed.\n"
 	    "\n"
 	    "Exit status: 0 all delivered, 75 some deferred, 69 some failed (none deferred),\n"
 	    "64 bad arguments, 74 the message could not be read.\n", out);
@@ -373,12 +385,16 @@ static void send_text_str(FILE *f, const char *s)
 	fputc('"', f);
 }
 
-/* One live event. */
+/* One live event: into the progress lines, and as a line of its own unless quiet. */
 static void send_on_event(const struct mxr_event *e, void *arg)
 {
-	const struct send_out *o = arg;
-	if (o->quiet)
+	struct send_out *o = arg;
+	send_progress_event(o->progress, e);
+	/* The lines and objects of the output are steps; measurements are for the live lines. */
+	if (o->quiet || e->kind != MXR_EVENT_STEP)
 		return;
+	if (send_progress_shared(o->progress))
+		send_progress_clear(o->progress);
 	if (o->json) {
 		fputs("{\"type\":\"event\",\"rcpt\":", stdout);
 		send_json_str(stdout, e->rcpt, false);
@@ -693,6 +709,62 @@ static int send_read_header(struct send_input *in, char ***list, size_t *n, size
 	return EX_OK;
 }
 
+/* The delivery is over: keep the results and leave the loop. */
+static void send_on_done(const struct mxr_result *results, size_t n, void *arg)
+{
+	struct send_out *o = arg;
+	o->results = xcalloc(n ? n : 1, sizeof(*results));
+	memcpy(o->results, results, n * sizeof(*results));
+	o->done = true;
+	/* The resolver may keep events registered: stop the loop explicitly. */
+	event_base_loopbreak(o->base);
+}
+
+/* Whether standard output is the terminal standard error is. */
+static bool send_same_terminal(void)
+{
+	struct stat a, b;
+	return isatty(STDOUT_FILENO) && fstat(STDOUT_FILENO, &a) == 0 &&
+	    fstat(STDERR_FILENO, &b) == 0 && a.st_rdev == b.st_rdev;
+}
+
+/*
+ * Deliver msg on a loop of our own, with the live lines on a terminal
+ * (their timer shares the loop). out->results gets one result per
+ * recipient; -1 with err when the options are refused.
+ */
+static int send_deliver(struct send_out *out, const struct mxr_options *opt,
+    const struct mxr_message *msg, char *err, size_t errlen)
+{
+	out->base = event_base_new();
+	if (out->base == NULL) {
+		snprintf(err, errlen, "cannot create an event loop");
+		return -1;
+	}
+	struct mxr_context *ctx = mxr_context_new(out->base, opt, err, errlen);
+	if (ctx == NULL) {
+		event_base_free(out->base);
+		return -1;
+	}
+	if (!out->json && !out->quiet && send_progress_wanted())
+		out->progress = send_progress_new(out->base, msg, send_same_terminal());
+	mxr_delivery_start(ctx, msg, send_on_event, send_on_done, out);
+	while (!out->done)
+		if (event_base_loop(out->base, EVLOOP_ONCE) != 0)
+			break;
+	/* The lines go before the table takes their place. */
+	send_progress_free(out->progress);
+	out->progress = NULL;
+	mxr_context_free(ctx);
+	event_base_free(out->base);
+	out->base = NULL;
+	if (!out->done) {
+		snprintf(err, errlen, "the event loop failed");
+		return -1;
+	}
+	return 0;
+}
+
 int cmd_send(int argc, char **argv)
 {
 	struct send_opts o;
@@ -775,20 +847,19 @@ int cmd_send(int argc, char **argv)
 	msg.nrcpts = nr;
 
 	struct send_out out = { .json = o.json, .quiet = o.quiet };
-	struct mxr_result *res = NULL;
 	char err[256];
-	if (mxr_deliver(&o.mx, &msg, send_on_event, &out, &res, err, sizeof(err)) != 0) {
+	if (send_deliver(&out, &o.mx, &msg, err, sizeof(err)) != 0) {
 		fprintf(stderr, "mxrelay send: %s\n", err);
 		rc = EX_USAGE;
 	} else if (in.read_error) {
-		send_print_results(&out, res, nr);
+		send_print_results(&out, out.results, nr);
 		fprintf(stderr, "mxrelay send: reading the message failed during delivery\n");
 		rc = EX_IOERR;
 	} else {
-		send_print_results(&out, res, nr);
-		rc = send_exit_status(res, nr);
+		send_print_results(&out, out.results, nr);
+		rc = send_exit_status(out.results, nr);
 	}
-	free(res);
+	free(out.results);
 	free(mr);
 out_input:
 	free(in.hdr);

@@ -391,6 +391,83 @@ static void test_log_id(void **state)
 		fail_msg("got %d log lines, want the delivery's (at least 5)", n);
 }
 
+/* What the event callback of test_data_sent saw. */
+struct seen_events {
+	size_t steps, data_sent, steps_with_bytes;
+	uint64_t last_sent, total;
+	bool out_of_order;	/* sent went back, passed total, or came in another stage */
+	bool done_before_all_sent;
+};
+
+static void seen_event(const struct mxr_event *e, void *arg)
+{
+	struct seen_events *v = arg;
+	if (e->kind == MXR_EVENT_STEP) {
+		v->steps++;
+		if (e->bytes_sent != 0 || e->bytes_total != 0)
+			v->steps_with_bytes++;
+		if (e->stage == MXR_STAGE_DONE && (v->total == 0 || v->last_sent != v->total))
+			v->done_before_all_sent = true;
+		return;
+	}
+	assert_int_equal(e->kind, MXR_EVENT_DATA_SENT);
+	if (e->stage != MXR_STAGE_DATA || e->status != MXR_PENDING || e->code != 0 ||
+	    e->bytes_sent <= v->last_sent || e->bytes_sent > e->bytes_total)
+		v->out_of_order = true;
+	v->data_sent++;
+	v->last_sent = e->bytes_sent;
+	v->total = e->bytes_total;
+}
+
+/*
+ * DATA progress: the engine reports octets sent of the size, growing, the
+ * whole size before the final status, and the steps carry no counts.
+ */
+static void test_data_sent(void **state)
+{
+	(void)state;
+	enum { LINES = 16384, LINE = 64 };
+	char *text = malloc((size_t)LINES * LINE + 1);
+	assert_non_null(text);
+	for (size_t i = 0; i < LINES; i++) {
+		memset(text + i * LINE, 'x', LINE - 2);
+		memcpy(text + i * LINE + LINE - 2, "\r\n", 2);
+	}
+	text[(size_t)LINES * LINE] = '\0';
+	struct server s;
+	srv_start(&s, &(const struct script){ 0 });
+	struct mxr_rcpt r = { .address = "bob@[127.0.0.1]" };
+	struct mxr_options opt = {
+		.helo_name = "client.test",
+		.port = s.port,
+		.tls = MXR_TLS_NONE,
+		.timeouts = { .connect = 5, .greeting = 5, .helo = 5, .mail = 5, .rcpt = 5,
+			      .data_init = 5, .data_block = 5, .data_term = 5 },
+	};
+	struct mxr_message m = {
+		.sender = "alice@sender.test",
+		.rcpts = &r,
+		.nrcpts = 1,
+		.src = mxr_source_mem(text, strlen(text)),
+	};
+	struct seen_events v = { 0 };
+	struct mxr_result *res = NULL;
+	char err[256];
+	assert_int_equal(mxr_deliver(&opt, &m, seen_event, &v, &res, err, sizeof(err)), 0);
+	srv_stop(&s);
+	want(&res[0], MXR_DELIVERED, MXR_STAGE_DATA, 250, "2.0.0");
+	if (v.data_sent < 2 || v.total != (uint64_t)LINES * LINE || v.last_sent != v.total)
+		fail_msg("got %zu DATA progress events, last %llu of %llu, want a few, the last %llu of %llu",
+		    v.data_sent, (unsigned long long)v.last_sent, (unsigned long long)v.total,
+		    (unsigned long long)LINES * LINE, (unsigned long long)LINES * LINE);
+	assert_false(v.out_of_order);
+	assert_false(v.done_before_all_sent);
+	assert_int_equal(v.steps_with_bytes, 0);
+	assert_true(v.steps > 0);
+	free(res);
+	free(text);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -405,6 +482,7 @@ int main(void)
 		cmocka_unit_test(test_mail_loop),
 		cmocka_unit_test(test_8bit_needs_8bitmime),
 		cmocka_unit_test(test_log_id),
+		cmocka_unit_test(test_data_sent),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
