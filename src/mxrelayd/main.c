@@ -397,6 +397,7 @@ static void mxrd_open_queue(struct mxrd *d)
 	if (d->queue == NULL)
 		fatal("event=start-failed reason=\"queue %s: %s\"", cfg->queue_dir, err);
 	queue_store_set_reserve(d->queue, cfg->queue_reserve);
+	queue_store_set_metrics(d->queue, d->metrics);
 	if (!d->started_as_root && smtpd_local_prepare(cfg, err, sizeof(err)) != 0)
 		fatal("event=start-failed reason=\"%s\"", err);
 }
