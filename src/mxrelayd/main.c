@@ -414,6 +414,7 @@ static void mxrd_open_services(struct mxrd *d)
 	d->sched = sched_new(d->base, cfg, d->queue, err, sizeof(err));
 	if (d->sched == NULL)
 		fatal("event=start-failed reason=\"%s\"", err);
+	sched_set_metrics(d->sched, d->metrics);
 	d->control = control_new(d->base, cfg, d->queue, mxrd_control_notify, d->sched, err,
 	    sizeof(err));
 	if (d->control == NULL)
