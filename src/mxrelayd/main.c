@@ -496,6 +496,7 @@ static void mxrd_start_serving(struct mxrd *d)
 		    (uint64_t)cfg->auth_failure_window * 1000u, SMTPD_AUTHFAIL_MAX_CLIENTS,
 		    cfg->client_ipv6_prefix),
 		.listeners = d->listeners,
+		.metrics = d->metrics,
 		.queued = mxrd_kick,
 		.queued_arg = d->sched,
 		.id_seed = mxrd_seed(),
