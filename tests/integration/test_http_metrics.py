@@ -15,13 +15,14 @@ import os
 import re
 import shutil
 import signal
+import socket
 import ssl
 import subprocess
 import time
 
 import pytest
 
-from daemon import HOSTNAME, Client, mxrelayd, queued_id  # noqa: F401  (mxrelayd is a fixture)
+from daemon import Client, mxrelayd, queued_id  # noqa: F401  (mxrelayd is a fixture)
 from mxtest import postfix as postfix_mod
 from mxtest.netns import wait_port
 
@@ -254,8 +255,8 @@ def test_every_metric_counts_known_traffic(netns, dns, smtp_sink, fakesmtp, cert
                 value(s, "mxrelay_deliveries_total", status="failed") == 1) and s
     s = wait_for("every outcome counted", settled, describe=d.describe)
 
-    rx = lambda result: value(s, "mxrelay_messages_received_total", listener=LISTENER,
-                              result=result)  # noqa: E731
+    def rx(result):
+        return value(s, "mxrelay_messages_received_total", listener=LISTENER, result=result)
     assert rx("accepted") == 4
     assert rx("refused_policy") == 1
     assert rx("refused_size") == 2      # the MAIL over SIZE and the message over the size
@@ -263,7 +264,8 @@ def test_every_metric_counts_known_traffic(netns, dns, smtp_sink, fakesmtp, cert
     assert not [k for k in s if k[0] == "mxrelay_messages_received_total"
                 and dict(k[1])["result"] not in ("accepted", "refused_policy", "refused_size",
                                                  "aborted")], s
-    rcpt = lambda result: value(s, "mxrelay_recipients_total", result=result)  # noqa: E731
+    def rcpt(result):
+        return value(s, "mxrelay_recipients_total", result=result)
     assert rcpt("accepted") == 6        # four queued, the one too big, the one reset
     assert rcpt("refused_policy") == 1
     assert rcpt("refused_address") == rcpt("refused_limit") == rcpt("refused_other") == 0
@@ -346,3 +348,27 @@ def test_destinations_beyond_the_limit_count_as_other(netns, dns, smtp_sink, fak
     s = parse(scrape()[1])
     assert value(s, "mxrelay_deliveries_total", status="deferred") == 1
     assert value(s, "mxrelay_deliveries_total", status="delivered") == 1
+
+    # The local submission socket is a listener of its own, named local:PATH.
+    path = os.path.join(d.queue_dir + "-public", "submit.sock")
+    c = Client.__new__(Client)
+    c.sock, c.buf = socket.socket(socket.AF_UNIX), b""
+    c.sock.settimeout(10)
+    c.sock.connect(path)
+    try:
+        greet(c)
+        c.expect(f"MAIL FROM:<{SENDER}>", 250)
+        c.expect("RCPT TO:<later@a.test>", 250)
+        c.expect("QUIT", 221)
+    finally:
+        c.close()
+    def local_counted():
+        s = parse(scrape()[1])
+        key = ("mxrelay_messages_received_total",
+               (("listener", f"local:{path}"), ("result", "aborted")))
+        return key in s and s
+    s = wait_for("the local transaction counted", local_counted, describe=d.describe)
+    assert value(s, "mxrelay_messages_received_total", listener=f"local:{path}",
+                 result="aborted") == 1
+    assert value(s, "mxrelay_messages_received_total", listener=LISTENER, result="accepted") == 2
+    assert value(s, "mxrelay_connections_total", direction="inbound") == 3
