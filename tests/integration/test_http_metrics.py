@@ -1,6 +1,6 @@
 """The daemon's metrics (docs/metrics.md) on its HTTP listener, counted from
 known traffic through real peers: every named family holds exactly what
-the traffic made of it, in both text formats that promtool accepts; the
+the traffic made of it, in both text formats, each checked by promtool; the
 listener answers only the addresses of http_allow and only GET; a reload
 keeps every counter; destinations get series of their own up to
 metrics_destinations, the rest count in destination="other".
