@@ -93,6 +93,21 @@ struct mxr_timeouts {
 	unsigned data_term;	/* 600 */
 };
 
+/*
+ * Who watches the engine's network events (for counters): every member
+ * may be NULL. Called from the loop, from inside the engine (so a
+ * callback must not call back into it), never after mxr_context_free.
+ */
+struct mxr_observer {
+	/* A TCP connection to a server was made (a reused one is not made again). */
+	void (*connected)(void *arg);
+	/* A TLS handshake finished (implicit or after STARTTLS); version as "TLSv1.3", or NULL. */
+	void (*tls)(void *arg, const char *version);
+	/* A lookup of the destination (MX and addresses, or a smarthost's) ended, well or not. */
+	void (*resolved)(void *arg, double seconds);
+	void *arg;
+};
+
 struct mxr_options {
 	const char *helo_name;	/* EHLO name, also our own name for loops; default: the host's name */
 	const char *dns_server;	/* "address[:port]"; NULL: system resolver */
@@ -119,6 +134,7 @@ struct mxr_options {
 	 */
 	unsigned reuse_idle_ms;
 	unsigned reuse_max_msgs;	/* messages per connection with reuse; 0: no limit */
+	const struct mxr_observer *observer;	/* copied; NULL: nobody watches */
 };
 
 /*

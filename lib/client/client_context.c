@@ -124,6 +124,10 @@ struct mxr_context *mxr_context_new(struct event_base *base, const struct mxr_op
 	c->opt.auth_pass = c->auth_pass;
 	c->opt.source_addr = NULL;
 	c->opt.smarthost = NULL;
+	if (opt->observer != NULL) {
+		c->observer = *opt->observer;
+		c->opt.observer = &c->observer;
+	}
 	if (c->opt.max_parallel == 0)
 		c->opt.max_parallel = 16;
 	client_session_timeouts(&opt->timeouts, &c->to);

@@ -42,6 +42,7 @@ struct mxr_context {
 	char relay_host[256];
 	uint16_t relay_port;		/* 0: the default port */
 	struct client_pool *pool;	/* owned: idle sessions, or NULL without reuse */
+	struct mxr_observer observer;	/* opt.observer points here when one was given */
 };
 
 /*

@@ -24,6 +24,7 @@
 #include <event2/event.h>
 
 #include "client_context.h"
+#include "client_observer.h"
 #include "client_pool.h"
 #include "smtp/smtp_addr.h"
 #include "util/log.h"
@@ -58,6 +59,7 @@ struct client_domain {
 	bool other_fail;		/* a host failed for a reason that may pass */
 	bool finished;
 	bool dns_failed;		/* the lookup could not be started */
+	double resolve_started;		/* the lookup in flight began (monotonic seconds), or 0 */
 	char key[CLIENT_POOL_KEY_MAX];	/* destination, for the idle-session cache */
 	bool reused;			/* sess came from the cache */
 	bool have_skip;			/* skip: the address a reused session failed on */
@@ -252,6 +254,7 @@ static void cd_try_next(struct client_domain *d)
 			.srclen = d->ctx->has_src ? d->ctx->srclen : 0,
 			.may_idle = d->ctx->pool != NULL,
 			.max_msgs = d->ctx->opt.reuse_max_msgs,
+			.observer = d->ctx->opt.observer,
 		};
 		struct client_session_hooks sh = {
 			.progress = cd_sess_progress,
@@ -286,6 +289,9 @@ static void cd_on_dns(const struct dns_mx_result *res, void *arg)
 {
 	struct client_domain *d = arg;
 	d->q = NULL;
+	if (d->resolve_started > 0)
+		client_observer_resolved(d->ctx->opt.observer, d->resolve_started);
+	d->resolve_started = 0;
 	struct client_outcome o;
 	memset(&o, 0, sizeof(o));
 	o.stage = MXR_STAGE_RESOLVE;
@@ -406,12 +412,14 @@ static void cd_lookup(struct client_domain *d)
 		event_active(d->kick, 0, 0);
 		return;
 	}
+	d->resolve_started = client_observer_clock();
 	if (ctx->has_relay && ctx->relay_no_mx)
 		d->q = dns_host_resolve(ctx->dns, ctx->relay_host, ctx->family, cd_on_dns, d);
 	else
 		d->q = dns_mx_resolve(ctx->dns, target, ctx->family, cd_on_dns, d);
 	if (d->q == NULL) {
 		/* The resolver could not even start the query: decide from the loop. */
+		d->resolve_started = 0;
 		d->dns_failed = true;
 		event_active(d->kick, 0, 0);
 	}

@@ -12,6 +12,7 @@
  * last reply was not 2xx for another message, or frees itself from inside
  * a callback.
  */
+#include "client_observer.h"
 #include "client_session.h"
 #include "client_session_int.h"
 #include "client_txn.h"
@@ -512,6 +513,7 @@ static bool cs_tls_done(struct client_session *s)
 	struct client_outcome o;
 	const char *v = net_conn_tls_version(s->conn);
 	const char *c = net_conn_tls_cipher(s->conn);
+	client_observer_tls(s->cfg.observer, v);
 	client_session_outcome_text(s, &o, MXR_PENDING, MXR_STAGE_TLS, 0, "", "%s %s %s",
 	    v != NULL ? v : "TLS", c != NULL ? c : "",
 	    net_conn_tls_verified(s->conn) ? "verified" : "unverified");
@@ -836,6 +838,7 @@ static void cs_net_cb(struct net_conn *c, enum net_event ev, void *arg)
 	case NET_EV_CONNECTED:
 		if (s->state != CS_CONNECTING)
 			return;
+		client_observer_connected(s->cfg.observer);
 		client_session_outcome_text(s, &o, MXR_PENDING, MXR_STAGE_CONNECT, 0, "",
 		    "connected to %s[%s]:%u",
 		    s->cfg.mx_host, s->ip, (unsigned)s->port);

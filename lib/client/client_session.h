@@ -96,6 +96,7 @@ struct client_session_cfg {
 	const char *loop_domain;
 	bool may_idle;		/* stay open after the last message, for reuse */
 	unsigned max_msgs;	/* with may_idle: transactions per connection; 0: no limit */
+	const struct mxr_observer *observer;	/* told of the connection and TLS, or NULL */
 };
 
 enum client_session_end {

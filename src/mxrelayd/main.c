@@ -397,6 +397,7 @@ static void mxrd_open_queue(struct mxrd *d)
 	if (d->queue == NULL)
 		fatal("event=start-failed reason=\"queue %s: %s\"", cfg->queue_dir, err);
 	queue_store_set_reserve(d->queue, cfg->queue_reserve);
+	queue_store_set_metrics(d->queue, d->metrics);
 	if (!d->started_as_root && smtpd_local_prepare(cfg, err, sizeof(err)) != 0)
 		fatal("event=start-failed reason=\"%s\"", err);
 }
@@ -413,6 +414,7 @@ static void mxrd_open_services(struct mxrd *d)
 	d->sched = sched_new(d->base, cfg, d->queue, err, sizeof(err));
 	if (d->sched == NULL)
 		fatal("event=start-failed reason=\"%s\"", err);
+	sched_set_metrics(d->sched, d->metrics);
 	d->control = control_new(d->base, cfg, d->queue, mxrd_control_notify, d->sched, err,
 	    sizeof(err));
 	if (d->control == NULL)
@@ -494,6 +496,7 @@ static void mxrd_start_serving(struct mxrd *d)
 		    (uint64_t)cfg->auth_failure_window * 1000u, SMTPD_AUTHFAIL_MAX_CLIENTS,
 		    cfg->client_ipv6_prefix),
 		.listeners = d->listeners,
+		.metrics = d->metrics,
 		.queued = mxrd_kick,
 		.queued_arg = d->sched,
 		.id_seed = mxrd_seed(),

@@ -119,6 +119,7 @@ static void sched_job_free(struct sched_job *j)
 		free(j->r[i].orcpt);
 	}
 	free(j->r);
+	free(j->sender);
 	queue_body_close(j->body);
 	free(j);
 }
@@ -238,12 +239,13 @@ static bool sched_wants_delay(unsigned notify)
 /*
  * Record o[0..n) (one per job recipient, in order) through the store and
  * remember what must follow. dsn_passed[i] tells whether the next hop took
- * the DSN duty for recipient i (NULL: none did). Frees nothing.
+ * the DSN duty for recipient i (NULL: none did); sender is the message's,
+ * for the failures the metrics keep (NULL: unknown). Frees nothing.
  */
 static void sched_record(struct sched *s, struct sched_job *j, struct queue_outcome *o,
-    const bool *dsn_passed, const char *sender_null_hint)
+    const bool *dsn_passed, const char *sender)
 {
-	(void)sender_null_hint;
+	sched_metrics_outcomes(s, j, o, sender, o[0].at);
 	struct sched_op *op = sched_op_new(s, SCHED_OP_OUTCOMES, j->msg_id);
 	op->nclaimed = j->n;
 	op->at = o[0].at;
@@ -323,7 +325,7 @@ static void sched_expire_job(struct sched *s, struct sched_job *j, time_t now)
 		    last != NULL && last->last_reply != NULL ? last->last_reply : "");
 		sched_log_outcome(j->msg_id, j->r[i].address, &o[i], j->r[i].tries, j->received_at, "expired");
 	}
-	sched_record(s, j, o, NULL, NULL);
+	sched_record(s, j, o, NULL, found == 1 ? m.sender : NULL);
 	free(reply);
 	free(o);
 	queue_query_rcpts_free(rc, nrc);
@@ -476,7 +478,7 @@ static void sched_job_done(const struct mxr_result *res, size_t n, void *arg)
 		}
 		sched_log_outcome(j->msg_id, j->r[i].address, oi, j->r[i].tries, j->received_at, NULL);
 	}
-	sched_record(s, j, o, passed, NULL);
+	sched_record(s, j, o, passed, j->sender);
 	free(reply);
 	free(mx);
 	free(passed);
@@ -527,6 +529,8 @@ static bool sched_job_start(struct sched *s, struct sched_job *j)
 		.log_id = j->msg_id,
 	};
 	j->epoch = j->dest->epoch;
+	j->sender = xstrdup(m.sender);
+	j->started = sched_metrics_clock();
 	j->dest->running++;
 	j->prev = NULL;
 	j->next = s->running;
@@ -770,9 +774,11 @@ void sched_bounce_now(struct sched *s, const char *msg_id)
 }
 
 /* Engine options shared by every route: the outbound settings of the configuration. */
-static void sched_options(const struct config *cfg, struct mxr_options *o)
+static void sched_options(const struct config *cfg, const struct mxr_observer *ob,
+    struct mxr_options *o)
 {
 	memset(o, 0, sizeof(*o));
+	o->observer = ob;
 	o->helo_name = cfg->helo_name != NULL ? cfg->helo_name : cfg->hostname;
 	o->dns_server = cfg->dns_server;
 	o->source_addr = cfg->source_addr;
@@ -797,11 +803,11 @@ static void sched_engines_free_contexts(struct mxr_context *direct, struct sched
 
 /* The engine contexts of cfg: direct MX and one per route; 0, or -1 with err. */
 static int sched_engines_build(struct event_base *base, const struct config *cfg,
-    struct mxr_context **direct, struct sched_route **routes, size_t *nroutes, char *err,
+    const struct mxr_observer *ob, struct mxr_context **direct, struct sched_route **routes, size_t *nroutes, char *err,
     size_t errlen)
 {
 	struct mxr_options o;
-	sched_options(cfg, &o);
+	sched_options(cfg, ob, &o);
 	char cerr[256];
 	*nroutes = 0;
 	*routes = xcalloc(cfg->nroutes ? cfg->nroutes : 1, sizeof(**routes));
@@ -812,7 +818,7 @@ static int sched_engines_build(struct event_base *base, const struct config *cfg
 	}
 	for (size_t i = 0; i < cfg->nroutes; i++) {
 		const struct cfg_route *r = &cfg->routes[i];
-		sched_options(cfg, &o);
+		sched_options(cfg, ob, &o);
 		o.smarthost = r->smarthost;
 		o.tls = r->tls;
 		o.auth_user = r->auth_user;
@@ -849,7 +855,7 @@ int sched_reconfigure(struct sched *s, const struct config *cfg, char *err, size
 	struct mxr_context *direct = NULL;
 	struct sched_route *routes = NULL;
 	size_t nroutes = 0;
-	if (sched_engines_build(s->base, cfg, &direct, &routes, &nroutes, err, errlen) != 0) {
+	if (sched_engines_build(s->base, cfg, &s->observer, &direct, &routes, &nroutes, err, errlen) != 0) {
 		sched_engines_free_contexts(direct, routes, nroutes);
 		return -1;
 	}
@@ -885,7 +891,8 @@ struct sched *sched_new(struct event_base *base, const struct config *cfg,
 	s->q = q;
 	s->dests = sched_dest_table_new();
 	s->eng = xcalloc(1, sizeof(*s->eng));
-	if (sched_engines_build(base, cfg, &s->direct, &s->routes, &s->nroutes, err, errlen) != 0) {
+	sched_metrics_observer(s, &s->observer);
+	if (sched_engines_build(base, cfg, &s->observer, &s->direct, &s->routes, &s->nroutes, err, errlen) != 0) {
 		sched_free(s);
 		return NULL;
 	}

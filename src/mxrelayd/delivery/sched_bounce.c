@@ -125,6 +125,7 @@ static void sched_bounce_committed(void *arg, bool ok, const char *err)
 	enum sched_op_kind kind = op->kind;
 	size_t n = op->nrcpts;
 	bool again = op->again;
+	enum dsn_kind dsn_kind = op->dsn_kind;
 	sched_op_end(op);
 	const char *what = kind == SCHED_OP_BOUNCE ? "bounce" : kind == SCHED_OP_MARK ? "no-bounce" : "notice";
 	if (!ok) {
@@ -140,6 +141,8 @@ static void sched_bounce_committed(void *arg, bool ok, const char *err)
 	}
 	if (s == NULL)
 		return;
+	if (ok && kind != SCHED_OP_MARK)
+		sched_metrics_dsn(s, dsn_kind);
 	if (ok && kind != SCHED_OP_NOTICE) {
 		if (again)
 			sched_bounce_failed(s, id);
@@ -162,6 +165,7 @@ static bool sched_bounce_queue(struct sched *s, const struct queue_msg *m, enum 
 {
 	struct queue_writer *w = queue_writer_new(s->q);
 	const char *dsn_id = queue_writer_id(w);
+	op->dsn_kind = kind;
 	char boundary[300], msgid[300];
 	snprintf(boundary, sizeof(boundary), "%s/%s", dsn_id, s->cfg->hostname);
 	snprintf(msgid, sizeof(msgid), "%s@%s", dsn_id, s->cfg->hostname);

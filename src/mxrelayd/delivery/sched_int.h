@@ -69,6 +69,8 @@ struct sched_job {
 	unsigned epoch;			/* dest->epoch when the delivery started */
 	char msg_id[QUEUE_ID_LEN + 1];
 	char domain[256];
+	char *sender;			/* owned, from the start of the delivery; NULL before */
+	double started;			/* the delivery began (sched_metrics_clock), or 0: no try */
 	time_t received_at;
 	struct sched_rcpt *r;		/* owned */
 	size_t n;
@@ -102,6 +104,7 @@ struct sched_op {
 	size_t ndelay;
 	time_t at;			/* OUTCOMES: when the outcomes were decided */
 	bool again;			/* BOUNCE/MARK: more failures came meanwhile: bounce again */
+	enum dsn_kind dsn_kind;		/* BOUNCE/NOTICE: the DSN's type */
 };
 
 /* One engine context per distinct route. */
@@ -137,6 +140,8 @@ struct sched {
 	void *stop_arg;
 	time_t last_sweep;
 	struct sched_stats stats;
+	struct metrics_mail *metrics;	/* borrowed, or NULL */
+	struct mxr_observer observer;	/* the engine contexts' (arg: the scheduler) */
 };
 
 /* sched.c */
@@ -165,6 +170,21 @@ void sched_bounce_notice(struct sched *s, const char *msg_id, enum dsn_kind kind
 void sched_bounce_recover(struct sched *s);
 /* A DSN could not be queued: look for failed recipients again later. */
 void sched_bounce_retry_later(struct sched *s);
+
+/* sched_metrics.c */
+/* The engine's observer of s: counts outbound connections, TLS and lookups in s->metrics. */
+void sched_metrics_observer(struct sched *s, struct mxr_observer *out);
+/* Seconds on the monotonic clock (past 0): when a delivery starts. */
+double sched_metrics_clock(void);
+/*
+ * The outcomes o[0..j->n) of j decided at now: a delivery's time (when
+ * j->started) and its recipient counts, then every permanent failure with
+ * sender (NULL: unknown).
+ */
+void sched_metrics_outcomes(struct sched *s, const struct sched_job *j,
+    const struct queue_outcome *o, const char *sender, time_t now);
+/* A DSN of kind was queued (its commit is durable). */
+void sched_metrics_dsn(struct sched *s, enum dsn_kind kind);
 
 /* Idle connections still open on every route's engine context (sched.c). */
 size_t sched_idle_count(const struct sched *s);

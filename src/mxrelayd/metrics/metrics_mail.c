@@ -71,7 +71,8 @@ struct metrics_mail *metrics_mail_new(size_t dest_slots)
 	metrics_mail_labelled(m, "mxrelay_recipients_total", "RCPT commands by result", "result",
 	    metrics_rcpt_names, METRICS_RCPT_NRESULTS, mm->rcpt);
 	metrics_mail_labelled(m, "mxrelay_deliveries_total",
-	    "Recipient outcomes of delivery attempts", "status", metrics_status_names, 3,
+	    "Recipient outcomes: delivered, deferred (tried, or held back by a destination's "
+	    "backoff) and failed (refused, or expired in the queue)", "status", metrics_status_names, 3,
 	    mm->deliveries);
 	metrics_mail_labelled(m, "mxrelay_connections_total",
 	    "SMTP connections since start: inbound accepted, outbound connected", "direction",
@@ -223,6 +224,12 @@ void metrics_mail_delivery(struct metrics_mail *mm, const char *destination, dou
     unsigned delivered, unsigned deferred, unsigned failed, time_t now)
 {
 	metrics_observe(mm->delivery_seconds, seconds);
+	metrics_mail_outcomes(mm, destination, delivered, deferred, failed, now);
+}
+
+void metrics_mail_outcomes(struct metrics_mail *mm, const char *destination, unsigned delivered,
+    unsigned deferred, unsigned failed, time_t now)
+{
 	const unsigned counts[] = { delivered, deferred, failed };
 	static const enum metrics_recent_kind kinds[] = {
 		METRICS_RECENT_DELIVERED, METRICS_RECENT_DEFERRED, METRICS_RECENT_FAILED,

@@ -39,6 +39,11 @@ void queue_store_set_reserve(struct queue_store *q, uint64_t size)
 	q->ops->set_reserve(q, size);
 }
 
+void queue_store_set_metrics(struct queue_store *q, struct metrics_mail *mm)
+{
+	q->metrics = mm;
+}
+
 void queue_store_stats(struct queue_store *q, struct queue_store_stats *out)
 {
 	q->ops->stats(q, out);

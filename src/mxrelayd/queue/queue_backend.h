@@ -15,6 +15,7 @@
 /* A store: the backend's struct begins with it. */
 struct queue_store {
 	const struct queue_ops *ops;	/* static, never freed */
+	struct metrics_mail *metrics;	/* group commits counted here, or NULL; borrowed */
 };
 
 /* A message being written: the backend's writer begins with it. */

@@ -16,10 +16,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
 
+#include "metrics/metrics_mail.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
@@ -103,6 +105,27 @@ static void queue_commit_fail(struct queue_job *from, const struct queue_job *un
 	}
 }
 
+/* The monotonic clock in seconds, to time a transaction. */
+static double queue_commit_clock(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* A transaction committed: its time from BEGIN to the end of COMMIT's fsync, its messages. */
+static void queue_commit_count(struct queue_sqlite *q, double started, const struct queue_job *from,
+    const struct queue_job *until)
+{
+	if (q->handle.metrics == NULL)
+		return;
+	unsigned nmsgs = 0;
+	for (const struct queue_job *j = from; j != until; j = j->next)
+		if (j->ok && j->new_message)
+			nmsgs++;
+	metrics_mail_commit(q->handle.metrics, queue_commit_clock() - started, nmsgs);
+}
+
 /*
  * Apply one batch: one transaction for all its jobs, each in a savepoint
  * so that one bad job is rolled back alone. When SQLite rolls the whole
@@ -116,6 +139,7 @@ static void queue_commit_batch(struct queue_sqlite *q, struct queue_job *batch,
 	char why[160];
 	struct queue_job *j = batch;
 	while (j != NULL) {
+		double started = queue_commit_clock();
 		if (!queue_commit_rollback(q, "a transaction left open") ||
 		    !queue_commit_run(q, QW_BEGIN, "BEGIN IMMEDIATE", why, sizeof(why))) {
 			if (!sqlite3_get_autocommit(db))
@@ -187,6 +211,7 @@ static void queue_commit_batch(struct queue_sqlite *q, struct queue_job *batch,
 			    (unsigned long long)n, why);
 			continue;
 		}
+		queue_commit_count(q, started, first, j);
 		/* Only now are the messages of these files gone for good. */
 		queue_spool_remove_doomed(q);
 		d->transactions++;

@@ -53,6 +53,7 @@ struct queue_job {
 	bool (*apply)(struct queue_job *j, struct queue_sqlite *q, sqlite3 *db,
 	    char *err, size_t errlen);
 	bool uses_reserve;		/* may free the reserve when the disk is full (not new mail) */
+	bool new_message;		/* a message written (counted in the commit's batch size) */
 	void (*done)(struct queue_job *j, bool ok, const char *err);
 	bool ok;			/* set by the writer thread */
 	char err[160];			/* set by the writer thread when !ok */

@@ -444,6 +444,7 @@ void queue_sqlite_writer_commit(struct queue_writer *writer, const struct queue_
 	w->job.apply = queue_writer_apply;
 	/* A bounce must get out even on a full disk; new mail must not eat the reserve. */
 	w->job.uses_reserve = w->nbounce_for > 0;
+	w->job.new_message = true;
 	w->job.done = queue_writer_done;
 	if (w->fd >= 0 && !w->failed && queue_writer_sync_start(w))
 		return;

@@ -19,6 +19,7 @@
 #include "policy/policy.h"
 #include "queue/queue_store.h"
 #include "smtpd_auth.h"
+#include "smtpd_count.h"
 #include "smtpd_data.h"
 #include "smtpd_local.h"
 #include "smtpd_params.h"
@@ -165,6 +166,7 @@ void smtpd_cmds_dispatch(struct smtpd_session *s, const char *line, size_t len)
 /* End the transaction, if any, without a reply. */
 static void smtpd_cmds_reset_txn(struct smtpd_session *s)
 {
+	smtpd_count_abort(s);
 	smtpd_txn_free(s->txn);
 	s->txn = NULL;
 }
@@ -249,6 +251,7 @@ static void smtpd_cmds_mail(struct smtpd_session *s, const struct smtp_cmd *cmd)
 	int code = 0;
 	char text[SMTP_LOCAL_ACCEPT_MAX + SMTP_DOMAIN_MAX + 2], ptext[sizeof(text) * 4];
 
+	smtpd_count_expect(s, SMTPD_COUNT_MAIL);
 	if (s->lst->require_auth && s->auth_user == NULL) {
 		smtpd_session_reply(s, 530, "5.7.0", "Authentication required");
 		return;
@@ -341,6 +344,7 @@ static void smtpd_cmds_rcpt(struct smtpd_session *s, const struct smtp_cmd *cmd)
 	int code = 0;
 	char text[SMTP_LOCAL_ACCEPT_MAX + SMTP_DOMAIN_MAX + 2], ptext[sizeof(text) * 4];
 
+	smtpd_count_expect(s, SMTPD_COUNT_RCPT);
 	if (s->txn->bdat) {
 		/* RFC 3030 2: the envelope is complete once message octets flow. */
 		smtpd_session_reply(s, 503, "5.5.1", "Error: RCPT after BDAT");

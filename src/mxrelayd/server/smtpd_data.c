@@ -21,6 +21,7 @@
 #include <event2/buffer.h>
 
 #include "queue/queue_store.h"
+#include "smtpd_count.h"
 #include "smtpd_local.h"
 #include "smtpd_txn.h"
 #include "net/net_conn.h"
@@ -128,6 +129,7 @@ static void smtpd_data_bare_nl(struct smtpd_session *s)
 	    s->txn->queue_id, s->peer_ip);
 	smtpd_txn_free(s->txn);
 	s->txn = NULL;
+	smtpd_count_end(s, 521, "5.5.2");
 	smtpd_session_close_reply(s, 521, "5.5.2", "Bare CR or LF in message data", "bare newline");
 }
 
@@ -276,6 +278,7 @@ void smtpd_data_bdat(struct smtpd_session *s, const struct smtp_cmd *cmd)
 	}
 	uint64_t max = cfg->max_message_size;
 	if (max != 0 && size > max + SMTPD_DATA_BDAT_SLACK) {
+		smtpd_count_end(s, 552, "5.3.4");
 		smtpd_session_close_reply(s, 552, "5.3.4",
 		    "Message size exceeds fixed maximum message size", "bdat chunk too large");
 		return;
@@ -333,6 +336,8 @@ static void smtpd_data_committed(void *arg, bool ok, const char *err)
 		ctx->queued(ctx->queued_arg);
 	if (ok)
 		smtpd_data_log_queued(s, s->txn);
+	/* Counted whether or not the client is still there to hear it. */
+	smtpd_count_end(s, ok ? 250 : 452, ok ? "2.0.0" : "4.3.1");
 	if (!smtpd_session_release(s))
 		return;	/* the client left; the message is queued all the same */
 	struct smtpd_txn *t = s->txn;
@@ -384,6 +389,7 @@ static void smtpd_data_finish(struct smtpd_session *s)
 		smtpd_txn_free(t);
 		s->txn = NULL;
 		smtpd_session_set_state(s, SMTPD_S_READY);
+		smtpd_count_end(s, r.code, r.esc);
 		smtpd_session_reply_r(s, &r);
 		return;
 	}
@@ -418,6 +424,7 @@ static void smtpd_data_finish(struct smtpd_session *s)
 	/* Replies stay in order: no pipelined command is read before this one is answered. */
 	smtpd_session_wait(s, SMTPD_WAIT_COMMIT);
 	smtpd_session_hold(s);
+	smtpd_count_committing(s);
 	queue_writer_commit(w, &env, smtpd_data_committed, s);
 	free(rcpts);
 }

@@ -25,6 +25,7 @@
 #include "dns/dns_mx.h"
 #include "smtpd_auth.h"
 #include "smtpd_cmds.h"
+#include "smtpd_count.h"
 #include "smtpd_data.h"
 #include "smtpd_limit.h"
 #include "smtpd_txn.h"
@@ -116,6 +117,7 @@ struct smtpd_session *smtpd_session_new(struct smtpd_ctx *ctx, const struct cfg_
 	ctx->sessions = s;
 	ctx->nsessions++;
 	ctx->stats.connections++;
+	smtpd_count_connection(s);
 	log_msg(LOG_LVL_INFO, "session=%s event=connect client=%s listener=\"%s\"%s", s->id,
 	    s->peer_ip, lst->text, implicit ? " tls=implicit" : "");
 	if (implicit)
@@ -154,6 +156,7 @@ static void smtpd_session_finish(struct smtpd_session *s, const char *reason)
 		return;
 	log_msg(LOG_LVL_INFO, "session=%s event=disconnect client=%s reason=\"%s\" state=%s messages=%u errors=%u",
 	    s->id, s->peer_ip, reason, smtpd_session_state_name(s->state), s->messages, s->errors);
+	smtpd_count_abort(s);
 	smtpd_session_set_state(s, SMTPD_S_CLOSED);
 	s->conn = NULL;
 	if (s->dnsq != NULL) {
@@ -236,6 +239,8 @@ static void smtpd_session_vreply(struct smtpd_session *s, int code, char sep,
     const char *esc, const char *fmt, va_list ap)
 {
 	char text[512];
+	if (sep == ' ')
+		smtpd_count_reply(s, code, esc);
 	if (s->conn == NULL)
 		return;
 	vsnprintf(text, sizeof(text), fmt, ap);
@@ -558,6 +563,7 @@ static void smtpd_session_tls_ok(struct smtpd_session *s)
 {
 	log_msg(LOG_LVL_INFO, "session=%s event=tls version=%s cipher=%s", s->id,
 	    net_conn_tls_version(s->conn), net_conn_tls_cipher(s->conn));
+	smtpd_count_tls(s);
 	if (s->state == SMTPD_S_HANDSHAKE) {
 		smtpd_session_greet(s);
 		return;

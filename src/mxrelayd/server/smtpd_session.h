@@ -19,6 +19,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "metrics/metrics_mail.h"
 #include "server/server.h"
 
 struct net_conn;
@@ -92,6 +93,12 @@ struct smtpd_session {
 	bool bdat_discard;			/* refused: drop the octets, then send bdat_reply */
 	struct smtpd_reply bdat_reply;
 	enum smtpd_state bdat_return;		/* state after a refused chunk */
+	/* The transaction as the counters see it (smtpd_count.c). */
+	int count_expect;			/* enum smtpd_count_expect: what the next reply answers */
+	bool rx_open;				/* MAIL taken; the transaction not counted yet */
+	bool rx_committing;			/* its message is being committed: the commit counts it */
+	bool rx_refused;			/* it got a refusal, of class rx_refusal */
+	enum metrics_rx_result rx_refusal;
 };
 
 /* Start a session on an accepted socket (the listener counted it in ctx->limit). */

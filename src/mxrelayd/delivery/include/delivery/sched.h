@@ -26,6 +26,7 @@
 struct event_base;
 struct config;
 struct queue_store;
+struct metrics_mail;
 struct sched;
 
 /*
@@ -45,6 +46,13 @@ struct sched *sched_new(struct event_base *base, const struct config *cfg,
  * -1 with err (an engine context cannot be made) and nothing changed.
  */
 int sched_reconfigure(struct sched *s, const struct config *cfg, char *err, size_t errlen);
+
+/*
+ * Count deliveries, outcomes, failures, DSNs and the engine's connections,
+ * TLS handshakes and lookups in mm (borrowed, outliving the scheduler;
+ * NULL: nothing counted). Set it before the loop runs.
+ */
+void sched_set_metrics(struct sched *s, struct metrics_mail *mm);
 
 /* Look for due work now (a message was committed, or a held one released). */
 void sched_kick(struct sched *s);

@@ -101,6 +101,13 @@ void metrics_mail_dns(struct metrics_mail *mm, double seconds);
  */
 void metrics_mail_delivery(struct metrics_mail *mm, const char *destination, double seconds,
     unsigned delivered, unsigned deferred, unsigned failed, time_t now);
+/*
+ * Recipient outcomes decided without an attempt (held back by a
+ * destination's backoff, or expired in the queue): counted as
+ * metrics_mail_delivery counts them, without a time. Loop thread.
+ */
+void metrics_mail_outcomes(struct metrics_mail *mm, const char *destination, unsigned delivered,
+    unsigned deferred, unsigned failed, time_t now);
 /* A recipient failed for good (after the delivery counted it): kept for the status page. Loop thread. */
 void metrics_mail_failure(struct metrics_mail *mm, const struct metrics_recent_failure *f);
 void metrics_mail_dsn(struct metrics_mail *mm, enum metrics_dsn_type type);

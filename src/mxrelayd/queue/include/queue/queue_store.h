@@ -42,6 +42,7 @@ struct event_base;
 struct queue_store;		/* a store (a backend's, opened by queue_store_open) */
 struct queue_writer;		/* a message being written into a store */
 struct queue_body;		/* an open body, being read */
+struct metrics_mail;		/* the daemon's counters (metrics/metrics_mail.h) */
 
 /* ---- what goes in ---- */
 
@@ -439,6 +440,12 @@ void queue_store_set_reserve(struct queue_store *q, uint64_t size);
 void queue_store_stats(struct queue_store *q, struct queue_store_stats *out);
 void queue_store_set_max_pages(struct queue_store *q, uint32_t max_pages);
 void queue_store_set_busy_timeout(struct queue_store *q, unsigned ms);
+/*
+ * Count every group commit in mm (mxrelay_commit_seconds and
+ * mxrelay_commit_batch_messages; borrowed, outliving the store; NULL:
+ * none). Set before the first commit: the writer thread reads it.
+ */
+void queue_store_set_metrics(struct queue_store *q, struct metrics_mail *mm);
 
 struct queue_writer *queue_writer_new(struct queue_store *q);
 const char *queue_writer_id(const struct queue_writer *w);

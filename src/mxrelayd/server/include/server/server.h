@@ -31,6 +31,7 @@ struct smtpd_authfail;
 struct smtpd_listener;
 struct smtpd_session;
 struct smtpd_local;
+struct metrics_mail;
 typedef struct ssl_ctx_st SSL_CTX;
 
 /* The class of an answer: the first digit of its reply code. */
@@ -67,7 +68,7 @@ struct smtpd_stats {
  * One struct per configuration generation (reload.c makes them from
  * main.c's first one): a session keeps the pointer it got at accept, so
  * it ends under the configuration, TLS context and users it started
- * with; limit, authfail and queue are the same objects in every one.
+ * with; limit, authfail, queue and metrics are the same objects in every one.
  */
 struct smtpd_ctx {
 	struct event_base *base;	/* borrowed */
@@ -79,6 +80,7 @@ struct smtpd_ctx {
 	struct smtpd_limit *limit;	/* owned by main.c */
 	struct smtpd_authfail *authfail;/* AUTH failures per client; owned by main.c */
 	struct smtpd_listener *listeners;/* owned by main.c */
+	struct metrics_mail *metrics;	/* counts sessions and transactions, or NULL; borrowed */
 	void (*queued)(void *arg);	/* a message was committed: delivery may start; or NULL */
 	void *queued_arg;
 
