@@ -29,6 +29,7 @@
 #include <event2/buffer.h>
 
 #include "commands.h"
+#include "term.h"
 #include "config/config.h"
 #include "config/config_path.h"
 #include "control/control.h"
@@ -600,36 +601,18 @@ struct queue_progress {
 	struct timespec last;	/* when it was drawn */
 };
 
-/* n with thousands separated by commas. */
-static const char *queue_num(char *buf, size_t cap, size_t n)
-{
-	char digits[32];
-	int len = snprintf(digits, sizeof(digits), "%zu", n);
-	size_t o = 0;
-	for (int i = 0; i < len && o + 2 < cap; i++) {
-		if (i > 0 && (len - i) % 3 == 0)
-			buf[o++] = ',';
-		buf[o++] = digits[i];
-	}
-	buf[o] = '\0';
-	return buf;
-}
-
 /* Say how many messages d acts on, when standard error is a terminal. */
 static void queue_progress_start(struct queue_progress *p, const struct queue_cmd_def *d,
     size_t total)
 {
 	memset(p, 0, sizeof(*p));
-	const char *term = getenv("TERM");
-	p->on = isatty(STDERR_FILENO) && (term == NULL || (*term != '\0' && strcmp(term, "dumb") != 0));
+	p->on = term_progress_wanted();
 	if (!p->on)
 		return;
-	struct stat a, b;
-	p->shared = isatty(STDOUT_FILENO) && fstat(STDOUT_FILENO, &a) == 0 &&
-	    fstat(STDERR_FILENO, &b) == 0 && a.st_rdev == b.st_rdev;
+	p->shared = term_stdout_shares_stderr();
 	p->total = total;
 	char n[32];
-	fprintf(stderr, "%s %s message%s\n", d->doing, queue_num(n, sizeof(n), total),
+	fprintf(stderr, "%s %s message%s\n", d->doing, term_group_digits(n, sizeof(n), total),
 	    total == 1 ? "" : "s");
 }
 
@@ -657,8 +640,8 @@ static void queue_progress_step(struct queue_progress *p, size_t done)
 	if (p->shared)
 		fflush(stdout);
 	char a[32], b[32];
-	fprintf(stderr, "\r\033[K%s of %s (%u%%)", queue_num(a, sizeof(a), done),
-	    queue_num(b, sizeof(b), p->total),
+	fprintf(stderr, "\r\033[K%s of %s (%u%%)", term_group_digits(a, sizeof(a), done),
+	    term_group_digits(b, sizeof(b), p->total),
 	    p->total > 0 ? (unsigned)((double)done * 100.0 / (double)p->total) : 100u);
 	p->drawn = true;
 }

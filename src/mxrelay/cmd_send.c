@@ -33,6 +33,7 @@
 #include "smtp/smtp_addr.h"
 #include "smtp/smtp_dsn.h"
 #include "send_progress.h"
+#include "term.h"
 #include "util/hostname.h"
 #include "util/xalloc.h"
 
@@ -720,14 +721,6 @@ static void send_on_done(const struct mxr_result *results, size_t n, void *arg)
 	event_base_loopbreak(o->base);
 }
 
-/* Whether standard output is the terminal standard error is. */
-static bool send_same_terminal(void)
-{
-	struct stat a, b;
-	return isatty(STDOUT_FILENO) && fstat(STDOUT_FILENO, &a) == 0 &&
-	    fstat(STDERR_FILENO, &b) == 0 && a.st_rdev == b.st_rdev;
-}
-
 /*
  * Deliver msg on a loop of our own, with the live lines on a terminal
  * (their timer shares the loop). out->results gets one result per
@@ -746,8 +739,8 @@ static int send_deliver(struct send_out *out, const struct mxr_options *opt,
 		event_base_free(out->base);
 		return -1;
 	}
-	if (!out->json && !out->quiet && send_progress_wanted())
-		out->progress = send_progress_new(out->base, msg, send_same_terminal());
+	if (!out->json && !out->quiet && term_progress_wanted())
+		out->progress = send_progress_new(out->base, msg, term_stdout_shares_stderr());
 	mxr_delivery_start(ctx, msg, send_on_event, send_on_done, out);
 	while (!out->done)
 		if (event_base_loop(out->base, EVLOOP_ONCE) != 0)

@@ -12,6 +12,7 @@
  * Never: writes to standard output.
  */
 #include "send_progress.h"
+#include "term.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -54,14 +55,6 @@ struct send_progress {
 	bool shared;
 };
 
-bool send_progress_wanted(void)
-{
-	const char *term = getenv("TERM");
-	if (!isatty(STDERR_FILENO))
-		return false;
-	return term == NULL || (strcmp(term, "dumb") != 0 && *term != '\0');
-}
-
 /* Monotonic seconds. */
 static double sp_now(void)
 {
@@ -98,21 +91,6 @@ static void sp_size(unsigned *cols, unsigned *rows)
 	}
 }
 
-/* n with thousands separated by commas, into buf. */
-static const char *sp_num(char *buf, size_t cap, uint64_t n)
-{
-	char digits[32];
-	int len = snprintf(digits, sizeof(digits), "%llu", (unsigned long long)n);
-	size_t o = 0;
-	for (int i = 0; i < len && o + 2 < cap; i++) {
-		if (i > 0 && (len - i) % 3 == 0)
-			buf[o++] = ',';
-		buf[o++] = digits[i];
-	}
-	buf[o] = '\0';
-	return buf;
-}
-
 /* Append the control sequence that moves back over the lines drawn and erases them. */
 static size_t sp_erase_seq(const struct send_progress *p, char *buf, size_t cap)
 {
@@ -132,8 +110,8 @@ static size_t sp_line(const struct sp_domain *d, double now, unsigned width, cha
 	char what[128] = "";
 	if (d->stage == MXR_STAGE_DATA && d->total > 0) {
 		char a[32], b[32];
-		snprintf(what, sizeof(what), "  %s of %s bytes (%u%%)", sp_num(a, sizeof(a), d->sent),
-		    sp_num(b, sizeof(b), d->total), (unsigned)(d->sent * 100 / d->total));
+		snprintf(what, sizeof(what), "  %s of %s bytes (%u%%)", term_group_digits(a, sizeof(a), d->sent),
+		    term_group_digits(b, sizeof(b), d->total), (unsigned)(d->sent * 100 / d->total));
 	}
 	long secs = (long)(now - d->since);
 	int n = snprintf(out, cap, "%s  %s%s  %lds", d->name, mxr_stage_name(d->stage), what,

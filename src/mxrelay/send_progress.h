@@ -8,7 +8,7 @@
  * timer on the caller's loop, and every control sequence written to the
  * terminal (standard error).
  * Never: writes to standard output, or anything at all when standard
- * error is not a terminal (the caller asks send_progress_wanted first).
+ * error is not a terminal (the caller asks term_progress_wanted first).
  */
 #ifndef MXR_SEND_PROGRESS_H
 #define MXR_SEND_PROGRESS_H
@@ -18,9 +18,6 @@
 #include "mxrelay/mxrelay.h"
 
 struct send_progress;
-
-/* Whether live lines fit: standard error is a terminal that understands cursor movement. */
-bool send_progress_wanted(void);
 
 /*
  * Start drawing for msg's recipients on base. shared: standard output is

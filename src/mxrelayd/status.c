@@ -215,18 +215,6 @@ static void status_write_json(const struct status_sources *src, const struct sta
 
 /* ---- text ---- */
 
-static void status_fmt_age(long long s, char *buf, size_t len)
-{
-	if (s < 120)
-		snprintf(buf, len, "%llds", s);
-	else if (s < 7200)
-		snprintf(buf, len, "%lldm%02llds", s / 60, s % 60);
-	else if (s < 2 * 86400)
-		snprintf(buf, len, "%lldh%02lldm", s / 3600, s / 60 % 60);
-	else
-		snprintf(buf, len, "%lldd%02lldh", s / 86400, s / 3600 % 24);
-}
-
 static const char *status_pct(uint64_t part, uint64_t whole, char *buf, size_t len)
 {
 	if (whole == 0)
@@ -261,7 +249,7 @@ static void status_text_queue(struct evbuffer *b, const struct status_data *d)
 		    queue_store_state_name((enum queue_rcpt_state)s));
 	if (q->oldest_id[0] != '\0') {
 		char age[32];
-		status_fmt_age(d->now > q->oldest_received ? (long long)(d->now - q->oldest_received) :
+		control_fmt_age(d->now > q->oldest_received ? (long long)(d->now - q->oldest_received) :
 		    0, age, sizeof(age));
 		evbuffer_add_printf(b, "; oldest %s, %s old", q->oldest_id, age);
 	}
@@ -273,7 +261,7 @@ static void status_write_text(const struct status_sources *src, const struct sta
 {
 	const struct metrics_mail_totals *t = &d->totals;
 	char up[32], p1[16], p2[16];
-	status_fmt_age((long long)(d->now - d->started), up, sizeof(up));
+	control_fmt_age((long long)(d->now - d->started), up, sizeof(up));
 	evbuffer_add_printf(b, "mxrelayd %s on %s, pid %ld, up %s\n", MXR_VERSION, d->cfg->hostname,
 	    (long)getpid(), up);
 	evbuffer_add(b, "listeners:", 10);

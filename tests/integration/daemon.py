@@ -29,6 +29,20 @@ from mxtest.netns import wait_port
 HOSTNAME = "mx.relay.test"
 
 
+def wait_for(what, cond, timeout=30.0, describe=None, step=0.1):
+    """cond()'s first true answer, polled every step seconds; after timeout, an
+    AssertionError naming what was awaited and, with describe, the state seen."""
+    end = time.monotonic() + timeout
+    while True:
+        got = cond()
+        if got:
+            return got
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}\n"
+                                 f"{describe() if describe else ''}")
+        time.sleep(step)
+
+
 class Reply:
     def __init__(self, code, lines):
         self.code = code

@@ -18,7 +18,7 @@ import time
 import pytest
 
 from conftest import sanitizer_env, sanitizer_report
-from daemon import mxrelayd, queued_id, Client  # noqa: F401  (mxrelayd is a fixture)
+from daemon import wait_for, mxrelayd, queued_id, Client  # noqa: F401  (mxrelayd is a fixture)
 
 pytestmark = pytest.mark.netns
 
@@ -67,18 +67,6 @@ def submit(rcpt, subject):
         return qid
     finally:
         c.close()
-
-
-def wait_for(what, cond, timeout=20.0, describe=None):
-    end = time.monotonic() + timeout
-    while True:
-        got = cond()
-        if got:
-            return got
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}\n"
-                                 f"{describe() if describe else ''}")
-        time.sleep(0.2)
 
 
 class KnownState:

@@ -5,25 +5,12 @@ dead MX is back delivers at once, as `postqueue -f` does."""
 
 import smtplib
 import subprocess
-import time
 
 import pytest
 
-from daemon import mxrelayd, split_received  # noqa: F401  (mxrelayd is a fixture)
+from daemon import wait_for, mxrelayd, split_received  # noqa: F401  (mxrelayd is a fixture)
 
 pytestmark = pytest.mark.netns
-
-
-def wait_for(what, cond, timeout=15.0, describe=None):
-    end = time.monotonic() + timeout
-    while True:
-        got = cond()
-        if got:
-            return got
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}\n"
-                                 f"{describe() if describe else ''}")
-        time.sleep(0.1)
 
 
 def test_two_domains_one_dead_then_flushed(netns, dns, fakesmtp, mxrelayd, mxr_bin):

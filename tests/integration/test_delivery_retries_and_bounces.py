@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from daemon import Client, mxrelayd, queued_id  # noqa: F401  (mxrelayd is a fixture)
+from daemon import wait_for, Client, mxrelayd, queued_id  # noqa: F401  (mxrelayd is a fixture)
 
 pytestmark = pytest.mark.netns
 
@@ -66,18 +66,6 @@ def submit(sender, rcpts, body=None, mail_params="", subject="test"):
         return qid
     finally:
         c.close()
-
-
-def wait_for(what, cond, timeout=15.0, step=0.1, describe=None):
-    end = time.monotonic() + timeout
-    while True:
-        got = cond()
-        if got:
-            return got
-        if time.monotonic() > end:
-            extra = describe() if describe else ""
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{extra}")
-        time.sleep(step)
 
 
 def rcpt_states(d):

@@ -22,7 +22,7 @@ import time
 
 import pytest
 
-from daemon import Client, mxrelayd, queued_id  # noqa: F401  (mxrelayd is a fixture)
+from daemon import wait_for, Client, mxrelayd, queued_id  # noqa: F401  (mxrelayd is a fixture)
 from mxtest import postfix as postfix_mod
 from mxtest.netns import wait_port
 
@@ -121,16 +121,6 @@ def promtool_ok_openmetrics(text, tmp_path, name):
 
 
 # --- traffic ---------------------------------------------------------------------
-
-def wait_for(what, cond, timeout=20.0, describe=None):
-    end = time.monotonic() + timeout
-    while True:
-        got = cond()
-        if got:
-            return got
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out waiting for {what}\n" + (describe() if describe else ""))
-        time.sleep(0.1)
 
 
 def greet(c):

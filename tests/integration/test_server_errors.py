@@ -10,11 +10,10 @@ The daemon relays for 127.0.0.1 to a.test, whose MX is Postfix's
 smtp-sink on 127.0.0.11, so what was accepted is also seen delivered.
 """
 
-import time
 
 import pytest
 
-from daemon import Client, mxrelayd, queued_id, split_received  # noqa: F401
+from daemon import wait_for, Client, mxrelayd, queued_id, split_received  # noqa: F401
 
 pytestmark = pytest.mark.netns
 
@@ -24,18 +23,6 @@ CONF = "dns_server = 127.0.0.53\nretry_intervals = 1s\ndelay_warning = 0\n"
 def sink_for_a_test(dns, smtp_sink):
     dns.mx("a.test", [(10, "mx.a.test")]).a("mx.a.test", "127.0.0.11").start()
     return smtp_sink("127.0.0.11")
-
-
-def wait_for(what, cond, timeout=30.0, describe=None):
-    end = time.monotonic() + timeout
-    while True:
-        got = cond()
-        if got:
-            return got
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}\n"
-                                 f"{describe() if describe else ''}")
-        time.sleep(0.2)
 
 
 def delivered_rcpts(sink):

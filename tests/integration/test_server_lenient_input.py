@@ -14,7 +14,7 @@ import re
 
 import pytest
 
-from daemon import Client, mxrelayd, queued_id, split_received  # noqa: F401
+from daemon import wait_for, Client, mxrelayd, queued_id, split_received  # noqa: F401
 
 pytestmark = pytest.mark.netns
 
@@ -48,15 +48,6 @@ def open_data(c, rcpt="r@example.test"):
 def delivering_relay(mxrelayd, dns, extra=""):
     dns.mx("example.test", [(10, "mx.example.test")]).a("mx.example.test", "127.0.0.11").start()
     return mxrelayd(conf_extra="dns_server = 127.0.0.53\nretry_intervals = 1s\n" + extra)
-
-
-def wait_for(what, cond, timeout=15.0, describe=None):
-    import time
-    end = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out waiting for {what}\n{describe() if describe else ''}")
-        time.sleep(0.1)
 
 
 @pytest.mark.parametrize("payload", SMUGGLING)

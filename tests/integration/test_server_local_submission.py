@@ -21,24 +21,12 @@ import time
 import pytest
 
 from conftest import sanitizer_env, sanitizer_report
-from daemon import HOSTNAME, Client, Daemon, queued_id, split_received  # noqa: F401
+from daemon import wait_for, HOSTNAME, Client, Daemon, queued_id, split_received  # noqa: F401
 
 pytestmark = pytest.mark.netns
 
 USER = "www-data"
 UID = 33
-
-
-def wait_for(what, cond, timeout=20.0, describe=None):
-    end = time.monotonic() + timeout
-    while True:
-        got = cond()
-        if got:
-            return got
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}\n"
-                                 f"{describe() if describe else ''}")
-        time.sleep(0.1)
 
 
 def _dumped(sink, n=1, rcpts=1):

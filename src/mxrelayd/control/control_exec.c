@@ -35,8 +35,7 @@ static void control_text_str(struct evbuffer *b, const char *s, size_t n)
 	}
 }
 
-/* A duration as "45s", "12m", "3h05m" or "2d04h". */
-static void control_fmt_age(long long s, char *buf, size_t len)
+void control_fmt_age(long long s, char *buf, size_t len)
 {
 	if (s < 0)
 		s = 0;
