@@ -29,6 +29,8 @@
 
 struct http_server {
 	struct evhttp *evh;		/* owned */
+	struct cfg_http_listener *bound;/* owned: the addresses listened on, fixed at start */
+	size_t nbound;
 	const struct config *cfg;	/* borrowed: http_allow */
 	struct metrics *metrics;	/* borrowed */
 	http_status_fn *status;
@@ -205,13 +207,39 @@ struct http_server *http_server_new(struct event_base *base, int *fds, size_t n,
 		return NULL;
 	}
 	free(fds);
+	if (n > 0) {
+		h->bound = xcalloc(n, sizeof(*h->bound));
+		memcpy(h->bound, cfg->http_listeners, n * sizeof(*h->bound));
+		h->nbound = n;
+	}
 	return h;
+}
+
+/* Whether cfg names the addresses listened on, in any order. */
+static bool http_same_addresses(const struct http_server *h, const struct config *cfg)
+{
+	if (cfg->nhttp_listeners != h->nbound)
+		return false;
+	for (size_t i = 0; i < h->nbound; i++) {
+		bool found = false;
+		for (size_t k = 0; k < cfg->nhttp_listeners && !found; k++)
+			found = cfg->http_listeners[k].addrlen == h->bound[i].addrlen &&
+			    memcmp(&cfg->http_listeners[k].addr, &h->bound[i].addr,
+			    h->bound[i].addrlen) == 0;
+		if (!found)
+			return false;
+	}
+	return true;
 }
 
 void http_server_set_config(struct http_server *h, const struct config *cfg)
 {
-	if (h != NULL)
-		h->cfg = cfg;
+	if (h == NULL)
+		return;
+	h->cfg = cfg;
+	if (!http_same_addresses(h, cfg))
+		log_msg(LOG_LVL_WARN, "event=http-listen-unchanged listeners=%zu note=\"http_listen "
+		    "changes take effect at the next start; http_allow is applied now\"", h->nbound);
 }
 
 void http_server_free(struct http_server *h)
@@ -219,5 +247,6 @@ void http_server_free(struct http_server *h)
 	if (h == NULL)
 		return;
 	evhttp_free(h->evh);
+	free(h->bound);
 	free(h);
 }
