@@ -7,7 +7,7 @@ ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 600
 # Each target's share of `make test` (a smoke run over the corpus; `make fuzz` runs long).
-FUZZ_SHORT_SECONDS ?= 10
+FUZZ_SHORT_SECONDS ?= 6
 PYTEST ?= /usr/bin/python3 -m pytest
 # make install: PREFIX is where programs, man pages and the unit go (the
 # configuration goes to /etc/mxrelay for PREFIX=/usr, PREFIX/etc/mxrelay
@@ -49,7 +49,7 @@ TEST_DEBS = fail2ban
 
 integration: asan
 	scripts/unpack-deb $(DEB_CACHE) $(TEST_DEBS)
-	MXR_BIN=$(CURDIR)/$(ASAN_BUILD) MXR_DEB_CACHE=$(CURDIR)/$(DEB_CACHE) $(PYTEST) -q tests/integration
+	MXR_BIN=$(CURDIR)/$(ASAN_BUILD) MXR_DEB_CACHE=$(CURDIR)/$(DEB_CACHE) $(PYTEST) -q --durations=15 tests/integration
 
 fuzz-build: deps-test
 	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DMXR_FUZZ=ON >/dev/null
