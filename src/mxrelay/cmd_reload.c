@@ -11,7 +11,6 @@
  * privileged helper does, as root); keeps no state.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,8 +20,8 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "daemon_args.h"
 #include "config/config.h"
-#include "config/config_path.h"
 #include "control/control_reply.h"
 #include "util/unix_sock.h"
 #include "util/log.h"
@@ -92,48 +91,21 @@ static int reload_ask(const char *path)
 
 int cmd_reload(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "socket", required_argument, NULL, 's' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	const char *path = NULL, *sock = NULL;
-	int opt;
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, "c:s:h", longopts, NULL)) != -1) {
-		switch (opt) {
-		case 'c':
-			path = optarg;
-			break;
-		case 's':
-			sock = optarg;
-			break;
-		case 'h':
-			fputs(reload_usage, stdout);
-			return EX_OK;
-		default:
-			fputs(reload_usage, stderr);
-			return EX_USAGE;
-		}
-	}
-	if (optind != argc || (path != NULL && sock != NULL)) {
-		fputs(reload_usage, stderr);
-		return EX_USAGE;
-	}
+	struct daemon_args a;
+	int rc = daemon_args_parse(argc, argv, reload_usage, false, &a);
+	if (rc >= 0)
+		return rc;
 	struct config *cfg = NULL;
+	char err[1024];
+	const char *sock = daemon_args_socket(&a, &cfg, err, sizeof(err));
 	if (sock == NULL) {
-		char err[1024];
-		if (config_load(config_path_choose(path), &cfg, err, sizeof(err)) != 0) {
-			/* The file the daemon would reload is broken: that is the refusal. */
-			fprintf(stderr, "mxrelay reload: %s\n", err);
-			fprintf(stderr, "mxrelay reload: the daemon was not asked (give its control "
-			    "socket with -s to ask it anyway)\n");
-			return 1;
-		}
-		sock = cfg->control_socket;
+		/* The file the daemon would reload is broken: that is the refusal. */
+		fprintf(stderr, "mxrelay reload: %s\n", err);
+		fprintf(stderr, "mxrelay reload: the daemon was not asked (give its control "
+		    "socket with -s to ask it anyway)\n");
+		return 1;
 	}
-	int rc = reload_ask(sock);
+	rc = reload_ask(sock);
 	config_free(cfg);
 	return rc;
 }

@@ -10,7 +10,6 @@
  * status); changes anything.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,8 +17,8 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "daemon_args.h"
 #include "config/config.h"
-#include "config/config_path.h"
 #include "control/control_reply.h"
 #include "util/unix_sock.h"
 
@@ -100,52 +99,19 @@ static int status_ask(const char *path, bool json)
 
 int cmd_status(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "socket", required_argument, NULL, 's' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	const char *path = NULL, *sock = NULL;
-	bool json = false;
-	int opt;
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, "c:s:jh", longopts, NULL)) != -1) {
-		switch (opt) {
-		case 'c':
-			path = optarg;
-			break;
-		case 's':
-			sock = optarg;
-			break;
-		case 'j':
-			json = true;
-			break;
-		case 'h':
-			fputs(status_usage, stdout);
-			return EX_OK;
-		default:
-			fputs(status_usage, stderr);
-			return EX_USAGE;
-		}
-	}
-	if (optind != argc || (path != NULL && sock != NULL)) {
-		fputs(status_usage, stderr);
-		return EX_USAGE;
-	}
+	struct daemon_args a;
+	int rc = daemon_args_parse(argc, argv, status_usage, true, &a);
+	if (rc >= 0)
+		return rc;
 	struct config *cfg = NULL;
+	char err[1024];
+	const char *sock = daemon_args_socket(&a, &cfg, err, sizeof(err));
 	if (sock == NULL) {
-		char err[1024];
-		if (config_load(config_path_choose(path), &cfg, err, sizeof(err)) != 0) {
-			fprintf(stderr, "mxrelay status: %s\n", err);
-			fprintf(stderr, "mxrelay status: the control socket is not known (give it with "
-			    "-s)\n");
-			return EX_CONFIG;
-		}
-		sock = cfg->control_socket;
+		fprintf(stderr, "mxrelay status: %s\n", err);
+		fprintf(stderr, "mxrelay status: the control socket is not known (give it with -s)\n");
+		return EX_CONFIG;
 	}
-	int rc = status_ask(sock, json);
+	rc = status_ask(sock, a.json);
 	config_free(cfg);
 	return rc;
 }

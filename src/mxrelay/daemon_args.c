@@ -1,0 +1,66 @@
+/*
+ * daemon_args: -c, -s and --json of the commands that ask the running
+ * daemon (see daemon_args.h).
+ */
+#include "daemon_args.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <sysexits.h>
+
+#include "config/config.h"
+#include "config/config_path.h"
+
+int daemon_args_parse(int argc, char **argv, const char *usage, bool with_json,
+    struct daemon_args *a)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "socket", required_argument, NULL, 's' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	*a = (struct daemon_args){ NULL, NULL, false };
+	int opt;
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, with_json ? "c:s:jh" : "c:s:h", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			a->config = optarg;
+			break;
+		case 's':
+			a->socket = optarg;
+			break;
+		case 'j':
+			if (!with_json) {
+				fputs(usage, stderr);
+				return EX_USAGE;
+			}
+			a->json = true;
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return EX_OK;
+		default:
+			fputs(usage, stderr);
+			return EX_USAGE;
+		}
+	}
+	if (optind != argc || (a->config != NULL && a->socket != NULL)) {
+		fputs(usage, stderr);
+		return EX_USAGE;
+	}
+	return -1;
+}
+
+const char *daemon_args_socket(const struct daemon_args *a, struct config **cfg, char *err,
+    size_t errlen)
+{
+	*cfg = NULL;
+	if (a->socket != NULL)
+		return a->socket;
+	if (config_load(config_path_choose(a->config), cfg, err, errlen) != 0)
+		return NULL;
+	return (*cfg)->control_socket;
+}
