@@ -292,6 +292,8 @@ struct mxr_delivery *mxr_delivery_start(struct mxr_context *ctx, const struct mx
 		.ret = msg->ret,
 		.envid = d->envid,
 		.log_tag = d->log_tag,
+		/* Nobody to tell (the daemon): the DATA pump does no progress work at all. */
+		.data_progress = ev != NULL,
 	};
 	d->n = msg->nrcpts;
 	d->rcpts = xcalloc(d->n ? d->n : 1, sizeof(*d->rcpts));

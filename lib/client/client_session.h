@@ -35,6 +35,7 @@ struct client_msg {
 	enum mxr_ret ret;
 	const char *envid;	/* decoded, or NULL */
 	const char *log_tag;	/* " queue=<id>" for log lines, "" or NULL without an id */
+	bool data_progress;	/* someone listens to DATA progress steps (the caller's events) */
 };
 
 /* What the log lines of m's delivery carry after their first key: " queue=<id>" or "". */

@@ -247,7 +247,7 @@ static void ct_data_sent(struct client_session *s, bool all_out)
 {
 	struct client_txn *t = &s->txn;
 	uint64_t total = t->msg->size;
-	if (total == 0)
+	if (total == 0 || !t->msg->data_progress)
 		return;
 	size_t queued = net_conn_pending(s->conn);
 	uint64_t sent = t->wire_out > queued ? t->wire_out - queued : 0;
