@@ -35,13 +35,6 @@ static const char reload_usage[] =
     "Exit status: 0 the new configuration was taken, 1 it was refused (the errors are\n"
     "printed; the daemon goes on with the old one), 69 no daemon, 77 not allowed.\n";
 
-/* A line of the answer's body (the errors, or the warnings), to the stream given. */
-static void reload_print_line(void *arg, const char *line, size_t len)
-{
-	if (len > 0)
-		fprintf(arg, "%.*s\n", (int)len, line);
-}
-
 /*
  * Send "reload" to the control socket at path and print the answer: the
  * status line and its body to standard output when the configuration was
@@ -62,18 +55,12 @@ static int reload_ask(const char *path)
 	 * read: gather it, then print. A reload takes as long as the helper
 	 * needs, so there is no deadline here.
 	 */
-	char *body = NULL;
-	size_t blen = 0;
-	FILE *mem = open_memstream(&body, &blen);
-	if (mem == NULL) {
-		close(fd);
-		return EX_OSERR;
-	}
+	char *body;
+	size_t blen;
 	struct control_reply reply;
 	const char *why = NULL;
-	int got = control_reply_read(fd, CONTROL_RELOAD, 0, reload_print_line, mem, &reply, &why);
+	int got = control_reply_read_all(fd, CONTROL_RELOAD, 0, &reply, &body, &blen, &why);
 	close(fd);
-	fclose(mem);
 	int rc;
 	if (got != 0) {
 		fprintf(stderr, "mxrelay reload: daemon at %s: %s\n", path, why);

@@ -38,12 +38,6 @@ static const char status_usage[] =
     "64 bad arguments, 77 not allowed to use the control socket, 78 the file does\n"
     "not load, 69 the daemon gave no summary.\n";
 
-/* A body line of the summary, to the memory stream given. */
-static void status_take_line(void *arg, const char *line, size_t len)
-{
-	fprintf(arg, "%.*s\n", (int)len, line);
-}
-
 /*
  * Ask the control socket at path for the summary and print it whole, or
  * nothing when the reply is cut short. The exit status.
@@ -67,20 +61,13 @@ static int status_ask(const char *path, bool json)
 		    "(%s)\n", path, strerror(e));
 		return STATUS_NOT_RUNNING;
 	}
-	char *body = NULL;
-	size_t blen = 0;
-	FILE *mem = open_memstream(&body, &blen);
-	if (mem == NULL) {
-		close(fd);
-		fprintf(stderr, "mxrelay status: %s\n", strerror(errno));
-		return EX_OSERR;
-	}
+	char *body;
+	size_t blen;
 	struct control_reply reply;
 	const char *why = NULL;
-	int got = control_reply_read(fd, json ? CONTROL_STATUS_JSON : CONTROL_STATUS,
-	    STATUS_TIMEOUT_MS, status_take_line, mem, &reply, &why);
+	int got = control_reply_read_all(fd, json ? CONTROL_STATUS_JSON : CONTROL_STATUS,
+	    STATUS_TIMEOUT_MS, &reply, &body, &blen, &why);
 	close(fd);
-	fclose(mem);
 	int rc;
 	if (got != 0) {
 		fprintf(stderr, "mxrelay status: mxrelayd is not answering on %s: %s\n", path, why);

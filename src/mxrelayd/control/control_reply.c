@@ -13,6 +13,7 @@
 #include <event2/buffer.h>
 
 #include "util/log.h"
+#include "util/xalloc.h"
 
 /* The next line of fd into *line (malloc'ed, without the LF). 0, or -1 with why. */
 static int control_reply_line(int fd, struct evbuffer *in, unsigned timeout_ms, char **line,
@@ -96,5 +97,27 @@ int control_reply_read(int fd, enum control_verb verb, unsigned timeout_ms, cont
 out:
 	free(line);
 	evbuffer_free(in);
+	return rc;
+}
+
+/* A body line, into the growing text. */
+static void control_reply_gather(void *arg, const char *line, size_t len)
+{
+	evbuffer_add(arg, line, len);
+	evbuffer_add(arg, "\n", 1);
+}
+
+int control_reply_read_all(int fd, enum control_verb verb, unsigned timeout_ms,
+    struct control_reply *r, char **body, size_t *blen, const char **why)
+{
+	struct evbuffer *b = evbuffer_new();
+	if (b == NULL)
+		panic("control_reply: out of memory");
+	int rc = control_reply_read(fd, verb, timeout_ms, control_reply_gather, b, r, why);
+	*blen = evbuffer_get_length(b);
+	*body = xmalloc(*blen + 1);
+	evbuffer_remove(b, *body, *blen);
+	(*body)[*blen] = '\0';
+	evbuffer_free(b);
 	return rc;
 }

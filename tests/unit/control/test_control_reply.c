@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -102,11 +103,32 @@ static void test_no_reply_in_time(void **state)
 	close(sv[1]);
 }
 
+static void test_read_all(void **state)
+{
+	(void)state;
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	const char wire[] = "error config refused\nt.conf:3: bad key\n..dot\n.\n";
+	assert_int_equal(write(sv[1], wire, sizeof(wire) - 1), (ssize_t)sizeof(wire) - 1);
+	close(sv[1]);
+	struct control_reply r;
+	char *body;
+	size_t blen;
+	const char *why = NULL;
+	assert_int_equal(control_reply_read_all(sv[0], CONTROL_RELOAD, 1000, &r, &body, &blen, &why), 0);
+	close(sv[0]);
+	assert_int_equal(r.status, CONTROL_E_CONFIG);
+	assert_string_equal(body, "t.conf:3: bad key\n.dot\n");
+	assert_int_equal(blen, strlen(body));
+	free(body);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_replies),
 		cmocka_unit_test(test_no_reply_in_time),
+		cmocka_unit_test(test_read_all),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -37,4 +37,12 @@ typedef void control_body_fn(void *arg, const char *line, size_t len);
 int control_reply_read(int fd, enum control_verb verb, unsigned timeout_ms, control_body_fn *fn,
     void *arg, struct control_reply *r, const char **why);
 
+/*
+ * The same, gathering the body whole: *body gets its lines, each ended by
+ * "\n", NUL-terminated and malloc'ed ("" when there is none; the caller
+ * frees it, also on -1), *blen its length.
+ */
+int control_reply_read_all(int fd, enum control_verb verb, unsigned timeout_ms,
+    struct control_reply *r, char **body, size_t *blen, const char **why);
+
 #endif
