@@ -120,8 +120,7 @@ static void status_json_queue(struct evbuffer *b, const struct status_data *d)
 	evbuffer_add_printf(b, "},\"bytes\":%" PRIu64 ",\"oldest_seconds\":%lld,\"oldest_id\":",
 	    q->bytes, age);
 	control_json_str(b, q->oldest_id[0] != '\0' ? q->oldest_id : NULL);
-	evbuffer_add(b, ",\"error\":", 9);
-	control_json_str(b, d->queue_err[0] != '\0' ? d->queue_err : NULL);
+	control_json_field(b, "error", d->queue_err[0] != '\0' ? d->queue_err : NULL);
 	evbuffer_add(b, "}", 1);
 }
 
@@ -160,16 +159,12 @@ static void status_json_failures(struct evbuffer *b, const struct metrics_recent
 		evbuffer_add_printf(b, "%s{\"time\":%lld,\"queue_id\":", i > 0 ? "," : "",
 		    (long long)f->when);
 		control_json_str(b, f->queue_id);
-		evbuffer_add(b, ",\"sender\":", 10);
-		control_json_str(b, f->sender);
-		evbuffer_add(b, ",\"recipient\":", 13);
-		control_json_str(b, f->rcpt);
-		evbuffer_add(b, ",\"destination\":", 15);
-		control_json_str(b, f->destination);
+		control_json_field(b, "sender", f->sender);
+		control_json_field(b, "recipient", f->rcpt);
+		control_json_field(b, "destination", f->destination);
 		evbuffer_add_printf(b, ",\"code\":%d,\"esc\":", f->code);
 		control_json_str(b, f->esc);
-		evbuffer_add(b, ",\"text\":", 8);
-		control_json_str(b, f->text);
+		control_json_field(b, "text", f->text);
 		evbuffer_add(b, "}", 1);
 	}
 	evbuffer_add(b, "]", 1);

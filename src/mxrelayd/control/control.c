@@ -110,8 +110,14 @@ void control_json_str(struct evbuffer *b, const char *s)
 	}
 	evbuffer_add(b, "\"", 1);
 }
-const char *control_status_name(enum control_status s)
 
+void control_json_field(struct evbuffer *b, const char *key, const char *s)
+{
+	evbuffer_add_printf(b, ",\"%s\":", key);
+	control_json_str(b, s);
+}
+
+const char *control_status_name(enum control_status s)
 {
 	switch (s) {
 	case CONTROL_OK: return "ok";

@@ -137,12 +137,9 @@ static void control_json_rcpt(struct evbuffer *b, const struct queue_rcpt *r)
 	    "\"first_fail\":%lld,\"last_code\":", queue_store_state_name(r->state), r->tries,
 	    (long long)r->next_try, (long long)r->first_fail);
 	control_json_code(b, r->last_code);
-	evbuffer_add(b, ",\"last_esc\":", 12);
-	control_json_str(b, r->last_esc);
-	evbuffer_add(b, ",\"last_reply\":", 14);
-	control_json_str(b, r->last_reply);
-	evbuffer_add(b, ",\"last_mx\":", 11);
-	control_json_str(b, r->last_mx);
+	control_json_field(b, "last_esc", r->last_esc);
+	control_json_field(b, "last_reply", r->last_reply);
+	control_json_field(b, "last_mx", r->last_mx);
 }
 
 /* The envelope fields common to list-json and show-json, without the closing brace. */
@@ -265,38 +262,29 @@ static void control_show_json(struct evbuffer *b, const struct queue_msg *m,
     time_t now)
 {
 	control_json_msg(b, m, now);
-	evbuffer_add(b, ",\"envid\":", 9);
-	control_json_str(b, m->envid);
-	evbuffer_add(b, ",\"ret\":", 7);
-	control_json_str(b, ret);
+	control_json_field(b, "envid", m->envid);
+	control_json_field(b, "ret", ret);
 	evbuffer_add_printf(b, ",\"smtputf8\":%s,\"body_8bit\":%s,\"client_ip\":",
 	    m->smtputf8 ? "true" : "false", m->body_8bit ? "true" : "false");
 	control_json_str(b, m->client_ip);
-	evbuffer_add(b, ",\"client_helo\":", 15);
-	control_json_str(b, m->client_helo);
-	evbuffer_add(b, ",\"auth_user\":", 13);
-	control_json_str(b, m->auth_user);
-	evbuffer_add(b, ",\"protocol\":", 12);
-	control_json_str(b, m->protocol);
+	control_json_field(b, "client_helo", m->client_helo);
+	control_json_field(b, "auth_user", m->auth_user);
+	control_json_field(b, "protocol", m->protocol);
 	evbuffer_add(b, ",\"recipients\":[", 15);
 	for (size_t i = 0; i < nr; i++) {
 		if (i > 0)
 			evbuffer_add(b, ",", 1);
 		control_json_rcpt(b, &r[i]);
-		evbuffer_add(b, ",\"orcpt\":", 9);
-		control_json_str(b, r[i].orcpt);
+		control_json_field(b, "orcpt", r[i].orcpt);
 		evbuffer_add_printf(b, ",\"notify\":%u,\"history\":[", r[i].notify);
 		for (size_t k = 0; k < r[i].nhistory; k++) {
 			const struct queue_try *t = &r[i].history[k];
 			evbuffer_add_printf(b, "%s{\"at\":%lld,\"status\":\"%s\",\"code\":",
 			    k > 0 ? "," : "", (long long)t->at, queue_store_state_name(t->status));
 			control_json_code(b, t->code);
-			evbuffer_add(b, ",\"esc\":", 7);
-			control_json_str(b, t->esc);
-			evbuffer_add(b, ",\"reply\":", 9);
-			control_json_str(b, t->reply);
-			evbuffer_add(b, ",\"mx\":", 6);
-			control_json_str(b, t->mx);
+			control_json_field(b, "esc", t->esc);
+			control_json_field(b, "reply", t->reply);
+			control_json_field(b, "mx", t->mx);
 			evbuffer_add(b, "}", 1);
 		}
 		evbuffer_add(b, "]}", 2);

@@ -122,6 +122,8 @@ struct evbuffer;
  * of the listings and the status summary.
  */
 void control_json_str(struct evbuffer *b, const char *s);
+/* Append ,"key": and s as control_json_str writes it: a member after the first. */
+void control_json_field(struct evbuffer *b, const char *key, const char *s);
 /* An age or duration as the listings show it: "45s", "12m", "3h05m" or "2d04h". */
 void control_fmt_age(long long s, char *buf, size_t len);
 
