@@ -3,12 +3,15 @@
  *
  * Owns: the socket (through a bufferevent that closes it), the OpenSSL
  * filter stacked on it after STARTTLS or for implicit TLS, the connect
- * timer, read/write timeouts, capped line reading, the deferred-free rule
- * and the printable text of the last error.
+ * timer, read/write timeouts, capped line reading, the deferred-free rule,
+ * the printable text of the last error, and the verdict of a client
+ * handshake (what authenticated the server, or why nothing did; judged by
+ * net_tls).
  * Never: parses SMTP, logs peer data, or frees itself while the owner's
  * callback is still on the stack.
  */
 #include "net/net_conn.h"
+#include "net_tls_int.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -66,10 +69,10 @@ struct net_conn {
 	bool closing;			/* close_after_flush: no more events to the owner */
 	bool tls;
 	bool tls_handshaking;
-	bool tls_verified;
 	bool read_paused;
-	SSL_CTX *implicit_tls;		/* borrowed; the caller keeps it alive */
-	char *implicit_sni;		/* owned */
+	SSL *implicit_ssl;		/* owned until the handshake starts: implicit TLS set up */
+	struct net_tls_check tls_check;	/* what a client handshake is judged against */
+	struct net_tls_verdict verdict;	/* the judgement, once the handshake ended */
 	unsigned timeout_ms;
 	unsigned connect_timeout_ms;
 	struct event *timer;		/* owned; what it is for is timer_role */
@@ -134,6 +137,16 @@ static void net_conn_addr_text(const struct sockaddr *sa, char *buf, size_t len,
 		snprintf(buf, len, "%s:%u", ip, port);
 }
 
+/* The peer's port (0 when unknown), for the TLSA owner name in messages. */
+static unsigned net_conn_peer_port(const struct net_conn *c)
+{
+	if (c->peer.ss_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)(const void *)&c->peer)->sin_port);
+	if (c->peer.ss_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)(const void *)&c->peer)->sin6_port);
+	return 0;
+}
+
 /* Record the last error as printf text. */
 __attribute__((format(printf, 2, 3)))
 static void net_conn_set_error(struct net_conn *c, const char *fmt, ...)
@@ -155,7 +168,7 @@ static void net_conn_destroy(struct net_conn *c)
 		event_free(c->timer);
 	if (c->bev != NULL)
 		bufferevent_free(c->bev);
-	free(c->implicit_sni);
+	SSL_free(c->implicit_ssl);
 	free(c);
 }
 
@@ -350,28 +363,21 @@ struct net_conn *net_conn_accept(struct event_base *base, int fd, SSL_CTX *tls,
 	return c;
 }
 
-/* Stack the OpenSSL filter on the live bufferevent and start the handshake. */
-int net_conn_starttls(struct net_conn *c, SSL_CTX *tls, const char *sni, bool server)
+/* Whether c may start TLS now. */
+static bool net_conn_tls_startable(const struct net_conn *c)
 {
-	if (c == NULL || tls == NULL || c->tls || c->closing || c->free_pending)
-		return -1;
+	return c != NULL && !c->tls && !c->closing && !c->free_pending;
+}
+
+/*
+ * Stack the OpenSSL filter with ssl (owned from here on) on the live
+ * bufferevent and start the handshake.
+ */
+static int net_conn_tls_start(struct net_conn *c, SSL *ssl, bool server)
+{
 	/* RFC 3207 5: whatever the peer pipelined before the handshake is dropped. */
 	struct evbuffer *in = bufferevent_get_input(c->bev);
 	evbuffer_drain(in, evbuffer_get_length(in));
-	ERR_clear_error();
-	SSL *ssl = SSL_new(tls);
-	if (ssl == NULL) {
-		net_conn_set_error(c, "TLS setup failed: cannot create a session");
-		return -1;
-	}
-	if (!server && sni != NULL && sni[0] != '\0') {
-		if (SSL_set_tlsext_host_name(ssl, sni) != 1 || SSL_set1_host(ssl, sni) != 1) {
-			SSL_free(ssl);
-			ERR_clear_error();
-			net_conn_set_error(c, "TLS setup failed: bad server name");
-			return -1;
-		}
-	}
 	/* The filter now drives the socket bufferevent; its timeouts and marks move up. */
 	bufferevent_set_timeouts(c->bev, NULL, NULL);
 	bufferevent_setwatermark(c->bev, EV_READ, 0, 0);
@@ -390,7 +396,7 @@ int net_conn_starttls(struct net_conn *c, SSL_CTX *tls, const char *sni, bool se
 	c->bev = f;
 	c->tls = true;
 	c->tls_handshaking = true;
-	c->tls_verified = false;
+	memset(&c->verdict, 0, sizeof(c->verdict));
 	bufferevent_setcb(f, net_conn_read_cb, net_conn_write_cb, net_conn_event_cb, c);
 	bufferevent_setwatermark(f, EV_WRITE, c->lowat, 0);
 	net_conn_apply_timeouts(c);
@@ -398,14 +404,68 @@ int net_conn_starttls(struct net_conn *c, SSL_CTX *tls, const char *sni, bool se
 	return 0;
 }
 
+int net_conn_starttls(struct net_conn *c, SSL_CTX *tls, const char *sni, bool server)
+{
+	const char *err = NULL;
+	if (!net_conn_tls_startable(c) || tls == NULL)
+		return -1;
+	SSL *ssl = net_tls_ssl_sni(tls, sni, server, &c->tls_check, &err);
+	if (ssl == NULL) {
+		net_conn_set_error(c, "TLS setup failed: %s", err);
+		return -1;
+	}
+	return net_conn_tls_start(c, ssl, server);
+}
+
+int net_conn_starttls_peer(struct net_conn *c, SSL_CTX *tls, const struct net_tls_peer *peer)
+{
+	const char *err = NULL;
+	if (!net_conn_tls_startable(c) || tls == NULL || peer == NULL)
+		return -1;
+	SSL *ssl = net_tls_ssl_peer(tls, peer, &c->tls_check, &err);
+	if (ssl == NULL) {
+		net_conn_set_error(c, "TLS setup failed: %s", err);
+		return -1;
+	}
+	return net_conn_tls_start(c, ssl, false);
+}
+
+/*
+ * Implicit TLS: the SSL is made now, so that the caller's peer and names
+ * need not outlive this call, and its handshake starts when TCP connects.
+ * A second call replaces the first; a failed one leaves it as it was.
+ */
+static int net_conn_set_implicit_ssl(struct net_conn *c, SSL *ssl, const struct net_tls_check *chk,
+    const char *err)
+{
+	if (ssl == NULL) {
+		net_conn_set_error(c, "TLS setup failed: %s", err);
+		return -1;
+	}
+	SSL_free(c->implicit_ssl);
+	c->implicit_ssl = ssl;
+	c->tls_check = *chk;
+	return 0;
+}
+
 int net_conn_set_implicit_tls(struct net_conn *c, SSL_CTX *tls, const char *sni)
 {
+	const char *err = NULL;
+	struct net_tls_check chk;
 	if (c == NULL || tls == NULL || !c->connecting || c->tls)
 		return -1;
-	c->implicit_tls = tls;
-	free(c->implicit_sni);
-	c->implicit_sni = sni != NULL ? xstrdup(sni) : NULL;
-	return 0;
+	SSL *ssl = net_tls_ssl_sni(tls, sni, false, &chk, &err);
+	return net_conn_set_implicit_ssl(c, ssl, &chk, err);
+}
+
+int net_conn_set_implicit_tls_peer(struct net_conn *c, SSL_CTX *tls, const struct net_tls_peer *peer)
+{
+	const char *err = NULL;
+	struct net_tls_check chk;
+	if (c == NULL || tls == NULL || peer == NULL || !c->connecting || c->tls)
+		return -1;
+	SSL *ssl = net_tls_ssl_peer(tls, peer, &chk, &err);
+	return net_conn_set_implicit_ssl(c, ssl, &chk, err);
 }
 
 void net_conn_set_cb(struct net_conn *c, net_conn_cb *cb, void *arg)
@@ -467,19 +527,23 @@ static void net_conn_tls_error(struct net_conn *c, struct bufferevent *bev, int 
 		reason = "unknown error";
 	SSL *ssl = bufferevent_openssl_get_ssl(bev);
 	long vr = ssl != NULL ? SSL_get_verify_result(ssl) : X509_V_OK;
-	if (ERR_GET_REASON(first) == SSL_R_CERTIFICATE_VERIFY_FAILED && vr != X509_V_OK)
+	if (ERR_GET_REASON(first) == SSL_R_CERTIFICATE_VERIFY_FAILED && vr != X509_V_OK) {
 		net_conn_set_error(c, "%s: %s (%s)", prefix, reason, X509_verify_cert_error_string(vr));
-	else
+		/* A context that verifies aborted the handshake: say why in the typed form too. */
+		if (c->tls_check.judge)
+			net_tls_judge(ssl, &c->tls_check, net_conn_peer_port(c), &c->verdict);
+	} else {
 		net_conn_set_error(c, "%s: %s", prefix, reason);
+	}
 }
 
-/* The handshake finished: record what was agreed and whether the peer verified. */
+/* The handshake finished: judge what authenticated the server (client side). */
 static void net_conn_tls_done(struct net_conn *c)
 {
 	SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
 	c->tls_handshaking = false;
-	c->tls_verified = ssl != NULL && SSL_get0_peer_certificate(ssl) != NULL &&
-	    SSL_get_verify_result(ssl) == X509_V_OK;
+	if (ssl != NULL && c->tls_check.judge)
+		net_tls_judge(ssl, &c->tls_check, net_conn_peer_port(c), &c->verdict);
 }
 
 /* Connected, handshake done, EOF, timeout or error from libevent. */
@@ -503,8 +567,9 @@ static void net_conn_event_cb(struct bufferevent *bev, short what, void *arg)
 			net_conn_apply_timeouts(c);
 			bufferevent_enable(bev, c->read_paused ? EV_WRITE : EV_READ | EV_WRITE);
 			/* Wrap before the owner can write, so nothing leaves in clear. */
-			if (c->implicit_tls != NULL &&
-			    net_conn_starttls(c, c->implicit_tls, c->implicit_sni, false) != 0) {
+			SSL *ssl = c->implicit_ssl;
+			c->implicit_ssl = NULL;
+			if (ssl != NULL && net_conn_tls_start(c, ssl, false) != 0) {
 				(void)net_conn_emit(c, NET_EV_ERROR);
 				return;
 			}
@@ -712,7 +777,22 @@ const char *net_conn_tls_cipher(const struct net_conn *c)
 
 bool net_conn_tls_verified(const struct net_conn *c)
 {
-	return c->tls && !c->tls_handshaking && c->tls_verified;
+	return net_conn_tls_auth(c) != NET_TLS_AUTH_NONE;
+}
+
+enum net_tls_auth net_conn_tls_auth(const struct net_conn *c)
+{
+	return c->tls && !c->tls_handshaking ? c->verdict.auth : NET_TLS_AUTH_NONE;
+}
+
+enum net_tls_fail net_conn_tls_fail(const struct net_conn *c)
+{
+	return c->verdict.fail;
+}
+
+const char *net_conn_tls_verify_text(const struct net_conn *c)
+{
+	return c->verdict.text;
 }
 
 const char *net_conn_error(const struct net_conn *c)

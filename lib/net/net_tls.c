@@ -1,18 +1,25 @@
 /*
- * net_tls: OpenSSL contexts for the client and server sides of SMTP TLS.
+ * net_tls: OpenSSL contexts for the client and server sides of SMTP TLS,
+ * and the checks of one client connection.
  *
  * Owns: the TLS 1.2 floor, CA loading (a file or the system store), the
- * verification mode, certificate and key loading with a check that they
- * match, and the text of a failure (which file, and OpenSSL's reason).
- * Never: touches a socket; never logs key material.
+ * verification mode, DANE on every client context, certificate and key
+ * loading with a check that they match, and the text of a failure (which
+ * file, and OpenSSL's reason); per connection, the SSL object set up for
+ * DANE or PKIX with reference names, and the verdict of its handshake
+ * (net_tls_int.h).
+ * Never: touches a socket; never logs key material; never lets the
+ * certificate's own text reach a message unescaped.
  */
 #include "net/net_tls.h"
+#include "net_tls_int.h"
 
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <openssl/bio.h>
@@ -20,8 +27,10 @@
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "util/file.h"
+#include "util/log.h"
 
 /*
  * The text behind *err. The interface promises a static or thread-local
@@ -89,6 +98,18 @@ SSL_CTX *net_tls_client_ctx(const char *ca_file, bool verify, const char **err)
 		return NULL;
 	}
 	SSL_CTX_set_verify(ctx, verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
+	/*
+	 * DANE on every client context, so one context serves connections
+	 * with and without TLSA records; a connection without records never
+	 * calls SSL_dane_enable and is checked as before. DANE-EE(3) names
+	 * nothing (RFC 7672 3.1.1).
+	 */
+	if (SSL_CTX_dane_enable(ctx) <= 0) {
+		*err = net_tls_fail("cannot enable DANE", NULL);
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	SSL_CTX_dane_set_flags(ctx, DANE_FLAG_NO_DANE_EE_NAMECHECKS);
 	return ctx;
 }
 
@@ -259,6 +280,276 @@ int net_tls_cert_validity(SSL_CTX *ctx, long long now, char *why, size_t whylen)
 		return 1;
 	}
 	return 0;
+}
+
+const char *net_tls_auth_name(enum net_tls_auth a)
+{
+	switch (a) {
+	case NET_TLS_AUTH_PKIX: return "pkix";
+	case NET_TLS_AUTH_DANE_TA: return "dane-ta";
+	case NET_TLS_AUTH_DANE_EE: return "dane-ee";
+	case NET_TLS_AUTH_NONE: break;
+	}
+	return "none";
+}
+
+const char *net_tls_fail_name(enum net_tls_fail f)
+{
+	switch (f) {
+	case NET_TLS_FAIL_NONE: return "";
+	case NET_TLS_FAIL_HOST_MISMATCH: return "certificate-host-mismatch";
+	case NET_TLS_FAIL_EXPIRED: return "certificate-expired";
+	case NET_TLS_FAIL_NOT_TRUSTED: return "certificate-not-trusted";
+	case NET_TLS_FAIL_TLSA_MISMATCH:
+	case NET_TLS_FAIL_OTHER: break;
+	}
+	return "validation-failure";
+}
+
+/* TLSA certificate usages (RFC 6698 2.1.1, RFC 7218 names). */
+enum { NET_TLS_DANE_TA = 2, NET_TLS_DANE_EE = 3 };
+
+/*
+ * Give ssl (DANE enabled) the records of rrs that SMTP may use: DANE-TA(2)
+ * and DANE-EE(3) only (RFC 7672 3.1.3). OpenSSL refuses the rest itself
+ * (selector, matching type, digest length, data that does not parse).
+ * Returns how many it took.
+ */
+static size_t net_tls_add_tlsa(SSL *ssl, const struct net_tls_tlsa *rrs, size_t n)
+{
+	size_t used = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct net_tls_tlsa *r = &rrs[i];
+		if ((r->usage != NET_TLS_DANE_TA && r->usage != NET_TLS_DANE_EE) || r->data == NULL)
+			continue;
+		if (SSL_dane_tlsa_add(ssl, r->usage, r->selector, r->mtype, r->data, r->len) > 0)
+			used++;
+	}
+	ERR_clear_error();
+	return used;
+}
+
+/*
+ * OpenSSL itself is asked, on a scratch connection, so that this answer and
+ * the connection's are the same test.
+ */
+size_t net_tls_tlsa_usable(const struct net_tls_tlsa *rrs, size_t n)
+{
+	if (rrs == NULL || n == 0)
+		return 0;
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	SSL *ssl = NULL;
+	if (ctx == NULL || SSL_CTX_dane_enable(ctx) <= 0 || (ssl = SSL_new(ctx)) == NULL ||
+	    SSL_dane_enable(ssl, "tlsa.invalid") <= 0)
+		fatal("net_tls: cannot set up DANE to check TLSA records");
+	size_t used = net_tls_add_tlsa(ssl, rrs, n);
+	SSL_free(ssl);
+	SSL_CTX_free(ctx);
+	return used;
+}
+
+/* Append text[0..len), made printable, to the ", "-separated list in buf (cap size). */
+static void net_tls_list_add(char *buf, size_t size, const char *text, size_t len)
+{
+	size_t used = strlen(buf);
+	if (used + 3 >= size)
+		return;
+	if (used > 0) {
+		memcpy(buf + used, ", ", 3);
+		used += 2;
+	}
+	log_printable(buf + used, size - used, text, len);
+}
+
+/* An SSL from ctx, or NULL with *err. */
+static SSL *net_tls_ssl_new(SSL_CTX *ctx, const char **err)
+{
+	ERR_clear_error();
+	SSL *ssl = SSL_new(ctx);
+	if (ssl == NULL) {
+		ERR_clear_error();
+		*err = "cannot create a session";
+	}
+	return ssl;
+}
+
+SSL *net_tls_ssl_sni(SSL_CTX *ctx, const char *sni, bool server, struct net_tls_check *chk,
+    const char **err)
+{
+	memset(chk, 0, sizeof(*chk));
+	chk->judge = !server;
+	SSL *ssl = net_tls_ssl_new(ctx, err);
+	if (ssl == NULL || server || sni == NULL || sni[0] == '\0')
+		return ssl;
+	if (SSL_set_tlsext_host_name(ssl, sni) != 1 || SSL_set1_host(ssl, sni) != 1) {
+		SSL_free(ssl);
+		ERR_clear_error();
+		*err = "bad server name";
+		return NULL;
+	}
+	net_tls_list_add(chk->refs, sizeof(chk->refs), sni, strlen(sni));
+	return ssl;
+}
+
+/*
+ * DANE on ssl: the base domain as default SNI and first reference
+ * identifier, the usable records, no names for DANE-EE. 0, or -1 with *err.
+ */
+static int net_tls_ssl_dane(SSL *ssl, const struct net_tls_peer *p, struct net_tls_check *chk,
+    const char **err)
+{
+	if (SSL_dane_enable(ssl, p->tlsa_base) <= 0) {
+		*err = "bad TLSA base domain";
+		return -1;
+	}
+	SSL_dane_set_flags(ssl, DANE_FLAG_NO_DANE_EE_NAMECHECKS);
+	chk->ndane = net_tls_add_tlsa(ssl, p->tlsa, p->ntlsa);
+	size_t blen = strlen(p->tlsa_base);
+	log_printable(chk->base, sizeof(chk->base), p->tlsa_base, blen);
+	net_tls_list_add(chk->refs, sizeof(chk->refs), p->tlsa_base, blen);
+	return 0;
+}
+
+/*
+ * Verification is SSL_VERIFY_NONE here whatever the context says: the
+ * handshake completes, OpenSSL still verifies the chain (and DANE) and
+ * keeps the result, and net_tls_judge reads it, so that the caller can
+ * say precisely what failed and close politely.
+ */
+SSL *net_tls_ssl_peer(SSL_CTX *ctx, const struct net_tls_peer *p, struct net_tls_check *chk,
+    const char **err)
+{
+	memset(chk, 0, sizeof(*chk));
+	chk->judge = true;
+	bool dane = p->tlsa != NULL && p->ntlsa > 0;
+	if (dane && (p->tlsa_base == NULL || p->tlsa_base[0] == '\0')) {
+		*err = "TLSA records without a TLSA base domain";
+		return NULL;
+	}
+	SSL *ssl = net_tls_ssl_new(ctx, err);
+	if (ssl == NULL)
+		return NULL;
+	SSL_set_verify(ssl, SSL_VERIFY_NONE, NULL);
+	SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+	const char *sni = p->sni != NULL && p->sni[0] != '\0' ? p->sni : dane ? p->tlsa_base : NULL;
+	if (sni != NULL && SSL_set_tlsext_host_name(ssl, sni) != 1) {
+		*err = "bad server name";
+		goto fail;
+	}
+	if (dane && net_tls_ssl_dane(ssl, p, chk, err) != 0)
+		goto fail;
+	for (size_t i = 0; i < p->nnames; i++) {
+		const char *name = p->names[i];
+		if (name == NULL || name[0] == '\0') {
+			*err = "empty reference name";
+			goto fail;
+		}
+		if (dane && strcasecmp(name, p->tlsa_base) == 0)
+			continue;
+		if (SSL_add1_host(ssl, name) != 1) {
+			*err = "bad reference name";
+			goto fail;
+		}
+		net_tls_list_add(chk->refs, sizeof(chk->refs), name, strlen(name));
+	}
+	return ssl;
+fail:
+	SSL_free(ssl);
+	ERR_clear_error();
+	return NULL;
+}
+
+/* The failure a verification error stands for. */
+static enum net_tls_fail net_tls_fail_of(long vr)
+{
+	switch (vr) {
+	case X509_V_ERR_HOSTNAME_MISMATCH:
+		return NET_TLS_FAIL_HOST_MISMATCH;
+	case X509_V_ERR_CERT_HAS_EXPIRED:
+	case X509_V_ERR_CERT_NOT_YET_VALID:
+		return NET_TLS_FAIL_EXPIRED;
+	case X509_V_ERR_DANE_NO_MATCH:
+		return NET_TLS_FAIL_TLSA_MISMATCH;
+	case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+	case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+	case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+	case X509_V_ERR_CERT_UNTRUSTED:
+	case X509_V_ERR_CERT_REJECTED:
+		return NET_TLS_FAIL_NOT_TRUSTED;
+	default:
+		return NET_TLS_FAIL_OTHER;
+	}
+}
+
+/* The DNS names of x (its common name when it has none), printable, into buf. */
+static void net_tls_cert_names(X509 *x, char *buf, size_t size)
+{
+	buf[0] = '\0';
+	GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+	for (int i = 0; gens != NULL && i < sk_GENERAL_NAME_num(gens); i++) {
+		const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+		if (g->type == GEN_DNS)
+			net_tls_list_add(buf, size, (const char *)ASN1_STRING_get0_data(g->d.dNSName),
+			    (size_t)ASN1_STRING_length(g->d.dNSName));
+	}
+	GENERAL_NAMES_free(gens);
+	const X509_NAME *subj = X509_get_subject_name(x);
+	int at = X509_NAME_get_index_by_NID(subj, NID_commonName, -1);
+	if (buf[0] == '\0' && at >= 0) {
+		const ASN1_STRING *cn = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subj, at));
+		net_tls_list_add(buf, size, (const char *)ASN1_STRING_get0_data(cn),
+		    (size_t)ASN1_STRING_length(cn));
+	}
+	ERR_clear_error();
+}
+
+/* What authenticated a server whose verification passed. */
+static void net_tls_judge_ok(SSL *ssl, const struct net_tls_check *chk, struct net_tls_verdict *v)
+{
+	uint8_t usage = 0;
+	if (chk->ndane == 0) {
+		v->auth = NET_TLS_AUTH_PKIX;
+	} else if (SSL_get0_dane_authority(ssl, NULL, NULL) >= 0 &&
+	    SSL_get0_dane_tlsa(ssl, &usage, NULL, NULL, NULL, NULL) >= 0) {
+		v->auth = usage == NET_TLS_DANE_EE ? NET_TLS_AUTH_DANE_EE : NET_TLS_AUTH_DANE_TA;
+	} else {
+		/* Cannot happen with DANE records only; never report it as authenticated. */
+		v->fail = NET_TLS_FAIL_OTHER;
+		snprintf(v->text, sizeof(v->text), "no TLSA record authenticated the certificate");
+	}
+}
+
+void net_tls_judge(SSL *ssl, const struct net_tls_check *chk, unsigned port,
+    struct net_tls_verdict *v)
+{
+	memset(v, 0, sizeof(*v));
+	long vr = SSL_get_verify_result(ssl);
+	X509 *peer = SSL_get0_peer_certificate(ssl);
+	if (vr == X509_V_OK && peer == NULL) {
+		v->fail = NET_TLS_FAIL_OTHER;
+		snprintf(v->text, sizeof(v->text), "the server sent no certificate");
+		return;
+	}
+	if (vr == X509_V_OK) {
+		net_tls_judge_ok(ssl, chk, v);
+		return;
+	}
+	v->fail = net_tls_fail_of(vr);
+	char names[128] = "";
+	if (v->fail == NET_TLS_FAIL_TLSA_MISMATCH) {
+		snprintf(v->text, sizeof(v->text),
+		    "certificate does not match any TLSA record of _%u._tcp.%s", port, chk->base);
+	} else if (v->fail == NET_TLS_FAIL_HOST_MISMATCH) {
+		if (peer != NULL)
+			net_tls_cert_names(peer, names, sizeof(names));
+		snprintf(v->text, sizeof(v->text), "certificate name does not match %s%s%s%s",
+		    chk->refs, names[0] != '\0' ? " (certificate for " : "", names,
+		    names[0] != '\0' ? ")" : "");
+	} else {
+		snprintf(v->text, sizeof(v->text), "%s", X509_verify_cert_error_string(vr));
+	}
 }
 
 void net_tls_ctx_free(SSL_CTX *ctx)

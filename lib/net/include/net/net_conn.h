@@ -4,7 +4,7 @@
  * Owns: the socket, the libevent bufferevent (with the OpenSSL filter
  * after STARTTLS or for implicit TLS), the read/write timeout, line
  * reading with a length cap, and the TLS handshake outcome (version,
- * cipher, peer certificate verification).
+ * cipher, what authenticated the server or why nothing did).
  * Never: parses SMTP; protocol code never calls SSL_* or bufferevent_*.
  *
  * Deferred free: net_conn_free() may be called from inside the owner's
@@ -17,10 +17,10 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
+#include "net/net_tls.h"
+
 struct event_base;
 struct evbuffer;
-typedef struct ssl_ctx_st SSL_CTX;
-
 struct net_conn;
 
 enum net_event {
@@ -68,6 +68,18 @@ int net_conn_starttls(struct net_conn *c, SSL_CTX *tls, const char *sni, bool se
  * then NET_EV_TLS_OK or NET_EV_ERROR.
  */
 int net_conn_set_implicit_tls(struct net_conn *c, SSL_CTX *tls, const char *sni);
+/*
+ * Client side STARTTLS checked against peer (DANE, or PKIX with reference
+ * names; see struct net_tls_peer): the peer and its arrays are copied
+ * into the connection's TLS state, so they may go after the call. The
+ * handshake completes even when verification fails (whatever the
+ * context's verify), then NET_EV_TLS_OK: read net_conn_tls_auth and
+ * net_conn_tls_fail to decide. Returns -1 (net_conn_error says why) if TLS
+ * cannot start, as with TLSA records but no tlsa_base.
+ */
+int net_conn_starttls_peer(struct net_conn *c, SSL_CTX *tls, const struct net_tls_peer *peer);
+/* The same for implicit TLS (port 465); call before NET_EV_CONNECTED. */
+int net_conn_set_implicit_tls_peer(struct net_conn *c, SSL_CTX *tls, const struct net_tls_peer *peer);
 
 void net_conn_set_cb(struct net_conn *c, net_conn_cb *cb, void *arg);
 /* Read timeout (no input for ms milliseconds gives NET_EV_TIMEOUT); 0 = none. */
@@ -116,8 +128,26 @@ bool net_conn_is_tls(const struct net_conn *c);
 /* "TLSv1.3", or NULL when not TLS. */
 const char *net_conn_tls_version(const struct net_conn *c);
 const char *net_conn_tls_cipher(const struct net_conn *c);
-/* Whether the peer certificate verified against the CA and the name given. */
+/*
+ * Whether the peer certificate verified against the CA and the name given
+ * (or, on a connection started with a peer, net_conn_tls_auth is not NONE).
+ */
 bool net_conn_tls_verified(const struct net_conn *c);
+/* What authenticated the server once the handshake finished; NONE before, or on the server side. */
+enum net_tls_auth net_conn_tls_auth(const struct net_conn *c);
+/*
+ * Why verification of the server failed: after NET_EV_TLS_OK on any
+ * client connection, and after a NET_EV_ERROR where a verifying context
+ * aborted the handshake. NONE when it passed, or nothing was judged.
+ */
+enum net_tls_fail net_conn_tls_fail(const struct net_conn *c);
+/*
+ * The same as printable text: "certificate does not match any TLSA record
+ * of _25._tcp.mx1.a.test", "certificate name does not match mx1.a.test
+ * (certificate for other.test)", "certificate has expired", "unable to get
+ * local issuer certificate"; "" when verified or nothing was judged.
+ */
+const char *net_conn_tls_verify_text(const struct net_conn *c);
 /* Text of the last error (connect, I/O or TLS), printable. */
 const char *net_conn_error(const struct net_conn *c);
 
