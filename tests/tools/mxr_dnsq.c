@@ -5,7 +5,8 @@
  *   mxr_dnsq [--server ADDR] [--anchors FILE]... [--timeout MS] [--port N]
  *            [--family any|prefer-v4|v4|v6] [--debug] mx|host|tlsa|txt NAME...
  *
- * mx, host and txt: one lookup per NAME, one JSON object per line.
+ * mx, host and txt: one lookup per NAME, one JSON object per line in
+ * the order the answers come, each with the NAME asked as "query".
  * tlsa: one lookup over NAME... in order (the TLSA base domains), one
  * object. --anchors files are joined into the trust-anchor text; without
  * any the resolver does not validate. Exit 0 when every lookup was
@@ -35,6 +36,12 @@
 struct dnsq {
 	struct event_base *base;
 	unsigned pending;	/* lookups not delivered yet */
+};
+
+/* One lookup: the name asked for goes into its output, as answers come in any order. */
+struct dnsq_one {
+	struct dnsq *d;
+	const char *name;
 };
 
 /* s as a JSON string, escaped. */
@@ -82,7 +89,10 @@ static void dnsq_addr(const struct sockaddr_storage *ss)
 
 static void dnsq_mx_cb(const struct dns_mx_result *res, void *arg)
 {
-	printf("{\"status\":\"%s\",\"esc\":", dnsq_status(res->status));
+	const struct dnsq_one *one = arg;
+	printf("{\"query\":");
+	dnsq_str(one->name);
+	printf(",\"status\":\"%s\",\"esc\":", dnsq_status(res->status));
 	dnsq_str(res->esc);
 	printf(",\"reason\":");
 	dnsq_str(res->reason);
@@ -105,7 +115,7 @@ static void dnsq_mx_cb(const struct dns_mx_result *res, void *arg)
 		printf("]}");
 	}
 	printf("]}\n");
-	dnsq_done(arg);
+	dnsq_done(one->d);
 }
 
 static void dnsq_tlsa_cb(const struct dns_tlsa_result *res, void *arg)
@@ -129,7 +139,10 @@ static void dnsq_tlsa_cb(const struct dns_tlsa_result *res, void *arg)
 
 static void dnsq_txt_cb(const struct dns_txt_result *res, void *arg)
 {
-	printf("{\"status\":\"%s\",\"secure\":%s,\"bogus\":%s,\"nxdomain\":%s,\"dropped\":%zu,\"reason\":",
+	const struct dnsq_one *one = arg;
+	printf("{\"query\":");
+	dnsq_str(one->name);
+	printf(",\"status\":\"%s\",\"secure\":%s,\"bogus\":%s,\"nxdomain\":%s,\"dropped\":%zu,\"reason\":",
 	    dnsq_status(res->status), dnsq_bool(res->secure), dnsq_bool(res->bogus),
 	    dnsq_bool(res->nxdomain), res->dropped);
 	dnsq_str(res->reason);
@@ -140,7 +153,7 @@ static void dnsq_txt_cb(const struct dns_txt_result *res, void *arg)
 		dnsq_str(res->texts[i]);
 	}
 	printf("]}\n");
-	dnsq_done(arg);
+	dnsq_done(one->d);
 }
 
 static int dnsq_usage(void)
@@ -184,9 +197,9 @@ static bool dnsq_family(const char *s, enum dns_family *fam)
 	return false;
 }
 
-/* Start the lookups of the command over names; false on an unknown command. */
+/* Start the lookups of the command over names (one[] has n slots); false on an unknown command. */
 static bool dnsq_start(struct dnsq *d, struct dns_resolver *r, const char *cmd, char **names,
-    size_t n, enum dns_family fam, unsigned port)
+    size_t n, enum dns_family fam, unsigned port, struct dnsq_one *one)
 {
 	if (strcmp(cmd, "tlsa") == 0) {
 		d->pending = 1;
@@ -198,12 +211,14 @@ static bool dnsq_start(struct dnsq *d, struct dns_resolver *r, const char *cmd, 
 		return false;
 	d->pending = (unsigned)n;
 	for (size_t i = 0; i < n; i++) {
+		one[i].d = d;
+		one[i].name = names[i];
 		if (mx)
-			(void)dns_mx_resolve(r, names[i], fam, dnsq_mx_cb, d);
+			(void)dns_mx_resolve(r, names[i], fam, dnsq_mx_cb, &one[i]);
 		else if (host)
-			(void)dns_host_resolve(r, names[i], fam, dnsq_mx_cb, d);
+			(void)dns_host_resolve(r, names[i], fam, dnsq_mx_cb, &one[i]);
 		else
-			(void)dns_txt_resolve(r, names[i], dnsq_txt_cb, d);
+			(void)dns_txt_resolve(r, names[i], dnsq_txt_cb, &one[i]);
 	}
 	return true;
 }
@@ -252,12 +267,15 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	dns_resolver_set_timeout(r, timeout);
-	if (!dnsq_start(&d, r, argv[i], argv + i + 1, (size_t)(argc - i - 1), fam, port)) {
+	struct dnsq_one *one = xcalloc((size_t)(argc - i - 1), sizeof(*one));
+	if (!dnsq_start(&d, r, argv[i], argv + i + 1, (size_t)(argc - i - 1), fam, port, one)) {
+		free(one);
 		dns_resolver_free(r);
 		event_base_free(d.base);
 		return dnsq_usage();
 	}
 	event_base_dispatch(d.base);
+	free(one);
 	dns_resolver_free(r);
 	event_base_free(d.base);
 	return 0;
