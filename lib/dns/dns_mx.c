@@ -417,6 +417,7 @@ static void dns_mx_answer(struct dns_sub *s, int err, struct ub_result *result)
 		dns_mx_decide(q, DNS_TEMPFAIL, "4.7.5", reason);
 		return;
 	}
+	q->mx_secure = result->secure;
 	if (result->rcode == DNS_RCODE_NXDOMAIN) {
 		dns_mx_decide(q, DNS_PERMFAIL, "5.1.2", "domain not found");
 		return;
@@ -426,7 +427,6 @@ static void dns_mx_answer(struct dns_sub *s, int err, struct ub_result *result)
 		dns_mx_decide(q, DNS_TEMPFAIL, "4.4.3", reason);
 		return;
 	}
-	q->mx_secure = result->secure;
 	if (!result->havedata) {
 		/* NODATA: RFC 5321 5.1 implicit MX, the domain itself at preference 0. */
 		q->implicit = true;

@@ -58,7 +58,8 @@ struct dns_mx_result {
 	bool dnssec;		/* the resolver validates (trust anchors were given) */
 	/*
 	 * MX lookups: the MX RRset, with any CNAME leading to it, validated
-	 * secure; for an implicit MX, the answer denying MX records did.
+	 * secure; for an implicit MX (or NXDOMAIN), the answer denying MX
+	 * records (or the name) did.
 	 * Always false for dns_host_resolve (see each host's secure).
 	 */
 	bool secure;
