@@ -183,7 +183,7 @@ struct mxr_context *mxr_context_new(struct event_base *base, const struct mxr_op
 	}
 	if (opt->reuse_idle_ms > 0)
 		c->pool = client_pool_new();
-	c->dns = dns_resolver_new(base, c->dns_server, &e);
+	c->dns = dns_resolver_new(base, c->dns_server, NULL, &e);
 	if (c->dns == NULL) {
 		snprintf(err, errlen, "DNS: %s", e != NULL ? e : "cannot create a resolver");
 		goto fail;

@@ -75,6 +75,47 @@ enum dns_rr_status dns_rr_mx_parse(const uint8_t *rdata, size_t len, struct dns_
 	return DNS_RR_OK;
 }
 
+enum dns_rr_status dns_rr_tlsa_parse(const uint8_t *rdata, size_t len, struct dns_rr_tlsa *out)
+{
+	if (rdata == NULL || len < 4)
+		return DNS_RR_BAD;
+	out->usage = rdata[0];
+	out->selector = rdata[1];
+	out->mtype = rdata[2];
+	out->data = rdata + 3;
+	out->len = len - 3;
+	return DNS_RR_OK;
+}
+
+enum dns_rr_status dns_rr_txt_parse(const uint8_t *rdata, size_t len, char *out, size_t cap,
+    size_t *joined)
+{
+	size_t pos = 0, total = 0;
+	*joined = 0;
+	if (cap > 0)
+		out[0] = '\0';
+	if (rdata == NULL || len == 0)
+		return DNS_RR_BAD;
+	/* First the framing of every string, so nothing is written for a malformed record. */
+	while (pos < len) {
+		size_t n = rdata[pos];
+		if (n > len - pos - 1)
+			return DNS_RR_BAD;
+		total += n;
+		pos += 1 + n;
+	}
+	*joined = total;
+	if (total >= cap)
+		return DNS_RR_OK;
+	size_t o = 0;
+	for (pos = 0; pos < len; pos += 1 + rdata[pos]) {
+		memcpy(out + o, rdata + pos + 1, rdata[pos]);
+		o += rdata[pos];
+	}
+	out[o] = '\0';
+	return DNS_RR_OK;
+}
+
 enum dns_rr_status dns_rr_addr_parse(int family, const uint8_t *rdata, size_t len,
     struct sockaddr_storage *out)
 {

@@ -427,7 +427,7 @@ static void mxrd_open_services(struct mxrd *d)
 		fatal("event=start-failed reason=\"mailq socket: %s\"", err);
 	if (cfg->check_rcpt_domain) {
 		const char *derr = NULL;
-		if ((d->dns = dns_resolver_new(d->base, cfg->dns_server, &derr)) == NULL)
+		if ((d->dns = dns_resolver_new(d->base, cfg->dns_server, NULL, &derr)) == NULL)
 			fatal("event=start-failed reason=\"resolver: %s\"", derr);
 	}
 }

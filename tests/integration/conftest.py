@@ -10,6 +10,12 @@ Fixtures:
   netns         the namespace: add_addr(), spawn(argv) for any daemon,
                 on_stop(fn); everything is stopped at teardown
   dns           nsd on 127.0.0.53:53; declare records, then dns.start()
+  dnssec        a signed hierarchy under test. (nsd on 127.0.0.53) and a
+                validating unbound on 127.0.0.54: bed.zone(origin, signed=,
+                bogus=), records as with dns, bed.start(); bed.resolver,
+                bed.anchor_file (the DS of test.); not with `dns` in one test
+  recording_proxy  recording_proxy(addr, upstream): a UDP relay recording
+                each query's name, type, CD bit and answer rcode
   faulty_dns    factory for a UDP responder giving broken answers
   smtp_sink     factory: smtp_sink("127.0.0.11") runs Postfix's smtp-sink
   fakesmtp      factory: fakesmtp("127.0.0.11", replies={...}) scriptable server
@@ -38,6 +44,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from mxtest import netns as _netns  # noqa: E402
 from mxtest.certs import Certs  # noqa: E402
 from mxtest.dns import FaultyDns, Nsd  # noqa: E402
+from mxtest.dnssec import DnssecBed, RecordingProxy  # noqa: E402
 from mxtest.fakesmtp import FakeSmtp  # noqa: E402
 from mxtest.postfix import Postfix  # noqa: E402
 from mxtest.smtpd import SmtpSink  # noqa: E402
@@ -182,6 +189,33 @@ def dns(netns, tmp_path):
     server = Nsd(netns, str(tmp_path), addr=DNS_ADDR)
     netns.peers.append(server)
     return server
+
+
+@pytest.fixture
+def dnssec(netns, tmp_path):
+    """A DNSSEC-signed hierarchy under test. (mxtest/dnssec.py), not yet started.
+
+    bed.zone("secure.test", signed=True), bed.zone("insecure.test", signed=False),
+    bed.zone("bogus.test", signed=True, bogus=True); records with bed.mx(),
+    bed.a(), bed.record(owner, type, rdata) (TLSA and TXT too); bed.corrupt(owner,
+    type) for one bogus RRset in a secure zone; then bed.start(). nsd serves
+    it on 127.0.0.53 (bed.nsd_addr), a validating unbound on 127.0.0.54
+    (bed.resolver) with bed.anchor_file, the DS of test. Uses 127.0.0.53,
+    so a test takes either this or `dns`.
+    """
+    from mxtest import dnssec as _dnssec
+    for tool in (_dnssec.LDNS_KEYGEN, _dnssec.LDNS_SIGNZONE, _dnssec.UNBOUND):
+        if not os.access(tool, os.X_OK):
+            pytest.skip(f"{tool} is not installed (scripts/install-deps test installs it)")
+    return DnssecBed(netns, str(tmp_path))
+
+
+@pytest.fixture
+def recording_proxy(netns):
+    """recording_proxy(addr, upstream=(addr, port)): a UDP relay recording each query's CD bit."""
+    def make(addr, upstream):
+        return RecordingProxy(netns, addr, upstream).start()
+    return make
 
 
 @pytest.fixture

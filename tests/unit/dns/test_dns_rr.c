@@ -1,7 +1,7 @@
 /*
- * test_dns_rr: table tests for the pure DNS record helpers: MX rdata
- * (good and malformed), names, addresses, normalisation, and the MX
- * order with equal preferences shuffled and duplicates dropped.
+ * test_dns_rr: table tests for the pure DNS record helpers: MX, TLSA and
+ * TXT rdata (good and malformed), names, addresses, normalisation, and
+ * the MX order with equal preferences shuffled and duplicates dropped.
  * Never: touches the network.
  */
 #include <stdarg.h>
@@ -280,6 +280,90 @@ static void test_mx_order_shuffles_ties(void **state)
 				fail_msg("place %d name %c: got %d times, want 2", k, 'x' + j, seen[k][j]);
 }
 
+struct tlsa_row {
+	const char *what;
+	const uint8_t *rd;
+	size_t len;
+	enum dns_rr_status want;
+	uint8_t usage, selector, mtype;
+	size_t dlen;
+};
+
+static void test_tlsa_parse(void **state)
+{
+	(void)state;
+	const struct tlsa_row rows[] = {
+		{ "3 1 1 one octet", RD(3, 1, 1, 0xab), DNS_RR_OK, 3, 1, 1, 1 },
+		{ "2 0 0 data", RD(2, 0, 0, 0x30, 0x82, 0x01), DNS_RR_OK, 2, 0, 0, 3 },
+		{ "unknown values kept", RD(255, 254, 253, 0), DNS_RR_OK, 255, 254, 253, 1 },
+		{ "no data", RD(3, 1, 1), DNS_RR_BAD, 0, 0, 0, 0 },
+		{ "two octets", RD(3, 1), DNS_RR_BAD, 0, 0, 0, 0 },
+		{ "empty", (const uint8_t *)"", 0, DNS_RR_BAD, 0, 0, 0, 0 },
+	};
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct dns_rr_tlsa t;
+		memset(&t, 0, sizeof(t));
+		enum dns_rr_status got = dns_rr_tlsa_parse(rows[i].rd, rows[i].len, &t);
+		if (got != rows[i].want)
+			fail_msg("%s: got status %d, want %d", rows[i].what, got, rows[i].want);
+		if (got != DNS_RR_OK)
+			continue;
+		if (t.usage != rows[i].usage || t.selector != rows[i].selector || t.mtype != rows[i].mtype ||
+		    t.len != rows[i].dlen || t.data != rows[i].rd + 3)
+			fail_msg("%s: got %u %u %u len %zu, want %u %u %u len %zu", rows[i].what, t.usage,
+			    t.selector, t.mtype, t.len, rows[i].usage, rows[i].selector, rows[i].mtype, rows[i].dlen);
+	}
+	assert_int_equal(dns_rr_tlsa_parse(NULL, 4, &(struct dns_rr_tlsa){ 0 }), DNS_RR_BAD);
+}
+
+struct txt_row {
+	const char *what;
+	const uint8_t *rd;
+	size_t len;
+	size_t cap;
+	enum dns_rr_status want;
+	size_t joined;
+	const char *text;	/* "" when it does not fit */
+};
+
+static void test_txt_parse(void **state)
+{
+	(void)state;
+	const struct txt_row rows[] = {
+		{ "one string", RD(3, 'a', 'b', 'c'), 64, DNS_RR_OK, 3, "abc" },
+		{ "strings joined", RD(7, 'v', '=', 'S', 'T', 'S', 'v', '1', 4, ';', 'i', 'd', '='), 64,
+		  DNS_RR_OK, 11, "v=STSv1;id=" },
+		{ "empty string", RD(0), 64, DNS_RR_OK, 0, "" },
+		{ "empty strings around", RD(0, 1, 'x', 0), 64, DNS_RR_OK, 1, "x" },
+		{ "NUL kept for the caller", RD(3, 'a', 0, 'b'), 64, DNS_RR_OK, 3, "a" },
+		{ "exactly fits", RD(3, 'a', 'b', 'c'), 4, DNS_RR_OK, 3, "abc" },
+		{ "does not fit", RD(4, 'a', 'b', 'c', 'd'), 4, DNS_RR_OK, 4, "" },
+		{ "empty rdata", (const uint8_t *)"", 0, 64, DNS_RR_BAD, 0, "" },
+		{ "length past end", RD(4, 'a', 'b', 'c'), 64, DNS_RR_BAD, 0, "" },
+		{ "second length past end", RD(1, 'a', 2, 'b'), 64, DNS_RR_BAD, 0, "" },
+	};
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		char out[64];
+		size_t joined = 99;
+		memset(out, 'x', sizeof(out));
+		enum dns_rr_status got = dns_rr_txt_parse(rows[i].rd, rows[i].len, out, rows[i].cap, &joined);
+		if (got != rows[i].want)
+			fail_msg("%s: got status %d, want %d", rows[i].what, got, rows[i].want);
+		if (joined != rows[i].joined || strcmp(out, rows[i].text) != 0)
+			fail_msg("%s: got \"%s\" (%zu), want \"%s\" (%zu)", rows[i].what, out, joined,
+			    rows[i].text, rows[i].joined);
+	}
+	/* A string of 255 octets, the most one can hold. */
+	uint8_t big[256];
+	big[0] = 255;
+	memset(big + 1, 'z', 255);
+	char out[300];
+	size_t joined;
+	assert_int_equal(dns_rr_txt_parse(big, sizeof(big), out, sizeof(out), &joined), DNS_RR_OK);
+	assert_int_equal(joined, 255);
+	assert_int_equal(strlen(out), 255);
+}
+
 static void test_rcode_names(void **state)
 {
 	(void)state;
@@ -301,6 +385,8 @@ int main(void)
 		cmocka_unit_test(test_name_key),
 		cmocka_unit_test(test_mx_order),
 		cmocka_unit_test(test_mx_order_shuffles_ties),
+		cmocka_unit_test(test_tlsa_parse),
+		cmocka_unit_test(test_txt_parse),
 		cmocka_unit_test(test_rcode_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -2,7 +2,8 @@
  * dns_rr: pure helpers over DNS record data for mail routing.
  *
  * Owns: MX rdata parsing (RFC 1035 3.3.9: 16-bit preference, then an
- * uncompressed wire name), wire names to lower-case text, A/AAAA rdata to
+ * uncompressed wire name), TLSA rdata (RFC 6698 2.1), TXT rdata (RFC 1035
+ * 3.3.14), wire names to lower-case text, A/AAAA rdata to
  * socket addresses, domain name normalisation, preference ordering with
  * ties shuffled, and rcode names.
  * Never: does I/O, reads a clock or keeps state; randomness is passed in.
@@ -38,6 +39,33 @@ enum dns_rr_status dns_rr_name_to_text(const uint8_t *wire, size_t len, size_t *
 
 /* Parse one MX rdata; the name must end exactly at len. */
 enum dns_rr_status dns_rr_mx_parse(const uint8_t *rdata, size_t len, struct dns_rr_mx *out);
+
+/* One TLSA record (RFC 6698 2.1); data points into the rdata parsed. */
+struct dns_rr_tlsa {
+	uint8_t usage;		/* 0 PKIX-TA, 1 PKIX-EE, 2 DANE-TA, 3 DANE-EE */
+	uint8_t selector;	/* 0 full certificate, 1 SubjectPublicKeyInfo */
+	uint8_t mtype;		/* 0 full, 1 SHA-256, 2 SHA-512 */
+	const uint8_t *data;
+	size_t len;		/* at least 1 */
+};
+
+/*
+ * Parse one TLSA rdata: three octets, then the certificate association
+ * data, at least one octet. Field values are not judged here (an unknown
+ * usage or a digest of the wrong length is the TLS side's "unusable").
+ */
+enum dns_rr_status dns_rr_tlsa_parse(const uint8_t *rdata, size_t len, struct dns_rr_tlsa *out);
+
+/*
+ * Parse one TXT rdata: one or more length-prefixed character-strings,
+ * each fitting exactly, the last ending at len. Their contents are joined
+ * (RFC 7208 3.3) into out, NUL-terminated, when they fit in cap; *joined
+ * gets the joined length either way (>= cap: too long, out is ""). The
+ * contents are not checked: a NUL octet among them is the caller's to
+ * find (memchr over *joined octets).
+ */
+enum dns_rr_status dns_rr_txt_parse(const uint8_t *rdata, size_t len, char *out, size_t cap,
+    size_t *joined);
 
 /*
  * An A (family AF_INET, 4 octets) or AAAA (AF_INET6, 16 octets) rdata as a
