@@ -20,8 +20,9 @@ A request without a route gets 404. Routes match the Host header's name
 request target, first as sent, then without its query string.
 
 Every request is recorded on arrival, before any delay: requests(),
-posts() and posted_json() read them back. Every TLS handshake, good or
-failed, is recorded too: handshakes().
+posts() and posted_json() read them back, wait_requests() waits for them.
+Every TLS handshake, good or failed, is recorded too: handshakes(),
+wait_handshakes().
 
 Run as a program, this file is the server itself:
   https.py DIR ADDR PORT
@@ -194,7 +195,9 @@ class HttpsServer:
     def handshakes(self):
         """TLS handshakes in order, as dicts: time, peer, sni, cert (the name served,
         DEFAULT_NAME for unknown names), ok, error (the server's view, e.g. the
-        client's alert). start()'s own checks are left out."""
+        client's alert). start()'s own checks are left out. A handshake with an
+        HTTP request after it is recorded before the request; see
+        wait_handshakes() for the others."""
         out = []
         try:
             with open(os.path.join(self.dir, "handshakes.jsonl")) as f:
@@ -209,6 +212,20 @@ class HttpsServer:
             if hs.get("sni") != DEFAULT_NAME:
                 out.append(hs)
         return out
+
+    def wait_handshakes(self, count=1, timeout=10.0):
+        """Wait until count handshakes are recorded; returns them (fewer after timeout).
+
+        A client finishes its side of a handshake, or rejects the
+        certificate, before the server has noted it: read handshakes
+        that no HTTP request followed through this.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            got = self.handshakes()
+            if len(got) >= count or time.monotonic() >= deadline:
+                return got
+            time.sleep(0.05)
 
     # --- process --------------------------------------------------------------------
     def start(self, timeout=10.0):
