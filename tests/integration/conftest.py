@@ -22,6 +22,8 @@ Fixtures:
   postfix       factory: postfix("127.0.0.11", domains=[...], main={...}) a private
                 Postfix instance delivering to a Maildir (skips without Postfix)
   certs         the session's test CA and server certificates
+  https         factory: https("127.0.0.80") HTTPS server choosing certificates by
+                SNI; srv.policy(domain, text), srv.route(), srv.delay(); records requests
   mxr_bin       paths of the built mxrelay and mxrelayd
   mxrelay_send  mxrelay_send(args, input) runs `mxrelay send --json`
 When a test fails, the report carries every mxrelay run, the transcript
@@ -46,6 +48,7 @@ from mxtest.certs import Certs  # noqa: E402
 from mxtest.dns import FaultyDns, Nsd  # noqa: E402
 from mxtest.dnssec import DnssecBed, RecordingProxy  # noqa: E402
 from mxtest.fakesmtp import FakeSmtp  # noqa: E402
+from mxtest.https import HttpsServer  # noqa: E402
 from mxtest.postfix import Postfix  # noqa: E402
 from mxtest.smtpd import SmtpSink  # noqa: E402
 
@@ -246,6 +249,14 @@ def fakesmtp(netns):
 def postfix(netns):
     def make(addr="127.0.0.11", **kw):
         return Postfix(netns, addr=addr, **kw).start()
+    return make
+
+
+@pytest.fixture
+def https(netns, certs):
+    """https(addr="127.0.0.80", port=443, hosts=()) -> a started mxtest.https.HttpsServer."""
+    def make(addr="127.0.0.80", port=443, **kw):
+        return HttpsServer(netns, certs, addr=addr, port=port, **kw).start()
     return make
 
 
