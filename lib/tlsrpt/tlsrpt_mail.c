@@ -168,12 +168,13 @@ static void mail_hdr_start(struct mail_hdr *h, struct tlsrpt_out *o, const char 
 
 /*
  * Add word[0..n) after a space, folding first when the line would pass 78
- * and the fold helps: there is a word before it on the line, or the field
- * name alone leaves too little room for a word that fits a line by itself.
+ * and a word precedes it on the line. Never right after the field name:
+ * readers such as Python's email package keep the space of that fold in
+ * the value, so a long first word stays on the name's line instead.
  */
 static void mail_hdr_word(struct mail_hdr *h, const char *word, size_t n)
 {
-	if (h->col + 1 + n > MAIL_LINE_MAX && (h->words > 0 || 1 + n <= MAIL_LINE_MAX)) {
+	if (h->col + 1 + n > MAIL_LINE_MAX && h->words > 0) {
 		tlsrpt_out_str(h->o, "\r\n");
 		h->col = 0;
 		h->words = 0;
@@ -189,12 +190,17 @@ static void mail_hdr_str(struct mail_hdr *h, const char *word)
 	mail_hdr_word(h, word, strlen(word));
 }
 
-/* Add "label value" as one word when it fits a line, so a fold comes before the label. */
+/*
+ * Add "label value" as one word when it fits where it goes (a fold may
+ * then come before the label, not after it); else as two words, so that
+ * the fold can come between them.
+ */
 static void mail_hdr_pair(struct mail_hdr *h, const char *label, const char *value)
 {
 	char word[MAIL_LINE_MAX];
 	int n = snprintf(word, sizeof(word), "%s %s", label, value);
-	if (n > 0 && (size_t)n < sizeof(word)) {
+	if (n > 0 && (size_t)n < sizeof(word) &&
+	    (h->words > 0 || h->col + 1 + (size_t)n <= MAIL_LINE_MAX)) {
 		mail_hdr_word(h, word, (size_t)n);
 	} else {
 		mail_hdr_str(h, label);

@@ -271,7 +271,7 @@ static void test_mail_long_names(void **state)
 	for (int i = 0; i < 3; i++)
 		sub[i * 64 + 63] = '.';
 	sub[253] = '\0';
-	snprintf(dom, sizeof(dom), "policy-%.*s.example", 50, sub);
+	snprintf(dom, sizeof(dom), "policy-%.*s.example", 40, sub);
 	struct sample s;
 	sample_init(&s);
 	s.m.submitter = sub;

@@ -16,8 +16,10 @@
  *
  * Lines end CRLF and are at most 78 characters (RFC 5322 2.1.1): header
  * fields are folded between words, and a file name too long for one line
- * is split into RFC 2231 continuations (filename*0, filename*1, ...). Only
- * a single word longer than a line (a 253-octet domain) is left whole.
+ * is split into RFC 2231 continuations (filename*0, filename*1, ...). Two
+ * cases pass 78 (never 998): a single word longer than a line (a 253-octet
+ * domain), and a field's first word that does not fit after its name,
+ * since a fold right after the name leaves a space some readers keep.
  */
 #ifndef MXR_TLSRPT_MAIL_H
 #define MXR_TLSRPT_MAIL_H
