@@ -102,6 +102,8 @@ static void caps_line(const char *s, struct smtp_caps *caps)
 		caps->chunking = true;
 	} else if (caps_word_is(kw, kn, "BINARYMIME")) {
 		caps->binarymime = true;
+	} else if (caps_word_is(kw, kn, "REQUIRETLS")) {
+		caps->requiretls = true;
 	} else if (caps_word_is(kw, kn, "AUTH")) {
 		while (caps_next_word(s, len, &pos, &w, &wn))
 			caps->auth |= caps_mech(w, wn);

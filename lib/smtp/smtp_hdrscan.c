@@ -1,6 +1,7 @@
 /*
- * smtp_hdrscan: Received fields and the Message-ID of a streaming header
- * section (see smtp_hdrscan.h). Pure: no I/O, no allocation.
+ * smtp_hdrscan: Received fields, the Message-ID and TLS-Required of a
+ * streaming header section (see smtp_hdrscan.h). Pure: no I/O, no
+ * allocation.
  */
 #include "smtp/smtp_hdrscan.h"
 
@@ -23,6 +24,10 @@ static void smtp_hdrscan_end_field(struct smtp_hdrscan *h)
 		h->msgid[h->msgid_len] = '\0';
 		h->have_msgid = h->msgid_len > 0;
 	}
+	if (h->in_tlsreq) {
+		h->in_tlsreq = false;
+		h->have_tlsreq = true;
+	}
 }
 
 /* A field name ended with ':'. */
@@ -33,6 +38,9 @@ static void smtp_hdrscan_name(struct smtp_hdrscan *h)
 		h->received++;
 	else if (h->name_len == 10 && strncasecmp(h->name, "message-id", 10) == 0 && !h->have_msgid)
 		h->in_msgid = true;
+	else if (h->name_len == 12 && strncasecmp(h->name, "tls-required", 12) == 0 &&
+	    !h->have_tlsreq)
+		h->in_tlsreq = true;
 }
 
 /* One octet of the value of the first Message-ID: white space folded to one space. */
@@ -47,6 +55,17 @@ static void smtp_hdrscan_msgid_octet(struct smtp_hdrscan *h, char c)
 		h->msgid[h->msgid_len++] = c;
 		h->msgid[h->msgid_len] = '\0';
 	}
+}
+
+/* One octet of the value of the first TLS-Required: white space dropped. */
+static void smtp_hdrscan_tlsreq_octet(struct smtp_hdrscan *h, char c)
+{
+	if (c == ' ' || c == '\t')
+		return;
+	if (h->tlsreq_len + 1 < sizeof(h->tlsreq))
+		h->tlsreq[h->tlsreq_len++] = c;
+	else
+		h->tlsreq_long = true;
 }
 
 void smtp_hdrscan_feed(struct smtp_hdrscan *h, const char *p, size_t n)
@@ -91,6 +110,8 @@ void smtp_hdrscan_feed(struct smtp_hdrscan *h, const char *p, size_t n)
 		}
 		if (h->in_msgid)
 			smtp_hdrscan_msgid_octet(h, c);
+		else if (h->in_tlsreq)
+			smtp_hdrscan_tlsreq_octet(h, c);
 	}
 }
 
@@ -98,4 +119,12 @@ const char *smtp_hdrscan_msgid(const struct smtp_hdrscan *h)
 {
 	/* A header that ends with the message (no body, no empty line) still counts. */
 	return h->have_msgid || (h->in_msgid && h->msgid_len > 0) ? h->msgid : NULL;
+}
+
+bool smtp_hdrscan_tls_optional(const struct smtp_hdrscan *h)
+{
+	/* A header that ends with the message still counts, as for the Message-ID. */
+	if (!h->have_tlsreq && !h->in_tlsreq)
+		return false;
+	return !h->tlsreq_long && h->tlsreq_len == 2 && strncasecmp(h->tlsreq, "no", 2) == 0;
 }

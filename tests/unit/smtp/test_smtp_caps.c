@@ -31,6 +31,7 @@ static const struct caps_row caps_rows[] = {
 	  { .esmtp = true, .size = true, .pipelining = true } },
 	{ { "250-mx", "250-SIZE abc", "250 BINARYMIME" },
 	  { .esmtp = true, .size = true, .binarymime = true } },
+	{ { "250-mx", "250-requiretls", "250 REQUIRETLSX" }, { .esmtp = true, .requiretls = true } },
 	{ { "250-mx", "250 SIZE 99999999999999999999999" },
 	  { .esmtp = true, .size = true, .size_max = UINT64_MAX } },
 	{ { "250-mx", "250 AUTH PLAIN LOGIN CRAM-MD5 XOAUTH2 GSSAPI" },
@@ -63,7 +64,7 @@ static void test_caps_rows(void **state)
 #define CHECK_B(f) if (got.f != w->f) fail_msg("row %zu: " #f " got %d, want %d", i, got.f, w->f)
 		CHECK_B(esmtp); CHECK_B(pipelining); CHECK_B(size); CHECK_B(eightbitmime);
 		CHECK_B(smtputf8); CHECK_B(dsn); CHECK_B(starttls); CHECK_B(enhancedstatuscodes);
-		CHECK_B(chunking); CHECK_B(binarymime);
+		CHECK_B(chunking); CHECK_B(binarymime); CHECK_B(requiretls);
 #undef CHECK_B
 		if (got.size_max != w->size_max)
 			fail_msg("row %zu: size_max got %llu, want %llu", i,

@@ -1,8 +1,10 @@
 /*
- * test_smtp_hdrscan: the header scanner counts Received fields and keeps
- * the first Message-ID, whole, split in two everywhere and octet by octet.
+ * test_smtp_hdrscan: the header scanner counts Received fields, keeps
+ * the first Message-ID and reads "TLS-Required: No", whole, split in two
+ * everywhere and octet by octet.
  */
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -17,22 +19,34 @@ struct row {
 	const char *in;
 	unsigned received;
 	const char *msgid;	/* NULL: none */
+	bool tls_optional;	/* "TLS-Required: No" */
 };
 
 static const struct row rows[] = {
-	{ "Received: a\r\nreceived: b\r\nRECEIVED:c\r\nSubject: s\r\n\r\nReceived: body\r\n", 3, NULL },
-	{ "Message-ID: <a.1@x.test>\r\nSubject: s\r\n\r\nbody\r\n", 0, "<a.1@x.test>" },
-	{ "message-id:<b@x.test>\r\n\r\n", 0, "<b@x.test>" },
-	{ "Message-ID:\r\n  <folded@x.test>\r\nTo: t\r\n\r\n", 0, "<folded@x.test>" },
-	{ "Message-ID: <first@x>\r\nMessage-ID: <second@x>\r\n\r\n", 0, "<first@x>" },
-	{ "Subject: s\r\n\r\nMessage-ID: <in-body@x>\r\n", 0, NULL },
-	{ "X-Received: a\r\nReceived-SPF: pass\r\n Received: folded\r\n\r\n", 0, NULL },
-	{ "Message-ID: <no-body@x>", 0, "<no-body@x>" },
-	{ "Message-ID: <tabs@x>\t \r\n\r\n", 0, "<tabs@x>" },
+	{ "Received: a\r\nreceived: b\r\nRECEIVED:c\r\nSubject: s\r\n\r\nReceived: body\r\n", 3, NULL, false },
+	{ "Message-ID: <a.1@x.test>\r\nSubject: s\r\n\r\nbody\r\n", 0, "<a.1@x.test>", false },
+	{ "message-id:<b@x.test>\r\n\r\n", 0, "<b@x.test>", false },
+	{ "Message-ID:\r\n  <folded@x.test>\r\nTo: t\r\n\r\n", 0, "<folded@x.test>", false },
+	{ "Message-ID: <first@x>\r\nMessage-ID: <second@x>\r\n\r\n", 0, "<first@x>", false },
+	{ "Subject: s\r\n\r\nMessage-ID: <in-body@x>\r\n", 0, NULL, false },
+	{ "X-Received: a\r\nReceived-SPF: pass\r\n Received: folded\r\n\r\n", 0, NULL, false },
+	{ "Message-ID: <no-body@x>", 0, "<no-body@x>", false },
+	{ "Message-ID: <tabs@x>\t \r\n\r\n", 0, "<tabs@x>", false },
 	{ "Message-ID: \"x result=failed client=203.0.113.7\"\r\n\r\n", 0,
-	  "\"x result=failed client=203.0.113.7\"" },
-	{ "\r\nReceived: after an empty first line\r\n", 0, NULL },
-	{ "", 0, NULL },
+	  "\"x result=failed client=203.0.113.7\"", false },
+	{ "\r\nReceived: after an empty first line\r\n", 0, NULL, false },
+	{ "", 0, NULL, false },
+	{ "TLS-Required: No\r\nSubject: s\r\n\r\n", 0, NULL, true },
+	{ "tls-required:no\r\n\r\n", 0, NULL, true },
+	{ "TLS-Required:\r\n\t NO \r\n\r\n", 0, NULL, true },
+	{ "TLS-Required: No", 0, NULL, true },
+	{ "TLS-Required: Yes\r\n\r\n", 0, NULL, false },
+	{ "TLS-Required: Nope\r\n\r\n", 0, NULL, false },
+	{ "TLS-Required: No thanks\r\n\r\n", 0, NULL, false },
+	{ "TLS-Required: Yes\r\nTLS-Required: No\r\n\r\n", 0, NULL, false },
+	{ "X-TLS-Required: No\r\n\r\n", 0, NULL, false },
+	{ "Subject: s\r\n\r\nTLS-Required: No\r\n", 0, NULL, false },
+	{ "TLS-Required: No\r\nMessage-ID: <m@x>\r\nReceived: r\r\n\r\n", 1, "<m@x>", true },
 };
 
 static void check(size_t i, const struct smtp_hdrscan *h, const char *how)
@@ -43,6 +57,9 @@ static void check(size_t i, const struct smtp_hdrscan *h, const char *how)
 	if ((m == NULL) != (rows[i].msgid == NULL) || (m != NULL && strcmp(m, rows[i].msgid) != 0))
 		fail_msg("row %zu %s: msgid got %s, want %s", i, how, m ? m : "(none)",
 		    rows[i].msgid ? rows[i].msgid : "(none)");
+	if (smtp_hdrscan_tls_optional(h) != rows[i].tls_optional)
+		fail_msg("row %zu %s: tls_optional got %d, want %d", i, how,
+		    smtp_hdrscan_tls_optional(h), rows[i].tls_optional);
 }
 
 static void test_rows_in_any_pieces(void **state)

@@ -31,6 +31,7 @@ struct smtp_caps {
 	bool enhancedstatuscodes;/* RFC 2034 */
 	bool chunking;		/* RFC 3030 */
 	bool binarymime;
+	bool requiretls;	/* RFC 8689 */
 	unsigned auth;		/* enum smtp_auth_mech bits */
 };
 

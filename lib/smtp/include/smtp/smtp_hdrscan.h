@@ -1,8 +1,9 @@
 /*
  * smtp_hdrscan: what a relay reads in the header section of a message it
  * receives, as the text streams by in pieces of any size: the number of
- * Received fields (the hop limit, RFC 5321 6.3) and the first Message-ID
- * (for the log line of an accepted message).
+ * Received fields (the hop limit, RFC 5321 6.3), the first Message-ID
+ * (for the log line of an accepted message) and whether the sender asked
+ * "TLS-Required: No" (RFC 8689 5).
  *
  * Owns: recognising field names at line starts (any case), continuation
  * lines, and the end of the header section (the first empty line).
@@ -30,6 +31,11 @@ struct smtp_hdrscan {
 	bool have_msgid;
 	char msgid[SMTP_HDRSCAN_MSGID_MAX + 1];	/* NUL-terminated, white space folded */
 	size_t msgid_len;
+	bool in_tlsreq;		/* reading the value of the first TLS-Required field */
+	bool have_tlsreq;
+	char tlsreq[8];		/* its value, white space dropped, capped */
+	size_t tlsreq_len;
+	bool tlsreq_long;	/* longer than any value looked for */
 };
 
 void smtp_hdrscan_init(struct smtp_hdrscan *h);
@@ -37,5 +43,11 @@ void smtp_hdrscan_init(struct smtp_hdrscan *h);
 void smtp_hdrscan_feed(struct smtp_hdrscan *h, const char *p, size_t n);
 /* The first Message-ID value, or NULL when there was none. */
 const char *smtp_hdrscan_msgid(const struct smtp_hdrscan *h);
+/*
+ * Whether the first TLS-Required field says "No" (any case, white space
+ * around it ignored): the sender asks that recipient-domain TLS policies
+ * (DANE, MTA-STS) not stop the delivery.
+ */
+bool smtp_hdrscan_tls_optional(const struct smtp_hdrscan *h);
 
 #endif
