@@ -53,14 +53,54 @@ enum mxr_stage {
 	MXR_STAGE_DONE,		/* final status of a recipient */
 };
 
+/*
+ * How a destination's connections are protected: the levels of Postfix's
+ * smtp_tls_policy_maps, named by mxr_tls_policy_name() and read back by
+ * mxr_tls_policy_parse(). Under every level that requires TLS, a failure
+ * is temporary (4.7.5) and the next MX host is tried.
+ */
 enum mxr_tls_policy {
-	MXR_TLS_OPPORTUNISTIC,	/* STARTTLS when offered; plain otherwise; any certificate;
+	MXR_TLS_OPPORTUNISTIC,	/* "may": STARTTLS when offered; plain otherwise; any certificate;
 				   a handshake that fails after 220 is followed by one
 				   more try of that address in clear text, unless the
 				   route authenticates */
-	MXR_TLS_NONE,		/* never */
-	MXR_TLS_REQUIRED,	/* STARTTLS required, certificate verified (name and chain) */
-	MXR_TLS_IMPLICIT,	/* TLS from the first byte (port 465), certificate verified */
+	MXR_TLS_NONE,		/* "none": never */
+	MXR_TLS_REQUIRED,	/* "verify": STARTTLS required, certificate verified (chain,
+				   and a name of the rule's match list; the MX host name
+				   by default) */
+	MXR_TLS_IMPLICIT,	/* "implicit": TLS from the first byte (port 465), certificate verified */
+	MXR_TLS_DANE,		/* "dane": per MX host, DANE where its TLSA records are
+				   DNSSEC-secure (RFC 7672), else the domain's MTA-STS
+				   policy where it publishes one (RFC 8461), else "may" */
+	MXR_TLS_ENCRYPT,	/* "encrypt": STARTTLS required, any certificate */
+	MXR_TLS_DANE_ONLY,	/* "dane-only": DANE required: a host without secure TLSA
+				   records is not used (4.7.5) */
+	MXR_TLS_MTA_STS,	/* "mta-sts": the domain's MTA-STS policy (never DANE);
+				   a domain without one is delivered as "may" */
+};
+
+/* How the server of a connection was authenticated. */
+enum mxr_tls_auth {
+	MXR_TLS_AUTH_NONE,	/* not at all (no TLS, or any certificate accepted) */
+	MXR_TLS_AUTH_PKIX,	/* certificate chain to the CA store and a name matched */
+	MXR_TLS_AUTH_DANE,	/* certificate matched the host's DNSSEC-secure TLSA records */
+	MXR_TLS_AUTH_MTA_STS,	/* PKIX, with the host matching the domain's MTA-STS policy */
+};
+
+/*
+ * A TLS policy for one destination domain, overriding the context's
+ * (mxr_options.tls) for direct delivery to it.
+ */
+struct mxr_tls_rule {
+	const char *domain;	/* "example.org"; ".example.org" for every domain under it */
+	enum mxr_tls_policy policy;
+	/*
+	 * MXR_TLS_REQUIRED: the names the certificate may carry, separated by
+	 * ':' : "hostname" (the MX host), "nexthop" (the domain),
+	 * "dot-nexthop" (any name under the domain), a name, or ".suffix";
+	 * NULL: "hostname". Ignored by the other levels.
+	 */
+	const char *match;
 };
 
 enum mxr_family {
@@ -93,6 +133,33 @@ struct mxr_timeouts {
 	unsigned data_term;	/* 600 */
 };
 
+/* The policy types of RFC 8460 4.4. */
+enum mxr_tls_report_policy {
+	MXR_TLSRPT_NO_POLICY,	/* "no-policy-found" */
+	MXR_TLSRPT_STS,		/* "sts" */
+	MXR_TLSRPT_TLSA,	/* "tlsa" */
+};
+
+/*
+ * One attempt under a domain's TLS policy as TLS reporting counts it: a
+ * session that reached TLS as the policy wanted (result_type NULL), or
+ * one that failed it, or a policy that could not be fetched (no host).
+ * Strings are valid during the call only.
+ */
+struct mxr_tls_report {
+	const char *policy_domain;	/* the recipient domain, lower case */
+	enum mxr_tls_report_policy policy;
+	const char *policy_text;	/* STS: the policy, one field a line; TLSA: the records
+					   in presentation form, one a line; NULL otherwise */
+	const char *mx_host;		/* the receiving MX host, or NULL */
+	const char *mx_ip;		/* its address, or NULL */
+	const char *mx_helo;		/* the name it greeted with, or NULL */
+	const char *source_ip;		/* our address on the connection, or NULL */
+	const char *result_type;	/* NULL: success; else an RFC 8460 result type
+					   ("starttls-not-supported", "validation-failure", ...) */
+	const char *detail;		/* what happened, printable, or NULL */
+};
+
 /*
  * Who watches the engine's network events (for counters): every member
  * may be NULL. Called from the loop, from inside the engine (so a
@@ -105,6 +172,29 @@ struct mxr_observer {
 	void (*tls)(void *arg, const char *version);
 	/* A lookup of the destination (MX and addresses, or a smarthost's) ended, well or not. */
 	void (*resolved)(void *arg, double seconds);
+	/* What a TLS policy met on one attempt, for TLS reporting (RFC 8460). */
+	void (*tls_report)(void *arg, const struct mxr_tls_report *r);
+	void *arg;
+};
+
+/* A cached MTA-STS policy (RFC 8461 5.1). */
+struct mxr_sts_cached {
+	char id[33];		/* the id of the TXT record it was fetched for */
+	char text[8192];	/* the policy, one field a line, as the engine wrote it */
+	int64_t fetched;	/* Unix time of the fetch */
+	int64_t expires;	/* fetched + max_age */
+};
+
+/*
+ * Where a context keeps MTA-STS policies beyond its own life (the daemon:
+ * its queue store, so they survive restarts). Both run on the loop and
+ * must not block for long; the engine keeps its own copy in memory too.
+ */
+struct mxr_sts_store {
+	/* The cached policy of domain (lower case) into *out; false when there is none. */
+	bool (*load)(void *arg, const char *domain, struct mxr_sts_cached *out);
+	/* Keep p as the policy of domain, replacing any other. */
+	void (*save)(void *arg, const char *domain, const struct mxr_sts_cached *p);
 	void *arg;
 };
 
@@ -135,6 +225,16 @@ struct mxr_options {
 	unsigned reuse_idle_ms;
 	unsigned reuse_max_msgs;	/* messages per connection with reuse; 0: no limit */
 	const struct mxr_observer *observer;	/* copied; NULL: nobody watches */
+	/*
+	 * DNSSEC trust anchors: DS or DNSKEY records in zone-file form, one a
+	 * line (the text of a file such as /usr/share/dns/root.key); copied.
+	 * NULL: answers are not validated, and DANE never applies.
+	 */
+	const char *dnssec_anchors;
+	const struct mxr_tls_rule *tls_rules;	/* per-domain policies (copied); the first match wins */
+	size_t ntls_rules;
+	const struct mxr_sts_store *sts_store;	/* copied; NULL: policies kept in memory only */
+	unsigned sts_fetch_timeout;	/* seconds for one MTA-STS policy fetch; 0: 30 */
 };
 
 /*
@@ -168,6 +268,20 @@ struct mxr_message {
 				   delivery (the caller's queue id), or NULL */
 	uint64_t wire_size;	/* SIZE (RFC 1870): the octets sent, from mxr_source_scan;
 				   0 declares src.size */
+	/*
+	 * REQUIRETLS (RFC 8689): relayed only over TLS that DANE, MTA-STS or a
+	 * verified route authenticated, to a server that offers REQUIRETLS
+	 * (it is passed on); else the recipients fail 5.7.10. With the null
+	 * sender (a bounce) the parameter is passed on where offered, and the
+	 * message goes on without it.
+	 */
+	bool requiretls;
+	/*
+	 * "TLS-Required: No" (RFC 8689 5): DANE and MTA-STS failures do not
+	 * stop the delivery (opportunistic TLS instead); administrator rules
+	 * still hold. Ignored with requiretls.
+	 */
+	bool tls_optional;
 };
 
 /*
@@ -215,6 +329,10 @@ struct mxr_event {
 	 */
 	uint64_t bytes_sent;
 	uint64_t bytes_total;
+	/* The TLS policy that applied to the host, and what authenticated it (TLS stage and later). */
+	enum mxr_tls_policy tls_policy;
+	bool tls_testing;	/* MTA-STS in testing mode */
+	enum mxr_tls_auth tls_auth;
 };
 
 typedef void mxr_event_cb(const struct mxr_event *ev, void *arg);
@@ -232,6 +350,9 @@ struct mxr_result {
 	char mx_ip[64];
 	bool tls;		/* the deciding session was encrypted */
 	bool dsn_passed;	/* the next hop offered DSN and got our parameters */
+	enum mxr_tls_policy tls_policy;	/* the policy that applied to the deciding host */
+	bool tls_testing;	/* it was MTA-STS in testing mode */
+	enum mxr_tls_auth tls_auth;	/* what authenticated that host */
 };
 
 typedef void mxr_done_cb(const struct mxr_result *results, size_t n, void *arg);
@@ -282,6 +403,15 @@ int mxr_deliver(const struct mxr_options *opt, const struct mxr_message *msg,
     mxr_event_cb *ev, void *arg, struct mxr_result **results, char *err, size_t errlen);
 
 const char *mxr_status_name(enum mxr_status s);	/* "delivered", "deferred", "failed", "pending" */
+/* "may", "none", "verify", "implicit", "dane", "encrypt", "dane-only", "mta-sts". */
+const char *mxr_tls_policy_name(enum mxr_tls_policy p);
+/*
+ * A policy by its name, or by the older names "opportunistic" (may) and
+ * "required" (verify); false when the name is none of them.
+ */
+bool mxr_tls_policy_parse(const char *name, enum mxr_tls_policy *out);
+/* "none", "pkix", "dane", "mta-sts". */
+const char *mxr_tls_auth_name(enum mxr_tls_auth a);
 const char *mxr_stage_name(enum mxr_stage s);	/* "resolving", "connecting", ... */
 
 #ifdef __cplusplus

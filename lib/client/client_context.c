@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "client_tlspol.h"
 #include "net/net_tls.h"
 #include "util/hostname.h"
 #include "util/xalloc.h"
@@ -89,6 +90,43 @@ int client_context_parse_relay(const char *s, char *host, size_t hostlen, bool *
 	return 0;
 }
 
+
+/* Copy the TLS rules (strings too); a rule without a domain is refused. */
+static int cc_copy_rules(struct mxr_context *c, const struct mxr_options *opt, char *err,
+    size_t errlen)
+{
+	c->opt.tls_rules = NULL;
+	c->opt.ntls_rules = 0;
+	if (opt->ntls_rules == 0)
+		return 0;
+	c->rules = xcalloc(opt->ntls_rules, sizeof(*c->rules));
+	for (size_t i = 0; i < opt->ntls_rules; i++) {
+		const struct mxr_tls_rule *r = &opt->tls_rules[i];
+		if (r->domain == NULL || r->domain[0] == '\0') {
+			snprintf(err, errlen, "TLS rule %zu has no domain", i + 1);
+			return -1;
+		}
+		c->rules[i].domain = xstrdup(r->domain);
+		c->rules[i].policy = r->policy;
+		c->rules[i].match = r->match != NULL ? xstrdup(r->match) : NULL;
+		c->opt.ntls_rules = i + 1;
+	}
+	c->opt.tls_rules = c->rules;
+	return 0;
+}
+
+/* Whether any level of the context may look for MTA-STS policies (not through a smarthost). */
+static bool cc_wants_sts(const struct mxr_context *c)
+{
+	if (c->has_relay)
+		return false;
+	if (client_tlspol_wants_sts(c->opt.tls, true))
+		return true;
+	for (size_t i = 0; i < c->opt.ntls_rules; i++)
+		if (client_tlspol_wants_sts(c->rules[i].policy, true))
+			return true;
+	return false;
+}
 
 /* Whether an EHLO name is one token of printable ASCII. */
 static bool cc_helo_ok(const char *s)
@@ -167,27 +205,37 @@ struct mxr_context *mxr_context_new(struct event_base *base, const struct mxr_op
 		}
 		c->has_relay = true;
 	}
-	if (opt->tls != MXR_TLS_NONE) {
-		c->tls_any = net_tls_client_ctx(c->ca_file, false, &e);
-		if (c->tls_any == NULL) {
-			snprintf(err, errlen, "TLS: %s", e != NULL ? e : "cannot create a context");
-			goto fail;
-		}
-		if (opt->tls == MXR_TLS_REQUIRED || opt->tls == MXR_TLS_IMPLICIT) {
-			c->tls_verify = net_tls_client_ctx(c->ca_file, true, &e);
-			if (c->tls_verify == NULL) {
-				snprintf(err, errlen, "TLS: %s", e != NULL ? e : "cannot create a context");
-				goto fail;
-			}
-		}
+	/* One context judges every connection afterwards, against each host's plan. */
+	c->tls_ctx = net_tls_client_ctx(c->ca_file, false, &e);
+	if (c->tls_ctx == NULL) {
+		snprintf(err, errlen, "TLS: %s", e != NULL ? e : "cannot create a context");
+		goto fail;
 	}
+	if (cc_copy_rules(c, opt, err, errlen) != 0)
+		goto fail;
 	if (opt->reuse_idle_ms > 0)
 		c->pool = client_pool_new();
-	c->dns = dns_resolver_new(base, c->dns_server, NULL, &e);
+	c->dns = dns_resolver_new(base, c->dns_server, opt->dnssec_anchors, &e);
 	if (c->dns == NULL) {
 		snprintf(err, errlen, "DNS: %s", e != NULL ? e : "cannot create a resolver");
 		goto fail;
 	}
+	c->dnssec = opt->dnssec_anchors != NULL;
+	/* The resolver keeps what it needs of the anchors; the caller's text may go. */
+	c->opt.dnssec_anchors = NULL;
+	if (cc_wants_sts(c)) {
+		struct client_sts_cfg sc = {
+			.base = base,
+			.dns = c->dns,
+			.family = c->family,
+			.ca_file = c->ca_file,
+			.timeout_ms = (opt->sts_fetch_timeout != 0 ? opt->sts_fetch_timeout : 30) * 1000u,
+			.store = opt->sts_store,
+			.user_agent = "mxrelay/" MXR_VERSION,
+		};
+		c->sts = client_sts_new(&sc);
+	}
+	c->opt.sts_store = NULL;	/* client_sts keeps its own copy */
 	return c;
 fail:
 	mxr_context_free(c);
@@ -199,9 +247,15 @@ void mxr_context_free(struct mxr_context *c)
 	if (c == NULL)
 		return;
 	client_pool_free(c->pool);
+	/* Before the resolver: its lookups in flight are the resolver's to cancel. */
+	client_sts_free(c->sts);
 	dns_resolver_free(c->dns);
-	net_tls_ctx_free(c->tls_any);
-	net_tls_ctx_free(c->tls_verify);
+	net_tls_ctx_free(c->tls_ctx);
+	for (size_t i = 0; i < c->opt.ntls_rules; i++) {
+		free((char *)c->rules[i].domain);
+		free((char *)c->rules[i].match);
+	}
+	free(c->rules);
 	if (c->auth_pass != NULL)
 		explicit_bzero(c->auth_pass, strlen(c->auth_pass));
 	free(c->auth_pass);

@@ -3,9 +3,11 @@
  * public struct mxr_context: the loop, the resolver, the TLS contexts and
  * a frozen copy of the options.
  *
- * Owns: the option copies (strings included), the resolver, the SSL_CTXs,
- * the parsed smarthost and source address, and the cache of idle
- * sessions (the one part deliveries change: they park and take sessions).
+ * Owns: the option copies (strings and TLS rules included), the resolver
+ * (validating when trust anchors are given), the client SSL_CTX, the
+ * parsed smarthost and source address, the MTA-STS policies
+ * (client_sts), and the cache of idle sessions (deliveries park and take
+ * sessions, and MTA-STS policies are fetched and kept).
  * Never: changes its options after mxr_context_new returns.
  */
 #ifndef MXR_CLIENT_CONTEXT_H
@@ -18,6 +20,7 @@
 #include "mxrelay/mxrelay.h"
 #include "client_pool.h"
 #include "client_session.h"
+#include "client_sts.h"
 #include "dns/dns_mx.h"
 
 struct mxr_context {
@@ -32,8 +35,10 @@ struct mxr_context {
 	enum dns_family family;
 	uint16_t port;			/* destination port for MX hosts */
 	struct dns_resolver *dns;	/* owned */
-	SSL_CTX *tls_any;		/* owned, or NULL under MXR_TLS_NONE */
-	SSL_CTX *tls_verify;		/* owned, or NULL when not needed */
+	bool dnssec;			/* dns validates (trust anchors were given) */
+	SSL_CTX *tls_ctx;		/* owned: every outbound TLS connection's (DANE enabled) */
+	struct mxr_tls_rule *rules;	/* owned copies of opt.tls_rules (strings too) */
+	struct client_sts *sts;		/* owned: MTA-STS policies, or NULL when no level wants them */
 	bool has_src;
 	struct sockaddr_storage src;
 	socklen_t srclen;

@@ -69,9 +69,17 @@ const char *mxr_stage_name(enum mxr_stage s)
 	return "unknown";
 }
 
+/* The TLS part of an event: the policy of the host and what authenticated it. */
+struct cdl_tls {
+	enum mxr_tls_policy policy;
+	bool testing;
+	enum mxr_tls_auth auth;
+};
+
 /* Hand one event to the caller. */
 static void cdl_emit(struct mxr_delivery *d, size_t i, enum mxr_stage stage, enum mxr_status st,
-    const char *mx, const char *ip, int code, const char *esc, const char *text)
+    const char *mx, const char *ip, int code, const char *esc, const char *text,
+    struct cdl_tls tls)
 {
 	if (d->ev == NULL)
 		return;
@@ -85,6 +93,9 @@ static void cdl_emit(struct mxr_delivery *d, size_t i, enum mxr_stage stage, enu
 		.code = code,
 		.esc = esc != NULL ? esc : "",
 		.text = text != NULL ? text : "",
+		.tls_policy = tls.policy,
+		.tls_testing = tls.testing,
+		.tls_auth = tls.auth,
 	};
 	d->ev(&e, d->arg);
 }
@@ -123,6 +134,9 @@ static void cdl_set_result(struct mxr_delivery *d, size_t i, const struct client
 	snprintf(r->mx_ip, sizeof(r->mx_ip), "%s", o->mx_ip != NULL ? o->mx_ip : "");
 	r->tls = o->tls;
 	r->dsn_passed = o->dsn_passed;
+	r->tls_policy = o->tls_policy;
+	r->tls_testing = o->tls_testing;
+	r->tls_auth = o->tls_auth;
 	d->rcpts[i].decided = true;
 	/* The daemon logs each outcome with its queue id; this line is for debugging. */
 	if (log_enabled(LOG_LVL_DEBUG)) {
@@ -135,7 +149,8 @@ static void cdl_set_result(struct mxr_delivery *d, size_t i, const struct client
 		    r->mx_ip[0] != '\0' ? r->mx_ip : "-",
 		    log_printable(pr, sizeof(pr), r->text, strlen(r->text)));
 	}
-	cdl_emit(d, i, MXR_STAGE_DONE, r->status, r->mx_host, r->mx_ip, r->code, r->esc, r->text);
+	cdl_emit(d, i, MXR_STAGE_DONE, r->status, r->mx_host, r->mx_ip, r->code, r->esc, r->text,
+	    (struct cdl_tls){ r->tls_policy, r->tls_testing, r->tls_auth });
 }
 
 static void cdl_progress(void *arg, const struct client_rcpt *r, const struct client_outcome *o)
@@ -145,7 +160,7 @@ static void cdl_progress(void *arg, const struct client_rcpt *r, const struct cl
 		cdl_emit_data_sent(d, r->index, o);
 	else
 		cdl_emit(d, r->index, o->stage, MXR_PENDING, o->mx_host, o->mx_ip, o->code, o->esc,
-		    o->text);
+		    o->text, (struct cdl_tls){ o->tls_policy, o->tls_testing, o->tls_auth });
 }
 
 /* A domain decided a recipient: it and its duplicates get the result. */
@@ -290,6 +305,11 @@ struct mxr_delivery *mxr_delivery_start(struct mxr_context *ctx, const struct mx
 		.body_8bit = msg->body_8bit,
 		.smtputf8 = msg->smtputf8,
 		.ret = msg->ret,
+		.requiretls = msg->requiretls,
+		/* RFC 8689 5: a bounce (null sender) of a REQUIRETLS message is not held back. */
+		.requiretls_strict = msg->requiretls && msg->sender != NULL && msg->sender[0] != '\0',
+		/* RFC 8689 4.1: with REQUIRETLS, TLS-Required is ignored. */
+		.tls_optional = msg->tls_optional && !msg->requiretls,
 		.envid = d->envid,
 		.log_tag = d->log_tag,
 		/* Nobody to tell (the daemon): the DATA pump does no progress work at all. */

@@ -5,7 +5,12 @@
  * copy of the hosts and addresses, the cursor over them, the session in
  * flight and the failure to report if every host fails (the last reply
  * received, else the last connection error; permanent only when every
- * host tried could never take the message). With connection reuse: the
+ * host tried could never take the message). The TLS policy of each host:
+ * the domain's level (a rule, or the context's), the domain's MTA-STS
+ * policy asked for beside the MX lookup, the host's TLSA records looked
+ * up before its first connection when DANE may apply, and the plan
+ * client_tlspol makes of them (a host the plan refuses is skipped, and
+ * what it met is reported for TLS reporting). With connection reuse: the
  * destination key, taking an idle session from the context's cache
  * (skipping DNS and connect), parking a session that ended well, and the
  * one retry on a fresh connection when a reused one was dead.
@@ -20,12 +25,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <event2/event.h>
 
 #include "client_context.h"
 #include "client_observer.h"
 #include "client_pool.h"
+#include "client_tlspol.h"
+#include "dns/dns_tlsa.h"
 #include "smtp/smtp_addr.h"
 #include "util/log.h"
 #include "util/xalloc.h"
@@ -34,6 +42,17 @@ struct client_host {
 	char name[256];
 	size_t naddrs;
 	struct sockaddr_storage *addrs;	/* owned */
+	bool secure;			/* its address records were DNSSEC-secure */
+	char canon[256];		/* the name its addresses were found at, or "" */
+	bool planned;			/* plan holds its TLS policy */
+	struct client_tlsplan plan;
+	enum client_tlsa_state tlsa;
+	struct net_tls_tlsa *tlsa_rrs;	/* owned; data in tlsa_data */
+	uint8_t *tlsa_data;		/* owned */
+	size_t ntlsa;
+	char tlsa_base[256];
+	char *tlsa_text;		/* owned: the records in presentation form, or NULL */
+	char tlsa_why[256];
 };
 
 struct client_domain {
@@ -65,10 +84,32 @@ struct client_domain {
 	bool have_skip;			/* skip: the address a reused session failed on */
 	struct sockaddr_storage skip;
 	bool clear_next;		/* the next session goes to the same address without TLS */
+	struct client_tlsplan clear_plan;	/* its plan: no TLS */
+	/* TLS policy */
+	enum mxr_tls_policy level;	/* the domain's level: a rule's, or the context's */
+	const char *match;		/* the rule's match list, or NULL */
+	bool via_mx;			/* hosts come from the domain's MX lookup */
+	bool mx_secure;			/* that lookup was DNSSEC-secure */
+	bool hosts_ready;		/* the lookup's hosts are copied in */
+	bool sts_pending;		/* the MTA-STS policy is being asked for */
+	struct client_sts_req *stsq;	/* that request, or NULL */
+	bool have_sts;
+	struct sts_policy sts;		/* the domain's policy, when have_sts */
+	char *sts_text;			/* owned: its text */
+	struct dns_query *tlsaq;	/* the TLSA lookup of hosts[hi] in flight, or NULL */
 };
 
 static void cd_try_next(struct client_domain *d);
 static void cd_lookup(struct client_domain *d);
+
+/* Free what a host owns. */
+static void cd_host_clear(struct client_host *h)
+{
+	free(h->addrs);
+	free(h->tlsa_rrs);
+	free(h->tlsa_data);
+	free(h->tlsa_text);
+}
 
 /* Count recipients still without a final status. */
 static size_t cd_undecided(const struct client_domain *d)
@@ -84,6 +125,10 @@ static size_t cd_undecided(const struct client_domain *d)
 static void cd_finish(struct client_domain *d)
 {
 	d->finished = true;
+	client_sts_cancel(d->stsq);
+	d->stsq = NULL;
+	dns_query_cancel(d->tlsaq);
+	d->tlsaq = NULL;
 	log_msg(LOG_LVL_DEBUG, "domain=%s%s event=done", d->domain, client_msg_log_tag(d->msg));
 	d->hooks.done(d->hooks.arg, d);
 }
@@ -203,6 +248,156 @@ static bool cd_same_addr(const struct sockaddr_storage *a, const struct sockaddr
 	return false;
 }
 
+/* Tell TLS reporting what a policy met (MX delivery only: the domain's own policy). */
+static void cd_report(struct client_domain *d, enum mxr_tls_report_policy policy,
+    const char *text, const char *host, const char *result_type, const char *detail)
+{
+	if (!d->via_mx)
+		return;
+	struct mxr_tls_report r = {
+		.policy_domain = d->domain,
+		.policy = policy,
+		.policy_text = text,
+		.mx_host = host,
+		.result_type = result_type,
+		.detail = detail,
+	};
+	client_observer_tls_report(d->ctx->opt.observer, &r);
+}
+
+/* Whether host h should have its TLSA records looked up before it is tried. */
+static bool cd_needs_tlsa(const struct client_domain *d, const struct client_host *h)
+{
+	return h->tlsa == CLIENT_TLSA_NOT_LOOKED_UP && !d->literal &&
+	    client_tlspol_wants_tlsa(d->level, d->msg->tls_optional, d->msg->requiretls_strict,
+	    d->ctx->dnssec, h->secure);
+}
+
+/* The TLS plan of host h, or false when the policy refuses it (noted, reported, logged). */
+static bool cd_plan(struct client_domain *d, struct client_host *h)
+{
+	struct client_tlspol_in in = {
+		.level = d->level,
+		.match = d->match,
+		.domain = d->domain,
+		.host = h->name,
+		.via_mx = d->via_mx,
+		.mx_secure = d->mx_secure,
+		.dnssec = d->ctx->dnssec,
+		.tlsa = h->tlsa,
+		.tlsa_rrs = h->tlsa_rrs,
+		.ntlsa = h->ntlsa,
+		.tlsa_base = h->tlsa_base,
+		.tlsa_text = h->tlsa_text,
+		.tlsa_why = h->tlsa_why,
+		.sts = d->have_sts ? &d->sts : NULL,
+		.sts_text = d->sts_text,
+		.requiretls = d->msg->requiretls_strict,
+		.tls_optional = d->msg->tls_optional,
+	};
+	struct client_tlspol_refusal why;
+	if (client_tlspol_decide(&in, &h->plan, &why)) {
+		h->planned = true;
+		log_msg(LOG_LVL_DEBUG, "domain=%s%s mx=%s event=tls-plan tls_policy=%s need=%d dane=%d "
+		    "names=%zu", d->domain, client_msg_log_tag(d->msg), h->name,
+		    mxr_tls_policy_name(h->plan.applied), (int)h->plan.need, h->plan.dane ? 1 : 0,
+		    h->plan.nnames);
+		return true;
+	}
+	struct client_outcome o;
+	memset(&o, 0, sizeof(o));
+	o.status = why.permanent ? MXR_PERMFAIL : MXR_TEMPFAIL;
+	o.stage = MXR_STAGE_TLS;
+	o.mx_host = h->name;
+	o.tls_policy = why.applied;
+	snprintf(o.esc, sizeof(o.esc), "%s", why.esc);
+	snprintf(o.text, sizeof(o.text), "%s", why.text);
+	cd_note_fail(d, &o);
+	if (why.permanent)
+		d->host_unfit = true;
+	else
+		d->other_fail = true;
+	if (why.result_type != NULL)
+		cd_report(d, why.report, why.report_text, h->name, why.result_type, why.text);
+	char pr[600];
+	log_msg(LOG_LVL_INFO, "domain=%s%s mx=%s event=tls-policy-refused tls_policy=%s dsn=%s "
+	    "reason=\"%s\"", d->domain, client_msg_log_tag(d->msg), h->name,
+	    mxr_tls_policy_name(why.applied), why.esc, log_printable(pr, sizeof(pr), why.text,
+	    strlen(why.text)));
+	o.status = MXR_PENDING;
+	cd_progress(d, &o);
+	return false;
+}
+
+/* Keep a TLSA answer in host h: the records (owned copies) and their presentation form. */
+static void cd_take_tlsa(struct client_host *h, const struct dns_tlsa_result *res)
+{
+	snprintf(h->tlsa_base, sizeof(h->tlsa_base), "%s", res->base);
+	snprintf(h->tlsa_why, sizeof(h->tlsa_why), "%s", res->reason);
+	switch (res->status) {
+	case DNS_TLSA_FOUND: h->tlsa = CLIENT_TLSA_FOUND; break;
+	case DNS_TLSA_BOGUS: h->tlsa = CLIENT_TLSA_BOGUS; break;
+	case DNS_TLSA_TEMPFAIL: h->tlsa = CLIENT_TLSA_FAILED; break;
+	default: h->tlsa = CLIENT_TLSA_NONE; break;
+	}
+	if (res->status != DNS_TLSA_FOUND || res->n == 0)
+		return;
+	size_t total = 0, text = 0;
+	for (size_t i = 0; i < res->n; i++) {
+		total += res->rrs[i].len;
+		text += 16 + 2 * res->rrs[i].len;
+	}
+	h->tlsa_rrs = xcalloc(res->n, sizeof(*h->tlsa_rrs));
+	h->tlsa_data = xmalloc(total > 0 ? total : 1);
+	h->tlsa_text = xmalloc(text + 1);
+	size_t off = 0, used = 0;
+	for (size_t i = 0; i < res->n; i++) {
+		const struct dns_tlsa_rr *rr = &res->rrs[i];
+		memcpy(h->tlsa_data + off, rr->data, rr->len);
+		h->tlsa_rrs[i] = (struct net_tls_tlsa){ .usage = rr->usage, .selector = rr->selector,
+		    .mtype = rr->mtype, .data = h->tlsa_data + off, .len = rr->len };
+		off += rr->len;
+		used += (size_t)snprintf(h->tlsa_text + used, text + 1 - used, "%s%u %u %u ",
+		    i > 0 ? "\n" : "", rr->usage, rr->selector, rr->mtype);
+		for (size_t k = 0; k < rr->len; k++)
+			used += (size_t)snprintf(h->tlsa_text + used, text + 1 - used, "%02x", rr->data[k]);
+	}
+	h->ntlsa = res->n;
+}
+
+/* The TLSA lookup of hosts[hi] ended: plan the host with it. */
+static void cd_on_tlsa(const struct dns_tlsa_result *res, void *arg)
+{
+	struct client_domain *d = arg;
+	d->tlsaq = NULL;
+	struct client_host *h = &d->hosts[d->hi];
+	cd_take_tlsa(h, res);
+	char pr[300];
+	log_msg(LOG_LVL_INFO, "domain=%s%s mx=%s event=tlsa status=%s base=%s records=%zu "
+	    "reason=\"%s\"", d->domain, client_msg_log_tag(d->msg), h->name,
+	    dns_tlsa_status_name(res->status), res->base[0] != '\0' ? res->base : "-", res->n,
+	    log_printable(pr, sizeof(pr), res->reason, strlen(res->reason)));
+	cd_try_next(d);
+}
+
+/* Ask the TLSA records of host h (RFC 7672 2.2.3: the expanded name first, then the MX name). */
+static void cd_tlsa_lookup(struct client_domain *d, struct client_host *h)
+{
+	const char *names[2];
+	size_t n = 0;
+	if (h->canon[0] != '\0' && strcasecmp(h->canon, h->name) != 0)
+		names[n++] = h->canon;
+	names[n++] = h->name;
+	uint16_t port = d->ctx->has_relay && d->ctx->relay_port != 0 ? d->ctx->relay_port :
+	    d->ctx->port;
+	d->tlsaq = dns_tlsa_resolve(d->ctx->dns, port, names, n, cd_on_tlsa, d);
+	if (d->tlsaq == NULL) {
+		h->tlsa = CLIENT_TLSA_FAILED;
+		snprintf(h->tlsa_why, sizeof(h->tlsa_why), "cannot start the TLSA lookup");
+		cd_try_next(d);
+	}
+}
+
 /* Start a session to the next address, or give up with the best failure. */
 static void cd_try_next(struct client_domain *d)
 {
@@ -217,6 +412,17 @@ static void cd_try_next(struct client_domain *d)
 			d->hi++;
 			d->ai = 0;
 			continue;
+		}
+		if (!h->planned) {
+			if (cd_needs_tlsa(d, h)) {
+				cd_tlsa_lookup(d, h);
+				return;
+			}
+			if (!cd_plan(d, h)) {
+				d->hi++;
+				d->ai = 0;
+				continue;
+			}
 		}
 		struct sockaddr_storage *ss = &h->addrs[d->ai++];
 		if (d->have_skip && cd_same_addr(ss, &d->skip))
@@ -235,12 +441,16 @@ static void cd_try_next(struct client_domain *d)
 		for (size_t i = 0; i < d->n; i++)
 			if (!d->r[i]->decided)
 				list[k++] = d->r[i];
+		if (d->clear_next) {
+			d->clear_plan = h->plan;
+			d->clear_plan.need = CLIENT_TLS_NONE;
+		}
 		d->scfg = (struct client_session_cfg){
 			.base = d->ctx->base,
 			.to = &d->ctx->to,
-			.tls = d->clear_next ? MXR_TLS_NONE : d->ctx->opt.tls,
-			.tls_any = d->ctx->tls_any,
-			.tls_verify = d->ctx->tls_verify,
+			.plan = d->clear_next ? &d->clear_plan : &h->plan,
+			.tls_ctx = d->ctx->tls_ctx,
+			.report_domain = d->via_mx ? d->domain : NULL,
 			.helo_name = d->ctx->opt.helo_name,
 			/* Through a smarthost the loop is in the route: name the smarthost. */
 			.loop_domain = d->literal || !d->ctx->has_relay ? d->domain : d->ctx->relay_host,
@@ -316,6 +526,8 @@ static void cd_on_dns(const struct dns_mx_result *res, void *arg)
 		const struct dns_mx_host *src = &res->hosts[i];
 		struct client_host *h = &d->hosts[i];
 		snprintf(h->name, sizeof(h->name), "%s", src->name);
+		snprintf(h->canon, sizeof(h->canon), "%s", src->canon);
+		h->secure = src->secure;
 		h->naddrs = src->naddrs;
 		h->addrs = xcalloc(src->naddrs ? src->naddrs : 1, sizeof(*h->addrs));
 		if (src->naddrs > 0)
@@ -327,8 +539,35 @@ static void cd_on_dns(const struct dns_mx_result *res, void *arg)
 				used += (size_t)k;
 		}
 	}
+	d->mx_secure = res->secure;
+	d->hosts_ready = true;
+	if (res->secure)
+		snprintf(o.text + used, used < sizeof(o.text) ? sizeof(o.text) - used : 0, " (DNSSEC)");
 	cd_progress(d, &o);
-	cd_try_next(d);
+	/* The MTA-STS policy, when asked for, must be in before the first host is planned. */
+	if (!d->sts_pending)
+		cd_try_next(d);
+}
+
+/* The domain's MTA-STS policy came (or none): keep a copy, report a failed fetch, go on. */
+static void cd_on_sts(const struct client_sts_result *r, void *arg)
+{
+	struct client_domain *d = arg;
+	d->stsq = NULL;
+	d->sts_pending = false;
+	if (r->policy != NULL) {
+		d->sts = *r->policy;
+		d->have_sts = true;
+		free(d->sts_text);
+		d->sts_text = xstrdup(r->text != NULL ? r->text : "");
+	}
+	if (r->result_type != NULL)
+		cd_report(d, MXR_TLSRPT_STS, NULL, NULL, r->result_type, r->detail);
+	log_msg(LOG_LVL_DEBUG, "domain=%s%s event=mta-sts policy=%s%s%s", d->domain,
+	    client_msg_log_tag(d->msg), r->policy != NULL ? sts_mode_name(r->policy->mode) : "none",
+	    r->result_type != NULL ? " failure=" : "", r->result_type != NULL ? r->result_type : "");
+	if (d->hosts_ready)
+		cd_try_next(d);
 }
 
 /* Routes needing no DNS (an address literal, a numeric smarthost) start here. */
@@ -408,6 +647,13 @@ static void cd_lookup(struct client_domain *d)
 	    !d->literal && ctx->has_relay ? " (smarthost)" : "");
 	cd_progress(d, &o);
 
+	/* RFC 8461 3: the policy is asked for beside the MX lookup, not after it. */
+	if (ctx->sts != NULL && client_tlspol_wants_sts(d->level, d->via_mx) && !d->sts_pending &&
+	    !d->have_sts && d->stsq == NULL) {
+		d->sts_pending = true;
+		d->stsq = client_sts_get(ctx->sts, d->domain, cd_on_sts, d);
+	}
+	d->hosts_ready = false;
 	if (d->literal || (ctx->has_relay && ctx->relay_no_mx && cd_is_numeric(ctx->relay_host))) {
 		event_active(d->kick, 0, 0);
 		return;
@@ -431,9 +677,8 @@ static bool cd_take_idle(struct client_domain *d)
 	struct mxr_context *ctx = d->ctx;
 	if (ctx->pool == NULL)
 		return false;
-	/* Every session of a context was made under its policy; check it anyway. */
-	bool need_verified = ctx->opt.tls == MXR_TLS_REQUIRED || ctx->opt.tls == MXR_TLS_IMPLICIT;
-	struct client_session *s = client_pool_take(ctx->pool, d->key, need_verified);
+	/* A parked session was made under this destination's policy; the message may ask more. */
+	struct client_session *s = client_pool_take(ctx->pool, d->key, d->msg);
 	if (s == NULL)
 		return false;
 	struct client_session_hooks sh = {
@@ -461,6 +706,14 @@ struct client_domain *client_domain_start(struct mxr_context *ctx, const struct 
 	memcpy(d->r, rcpts, n * sizeof(*d->r));
 	d->n = n;
 	d->hooks = *hooks;
+	d->via_mx = !literal && !ctx->has_relay;
+	d->level = ctx->opt.tls;
+	const struct mxr_tls_rule *rule = d->via_mx ?
+	    client_tlspol_rule(ctx->opt.tls_rules, ctx->opt.ntls_rules, domain) : NULL;
+	if (rule != NULL) {
+		d->level = rule->policy;
+		d->match = rule->match;
+	}
 	d->kick = event_new(ctx->base, -1, 0, cd_kick_cb, d);
 	if (d->kick == NULL)
 		fatal("event=client_domain_start error=\"cannot create event\"");
@@ -481,11 +734,14 @@ void client_domain_free(struct client_domain *d)
 		return;
 	if (d->q != NULL)
 		dns_query_cancel(d->q);
+	dns_query_cancel(d->tlsaq);
+	client_sts_cancel(d->stsq);
+	free(d->sts_text);
 	client_session_free(d->sess);
 	if (d->kick != NULL)
 		event_free(d->kick);
 	for (size_t i = 0; i < d->nhosts; i++)
-		free(d->hosts[i].addrs);
+		cd_host_clear(&d->hosts[i]);
 	free(d->hosts);
 	free(d->r);
 	free(d);

@@ -36,6 +36,9 @@ void client_esmtp_mail_params(const struct smtp_caps *caps, const struct client_
 		CS_ADD(" BODY=8BITMIME");
 	if (m->smtputf8 && caps->smtputf8)
 		CS_ADD(" SMTPUTF8");
+	/* RFC 8689 4.2.1: the requirement travels on wherever the server takes it. */
+	if (m->requiretls && caps->requiretls)
+		CS_ADD(" REQUIRETLS");
 	if (caps->dsn) {
 		if (m->ret == MXR_RET_FULL)
 			CS_ADD(" RET=FULL");

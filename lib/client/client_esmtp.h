@@ -1,7 +1,7 @@
 /*
  * client_esmtp: the ESMTP parameters the client puts on MAIL and RCPT
- * (RFC 1870 SIZE, RFC 6152 BODY, RFC 6531 SMTPUTF8, RFC 3461 DSN), chosen
- * from what the server offered.
+ * (RFC 1870 SIZE, RFC 6152 BODY, RFC 6531 SMTPUTF8, RFC 3461 DSN,
+ * RFC 8689 REQUIRETLS), chosen from what the server offered.
  *
  * Owns: which parameter goes out when, and their text (xtext for ENVID
  * and ORCPT). Never: does I/O; never sends a parameter the server did not

@@ -33,3 +33,9 @@ void client_observer_resolved(const struct mxr_observer *ob, double started)
 	double seconds = client_observer_clock() - started;
 	ob->resolved(ob->arg, seconds > 0 ? seconds : 0);
 }
+
+void client_observer_tls_report(const struct mxr_observer *ob, const struct mxr_tls_report *r)
+{
+	if (ob != NULL && ob->tls_report != NULL)
+		ob->tls_report(ob->arg, r);
+}

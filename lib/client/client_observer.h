@@ -16,5 +16,7 @@ void client_observer_connected(const struct mxr_observer *ob);
 void client_observer_tls(const struct mxr_observer *ob, const char *version);
 /* A lookup that began at started (client_observer_clock) ended now. */
 void client_observer_resolved(const struct mxr_observer *ob, double started);
+/* What a TLS policy met on one attempt (RFC 8460). */
+void client_observer_tls_report(const struct mxr_observer *ob, const struct mxr_tls_report *r);
 
 #endif

@@ -117,14 +117,14 @@ void client_pool_park(struct client_pool *p, const char *key, struct client_sess
 }
 
 struct client_session *client_pool_take(struct client_pool *p, const char *key,
-    bool need_verified_tls)
+    const struct client_msg *msg)
 {
 	size_t best = CLIENT_POOL_MAX;
 	for (size_t i = 0; i < CLIENT_POOL_MAX; i++) {
 		const struct cp_entry *e = &p->e[i];
 		if (e->s == NULL || strcmp(e->key, key) != 0 || !client_session_idle(e->s))
 			continue;
-		if (need_verified_tls && !client_session_tls_verified(e->s))
+		if (!client_session_may_carry(e->s, msg))
 			continue;
 		if (best == CLIENT_POOL_MAX || e->seq > p->e[best].seq)
 			best = i;

@@ -6,8 +6,8 @@
  * Owns: the parked sessions (at most CLIENT_POOL_MAX; parking past it
  * closes the oldest), their removal when the peer closes or the idle time
  * passes, and closing all of them when the pool is freed.
- * Never: hands out a session that is closing, or one without verified TLS
- * when the caller needs it.
+ * Never: hands out a session that is closing, or one that may not carry
+ * the message (client_session_may_carry: REQUIRETLS, TLS-Required).
  */
 #ifndef MXR_CLIENT_POOL_H
 #define MXR_CLIENT_POOL_H
@@ -31,11 +31,11 @@ void client_pool_park(struct client_pool *p, const char *key, struct client_sess
     unsigned idle_ms);
 
 /*
- * The most recently parked live session under key, or NULL; the caller
- * owns it. need_verified_tls skips sessions without verified TLS.
+ * The most recently parked live session under key that may carry msg, or
+ * NULL; the caller owns it.
  */
 struct client_session *client_pool_take(struct client_pool *p, const char *key,
-    bool need_verified_tls);
+    const struct client_msg *msg);
 
 /* Every parked session says QUIT now; each leaves the pool when it has closed. */
 void client_pool_close_all(struct client_pool *p);

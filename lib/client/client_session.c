@@ -104,6 +104,9 @@ static void cs_outcome(const struct client_session *s, struct client_outcome *o,
 	o->mx_ip = s->ip;
 	o->tls = s->tls_on;
 	o->dsn_passed = s->txn.dsn;
+	o->tls_policy = s->plan.applied;
+	o->tls_testing = s->plan.testing;
+	o->tls_auth = s->tls_auth;
 }
 
 void client_session_outcome_text(const struct client_session *s, struct client_outcome *o,
@@ -160,8 +163,8 @@ void client_session_finish(struct client_session *s)
 	s->end = CLIENT_SESSION_FINISHED;
 	if (s->retry) {
 		s->end = CLIENT_SESSION_RETRY;
-	} else if (s->tls_handshake_failed && s->cfg.tls == MXR_TLS_OPPORTUNISTIC &&
-	    s->cfg.auth_user == NULL && client_txn_undecided(s)) {
+	} else if (s->tls_handshake_failed && client_session_tls_may_fall_back(s) &&
+	    client_txn_undecided(s)) {
 		s->end = CLIENT_SESSION_TLS_FALLBACK;
 	} else if (client_txn_undecided(s)) {
 		s->end = CLIENT_SESSION_MOVE_ON;
@@ -169,12 +172,14 @@ void client_session_finish(struct client_session *s)
 			client_session_outcome_text(s, &s->fail, MXR_TEMPFAIL, s->stage, 0, "4.4.2",
 			    "session with %s ended early", s->cfg.mx_host);
 	}
-	log_msg(LOG_LVL_INFO, "session=%s%s mx=%s ip=%s end=%s tls=%s msgs=%u", s->id, cs_q(s),
-	    s->cfg.mx_host, s->ip,
+	log_msg(LOG_LVL_INFO, "session=%s%s mx=%s ip=%s end=%s tls=%s tls_policy=%s tls_auth=%s "
+	    "msgs=%u", s->id, cs_q(s), s->cfg.mx_host, s->ip,
 	    s->end == CLIENT_SESSION_FINISHED ? (was_idle || s->parked ? "closed-idle" : "finished")
 	    : s->end == CLIENT_SESSION_RETRY ? "retry"
 	    : s->end == CLIENT_SESSION_TLS_FALLBACK ? "tls-fallback" : "move-on",
-	    s->tls_on ? "yes" : "no", s->nmsgs);
+	    s->tls_on ? "yes" : "no",
+	    s->plan.testing ? "mta-sts-testing" : mxr_tls_policy_name(s->plan.applied),
+	    mxr_tls_auth_name(s->tls_auth), s->nmsgs);
 	event_active(s->finish_ev, 0, 0);
 }
 
@@ -326,7 +331,7 @@ static void cs_resume_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	struct client_session *s = arg;
-	if (s->state == CS_IDLE && s->conn != NULL)
+	if (s->state == CS_IDLE && s->conn != NULL && client_session_requiretls_ok(s))
 		client_txn_begin(s);
 }
 
@@ -382,6 +387,15 @@ bool client_session_tls_verified(const struct client_session *s)
 	return s->tls_on && s->tls_verified;
 }
 
+bool client_session_may_carry(const struct client_session *s, const struct client_msg *msg)
+{
+	if (s->plan.relaxed && !msg->tls_optional)
+		return false;
+	if (msg->requiretls_strict)
+		return s->tls_on && s->tls_auth != MXR_TLS_AUTH_NONE && s->caps.requiretls;
+	return true;
+}
+
 /* Base64 of in[0..n) into out (room for 4 * ((n + 2) / 3) + 1). */
 static void cs_b64(const void *in, size_t n, char *out)
 {
@@ -392,7 +406,7 @@ static void cs_b64(const void *in, size_t n, char *out)
 static void cs_auth(struct client_session *s)
 {
 	struct client_outcome o;
-	if (!s->tls_on && s->cfg.tls != MXR_TLS_NONE) {
+	if (!s->tls_on && s->plan.need != CLIENT_TLS_NONE) {
 		client_session_outcome_text(s, &o, MXR_TEMPFAIL, MXR_STAGE_AUTH, 0, "4.7.0",
 		    "refusing to send credentials to %s without TLS", s->cfg.mx_host);
 		client_session_fail_quit(s, &o);
@@ -432,7 +446,7 @@ static void cs_auth(struct client_session *s)
 	    "session=%s%s mx=%s ip=%s auth=skipped reason=\"no PLAIN or LOGIN offered\"", s->id,
 	    cs_q(s), s->cfg.mx_host, s->ip);
 	s->auth_done = true;
-	client_txn_begin(s);
+	client_session_after_tls(s);
 }
 
 /* The next step of AUTH LOGIN: a 334 prompt gets the user name or password. */
@@ -447,32 +461,22 @@ static void cs_auth_login_step(struct client_session *s, const char *secret,
 		client_session_wait(s, next, MXR_STAGE_AUTH, s->cfg.to->mail, "reply to AUTH");
 }
 
-/* A 2xx to EHLO/HELO, or a refused STARTTLS under opportunistic policy: go on. */
+/* A 2xx to EHLO/HELO: STARTTLS as the plan says, then AUTH and the transaction. */
 static void cs_after_helo(struct client_session *s)
 {
-	struct client_outcome o;
-	bool want_tls = s->cfg.tls == MXR_TLS_OPPORTUNISTIC || s->cfg.tls == MXR_TLS_REQUIRED;
-	if (want_tls && !s->tls_on && !s->tls_tried) {
-		if (s->caps.starttls) {
-			s->tls_tried = true;
-			s->last_cmd = "STARTTLS";
-			if (client_session_send(s, false, "STARTTLS"))
-				client_session_wait(s, CS_STARTTLS, MXR_STAGE_TLS, s->cfg.to->tls,
-				    "reply to STARTTLS");
-			return;
-		}
-		if (s->cfg.tls == MXR_TLS_REQUIRED) {
-			client_session_outcome_text(s, &o, MXR_TEMPFAIL, MXR_STAGE_TLS, 0, "4.7.5",
-			    "TLS required but %s does not offer STARTTLS", s->cfg.mx_host);
-			client_session_fail_quit(s, &o);
-			return;
-		}
-	}
+	if (client_session_tls_after_helo(s))
+		return;
+	client_session_after_tls(s);
+}
+
+void client_session_after_tls(struct client_session *s)
+{
 	if (s->cfg.auth_user != NULL && !s->auth_done) {
 		cs_auth(s);
 		return;
 	}
-	client_txn_begin(s);
+	if (client_session_requiretls_ok(s))
+		client_txn_begin(s);
 }
 
 /* Send EHLO (again after TLS). */
@@ -482,46 +486,6 @@ static void cs_ehlo(struct client_session *s)
 	s->last_cmd = "EHLO";
 	if (client_session_send(s, false, "EHLO %s", s->cfg.helo_name))
 		client_session_wait(s, CS_EHLO, MXR_STAGE_HELO, s->cfg.to->helo, "reply to EHLO");
-}
-
-/* Whether the verified-TLS rule holds for this connection. */
-static bool cs_tls_ok(struct client_session *s)
-{
-	if (s->cfg.tls != MXR_TLS_REQUIRED && s->cfg.tls != MXR_TLS_IMPLICIT)
-		return true;
-	if (net_conn_is_tls(s->conn) && net_conn_tls_verified(s->conn))
-		return true;
-	struct client_outcome o;
-	client_session_outcome_text(s, &o, MXR_TEMPFAIL, MXR_STAGE_TLS, 0, "4.7.5",
-	    "TLS required but the certificate of %s did not verify", s->cfg.mx_host);
-	client_session_record_fail(s, &o);
-	client_session_quit(s);
-	return false;
-}
-
-/*
- * A TLS handshake finished, implicit (before the greeting) or after
- * STARTTLS: hold it to the policy, then mark the session encrypted and
- * report it to every recipient. False when the session ends instead.
- */
-static bool cs_tls_done(struct client_session *s)
-{
-	if (!cs_tls_ok(s))
-		return false;
-	s->tls_on = true;
-	s->tls_verified = net_conn_tls_verified(s->conn);
-	struct client_outcome o;
-	const char *v = net_conn_tls_version(s->conn);
-	const char *c = net_conn_tls_cipher(s->conn);
-	client_observer_tls(s->cfg.observer, v);
-	client_session_outcome_text(s, &o, MXR_PENDING, MXR_STAGE_TLS, 0, "", "%s %s %s",
-	    v != NULL ? v : "TLS", c != NULL ? c : "",
-	    net_conn_tls_verified(s->conn) ? "verified" : "unverified");
-	client_txn_progress_all(s, &o);
-	log_msg(LOG_LVL_INFO, "session=%s%s mx=%s ip=%s tls=%s cipher=%s verified=%s", s->id,
-	    cs_q(s), s->cfg.mx_host, s->ip, v != NULL ? v : "-", c != NULL ? c : "-",
-	    net_conn_tls_verified(s->conn) ? "yes" : "no");
-	return true;
 }
 
 /*
@@ -551,6 +515,16 @@ static bool cs_loops_back(struct client_session *s, enum mxr_stage stage)
 	return true;
 }
 
+/* The name the server gives first in its reply to EHLO (TLS reports carry it). */
+static void cs_note_peer_name(struct client_session *s)
+{
+	const char *t = smtp_reply_text(&s->reply, 0);
+	size_t n = t != NULL ? strcspn(t, " \t") : 0;
+	if (n >= sizeof(s->peer_helo))
+		n = sizeof(s->peer_helo) - 1;
+	log_printable(s->peer_helo, sizeof(s->peer_helo), t != NULL ? t : "", n);
+}
+
 /* The greeting: a 2xx leads to EHLO, anything else to the next host. */
 static void cs_on_greeting(struct client_session *s)
 {
@@ -567,7 +541,7 @@ static void cs_on_greeting(struct client_session *s)
 	if (cs_loops_back(s, MXR_STAGE_CONNECT))
 		return;
 	/* Implicit TLS: the handshake result should have come first; check it anyway. */
-	if (s->cfg.tls == MXR_TLS_IMPLICIT && !s->tls_on && !cs_tls_done(s))
+	if (s->plan.implicit && !s->tls_on && !client_session_tls_done(s))
 		return;
 	cs_ehlo(s);
 }
@@ -580,6 +554,7 @@ static void cs_on_ehlo(struct client_session *s)
 	if (code / 100 == 2) {
 		s->caps.esmtp = true;
 		smtp_caps_parse(&s->reply, &s->caps);
+		cs_note_peer_name(s);
 		client_session_outcome_reply(s, &o, MXR_PENDING, MXR_STAGE_HELO);
 		o.text[strcspn(o.text, " ")] = '\0';
 		client_txn_progress_all(s, &o);
@@ -614,48 +589,6 @@ static void cs_on_helo(struct client_session *s)
 }
 
 /*
- * The reply to STARTTLS: 220 starts the handshake; a refusal ends the
- * session when TLS is required and goes on in clear otherwise.
- */
-static void cs_on_starttls(struct client_session *s)
-{
-	struct client_outcome o;
-	int code = s->reply.code;
-	if (code == 220) {
-		SSL_CTX *ctx = s->cfg.tls == MXR_TLS_REQUIRED ? s->cfg.tls_verify : s->cfg.tls_any;
-		if (ctx != NULL && net_conn_starttls(s->conn, ctx, s->cfg.mx_host, false) == 0) {
-			client_session_wait(s, CS_TLS, MXR_STAGE_TLS, s->cfg.to->tls, "TLS handshake");
-			return;
-		}
-		client_session_outcome_text(s, &o, MXR_TEMPFAIL, MXR_STAGE_TLS, 0,
-		    s->cfg.tls == MXR_TLS_REQUIRED ? "4.7.5" : "4.7.0",
-		    "%scannot start TLS with %s",
-		    s->cfg.tls == MXR_TLS_REQUIRED ? "TLS required but " : "", s->cfg.mx_host);
-		client_session_fail_close(s, &o);
-		return;
-	}
-	if (s->cfg.tls == MXR_TLS_REQUIRED) {
-		client_session_outcome_reply(s, &o, MXR_TEMPFAIL, MXR_STAGE_TLS);
-		char t[sizeof(o.text) - 40];
-		memcpy(t, o.text, sizeof(t) - 1);
-		t[sizeof(t) - 1] = '\0';
-		snprintf(o.text, sizeof(o.text), "TLS required but STARTTLS refused: %s", t);
-		snprintf(o.esc, sizeof(o.esc), "4.7.5");
-		client_session_fail_quit(s, &o);
-		return;
-	}
-	client_session_outcome_reply(s, &o, MXR_PENDING, MXR_STAGE_TLS);
-	client_txn_progress_all(s, &o);
-	log_msg(LOG_LVL_INFO,
-	    "session=%s%s mx=%s ip=%s tls=refused code=%d note=\"continuing without TLS\"",
-	    s->id, cs_q(s), s->cfg.mx_host, s->ip, code);
-	if (s->cfg.auth_user != NULL && !s->auth_done)
-		cs_auth(s);
-	else
-		client_txn_begin(s);
-}
-
-/*
  * A reply during AUTH: 334 to the user name or the password of LOGIN asks
  * for the next step; any other reply accepts or refuses the credentials.
  */
@@ -675,7 +608,8 @@ static void cs_on_auth(struct client_session *s)
 	if (code / 100 == 2) {
 		s->auth_done = true;
 		client_txn_progress_all(s, &o);
-		client_txn_begin(s);
+		if (client_session_requiretls_ok(s))
+			client_txn_begin(s);
 		return;
 	}
 	/* Credentials refused: deferred, like a soft bounce; the next host may take them. */
@@ -718,7 +652,7 @@ static void cs_on_reply(struct client_session *s)
 		cs_on_helo(s);
 		return;
 	case CS_STARTTLS:
-		cs_on_starttls(s);
+		client_session_tls_on_reply(s);
 		return;
 	case CS_AUTH_USER:
 	case CS_AUTH_PASS:
@@ -793,7 +727,7 @@ static void cs_on_conn_lost(struct client_session *s, bool eof)
 		err = eof ? "connection closed" : "connection error";
 	switch (s->state) {
 	case CS_CONNECTING:
-		if (s->cfg.tls == MXR_TLS_IMPLICIT && !eof)
+		if (s->plan.implicit && !eof)
 			client_session_outcome_text(s, &o, MXR_TEMPFAIL, MXR_STAGE_CONNECT, 0, "4.4.1",
 			    "cannot connect to %s with TLS: %s", s->cfg.mx_host, err);
 		else
@@ -810,9 +744,7 @@ static void cs_on_conn_lost(struct client_session *s, bool eof)
 		    "connection dropped before greeting%s%s", eof ? "" : ": ", eof ? "" : err);
 		break;
 	case CS_TLS:
-		client_session_outcome_text(s, &o, MXR_TEMPFAIL, MXR_STAGE_TLS, 0,
-		    s->cfg.tls == MXR_TLS_REQUIRED ? "4.7.5" : "4.7.0", "%sTLS handshake with %s failed: %s",
-		    s->cfg.tls == MXR_TLS_REQUIRED ? "TLS required but " : "", s->cfg.mx_host, err);
+		client_session_tls_failed(s, &o, err);
 		break;
 	case CS_QUIT:
 		client_session_finish(s);
@@ -844,7 +776,7 @@ static void cs_net_cb(struct net_conn *c, enum net_event ev, void *arg)
 		    s->cfg.mx_host, s->ip, (unsigned)s->port);
 		client_txn_progress_all(s, &o);
 		s->last_cmd = "connect";
-		s->implicit = s->cfg.tls == MXR_TLS_IMPLICIT;
+		s->implicit = s->plan.implicit;
 		client_session_wait(s, CS_GREETING, MXR_STAGE_CONNECT, s->cfg.to->greeting, "greeting");
 		cs_on_read(s);
 		return;
@@ -858,12 +790,12 @@ static void cs_net_cb(struct net_conn *c, enum net_event ev, void *arg)
 		if (s->implicit && s->state == CS_GREETING) {
 			/* Implicit TLS: the handshake ends before the greeting is read. */
 			s->implicit = false;
-			cs_tls_done(s);
+			client_session_tls_done(s);
 			return;
 		}
 		if (s->state == CS_TLS) {
 			evtimer_del(s->deadline);
-			if (cs_tls_done(s))
+			if (client_session_tls_done(s))
 				cs_ehlo(s);
 		}
 		return;
@@ -916,6 +848,11 @@ struct client_session *client_session_start(const struct client_session_cfg *cfg
 	struct client_session *s = xcalloc(1, sizeof(*s));
 	s->cfg = *cfg;
 	s->hooks = *hooks;
+	if (cfg->plan != NULL)
+		s->plan = *cfg->plan;
+	else
+		s->plan.need = CLIENT_TLS_MAY;
+	s->cfg.plan = &s->plan;
 	snprintf(s->id, sizeof(s->id), "%08" PRIx32 "%08" PRIx32, arc4random(), arc4random());
 	snprintf(s->host, sizeof(s->host), "%s", cfg->mx_host != NULL ? cfg->mx_host : "");
 	s->cfg.mx_host = s->host;
@@ -963,9 +900,8 @@ struct client_session *client_session_start(const struct client_session_cfg *cfg
 		return s;
 	}
 	net_conn_set_timeout(s->conn, 0);
-	if (cfg->tls == MXR_TLS_IMPLICIT) {
-		if (cfg->tls_verify == NULL ||
-		    net_conn_set_implicit_tls(s->conn, cfg->tls_verify, cfg->mx_host) != 0) {
+	if (s->plan.implicit) {
+		if (client_session_tls_implicit(s) != 0) {
 			client_session_outcome_text(s, &o, MXR_TEMPFAIL, MXR_STAGE_TLS, 0, "4.7.5",
 			    "TLS required but cannot start TLS with %s", cfg->mx_host);
 			client_session_record_fail(s, &o);
@@ -974,7 +910,7 @@ struct client_session *client_session_start(const struct client_session_cfg *cfg
 		}
 	}
 	/* net_conn enforces the connect timeout; this catches a handshake that stalls. */
-	unsigned limit = cfg->to->connect + (cfg->tls == MXR_TLS_IMPLICIT ? cfg->to->tls : 1000);
+	unsigned limit = cfg->to->connect + (s->plan.implicit ? cfg->to->tls : 1000);
 	client_session_wait(s, CS_CONNECTING, MXR_STAGE_CONNECT, limit, "connection");
 	return s;
 }

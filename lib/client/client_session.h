@@ -36,6 +36,10 @@ struct client_msg {
 	const char *envid;	/* decoded, or NULL */
 	const char *log_tag;	/* " queue=<id>" for log lines, "" or NULL without an id */
 	bool data_progress;	/* someone listens to DATA progress steps (the caller's events) */
+	bool requiretls;	/* REQUIRETLS: passed on where offered */
+	bool requiretls_strict;	/* and only authenticated TLS to a server offering it will do
+				   (a sender's message; a bounce is not held to it) */
+	bool tls_optional;	/* "TLS-Required: No" */
 };
 
 /* What the log lines of m's delivery carry after their first key: " queue=<id>" or "". */
@@ -64,6 +68,9 @@ struct client_outcome {
 	const char *mx_ip;	/* borrowed, may be NULL */
 	bool tls;
 	bool dsn_passed;
+	enum mxr_tls_policy tls_policy;	/* the policy that applied to the host */
+	bool tls_testing;
+	enum mxr_tls_auth tls_auth;	/* what authenticated it */
 	/* A DATA progress step (bytes_total > 0): octets sent of the message so far. */
 	uint64_t bytes_sent;
 	uint64_t bytes_total;
@@ -74,12 +81,14 @@ struct client_timeouts {
 	unsigned connect, greeting, helo, tls, mail, rcpt, data_init, data_block, data_term;
 };
 
+struct client_tlsplan;
+
 struct client_session_cfg {
 	struct event_base *base;
 	const struct client_timeouts *to;
-	enum mxr_tls_policy tls;
-	SSL_CTX *tls_any;	/* opportunistic: any certificate */
-	SSL_CTX *tls_verify;	/* required/implicit: chain and name verified */
+	const struct client_tlsplan *plan;	/* the TLS this host must have (copied) */
+	SSL_CTX *tls_ctx;	/* the context's client TLS context (DANE enabled), or NULL */
+	const char *report_domain;	/* the domain TLS results are reported for, or NULL */
 	const char *helo_name;
 	const char *auth_user;	/* NULL: no AUTH */
 	const char *auth_pass;
@@ -173,6 +182,13 @@ const struct sockaddr_storage *client_session_addr(const struct client_session *
 /* Whether the session is encrypted, and with a certificate that verified. */
 bool client_session_tls(const struct client_session *s);
 bool client_session_tls_verified(const struct client_session *s);
+/*
+ * Whether an idle session may carry msg: a REQUIRETLS message needs
+ * authenticated TLS to a server that offered REQUIRETLS; a session that
+ * "TLS-Required: No" let go without the domain's policy carries only
+ * messages that say the same.
+ */
+bool client_session_may_carry(const struct client_session *s, const struct client_msg *msg);
 
 /* Close and free. NULL is fine. Safe from inside the done hook. */
 void client_session_free(struct client_session *s);

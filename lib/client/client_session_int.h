@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 
 #include "client_session.h"
+#include "client_tlspol.h"
 #include "client_txn.h"
 #include "smtp/smtp_caps.h"
 #include "smtp/smtp_reply.h"
@@ -77,6 +78,10 @@ struct client_session {
 	struct smtp_reply reply;	/* owned lines */
 	int last_code;			/* code of the last complete reply */
 	struct smtp_caps caps;
+	struct client_tlsplan plan;	/* copy of cfg.plan; its borrowed parts cleared after TLS */
+	enum mxr_tls_auth tls_auth;	/* what authenticated the server */
+	bool reported;			/* this attempt was told to TLS reporting */
+	char peer_helo[256];		/* the name the server gave in its reply to EHLO */
 	bool tls_on;
 	bool tls_verified;
 	bool tls_tried;
@@ -129,5 +134,25 @@ void client_session_quit(struct client_session *s);
 void client_session_finish(struct client_session *s);
 /* Every recipient is decided: QUIT, or stay open for the next message. */
 void client_session_end_txns(struct client_session *s);
+/* TLS is settled (or not wanted): AUTH when configured, then the transaction. */
+void client_session_after_tls(struct client_session *s);
+
+/* ---- the TLS half (client_session_tls.c) ---- */
+
+/* After EHLO: send STARTTLS, or fail when the plan needs it; false when nothing was done. */
+bool client_session_tls_after_helo(struct client_session *s);
+/* The reply to STARTTLS. */
+void client_session_tls_on_reply(struct client_session *s);
+/* Set up implicit TLS on the new connection; -1 when it cannot start. */
+int client_session_tls_implicit(struct client_session *s);
+/* A handshake finished: judge it against the plan; false when the session ends instead. */
+bool client_session_tls_done(struct client_session *s);
+/* Whether a failed handshake may be retried at the same address in clear text. */
+bool client_session_tls_may_fall_back(const struct client_session *s);
+/* The outcome of a handshake that broke off (err: what net_conn said). */
+void client_session_tls_failed(struct client_session *s, struct client_outcome *o,
+    const char *err);
+/* Before MAIL: a REQUIRETLS message's promise holds, or the host is given up (5.7.10). */
+bool client_session_requiretls_ok(struct client_session *s);
 
 #endif

@@ -190,8 +190,8 @@ static void dns_tlsa_answer(struct dns_sub *s, int err, struct ub_result *result
 			dns_tlsa_decide(q, DNS_TLSA_TEMPFAIL, reason);
 			return;
 		}
-		snprintf(reason, sizeof(reason), "%zu TLSA records at %.200s (secure)%s", q->res.n, q->qname,
-		    oversize > 0 ? ", some over the size cap left out" : "");
+		snprintf(reason, sizeof(reason), "%zu TLSA records at %.180s (secure)%.34s", q->res.n,
+		    q->qname, oversize > 0 ? ", some over the size cap left out" : "");
 		dns_tlsa_decide(q, DNS_TLSA_FOUND, reason);
 	}
 }
