@@ -60,8 +60,10 @@ def test_print_gives_every_key_and_no_password(mxr_bin, tmp_path):
     assert len(got) == len(set(got)), f"a key printed twice:\n{p.stdout}"
     assert PASSWORD not in p.stdout and PASSWORD not in p.stderr
     lines = p.stdout.splitlines()
-    assert (f"route = corp.test smarthost=[192.0.2.25]:587 tls=required auth=relayuser "
+    # The older name of a level prints as the level's name (required is verify).
+    assert (f"route = corp.test smarthost=[192.0.2.25]:587 tls=verify auth=relayuser "
             f"password-file={pw}") in lines, p.stdout
+    assert "outbound_tls = dane" in lines and "tls_policy =" in lines, p.stdout
     assert "max_errors = 7" in lines and "retry_intervals = 1m 10m 2h" in lines, p.stdout
     assert "max_recipients = 1000" in lines and "hop_limit = 100" in lines, p.stdout   # defaults
     assert "relay_networks = 192.0.2.0/24" in lines, p.stdout

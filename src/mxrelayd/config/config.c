@@ -149,7 +149,7 @@ static void cfg_set_defaults(struct config *c)
 	c->bare_newline = CFG_BARE_NEWLINE_NORMALIZE;
 	c->strict_envelopes = false;
 	c->family = MXR_FAMILY_ANY;
-	c->tls_policy = MXR_TLS_OPPORTUNISTIC;
+	c->tls_policy = MXR_TLS_DANE;
 	c->max_deliveries = 100;
 	c->max_per_destination = 20;
 	c->reuse_time = 5;
@@ -323,6 +323,7 @@ void config_free(struct config *c)
 	free(c->dns_server);
 	free(c->source_addr);
 	free(c->ca_file);
+	config_tls_free(c);
 	for (size_t i = 0; i < c->nroutes; i++) {
 		free(c->routes[i].auth_user);
 		free(c->routes[i].password_file);

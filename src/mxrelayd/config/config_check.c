@@ -234,6 +234,7 @@ int cfg_finish(struct cfg_parser *p)
 		return -1;
 	if (cfg_finish_local(p) < 0)
 		return -1;
+
 	for (size_t i = 0; i < c->nroutes; i++) {
 		struct cfg_route *r = &c->routes[i];
 		if (!p->route_tls_set[i])
@@ -243,6 +244,8 @@ int cfg_finish(struct cfg_parser *p)
 		c->hostname = cfg_default_hostname();
 	if (c->helo_name == NULL)
 		c->helo_name = xstrdup(c->hostname);
+	if (cfg_finish_tls(p, cfg_line_of(p, "dnssec_trust_anchor"), cfg_line_of(p, "tlsrpt_sender")) < 0)
+		return -1;
 	if (c->control_socket == NULL) {
 		size_t n = strlen(c->queue_dir) + sizeof("/control.sock");
 		c->control_socket = xmalloc(n);

@@ -127,14 +127,3 @@ const char *config_listen_mode_name(enum cfg_listen_mode mode)
 	}
 	return "?";
 }
-
-const char *config_tls_policy_name(enum mxr_tls_policy tls)
-{
-	switch (tls) {
-	case MXR_TLS_NONE: return "none";
-	case MXR_TLS_OPPORTUNISTIC: return "opportunistic";
-	case MXR_TLS_REQUIRED: return "required";
-	case MXR_TLS_IMPLICIT: return "implicit";
-	}
-	return "?";
-}

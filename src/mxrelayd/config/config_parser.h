@@ -78,6 +78,20 @@ cfg_setter cfg_set_outbound_tls;	/* outbound_tls */
 cfg_setter cfg_set_bare_newline;	/* bare_newline */
 cfg_setter cfg_set_sender_override;	/* local_sender_override */
 cfg_setter cfg_set_route;		/* route (config_routes.c) */
+cfg_setter cfg_set_tls_policy;		/* tls_policy (config_tls.c) */
+cfg_setter cfg_set_dnssec_anchor;	/* dnssec_trust_anchor (config_tls.c) */
+cfg_setter cfg_set_tlsrpt_organization;	/* tlsrpt_organization (config_tls.c) */
+cfg_setter cfg_set_tlsrpt_contact;	/* tlsrpt_contact (config_tls.c) */
+
+/*
+ * The TLS keys once the file is read (config_tls.c): the trust anchor
+ * ("none", the default, or the named file read and checked) and the TLS
+ * reporting defaults; anchor_line and sender_line are where those keys
+ * were set (0 if not). 0, or -1 with the error written.
+ */
+int cfg_finish_tls(struct cfg_parser *p, unsigned anchor_line, unsigned sender_line);
+/* Free what config_tls.c added to c. */
+void config_tls_free(struct config *c);
 cfg_setter cfg_set_smarthost;		/* smarthost (config_routes.c) */
 
 /* ---- checks of the whole (config_check.c) ------------------------------- */

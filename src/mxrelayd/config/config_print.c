@@ -29,7 +29,7 @@ static const void *config_print_field(const struct config *c, size_t off)
 /* A route's options after its smarthost, as route = and smarthost = take them; no password. */
 static void config_print_route_tail(FILE *out, const struct cfg_route *r)
 {
-	fprintf(out, " tls=%s", config_tls_policy_name(r->tls));
+	fprintf(out, " tls=%s", mxr_tls_policy_name(r->tls));
 	if (r->auth_user != NULL)
 		fprintf(out, " auth=%s", r->auth_user);
 	if (r->password_file != NULL)
@@ -146,7 +146,37 @@ static void config_print_family(FILE *out, const struct config *c, const char *k
 
 static void config_print_outbound_tls(FILE *out, const struct config *c, const char *key)
 {
-	fprintf(out, "%s = %s\n", key, config_tls_policy_name(c->tls_policy));
+	fprintf(out, "%s = %s\n", key, mxr_tls_policy_name(c->tls_policy));
+}
+
+/* tls_policy = one line per destination with its own policy. */
+static void config_print_tls_policies(FILE *out, const struct config *c, const char *key)
+{
+	for (size_t i = 0; i < c->ntls_policies; i++) {
+		const struct cfg_tls_policy *t = &c->tls_policies[i];
+		fprintf(out, "%s = %s %s%s%s\n", key, t->domain, mxr_tls_policy_name(t->policy),
+		    t->match != NULL ? " match=" : "", t->match != NULL ? t->match : "");
+	}
+	if (c->ntls_policies == 0)
+		fprintf(out, "%s =\n", key);
+}
+
+static void config_print_dnssec_anchor(FILE *out, const struct config *c, const char *key)
+{
+	fprintf(out, "%s = %s\n", key, c->dnssec_trust_anchor != NULL ? c->dnssec_trust_anchor :
+	    "none");
+}
+
+static void config_print_tlsrpt_organization(FILE *out, const struct config *c, const char *key)
+{
+	fprintf(out, "%s =%s%s\n", key, c->tlsrpt_organization != NULL ? " " : "",
+	    c->tlsrpt_organization != NULL ? c->tlsrpt_organization : "");
+}
+
+static void config_print_tlsrpt_contact(FILE *out, const struct config *c, const char *key)
+{
+	fprintf(out, "%s =%s%s\n", key, c->tlsrpt_contact != NULL ? " " : "",
+	    c->tlsrpt_contact != NULL ? c->tlsrpt_contact : "");
 }
 
 /* smarthost = the route for all mail ("*"), when there is one. */
@@ -208,6 +238,10 @@ static const struct config_print_special {
 	{ "vrfy", config_print_vrfy },
 	{ "address_preference", config_print_family },
 	{ "outbound_tls", config_print_outbound_tls },
+	{ "tls_policy", config_print_tls_policies },
+	{ "dnssec_trust_anchor", config_print_dnssec_anchor },
+	{ "tlsrpt_organization", config_print_tlsrpt_organization },
+	{ "tlsrpt_contact", config_print_tlsrpt_contact },
 	{ "smarthost", config_print_smarthost },
 	{ "route", config_print_routes },
 	{ "retry_intervals", config_print_retry },

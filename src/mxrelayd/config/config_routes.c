@@ -137,7 +137,7 @@ static bool cfg_smarthost_valid(const char *s)
 static int cfg_route_options(struct cfg_parser *p, const char *key, struct cfg_route *r,
     char **tok, size_t n, bool *tls_set)
 {
-	char q[256];
+	char q[256], tls_text[32] = "";
 	const char *pwfile = NULL;
 	for (size_t i = 0; i < n; i++) {
 		char *eq = strchr(tok[i], '=');
@@ -157,17 +157,10 @@ static int cfg_route_options(struct cfg_parser *p, const char *key, struct cfg_r
 		} else if (strcmp(opt, "tls") == 0) {
 			if (*tls_set)
 				return cfg_error(p, "%s: tls given twice", key);
-			if (strcmp(val, "none") == 0)
-				r->tls = MXR_TLS_NONE;
-			else if (strcmp(val, "opportunistic") == 0)
-				r->tls = MXR_TLS_OPPORTUNISTIC;
-			else if (strcmp(val, "required") == 0)
-				r->tls = MXR_TLS_REQUIRED;
-			else if (strcmp(val, "implicit") == 0)
-				r->tls = MXR_TLS_IMPLICIT;
-			else
-				return cfg_error(p, "%s: tls '%s' is not none, opportunistic, required "
-				    "or implicit", key, q);
+			if (!mxr_tls_policy_parse(val, &r->tls))
+				return cfg_error(p, "%s: tls '%s' is not none, may, encrypt, verify, dane, "
+				    "dane-only, mta-sts or implicit", key, q);
+			snprintf(tls_text, sizeof(tls_text), "%s", val);
 			*tls_set = true;
 		} else if (strcmp(opt, "auth") == 0) {
 			if (r->auth_user != NULL)
@@ -190,10 +183,15 @@ static int cfg_route_options(struct cfg_parser *p, const char *key, struct cfg_r
 		return cfg_error(p, "%s: auth=USER and password-file=PATH go together", key);
 	if (*tls_set && r->tls == MXR_TLS_NONE && r->auth_user != NULL)
 		return cfg_error(p, "%s: auth with tls=none would send the password in clear", key);
-	/* Opportunistic TLS takes any certificate: the password would go to whoever answers. */
-	if (*tls_set && r->tls == MXR_TLS_OPPORTUNISTIC && r->auth_user != NULL)
-		return cfg_error(p, "%s: auth with tls=opportunistic would send the password to "
-		    "any certificate: use tls=required or tls=implicit", key);
+	/*
+	 * The password goes only to a server that proved who it is: a level
+	 * that may end in any certificate (or none) would give it to whoever
+	 * answers.
+	 */
+	if (*tls_set && r->auth_user != NULL && r->tls != MXR_TLS_REQUIRED &&
+	    r->tls != MXR_TLS_IMPLICIT && r->tls != MXR_TLS_DANE_ONLY)
+		return cfg_error(p, "%s: auth with tls=%s would send the password to any "
+		    "certificate: use tls=verify, tls=implicit or tls=dane-only", key, tls_text);
 	if (pwfile != NULL) {
 		r->password_file = xstrdup(pwfile);
 		if (!p->submission)

@@ -298,15 +298,15 @@ int cfg_set_family(struct cfg_parser *p, char *value)
 
 int cfg_set_outbound_tls(struct cfg_parser *p, char *value)
 {
-	static const char *const names[] = { "none", "opportunistic", "required" };
-	static const int values[] = { MXR_TLS_NONE, MXR_TLS_OPPORTUNISTIC, MXR_TLS_REQUIRED };
-	char *v;
-	int out;
-	if (cfg_one_token(p, "outbound_tls", value, &v) < 0 ||
-	    cfg_set_enum(p, "outbound_tls", v, names, values, 3, &out,
-	    "none, opportunistic or required") < 0)
+	char *v, q[256];
+	enum mxr_tls_policy tls;
+	if (cfg_one_token(p, "outbound_tls", value, &v) < 0)
 		return -1;
-	p->c->tls_policy = (enum mxr_tls_policy)out;
+	/* Implicit TLS is a smarthost's port 465, never an MX host's 25. */
+	if (!mxr_tls_policy_parse(v, &tls) || tls == MXR_TLS_IMPLICIT)
+		return cfg_error(p, "outbound_tls: '%s' is not none, may, encrypt, verify, dane, "
+		    "dane-only or mta-sts", cfg_quote(q, sizeof(q), v));
+	p->c->tls_policy = tls;
 	return 0;
 }
 

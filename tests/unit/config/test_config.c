@@ -27,7 +27,7 @@
 struct fixture {
 	char dir[64];
 	char cert[128], key[128], auth[128], pw[128], missing[128];
-	char otherkey[128], notpem[128], expired[128];
+	char otherkey[128], notpem[128], expired[128], anchor[128];
 };
 
 /* Write text to path. */
@@ -53,6 +53,9 @@ static int setup(void **state)
 	snprintf(fx->otherkey, sizeof(fx->otherkey), "%s/other.key", fx->dir);
 	snprintf(fx->notpem, sizeof(fx->notpem), "%s/notpem.txt", fx->dir);
 	snprintf(fx->expired, sizeof(fx->expired), "%s/expired.pem", fx->dir);
+	snprintf(fx->anchor, sizeof(fx->anchor), "%s/anchor.key", fx->dir);
+	write_file(fx->anchor, "; the test zone's key\ntest. IN DS 2371 13 2 "
+	    "1F987CC6583E92DF0890718C42E1C37AE7F0AF2CB6B01E6D1BFA7A10C5C1F1F1\n");
 	EVP_PKEY *k = tsupport_write_key(fx->key);
 	tsupport_write_cert(k, fx->cert, -3600, 86400);
 	tsupport_write_cert(k, fx->expired, -7200, -3600);
@@ -75,6 +78,7 @@ static int teardown(void **state)
 	unlink(fx->expired);
 	unlink(fx->auth);
 	unlink(fx->pw);
+	unlink(fx->anchor);
 	rmdir(fx->dir);
 	free(fx);
 	return 0;
@@ -87,6 +91,7 @@ static void expand(const struct fixture *fx, const char *tmpl, char *out, size_t
 		{ "@CERT@", fx->cert }, { "@KEY@", fx->key }, { "@AUTH@", fx->auth },
 		{ "@PW@", fx->pw }, { "@MISSING@", fx->missing }, { "@OTHERKEY@", fx->otherkey },
 		{ "@NOTPEM@", fx->notpem }, { "@EXPIRED@", fx->expired }, { "@DIR@", fx->dir },
+		{ "@ANCHOR@", fx->anchor },
 	};
 	size_t n = 0;
 	while (*tmpl != '\0' && n + 1 < outlen) {
@@ -166,7 +171,30 @@ static const struct error_case error_cases[] = {
 	{ L "strict_envelopes = strict\n", "strict_envelopes: 'strict' is not yes or no" },
 	{ L "log_level = loud\n", "log_level: 'loud' is not debug, info, warn or error" },
 	{ L "address_preference = ipv5\n", "address_preference: 'ipv5' is not any" },
-	{ L "outbound_tls = maybe\n", "outbound_tls: 'maybe' is not none, opportunistic or required" },
+	{ L "outbound_tls = maybe\n", "outbound_tls: 'maybe' is not none, may, encrypt, verify, dane, dane-only or mta-sts" },
+	{ L "outbound_tls = implicit\n", "outbound_tls: 'implicit' is not none, may" },
+	{ L "outbound_tls = opportunistic\n", NULL },
+	{ L "tls_policy = a.test sometimes\n", "t.conf:2: tls_policy: 'sometimes' is not none, may, encrypt, verify, dane, dane-only or mta-sts" },
+	{ L "tls_policy = a..test dane\n", "t.conf:2: tls_policy: 'a..test' is not a domain name (or .domain)" },
+	{ L "tls_policy = a.test\n", "t.conf:2: tls_policy: expected 'DOMAIN POLICY [match=NAMES]'" },
+	{ L "tls_policy = a.test implicit\n", "tls_policy: 'implicit' is not none" },
+	{ L "tls_policy = a.test dane match=hostname\n", "t.conf:2: tls_policy: match= is for verify only" },
+	{ L "tls_policy = a.test verify match=hostname:bad..name\n", "t.conf:2: tls_policy: match 'hostname:bad..name' is not a list" },
+	{ L "tls_policy = a.test verify host=x\n", "tls_policy: expected match=NAMES, not 'host=x'" },
+	{ L "tls_policy = a.test may\n\ntls_policy = A.TEST. dane\n", "t.conf:4: tls_policy: a.test has a policy already" },
+	{ L "tls_policy = a.test verify match=hostname:nexthop:dot-nexthop:mx.b.test:.c.test\n", NULL },
+	{ L "tls_policy = .a.test dane-only\ntls_policy = a.test encrypt\n", NULL },
+	{ L "dnssec_trust_anchor = @MISSING@\n", "t.conf:2: dnssec_trust_anchor: cannot read" },
+	{ L "\ndnssec_trust_anchor = @NOTPEM@\n", "/notpem.txt:1: " },
+	{ L "dnssec_trust_anchor = @ANCHOR@\n", NULL },
+	{ L "dnssec_trust_anchor = none\n", NULL },
+	{ L "tlsrpt_sender = not an address\n", "t.conf:2: tlsrpt_sender: expected one value" },
+	{ L "tlsrpt_sender = nobody\n", "t.conf:2: tlsrpt_sender: 'nobody' is not an address" },
+	{ L "tlsrpt_organization = Example \"Org\"\n", "t.conf:2: tlsrpt_organization: control characters, quotes" },
+	{ L "tlsrpt_organization =   Example Org, Mail Team  \ntlsrpt_contact = mailto:tlsrpt@example.test\n", NULL },
+	{ L "tlsrpt_submitter = -x.test\n", "tlsrpt_submitter: '-x.test' is not a domain name" },
+	{ L "route = a.test smarthost=x.test:587 auth=me password-file=@PW@ tls=dane\n", "route: auth with tls=dane would send the password to any certificate: use tls=verify, tls=implicit or tls=dane-only" },
+	{ L "route = a.test smarthost=x.test:587 auth=me password-file=@PW@ tls=dane-only\n", NULL },
 	{ L "hostname = a b\n", "hostname: expected one value" },
 	{ L "hostname = -bad.test\n", "hostname: '-bad.test' is not a domain name" },
 	{ L "hostname =\n", "t.conf:2: hostname: missing value" },
@@ -205,7 +233,7 @@ static const struct error_case error_cases[] = {
 	{ L "smarthost = [relay.test]:587 auth=me\n", "auth=USER and password-file=PATH go together" },
 	{ L "smarthost = [relay.test]:587 auth=me password-file=@MISSING@\n", "password-file: cannot read" },
 	{ L "smarthost = [relay.test]:587 tls=none auth=me password-file=@PW@\n", "would send the password in clear" },
-	{ L "\nsmarthost = [relay.test]:587 tls=opportunistic auth=me password-file=@PW@\n", "t.conf:3: smarthost: auth with tls=opportunistic would send the password to any certificate: use tls=required or tls=implicit" },
+	{ L "\nsmarthost = [relay.test]:587 tls=opportunistic auth=me password-file=@PW@\n", "t.conf:3: smarthost: auth with tls=opportunistic would send the password to any certificate: use tls=verify, tls=implicit or tls=dane-only" },
 	{ L "route = a.test smarthost=x.test:587 auth=me password-file=@PW@ tls=opportunistic\n", "t.conf:2: route: auth with tls=opportunistic" },
 	{ L "route = a.test smarthost=x.test:587 auth=me password-file=@PW@ tls=required\n", NULL },
 	{ L "route = a.test smarthost=x.test:465 auth=me password-file=@PW@ tls=implicit\n", NULL },
@@ -300,7 +328,22 @@ static void test_defaults(void **state)
 	assert_int_equal(c->bare_newline, CFG_BARE_NEWLINE_NORMALIZE);
 	assert_false(c->strict_envelopes);
 	assert_int_equal(c->family, MXR_FAMILY_ANY);
-	assert_int_equal(c->tls_policy, MXR_TLS_OPPORTUNISTIC);
+	assert_int_equal(c->tls_policy, MXR_TLS_DANE);
+	assert_int_equal(c->ntls_policies, 0);
+	/* DNSSEC rests on Debian's root key when it is installed, and is off otherwise. */
+	if (access(CFG_DEFAULT_TRUST_ANCHOR, R_OK) == 0) {
+		assert_string_equal(c->dnssec_trust_anchor, CFG_DEFAULT_TRUST_ANCHOR);
+		assert_non_null(c->dnssec_anchors);
+	} else {
+		assert_null(c->dnssec_anchors);
+	}
+	assert_null(c->tlsrpt_organization);
+	char want[600];
+	snprintf(want, sizeof(want), "noreply-smtp-tls-reporting@%s", c->hostname);
+	assert_string_equal(c->tlsrpt_sender, want);
+	snprintf(want, sizeof(want), "postmaster@%s", c->hostname);
+	assert_string_equal(c->tlsrpt_contact, want);
+	assert_string_equal(c->tlsrpt_submitter, c->hostname);
 	assert_int_equal(c->max_deliveries, 100);
 	assert_int_equal(c->max_per_destination, 20);
 	assert_int_equal(c->reuse_time, 5);
@@ -472,7 +515,7 @@ static void test_route_auth_forces_tls(void **state)
 	if (c == NULL)
 		fail_msg("got error \"%s\"", err);
 	assert_int_equal(config_route(c, "a.test")->tls, MXR_TLS_REQUIRED);
-	assert_int_equal(config_route(c, "b.test")->tls, MXR_TLS_OPPORTUNISTIC);
+	assert_int_equal(config_route(c, "b.test")->tls, MXR_TLS_DANE);
 	assert_null(config_route(c, "c.test"));
 	config_free(c);
 }

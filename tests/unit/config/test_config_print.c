@@ -84,6 +84,9 @@ static char *rich_text(const char *pwfile)
 	    "dns_server = 127.0.0.53\n"
 	    "address_preference = ipv4\n"
 	    "outbound_tls = required\n"
+	    "tls_policy = b.test verify match=hostname:.b.test\n"
+	    "tls_policy = .c.test dane-only\n"
+	    "tlsrpt_organization = Example Org Mail\n"
 	    "smarthost = relay.example.test:587 tls=required auth=mxuser password-file=%s\n"
 	    "route = special.test smarthost=[192.0.2.9]:25 tls=none\n"
 	    "retry_intervals = 1m 90m 1d\n"
@@ -140,7 +143,7 @@ static void test_print_round_trip_without_the_password(void **state)
 	if (strstr(out, SECRET) != NULL)
 		fail_msg("the password was printed:\n%s", out);
 	char want[200];
-	snprintf(want, sizeof(want), "smarthost = relay.example.test:587 tls=required auth=mxuser "
+	snprintf(want, sizeof(want), "smarthost = relay.example.test:587 tls=verify auth=mxuser "
 	    "password-file=%s\n", pw);
 	if (strstr(out, want) == NULL)
 		fail_msg("got:\n%s\nwant a line: %s", out, want);
@@ -149,7 +152,9 @@ static void test_print_round_trip_without_the_password(void **state)
 		"log_level = debug\n", "relay_networks = 10.0.0.0/8 192.0.2.1/32\n",
 		"relay_domains = example.test other.test\n", "max_message_size = 10M\n",
 		"command_timeout = 2m\n", "vrfy = disabled\n", "check_recipient_domain = yes\n",
-		"address_preference = ipv4\n", "outbound_tls = required\n",
+		"address_preference = ipv4\n", "outbound_tls = verify\n",
+		"tls_policy = b.test verify match=hostname:.b.test\n", "tls_policy = .c.test dane-only\n",
+		"tlsrpt_organization = Example Org Mail\n",
 		"route = special.test smarthost=[192.0.2.9]:25 tls=none\n",
 		"retry_intervals = 1m 90m 1d\n", "max_queue_age = 3d\n", "max_recipients = 1000\n",
 	};

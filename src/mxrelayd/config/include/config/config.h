@@ -71,6 +71,31 @@ struct cfg_route {
 	char *password_file;		/* owned; where auth_pass came from, or NULL */
 };
 
+/* A TLS policy for one destination domain (tls_policy). */
+struct cfg_tls_policy {
+	char domain[256];		/* lower case; ".example.org" for every domain under it */
+	enum mxr_tls_policy policy;
+	char *match;			/* owned: verify's match= names, or NULL */
+};
+
+/*
+ * Parse one tls_policy value, "DOMAIN POLICY [match=NAMES]" (also what
+ * `mxrelay send --tls-policy` takes): 0, or -1 with what is wrong in err.
+ * out->match is the caller's to free.
+ */
+int config_tls_policy_parse(const char *line, struct cfg_tls_policy *out, char *err,
+    size_t errlen);
+
+/*
+ * Read and check a DNSSEC trust-anchor file (DS or DNSKEY records): its
+ * text (the caller frees it), or NULL with "PATH:LINE: why" or "cannot
+ * read ..." in err.
+ */
+char *config_trust_anchor_read(const char *path, char *err, size_t errlen);
+
+/* Debian's copy of the DNS root zone's trust anchor (package dns-root-data). */
+#define CFG_DEFAULT_TRUST_ANCHOR "/usr/share/dns/root.key"
+
 struct config {
 	char *path;			/* file it came from, or "(embedded default)" */
 	unsigned *key_line;		/* owned: per key (config_key_info order), the line it was first set on, 0 if not */
@@ -136,7 +161,16 @@ struct config {
 	char *dns_server;		/* NULL: system resolver */
 	char *source_addr;
 	enum mxr_family family;
-	enum mxr_tls_policy tls_policy;
+	enum mxr_tls_policy tls_policy;	/* outbound_tls, default dane */
+	struct cfg_tls_policy *tls_policies;	/* tls_policy lines, in file order */
+	size_t ntls_policies;
+	char *dnssec_trust_anchor;	/* the anchor file, or NULL for none */
+	char *dnssec_anchors;		/* owned: its text, NULL when validation is off */
+	/* TLS reporting (RFC 8460): on when tlsrpt_organization is set */
+	char *tlsrpt_organization;	/* "organization-name" of the reports */
+	char *tlsrpt_contact;		/* "contact-info"; default postmaster@hostname */
+	char *tlsrpt_sender;		/* From of mailed reports; default noreply-smtp-tls-reporting@hostname */
+	char *tlsrpt_submitter;		/* TLS-Report-Submitter; default hostname */
 	char *ca_file;
 	struct cfg_route *routes;
 	size_t nroutes;
@@ -216,8 +250,6 @@ int config_parse_network(const char *s, struct cfg_network *net);
 size_t config_network_format(const struct cfg_network *net, char *buf, size_t buflen);
 /* "relay", "submission" or "smtps". */
 const char *config_listen_mode_name(enum cfg_listen_mode mode);
-/* "none", "opportunistic", "required" or "implicit". */
-const char *config_tls_policy_name(enum mxr_tls_policy tls);
 
 /* How a key's value is stored in struct config, for printing it (config_print.c). */
 enum config_key_type {
