@@ -278,3 +278,47 @@ bool queue_store_state_parse(const char *name, enum queue_rcpt_state *out)
 	}
 	return false;
 }
+
+/* ---- TLS policy state ---- */
+
+int queue_sts_load(struct queue_store *q, const char *domain, struct queue_sts_policy *out,
+    char *err, size_t errlen)
+{
+	return q->ops->sts_load(q, domain, out, err, errlen);
+}
+
+int queue_sts_save(struct queue_store *q, const struct queue_sts_policy *p, char *err,
+    size_t errlen)
+{
+	return q->ops->sts_save(q, p, err, errlen);
+}
+
+int queue_tlsrpt_add(struct queue_store *q, const struct queue_tlsrpt_row *rows, size_t n,
+    char *err, size_t errlen)
+{
+	return q->ops->tlsrpt_add(q, rows, n, err, errlen);
+}
+
+long queue_tlsrpt_list(struct queue_store *q, int64_t day_from, int64_t day_to,
+    const char *domain, queue_tlsrpt_fn *fn, void *arg, char *err, size_t errlen)
+{
+	return q->ops->tlsrpt_list(q, day_from, day_to, domain, fn, arg, err, errlen);
+}
+
+int queue_tlsrpt_reported(struct queue_store *q, int64_t day, const char *domain,
+    const char *report_id, const char *outcome, int64_t at, bool forget, char *err,
+    size_t errlen)
+{
+	return q->ops->tlsrpt_reported(q, day, domain, report_id, outcome, at, forget, err, errlen);
+}
+
+int queue_tlsrpt_was_reported(struct queue_store *q, int64_t day, const char *domain,
+    char *err, size_t errlen)
+{
+	return q->ops->tlsrpt_was_reported(q, day, domain, err, errlen);
+}
+
+long queue_tlsrpt_prune(struct queue_store *q, int64_t day, char *err, size_t errlen)
+{
+	return q->ops->tlsrpt_prune(q, day, err, errlen);
+}

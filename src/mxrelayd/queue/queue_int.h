@@ -156,6 +156,22 @@ static inline const struct queue_sqlite *queue_sqlite_cof(const struct queue_sto
  * The operations of queue_sqlite_ops, one per member of struct queue_ops
  * (whose comments in queue_store.h are their contracts), by file.
  */
+/* queue_tls.c */
+int queue_sqlite_sts_load(struct queue_store *store, const char *domain,
+    struct queue_sts_policy *out, char *err, size_t errlen);
+int queue_sqlite_sts_save(struct queue_store *store, const struct queue_sts_policy *p,
+    char *err, size_t errlen);
+int queue_sqlite_tlsrpt_add(struct queue_store *store, const struct queue_tlsrpt_row *rows,
+    size_t n, char *err, size_t errlen);
+long queue_sqlite_tlsrpt_list(struct queue_store *store, int64_t day_from, int64_t day_to,
+    const char *domain, queue_tlsrpt_fn *fn, void *arg, char *err, size_t errlen);
+int queue_sqlite_tlsrpt_reported(struct queue_store *store, int64_t day, const char *domain,
+    const char *report_id, const char *outcome, int64_t at, bool forget, char *err,
+    size_t errlen);
+int queue_sqlite_tlsrpt_was_reported(struct queue_store *store, int64_t day,
+    const char *domain, char *err, size_t errlen);
+long queue_sqlite_tlsrpt_prune(struct queue_store *store, int64_t day, char *err,
+    size_t errlen);
 /* queue_store.c */
 struct queue_store *queue_sqlite_open(struct event_base *base, const char *dir,
     char *err, size_t errlen);

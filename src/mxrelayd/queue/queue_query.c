@@ -18,7 +18,7 @@
 /* ---- messages and recipients ---- */
 
 #define QUEUE_MSG_COLS "id, sender, envid, ret, smtputf8, body_8bit, client_ip, client_helo," \
-	" auth_user, protocol, received_at, size, held"
+	" auth_user, protocol, received_at, size, held, requiretls, tls_optional"
 
 /* Fill m from a row of QUEUE_MSG_COLS. */
 static void queue_query_msg_row(sqlite3_stmt *st, struct queue_msg *m)
@@ -39,6 +39,8 @@ static void queue_query_msg_row(sqlite3_stmt *st, struct queue_msg *m)
 	m->received_at = (time_t)sqlite3_column_int64(st, 10);
 	m->size = (uint64_t)sqlite3_column_int64(st, 11);
 	m->held = sqlite3_column_int(st, 12) != 0;
+	m->requiretls = sqlite3_column_int(st, 13) != 0;
+	m->tls_optional = sqlite3_column_int(st, 14) != 0;
 }
 
 /* Read the history of one recipient, oldest first. */

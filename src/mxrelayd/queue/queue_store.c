@@ -25,12 +25,43 @@
 #include "util/xalloc.h"
 
 /*
- * The schema, version 2. States are stored as names so that the sqlite3
+ * The schema, version 3. States are stored as names so that the sqlite3
  * shell shows what the command line shows. Every chunk of a body but the
  * last holds exactly QUEUE_CHUNK octets, so an offset maps to one chunk;
  * a message with body_file = 1 has no chunks: its body is its spool file.
+ * Beside the mail: the MTA-STS policies fetched (RFC 8461 5.1: a policy
+ * is kept until it expires, across restarts) and the day's TLS results
+ * per policy domain until they are reported (RFC 8460).
  */
-#define QUEUE_SCHEMA_VERSION 2
+#define QUEUE_SCHEMA_VERSION 3
+/* The tables version 3 added, for a new store and for the upgrade alike. */
+#define QUEUE_STORE_TLS_TABLES \
+    "CREATE TABLE IF NOT EXISTS sts_policies (" \
+    " domain TEXT PRIMARY KEY NOT NULL," \
+    " id TEXT NOT NULL," \
+    " policy TEXT NOT NULL," \
+    " fetched INTEGER NOT NULL," \
+    " expires INTEGER NOT NULL);" \
+    "CREATE TABLE IF NOT EXISTS tlsrpt_results (" \
+    " day INTEGER NOT NULL," \
+    " domain TEXT NOT NULL," \
+    " policy_type TEXT NOT NULL," \
+    " policy TEXT NOT NULL DEFAULT ''," \
+    " result TEXT NOT NULL DEFAULT ''," \
+    " sending_ip TEXT NOT NULL DEFAULT ''," \
+    " mx_host TEXT NOT NULL DEFAULT ''," \
+    " mx_ip TEXT NOT NULL DEFAULT ''," \
+    " mx_helo TEXT NOT NULL DEFAULT ''," \
+    " detail TEXT NOT NULL DEFAULT ''," \
+    " sessions INTEGER NOT NULL," \
+    " PRIMARY KEY (day, domain, policy_type, policy, result, sending_ip, mx_host, mx_ip));" \
+    "CREATE TABLE IF NOT EXISTS tlsrpt_reports (" \
+    " day INTEGER NOT NULL," \
+    " domain TEXT NOT NULL," \
+    " report_id TEXT NOT NULL," \
+    " sent_at INTEGER NOT NULL," \
+    " outcome TEXT NOT NULL," \
+    " PRIMARY KEY (day, domain));"
 static const char queue_store_schema[] =
     /* Before the first table: deleted mail's pages can go back to the file system. */
     "PRAGMA auto_vacuum = INCREMENTAL;"
@@ -41,6 +72,8 @@ static const char queue_store_schema[] =
     " ret INTEGER NOT NULL DEFAULT 0,"
     " smtputf8 INTEGER NOT NULL DEFAULT 0,"
     " body_8bit INTEGER NOT NULL DEFAULT 0,"
+    " requiretls INTEGER NOT NULL DEFAULT 0,"
+    " tls_optional INTEGER NOT NULL DEFAULT 0,"
     " client_ip TEXT,"
     " client_helo TEXT,"
     " auth_user TEXT,"
@@ -82,12 +115,21 @@ static const char queue_store_schema[] =
     " seq INTEGER NOT NULL,"
     " data BLOB NOT NULL,"
     " PRIMARY KEY (msg_id, seq));"
-    "PRAGMA user_version = 2;";
+    QUEUE_STORE_TLS_TABLES
+    "PRAGMA user_version = 3;";
 
-/* Version 1 to 2: bodies may live in spool files. */
+/* Version 2 to 3: REQUIRETLS and TLS-Required kept per message, the TLS policy tables. */
+#define QUEUE_STORE_UPGRADE_2 \
+    "ALTER TABLE messages ADD COLUMN requiretls INTEGER NOT NULL DEFAULT 0;" \
+    "ALTER TABLE messages ADD COLUMN tls_optional INTEGER NOT NULL DEFAULT 0;" \
+    QUEUE_STORE_TLS_TABLES \
+    "PRAGMA user_version = 3;"
+static const char queue_store_upgrade_2[] = QUEUE_STORE_UPGRADE_2;
+
+/* Version 1 to 2 (bodies may live in spool files), then on to 3. */
 static const char queue_store_upgrade_1[] =
     "ALTER TABLE messages ADD COLUMN body_file INTEGER NOT NULL DEFAULT 0;"
-    "PRAGMA user_version = 2;";
+    QUEUE_STORE_UPGRADE_2;
 
 void queue_store_seterr(char *err, size_t errlen, const char *what, sqlite3 *db)
 {
@@ -306,7 +348,8 @@ static bool queue_store_schema_ensure(sqlite3 *db, char *err, size_t errlen)
 		return false;
 	/* Read again under the write lock: another process may have just done it. */
 	v = queue_store_version(db, err, errlen);
-	const char *sql = v == 0 ? queue_store_schema : v == 1 ? queue_store_upgrade_1 : "";
+	const char *sql = v == 0 ? queue_store_schema : v == 1 ? queue_store_upgrade_1 :
+	    v == 2 ? queue_store_upgrade_2 : "";
 	if (v < 0 || !queue_store_exec(db, sql, err, errlen) ||
 	    !queue_store_exec(db, "COMMIT", err, errlen)) {
 		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
@@ -487,6 +530,13 @@ const struct queue_ops queue_sqlite_ops = {
 	.update_delete_if_done = queue_sqlite_update_delete_if_done,
 	.update_outcomes_delete = queue_sqlite_update_outcomes_delete,
 	.update_hold = queue_sqlite_update_hold,
+	.sts_load = queue_sqlite_sts_load,
+	.sts_save = queue_sqlite_sts_save,
+	.tlsrpt_add = queue_sqlite_tlsrpt_add,
+	.tlsrpt_list = queue_sqlite_tlsrpt_list,
+	.tlsrpt_reported = queue_sqlite_tlsrpt_reported,
+	.tlsrpt_was_reported = queue_sqlite_tlsrpt_was_reported,
+	.tlsrpt_prune = queue_sqlite_tlsrpt_prune,
 	.update_delete = queue_sqlite_update_delete,
 	.update_flush_msg = queue_sqlite_update_flush_msg,
 	.update_flush_domain = queue_sqlite_update_flush_domain,

@@ -304,8 +304,8 @@ static bool queue_writer_apply(struct queue_job *j, struct queue_sqlite *q, sqli
 	}
 	sqlite3_stmt *st = queue_commit_stmt(q, QW_INS_MSG,
 	    "INSERT INTO messages(id, sender, envid, ret, smtputf8, body_8bit, client_ip,"
-	    " client_helo, auth_user, protocol, received_at, size, body_file)"
-	    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", err, errlen);
+	    " client_helo, auth_user, protocol, received_at, size, body_file, requiretls,"
+	    " tls_optional) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", err, errlen);
 	if (st == NULL)
 		return false;
 	if (w->spooled && !queue_writer_sync_spool(w, q, err, errlen))
@@ -322,7 +322,9 @@ static bool queue_writer_apply(struct queue_job *j, struct queue_sqlite *q, sqli
 	    queue_store_bind_text(st, 10, e->protocol) != SQLITE_OK ||
 	    sqlite3_bind_int64(st, 11, (sqlite3_int64)e->received_at) != SQLITE_OK ||
 	    sqlite3_bind_int64(st, 12, (sqlite3_int64)w->size) != SQLITE_OK ||
-	    sqlite3_bind_int(st, 13, w->spooled) != SQLITE_OK) {
+	    sqlite3_bind_int(st, 13, w->spooled) != SQLITE_OK ||
+	    sqlite3_bind_int(st, 14, e->requiretls) != SQLITE_OK ||
+	    sqlite3_bind_int(st, 15, e->tls_optional) != SQLITE_OK) {
 		queue_store_seterr(err, errlen, "bind message", db);
 		return false;
 	}

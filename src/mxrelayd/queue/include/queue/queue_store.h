@@ -58,6 +58,8 @@ struct queue_envelope {
 	enum mxr_ret ret;
 	bool smtputf8;
 	bool body_8bit;
+	bool requiretls;	/* REQUIRETLS (RFC 8689): only over authenticated TLS */
+	bool tls_optional;	/* "TLS-Required: No" (RFC 8689 5) */
 	const char *client_ip;
 	const char *client_helo;
 	const char *auth_user;	/* or NULL */
@@ -76,6 +78,40 @@ struct queue_store_stats {
 	uint64_t max_batch;		/* most jobs that shared one transaction */
 	uint64_t checkpoints;		/* WAL checkpoints run by the writer thread */
 };
+
+/* ---- TLS policy state: MTA-STS policies (RFC 8461 5.1), TLS results (RFC 8460) ---- */
+
+/* A cached MTA-STS policy. */
+struct queue_sts_policy {
+	char domain[256];		/* lower case */
+	char id[33];			/* the TXT record's id it was fetched for */
+	char policy[8192];		/* its text, one field a line */
+	int64_t fetched;		/* Unix time */
+	int64_t expires;		/* fetched + max_age */
+};
+
+/*
+ * Sessions of one day under one policy of one domain with one result: a
+ * success row has result "" and the MX fields "" (RFC 8460 counts
+ * successes per policy, failures per result, MX host and addresses).
+ * Strings are borrowed; "" when not known, never NULL.
+ */
+struct queue_tlsrpt_row {
+	int64_t day;			/* 00:00 UTC of the day, Unix time */
+	const char *domain;		/* the policy domain, lower case */
+	const char *policy_type;	/* "tlsa", "sts" or "no-policy-found" */
+	const char *policy;		/* the policy's text ("" for no-policy-found) */
+	const char *result;		/* "" or an RFC 8460 result type */
+	const char *sending_ip;
+	const char *mx_host;
+	const char *mx_ip;
+	const char *mx_helo;
+	const char *detail;		/* what happened last, printable */
+	uint64_t sessions;
+};
+
+/* Called for each row in turn; false stops. */
+typedef bool queue_tlsrpt_fn(void *arg, const struct queue_tlsrpt_row *r);
 
 /* ---- recipients and their states ---- */
 
@@ -130,6 +166,8 @@ struct queue_msg {
 	enum mxr_ret ret;
 	bool smtputf8;
 	bool body_8bit;
+	bool requiretls;
+	bool tls_optional;
 	char *client_ip;
 	char *client_helo;
 	char *auth_user;		/* or NULL */
@@ -422,6 +460,41 @@ struct queue_ops {
 	    struct mxr_source *src, char *err, size_t errlen);
 	/* NULL is fine. */
 	void (*body_close)(struct queue_body *b);
+
+	/*
+	 * -- TLS policy state (loop and command line; synchronous, small) --
+	 * Each runs on the calling thread, as its own transaction where it
+	 * writes; -1 with err filled on an error.
+	 */
+
+	/* The cached MTA-STS policy of domain into *out: 1, or 0 when there is none. */
+	int (*sts_load)(struct queue_store *q, const char *domain, struct queue_sts_policy *out,
+	    char *err, size_t errlen);
+	/* Keep p as its domain's policy, replacing any other: 0. */
+	int (*sts_save)(struct queue_store *q, const struct queue_sts_policy *p, char *err,
+	    size_t errlen);
+	/* Add rows[0..n) to the counts of their key (day, domain, policy, result, MX) in one transaction: 0. */
+	int (*tlsrpt_add)(struct queue_store *q, const struct queue_tlsrpt_row *rows, size_t n,
+	    char *err, size_t errlen);
+	/*
+	 * Call fn for each row of the days [day_from, day_to] (of domain only,
+	 * when not NULL), by day, domain, policy, result: the number of rows.
+	 */
+	long (*tlsrpt_list)(struct queue_store *q, int64_t day_from, int64_t day_to,
+	    const char *domain, queue_tlsrpt_fn *fn, void *arg, char *err, size_t errlen);
+	/*
+	 * The report for day and domain went out (or could not be sent:
+	 * outcome says), with report_id: remember it, and drop that day's
+	 * rows of domain when forget is set. 0.
+	 */
+	int (*tlsrpt_reported)(struct queue_store *q, int64_t day, const char *domain,
+	    const char *report_id, const char *outcome, int64_t at, bool forget, char *err,
+	    size_t errlen);
+	/* Whether the report for day and domain went out already: 1 yes, 0 no. */
+	int (*tlsrpt_was_reported)(struct queue_store *q, int64_t day, const char *domain,
+	    char *err, size_t errlen);
+	/* Drop every row and report record of days before day: the rows dropped. */
+	long (*tlsrpt_prune)(struct queue_store *q, int64_t day, char *err, size_t errlen);
 };
 
 /* ---- the public functions: each calls the member of the same name ---- */
@@ -491,6 +564,21 @@ struct queue_body *queue_body_open(struct queue_store *q, const char *id,
     struct mxr_source *src, char *err, size_t errlen);
 /* NULL is fine. */
 void queue_body_close(struct queue_body *b);
+
+int queue_sts_load(struct queue_store *q, const char *domain, struct queue_sts_policy *out,
+    char *err, size_t errlen);
+int queue_sts_save(struct queue_store *q, const struct queue_sts_policy *p, char *err,
+    size_t errlen);
+int queue_tlsrpt_add(struct queue_store *q, const struct queue_tlsrpt_row *rows, size_t n,
+    char *err, size_t errlen);
+long queue_tlsrpt_list(struct queue_store *q, int64_t day_from, int64_t day_to,
+    const char *domain, queue_tlsrpt_fn *fn, void *arg, char *err, size_t errlen);
+int queue_tlsrpt_reported(struct queue_store *q, int64_t day, const char *domain,
+    const char *report_id, const char *outcome, int64_t at, bool forget, char *err,
+    size_t errlen);
+int queue_tlsrpt_was_reported(struct queue_store *q, int64_t day, const char *domain,
+    char *err, size_t errlen);
+long queue_tlsrpt_prune(struct queue_store *q, int64_t day, char *err, size_t errlen);
 
 /* ---- the same for every backend (queue_api.c, queue_id.c) ---- */
 
