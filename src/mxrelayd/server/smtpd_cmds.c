@@ -228,6 +228,9 @@ static void smtpd_cmds_ehlo(struct smtpd_session *s, const struct smtp_cmd *cmd)
 	smtpd_session_reply_cont(s, 250, "", "CHUNKING");
 	if (s->ctx->tls != NULL && !smtpd_session_is_tls(s))
 		smtpd_session_reply_cont(s, 250, "", "STARTTLS");
+	/* RFC 8689 3: the promise to relay only over authenticated TLS, made over TLS only. */
+	if (smtpd_session_is_tls(s))
+		smtpd_session_reply_cont(s, 250, "", "REQUIRETLS");
 	if (smtpd_session_auth_offered(s) && s->auth_user == NULL)
 		smtpd_session_reply_cont(s, 250, "", "AUTH PLAIN LOGIN");
 	smtpd_session_reply(s, 250, "", "HELP");
@@ -274,6 +277,11 @@ static void smtpd_cmds_mail(struct smtpd_session *s, const struct smtp_cmd *cmd)
 		smtpd_session_reply(s, 553, "5.6.7", "Non-ASCII address needs SMTPUTF8");
 		return;
 	}
+	/* RFC 8689 4.1: a message that must travel over TLS only arrives over TLS. */
+	if (mp.requiretls && !smtpd_session_is_tls(s)) {
+		smtpd_session_reply(s, 530, "5.7.10", "REQUIRETLS needs a TLS session: STARTTLS first");
+		return;
+	}
 	/* RFC 1870 6.1: no room for the declared size now; say so before the client sends it. */
 	if (mp.size > 0 && !queue_store_has_room(s->ctx->queue, mp.size)) {
 		log_msg(LOG_LVL_WARN, "session=%s event=mail status=refused code=452 dsn=4.3.1 client=%s "
@@ -290,9 +298,9 @@ static void smtpd_cmds_mail(struct smtpd_session *s, const struct smtp_cmd *cmd)
 	s->txn = smtpd_txn_new(text, &mp);
 	smtpd_session_set_state(s, SMTPD_S_MAIL);
 	log_printable(ptext, sizeof(ptext), text, strlen(text));
-	log_msg(LOG_LVL_INFO, "session=%s event=mail from=\"<%s>\" size=%llu body=%s%s", s->id, ptext,
-	    (unsigned long long)mp.size, mp.body_8bitmime ? "8bitmime" : "7bit",
-	    mp.smtputf8 ? " smtputf8=yes" : "");
+	log_msg(LOG_LVL_INFO, "session=%s event=mail from=\"<%s>\" size=%llu body=%s%s%s", s->id,
+	    ptext, (unsigned long long)mp.size, mp.body_8bitmime ? "8bitmime" : "7bit",
+	    mp.smtputf8 ? " smtputf8=yes" : "", mp.requiretls ? " requiretls=yes" : "");
 	smtpd_session_reply(s, 250, "2.1.0", "Ok");
 }
 

@@ -405,6 +405,9 @@ static void smtpd_data_finish(struct smtpd_session *s)
 		.envid = t->mail.has_envid ? t->mail.envid : NULL,
 		.ret = t->mail.ret,
 		.smtputf8 = t->mail.smtputf8,
+		.requiretls = t->mail.requiretls,
+		/* RFC 8689 4.1: with REQUIRETLS the header field is ignored. */
+		.tls_optional = !t->mail.requiretls && smtp_hdrscan_tls_optional(&t->hdr),
 		/*
 		 * What the octets are, not what BODY= claimed: a 7-bit message
 		 * declared 8BITMIME may go on to a server without 8BITMIME as is.

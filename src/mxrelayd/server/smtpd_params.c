@@ -109,6 +109,15 @@ bool smtpd_params_mail(const struct smtp_param *p, size_t n, uint64_t max_size,
 				return false;
 			}
 			out->smtputf8 = true;
+		} else if (smtp_param_is(q, "REQUIRETLS")) {
+			/* RFC 8689 3: a flag; the session decides whether it may be used. */
+			if (!smtpd_params_once(seen, 6))
+				goto dup;
+			if (q->val != NULL) {
+				*reply = (struct smtpd_reply){ 501, "5.5.4", "REQUIRETLS takes no value" };
+				return false;
+			}
+			out->requiretls = true;
 		} else if (smtp_param_is(q, "AUTH")) {
 			/* RFC 4954 5: taken, but the identity of a relay client is not trusted. */
 			char tmp[512];

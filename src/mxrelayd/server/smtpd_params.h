@@ -1,7 +1,8 @@
 /*
  * smtpd_params: the ESMTP parameters a MAIL or RCPT command may carry,
  * checked and decoded for the server (RFC 1870 SIZE, RFC 6152 BODY,
- * RFC 3461 RET/ENVID/NOTIFY/ORCPT, RFC 6531 SMTPUTF8, RFC 4954 AUTH).
+ * RFC 3461 RET/ENVID/NOTIFY/ORCPT, RFC 6531 SMTPUTF8, RFC 4954 AUTH,
+ * RFC 8689 REQUIRETLS).
  *
  * Owns: which parameters the server takes, their value grammar and the
  * reply for each fault. Never: does I/O or keeps state between commands.
@@ -27,6 +28,7 @@ struct smtpd_mail_params {
 	bool has_envid;
 	char envid[SMTPD_ENVID_MAX + 1];/* decoded */
 	bool smtputf8;
+	bool requiretls;		/* REQUIRETLS (RFC 8689): only taken over TLS */
 };
 
 struct smtpd_rcpt_params {
