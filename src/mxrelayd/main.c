@@ -208,6 +208,18 @@ static void mxrd_on_hup(evutil_socket_t sig, short what, void *arg)
 }
 
 /* `mxrelay reload` over the control socket: the same, with an answer. */
+/* The control socket's TLS reporting requests, answered by the scheduler. */
+static char *mxrd_tlsrpt_list(void *arg, int64_t day, bool json)
+{
+	return sched_tls_results_list(arg, day, json);
+}
+
+static bool mxrd_tlsrpt_send(void *arg, int64_t day,
+    void (*done)(void *darg, bool ok, const char *text), void *darg)
+{
+	return sched_tls_reports_send(arg, day, done, darg);
+}
+
 static void mxrd_control_reload(void *arg, void (*done)(void *darg, bool ok, const char *text),
     void *darg)
 {
@@ -427,7 +439,7 @@ static void mxrd_open_services(struct mxrd *d)
 		fatal("event=start-failed reason=\"mailq socket: %s\"", err);
 	if (cfg->check_rcpt_domain) {
 		const char *derr = NULL;
-		if ((d->dns = dns_resolver_new(d->base, cfg->dns_server, NULL, &derr)) == NULL)
+		if ((d->dns = dns_resolver_new(d->base, cfg->dns_server, cfg->dnssec_anchors, &derr)) == NULL)
 			fatal("event=start-failed reason=\"resolver: %s\"", derr);
 	}
 }
@@ -504,6 +516,8 @@ static void mxrd_start_serving(struct mxrd *d)
 	/* From here the generation in force is the reload module's (ctx is copied). */
 	d->reload = reload_new(&d->ctx, d->cfg, d->helper_fd, d->helper_pid, d->sched, d->debug);
 	control_set_reload(d->control, mxrd_control_reload, d->reload);
+	control_set_tlsrpt(d->control, &(struct control_tlsrpt){ .list = mxrd_tlsrpt_list,
+	    .send = mxrd_tlsrpt_send, .arg = d->sched });
 	d->run = (struct mxrd_run){ .reload = d->reload, .sched = d->sched, .local = d->local };
 	d->run.stop_poll = evtimer_new(d->base, mxrd_stop_poll, &d->run);
 	d->ev_term = evsignal_new(d->base, SIGTERM, mxrd_on_signal, &d->run);

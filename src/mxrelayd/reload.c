@@ -320,7 +320,7 @@ static const char *reload_apply(struct reload *r, struct reload_msg *m, char *er
 	}
 	if (cfg->check_rcpt_domain) {
 		const char *derr = NULL;
-		if ((g->dns = dns_resolver_new(r->base, cfg->dns_server, NULL, &derr)) == NULL) {
+		if ((g->dns = dns_resolver_new(r->base, cfg->dns_server, cfg->dnssec_anchors, &derr)) == NULL) {
 			snprintf(err, errlen, "%s: dns_server: %s", cfg->path, derr);
 			reload_gen_free(g);
 			return err;

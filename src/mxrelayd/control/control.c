@@ -47,6 +47,7 @@ enum control_argkind {
 	CONTROL_ARG_ID_OPT,
 	CONTROL_ARG_DOMAIN,
 	CONTROL_ARG_SENDER,
+	CONTROL_ARG_DAY,
 };
 
 static const struct control_verb_def {
@@ -72,6 +73,9 @@ static const struct control_verb_def {
 	{ "reload", CONTROL_RELOAD, CONTROL_ARG_NONE, true },
 	{ "status", CONTROL_STATUS, CONTROL_ARG_NONE, true },
 	{ "status-json", CONTROL_STATUS_JSON, CONTROL_ARG_NONE, true },
+	{ "tlsrpt-list", CONTROL_TLSRPT_LIST, CONTROL_ARG_DAY, true },
+	{ "tlsrpt-list-json", CONTROL_TLSRPT_LIST_JSON, CONTROL_ARG_DAY, true },
+	{ "tlsrpt-send", CONTROL_TLSRPT_SEND, CONTROL_ARG_DAY, true },
 };
 #define CONTROL_NVERBS (sizeof(control_verbs) / sizeof(control_verbs[0]))
 
@@ -126,8 +130,34 @@ const char *control_status_name(enum control_status s)
 	case CONTROL_E_STORE: return "store";
 	case CONTROL_E_TOOLARGE: return "toolarge";
 	case CONTROL_E_CONFIG: return "config";
+	case CONTROL_E_PARTIAL: return "partial";
 	}
 	return "?";
+}
+
+bool control_day_parse(const char *s, int64_t *day)
+{
+	int y, m, d;
+	char tail;
+	if (strlen(s) != 10 || s[4] != '-' || s[7] != '-' ||
+	    sscanf(s, "%4d-%2d-%2d%c", &y, &m, &d, &tail) != 3 || y < 1970 || y > 9999 || m < 1 ||
+	    m > 12 || d < 1)
+		return false;
+	static const int mdays[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+	if (d > mdays[m - 1] + (m == 2 && leap ? 1 : 0))
+		return false;
+	for (int i = 0; i < 10; i++)
+		if (i != 4 && i != 7 && (s[i] < '0' || s[i] > '9'))
+			return false;
+	/* Days since 1970-01-01 of a proleptic Gregorian date (civil from days, inverted). */
+	int64_t yy = m <= 2 ? y - 1 : y;
+	int64_t era = yy / 400;
+	int64_t yoe = yy - era * 400;
+	int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	*day = (era * 146097 + doe - 719468) * 86400;
+	return true;
 }
 
 /* Check and copy a domain argument: lower case, no trailing dot. */
@@ -249,6 +279,20 @@ int control_parse(const char *line, size_t len, struct control_req *out, const c
 		return 0;
 	case CONTROL_ARG_DOMAIN:
 		return control_parse_domain(arg, alen, out->arg, why);
+	case CONTROL_ARG_DAY: {
+		int64_t day;
+		if (alen != 10) {
+			*why = "a day is needed: YYYY-MM-DD";
+			return -1;
+		}
+		memcpy(out->arg, arg, alen);
+		out->arg[alen] = '\0';
+		if (!control_day_parse(out->arg, &day)) {
+			*why = "a day is needed: YYYY-MM-DD";
+			return -1;
+		}
+		return 0;
+	}
 	case CONTROL_ARG_SENDER:
 		if (alen == 0) {
 			*why = "a sender is needed (<> for the null sender)";
@@ -322,6 +366,7 @@ struct control {
 	void *reload_arg;
 	void (*status)(void *arg, bool json, struct evbuffer *b);
 	void *status_arg;
+	struct control_tlsrpt tlsrpt;	/* list and send are NULL without TLS reporting */
 	unsigned long next_id;
 };
 
@@ -475,10 +520,24 @@ static void control_bounce(struct control_conn *cn, const char *id)
 	free(o);
 }
 
-/* A reload was decided: answer the client if it is still there, the text as the body. */
-static void control_reload_done(void *arg, bool ok, const char *text)
+/* A request whose reply waits for work elsewhere: reading stops; control_deferred_done answers. */
+static struct control_op *control_defer(struct control_conn *cn)
 {
-	struct control_op *op = arg;
+	struct control *c = cn->ctl;
+	struct control_op *op = xcalloc(1, sizeof(*op));
+	op->ctl = c;
+	op->conn = cn;
+	op->next = c->ops;
+	c->ops = op;
+	cn->op = op;
+	bufferevent_disable(cn->bev, EV_READ);
+	return op;
+}
+
+/* The waited-for work is done: answer the client if it is still there, body as the body. */
+static void control_deferred_done(struct control_op *op, enum control_status st, const char *text,
+    const char *body)
+{
 	struct control *c = op->ctl;
 	if (c != NULL) {
 		for (struct control_op **pp = &c->ops; *pp != NULL; pp = &(*pp)->next) {
@@ -489,16 +548,22 @@ static void control_reload_done(void *arg, bool ok, const char *text)
 		}
 	}
 	if (op->conn != NULL) {
-		struct evbuffer *body = evbuffer_new();
-		if (body == NULL)
+		struct evbuffer *b = evbuffer_new();
+		if (b == NULL)
 			panic("event=control-failed reason=\"out of memory\"");
-		evbuffer_add(body, text, strlen(text));
+		evbuffer_add(b, body, strlen(body));
 		op->conn->op = NULL;
-		control_reply(op->conn, ok ? CONTROL_OK : CONTROL_E_CONFIG, ok ? "configuration loaded" :
-		    "the new configuration was refused; the running one stays", body);
-		evbuffer_free(body);
+		control_reply(op->conn, st, text, b);
+		evbuffer_free(b);
 	}
 	free(op);
+}
+
+/* A reload was decided: the text is the body. */
+static void control_reload_done(void *arg, bool ok, const char *text)
+{
+	control_deferred_done(arg, ok ? CONTROL_OK : CONTROL_E_CONFIG, ok ? "configuration loaded" :
+	    "the new configuration was refused; the running one stays", text);
 }
 
 /* "reload": ask for the configuration again; the reply waits for the outcome. */
@@ -509,14 +574,46 @@ static void control_reload(struct control_conn *cn)
 		control_reply(cn, CONTROL_E_USAGE, "this daemon cannot reload", NULL);
 		return;
 	}
-	struct control_op *op = xcalloc(1, sizeof(*op));
-	op->ctl = c;
-	op->conn = cn;
-	op->next = c->ops;
-	c->ops = op;
-	cn->op = op;
-	bufferevent_disable(cn->bev, EV_READ);
-	c->reload(c->reload_arg, control_reload_done, op);
+	c->reload(c->reload_arg, control_reload_done, control_defer(cn));
+}
+
+/* A day's TLS reports were made: what each domain's came to is the body. */
+static void control_tlsrpt_done(void *arg, bool ok, const char *text)
+{
+	control_deferred_done(arg, ok ? CONTROL_OK : CONTROL_E_PARTIAL, ok ? "TLS reports sent" :
+	    "some TLS reports were not sent", text);
+}
+
+/* "tlsrpt-list", "tlsrpt-list-json", "tlsrpt-send": TLS reporting, when the daemon makes reports. */
+static void control_tlsrpt(struct control_conn *cn, const struct control_req *req)
+{
+	struct control *c = cn->ctl;
+	int64_t day = 0;
+	(void)control_day_parse(req->arg, &day);
+	if (c->tlsrpt.list == NULL || c->tlsrpt.send == NULL) {
+		control_reply(cn, CONTROL_E_USAGE, "this daemon makes no TLS reports", NULL);
+		return;
+	}
+	if (req->verb == CONTROL_TLSRPT_SEND) {
+		struct control_op *op = control_defer(cn);
+		if (!c->tlsrpt.send(c->tlsrpt.arg, day, control_tlsrpt_done, op))
+			control_deferred_done(op, CONTROL_E_USAGE, "TLS reports are off (tlsrpt_organization "
+			    "is not set) or being made now", "");
+		return;
+	}
+	char *text = c->tlsrpt.list(c->tlsrpt.arg, day, req->verb == CONTROL_TLSRPT_LIST_JSON);
+	struct evbuffer *b = evbuffer_new();
+	if (b == NULL)
+		panic("event=control-failed reason=\"out of memory\"");
+	evbuffer_add(b, text, strlen(text));
+	free(text);
+	control_reply(cn, CONTROL_OK, "TLS results", b);
+	evbuffer_free(b);
+}
+
+void control_set_tlsrpt(struct control *c, const struct control_tlsrpt *t)
+{
+	c->tlsrpt = *t;
 }
 
 void control_set_reload(struct control *c, void (*reload)(void *arg,
@@ -569,6 +666,11 @@ static void control_handle(struct control_conn *cn, const char *line, size_t len
 	}
 	if (req.verb == CONTROL_RELOAD) {
 		control_reload(cn);
+		return;
+	}
+	if (req.verb == CONTROL_TLSRPT_LIST || req.verb == CONTROL_TLSRPT_LIST_JSON ||
+	    req.verb == CONTROL_TLSRPT_SEND) {
+		control_tlsrpt(cn, &req);
 		return;
 	}
 	if (req.verb == CONTROL_STATUS || req.verb == CONTROL_STATUS_JSON) {

@@ -571,6 +571,9 @@ enum control_status control_run(struct queue_store *q, const struct control_req 
 	case CONTROL_RELOAD:
 	case CONTROL_STATUS:
 	case CONTROL_STATUS_JSON:
+	case CONTROL_TLSRPT_LIST:
+	case CONTROL_TLSRPT_LIST_JSON:
+	case CONTROL_TLSRPT_SEND:
 		snprintf(msg, msglen, "%s needs the running daemon", control_verb_name(req->verb));
 		return CONTROL_E_USAGE;
 	}

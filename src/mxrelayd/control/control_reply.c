@@ -55,7 +55,7 @@ static bool control_reply_status(const char *line, size_t len, struct control_re
 		return false;
 	const char *kind = line + 6, *sp = strchr(kind, ' ');
 	size_t klen = sp != NULL ? (size_t)(sp - kind) : strlen(kind);
-	for (int st = CONTROL_E_USAGE; st <= CONTROL_E_CONFIG; st++) {
+	for (int st = CONTROL_E_USAGE; st <= CONTROL_E_PARTIAL; st++) {
 		const char *name = control_status_name((enum control_status)st);
 		if (strlen(name) == klen && memcmp(name, kind, klen) == 0) {
 			r->status = (enum control_status)st;
@@ -82,7 +82,7 @@ int control_reply_read(int fd, enum control_verb verb, unsigned timeout_ms, cont
 		goto out;
 	}
 	bool body = (r->status == CONTROL_OK && control_verb_has_body(verb)) ||
-	    r->status == CONTROL_E_CONFIG;
+	    r->status == CONTROL_E_CONFIG || r->status == CONTROL_E_PARTIAL;
 	while (body) {
 		free(line);
 		line = NULL;

@@ -162,9 +162,13 @@ static void sched_relay_text(const struct mxr_result *r, char *out, size_t outle
 		snprintf(out, outlen, "%s[%s]", r->mx_host, r->mx_ip);
 }
 
-/* One log line for one recipient's outcome. */
+/*
+ * One log line for one recipient's outcome; r is the engine's result
+ * (its TLS policy and what authenticated the host), or NULL when no
+ * attempt was made (expiry, backoff).
+ */
 static void sched_log_outcome(const char *msg_id, const char *rcpt, const struct queue_outcome *o,
-    unsigned tries, time_t received_at, const char *note)
+    unsigned tries, time_t received_at, const char *note, const struct mxr_result *r)
 {
 	char addr[340], reason[600];
 	log_printable(addr, sizeof(addr), rcpt, strlen(rcpt));
@@ -173,13 +177,17 @@ static void sched_log_outcome(const char *msg_id, const char *rcpt, const struct
 	char next[48] = "";
 	if (o->state == QUEUE_RCPT_DEFERRED)
 		snprintf(next, sizeof(next), " next_try=+%llds", (long long)(o->next_try - o->at));
-	log_msg(o->state == QUEUE_RCPT_DELIVERED ? LOG_LVL_INFO : LOG_LVL_INFO,
-	    "queue=%s rcpt=\"<%s>\" status=%s tries=%u code=%d dsn=%s relay=%s delay=%llds%s%s%s reason=\"%s\"",
+	const char *policy = r == NULL ? "-" : r->tls_testing ? "mta-sts-testing" :
+	    mxr_tls_policy_name(r->tls_policy);
+	const char *auth = r == NULL ? "-" : mxr_tls_auth_name(r->tls_auth);
+	log_msg(LOG_LVL_INFO,
+	    "queue=%s rcpt=\"<%s>\" status=%s tries=%u code=%d dsn=%s relay=%s delay=%llds%s "
+	    "tls=%s tls_policy=%s tls_auth=%s%s%s reason=\"%s\"",
 	    msg_id, addr, queue_store_state_name(o->state), tries + 1, o->code,
 	    o->esc != NULL && o->esc[0] != '\0' ? o->esc : "-",
 	    o->mx != NULL && o->mx[0] != '\0' ? o->mx : "none",
-	    (long long)(o->at - received_at), next, note != NULL ? " note=" : "",
-	    note != NULL ? note : "", reason);
+	    (long long)(o->at - received_at), next, r != NULL && r->tls ? "yes" : "no", policy, auth,
+	    note != NULL ? " note=" : "", note != NULL ? note : "", reason);
 }
 
 /*
@@ -323,7 +331,8 @@ static void sched_expire_job(struct sched *s, struct sched_job *j, time_t now)
 		    last != NULL && last->last_esc != NULL && last->last_esc[0] != '\0' ? last->last_esc : "",
 		    last != NULL && last->last_esc != NULL && last->last_esc[0] != '\0' ? " " : "",
 		    last != NULL && last->last_reply != NULL ? last->last_reply : "");
-		sched_log_outcome(j->msg_id, j->r[i].address, &o[i], j->r[i].tries, j->received_at, "expired");
+		sched_log_outcome(j->msg_id, j->r[i].address, &o[i], j->r[i].tries, j->received_at, "expired",
+		    NULL);
 	}
 	sched_record(s, j, o, NULL, found == 1 ? m.sender : NULL);
 	free(reply);
@@ -355,7 +364,8 @@ static void sched_defer_job(struct sched *s, struct sched_job *j, time_t now)
 			.esc = "4.4.1",
 			.reply = reply,
 		};
-		sched_log_outcome(j->msg_id, j->r[i].address, &o[i], j->r[i].tries, j->received_at, "backoff");
+		sched_log_outcome(j->msg_id, j->r[i].address, &o[i], j->r[i].tries, j->received_at, "backoff",
+		    NULL);
 	}
 	s->stats.backoff_deferred += j->n;
 	sched_record(s, j, o, NULL, NULL);
@@ -476,7 +486,7 @@ static void sched_job_done(const struct mxr_result *res, size_t n, void *arg)
 			}
 			break;
 		}
-		sched_log_outcome(j->msg_id, j->r[i].address, oi, j->r[i].tries, j->received_at, NULL);
+		sched_log_outcome(j->msg_id, j->r[i].address, oi, j->r[i].tries, j->received_at, NULL, r);
 	}
 	sched_record(s, j, o, passed, j->sender);
 	free(reply);
@@ -527,6 +537,8 @@ static bool sched_job_start(struct sched *s, struct sched_job *j)
 		.ret = m.ret,
 		.envid = m.envid,
 		.log_id = j->msg_id,
+		.requiretls = m.requiretls,
+		.tls_optional = m.tls_optional,
 	};
 	j->epoch = j->dest->epoch;
 	j->sender = xstrdup(m.sender);
@@ -673,7 +685,6 @@ static void sched_scan(struct sched *s)
 	sched_pump(s);
 }
 
-static void sched_engines_reap(struct sched *s);
 
 static void sched_on_tick(evutil_socket_t fd, short what, void *arg)
 {
@@ -773,113 +784,20 @@ void sched_bounce_now(struct sched *s, const char *msg_id)
 	sched_kick(s);
 }
 
-/* Engine options shared by every route: the outbound settings of the configuration. */
-static void sched_options(const struct config *cfg, const struct mxr_observer *ob,
-    struct mxr_options *o)
+/* A mailed TLS report was queued: deliver it now. */
+static void sched_report_queued(void *arg)
 {
-	memset(o, 0, sizeof(*o));
-	o->observer = ob;
-	o->helo_name = cfg->helo_name != NULL ? cfg->helo_name : cfg->hostname;
-	o->dns_server = cfg->dns_server;
-	o->source_addr = cfg->source_addr;
-	o->family = cfg->family;
-	o->tls = cfg->tls_policy;
-	o->ca_file = cfg->ca_file;
-	o->max_parallel = 1;
-	/* Queued mail comes in runs to the same destinations: keep the session for the next one. */
-	o->reuse_idle_ms = cfg->reuse_time * 1000;
-	o->reuse_max_msgs = cfg->reuse_limit;
+	sched_kick(arg);
 }
 
-/* Free engine contexts (those of a failed build or of a retired set). */
-static void sched_engines_free_contexts(struct mxr_context *direct, struct sched_route *routes,
-    size_t nroutes)
+bool sched_tls_reports_send(struct sched *s, int64_t day, tls_reports_done_fn *done, void *arg)
 {
-	for (size_t i = 0; i < nroutes; i++)
-		mxr_context_free(routes[i].ctx);
-	free(routes);
-	mxr_context_free(direct);
+	return tls_reports_send(s->reports, day, done, arg);
 }
 
-/* The engine contexts of cfg: direct MX and one per route; 0, or -1 with err. */
-static int sched_engines_build(struct event_base *base, const struct config *cfg,
-    const struct mxr_observer *ob, struct mxr_context **direct, struct sched_route **routes, size_t *nroutes, char *err,
-    size_t errlen)
+char *sched_tls_results_list(struct sched *s, int64_t day, bool json)
 {
-	struct mxr_options o;
-	sched_options(cfg, ob, &o);
-	char cerr[256];
-	*nroutes = 0;
-	*routes = xcalloc(cfg->nroutes ? cfg->nroutes : 1, sizeof(**routes));
-	*direct = mxr_context_new(base, &o, cerr, sizeof(cerr));
-	if (*direct == NULL) {
-		snprintf(err, errlen, "delivery: %s", cerr);
-		return -1;
-	}
-	for (size_t i = 0; i < cfg->nroutes; i++) {
-		const struct cfg_route *r = &cfg->routes[i];
-		sched_options(cfg, ob, &o);
-		o.smarthost = r->smarthost;
-		o.tls = r->tls;
-		o.auth_user = r->auth_user;
-		o.auth_pass = r->auth_pass;
-		(*routes)[i].route = r;
-		(*routes)[i].ctx = mxr_context_new(base, &o, cerr, sizeof(cerr));
-		*nroutes = i + 1;
-		if ((*routes)[i].ctx == NULL) {
-			snprintf(err, errlen, "route %s via %s: %s", r->domain, r->smarthost, cerr);
-			return -1;
-		}
-	}
-	return 0;
-}
-
-/* Free the retired engine sets whose last job ended (from the tick). */
-static void sched_engines_reap(struct sched *s)
-{
-	struct sched_engines **pp = &s->retired;
-	while (*pp != NULL) {
-		struct sched_engines *e = *pp;
-		if (e->jobs == 0) {
-			*pp = e->next;
-			sched_engines_free_contexts(e->direct, e->routes, e->nroutes);
-			free(e);
-		} else {
-			pp = &e->next;
-		}
-	}
-}
-
-int sched_reconfigure(struct sched *s, const struct config *cfg, char *err, size_t errlen)
-{
-	struct mxr_context *direct = NULL;
-	struct sched_route *routes = NULL;
-	size_t nroutes = 0;
-	if (sched_engines_build(s->base, cfg, &s->observer, &direct, &routes, &nroutes, err, errlen) != 0) {
-		sched_engines_free_contexts(direct, routes, nroutes);
-		return -1;
-	}
-	/* Deliveries under way finish on the old contexts; parked connections say QUIT. */
-	struct sched_engines *old = s->eng;
-	old->direct = s->direct;
-	old->routes = s->routes;
-	old->nroutes = s->nroutes;
-	mxr_context_close_idle(old->direct);
-	for (size_t i = 0; i < old->nroutes; i++)
-		mxr_context_close_idle(old->routes[i].ctx);
-	old->next = s->retired;
-	s->retired = old;
-	s->eng = xcalloc(1, sizeof(*s->eng));
-	s->direct = direct;
-	s->routes = routes;
-	s->nroutes = nroutes;
-	s->cfg = cfg;
-	log_msg(LOG_LVL_INFO, "event=scheduler-reconfigured routes=%zu max_deliveries=%u "
-	    "max_per_destination=%u retries=%zu max_queue_age=%us running_on_old=%u",
-	    cfg->nroutes, cfg->max_deliveries, cfg->max_per_destination, cfg->nretry_intervals,
-	    cfg->max_queue_age, old->jobs);
-	sched_kick(s);
-	return 0;
+	return tls_reports_list(s->reports, day, json);
 }
 
 struct sched *sched_new(struct event_base *base, const struct config *cfg,
@@ -892,7 +810,10 @@ struct sched *sched_new(struct event_base *base, const struct config *cfg,
 	s->dests = sched_dest_table_new();
 	s->eng = xcalloc(1, sizeof(*s->eng));
 	sched_metrics_observer(s, &s->observer);
-	if (sched_engines_build(base, cfg, &s->observer, &s->direct, &s->routes, &s->nroutes, err, errlen) != 0) {
+	sts_cache_store(q, &s->sts_store);
+	s->results = tls_results_new(base, q);
+	s->reports = tls_reports_new(base, cfg, q, s->results, sched_report_queued, s);
+	if (sched_engines_build(s, cfg, &s->direct, &s->routes, &s->nroutes, err, errlen) != 0) {
 		sched_free(s);
 		return NULL;
 	}
@@ -985,6 +906,8 @@ void sched_free(struct sched *s)
 		free(e);
 	}
 	free(s->eng);
+	tls_reports_free(s->reports);
+	tls_results_free(s->results);
 	sched_dest_table_free(s->dests);
 	free(s);
 }

@@ -180,7 +180,11 @@ static bool sched_bounce_queue(struct sched *s, const struct queue_msg *m, enum 
 		.retry_until = sched_retry_expiry(s->cfg, m->received_at),
 		.message_id = msgid,
 		.boundary = boundary,
-		.ret = dsn_choose_return(kind, m->ret, m->size),
+		/*
+		 * RFC 8689 5: a report on a REQUIRETLS message returns its header
+		 * only, whatever RET said, and travels under REQUIRETLS itself.
+		 */
+		.ret = m->requiretls ? DSN_RETURN_HEADERS : dsn_choose_return(kind, m->ret, m->size),
 		.utf8 = m->smtputf8,
 		.body_8bit = m->body_8bit,
 		.rcpts = rep,
@@ -211,6 +215,7 @@ static bool sched_bounce_queue(struct sched *s, const struct queue_msg *m, enum 
 		.envid = NULL,
 		.ret = MXR_RET_UNSET,
 		.smtputf8 = m->smtputf8,
+		.requiretls = m->requiretls,
 		/* What the DSN's octets are: the whole original, or the headers returned. */
 		.body_8bit = (m->body_8bit && r.ret == DSN_RETURN_FULL) || hdr_8bit,
 		.client_ip = "127.0.0.1",

@@ -18,6 +18,9 @@
 #include "queue/queue_store.h"
 #include "delivery/sched.h"
 #include "sched_dest.h"
+#include "sts_cache.h"
+#include "tls_reports.h"
+#include "tls_results.h"
 
 struct event;
 struct cfg_route;
@@ -142,6 +145,9 @@ struct sched {
 	struct sched_stats stats;
 	struct metrics_mail *metrics;	/* borrowed, or NULL */
 	struct mxr_observer observer;	/* the engine contexts' (arg: the scheduler) */
+	struct mxr_sts_store sts_store;	/* MTA-STS policies in the queue store (sts_cache) */
+	struct tls_results *results;	/* owned: TLS results counted for TLS reporting */
+	struct tls_reports *reports;	/* owned: the daily TLS reports */
 };
 
 /* sched.c */
@@ -152,6 +158,17 @@ struct sched *sched_op_end(struct sched_op *op);
 void sched_delete_if_done(struct sched *s, const char *msg_id);
 /* When stopping and nothing is in flight any more, tell the stop callback. */
 void sched_check_stopped(struct sched *s);
+
+/* sched_engines.c */
+/* The engine contexts of cfg: direct MX and one per route; 0, or -1 with err. */
+int sched_engines_build(const struct sched *s, const struct config *cfg,
+    struct mxr_context **direct, struct sched_route **routes, size_t *nroutes, char *err,
+    size_t errlen);
+/* Free engine contexts (those of a failed build or of a retired set). */
+void sched_engines_free_contexts(struct mxr_context *direct, struct sched_route *routes,
+    size_t nroutes);
+/* Free the retired engine sets whose last job ended (from the tick). */
+void sched_engines_reap(struct sched *s);
 
 /* sched_bounce.c */
 /*

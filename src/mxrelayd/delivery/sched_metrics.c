@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "config/config.h"
 #include "metrics/metrics_mail.h"
 #include "util/log.h"
 
@@ -50,12 +51,21 @@ static void sched_metrics_resolved(void *arg, double seconds)
 		metrics_mail_dns(s->metrics, seconds);
 }
 
+/* A TLS policy's result, counted for TLS reporting when reports are made (tlsrpt_organization). */
+static void sched_metrics_tls_report(void *arg, const struct mxr_tls_report *r)
+{
+	struct sched *s = arg;
+	if (s->results != NULL && s->cfg->tlsrpt_organization != NULL)
+		tls_results_count(s->results, r, (int64_t)time(NULL));
+}
+
 void sched_metrics_observer(struct sched *s, struct mxr_observer *out)
 {
 	*out = (struct mxr_observer){
 		.connected = sched_metrics_connected,
 		.tls = sched_metrics_tls,
 		.resolved = sched_metrics_resolved,
+		.tls_report = sched_metrics_tls_report,
 		.arg = s,
 	};
 }

@@ -29,6 +29,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -68,11 +69,15 @@ enum control_verb {
 	CONTROL_RELOAD,		/* "reload": take the configuration file again */
 	CONTROL_STATUS,		/* "status": the daemon's summary as text (docs/status.md) */
 	CONTROL_STATUS_JSON,	/* "status-json": the same as one JSON object */
+	CONTROL_TLSRPT_LIST,	/* "tlsrpt-list DAY": the TLS results counted that day */
+	CONTROL_TLSRPT_LIST_JSON,/* "tlsrpt-list-json DAY": the same as a JSON array */
+	CONTROL_TLSRPT_SEND,	/* "tlsrpt-send DAY": make and send that day's TLS reports now */
 };
 
 /*
  * What a request asks. arg is a queue id, a lower-case domain, a sender
- * address without angle brackets ("<>" for the null sender), or "".
+ * address without angle brackets ("<>" for the null sender), a day
+ * ("YYYY-MM-DD", UTC), or "".
  */
 struct control_req {
 	enum control_verb verb;
@@ -98,8 +103,9 @@ enum control_status {
 	CONTROL_E_STORE,
 	CONTROL_E_TOOLARGE,
 	CONTROL_E_CONFIG,	/* a reload refused: the errors are in the body */
+	CONTROL_E_PARTIAL,	/* some of the work could not be done: the body says which */
 };
-/* "usage", "notfound", "store", "toolarge" (the KIND of an error reply). */
+/* "usage", "notfound", "store", "toolarge", "config", "partial" (the KIND of an error reply). */
 const char *control_status_name(enum control_status s);
 
 /*
@@ -169,6 +175,23 @@ void control_set_status(struct control *c, void (*fn)(void *arg, bool json, stru
 
 void control_set_reload(struct control *c, void (*reload)(void *arg,
     void (*done)(void *done_arg, bool ok, const char *text), void *done_arg), void *arg);
+
+/*
+ * Who answers the TLS reporting requests: list gives the results of day
+ * (Unix time of 00:00 UTC) as text or JSON (malloc'ed); send makes and
+ * sends that day's reports, calling done(done_arg, ok, text) from the
+ * loop when all are out, or returns false when reports are off or being
+ * made. Without it, those requests are refused.
+ */
+struct control_tlsrpt {
+	char *(*list)(void *arg, int64_t day, bool json);
+	bool (*send)(void *arg, int64_t day, void (*done)(void *done_arg, bool ok, const char *text),
+	    void *done_arg);
+	void *arg;
+};
+void control_set_tlsrpt(struct control *c, const struct control_tlsrpt *t);
+/* A day "YYYY-MM-DD" (UTC) as the Unix time of its 00:00; false when it is not one. */
+bool control_day_parse(const char *s, int64_t *day);
 /* Close every connection, stop listening and remove the socket. NULL is fine. */
 void control_free(struct control *c);
 

@@ -19,6 +19,7 @@
 #ifndef MXR_SCHED_H
 #define MXR_SCHED_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -56,6 +57,17 @@ void sched_set_metrics(struct sched *s, struct metrics_mail *mm);
 
 /* Look for due work now (a message was committed, or a held one released). */
 void sched_kick(struct sched *s);
+
+/* What the TLS reports of a day came to: ok, and a line per policy domain. */
+typedef void sched_tls_done_fn(void *arg, bool ok, const char *text);
+/*
+ * Make and send the TLS reports (RFC 8460) of day (00:00 UTC, Unix time)
+ * now; done runs once all are sent. false when reporting is off
+ * (tlsrpt_organization) or reports are being made already.
+ */
+bool sched_tls_reports_send(struct sched *s, int64_t day, sched_tls_done_fn *done, void *arg);
+/* The TLS results stored for day, as text lines or a JSON array (malloc'ed). */
+char *sched_tls_results_list(struct sched *s, int64_t day, bool json);
 
 /*
  * The administrator flushed the queue (the recipients are due now in the

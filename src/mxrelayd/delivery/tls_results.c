@@ -1,0 +1,203 @@
+/*
+ * tls_results: TLS results counted in memory and stored once a minute
+ * (see tls_results.h). A crash loses at most a minute of counts: a
+ * report is a statistic, not mail.
+ */
+#include "tls_results.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "queue/queue_store.h"
+#include "util/log.h"
+#include "util/xalloc.h"
+
+#define TLS_RESULTS_BUCKETS 512
+
+/* One counted key; its strings are owned. */
+struct tls_result {
+	struct tls_result *next;	/* bucket chain */
+	uint32_t hash;
+	int64_t day;
+	char *domain, *policy_type, *policy, *result, *sending_ip, *mx_host, *mx_ip;
+	char *mx_helo, *detail;		/* the last seen: not part of the key */
+	uint64_t sessions;
+};
+
+struct tls_results {
+	struct queue_store *q;		/* borrowed */
+	struct event *timer;		/* owned: the flush */
+	struct tls_result *buckets[TLS_RESULTS_BUCKETS];
+	size_t n;
+};
+
+int64_t tls_results_day(int64_t t)
+{
+	return t - ((t % 86400) + 86400) % 86400;
+}
+
+const char *tls_results_policy_name(enum mxr_tls_report_policy p)
+{
+	switch (p) {
+	case MXR_TLSRPT_TLSA: return "tlsa";
+	case MXR_TLSRPT_STS: return "sts";
+	case MXR_TLSRPT_NO_POLICY: return "no-policy-found";
+	}
+	return "no-policy-found";
+}
+
+/* FNV-1a over one more string of the key (with its end). */
+static uint32_t tr_hash(uint32_t h, const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++)
+		h = (h ^ *p) * 16777619u;
+	return (h ^ 0xffu) * 16777619u;
+}
+
+static void tr_free_one(struct tls_result *r)
+{
+	free(r->domain);
+	free(r->policy_type);
+	free(r->policy);
+	free(r->result);
+	free(r->sending_ip);
+	free(r->mx_host);
+	free(r->mx_ip);
+	free(r->mx_helo);
+	free(r->detail);
+	free(r);
+}
+
+int tls_results_flush(struct tls_results *t)
+{
+	if (t == NULL || t->n == 0)
+		return 0;
+	struct queue_tlsrpt_row *rows = xcalloc(t->n, sizeof(*rows));
+	size_t k = 0;
+	for (size_t b = 0; b < TLS_RESULTS_BUCKETS; b++)
+		for (struct tls_result *r = t->buckets[b]; r != NULL; r = r->next)
+			rows[k++] = (struct queue_tlsrpt_row){
+				.day = r->day, .domain = r->domain, .policy_type = r->policy_type,
+				.policy = r->policy, .result = r->result, .sending_ip = r->sending_ip,
+				.mx_host = r->mx_host, .mx_ip = r->mx_ip, .mx_helo = r->mx_helo,
+				.detail = r->detail, .sessions = r->sessions,
+			};
+	char err[256];
+	int rc = queue_tlsrpt_add(t->q, rows, k, err, sizeof(err));
+	free(rows);
+	if (rc != 0) {
+		/* Kept for the next flush; the cap stores at once when it is reached. */
+		log_msg(LOG_LVL_WARN, "event=tls-results-not-stored keys=%zu reason=\"%s\"", k, err);
+		return -1;
+	}
+	for (size_t b = 0; b < TLS_RESULTS_BUCKETS; b++) {
+		while (t->buckets[b] != NULL) {
+			struct tls_result *r = t->buckets[b];
+			t->buckets[b] = r->next;
+			tr_free_one(r);
+		}
+	}
+	t->n = 0;
+	return 0;
+}
+
+static void tr_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	tls_results_flush(arg);
+}
+
+struct tls_results *tls_results_new(struct event_base *base, struct queue_store *q)
+{
+	struct tls_results *t = xcalloc(1, sizeof(*t));
+	t->q = q;
+	t->timer = event_new(base, -1, EV_PERSIST, tr_timer_cb, t);
+	struct timeval tv = { TLS_RESULTS_FLUSH_SECONDS, 0 };
+	if (t->timer == NULL || event_add(t->timer, &tv) != 0)
+		fatal("event=tls_results_new error=\"cannot create the flush timer\"");
+	return t;
+}
+
+void tls_results_free(struct tls_results *t)
+{
+	if (t == NULL)
+		return;
+	tls_results_flush(t);
+	for (size_t b = 0; b < TLS_RESULTS_BUCKETS; b++) {
+		while (t->buckets[b] != NULL) {
+			struct tls_result *r = t->buckets[b];
+			t->buckets[b] = r->next;
+			tr_free_one(r);
+		}
+	}
+	event_free(t->timer);
+	free(t);
+}
+
+/* A string of a report, "" for NULL. */
+static const char *tr_s(const char *s)
+{
+	return s != NULL ? s : "";
+}
+
+void tls_results_count(struct tls_results *t, const struct mxr_tls_report *rep, int64_t now)
+{
+	bool failed = rep->result_type != NULL;
+	/*
+	 * RFC 8460 4.4: successes count per policy; failures per result, MX and
+	 * addresses. A TLSA policy is one host's records, so its host stays.
+	 */
+	bool host = failed || rep->policy == MXR_TLSRPT_TLSA;
+	const char *key[7] = {
+		tr_s(rep->policy_domain), tls_results_policy_name(rep->policy),
+		tr_s(rep->policy_text), failed ? rep->result_type : "",
+		failed ? tr_s(rep->source_ip) : "", host ? tr_s(rep->mx_host) : "",
+		failed ? tr_s(rep->mx_ip) : "",
+	};
+	int64_t day = tls_results_day(now);
+	uint32_t h = 2166136261u ^ (uint32_t)(day / 86400);
+	for (size_t i = 0; i < 7; i++)
+		h = tr_hash(h, key[i]);
+	struct tls_result **slot = &t->buckets[h % TLS_RESULTS_BUCKETS];
+	struct tls_result *r;
+	for (r = *slot; r != NULL; r = r->next)
+		if (r->hash == h && r->day == day && strcmp(r->domain, key[0]) == 0 &&
+		    strcmp(r->policy_type, key[1]) == 0 && strcmp(r->policy, key[2]) == 0 &&
+		    strcmp(r->result, key[3]) == 0 && strcmp(r->sending_ip, key[4]) == 0 &&
+		    strcmp(r->mx_host, key[5]) == 0 && strcmp(r->mx_ip, key[6]) == 0)
+			break;
+	if (r == NULL) {
+		if (t->n >= TLS_RESULTS_MAX)
+			tls_results_flush(t);
+		r = xcalloc(1, sizeof(*r));
+		r->hash = h;
+		r->day = day;
+		r->domain = xstrdup(key[0]);
+		r->policy_type = xstrdup(key[1]);
+		r->policy = xstrdup(key[2]);
+		r->result = xstrdup(key[3]);
+		r->sending_ip = xstrdup(key[4]);
+		r->mx_host = xstrdup(key[5]);
+		r->mx_ip = xstrdup(key[6]);
+		slot = &t->buckets[h % TLS_RESULTS_BUCKETS];
+		r->next = *slot;
+		*slot = r;
+		t->n++;
+	}
+	r->sessions++;
+	if (failed) {
+		char pr[400];
+		free(r->mx_helo);
+		r->mx_helo = xstrdup(tr_s(rep->mx_helo));
+		free(r->detail);
+		r->detail = xstrdup(log_printable(pr, sizeof(pr), tr_s(rep->detail),
+		    strlen(tr_s(rep->detail))));
+	} else if (r->mx_helo == NULL) {
+		r->mx_helo = xstrdup("");
+		r->detail = xstrdup("");
+	}
+}
