@@ -71,7 +71,7 @@ static void check_config_summary(const struct config *c, size_t nusers)
 	for (size_t i = 0; i < c->nroutes; i++) {
 		const struct cfg_route *r = &c->routes[i];
 		printf("route: %s via %s tls=%s%s%s\n", strcmp(r->domain, "*") == 0 ? "all mail" :
-		    r->domain, r->smarthost, config_tls_policy_name(r->tls),
+		    r->domain, r->smarthost, mxr_tls_policy_name(r->tls),
 		    r->auth_user ? " auth=" : "", r->auth_user ? r->auth_user : "");
 	}
 }

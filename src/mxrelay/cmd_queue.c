@@ -246,6 +246,7 @@ static int queue_status_exit(enum control_status st)
 	case CONTROL_E_STORE: return EX_TEMPFAIL;
 	case CONTROL_E_TOOLARGE: return EX_SOFTWARE;
 	case CONTROL_E_CONFIG: return EX_CONFIG;
+	case CONTROL_E_PARTIAL: return EX_TEMPFAIL;
 	}
 	return EX_PROTOCOL;
 }

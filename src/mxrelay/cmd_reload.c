@@ -79,7 +79,7 @@ static int reload_ask(const char *path)
 int cmd_reload(int argc, char **argv)
 {
 	struct daemon_args a;
-	int rc = daemon_args_parse(argc, argv, reload_usage, false, &a);
+	int rc = daemon_args_parse(argc, argv, reload_usage, 0, &a);
 	if (rc >= 0)
 		return rc;
 	struct config *cfg = NULL;

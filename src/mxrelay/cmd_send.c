@@ -33,6 +33,7 @@
 #include "smtp/smtp_addr.h"
 #include "smtp/smtp_dsn.h"
 #include "send_progress.h"
+#include "send_tls.h"
 #include "term.h"
 #include "util/hostname.h"
 #include "util/xalloc.h"
@@ -55,6 +56,7 @@ struct send_opts {
 	const char *envid;
 	const char *pass_file;
 	bool v4, v6;
+	struct send_tls tls;	/* --tls, --tls-policy, --dnssec-trust-anchor, --requiretls */
 };
 
 /* The message as the engine reads it: an optional rewritten header, then the file. */
@@ -91,7 +93,18 @@ static void send_usage(FILE *out)
 	    "      --source ADDR          local address to connect from\n"
 	    "  -4, -6                     IPv4 only, IPv6 only\n"
 	    "      --prefer-ipv4          try IPv4 addresses before IPv6\n"
-	    "      --tls POLICY           none, opportunistic (default), required, implicit\n"
+	    "      --tls POLICY           none, may, encrypt, verify, dane (default), dane-only,\n"
+	    "                             mta-sts or implicit (opportunistic and required\n"
+	    "                             are may and verify)\n"
+	    "      --tls-policy 'DOMAIN POLICY [match=NAMES]'\n"
+	    "                             DOMAIN's own policy, as a tls_policy line of\n"
+	    "                             mxrelay.conf(5); may be repeated\n"
+	    "      --dnssec-trust-anchor FILE|none\n"
+	    "                             DS or DNSKEY records DNSSEC (and so DANE) rests on\n"
+	    "                             (default: /usr/share/dns/root.key when installed)\n"
+	    "      --requiretls           REQUIRETLS (RFC 8689): only over TLS that DANE,\n"
+	    "                             MTA-STS or verify authenticates, to servers that\n"
+	    "                             offer REQUIRETLS; else the recipient fails 5.7.10\n"
 	    "      --ca-file FILE         CA bundle for certificate verification\n"
 	    "      --smarthost HOST[:PORT]  relay through HOST (MX lookup), or [HOST] (no MX lookup)\n"
 	    "      --auth-user USER       AUTH at the smarthost; password from --auth-password-file\n"
@@ -113,6 +126,9 @@ static void send_usage(FILE *out)
 	    "When standard error is a terminal (and without --json and --quiet), a line per\n"
 	    "domain on it shows the stage, the bytes sent during DATA and the seconds\n"
 	    "waited, until the results are printed.\n"
+	    "\n"
+	    "A message whose header says \"TLS-Required: No\" is delivered even where the\n"
+	    "domain's DANE or MTA-STS policy would refuse the host (RFC 8689 5).\n"
 	    "\n"
 	    "Exit status: 0 all delivered, 75 some deferred, 69 some failed (none deferred),\n"
 	    "64 bad arguments, 74 the message could not be read.\n", out);
@@ -410,6 +426,9 @@ static void send_on_event(const struct mxr_event *e, void *arg)
 		send_json_str(stdout, e->esc, false);
 		fputs(",\"text\":", stdout);
 		send_json_str(stdout, e->text, false);
+		if (e->stage == MXR_STAGE_TLS || e->stage == MXR_STAGE_DONE)
+			printf(",\"tls_policy\":\"%s\",\"tls_auth\":\"%s\"",
+			    send_tls_applied(e->tls_policy, e->tls_testing), mxr_tls_auth_name(e->tls_auth));
 		fputs("}\n", stdout);
 	} else {
 		printf("rcpt=<%s> stage=%s status=%s mx=%s ip=%s code=%d esc=%s text=", e->rcpt,
@@ -440,8 +459,9 @@ static void send_print_results(const struct send_out *o, const struct mxr_result
 			send_json_str(stdout, r[i].mx_host, true);
 			fputs(",\"ip\":", stdout);
 			send_json_str(stdout, r[i].mx_ip, true);
-			printf(",\"tls\":%s,\"dsn_passed\":%s}\n", r[i].tls ? "true" : "false",
-			    r[i].dsn_passed ? "true" : "false");
+			printf(",\"tls\":%s,\"tls_policy\":\"%s\",\"tls_auth\":\"%s\",\"dsn_passed\":%s}\n",
+			    r[i].tls ? "true" : "false", send_tls_applied(r[i].tls_policy, r[i].tls_testing),
+			    mxr_tls_auth_name(r[i].tls_auth), r[i].dsn_passed ? "true" : "false");
 		}
 		fflush(stdout);
 		return;
@@ -461,15 +481,19 @@ static void send_print_results(const struct send_out *o, const struct mxr_result
 		w_rcpt = a > w_rcpt ? a : w_rcpt;
 		w_mx = m > w_mx ? m : w_mx;
 	}
-	printf("%-*s  %-9s  %-4s  %-7s  %-*s  %s\n", w_rcpt, "RECIPIENT", "STATUS", "CODE", "ESC",
-	    w_mx, "MX", "TEXT");
+	printf("%-*s  %-9s  %-4s  %-7s  %-*s  %-20s  %s\n", w_rcpt, "RECIPIENT", "STATUS", "CODE",
+	    "ESC", w_mx, "MX", "TLS", "TEXT");
 	for (size_t i = 0; i < n; i++) {
-		char rc[340], code[8];
+		char rc[340], code[8], tls[48];
 		snprintf(rc, sizeof(rc), "<%s>", r[i].rcpt);
 		snprintf(code, sizeof(code), "%d", r[i].code);
-		printf("%-*s  %-9s  %-4s  %-7s  %-*s  %s\n", w_rcpt, rc, mxr_status_name(r[i].status),
-		    r[i].code != 0 ? code : "-", r[i].esc[0] != '\0' ? r[i].esc : "-", w_mx,
-		    r[i].mx_host[0] != '\0' ? r[i].mx_host : "-", r[i].text);
+		/* The policy that applied and what authenticated the host: "dane/dane", "may/none". */
+		snprintf(tls, sizeof(tls), "%s/%s", send_tls_applied(r[i].tls_policy, r[i].tls_testing),
+		    r[i].tls ? mxr_tls_auth_name(r[i].tls_auth) : "plain");
+		printf("%-*s  %-9s  %-4s  %-7s  %-*s  %-20s  %s\n", w_rcpt, rc,
+		    mxr_status_name(r[i].status), r[i].code != 0 ? code : "-",
+		    r[i].esc[0] != '\0' ? r[i].esc : "-", w_mx,
+		    r[i].mx_host[0] != '\0' ? r[i].mx_host : "-", tls, r[i].text);
 	}
 	fflush(stdout);
 }
@@ -492,7 +516,8 @@ static int send_exit_status(const struct mxr_result *r, size_t n)
 enum {
 	OPT_HELO = 256, OPT_DNS, OPT_PORT, OPT_SOURCE, OPT_PREFER4, OPT_TLS, OPT_CA,
 	OPT_SMARTHOST, OPT_AUTH_USER, OPT_AUTH_PASS_FILE, OPT_CONNECT_TO, OPT_TIMEOUT,
-	OPT_DATA_TO, OPT_NOTIFY, OPT_RET, OPT_ENVID, OPT_JSON,
+	OPT_DATA_TO, OPT_NOTIFY, OPT_RET, OPT_ENVID, OPT_JSON, OPT_TLS_POLICY, OPT_ANCHOR,
+	OPT_REQUIRETLS,
 };
 
 static const struct option send_longopts[] = {
@@ -505,6 +530,9 @@ static const struct option send_longopts[] = {
 	{ "source", required_argument, NULL, OPT_SOURCE },
 	{ "prefer-ipv4", no_argument, NULL, OPT_PREFER4 },
 	{ "tls", required_argument, NULL, OPT_TLS },
+	{ "tls-policy", required_argument, NULL, OPT_TLS_POLICY },
+	{ "dnssec-trust-anchor", required_argument, NULL, OPT_ANCHOR },
+	{ "requiretls", no_argument, NULL, OPT_REQUIRETLS },
 	{ "ca-file", required_argument, NULL, OPT_CA },
 	{ "smarthost", required_argument, NULL, OPT_SMARTHOST },
 	{ "auth-user", required_argument, NULL, OPT_AUTH_USER },
@@ -551,17 +579,15 @@ static int send_parse(int argc, char **argv, struct send_opts *o)
 		case OPT_SOURCE: o->mx.source_addr = optarg; break;
 		case OPT_PREFER4: o->mx.family = MXR_FAMILY_PREFER_V4; break;
 		case OPT_TLS:
-			if (strcmp(optarg, "none") == 0)
-				o->mx.tls = MXR_TLS_NONE;
-			else if (strcmp(optarg, "opportunistic") == 0)
-				o->mx.tls = MXR_TLS_OPPORTUNISTIC;
-			else if (strcmp(optarg, "required") == 0)
-				o->mx.tls = MXR_TLS_REQUIRED;
-			else if (strcmp(optarg, "implicit") == 0)
-				o->mx.tls = MXR_TLS_IMPLICIT;
-			else
-				return send_bad("--tls wants none, opportunistic, required or implicit, not \"%s\"", optarg);
+			if (send_tls_level(&o->tls, optarg) != EX_OK)
+				return EX_USAGE;
 			break;
+		case OPT_TLS_POLICY:
+			if (send_tls_policy(&o->tls, optarg) != EX_OK)
+				return EX_USAGE;
+			break;
+		case OPT_ANCHOR: o->tls.anchor_file = optarg; break;
+		case OPT_REQUIRETLS: o->tls.requiretls = true; break;
 		case OPT_CA:
 			if (access(optarg, R_OK) != 0)
 				return send_bad("cannot read the CA file %s", optarg);
@@ -621,7 +647,7 @@ static int send_parse(int argc, char **argv, struct send_opts *o)
 		return send_bad("%s: --auth-user needs --smarthost", "AUTH");
 	if (o->pass_file != NULL && o->mx.auth_user == NULL)
 		return send_bad("%s: --auth-password-file needs --auth-user", "AUTH");
-	return EX_OK;
+	return send_tls_apply(&o->tls, &o->mx);
 }
 
 /* The default sender: the user's name at the host's name. */
@@ -763,8 +789,10 @@ int cmd_send(int argc, char **argv)
 	struct send_opts o;
 	memset(&o, 0, sizeof(o));
 	int rc = send_parse(argc, argv, &o);
-	if (rc != EX_OK)
+	if (rc != EX_OK) {
+		send_tls_free(&o.tls);
 		return rc < 0 ? EX_OK : rc;
+	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 
 	char pass[SEND_PASS_MAX];
@@ -829,6 +857,8 @@ int cmd_send(int argc, char **argv)
 		goto out_input;
 	}
 	msg.smtputf8 = send_nonascii(sender);
+	msg.requiretls = o.tls.requiretls;
+	msg.tls_optional = send_tls_header_optional(&msg.src);
 	struct mxr_rcpt *mr = xcalloc(nr, sizeof(*mr));
 	for (size_t i = 0; i < nr; i++) {
 		mr[i].address = rcpts[i];
@@ -865,5 +895,6 @@ out_rcpts:
 	free(sender);
 out_pass:
 	explicit_bzero(pass, sizeof(pass));
+	send_tls_free(&o.tls);
 	return rc;
 }

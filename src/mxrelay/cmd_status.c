@@ -87,7 +87,7 @@ static int status_ask(const char *path, bool json)
 int cmd_status(int argc, char **argv)
 {
 	struct daemon_args a;
-	int rc = daemon_args_parse(argc, argv, status_usage, true, &a);
+	int rc = daemon_args_parse(argc, argv, status_usage, DAEMON_ARGS_JSON, &a);
 	if (rc >= 0)
 		return rc;
 	struct config *cfg = NULL;

@@ -17,6 +17,7 @@ int cmd_check_config(int argc, char **argv);
 int cmd_queue(int argc, char **argv);
 int cmd_reload(int argc, char **argv);
 int cmd_status(int argc, char **argv);
+int cmd_tlsrpt(int argc, char **argv);
 /* progname: how the program was invoked ("sendmail", "mailq", "mxrelay"). */
 int cmd_sendmail(int argc, char **argv, const char *progname);
 /* mailq, sendmail -bp: list the queue through the daemon's listing socket. */

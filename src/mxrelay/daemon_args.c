@@ -11,20 +11,21 @@
 #include "config/config.h"
 #include "config/config_path.h"
 
-int daemon_args_parse(int argc, char **argv, const char *usage, bool with_json,
+int daemon_args_parse(int argc, char **argv, const char *usage, unsigned takes,
     struct daemon_args *a)
 {
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "socket", required_argument, NULL, 's' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "day", required_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	*a = (struct daemon_args){ NULL, NULL, false };
+	*a = (struct daemon_args){ NULL, NULL, false, NULL };
 	int opt;
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, with_json ? "c:s:jh" : "c:s:h", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:s:jd:h", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			a->config = optarg;
@@ -33,11 +34,18 @@ int daemon_args_parse(int argc, char **argv, const char *usage, bool with_json,
 			a->socket = optarg;
 			break;
 		case 'j':
-			if (!with_json) {
+			if ((takes & DAEMON_ARGS_JSON) == 0) {
 				fputs(usage, stderr);
 				return EX_USAGE;
 			}
 			a->json = true;
+			break;
+		case 'd':
+			if ((takes & DAEMON_ARGS_DAY) == 0) {
+				fputs(usage, stderr);
+				return EX_USAGE;
+			}
+			a->day = optarg;
 			break;
 		case 'h':
 			fputs(usage, stdout);

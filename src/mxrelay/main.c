@@ -38,6 +38,7 @@ static const struct main_cmd main_cmds[] = {
 	  true },
 	{ "reload", cmd_reload, "make the running daemon take its configuration again", true },
 	{ "status", cmd_status, "print the running daemon's summary (exit 1: not running)", true },
+	{ "tlsrpt", cmd_tlsrpt, "list the day's TLS results, or send the TLS reports now", true },
 	{ "sendmail", main_sendmail, "take a message on stdin the way sendmail(1) does", false },
 };
 
@@ -51,8 +52,8 @@ static void main_usage(FILE *out)
 	    "       mxrelay --help | --version\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof(main_cmds) / sizeof(main_cmds[0]); i++)
 		fprintf(out, "  %-14s %s\n", main_cmds[i].name, main_cmds[i].summary);
-	fprintf(out, "\n-c CONFIG (--config) before COMMAND is handed to check-config, queue, reload\n"
-	    "and status.\n"
+	fprintf(out, "\n-c CONFIG (--config) before COMMAND is handed to check-config, queue, reload,\n"
+	    "status and tlsrpt.\n"
 	    "\"mxrelay COMMAND --help\" describes a command; see mxrelay(1).\n");
 }
 
@@ -65,7 +66,8 @@ static int main_run(const struct main_cmd *cmd, const char *config, int argc, ch
 	if (config == NULL)
 		return cmd->run(argc, argv);
 	if (!cmd->takes_config) {
-		fprintf(stderr, "mxrelay: -c CONFIG goes with check-config and queue, not %s\n",
+		fprintf(stderr, "mxrelay: -c CONFIG goes with check-config, queue, reload, status and "
+		    "tlsrpt, not %s\n",
 		    cmd->name);
 		return EX_USAGE;
 	}
