@@ -134,7 +134,8 @@ class Client:
 
 class Daemon:
     def __init__(self, netns, bins, conf_extra="", listen=None, relay_networks="127.0.0.1/32",
-                 relay_domains="example.test", certs=None, auth_users=None, env=None):
+                 relay_domains="example.test", certs=None, auth_users=None, env=None,
+                 hostname=HOSTNAME):
         self.netns = netns
         self.env = env or {}    # added to the daemon's environment (e.g. LD_PRELOAD)
         self.bins = bins
@@ -144,7 +145,7 @@ class Daemon:
         os.mkdir(self.queue_dir)
         shutil.chown(self.queue_dir, "nobody")
         self.listen = listen or ["127.0.0.1:25 relay"]
-        lines = [f"hostname = {HOSTNAME}", "user = nobody", f"queue_dir = {self.queue_dir}",
+        lines = [f"hostname = {hostname}", "user = nobody", f"queue_dir = {self.queue_dir}",
                  f"relay_networks = {relay_networks}"]
         if relay_domains:
             lines.append(f"relay_domains = {relay_domains}")

@@ -77,3 +77,28 @@ class Certs:
     def wrong_name(self, name="wrong.example"):
         """A certificate the test CA signed, but for a name no test host has."""
         return self.server(name)
+
+
+def tlsa_rdata(certfile, usage=3, selector=1, mtype=1):
+    """The TLSA record data (RFC 6698) matching the first certificate in certfile:
+    "USAGE SELECTOR MTYPE HEX", selector 0 the whole certificate, 1 its
+    SubjectPublicKeyInfo; matching type 0 the DER itself, 1 SHA-256, 2 SHA-512."""
+    import hashlib
+    der = subprocess.run([OPENSSL, "x509", "-in", certfile, "-outform", "DER"],
+                         capture_output=True, check=True).stdout
+    if selector == 1:
+        pem = subprocess.run([OPENSSL, "x509", "-in", certfile, "-noout", "-pubkey"],
+                             capture_output=True, check=True).stdout
+        der = subprocess.run([OPENSSL, "pkey", "-pubin", "-outform", "DER"], input=pem,
+                             capture_output=True, check=True).stdout
+    data = {0: der, 1: hashlib.sha256(der).digest(), 2: hashlib.sha512(der).digest()}[mtype]
+    return f"{usage} {selector} {mtype} {data.hex()}"
+
+
+def chain_file(certfile, *more, dest):
+    """A PEM file holding certfile then the certificates in more (a server's chain)."""
+    with open(dest, "w") as out:
+        for path in (certfile,) + more:
+            with open(path) as f:
+                out.write(f.read())
+    return dest

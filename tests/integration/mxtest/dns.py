@@ -214,6 +214,20 @@ class Nsd:
             time.sleep(0.05)
         raise RuntimeError(f"nsd on {self.addr}:{self.port} did not answer within {timeout}s: {self.log()}")
 
+    def replace(self, owner, rtype, rdata, ttl=60):
+        """owner's records of rtype become rdata alone (then restart() to serve them)."""
+        rtype = rtype.upper()
+        zone = self._zone_for(owner)
+        self.zones[zone] = [r for r in self.zones[zone]
+                            if not (r[0] == absolute(owner) and r[2] == rtype)]
+        return self.record(owner, rtype, rdata, ttl=ttl, zone=zone)
+
+    def restart(self, timeout=10.0):
+        """Stop nsd and start it again on the zones as they are now."""
+        if self.proc is not None:
+            self.proc.stop()
+        return self.start(timeout=timeout)
+
     def log(self):
         out = ""
         for path in (self.logfile, self.logfile + ".out"):
