@@ -47,9 +47,12 @@ unit: asan
 DEB_CACHE ?= build-debs
 TEST_DEBS = fail2ban
 
+# Each test file runs whole on one of $(JOBS) workers (pytest-xdist), each test in a
+# network namespace of its own: most of a test is waiting on real peers.
 integration: asan
 	scripts/unpack-deb $(DEB_CACHE) $(TEST_DEBS)
-	MXR_BIN=$(CURDIR)/$(ASAN_BUILD) MXR_DEB_CACHE=$(CURDIR)/$(DEB_CACHE) $(PYTEST) -q --durations=15 tests/integration
+	MXR_BIN=$(CURDIR)/$(ASAN_BUILD) MXR_DEB_CACHE=$(CURDIR)/$(DEB_CACHE) $(PYTEST) -q --durations=15 \
+	    -n $(JOBS) --dist loadfile tests/integration
 
 fuzz-build: deps-test
 	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DMXR_FUZZ=ON >/dev/null

@@ -260,6 +260,17 @@ def https(netns, certs):
     return make
 
 
+@pytest.fixture
+def short_tmp():
+    """A pathlib directory with a short name (/tmp/mxt-XXXXXXXX), for paths a Unix
+    socket name (108 octets) must hold: pytest's own, under parallel workers, are long."""
+    import pathlib
+    import tempfile
+    d = tempfile.mkdtemp(prefix="mxt-")
+    yield pathlib.Path(d)
+    shutil.rmtree(d, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def certs(tmp_path_factory):
     if shutil.which("openssl") is None:

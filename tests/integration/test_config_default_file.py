@@ -96,7 +96,8 @@ def printed(output, key):
     return values[0]
 
 
-def test_every_command_and_the_daemon_read_the_installed_file(mxr_bin, tmp_path):
+def test_every_command_and_the_daemon_read_the_installed_file(mxr_bin, short_tmp):
+    tmp_path = short_tmp
     installed = installed_path(mxr_bin)
     queue = tmp_path / "installed-queue"
     got = run_in_mount_namespace(mxr_bin, tmp_path, installed,
@@ -116,7 +117,8 @@ def test_every_command_and_the_daemon_read_the_installed_file(mxr_bin, tmp_path)
     assert rc != 0 and str(queue) in out, out
 
 
-def test_a_named_file_wins_and_a_missing_one_is_an_error(mxr_bin, tmp_path):
+def test_a_named_file_wins_and_a_missing_one_is_an_error(mxr_bin, short_tmp):
+    tmp_path = short_tmp
     installed = installed_path(mxr_bin)
     got = run_in_mount_namespace(mxr_bin, tmp_path, installed,
                                  f"listen = 127.0.0.1:2525 relay\nqueue_dir = {tmp_path}/installed-queue\n")

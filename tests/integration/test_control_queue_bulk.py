@@ -193,7 +193,7 @@ def test_options_after_the_subcommand(relay, mxr_bin):
     r = expect_rc(relay.mxrelay("-c", relay.conf, "check-config"), 0)
     assert f"{relay.conf}: configuration ok" in r.stdout, r
     r = expect_rc(relay.mxrelay("-c", relay.conf, "send", "x@y.test"), 64)
-    assert "-c CONFIG goes with check-config and queue" in r.stderr, r
+    assert "-c CONFIG goes with check-config, queue, reload, status and tlsrpt, not send" in r.stderr, r
 
 
 @pytest.mark.slow
