@@ -231,7 +231,12 @@ struct mxr_options {
 	 * NULL: answers are not validated, and DANE never applies.
 	 */
 	const char *dnssec_anchors;
-	const struct mxr_tls_rule *tls_rules;	/* per-domain policies (copied); the first match wins */
+	/*
+	 * Per-domain policies (copied): a rule for the domain itself first,
+	 * else the nearest ".parent" rule; names compare without case or a
+	 * trailing dot.
+	 */
+	const struct mxr_tls_rule *tls_rules;
 	size_t ntls_rules;
 	const struct mxr_sts_store *sts_store;	/* copied; NULL: policies kept in memory only */
 	unsigned sts_fetch_timeout;	/* seconds for one MTA-STS policy fetch; 0: 30 */

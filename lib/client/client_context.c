@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "client_tlspol.h"
+#include "dns/dns_rr.h"
 #include "net/net_tls.h"
 #include "util/hostname.h"
 #include "util/xalloc.h"
@@ -106,7 +107,16 @@ static int cc_copy_rules(struct mxr_context *c, const struct mxr_options *opt, c
 			snprintf(err, errlen, "TLS rule %zu has no domain", i + 1);
 			return -1;
 		}
-		c->rules[i].domain = xstrdup(r->domain);
+		/* The one form a domain is compared in (".parent" keeps its dot). */
+		char key[DNS_RR_NAME_MAX + 1];
+		bool parent = r->domain[0] == '.';
+		key[0] = '.';
+		if (dns_rr_name_key(r->domain + parent, strlen(r->domain + parent), key + parent,
+		    sizeof(key) - parent) == 0) {
+			snprintf(err, errlen, "TLS rule %zu: bad domain", i + 1);
+			return -1;
+		}
+		c->rules[i].domain = xstrdup(key);
 		c->rules[i].policy = r->policy;
 		c->rules[i].match = r->match != NULL ? xstrdup(r->match) : NULL;
 		c->opt.ntls_rules = i + 1;

@@ -522,7 +522,10 @@ static void cs_note_peer_name(struct client_session *s)
 	size_t n = t != NULL ? strcspn(t, " \t") : 0;
 	if (n >= sizeof(s->peer_helo))
 		n = sizeof(s->peer_helo) - 1;
-	log_printable(s->peer_helo, sizeof(s->peer_helo), t != NULL ? t : "", n);
+	/* Kept as a name, not escaped: whoever writes it out escapes it. */
+	for (size_t i = 0; i < n; i++)
+		s->peer_helo[i] = (unsigned char)t[i] < 0x21 || (unsigned char)t[i] > 0x7e ? '?' : t[i];
+	s->peer_helo[n] = '\0';
 }
 
 /* The greeting: a 2xx leads to EHLO, anything else to the next host. */

@@ -174,6 +174,17 @@ static bool cst_judge(struct client_session *s, const char **result_type)
 	return false;
 }
 
+/* An MTA-STS testing policy that does not list the host: what enforce would refuse. */
+static bool cst_unlisted(struct client_session *s, const char **result_type, char *detail,
+    size_t len)
+{
+	if (!s->plan.unlisted)
+		return false;
+	*result_type = "validation-failure";
+	snprintf(detail, len, "MX host %s is not among the MX hosts of the policy", s->cfg.mx_host);
+	return true;
+}
+
 bool client_session_tls_done(struct client_session *s)
 {
 	const char *result_type;
@@ -193,6 +204,8 @@ bool client_session_tls_done(struct client_session *s)
 		return false;
 	}
 	/* Under testing a failure is only reported (RFC 8461 5); delivery goes on. */
+	if (ok && cst_unlisted(s, &result_type, detail, sizeof(detail)))
+		ok = false;
 	cst_report(s, ok ? NULL : result_type, ok ? NULL : detail);
 	s->tls_on = true;
 	s->tls_verified = net_conn_tls_verified(s->conn);

@@ -169,6 +169,7 @@ static bool ctp_sts(const struct client_tlspol_in *in, struct client_tlsplan *p,
 	if (in->sts->mode == STS_MODE_TESTING) {
 		/* RFC 8461 5: deliver as before, and report what enforce would have refused. */
 		p->testing = true;
+		p->unlisted = !listed;
 		p->need = CLIENT_TLS_MAY;
 		return true;
 	}

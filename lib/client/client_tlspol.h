@@ -69,6 +69,7 @@ enum client_tls_need {
 struct client_tlsplan {
 	enum mxr_tls_policy applied;	/* the level that applied, for results and logs */
 	bool testing;			/* MTA-STS testing: check and report, never refuse */
+	bool unlisted;			/* testing: the host is not among the policy's MX hosts */
 	bool relaxed;			/* "TLS-Required: No" lowered a published policy to may */
 	enum client_tls_need need;
 	bool implicit;			/* TLS from the first byte */

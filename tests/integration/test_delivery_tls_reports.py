@@ -154,3 +154,28 @@ def test_reports_are_off_without_an_organization(world, mxrelayd, mxr_bin, certs
 
     assert sent.returncode != 0 and "tlsrpt_organization" in sent.stderr, sent.stderr
     assert web.posts("/tlsrpt") == []
+
+
+def test_a_testing_policy_delivers_and_counts_what_enforce_would_refuse(dns, https, postfix,
+                                                                       mxrelayd, mxr_bin, certs):
+    # RFC 8461 5: testing mode delivers as before; the failure goes to the report.
+    dns.mx("sts.test", [(10, "mx.sts.test")]).a("mx.sts.test", "127.0.0.11")
+    dns.record("_mta-sts.sts.test", "TXT", "v=STSv1; id=t1;").a("mta-sts.sts.test", WEB_ADDR)
+    dns.start()
+    web = https(WEB_ADDR, hosts=["mta-sts.sts.test"])
+    web.policy("sts.test", "version: STSv1\nmode: testing\nmx: mx.other.test\nmax_age: 86400\n")
+    pf = postfix("127.0.0.11", domains=["sts.test"], cert=certs.server("mx.sts.test"))
+    d = mxrelayd(relay_domains="", certs=certs, conf_extra=(
+        f"dns_server = 127.0.0.53\nca_file = {certs.ca_file}\nretry_intervals = 1h\n"
+        "tlsrpt_organization = Example Relay Operator\n"))
+
+    submit("bob@sts.test")
+    wait_for("bob delivered", lambda: "status=delivered" in d.log(), describe=d.describe)
+    assert "tls_policy=mta-sts-testing" in d.log()
+    assert len(pf.messages()) == 1
+
+    listing = tlsrpt(mxr_bin, d, "list", "--json")
+    assert listing.returncode == 0, listing.stderr
+    rows = json.loads(listing.stdout)
+    got = [(r["domain"], r["policy_type"], r["result"], r["sessions"]) for r in rows]
+    assert got == [("sts.test", "sts", "validation-failure", 1)], rows

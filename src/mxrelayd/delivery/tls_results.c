@@ -144,6 +144,21 @@ static const char *tr_s(const char *s)
 	return s != NULL ? s : "";
 }
 
+/*
+ * A copy of peer-influenced text for the store and the report: octets
+ * outside printable ASCII become '?', at most 300 of them. Not escaped:
+ * the report's JSON writer and the listing escape what they write.
+ */
+static char *tr_clean(const char *s)
+{
+	size_t n = strnlen(s, 300);
+	char *out = xmalloc(n + 1);
+	for (size_t i = 0; i < n; i++)
+		out[i] = (unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e ? '?' : s[i];
+	out[n] = '\0';
+	return out;
+}
+
 void tls_results_count(struct tls_results *t, const struct mxr_tls_report *rep, int64_t now)
 {
 	bool failed = rep->result_type != NULL;
@@ -171,8 +186,9 @@ void tls_results_count(struct tls_results *t, const struct mxr_tls_report *rep, 
 		    strcmp(r->mx_host, key[5]) == 0 && strcmp(r->mx_ip, key[6]) == 0)
 			break;
 	if (r == NULL) {
-		if (t->n >= TLS_RESULTS_MAX)
-			tls_results_flush(t);
+		/* At the cap the counts go to the store now; a store that refuses loses this one. */
+		if (t->n >= TLS_RESULTS_MAX && tls_results_flush(t) != 0)
+			return;
 		r = xcalloc(1, sizeof(*r));
 		r->hash = h;
 		r->day = day;
@@ -190,12 +206,10 @@ void tls_results_count(struct tls_results *t, const struct mxr_tls_report *rep, 
 	}
 	r->sessions++;
 	if (failed) {
-		char pr[400];
 		free(r->mx_helo);
-		r->mx_helo = xstrdup(tr_s(rep->mx_helo));
+		r->mx_helo = tr_clean(tr_s(rep->mx_helo));
 		free(r->detail);
-		r->detail = xstrdup(log_printable(pr, sizeof(pr), tr_s(rep->detail),
-		    strlen(tr_s(rep->detail))));
+		r->detail = tr_clean(tr_s(rep->detail));
 	} else if (r->mx_helo == NULL) {
 		r->mx_helo = xstrdup("");
 		r->detail = xstrdup("");

@@ -8,7 +8,8 @@
  * success counts per policy; a failure per result type, MX host and
  * addresses, as the report's failure-details are), and the flush.
  * Never: sends anything; keeps more than TLS_RESULTS_MAX keys in memory
- * (past it, it stores at once).
+ * (at the cap it stores at once, and drops the new count when the store
+ * refuses).
  */
 #ifndef MXR_TLS_RESULTS_H
 #define MXR_TLS_RESULTS_H
