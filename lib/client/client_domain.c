@@ -102,6 +102,13 @@ struct client_domain {
 static void cd_try_next(struct client_domain *d);
 static void cd_lookup(struct client_domain *d);
 
+/* An outcome the domain makes itself (no host answered): the domain's level as its policy. */
+static void cd_outcome_init(const struct client_domain *d, struct client_outcome *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->tls_policy = d->level;
+}
+
 /* Free what a host owns. */
 static void cd_host_clear(struct client_host *h)
 {
@@ -481,7 +488,7 @@ static void cd_try_next(struct client_domain *d)
 	if (d->have_fail) {
 		o = d->fail;
 	} else {
-		memset(&o, 0, sizeof(o));
+		cd_outcome_init(d, &o);
 		o.stage = MXR_STAGE_CONNECT;
 		snprintf(o.esc, sizeof(o.esc), "4.4.1");
 		snprintf(o.text, sizeof(o.text), "no mail host for %s could be reached", d->domain);
@@ -503,7 +510,7 @@ static void cd_on_dns(const struct dns_mx_result *res, void *arg)
 		client_observer_resolved(d->ctx->opt.observer, d->resolve_started);
 	d->resolve_started = 0;
 	struct client_outcome o;
-	memset(&o, 0, sizeof(o));
+	cd_outcome_init(d, &o);
 	o.stage = MXR_STAGE_RESOLVE;
 	if (res->status != DNS_OK || res->nhosts == 0) {
 		o.status = res->status == DNS_PERMFAIL ? MXR_PERMFAIL : MXR_TEMPFAIL;
@@ -603,7 +610,7 @@ static void cd_kick_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	if (!ok) {
 		struct client_outcome o;
-		memset(&o, 0, sizeof(o));
+		cd_outcome_init(d, &o);
 		o.status = MXR_PERMFAIL;
 		o.stage = MXR_STAGE_RESOLVE;
 		snprintf(o.esc, sizeof(o.esc), "5.1.2");
@@ -637,7 +644,7 @@ static void cd_lookup(struct client_domain *d)
 {
 	struct mxr_context *ctx = d->ctx;
 	struct client_outcome o;
-	memset(&o, 0, sizeof(o));
+	cd_outcome_init(d, &o);
 	o.status = MXR_PENDING;
 	o.stage = MXR_STAGE_RESOLVE;
 	const char *target = d->domain;

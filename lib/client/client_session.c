@@ -8,7 +8,8 @@
  * and the reply reader. The transaction states (MAIL to
  * RSET) are handed to client_txn.
  * Never: logs credentials or AUTH payloads, sends credentials in the clear
- * unless the TLS policy is "none", keeps a connection that failed or whose
+ * or, under a level that promises it, to a server not authenticated; keeps
+ * a connection that failed or whose
  * last reply was not 2xx for another message, or frees itself from inside
  * a callback.
  */
@@ -406,9 +407,18 @@ static void cs_b64(const void *in, size_t n, char *out)
 static void cs_auth(struct client_session *s)
 {
 	struct client_outcome o;
-	if (!s->tls_on && s->plan.need != CLIENT_TLS_NONE) {
+	/*
+	 * A password goes only over TLS, and, where the level promises an
+	 * authenticated server (verify, implicit, dane-only, DANE records), only
+	 * to one that proved who it is: dane-only whose records were all
+	 * unusable is still dane-only.
+	 */
+	bool promised = s->plan.need == CLIENT_TLS_AUTH || s->plan.applied == MXR_TLS_DANE_ONLY ||
+	    s->plan.applied == MXR_TLS_REQUIRED || s->plan.applied == MXR_TLS_IMPLICIT;
+	if (!s->tls_on || (promised && s->tls_auth == MXR_TLS_AUTH_NONE)) {
 		client_session_outcome_text(s, &o, MXR_TEMPFAIL, MXR_STAGE_AUTH, 0, "4.7.0",
-		    "refusing to send credentials to %s without TLS", s->cfg.mx_host);
+		    "refusing to send credentials to %s %s", s->cfg.mx_host, !s->tls_on ?
+		    "without TLS" : "before its certificate was authenticated");
 		client_session_fail_quit(s, &o);
 		return;
 	}

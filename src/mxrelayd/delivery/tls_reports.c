@@ -32,6 +32,8 @@
 /* How often the daily run is looked at, and how long results are kept. */
 #define TRS_CHECK_SECONDS 300
 #define TRS_KEEP_DAYS 14
+/* A day whose report failed for now (a lookup, the store) is tried again this much later. */
+#define TRS_RETRY_SECONDS 3600
 /* Reports start this long after midnight UTC, plus up to TRS_SPREAD_SECONDS at random. */
 #define TRS_START_SECONDS 300
 #define TRS_SPREAD_SECONDS 1800
@@ -39,6 +41,11 @@
 #define TRS_POST_TIMEOUT_MS 60000u
 /* Rows of one domain and day read for a report. */
 #define TRS_ROWS_MAX 10000
+
+/* A day that failed for now, and when it may be tried again. */
+struct trs_hold {
+	int64_t day, at;
+};
 
 /* One stored row, copied. */
 struct trs_row {
@@ -67,6 +74,8 @@ struct tls_reports {
 	char *text;				/* owned: what each domain came to */
 	size_t textlen;
 	bool all_ok;
+	bool retry;				/* a domain failed for now: the day is tried again */
+	struct trs_hold held[TRS_KEEP_DAYS];	/* by day: not tried again before at */
 	tls_reports_done_fn *done;
 	void *done_arg;
 	/* the domain under way */
@@ -316,13 +325,19 @@ static void trs_domain_done(struct tls_reports *r, bool forget)
 	log_msg(LOG_LVL_INFO, "event=tls-report domain=%s day=%lld report_id=%s outcome=\"%s\"",
 	    domain, (long long)r->day, r->report_id,
 	    log_printable(pr, sizeof(pr), r->outcome, strlen(r->outcome)));
-	if (!r->keep) {
+	/*
+	 * A report made (or a domain that takes none) is remembered and its
+	 * rows go; one that failed for now is tried again at the next run.
+	 */
+	if (!r->keep && forget) {
 		char err[256];
 		if (queue_tlsrpt_reported(r->q, r->day, domain, r->report_id, r->outcome, trs_now(),
-		    forget, err, sizeof(err)) != 0)
+		    true, err, sizeof(err)) != 0)
 			log_msg(LOG_LVL_WARN, "event=tls-report-not-recorded domain=%s reason=\"%s\"",
 			    domain, err);
 	}
+	if (!forget)
+		r->retry = true;
 	r->cur++;
 	event_active(r->step, 0, 0);
 }
@@ -552,6 +567,11 @@ static void trs_next_domain(struct tls_reports *r)
 	}
 	/* The run is over. */
 	r->running = false;
+	if (r->retry && !r->keep) {
+		struct trs_hold *h = &r->held[(r->day / 86400) % TRS_KEEP_DAYS];
+		h->day = r->day;
+		h->at = trs_now() + TRS_RETRY_SECONDS;
+	}
 	for (size_t i = 0; i < r->ndomains; i++)
 		free(r->domains[i]);
 	free(r->domains);
@@ -598,6 +618,7 @@ bool tls_reports_send(struct tls_reports *r, int64_t day, tls_reports_done_fn *d
 	trs_rows_free(&rows);
 	r->cur = 0;
 	r->all_ok = true;
+	r->retry = false;
 	r->done = done;
 	r->done_arg = arg;
 	event_active(r->step, 0, 0);
@@ -619,6 +640,9 @@ static void trs_timer_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	/* The oldest day kept that is over and has results not yet reported. */
 	for (int64_t day = today - TRS_KEEP_DAYS * 86400; day < today; day += 86400) {
+		const struct trs_hold *h = &r->held[(day / 86400) % TRS_KEEP_DAYS];
+		if (h->day == day && now < h->at)
+			continue;
 		struct trs_rows rows = { .want_domains = true };
 		bool pending = false;
 		if (queue_tlsrpt_list(r->q, day, day, NULL, trs_take_row, &rows, err, sizeof(err)) > 0)
