@@ -21,6 +21,9 @@ Fixtures:
   fakesmtp      factory: fakesmtp("127.0.0.11", replies={...}) scriptable server
   postfix       factory: postfix("127.0.0.11", domains=[...], main={...}) a private
                 Postfix instance delivering to a Maildir (skips without Postfix)
+  postgres      factory: postgres(tcp=None, settings={}) a private PostgreSQL
+                cluster (mxtest/postgres.py), started; .database(name),
+                .stop(mode), .start(); removed at teardown
   certs         the session's test CA and server certificates
   https         factory: https("127.0.0.80") HTTPS server choosing certificates by
                 SNI; srv.policy(domain, text), srv.route(), srv.delay(); records requests
@@ -50,6 +53,7 @@ from mxtest.dnssec import DnssecBed, RecordingProxy  # noqa: E402
 from mxtest.fakesmtp import FakeSmtp  # noqa: E402
 from mxtest.https import HttpsServer  # noqa: E402
 from mxtest.postfix import Postfix  # noqa: E402
+from mxtest import postgres as _postgres  # noqa: E402
 from mxtest.smtpd import SmtpSink  # noqa: E402
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -250,6 +254,24 @@ def postfix(netns):
     def make(addr="127.0.0.11", **kw):
         return Postfix(netns, addr=addr, **kw).start()
     return make
+
+
+@pytest.fixture
+def postgres(netns):
+    """postgres(tcp=None, settings=None) -> a started mxtest.postgres.PgCluster of this test."""
+    why = _postgres.available()
+    if why is not None:
+        pytest.skip(why)
+    clusters = []
+
+    def make(**kw):
+        c = _postgres.PgCluster(**kw)
+        clusters.append(c)
+        netns.peers.append(c)
+        return c.start()
+    yield make
+    for c in clusters:
+        c.destroy()
 
 
 @pytest.fixture

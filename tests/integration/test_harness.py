@@ -110,3 +110,19 @@ def test_bad_certificates_do_not_verify(fakesmtp, certs):
     srv.settle()
     srv2.settle()
     assert srv.sessions[0].tls_error
+
+
+def test_private_postgresql_starts_fast_durable_and_restarts(postgres):
+    pg = postgres()
+    # A copy of the session's initdb: starting is a fraction of a second after the first.
+    assert pg.start_seconds < 10, pg.start_seconds
+    db = pg.database("harness")
+    assert pg.rows("SHOW fsync") == [["on"]]
+    assert pg.rows("SHOW synchronous_commit") == [["on"]]
+    db.sql("CREATE TABLE t (v text)")
+    db.sql("INSERT INTO t VALUES ('kept')")
+    # As a crash: no checkpoint; WAL recovery brings the committed row back.
+    pg.stop("immediate")
+    pg.start()
+    assert db.rows("SELECT v, NULL FROM t") == [["kept", None]]
+    assert db.value("SELECT current_user") == "postgres"
