@@ -256,6 +256,15 @@ static const char *reload_fixed_changed(const struct config *old, const struct c
 	const char *key = NULL;
 	if (strcmp(old->queue_dir, c->queue_dir) != 0)
 		key = "queue_dir";
+	else if (old->queue_backend != c->queue_backend)
+		key = "queue_backend";
+	else if ((old->queue_dsn == NULL) != (c->queue_dsn == NULL) ||
+	    (old->queue_dsn != NULL && strcmp(old->queue_dsn, c->queue_dsn) != 0))
+		key = "queue_dsn";
+	else if (strcmp(old->node_id, c->node_id) != 0)
+		key = "node_id";
+	else if (old->queue_lease_time != c->queue_lease_time)
+		key = "queue_lease_time";
 	else if ((old->user == NULL) != (c->user == NULL) ||
 	    (old->user != NULL && strcmp(old->user, c->user) != 0))
 		key = "user";

@@ -120,6 +120,7 @@ static void cfg_set_defaults(struct config *c)
 	static const unsigned retry[] = { 300, 600, 1200, 1800, 3600, 7200, 14400 };
 	c->queue_dir = xstrdup("/var/spool/mxrelay");
 	c->queue_reserve = 8ULL * 1024 * 1024;
+	c->queue_lease_time = 60;
 	c->log_level = LOG_LVL_INFO;
 	c->syslog_socket = xstrdup("/dev/log");
 	c->local_sender_any = true;
@@ -324,6 +325,7 @@ void config_free(struct config *c)
 	free(c->source_addr);
 	free(c->ca_file);
 	config_tls_free(c);
+	config_queue_free(c);
 	for (size_t i = 0; i < c->nroutes; i++) {
 		free(c->routes[i].auth_user);
 		free(c->routes[i].password_file);

@@ -244,6 +244,8 @@ int cfg_finish(struct cfg_parser *p)
 		c->hostname = cfg_default_hostname();
 	if (c->helo_name == NULL)
 		c->helo_name = xstrdup(c->hostname);
+	if (cfg_finish_queue(p) < 0)
+		return -1;
 	if (cfg_finish_tls(p, cfg_line_of(p, "dnssec_trust_anchor"), cfg_line_of(p, "tlsrpt_sender")) < 0)
 		return -1;
 	if (c->control_socket == NULL) {

@@ -93,6 +93,25 @@ int cfg_finish_tls(struct cfg_parser *p, unsigned anchor_line, unsigned sender_l
 /* Free what config_tls.c added to c. */
 void config_tls_free(struct config *c);
 cfg_setter cfg_set_smarthost;		/* smarthost (config_routes.c) */
+cfg_setter cfg_set_queue_backend;	/* queue_backend (config_queue.c) */
+cfg_setter cfg_set_queue_dsn;		/* queue_dsn (config_queue.c) */
+cfg_setter cfg_set_node_id;		/* node_id (config_queue.c) */
+
+/*
+ * The queue keys once the file is read (config_queue.c): postgresql
+ * needs queue_dsn and sqlite takes none; a passfile the DSN names is
+ * read for its password; node_id defaults to the host name. 0, or -1.
+ */
+int cfg_finish_queue(struct cfg_parser *p);
+/* Free what config_queue.c added to c. */
+void config_queue_free(struct config *c);
+/*
+ * The password of the first line of a libpq passfile (text[0..len),
+ * "host:port:database:user:password", "*" a wildcard, "\:" and "\\"
+ * escaped) matching host, port, db and user, into out: true when one did.
+ */
+bool config_queue_pgpass_find(const char *text, size_t len, const char *host, const char *port,
+    const char *db, const char *user, char *out, size_t outlen);
 
 /* ---- checks of the whole (config_check.c) ------------------------------- */
 

@@ -9,7 +9,7 @@
  * printer below, and a key without one makes config_print fail (the unit
  * test runs it over every key).
  * Never: prints a password (a route's password-file path is printed, its
- * contents never are); changes the configuration.
+ * contents never are; queue_dsn is printed masked); changes the configuration.
  */
 #include "config/config_print.h"
 
@@ -221,6 +221,25 @@ static void config_print_retry(FILE *out, const struct config *c, const char *ke
 	fputc('\n', out);
 }
 
+static void config_print_queue_backend(FILE *out, const struct config *c, const char *key)
+{
+	fprintf(out, "%s = %s\n", key, c->queue_backend == CFG_QUEUE_POSTGRESQL ? "postgresql" :
+	    "sqlite");
+}
+
+/* queue_dsn with its password masked: never printed as it is. */
+static void config_print_queue_dsn(FILE *out, const struct config *c, const char *key)
+{
+	char masked[CFG_LINE_MAX];
+	config_queue_dsn_mask(c->queue_dsn, masked, sizeof(masked));
+	fprintf(out, "%s =%s%s\n", key, c->queue_dsn != NULL ? " " : "", masked);
+}
+
+static void config_print_node_id(FILE *out, const struct config *c, const char *key)
+{
+	fprintf(out, "%s = %s\n", key, c->node_id != NULL ? c->node_id : "");
+}
+
 /* The keys with their own syntax, by name. */
 static const struct config_print_special {
 	const char *name;
@@ -245,6 +264,9 @@ static const struct config_print_special {
 	{ "smarthost", config_print_smarthost },
 	{ "route", config_print_routes },
 	{ "retry_intervals", config_print_retry },
+	{ "queue_backend", config_print_queue_backend },
+	{ "queue_dsn", config_print_queue_dsn },
+	{ "node_id", config_print_node_id },
 };
 
 /* Print one key of a plain type. */

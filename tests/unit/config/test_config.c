@@ -270,6 +270,21 @@ static const struct error_case error_cases[] = {
 	{ L "metrics_destinations = lots\n", "t.conf:2: metrics_destinations: 'lots' is not a number" },
 	{ L "metrics_destinations = 0\n", NULL },
 	{ L "metrics_destinations = 1000\n", NULL },
+	{ L "queue_backend = mysql\n", "t.conf:2: queue_backend: 'mysql' is not sqlite or postgresql" },
+	{ L "\nqueue_backend = postgresql\n", "t.conf:3: queue_backend: postgresql needs queue_dsn" },
+	{ L "queue_dsn = postgresql://db/mx\n", "t.conf:2: queue_dsn: only for queue_backend = postgresql" },
+	{ L "queue_backend = postgresql\nqueue_dsn = postgresql://db/mx?colour=blue\n", "t.conf:3: queue_dsn: not a PostgreSQL connection string: invalid URI query parameter: \"colour\"" },
+	{ L "queue_backend = postgresql\nqueue_dsn = host=db dbname\n", "t.conf:3: queue_dsn: not a PostgreSQL connection string: " },
+	{ L "queue_backend = postgresql\nqueue_dsn = host=db colour=blue\n", "t.conf:3: queue_dsn: not a PostgreSQL connection string: invalid connection option \"colour\"" },
+	{ L "queue_backend = postgresql\nqueue_dsn = host=db dbname=mx\n", NULL },
+	{ L "queue_backend = postgresql\nqueue_dsn = postgresql://mx@db.test:5433/mx?sslmode=require\n", NULL },
+	{ L "queue_backend = postgresql\nqueue_dsn = postgresql://mx@db/mx?passfile=@MISSING@\n", "t.conf:3: queue_dsn: passfile: cannot read" },
+	{ L "queue_backend = postgresql\nqueue_dsn = postgresql://mx@db/mx?passfile=@PW@\n", NULL },
+	{ L "node_id = relay 1\n", "t.conf:2: node_id: expected one value" },
+	{ L "node_id = relay/1\n", "t.conf:2: node_id: 'relay/1' is not 1 to 63 letters, digits" },
+	{ L "node_id = relay-1.a_b\n", NULL },
+	{ L "queue_lease_time = 2s\n", "t.conf:2: queue_lease_time: '2s' is out of range (5s..1h)" },
+	{ L "queue_lease_time = 30s\n", NULL },
 };
 
 static void test_errors(void **state)

@@ -96,6 +96,15 @@ char *config_trust_anchor_read(const char *path, char *err, size_t errlen);
 /* Debian's copy of the DNS root zone's trust anchor (package dns-root-data). */
 #define CFG_DEFAULT_TRUST_ANCHOR "/usr/share/dns/root.key"
 
+/* Where the queue lives (queue_backend). */
+enum cfg_queue_backend {
+	CFG_QUEUE_SQLITE,	/* queue.db in queue_dir: one node (the default) */
+	CFG_QUEUE_POSTGRESQL,	/* the database queue_dsn names, shared by a fleet */
+};
+
+/* Longest node_id. */
+#define CFG_NODE_ID_MAX 63
+
 struct config {
 	char *path;			/* file it came from, or "(embedded default)" */
 	unsigned *key_line;		/* owned: per key (config_key_info order), the line it was first set on, 0 if not */
@@ -103,6 +112,13 @@ struct config {
 	char *queue_dir;
 	unsigned queue_dir_line;	/* where queue_dir was set, 0 for the default */
 	uint64_t queue_reserve;		/* octets kept back for a full disk, default 8 MiB; 0 none */
+	enum cfg_queue_backend queue_backend;
+	char *queue_dsn;		/* postgresql: libpq connection string; may hold a
+					   password: print and log only config_queue_dsn_mask's form */
+	char *queue_password;		/* owned, secret: from the DSN's passfile, read at load
+					   (as root); NULL when none; wiped when freed */
+	char *node_id;			/* this node in a fleet (claims, logs); default: host name */
+	unsigned queue_lease_time;	/* postgresql: seconds a claim lasts unrenewed, default 60 */
 	char *user;			/* drop to this user after binding (when started as root); NULL: CFG_DEFAULT_USER */
 	char *control_socket;		/* queue control socket path */
 	char *local_socket;		/* local submission socket (sendmail), its directory 0755
@@ -233,6 +249,14 @@ void config_free(struct config *c);
  * with "FILE:LINE: queue_dir: ..." in err.
  */
 int config_check_queue_dir(const struct config *c, char *err, size_t errlen);
+/*
+ * dsn with its password (URI user:password@, password= in the query or
+ * in the keyword=value form) replaced by "*****", into out (always
+ * terminated): what may be printed or logged.
+ */
+void config_queue_dsn_mask(const char *dsn, char *out, size_t outlen);
+/* Whether s is a node_id: 1 to CFG_NODE_ID_MAX letters, digits, '.', '-', '_'. */
+bool config_queue_node_id_valid(const char *s);
 /* The embedded default, as text (for `mxrelay check-config --default`). */
 const char *config_default_text(void);
 
