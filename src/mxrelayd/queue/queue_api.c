@@ -11,16 +11,40 @@
  */
 #include "queue_backend.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "util/xalloc.h"
 
 /* ---- the store ---- */
 
 struct queue_store *queue_store_open(struct event_base *base, const char *dir,
     char *err, size_t errlen)
 {
-	/* One backend for now; the configuration will name it. */
 	return queue_sqlite_ops.open(base, dir, err, errlen);
+}
+
+struct queue_store *queue_store_open_with(struct event_base *base, const char *dir,
+    const struct queue_open_opts *opts, char *err, size_t errlen)
+{
+	if (opts == NULL || opts->dsn == NULL)
+		return queue_sqlite_ops.open(base, dir, err, errlen);
+	snprintf(err, errlen, "queue_backend postgresql: not built yet");
+	return NULL;
+}
+
+int queue_store_schema_version(struct queue_store *q, int *version, int *newest, char *err,
+    size_t errlen)
+{
+	int v = q->ops->schema_version(q, newest, err, errlen);
+	*version = v;
+	return v < 0 ? -1 : 0;
+}
+
+const char *queue_store_backend(const struct queue_store *q)
+{
+	return q->ops->name;
 }
 
 void queue_store_close(struct queue_store *q)
@@ -170,6 +194,64 @@ size_t queue_due_claimed(const struct queue_store *q)
 	return q->ops->due_claimed(q);
 }
 
+void queue_due_fetch(struct queue_store *q, time_t now, size_t limit, queue_due_cb *cb, void *arg)
+{
+	q->ops->due_fetch(q, now, limit, cb, arg);
+}
+
+void queue_fetch(struct queue_store *q, const struct queue_fetch_req *req, queue_fetch_cb *cb,
+    void *arg)
+{
+	q->ops->fetch(q, req, cb, arg);
+}
+
+void queue_recover_fetch(struct queue_store *q, time_t quiet_since, queue_recover_cb *cb,
+    void *arg)
+{
+	q->ops->recover_fetch(q, quiet_since, cb, arg);
+}
+
+bool queue_store_available(const struct queue_store *q)
+{
+	return q == NULL || q->ops->available(q);
+}
+
+void queue_store_set_wakeup(struct queue_store *q, void (*fn)(void *arg), void *arg)
+{
+	if (q->ops->set_wakeup != NULL)
+		q->ops->set_wakeup(q, fn, arg);
+}
+
+/* ---- destinations shared by a fleet ---- */
+
+bool queue_store_shared(const struct queue_store *q)
+{
+	return q != NULL && q->ops->dest_acquire != NULL;
+}
+
+void queue_dest_acquire(struct queue_store *q, const char *key, unsigned max, queue_slot_cb *cb,
+    void *arg)
+{
+	q->ops->dest_acquire(q, key, max, cb, arg);
+}
+
+void queue_dest_release(struct queue_store *q, const char *key, int slot)
+{
+	if (q->ops->dest_release != NULL && slot > 0)
+		q->ops->dest_release(q, key, slot);
+}
+
+void queue_dest_publish(struct queue_store *q, const struct queue_dest_state *st)
+{
+	if (q->ops->dest_publish != NULL)
+		q->ops->dest_publish(q, st);
+}
+
+void queue_dest_fetch(struct queue_store *q, int64_t since, queue_dests_cb *cb, void *arg)
+{
+	q->ops->dest_fetch(q, since, cb, arg);
+}
+
 /* ---- reading ---- */
 
 int queue_query_message(struct queue_store *q, const char *id, struct queue_msg *m,
@@ -253,8 +335,72 @@ void queue_query_rcpts_free(struct queue_rcpt *r, size_t n)
 			free(r[i].history[k].mx);
 		}
 		free(r[i].history);
+		free(r[i].claim_node);
 	}
 	free(r);
+}
+
+void queue_fetched_clear(struct queue_fetched *f)
+{
+	if (f == NULL)
+		return;
+	queue_query_msg_clear(&f->m);
+	queue_query_rcpts_free(f->rcpts, f->nrcpts);
+	queue_body_close(f->body);
+	memset(f, 0, sizeof(*f));
+}
+
+void queue_recover_list_free(struct queue_recover_list *l)
+{
+	if (l == NULL)
+		return;
+	free(l->bounce);
+	free(l->done);
+	memset(l, 0, sizeof(*l));
+}
+
+size_t queue_header_end(const char *buf, size_t len)
+{
+	for (size_t i = 0; i + 1 < len; i++) {
+		if (buf[i] != '\n')
+			continue;
+		if (buf[i + 1] == '\n')
+			return i + 2;
+		if (buf[i + 1] == '\r' && i + 2 < len && buf[i + 2] == '\n')
+			return i + 3;
+	}
+	return 0;
+}
+
+/* Read by pieces of this size while looking for the end of the header section. */
+#define QUEUE_API_HEADER_STEP (64 * 1024)
+
+int queue_source_headers(const struct mxr_source *src, size_t cap, char **out, size_t *outlen)
+{
+	uint64_t want = src->size < cap ? src->size : cap;
+	char *buf = xmalloc((size_t)want + 1);
+	size_t len = 0, end = 0;
+	*out = NULL;
+	*outlen = 0;
+	while (len < want && end == 0) {
+		size_t step = want - len > QUEUE_API_HEADER_STEP ? QUEUE_API_HEADER_STEP :
+		    (size_t)(want - len);
+		ssize_t r = src->read_at(src->arg, len, buf + len, step);
+		if (r <= 0) {
+			free(buf);
+			return -1;
+		}
+		size_t from = len > 2 ? len - 2 : 0;
+		len += (size_t)r;
+		size_t e = queue_header_end(buf + from, len - from);
+		end = e ? from + e : 0;
+	}
+	if (end != 0)
+		len = end;
+	buf[len] = '\0';
+	*out = buf;
+	*outlen = len;
+	return 1;
 }
 
 static const char *const queue_api_state_names[] = {

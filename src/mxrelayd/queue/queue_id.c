@@ -42,6 +42,17 @@ void queue_id_new(char out[QUEUE_ID_LEN + 1])
 	out[QUEUE_ID_LEN] = '\0';
 }
 
+void queue_id_at(time_t t, char out[QUEUE_ID_LEN + 1])
+{
+	uint64_t us = t > 0 ? (uint64_t)t * 1000000u : 0;
+	for (int i = 10; i >= 0; i--) {
+		out[i] = queue_id_alphabet[us & 31u];
+		us >>= 5;
+	}
+	memset(out + 11, '0', QUEUE_ID_LEN - 11);
+	out[QUEUE_ID_LEN] = '\0';
+}
+
 bool queue_id_valid(const char *s)
 {
 	if (s == NULL || strlen(s) != QUEUE_ID_LEN)

@@ -20,6 +20,7 @@
 
 #include "queue/queue_store.h"
 #include "queue_backend.h"
+#include "queue_claims.h"
 
 #define QUEUE_CHUNK (64 * 1024)		/* body chunk size: every chunk but the last is full */
 #define QUEUE_SPILL (256 * 1024)	/* bodies larger than this go to a spool file (queue_spool.c) */
@@ -90,14 +91,6 @@ enum queue_rstmt {
 	QR_MSG_SIZE,
 	QR_BODY_CHUNK,
 	QR_COUNT_
-};
-
-/* A set of claimed recipient ids (open addressing), loop thread only. */
-struct queue_claims {
-	int64_t *slots;			/* 0 = empty, -1 = deleted; owned */
-	size_t cap;			/* power of two */
-	size_t used;			/* live entries */
-	size_t filled;			/* live + deleted */
 };
 
 struct queue_sqlite {
@@ -303,8 +296,5 @@ void queue_spool_remove_doomed(struct queue_sqlite *q);
 /* Remove every spool file no committed message names; the number removed, or -1. */
 long queue_spool_clean(struct queue_sqlite *q, char *err, size_t errlen);
 
-/* queue_due.c: the claim set. */
-void queue_due_release(struct queue_claims *c, int64_t id);
-void queue_due_free_claims(struct queue_claims *c);
 
 #endif

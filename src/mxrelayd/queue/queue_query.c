@@ -206,20 +206,6 @@ long queue_sqlite_query_list(struct queue_store *store, queue_list_fn *fn, void 
 	}
 }
 
-/* Find the end of the header section in buf[0..len); 0 when not there yet. */
-static size_t queue_query_header_end(const char *buf, size_t len)
-{
-	for (size_t i = 0; i + 1 < len; i++) {
-		if (buf[i] != '\n')
-			continue;
-		if (buf[i + 1] == '\n')
-			return i + 2;
-		if (buf[i + 1] == '\r' && i + 2 < len && buf[i + 2] == '\n')
-			return i + 3;
-	}
-	return 0;
-}
-
 int queue_sqlite_query_headers(struct queue_store *store, const char *id, size_t cap, char **out,
     size_t *outlen, char *err, size_t errlen)
 {
@@ -233,30 +219,11 @@ int queue_sqlite_query_headers(struct queue_store *store, const char *id, size_t
 		queue_query_msg_clear(&m);
 		return found == 0 ? 0 : -1;
 	}
-	uint64_t want = src.size < cap ? src.size : cap;
-	char *buf = xmalloc((size_t)want + 1);
-	size_t len = 0, end = 0;
-	while (len < want && end == 0) {
-		size_t step = want - len > QUEUE_CHUNK ? QUEUE_CHUNK : (size_t)(want - len);
-		ssize_t r = src.read_at(src.arg, len, buf + len, step);
-		if (r <= 0) {
-			queue_sqlite_body_close(b);
-			free(buf);
-			snprintf(err, errlen, "read body of %s failed", id);
-			return -1;
-		}
-		size_t from = len > 2 ? len - 2 : 0;
-		len += (size_t)r;
-		size_t e = queue_query_header_end(buf + from, len - from);
-		end = e ? from + e : 0;
-	}
+	int rc = queue_source_headers(&src, cap, out, outlen);
 	queue_sqlite_body_close(b);
-	if (end != 0)
-		len = end;
-	buf[len] = '\0';
-	*out = buf;
-	*outlen = len;
-	return 1;
+	if (rc < 0)
+		snprintf(err, errlen, "read body of %s failed", id);
+	return rc;
 }
 
 int queue_sqlite_query_count(struct queue_store *store, struct queue_counts *out, char *err,

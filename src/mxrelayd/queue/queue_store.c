@@ -379,6 +379,7 @@ static struct queue_sqlite *queue_store_open_once(struct event_base *base, const
 		return NULL;
 	struct queue_sqlite *q = xcalloc(1, sizeof(*q));
 	q->handle.ops = &queue_sqlite_ops;
+	q->handle.base = base;
 	q->dir = xstrdup(dir);
 	size_t plen = strlen(dir) + sizeof(QUEUE_DB_NAME) + 2;
 	q->path = xmalloc(plen);
@@ -433,7 +434,7 @@ void queue_sqlite_close(struct queue_store *store)
 	for (size_t i = 0; i < QR_COUNT_; i++)
 		sqlite3_finalize(q->rs[i]);
 	sqlite3_close(q->rdb);
-	queue_due_free_claims(&q->claims);
+	queue_claims_free(&q->claims);
 	pthread_cond_destroy(&q->cv);
 	pthread_cond_destroy(&q->spool_sync_cv);
 	pthread_mutex_destroy(&q->mu);
@@ -508,6 +509,21 @@ void queue_sqlite_set_busy_timeout(struct queue_store *store, unsigned ms)
 	pthread_mutex_unlock(&q->mu);
 }
 
+/* One node, one file: the store can always take a commit (a full disk says so at the commit). */
+static bool queue_sqlite_available(const struct queue_store *store)
+{
+	(void)store;
+	return true;
+}
+
+/* PRAGMA user_version, and the version this program writes. */
+static int queue_sqlite_schema_version(struct queue_store *store, int *newest, char *err,
+    size_t errlen)
+{
+	*newest = QUEUE_SCHEMA_VERSION;
+	return queue_store_version(queue_sqlite_of(store)->rdb, err, errlen);
+}
+
 /* The SQLite backend: what queue_store_open() gives the public functions. */
 const struct queue_ops queue_sqlite_ops = {
 	.name = "sqlite",
@@ -550,4 +566,12 @@ const struct queue_ops queue_sqlite_ops = {
 	.query_count = queue_sqlite_query_count,
 	.body_open = queue_sqlite_body_open,
 	.body_close = queue_sqlite_body_close,
+	/* Local and quick: the asynchronous reads run now and call back on the loop's next turn. */
+	.due_fetch = queue_defer_due_fetch,
+	.fetch = queue_defer_fetch,
+	.recover_fetch = queue_defer_recover_fetch,
+	.available = queue_sqlite_available,
+	.schema_version = queue_sqlite_schema_version,
+	/* One node: no one else commits, and destinations are the scheduler's alone (dest_* NULL). */
+	.set_wakeup = NULL,
 };

@@ -153,7 +153,7 @@ static void queue_update_outcomes_done(struct queue_job *j, bool ok, const char 
 {
 	struct queue_update_outcomes *u = (struct queue_update_outcomes *)j;
 	for (size_t i = 0; i < u->n; i++)
-		queue_due_release(&u->q->claims, u->o[i].rcpt_id);
+		queue_claims_release(&u->q->claims, u->o[i].rcpt_id);
 	if (!ok)
 		log_msg(LOG_LVL_WARN, "op=queue_outcomes n=%zu status=failed reason=\"%s\"", u->n, err);
 	else if (u->deleted)

@@ -207,6 +207,8 @@ struct queue_rcpt {
 	time_t updated_at;
 	struct queue_try *history;	/* oldest first; NULL unless asked for */
 	size_t nhistory;
+	char *claim_node;		/* the node delivering it now (a live claim of a
+					   shared store), or NULL */
 };
 
 struct queue_counts {
@@ -228,6 +230,64 @@ typedef void queue_delete_cb(void *arg, bool ok, bool deleted, const char *err);
 /* One message of queue_query_list; return false to stop. Pointers valid during the call. */
 typedef bool queue_list_fn(void *arg, const struct queue_msg *m,
     const struct queue_rcpt *rcpts, size_t nrcpts);
+
+/* ---- asynchronous reading (the loop) ---- */
+
+/* ok: l holds what is due (the callback owns it: queue_due_list_free); else err says why. */
+typedef void queue_due_cb(void *arg, bool ok, struct queue_due_list *l, const char *err);
+
+/* What queue_fetch reads of one message. */
+struct queue_fetch_req {
+	const char *id;			/* copied */
+	bool rcpts;			/* its recipients too */
+	bool history;			/* with their history (with rcpts) */
+	bool body;			/* open its body */
+	uint64_t body_limit;		/* at most this many octets of it; 0: all */
+};
+
+/*
+ * What queue_fetch read. The callback owns it and frees it with
+ * queue_fetched_clear (which closes the body unless the caller took it:
+ * body set to NULL, then closed with queue_body_close when done).
+ */
+struct queue_fetched {
+	int found;			/* 1, 0 (no such message), -1 (err says why) */
+	struct queue_msg m;		/* found: the envelope */
+	struct queue_rcpt *rcpts;	/* when asked for (no history unless asked) */
+	size_t nrcpts;
+	struct queue_body *body;	/* when asked for and found; NULL otherwise */
+	struct mxr_source src;		/* reads the body (at most body_limit octets) while open */
+	const char *err;		/* found < 0: why (valid during the callback) */
+};
+typedef void queue_fetch_cb(void *arg, struct queue_fetched *f);
+
+/* The start-up pass's work: messages owing a DSN, messages with nothing left to do. */
+struct queue_recover_list {
+	char (*bounce)[QUEUE_ID_LEN + 1];	/* with failed recipients (owned) */
+	size_t nbounce;
+	char (*done)[QUEUE_ID_LEN + 1];		/* every recipient delivered or bounced (owned) */
+	size_t ndone;
+};
+/* ok: l holds the lists (freed after the callback returns); else err says why. */
+typedef void queue_recover_cb(void *arg, bool ok, const struct queue_recover_list *l,
+    const char *err);
+
+/* ---- destinations shared by a fleet (a store several nodes use) ---- */
+
+/* A destination's backoff as the fleet knows it. */
+struct queue_dest_state {
+	char key[320];			/* a domain, or a smarthost "host[:port]" */
+	unsigned failures;		/* 0: reachable again, or forgiven */
+	time_t backoff_from;
+	time_t backoff_until;
+	char reason[256];
+	int64_t changed;		/* the store's time of the change (microseconds): later wins */
+};
+/* slot > 0: a delivery slot of the destination is ours; 0: all taken; -1: err. */
+typedef void queue_slot_cb(void *arg, int slot, const char *err);
+/* The destinations changed since the asked time (d[0..n)), or ok false with err. */
+typedef void queue_dests_cb(void *arg, bool ok, const struct queue_dest_state *d, size_t n,
+    const char *err);
 
 /*
  * ---- the operations a backend implements ----
@@ -256,7 +316,7 @@ typedef bool queue_list_fn(void *arg, const struct queue_msg *m,
  *   NULL with errlen 0.
  */
 struct queue_ops {
-	const char *name;		/* "sqlite": for logs */
+	const char *name;		/* "sqlite", "postgresql": for logs */
 
 	/* -- the store -- */
 
@@ -420,6 +480,68 @@ struct queue_ops {
 	void (*due_unclaim)(struct queue_store *q, const int64_t *rcpt_ids, size_t n);
 	/* Number of recipients claimed now. */
 	size_t (*due_claimed)(const struct queue_store *q);
+	/*
+	 * due_list with claim, asynchronously: cb gets the list on the loop,
+	 * never inside this call. A backend shared by several nodes claims
+	 * in the store (a lease for this node, renewed while held), so that
+	 * no two nodes take the same recipient, and the claims of a node
+	 * that stopped renewing them expire and are taken by the others.
+	 */
+	void (*due_fetch)(struct queue_store *q, time_t now, size_t limit, queue_due_cb *cb,
+	    void *arg);
+
+	/* -- asynchronous reading for the loop (needs base) -- */
+
+	/*
+	 * Read what req asks of one message (envelope, recipients, history,
+	 * an open body) and call cb with it on the loop, never inside this
+	 * call. A body arrives ready to read: its source's read_at never
+	 * waits on the network (a backend on a server fetches it first,
+	 * memory flat in message size).
+	 */
+	void (*fetch)(struct queue_store *q, const struct queue_fetch_req *req, queue_fetch_cb *cb,
+	    void *arg);
+	/*
+	 * Messages with failed recipients whose last change is older than
+	 * quiet_since (a DSN is owed; a younger one is being bounced by its
+	 * node), and messages with nothing left to do (every recipient
+	 * delivered or bounced); cb on the loop.
+	 */
+	void (*recover_fetch)(struct queue_store *q, time_t quiet_since, queue_recover_cb *cb,
+	    void *arg);
+	/*
+	 * Whether the store can take a commit now. False while a database
+	 * server is out of reach (sessions answer 451 4.3.0 instead of
+	 * trying); always true for a local store.
+	 */
+	bool (*available)(const struct queue_store *q);
+	/*
+	 * Call fn(arg) on the loop when new mail was committed by any user
+	 * of the store (other nodes of a fleet): the scheduler looks at
+	 * once. NULL when the store has no one else to hear from.
+	 */
+	void (*set_wakeup)(struct queue_store *q, void (*fn)(void *arg), void *arg);
+	/* The schema version of the store, and the newest this program knows; -1 on error. */
+	int (*schema_version)(struct queue_store *q, int *newest, char *err, size_t errlen);
+
+	/*
+	 * -- destinations shared by a fleet: all NULL for a store one node
+	 * uses (its scheduler keeps them in memory alone) --
+	 */
+
+	/*
+	 * Take one of the max delivery slots of destination key for the
+	 * whole fleet; cb on the loop with the slot (> 0), 0 when all are
+	 * taken, -1 on an error. A slot is held until dest_release, or until
+	 * the node's connection to the store ends (a dead node holds none).
+	 */
+	void (*dest_acquire)(struct queue_store *q, const char *key, unsigned max, queue_slot_cb *cb,
+	    void *arg);
+	void (*dest_release)(struct queue_store *q, const char *key, int slot);
+	/* Tell the fleet a destination's backoff (failures 0: it recovered, or was forgiven). */
+	void (*dest_publish)(struct queue_store *q, const struct queue_dest_state *st);
+	/* The destinations whose state changed after since (a changed value; 0: all). */
+	void (*dest_fetch)(struct queue_store *q, int64_t since, queue_dests_cb *cb, void *arg);
 
 	/* -- reading (the command line, the control socket, delivery) -- */
 
@@ -499,12 +621,34 @@ struct queue_ops {
 
 /* ---- the public functions: each calls the member of the same name ---- */
 
+/* Which backend a store is opened on, and how to reach it. */
+struct queue_open_opts {
+	const char *dsn;		/* NULL: the SQLite queue in dir; else PostgreSQL's connection string */
+	const char *password;		/* with dsn: a password from a passfile read at start, or NULL */
+	const char *node_id;		/* with dsn: this node's name in the fleet's claims */
+	unsigned lease_time;		/* with dsn: seconds a claim lasts unrenewed (0: 60) */
+};
+
 /*
- * Open the queue under dir with its backend (SQLite: there is one for
- * now) and return it; NULL with err filled. See queue_ops.open.
+ * Open the SQLite queue under dir and return it; NULL with err filled.
+ * See queue_ops.open.
  */
 struct queue_store *queue_store_open(struct event_base *base, const char *dir,
     char *err, size_t errlen);
+/*
+ * Open the queue opts choose: SQLite under dir, or the PostgreSQL
+ * database opts->dsn names (dir then holds only this node's local
+ * files: bodies on their way in and out). Either creates or upgrades
+ * its schema, and refuses one newer than this program knows. NULL with
+ * err filled.
+ */
+struct queue_store *queue_store_open_with(struct event_base *base, const char *dir,
+    const struct queue_open_opts *opts, char *err, size_t errlen);
+/* The schema version of an open store into *version, the newest known into *newest: 0 or -1. */
+int queue_store_schema_version(struct queue_store *q, int *version, int *newest, char *err,
+    size_t errlen);
+/* "sqlite" or "postgresql". */
+const char *queue_store_backend(const struct queue_store *q);
 /* NULL is fine. */
 void queue_store_close(struct queue_store *q);
 /* NULL: true. */
@@ -551,6 +695,21 @@ int queue_due_list(struct queue_store *q, time_t now, size_t limit, bool claim,
     struct queue_due_list *out, char *err, size_t errlen);
 void queue_due_unclaim(struct queue_store *q, const int64_t *rcpt_ids, size_t n);
 size_t queue_due_claimed(const struct queue_store *q);
+void queue_due_fetch(struct queue_store *q, time_t now, size_t limit, queue_due_cb *cb, void *arg);
+void queue_fetch(struct queue_store *q, const struct queue_fetch_req *req, queue_fetch_cb *cb,
+    void *arg);
+void queue_recover_fetch(struct queue_store *q, time_t quiet_since, queue_recover_cb *cb,
+    void *arg);
+/* NULL: true. */
+bool queue_store_available(const struct queue_store *q);
+void queue_store_set_wakeup(struct queue_store *q, void (*fn)(void *arg), void *arg);
+/* Whether several nodes share the store: the queue_dest_* calls mean something. */
+bool queue_store_shared(const struct queue_store *q);
+void queue_dest_acquire(struct queue_store *q, const char *key, unsigned max, queue_slot_cb *cb,
+    void *arg);
+void queue_dest_release(struct queue_store *q, const char *key, int slot);
+void queue_dest_publish(struct queue_store *q, const struct queue_dest_state *st);
+void queue_dest_fetch(struct queue_store *q, int64_t since, queue_dests_cb *cb, void *arg);
 
 int queue_query_message(struct queue_store *q, const char *id, struct queue_msg *m,
     struct queue_rcpt **rcpts, size_t *nrcpts, bool with_history, char *err, size_t errlen);
@@ -586,6 +745,17 @@ long queue_tlsrpt_prune(struct queue_store *q, int64_t day, char *err, size_t er
 void queue_due_list_free(struct queue_due_list *l);
 void queue_query_msg_clear(struct queue_msg *m);
 void queue_query_rcpts_free(struct queue_rcpt *r, size_t n);
+/* Free what a fetch gave (closing the body unless taken). NULL is fine. */
+void queue_fetched_clear(struct queue_fetched *f);
+void queue_recover_list_free(struct queue_recover_list *l);
+/*
+ * The header section of src (up to and including the empty line, at most
+ * cap octets) into a new NUL-terminated string *out, its length in
+ * *outlen: 1, or -1 when src cannot be read.
+ */
+int queue_source_headers(const struct mxr_source *src, size_t cap, char **out, size_t *outlen);
+/* Where the header section of buf[0..len) ends (after its empty line), or 0. */
+size_t queue_header_end(const char *buf, size_t len);
 
 /* "pending", "deferred", "delivered", "failed", "bounced" (as stored). */
 const char *queue_store_state_name(enum queue_rcpt_state s);
@@ -598,6 +768,8 @@ bool queue_store_state_parse(const char *name, enum queue_rcpt_state *out);
  * (getrandom). Ids sort by creation time. out has QUEUE_ID_LEN + 1 bytes.
  */
 void queue_id_new(char out[QUEUE_ID_LEN + 1]);
+/* The smallest id of time t (its random digits 0): ids below it were made before t. */
+void queue_id_at(time_t t, char out[QUEUE_ID_LEN + 1]);
 /* True when s looks like a queue id (length and alphabet). */
 bool queue_id_valid(const char *s);
 
