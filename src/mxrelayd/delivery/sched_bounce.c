@@ -66,21 +66,20 @@ static struct sched_op *sched_bounce_inflight(struct sched *s, const char *msg_i
 }
 
 /*
- * Copy the original (whole, or its header section) into the DSN writer.
- * *hdr_8bit tells whether a returned header section holds 8-bit octets
- * (raw 8-bit headers are common even without SMTPUTF8).
+ * Copy the original from its fetched source (whole, or its header
+ * section) into the DSN writer. *hdr_8bit tells whether a returned
+ * header section holds 8-bit octets (raw 8-bit headers are common even
+ * without SMTPUTF8).
  */
-static bool sched_bounce_copy(struct sched *s, const char *msg_id, enum dsn_return ret,
+static bool sched_bounce_copy(const struct mxr_source *src, enum dsn_return ret,
     struct queue_writer *w, bool *hdr_8bit, char *err, size_t errlen)
 {
 	*hdr_8bit = false;
 	if (ret == DSN_RETURN_HEADERS) {
 		char *hdr = NULL;
 		size_t len = 0;
-		int found = queue_query_headers(s->q, msg_id, DSN_HEADERS_MAX, &hdr, &len, err, errlen);
-		if (found != 1) {
-			if (found == 0)
-				snprintf(err, errlen, "message gone");
+		if (queue_source_headers(src, DSN_HEADERS_MAX, &hdr, &len) != 1) {
+			snprintf(err, errlen, "cannot read the original's header section");
 			return false;
 		}
 		for (size_t i = 0; i < len && !*hdr_8bit; i++)
@@ -89,16 +88,13 @@ static bool sched_bounce_copy(struct sched *s, const char *msg_id, enum dsn_retu
 		free(hdr);
 		return rc == 0;
 	}
-	struct mxr_source src;
-	struct queue_body *b = queue_body_open(s->q, msg_id, &src, err, errlen);
-	if (b == NULL)
-		return false;
 	char *buf = xmalloc(SCHED_BOUNCE_COPY);
 	bool ok = true;
 	uint64_t off = 0;
-	while (ok && off < src.size) {
-		size_t want = src.size - off < SCHED_BOUNCE_COPY ? (size_t)(src.size - off) : SCHED_BOUNCE_COPY;
-		ssize_t n = src.read_at(src.arg, off, buf, want);
+	while (ok && off < src->size) {
+		size_t want = src->size - off < SCHED_BOUNCE_COPY ? (size_t)(src->size - off) :
+		    SCHED_BOUNCE_COPY;
+		ssize_t n = src->read_at(src->arg, off, buf, want);
 		if (n <= 0) {
 			snprintf(err, errlen, "cannot read the original at offset %llu", (unsigned long long)off);
 			ok = false;
@@ -110,7 +106,6 @@ static bool sched_bounce_copy(struct sched *s, const char *msg_id, enum dsn_retu
 		}
 	}
 	free(buf);
-	queue_body_close(b);
 	return ok;
 }
 
@@ -154,84 +149,6 @@ static void sched_bounce_committed(void *arg, bool ok, const char *err)
 	sched_check_stopped(s);
 }
 
-/*
- * Build and queue one DSN of kind for message m covering rep[0..nrep);
- * bounce_for[0..nfor) are marked bounced in its commit. Returns false
- * (nothing queued, err filled) on failure.
- */
-static bool sched_bounce_queue(struct sched *s, const struct queue_msg *m, enum dsn_kind kind,
-    const struct dsn_rcpt *rep, size_t nrep, const int64_t *bounce_for, size_t nfor,
-    time_t now, struct sched_op *op, char *err, size_t errlen)
-{
-	struct queue_writer *w = queue_writer_new(s->q);
-	const char *dsn_id = queue_writer_id(w);
-	op->dsn_kind = kind;
-	char boundary[300], msgid[300];
-	snprintf(boundary, sizeof(boundary), "%s/%s", dsn_id, s->cfg->hostname);
-	snprintf(msgid, sizeof(msgid), "%s@%s", dsn_id, s->cfg->hostname);
-	struct dsn_report r = {
-		.kind = kind,
-		.hostname = s->cfg->hostname,
-		.to = m->sender,
-		.queue_id = m->id,
-		.envid = m->envid,
-		.arrival = m->received_at,
-		.now = now,
-		.retry_until = sched_retry_expiry(s->cfg, m->received_at),
-		.message_id = msgid,
-		.boundary = boundary,
-		/*
-		 * RFC 8689 5: a report on a REQUIRETLS message returns its header
-		 * only, whatever RET said, and travels under REQUIRETLS itself.
-		 */
-		.ret = m->requiretls ? DSN_RETURN_HEADERS : dsn_choose_return(kind, m->ret, m->size),
-		.utf8 = m->smtputf8,
-		.body_8bit = m->body_8bit,
-		.rcpts = rep,
-		.nrcpts = nrep,
-	};
-	struct dsn_buf b;
-	dsn_buf_init(&b, DSN_HEAD_MAX);
-	bool ok = dsn_head(&r, &b) && queue_writer_append(w, b.data, b.len) == 0;
-	if (!ok)
-		snprintf(err, errlen, "cannot build the DSN");
-	bool hdr_8bit = false;
-	ok = ok && sched_bounce_copy(s, m->id, r.ret, w, &hdr_8bit, err, errlen);
-	b.len = 0;
-	if (ok && (!dsn_tail(&r, &b) || queue_writer_append(w, b.data, b.len) != 0)) {
-		snprintf(err, errlen, "cannot finish the DSN");
-		ok = false;
-	}
-	dsn_buf_free(&b);
-	if (!ok) {
-		queue_writer_abort(w);
-		return false;
-	}
-	if (nfor > 0)
-		queue_writer_bounce_for(w, bounce_for, nfor);
-	struct queue_rcpt_in to = { .address = m->sender, .notify = MXR_NOTIFY_NEVER, .orcpt = NULL };
-	struct queue_envelope env = {
-		.sender = "",
-		.envid = NULL,
-		.ret = MXR_RET_UNSET,
-		.smtputf8 = m->smtputf8,
-		.requiretls = m->requiretls,
-		/* What the DSN's octets are: the whole original, or the headers returned. */
-		.body_8bit = (m->body_8bit && r.ret == DSN_RETURN_FULL) || hdr_8bit,
-		.client_ip = "127.0.0.1",
-		.client_helo = s->cfg->hostname,
-		.auth_user = NULL,
-		.protocol = "local",
-		.received_at = now,
-		.rcpts = &to,
-		.nrcpts = 1,
-	};
-	snprintf(op->dsn_id, sizeof(op->dsn_id), "%s", dsn_id);
-	op->nrcpts = nrep;
-	queue_writer_commit(w, &env, sched_bounce_committed, op);
-	return true;
-}
-
 /* Fill a report entry from a stored recipient; mta is its storage for the host name. */
 static void sched_bounce_entry(const struct queue_rcpt *rc, enum dsn_action action,
     struct dsn_rcpt *out, char *mta, size_t mtalen)
@@ -269,86 +186,264 @@ static char *sched_bounce_postmaster(const struct config *cfg)
 	return to;
 }
 
-void sched_bounce_failed(struct sched *s, const char *msg_id)
+/* A DSN on its way: what the original's reads gave, until its commit is submitted. */
+struct sched_dsn {
+	enum dsn_kind kind;
+	enum dsn_return ret;		/* what of the original it returns */
+	time_t now;
+	struct queue_msg m;		/* the original's envelope (owned) */
+	struct queue_rcpt *rc;		/* its recipients (owned): rep points into them */
+	size_t nrc;
+	struct dsn_rcpt *rep;		/* the recipients reported (owned) */
+	size_t nrep;
+	char (*mta)[256];		/* rep's remote MTA names (owned) */
+	int64_t *ids;			/* marked bounced by the DSN's commit (owned) */
+	size_t nids;
+	char *to;			/* the DSN's recipient (owned): the sender, or postmaster */
+};
+
+void sched_bounce_dsn_free(struct sched_dsn *d)
 {
-	struct sched_op *busy = sched_bounce_inflight(s, msg_id);
-	if (busy != NULL) {
-		/* One DSN commit per message at a time; this one is looked at again after it. */
-		busy->again = true;
+	if (d == NULL)
+		return;
+	queue_query_msg_clear(&d->m);
+	queue_query_rcpts_free(d->rc, d->nrc);
+	free(d->rep);
+	free(d->mta);
+	free(d->ids);
+	free(d->to);
+	free(d);
+}
+
+/* A new DSN of kind about the fetched message (its envelope and recipients taken from f). */
+static struct sched_dsn *sched_bounce_dsn_new(enum dsn_kind kind, struct queue_fetched *f)
+{
+	struct sched_dsn *d = xcalloc(1, sizeof(*d));
+	d->kind = kind;
+	d->m = f->m;
+	memset(&f->m, 0, sizeof(f->m));
+	d->rc = f->rcpts;
+	d->nrc = f->nrcpts;
+	f->rcpts = NULL;
+	f->nrcpts = 0;
+	size_t n = d->nrc ? d->nrc : 1;
+	d->rep = xcalloc(n, sizeof(*d->rep));
+	d->mta = xcalloc(n, sizeof(*d->mta));
+	d->ids = xcalloc(n, sizeof(*d->ids));
+	d->to = xstrdup(d->m.sender != NULL ? d->m.sender : "");
+	return d;
+}
+
+/* The DSN's text around the original from src, then its commit; false with err. */
+static bool sched_bounce_build(struct sched *s, struct sched_op *op, const struct mxr_source *src,
+    char *err, size_t errlen)
+{
+	struct sched_dsn *d = op->dsn;
+	const struct queue_msg *m = &d->m;
+	struct queue_writer *w = queue_writer_new(s->q);
+	const char *dsn_id = queue_writer_id(w);
+	op->dsn_kind = d->kind;
+	char boundary[300], msgid[300];
+	snprintf(boundary, sizeof(boundary), "%s/%s", dsn_id, s->cfg->hostname);
+	snprintf(msgid, sizeof(msgid), "%s@%s", dsn_id, s->cfg->hostname);
+	struct dsn_report r = {
+		.kind = d->kind,
+		.hostname = s->cfg->hostname,
+		.to = d->to,
+		.queue_id = m->id,
+		.envid = m->envid,
+		.arrival = m->received_at,
+		.now = d->now,
+		.retry_until = sched_retry_expiry(s->cfg, m->received_at),
+		.message_id = msgid,
+		.boundary = boundary,
+		.ret = d->ret,
+		.utf8 = m->smtputf8,
+		.body_8bit = m->body_8bit,
+		.rcpts = d->rep,
+		.nrcpts = d->nrep,
+	};
+	struct dsn_buf b;
+	dsn_buf_init(&b, DSN_HEAD_MAX);
+	bool ok = dsn_head(&r, &b) && queue_writer_append(w, b.data, b.len) == 0;
+	if (!ok)
+		snprintf(err, errlen, "cannot build the DSN");
+	bool hdr_8bit = false;
+	ok = ok && sched_bounce_copy(src, r.ret, w, &hdr_8bit, err, errlen);
+	b.len = 0;
+	if (ok && (!dsn_tail(&r, &b) || queue_writer_append(w, b.data, b.len) != 0)) {
+		snprintf(err, errlen, "cannot finish the DSN");
+		ok = false;
+	}
+	dsn_buf_free(&b);
+	if (!ok) {
+		queue_writer_abort(w);
+		return false;
+	}
+	if (d->nids > 0 && d->kind == DSN_FAILURE)
+		queue_writer_bounce_for(w, d->ids, d->nids);
+	struct queue_rcpt_in to = { .address = d->to, .notify = MXR_NOTIFY_NEVER, .orcpt = NULL };
+	struct queue_envelope env = {
+		.sender = "",
+		.envid = NULL,
+		.ret = MXR_RET_UNSET,
+		.smtputf8 = m->smtputf8,
+		.requiretls = m->requiretls,
+		/* What the DSN's octets are: the whole original, or the headers returned. */
+		.body_8bit = (m->body_8bit && r.ret == DSN_RETURN_FULL) || hdr_8bit,
+		.client_ip = "127.0.0.1",
+		.client_helo = s->cfg->hostname,
+		.auth_user = NULL,
+		.protocol = "local",
+		.received_at = d->now,
+		.rcpts = &to,
+		.nrcpts = 1,
+	};
+	snprintf(op->dsn_id, sizeof(op->dsn_id), "%s", dsn_id);
+	op->nrcpts = d->nrep;
+	queue_writer_commit(w, &env, sched_bounce_committed, op);
+	return true;
+}
+
+/* The original's body (or the part returned) is read: build and commit the DSN. */
+static void sched_bounce_body(void *arg, struct queue_fetched *f)
+{
+	struct sched_op *op = arg;
+	struct sched *s = op->s;
+	if (s == NULL) {
+		sched_op_end(op);
+		queue_fetched_clear(f);
 		return;
 	}
-	struct queue_msg m;
-	struct queue_rcpt *rc = NULL;
-	size_t nrc = 0;
-	char err[256];
-	int found = queue_query_message(s->q, msg_id, &m, &rc, &nrc, false, err, sizeof(err));
-	if (found != 1) {
-		if (found < 0)
-			log_msg(LOG_LVL_WARN, "queue=%s event=bounce-read-failed reason=\"%s\"", msg_id, err);
+	char err[256] = "";
+	struct sched_dsn *d = op->dsn;
+	bool ok = f->found == 1;
+	if (f->found == 0)
+		snprintf(err, sizeof(err), "message gone");
+	else if (f->found < 0)
+		snprintf(err, sizeof(err), "%s", f->err != NULL ? f->err : "cannot read the original");
+	bool failure = d->kind == DSN_FAILURE;
+	char id[QUEUE_ID_LEN + 1];
+	snprintf(id, sizeof(id), "%s", op->msg_id);
+	if (ok)
+		ok = sched_bounce_build(s, op, &f->src, err, sizeof(err));
+	queue_fetched_clear(f);
+	if (ok) {
+		/* The commit copied what it needs; its callback ends the op. */
+		op->dsn = NULL;
+		sched_bounce_dsn_free(d);
+		if (failure)
+			s->stats.bounces++;
+		else
+			s->stats.notices++;
 		return;
 	}
-	int64_t *ids = xcalloc(nrc ? nrc : 1, sizeof(*ids));
-	struct dsn_rcpt *rep = xcalloc(nrc ? nrc : 1, sizeof(*rep));
-	char (*mta)[256] = xcalloc(nrc ? nrc : 1, sizeof(*mta));
-	size_t nids = 0, nrep = 0;
+	log_msg(LOG_LVL_WARN, "queue=%s event=%s-failed reason=\"%s\"", id,
+	    failure ? "bounce" : "notice", err);
+	sched_op_end(op);
+	if (failure)
+		sched_bounce_retry_later(s);
+	sched_check_stopped(s);
+}
+
+/* Read the part of the original that d returns; sched_bounce_body goes on. */
+static void sched_bounce_read_body(struct sched *s, struct sched_op *op, struct sched_dsn *d)
+{
+	/*
+	 * RFC 8689 5: a report on a REQUIRETLS message returns its header
+	 * only, whatever RET said, and travels under REQUIRETLS itself.
+	 */
+	d->ret = d->m.requiretls ? DSN_RETURN_HEADERS : dsn_choose_return(d->kind, d->m.ret, d->m.size);
+	op->dsn = d;
+	struct queue_fetch_req req = {
+		.id = op->msg_id,
+		.body = true,
+		.body_limit = d->ret == DSN_RETURN_HEADERS ? DSN_HEADERS_MAX : 0,
+	};
+	queue_fetch(s->q, &req, sched_bounce_body, op);
+}
+
+/* The failed message's recipients are read: which get a DSN, which are just marked. */
+static void sched_bounce_failed_read(void *arg, struct queue_fetched *f)
+{
+	struct sched_op *op = arg;
+	struct sched *s = op->s;
+	if (s == NULL || f->found != 1) {
+		if (f->found < 0)
+			log_msg(LOG_LVL_WARN, "queue=%s event=bounce-read-failed reason=\"%s\"", op->msg_id,
+			    f->err != NULL ? f->err : "");
+		sched_op_end(op);
+		queue_fetched_clear(f);
+		if (s != NULL)
+			sched_check_stopped(s);
+		return;
+	}
+	struct sched_dsn *d = sched_bounce_dsn_new(DSN_FAILURE, f);
+	queue_fetched_clear(f);
+	d->now = time(NULL);
 	bool more = false;
-	bool null_sender = m.sender == NULL || m.sender[0] == '\0';
+	bool null_sender = d->m.sender == NULL || d->m.sender[0] == '\0';
 	/*
 	 * A bounce that bounced (or other mail from <>) would be dropped and
 	 * the failure never seen: it goes to postmaster instead, unless what
 	 * failed is the postmaster address itself, which would loop.
 	 */
 	char *postmaster = null_sender ? sched_bounce_postmaster(s->cfg) : NULL;
-	for (size_t i = 0; i < nrc; i++) {
-		if (rc[i].state != QUEUE_RCPT_FAILED)
+	for (size_t i = 0; i < d->nrc; i++) {
+		const struct queue_rcpt *rc = &d->rc[i];
+		if (rc->state != QUEUE_RCPT_FAILED)
 			continue;
-		bool report = !null_sender && sched_bounce_wants_failure(rc[i].notify);
+		bool report = !null_sender && sched_bounce_wants_failure(rc->notify);
 		if (postmaster != NULL)
-			report = strcasecmp(rc[i].address, postmaster) != 0;
-		if (report && nrep == DSN_RCPTS_MAX) {
+			report = strcasecmp(rc->address, postmaster) != 0;
+		if (report && d->nrep == DSN_RCPTS_MAX) {
 			more = true;	/* left failed: the next DSN takes it */
 			continue;
 		}
-		ids[nids++] = rc[i].id;
+		d->ids[d->nids++] = rc->id;
 		if (report) {
-			sched_bounce_entry(&rc[i], DSN_ACTION_FAILED, &rep[nrep], mta[nrep], sizeof(mta[nrep]));
-			nrep++;
+			sched_bounce_entry(rc, DSN_ACTION_FAILED, &d->rep[d->nrep], d->mta[d->nrep],
+			    sizeof(d->mta[d->nrep]));
+			d->nrep++;
 		}
 	}
-	time_t now = time(NULL);
-	if (nids == 0) {
-		sched_delete_if_done(s, msg_id);
-	} else if (nrep == 0) {
+	if (d->nids == 0) {
+		sched_op_end(op);
+		sched_delete_if_done(s, d->m.id);
+		sched_bounce_dsn_free(d);
+	} else if (d->nrep == 0) {
 		/* RFC 3461 5.2 / RFC 5321 6.1: no DSN to <>, none for NOTIFY=NEVER. */
-		struct sched_op *op = sched_op_new(s, SCHED_OP_MARK, msg_id);
-		op->nrcpts = nids;
-		log_msg(LOG_LVL_INFO, "queue=%s event=no-bounce rcpts=%zu reason=\"%s\"", msg_id, nids,
-		    null_sender ? "null sender" : "NOTIFY without FAILURE");
-		queue_update_bounced(s->q, ids, nids, sched_bounce_committed, op);
+		op->kind = SCHED_OP_MARK;
+		op->nrcpts = d->nids;
+		log_msg(LOG_LVL_INFO, "queue=%s event=no-bounce rcpts=%zu reason=\"%s\"", op->msg_id,
+		    d->nids, null_sender ? "null sender" : "NOTIFY without FAILURE");
+		queue_update_bounced(s->q, d->ids, d->nids, sched_bounce_committed, op);
+		sched_bounce_dsn_free(d);
 	} else {
-		struct sched_op *op = sched_op_new(s, SCHED_OP_BOUNCE, msg_id);
 		op->again = more;
-		struct queue_msg to = m;
 		if (postmaster != NULL) {
-			to.sender = postmaster;
+			free(d->to);
+			d->to = xstrdup(postmaster);
 			log_msg(LOG_LVL_INFO, "queue=%s event=bounce-to-postmaster to=<%s> rcpts=%zu "
-			    "reason=\"null sender\"", msg_id, postmaster, nrep);
+			    "reason=\"null sender\"", op->msg_id, postmaster, d->nrep);
 		}
-		if (sched_bounce_queue(s, &to, DSN_FAILURE, rep, nrep, ids, nids, now, op, err, sizeof(err))) {
-			s->stats.bounces++;
-		} else {
-			log_msg(LOG_LVL_WARN, "queue=%s event=bounce-failed rcpts=%zu reason=\"%s\"", msg_id,
-			    nrep, err);
-			sched_op_end(op);
-			sched_bounce_retry_later(s);
-		}
+		sched_bounce_read_body(s, op, d);
 	}
 	free(postmaster);
-	free(mta);
-	free(rep);
-	free(ids);
-	queue_query_rcpts_free(rc, nrc);
-	queue_query_msg_clear(&m);
+	sched_check_stopped(s);
+}
+
+void sched_bounce_failed(struct sched *s, const char *msg_id)
+{
+	struct sched_op *busy = sched_bounce_inflight(s, msg_id);
+	if (busy != NULL) {
+		/* One DSN per message at a time; this one is looked at again after it. */
+		busy->again = true;
+		return;
+	}
+	struct sched_op *op = sched_op_new(s, SCHED_OP_BOUNCE, msg_id);
+	struct queue_fetch_req req = { .id = msg_id, .rcpts = true };
+	queue_fetch(s->q, &req, sched_bounce_failed_read, op);
 }
 
 void sched_bounce_retry_later(struct sched *s)
@@ -385,105 +480,91 @@ static time_t sched_bounce_prev_attempt(const struct queue_rcpt *rc, time_t at, 
 	return prev;
 }
 
+/* The noticed message's recipients are read: which the notice reports. */
+static void sched_bounce_notice_read(void *arg, struct queue_fetched *f)
+{
+	struct sched_op *op = arg;
+	struct sched *s = op->s;
+	if (s == NULL || f->found != 1 || f->m.sender == NULL || f->m.sender[0] == '\0') {
+		if (f->found < 0)
+			log_msg(LOG_LVL_WARN, "queue=%s event=notice-read-failed reason=\"%s\"", op->msg_id,
+			    f->err != NULL ? f->err : "");
+		sched_op_end(op);
+		queue_fetched_clear(f);
+		if (s != NULL)
+			sched_check_stopped(s);
+		return;
+	}
+	enum dsn_kind kind = op->dsn_kind;
+	struct sched_dsn *d = sched_bounce_dsn_new(kind, f);
+	queue_fetched_clear(f);
+	d->now = time(NULL);
+	for (size_t i = 0; i < d->nrc && d->nrep < DSN_RCPTS_MAX; i++) {
+		const struct queue_rcpt *rc = &d->rc[i];
+		if (!sched_bounce_has(op->ids, op->nids, rc->id))
+			continue;
+		if (kind == DSN_DELAY) {
+			if (rc->state != QUEUE_RCPT_DEFERRED)
+				continue;
+			time_t prev = sched_bounce_prev_attempt(rc, op->at, d->m.received_at);
+			if (!sched_retry_warn_now(s->cfg, d->m.received_at, prev, op->at))
+				continue;
+			sched_bounce_entry(rc, DSN_ACTION_DELAYED, &d->rep[d->nrep], d->mta[d->nrep],
+			    sizeof(d->mta[d->nrep]));
+		} else {
+			if (rc->state != QUEUE_RCPT_DELIVERED)
+				continue;
+			/* We relay: the next hop took it without taking the DSN duty (RFC 3464 2.3.3). */
+			sched_bounce_entry(rc, DSN_ACTION_RELAYED, &d->rep[d->nrep], d->mta[d->nrep],
+			    sizeof(d->mta[d->nrep]));
+		}
+		d->nrep++;
+	}
+	if (d->nrep == 0) {
+		sched_op_end(op);
+		sched_bounce_dsn_free(d);
+		sched_check_stopped(s);
+		return;
+	}
+	sched_bounce_read_body(s, op, d);
+}
+
 void sched_bounce_notice(struct sched *s, const char *msg_id, enum dsn_kind kind,
     const int64_t *ids, size_t n, time_t at)
 {
-	struct queue_msg m;
-	struct queue_rcpt *rc = NULL;
-	size_t nrc = 0;
-	char err[256];
-	int found = queue_query_message(s->q, msg_id, &m, &rc, &nrc, kind == DSN_DELAY, err, sizeof(err));
-	if (found != 1) {
-		if (found < 0)
-			log_msg(LOG_LVL_WARN, "queue=%s event=notice-read-failed reason=\"%s\"", msg_id, err);
-		return;
-	}
-	if (m.sender == NULL || m.sender[0] == '\0') {
-		queue_query_rcpts_free(rc, nrc);
-		queue_query_msg_clear(&m);
-		return;
-	}
-	struct dsn_rcpt *rep = xcalloc(nrc ? nrc : 1, sizeof(*rep));
-	char (*mta)[256] = xcalloc(nrc ? nrc : 1, sizeof(*mta));
-	size_t nrep = 0;
-	for (size_t i = 0; i < nrc && nrep < DSN_RCPTS_MAX; i++) {
-		if (!sched_bounce_has(ids, n, rc[i].id))
-			continue;
-		if (kind == DSN_DELAY) {
-			if (rc[i].state != QUEUE_RCPT_DEFERRED)
-				continue;
-			time_t prev = sched_bounce_prev_attempt(&rc[i], at, m.received_at);
-			if (!sched_retry_warn_now(s->cfg, m.received_at, prev, at))
-				continue;
-			sched_bounce_entry(&rc[i], DSN_ACTION_DELAYED, &rep[nrep], mta[nrep], sizeof(mta[nrep]));
-		} else {
-			if (rc[i].state != QUEUE_RCPT_DELIVERED)
-				continue;
-			/* We relay: the next hop took it without taking the DSN duty (RFC 3464 2.3.3). */
-			sched_bounce_entry(&rc[i], DSN_ACTION_RELAYED, &rep[nrep], mta[nrep], sizeof(mta[nrep]));
-		}
-		nrep++;
-	}
-	if (nrep > 0) {
-		struct sched_op *op = sched_op_new(s, SCHED_OP_NOTICE, msg_id);
-		if (sched_bounce_queue(s, &m, kind, rep, nrep, NULL, 0, time(NULL), op, err, sizeof(err))) {
-			s->stats.notices++;
-		} else {
-			log_msg(LOG_LVL_WARN, "queue=%s event=notice-failed kind=%s reason=\"%s\"", msg_id,
-			    kind == DSN_DELAY ? "delay" : "success", err);
-			sched_op_end(op);
-		}
-	}
-	free(mta);
-	free(rep);
-	queue_query_rcpts_free(rc, nrc);
-	queue_query_msg_clear(&m);
+	struct sched_op *op = sched_op_new(s, SCHED_OP_NOTICE, msg_id);
+	op->dsn_kind = kind;
+	op->at = at;
+	op->ids = xcalloc(n ? n : 1, sizeof(*op->ids));
+	memcpy(op->ids, ids, n * sizeof(*ids));
+	op->nids = n;
+	struct queue_fetch_req req = { .id = msg_id, .rcpts = true, .history = kind == DSN_DELAY };
+	queue_fetch(s->q, &req, sched_bounce_notice_read, op);
 }
 
-/* What the start-up walk found. */
-struct sched_bounce_walk {
-	char (*bounce)[QUEUE_ID_LEN + 1];	/* messages with failed recipients (owned) */
-	size_t nbounce;
-	char (*done)[QUEUE_ID_LEN + 1];		/* messages with nothing left to do (owned) */
-	size_t ndone;
-};
-
-/* One message of the start-up walk: note it when it needs a bounce or can go. */
-static bool sched_bounce_walk_one(void *arg, const struct queue_msg *m,
-    const struct queue_rcpt *rcpts, size_t n)
+/* The start-up (or fleet) pass's lists: bounce what is owed, remove what is finished. */
+static void sched_bounce_recovered(void *arg, bool ok, const struct queue_recover_list *l,
+    const char *err)
 {
-	struct sched_bounce_walk *w = arg;
-	bool failed = false, undone = false;
-	for (size_t i = 0; i < n; i++) {
-		if (rcpts[i].state == QUEUE_RCPT_FAILED)
-			failed = true;
-		else if (rcpts[i].state == QUEUE_RCPT_PENDING || rcpts[i].state == QUEUE_RCPT_DEFERRED)
-			undone = true;
-	}
-	if (failed) {
-		w->bounce = xreallocarray(w->bounce, w->nbounce + 1, sizeof(*w->bounce));
-		snprintf(w->bounce[w->nbounce++], QUEUE_ID_LEN + 1, "%s", m->id);
-	} else if (!undone) {
-		w->done = xreallocarray(w->done, w->ndone + 1, sizeof(*w->done));
-		snprintf(w->done[w->ndone++], QUEUE_ID_LEN + 1, "%s", m->id);
-	}
-	return true;
+	struct sched_op *op = arg;
+	struct sched *s = sched_op_end(op);
+	if (s == NULL)
+		return;
+	if (!ok)
+		log_msg(LOG_LVL_WARN, "event=recover-failed reason=\"%s\"", err != NULL ? err : "");
+	else if (l->nbounce > 0 || l->ndone > 0)
+		log_msg(LOG_LVL_INFO, "event=recover to_bounce=%zu to_remove=%zu", l->nbounce, l->ndone);
+	for (size_t i = 0; ok && i < l->nbounce && !s->stopping; i++)
+		sched_bounce_failed(s, l->bounce[i]);
+	for (size_t i = 0; ok && i < l->ndone && !s->stopping; i++)
+		sched_delete_if_done(s, l->done[i]);
+	if (!ok)
+		sched_bounce_retry_later(s);
+	sched_check_stopped(s);
 }
 
-void sched_bounce_recover(struct sched *s)
+void sched_bounce_recover(struct sched *s, time_t quiet_since)
 {
-	struct sched_bounce_walk w = { 0 };
-	char err[256];
-	long n = queue_query_list(s->q, sched_bounce_walk_one, &w, err, sizeof(err));
-	if (n < 0)
-		log_msg(LOG_LVL_WARN, "event=recover-failed reason=\"%s\"", err);
-	else if (w.nbounce > 0 || w.ndone > 0)
-		log_msg(LOG_LVL_INFO, "event=recover messages=%ld to_bounce=%zu to_remove=%zu", n,
-		    w.nbounce, w.ndone);
-	for (size_t i = 0; i < w.nbounce; i++)
-		sched_bounce_failed(s, w.bounce[i]);
-	for (size_t i = 0; i < w.ndone; i++)
-		sched_delete_if_done(s, w.done[i]);
-	free(w.bounce);
-	free(w.done);
+	struct sched_op *op = sched_op_new(s, SCHED_OP_RECOVER, "");
+	queue_recover_fetch(s->q, quiet_since, sched_bounce_recovered, op);
 }

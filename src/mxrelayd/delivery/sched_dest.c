@@ -90,7 +90,7 @@ void sched_dest_each(const struct sched_dests *t, void (*fn)(void *arg,
 
 void sched_dest_ready(struct sched_dests *t, struct sched_dest *d)
 {
-	if (d->in_ready || d->nwait == 0)
+	if (d->in_ready || d->nwait == 0 || d->fleet_full)
 		return;
 	d->in_ready = true;
 	d->rnext = NULL;
@@ -124,6 +124,30 @@ void sched_dest_push(struct sched_dests *t, struct sched_dest *d, struct sched_d
 	d->wait_tail = l;
 	d->nwait++;
 	sched_dest_ready(t, d);
+}
+
+void sched_dest_push_front(struct sched_dests *t, struct sched_dest *d, struct sched_dest_link *l)
+{
+	l->next = d->wait_head;
+	d->wait_head = l;
+	if (d->wait_tail == NULL)
+		d->wait_tail = l;
+	d->nwait++;
+	sched_dest_ready(t, d);
+}
+
+size_t sched_dest_unfull_all(struct sched_dests *t)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < SCHED_DEST_BUCKETS; i++)
+		for (struct sched_dest *d = t->bucket[i]; d != NULL; d = d->hnext) {
+			if (!d->fleet_full)
+				continue;
+			d->fleet_full = false;
+			sched_dest_ready(t, d);
+			n++;
+		}
+	return n;
 }
 
 struct sched_dest_link *sched_dest_pop(struct sched_dest *d)

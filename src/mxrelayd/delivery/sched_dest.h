@@ -15,6 +15,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 struct config;
@@ -38,6 +39,9 @@ struct sched_dest {
 	unsigned epoch;			/* grows with each counted failure */
 	char reason[256];		/* what the last failure said (printable) */
 	bool in_ready;			/* in the table's ready queue */
+	bool fleet_full;		/* a shared store gave no slot: out of the ready queue
+					   until the next tick (sched_dest_unfull_all) */
+	int64_t fleet_changed;		/* the shared store's time of the state adopted last */
 	struct sched_dest *hnext;	/* hash chain */
 	struct sched_dest *rnext;	/* ready queue */
 };
@@ -58,6 +62,8 @@ void sched_dest_each(const struct sched_dests *t, void (*fn)(void *arg,
 
 /* Queue l at d's tail and put d in the ready queue. */
 void sched_dest_push(struct sched_dests *t, struct sched_dest *d, struct sched_dest_link *l);
+/* Queue l at d's head (a job given back before it started) and put d in the ready queue. */
+void sched_dest_push_front(struct sched_dests *t, struct sched_dest *d, struct sched_dest_link *l);
 /* Take d's oldest waiting job, or NULL. */
 struct sched_dest_link *sched_dest_pop(struct sched_dest *d);
 /*
@@ -66,6 +72,11 @@ struct sched_dest_link *sched_dest_pop(struct sched_dest *d);
  * draining at stop, not for scheduling.
  */
 struct sched_dest *sched_dest_any_waiting(struct sched_dests *t);
+/*
+ * Clear fleet_full everywhere, putting those with waiting jobs back in
+ * the ready queue: the number cleared.
+ */
+size_t sched_dest_unfull_all(struct sched_dests *t);
 /* Put d at the end of the ready queue (when it has waiting jobs and is not there). */
 void sched_dest_ready(struct sched_dests *t, struct sched_dest *d);
 /* Take the first destination of the ready queue, or NULL. */

@@ -1,9 +1,10 @@
 /*
- * sched_int: what the scheduler's files (sched.c, sched_bounce.c) share:
- * the scheduler itself, its jobs and its store calls in flight.
+ * sched_int: what the scheduler's files (sched.c, sched_job.c,
+ * sched_fleet.c, sched_bounce.c) share: the scheduler itself, its jobs
+ * and its store calls in flight.
  *
  * Owns: nothing beyond these definitions. Never: included outside
- * src/mxrelayd/sched*.c.
+ * src/mxrelayd/delivery/.
  */
 #ifndef MXR_SCHED_INT_H
 #define MXR_SCHED_INT_H
@@ -38,6 +39,15 @@ struct cfg_route;
 #define SCHED_DEST_KEEP_S 3600
 /* A DSN that could not be queued is tried again after this long. */
 #define SCHED_BOUNCE_RETRY_S 60
+/*
+ * A shared store: how often every node looks for DSNs owed and finished
+ * messages that a node left behind (it died between an outcome and its
+ * bounce), and how long such a failure must have been quiet first.
+ */
+#define SCHED_FLEET_RECOVER_S 300
+#define SCHED_FLEET_QUIET_S 120
+/* A shared store: most recipients one node claims beyond what it can start (per delivery slot). */
+#define SCHED_FLEET_CLAIM_FACTOR 4
 
 /*
  * The jobs of one set of engine contexts. The current set's contexts are
@@ -78,7 +88,11 @@ struct sched_job {
 	struct sched_rcpt *r;		/* owned */
 	size_t n;
 	struct queue_body *body;	/* owned while the delivery runs */
-	struct mxr_delivery *dlv;	/* the engine's delivery until its done callback; not owned */
+	struct mxr_delivery *dlv;	/* the engine's delivery until its done callback; not owned;
+					   NULL while the job starts (slot, fetch) */
+	bool in_running;		/* on the running list (starting or delivering) */
+	struct sched_op *op;		/* the store call this job waits on, or NULL; not owned */
+	int slot;			/* the fleet's delivery slot held (shared store), or 0 */
 	struct sched_job *prev, *next;	/* the running list */
 };
 
@@ -88,7 +102,15 @@ enum sched_op_kind {
 	SCHED_OP_NOTICE,		/* a delay or success DSN's commit */
 	SCHED_OP_MARK,			/* queue_update_bounced: failed, no DSN wanted */
 	SCHED_OP_DELETE,		/* queue_update_delete_if_done */
+	SCHED_OP_SCAN,			/* queue_due_fetch */
+	SCHED_OP_START,			/* a job's slot and fetch before its delivery (job) */
+	SCHED_OP_EXPIRE,		/* the fetch of an expired job's last replies (job) */
+	SCHED_OP_FLUSH,			/* the fetch of a flushed message's domains */
+	SCHED_OP_RECOVER,		/* queue_recover_fetch */
+	SCHED_OP_DESTS,			/* queue_dest_fetch: the fleet's backoffs */
 };
+
+struct sched_dsn;
 
 /* A store call in flight; its callback frees it (and does nothing else when orphaned). */
 struct sched_op {
@@ -108,6 +130,10 @@ struct sched_op {
 	time_t at;			/* OUTCOMES: when the outcomes were decided */
 	bool again;			/* BOUNCE/MARK: more failures came meanwhile: bounce again */
 	enum dsn_kind dsn_kind;		/* BOUNCE/NOTICE: the DSN's type */
+	struct sched_job *job;		/* START/EXPIRE: the job (freed by sched_free when orphaned) */
+	struct sched_dsn *dsn;		/* BOUNCE/NOTICE: the DSN being built (owned) */
+	int64_t *ids;			/* NOTICE: the recipients it is about (owned) */
+	size_t nids;
 };
 
 /* One engine context per distinct route. */
@@ -135,6 +161,12 @@ struct sched {
 	size_t claimed;			/* recipients claimed by us */
 	size_t waiting;			/* jobs waiting at destinations */
 	bool more_due;			/* the last scan stopped at its limit */
+	bool scanning;			/* a due fetch is in flight */
+	bool rescan;			/* asked for a scan meanwhile: another when it ends */
+	bool shared;			/* the store is shared by a fleet (queue_store_shared) */
+	bool dests_fetching;		/* shared: a fetch of the fleet's backoffs is in flight */
+	int64_t dests_since;		/* shared: the latest change of the fleet's backoffs seen */
+	time_t next_fleet_recover;	/* shared: when to look for what dead nodes left */
 	bool recovered;			/* the scan for failed recipients without a DSN ran */
 	time_t recover_at;		/* when that scan may run again (after a DSN failed) */
 	bool stopping;
@@ -158,6 +190,43 @@ struct sched *sched_op_end(struct sched_op *op);
 void sched_delete_if_done(struct sched *s, const char *msg_id);
 /* When stopping and nothing is in flight any more, tell the stop callback. */
 void sched_check_stopped(struct sched *s);
+/* Start waiting jobs, round-robin over destinations, within both limits. */
+void sched_pump(struct sched *s);
+/* The engine context and destination key of a recipient domain. */
+struct mxr_context *sched_route_for(struct sched *s, const char *domain, char *key,
+    size_t keylen);
+
+/* sched_job.c */
+/* Free a job and what it owns (its body closed); NULL is fine. */
+void sched_job_free(struct sched_job *j);
+/* Give a job's recipients back to the queue unchanged (due as before) and free it. */
+void sched_job_unclaim(struct sched *s, struct sched_job *j);
+/*
+ * Start j (popped from its destination): it joins the running list at
+ * once (counted against both limits), then takes a fleet slot when the
+ * store is shared, reads its message and body, and starts the engine.
+ */
+void sched_job_start(struct sched *s, struct sched_job *j);
+/* Read j's message and body, then start its delivery (after its fleet slot, if any). */
+void sched_job_read(struct sched *s, struct sched_job *j);
+/* The fleet had no slot for j: off the running list, first again at its destination. */
+void sched_job_requeue(struct sched *s, struct sched_job *j);
+/* Fail j's recipients for expiry (reading their last replies first); takes j. */
+void sched_job_expire(struct sched *s, struct sched_job *j, time_t now);
+/* Defer all of j without a try: its destination is backed off. Frees j. */
+void sched_job_defer(struct sched *s, struct sched_job *j, time_t now);
+/* Defer everything waiting at d (it has just been backed off). */
+void sched_job_defer_waiting(struct sched *s, struct sched_dest *d, time_t now);
+
+/* sched_fleet.c: destinations shared by the nodes of a fleet (a shared store) */
+/* Ask for one of the fleet's slots at j's destination; then fetch and start it, or wait. */
+void sched_fleet_acquire(struct sched *s, struct sched_job *j);
+/* j's slot is no longer needed (its delivery ended or never started). */
+void sched_fleet_release(struct sched *s, struct sched_job *j);
+/* Tell the fleet d's backoff changed (a failure counted, a recovery, a flush). */
+void sched_fleet_publish(struct sched *s, const struct sched_dest *d);
+/* The tick's share: the fleet's backoffs fetched and merged, full destinations tried again. */
+void sched_fleet_tick(struct sched *s, time_t now);
 
 /* sched_engines.c */
 /* The engine contexts of cfg: direct MX and one per route; 0, or -1 with err. */
@@ -183,8 +252,13 @@ void sched_bounce_failed(struct sched *s, const char *msg_id);
  */
 void sched_bounce_notice(struct sched *s, const char *msg_id, enum dsn_kind kind,
     const int64_t *ids, size_t n, time_t at);
-/* At start: bounce failed recipients left by a crash, delete finished messages. */
-void sched_bounce_recover(struct sched *s);
+/*
+ * Bounce failed recipients left by a crash (quiet since quiet_since: all
+ * of them at start), delete finished messages.
+ */
+void sched_bounce_recover(struct sched *s, time_t quiet_since);
+/* Free a DSN being built (NULL is fine). */
+void sched_bounce_dsn_free(struct sched_dsn *d);
 /* A DSN could not be queued: look for failed recipients again later. */
 void sched_bounce_retry_later(struct sched *s);
 
@@ -202,6 +276,10 @@ void sched_metrics_outcomes(struct sched *s, const struct sched_job *j,
     const struct queue_outcome *o, const char *sender, time_t now);
 /* A DSN of kind was queued (its commit is durable). */
 void sched_metrics_dsn(struct sched *s, enum dsn_kind kind);
+
+/* sched_job.c */
+/* The job whose delivery just ended: record res[0..n) for its recipients, free it. */
+void sched_job_done(const struct mxr_result *res, size_t n, void *arg);
 
 /* Idle connections still open on every route's engine context (sched.c). */
 size_t sched_idle_count(const struct sched *s);
