@@ -324,6 +324,16 @@ static int queue_become_owner(const char *dir, const struct stat *st)
 static int queue_link_open_store(struct queue_link *l)
 {
 	const struct config *cfg = l->cfg;
+	if (cfg->queue_backend == CFG_QUEUE_POSTGRESQL) {
+		/* The fleet's queue, whichever node runs: straight to the database. */
+		char err[1024];
+		l->q = control_store_open(NULL, cfg, err, sizeof(err));
+		if (l->q == NULL) {
+			fprintf(stderr, "mxrelay queue: cannot open the queue: %s\n", err);
+			return EX_TEMPFAIL;
+		}
+		return EX_OK;
+	}
 	char db[4096];
 	struct stat st;
 	snprintf(db, sizeof(db), "%s/queue.db", cfg->queue_dir);
@@ -345,7 +355,7 @@ static int queue_link_open_store(struct queue_link *l)
 		return errno == EACCES ? EX_NOPERM : EX_IOERR;
 	}
 	char err[512];
-	l->q = queue_store_open(NULL, cfg->queue_dir, err, sizeof(err));
+	l->q = control_store_open(NULL, cfg, err, sizeof(err));
 	if (l->q == NULL) {
 		fprintf(stderr, "mxrelay queue: cannot open %s: %s\n", cfg->queue_dir, err);
 		return EX_TEMPFAIL;

@@ -405,7 +405,7 @@ static void mxrd_open_queue(struct mxrd *d)
 	d->lockfd = pidlock_take(cfg->queue_dir, err, sizeof(err));
 	if (d->lockfd < 0)
 		fatal("event=start-failed reason=\"%s\"", err);
-	d->queue = queue_store_open(d->base, cfg->queue_dir, err, sizeof(err));
+	d->queue = control_store_open(d->base, cfg, err, sizeof(err));
 	if (d->queue == NULL)
 		fatal("event=start-failed reason=\"queue %s: %s\"", cfg->queue_dir, err);
 	queue_store_set_reserve(d->queue, cfg->queue_reserve);
@@ -427,6 +427,8 @@ static void mxrd_open_services(struct mxrd *d)
 	if (d->sched == NULL)
 		fatal("event=start-failed reason=\"%s\"", err);
 	sched_set_metrics(d->sched, d->metrics);
+	/* Mail committed by the fleet's other nodes (a shared store): look at once. */
+	queue_store_set_wakeup(d->queue, mxrd_kick, d->sched);
 	d->control = control_new(d->base, cfg, d->queue, mxrd_control_notify, d->sched, err,
 	    sizeof(err));
 	if (d->control == NULL)

@@ -101,6 +101,13 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "slow: takes more than a few seconds by design (timeouts)")
 
 
+def pytest_generate_tests(metafunc):
+    """A module with QUEUE_BACKENDS = ("sqlite", "postgresql") runs its tests on each backend."""
+    backends = getattr(metafunc.module, "QUEUE_BACKENDS", None)
+    if backends and "queue_backend" in metafunc.fixturenames:
+        metafunc.parametrize("queue_backend", backends, indirect=True)
+
+
 def pytest_collection_modifyitems(config, items):
     if _no_netns_reason is None:
         return

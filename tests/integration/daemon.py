@@ -7,6 +7,13 @@ it at teardown (SIGTERM; the exit must be 0 and the log free of sanitizer
 reports). The daemon runs as user nobody, so its queue directory lives
 outside pytest's private temporary tree.
 
+The queue is SQLite unless the test runs on PostgreSQL: a test module
+that sets QUEUE_BACKENDS = ("sqlite", "postgresql") runs each of its
+tests on both (conftest.py parametrises the `queue_backend` fixture), the
+daemon then queueing in a database of the test's own PostgreSQL server.
+d.sql(query, params) and d.messages() read the queue on either backend
+(the same SQL: the two schemas name the same tables and columns).
+
 Client is a byte-exact SMTP client for protocol tests: send() writes raw
 bytes, reply() reads one whole (multi-line) reply.
 """
@@ -132,11 +139,23 @@ class Client:
             pass
 
 
+def _pg_literal(v):
+    """A Python value as an SQL literal for psql (the tests' own values only)."""
+    if v is None:
+        return "NULL"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    return "'" + str(v).replace("'", "''") + "'"
+
+
 class Daemon:
     def __init__(self, netns, bins, conf_extra="", listen=None, relay_networks="127.0.0.1/32",
                  relay_domains="example.test", certs=None, auth_users=None, env=None,
-                 hostname=HOSTNAME):
+                 hostname=HOSTNAME, pg=None, node_id=None, lease_time=None):
         self.netns = netns
+        self.pg = pg            # a mxtest.postgres.PgDatabase: the queue is there
         self.env = env or {}    # added to the daemon's environment (e.g. LD_PRELOAD)
         self.bins = bins
         self.dir = tempfile.mkdtemp(prefix="mxrd-")
@@ -147,6 +166,12 @@ class Daemon:
         self.listen = listen or ["127.0.0.1:25 relay"]
         lines = [f"hostname = {hostname}", "user = nobody", f"queue_dir = {self.queue_dir}",
                  f"relay_networks = {relay_networks}"]
+        if pg is not None:
+            lines += ["queue_backend = postgresql", f"queue_dsn = {pg.dsn}"]
+            if node_id:
+                lines.append(f"node_id = {node_id}")
+            if lease_time:
+                lines.append(f"queue_lease_time = {lease_time}")
         if relay_domains:
             lines.append(f"relay_domains = {relay_domains}")
         lines += [f"listen = {l}" for l in self.listen]
@@ -209,14 +234,35 @@ class Daemon:
     def describe(self):
         return f"--- mxrelayd ({self.conf}) ---\n" + open(self.conf).read() + "\nlog:\n" + self.log()[-6000:]
 
-    # --- the queue, read back with sqlite3 ---
+    # --- the queue, read back with sqlite3 or psql ---
 
     def _db(self):
         db = sqlite3.connect(f"file:{os.path.join(self.queue_dir, 'queue.db')}?mode=ro", uri=True)
         return db
 
+    def sql(self, query, params=()):
+        """Rows of query (qmark parameters) on this daemon's queue, SQLite or PostgreSQL.
+        PostgreSQL's values come back as text (None for NULL); the caller converts."""
+        if self.pg is None:
+            db = sqlite3.connect(os.path.join(self.queue_dir, "queue.db"), timeout=10)
+            try:
+                rows = db.execute(query, params).fetchall()
+                db.commit()
+                return rows
+            finally:
+                db.close()
+        parts = query.split("?")
+        assert len(parts) == len(params) + 1, (query, params)
+        text = parts[0] + "".join(_pg_literal(v) + rest for v, rest in zip(params, parts[1:]))
+        if not text.lstrip().upper().startswith(("SELECT", "WITH")):
+            self.pg.sql(text)
+            return []
+        return [tuple(r) for r in self.pg.rows(text)]
+
     def messages(self):
         """{queue id: (sender, [recipients], body bytes)} of every queued message."""
+        if self.pg is not None:
+            return self._pg_messages()
         out = {}
         db = self._db()
         try:
@@ -233,6 +279,21 @@ class Daemon:
                 out[mid] = (sender, rcpts, body)
         finally:
             db.close()
+        return out
+
+    def _pg_messages(self):
+        import base64
+        out = {}
+        for mid, sender, body, chunks in self.pg.rows(
+                "SELECT id, sender, encode(body, 'base64'), body_chunks FROM messages"):
+            rcpts = [r[0] for r in self.pg.rows(
+                f"SELECT address FROM recipients WHERE msg_id = '{mid}' ORDER BY id")]
+            if int(chunks) > 0:
+                data = b"".join(base64.b64decode(r[0]) for r in self.pg.rows(
+                    f"SELECT encode(data, 'base64') FROM body WHERE msg_id = '{mid}' ORDER BY seq"))
+            else:
+                data = base64.b64decode(body or "")
+            out[mid] = (sender, rcpts, data)
         return out
 
     def message(self, queue_id):
@@ -262,12 +323,25 @@ def split_received(body):
 
 
 @pytest.fixture
-def mxrelayd(netns, mxr_bin, request):
+def queue_backend(request):
+    """"sqlite", or what conftest.py parametrised it with (QUEUE_BACKENDS of the module)."""
+    return getattr(request, "param", "sqlite")
+
+
+@pytest.fixture
+def mxrelayd(netns, mxr_bin, request, queue_backend):
     if not os.access(mxr_bin.mxrelayd, os.X_OK):
         pytest.fail(f"{mxr_bin.mxrelayd} is not built (MXR_BIN={mxr_bin.dir})")
     daemons = []
+    state = {}
 
     def make(**kw):
+        if queue_backend == "postgresql" and "pg" not in kw:
+            # One server per test, a database per daemon unless the test shares one.
+            if "cluster" not in state:
+                state["cluster"] = request.getfixturevalue("postgres")()
+            state["n"] = state.get("n", 0) + 1
+            kw["pg"] = state["cluster"].database(f"mxrelay{state['n']}")
         d = Daemon(netns, mxr_bin, **kw)
         daemons.append(d)
         netns.peers.append(d)

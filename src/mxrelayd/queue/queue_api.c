@@ -30,8 +30,7 @@ struct queue_store *queue_store_open_with(struct event_base *base, const char *d
 {
 	if (opts == NULL || opts->dsn == NULL)
 		return queue_sqlite_ops.open(base, dir, err, errlen);
-	snprintf(err, errlen, "queue_backend postgresql: not built yet");
-	return NULL;
+	return queue_pg_open(base, dir, opts, err, errlen);
 }
 
 int queue_store_schema_version(struct queue_store *q, int *version, int *newest, char *err,

@@ -290,6 +290,13 @@ static void smtpd_cmds_mail(struct smtpd_session *s, const struct smtp_cmd *cmd)
 		smtpd_session_reply(s, 452, "4.3.1", "Insufficient system storage");
 		return;
 	}
+	/* The queue's database is out of reach: nothing could be promised now. */
+	if (!queue_store_available(s->ctx->queue)) {
+		log_msg(LOG_LVL_WARN, "session=%s event=mail status=refused code=451 dsn=4.3.0 client=%s "
+		    "reason=\"queue unavailable\"", s->id, s->peer_ip);
+		smtpd_session_reply(s, 451, "4.3.0", "Queue temporarily unavailable, try again later");
+		return;
+	}
 	if (smtp_addr_format(&addr, text, sizeof(text)) == 0 && addr.kind != SMTP_ADDR_NULLPATH) {
 		smtpd_session_reply(s, 553, "5.1.7", "Sender address too long");
 		return;
@@ -429,6 +436,10 @@ static void smtpd_cmds_data(struct smtpd_session *s, const struct smtp_cmd *cmd)
 	(void)cmd;
 	if (s->txn->bdat) {
 		smtpd_session_reply(s, 503, "5.5.1", "Error: DATA after BDAT");
+		return;
+	}
+	if (!queue_store_available(s->ctx->queue)) {
+		smtpd_session_reply(s, 451, "4.3.0", "Queue temporarily unavailable, try again later");
 		return;
 	}
 	smtpd_data_start(s);

@@ -336,8 +336,15 @@ static void smtpd_data_committed(void *arg, bool ok, const char *err)
 		ctx->queued(ctx->queued_arg);
 	if (ok)
 		smtpd_data_log_queued(s, s->txn);
+	/*
+	 * A store that lost its database (451 4.3.0: try later, perhaps on
+	 * another node) is not a full disk (452 4.3.1).
+	 */
+	bool unavailable = !ok && !queue_store_available(ctx->queue);
+	int code = ok ? 250 : unavailable ? 451 : 452;
+	const char *esc = ok ? "2.0.0" : unavailable ? "4.3.0" : "4.3.1";
 	/* Counted whether or not the client is still there to hear it. */
-	smtpd_count_end(s, ok ? 250 : 452, ok ? "2.0.0" : "4.3.1");
+	smtpd_count_end(s, code, esc);
 	if (!smtpd_session_release(s))
 		return;	/* the client left; the message is queued all the same */
 	struct smtpd_txn *t = s->txn;
@@ -349,9 +356,12 @@ static void smtpd_data_committed(void *arg, bool ok, const char *err)
 		s->ctx->stats.recipients += t->nrcpts;
 		smtpd_session_reply(s, 250, "2.0.0", "Ok: queued as %s", t->queue_id);
 	} else {
-		log_msg(LOG_LVL_WARN, "session=%s queue=%s event=queue-failed reason=\"%s\"", s->id,
-		    t->queue_id, err != NULL ? err : "unknown");
-		smtpd_session_reply(s, 452, "4.3.1", "Insufficient system storage");
+		log_msg(LOG_LVL_WARN, "session=%s queue=%s event=queue-failed code=%d reason=\"%s\"",
+		    s->id, t->queue_id, code, err != NULL ? err : "unknown");
+		if (unavailable)
+			smtpd_session_reply(s, 451, "4.3.0", "Queue temporarily unavailable, try again later");
+		else
+			smtpd_session_reply(s, 452, "4.3.1", "Insufficient system storage");
 	}
 	smtpd_txn_free(t);
 	s->txn = NULL;

@@ -4,7 +4,7 @@
  * grammar and queue listings both sides share.
  *
  * Owns: the Unix stream socket at cfg->control_socket (mode 0660, removed
- * on exit), the line protocol (one request line, one reply), and the text
+ * on exit), opening the store the configuration names, the line protocol (one request line, one reply), and the text
  * and JSON forms of a queue listing and of one message, so that the
  * daemon's answer and the command line's direct read of a stopped
  * daemon's store look the same.
@@ -194,5 +194,14 @@ void control_set_tlsrpt(struct control *c, const struct control_tlsrpt *t);
 bool control_day_parse(const char *s, int64_t *day);
 /* Close every connection, stop listening and remove the socket. NULL is fine. */
 void control_free(struct control *c);
+
+/*
+ * Open the queue store cfg names (queue_backend): SQLite under queue_dir,
+ * or PostgreSQL at queue_dsn with this node's id (control_store.c). base
+ * is the daemon's loop, or NULL for the command line. NULL with err
+ * filled (never holding the DSN's password).
+ */
+struct queue_store *control_store_open(struct event_base *base, const struct config *cfg,
+    char *err, size_t errlen);
 
 #endif

@@ -624,6 +624,7 @@ struct queue_ops {
 /* Which backend a store is opened on, and how to reach it. */
 struct queue_open_opts {
 	const char *dsn;		/* NULL: the SQLite queue in dir; else PostgreSQL's connection string */
+	const char *dsn_shown;		/* with dsn: its form for logs and errors (password masked) */
 	const char *password;		/* with dsn: a password from a passfile read at start, or NULL */
 	const char *node_id;		/* with dsn: this node's name in the fleet's claims */
 	unsigned lease_time;		/* with dsn: seconds a claim lasts unrenewed (0: 60) */
