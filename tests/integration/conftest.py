@@ -264,6 +264,12 @@ def postfix(netns):
 
 
 @pytest.fixture
+def queue_backend(request):
+    """"sqlite", or what pytest_generate_tests parametrised it with (QUEUE_BACKENDS)."""
+    return getattr(request, "param", "sqlite")
+
+
+@pytest.fixture
 def postgres(netns):
     """postgres(tcp=None, settings=None) -> a started mxtest.postgres.PgCluster of this test."""
     why = _postgres.available()

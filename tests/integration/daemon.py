@@ -19,6 +19,7 @@ bytes, reply() reads one whole (multi-line) reply.
 """
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -257,7 +258,9 @@ class Daemon:
         if not text.lstrip().upper().startswith(("SELECT", "WITH")):
             self.pg.sql(text)
             return []
-        return [tuple(r) for r in self.pg.rows(text)]
+        # psql's text back into SQLite's types: integers are numbers.
+        return [tuple(int(v) if v is not None and re.fullmatch(r"-?[0-9]+", v) else v for v in r)
+                for r in self.pg.rows(text)]
 
     def messages(self):
         """{queue id: (sender, [recipients], body bytes)} of every queued message."""
@@ -320,12 +323,6 @@ def split_received(body):
         end = nl + 2
         if body[end:end + 1] not in (b" ", b"\t"):
             return body[:end], body[end:]
-
-
-@pytest.fixture
-def queue_backend(request):
-    """"sqlite", or what conftest.py parametrised it with (QUEUE_BACKENDS of the module)."""
-    return getattr(request, "param", "sqlite")
 
 
 @pytest.fixture

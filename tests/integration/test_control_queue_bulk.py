@@ -8,7 +8,6 @@ on 127.0.0.12, which receives the bounces.
 """
 
 import os
-import sqlite3
 import subprocess
 import time
 
@@ -20,6 +19,7 @@ from test_delivery_retries_and_bounces import by_final, dsn_parts, wait_for
 from daemon import mxrelayd  # noqa: F401  (a fixture)
 
 pytestmark = pytest.mark.netns
+QUEUE_BACKENDS = ("sqlite", "postgresql")
 
 DEAD, GONE = "dead.test", "gone.test"
 SENDER = "alice@sender.test"
@@ -44,12 +44,8 @@ def relay(netns, dns, fakesmtp, mxrelayd, mxr_bin):
 
 def rcpts(d, qid):
     """[(address, state, tries, next_try, first_fail, last_reply)] of message qid, from the store."""
-    db = sqlite3.connect(f"file:{os.path.join(d.queue_dir, 'queue.db')}?mode=ro", uri=True)
-    try:
-        return db.execute("SELECT address, state, tries, next_try, first_fail, last_reply"
-                          " FROM recipients WHERE msg_id = ? ORDER BY id", (qid,)).fetchall()
-    finally:
-        db.close()
+    return d.sql("SELECT address, state, tries, next_try, first_fail, last_reply"
+                 " FROM recipients WHERE msg_id = ? ORDER BY id", (qid,))
 
 
 def tried_once(d, qid):

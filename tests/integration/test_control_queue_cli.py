@@ -20,6 +20,7 @@ from conftest import sanitizer_env, sanitizer_report
 from daemon import Client, mxrelayd, queued_id  # noqa: F401
 
 pytestmark = pytest.mark.netns
+QUEUE_BACKENDS = ("sqlite", "postgresql")
 
 DEAD = "dead.test"
 CONF_EXTRA = "dns_server = 127.0.0.53\n"

@@ -18,6 +18,7 @@ from test_control_queue_cli import expect_rc, listing, run
 from test_send_progress import run_on_pty
 
 pytestmark = pytest.mark.netns
+QUEUE_BACKENDS = ("sqlite", "postgresql")
 
 DEAD = "dead.test"
 SENDER = "alice@sender.test"

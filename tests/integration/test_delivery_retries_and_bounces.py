@@ -13,7 +13,6 @@ import email
 import email.policy
 import os
 import shutil
-import sqlite3
 import tempfile
 import time
 
@@ -22,6 +21,8 @@ import pytest
 from daemon import wait_for, Client, mxrelayd, queued_id  # noqa: F401  (mxrelayd is a fixture)
 
 pytestmark = pytest.mark.netns
+# The queue's side of delivery: every test on each backend.
+QUEUE_BACKENDS = ("sqlite", "postgresql")
 
 SENDER = "alice@sender.test"
 SENDER_MX = "127.0.0.12"
@@ -70,30 +71,17 @@ def submit(sender, rcpts, body=None, mail_params="", subject="test"):
 
 def rcpt_states(d):
     """{address: (state, tries, last_code, last_esc)} of every recipient in the queue."""
-    db = d._db()
-    try:
-        return {a: (s, t, c, e) for a, s, t, c, e in db.execute(
-            "SELECT address, state, tries, last_code, last_esc FROM recipients")}
-    finally:
-        db.close()
+    return {a: (s, t, c, e) for a, s, t, c, e in d.sql(
+        "SELECT address, state, tries, last_code, last_esc FROM recipients")}
 
 
 def queue_empty(d):
-    db = d._db()
-    try:
-        return db.execute("SELECT COUNT(*) FROM messages").fetchone()[0] == 0
-    finally:
-        db.close()
+    return d.sql("SELECT COUNT(*) FROM messages")[0][0] == 0
 
 
 def age_message(d, qid, seconds):
     """Pretend message qid was received `seconds` earlier (for expiry without waiting an hour)."""
-    db = sqlite3.connect(os.path.join(d.queue_dir, "queue.db"), timeout=10)
-    try:
-        db.execute("UPDATE messages SET received_at = received_at - ? WHERE id = ?", (seconds, qid))
-        db.commit()
-    finally:
-        db.close()
+    d.sql("UPDATE messages SET received_at = received_at - ? WHERE id = ?", (seconds, qid))
 
 
 def dsn_parts(raw):

@@ -6,7 +6,6 @@ waiting behind it.
 
 import os
 import signal
-import sqlite3
 import time
 
 import pytest
@@ -16,16 +15,13 @@ from mxtest.fakesmtp import HANG
 from test_delivery_retries_and_bounces import SENDER, conf, rcpt_states, submit, wait_for, zones
 
 pytestmark = pytest.mark.netns
+QUEUE_BACKENDS = ("sqlite", "postgresql")
 
 
 def next_try_and_arrival(d, addr):
-    db = sqlite3.connect(f"file:{os.path.join(d.queue_dir, 'queue.db')}?mode=ro", uri=True)
-    try:
-        return db.execute("SELECT r.next_try, m.received_at, r.tries FROM recipients r"
-                          " JOIN messages m ON m.id = r.msg_id WHERE r.address = ?",
-                          (addr,)).fetchone()
-    finally:
-        db.close()
+    rows = d.sql("SELECT r.next_try, m.received_at, r.tries FROM recipients r"
+                 " JOIN messages m ON m.id = r.msg_id WHERE r.address = ?", (addr,))
+    return rows[0] if rows else None
 
 
 def test_destination_backoff_never_pushes_a_retry_past_the_expiry(netns, dns, fakesmtp, mxrelayd):

@@ -6,7 +6,6 @@ message that got its 250 survives a SIGKILL."""
 import json
 import os
 import socket
-import sqlite3
 import subprocess
 import threading
 import time
@@ -17,6 +16,8 @@ from conftest import sanitizer_env
 from daemon import Client, mxrelayd, queued_id, split_received  # noqa: F401
 
 pytestmark = pytest.mark.netns
+# What is stored and what survives a kill: on each backend.
+QUEUE_BACKENDS = ("sqlite", "postgresql")
 
 
 def test_dots_and_8bit_stored_byte_for_byte(mxrelayd):
@@ -97,11 +98,7 @@ def test_received_at_is_the_time_of_the_mail_command(mxrelayd, mxr_bin):
     c.close()
     assert acked >= after_mail + 2
 
-    db = sqlite3.connect(f"file:{os.path.join(d.queue_dir, 'queue.db')}?mode=ro", uri=True)
-    try:
-        (stored,) = db.execute("SELECT received_at FROM messages WHERE id = ?", (qid,)).fetchone()
-    finally:
-        db.close()
+    (stored,), = d.sql("SELECT received_at FROM messages WHERE id = ?", (qid,))
     assert before_mail <= stored <= after_mail, \
         f"received_at {stored}: MAIL at {before_mail}..{after_mail}, the 250 at {acked}"
 

@@ -278,7 +278,7 @@ static void sched_scan(struct sched *s)
 	if (!s->recovered && now >= s->recover_at) {
 		s->recovered = true;
 		/* A fleet's younger failures are being bounced by their own nodes. */
-		sched_bounce_recover(s, s->shared ? now - SCHED_FLEET_QUIET_S : now);
+		sched_bounce_recover(s, now);
 	}
 	if (now - s->last_sweep >= SCHED_SWEEP_S) {
 		s->last_sweep = now;

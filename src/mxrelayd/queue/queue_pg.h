@@ -162,6 +162,8 @@ enum queue_pg_stmt {
 	QPG_DEST_PUT,		/* a destination's backoff published */
 	QPG_DEST_GET,		/* the fleet's changed since */
 	QPG_ORPHANS,		/* body rows of messages never committed */
+	QPG_LOCK_MSG,		/* a message's row locked for the rest of the transaction */
+	QPG_LOCK_RCPT_MSG,	/* the same, found by one of its recipients */
 	QPG_STMT_COUNT_
 };
 
@@ -205,8 +207,11 @@ struct queue_pg_job {
 	/* On the loop once durable (ok) or not; frees the job. */
 	void (*done)(struct queue_pg_job *j, bool ok, const char *err);
 	bool new_message;		/* a new message: the batch announces new mail */
+	char key[QUEUE_ID_LEN + 1];	/* the message whose row it locks ("": none known); a
+					   batch locks rows in this order, so batches never deadlock */
 	bool wait_while_down;		/* wait for the server to come back rather than fail */
 	int first, nq;			/* its statements' place in the batch (set when sent) */
+	uint64_t seq;			/* submit order (set by queue_pg_commit_submit) */
 	bool failed;			/* set when its own statement failed */
 };
 
@@ -241,6 +246,7 @@ struct queue_pg {
 
 	struct queue_pg_job *pending, **pending_tail;	/* jobs waiting for a batch */
 	size_t npending;
+	uint64_t job_seq;		/* jobs submitted so far */
 	struct event *kick_ev;		/* start a batch on the loop's next turn */
 	struct event *tick_ev;		/* lease renewal, counts, orphan sweep */
 	time_t last_renew, last_orphans;

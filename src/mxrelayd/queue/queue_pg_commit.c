@@ -51,6 +51,7 @@ static double queue_pg_commit_clock(void)
 
 void queue_pg_commit_submit(struct queue_pg *q, struct queue_pg_job *j)
 {
+	j->seq = ++q->job_seq;
 	j->next = NULL;
 	*q->pending_tail = j;
 	q->pending_tail = &j->next;
@@ -143,6 +144,18 @@ static void queue_pg_commit_done(void *arg, bool ok, const char *err)
 	queue_pg_commit_pump(q);
 }
 
+/* Batch order: by the message a job locks; jobs locking none first, in their order. */
+static int queue_pg_commit_cmp(const void *a, const void *b)
+{
+	const struct queue_pg_job *x = *(struct queue_pg_job *const *)a;
+	const struct queue_pg_job *y = *(struct queue_pg_job *const *)b;
+	int c = strcmp(x->key, y->key);
+	if (c != 0)
+		return c;
+	/* qsort is not stable: equal keys keep their submit order by its sequence number. */
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
 /* Send the next batch on commit connection i: the jobs waiting (one, when it must go alone). */
 static void queue_pg_commit_send(struct queue_pg *q, size_t i)
 {
@@ -158,6 +171,9 @@ static void queue_pg_commit_send(struct queue_pg *q, size_t i)
 			break;
 		b->jobs[b->n++] = queue_pg_commit_pop(q);
 	}
+	/* Rows locked in one order by every batch: two batches never wait on each other in a cycle. */
+	if (b->n > 1)
+		qsort(b->jobs, b->n, sizeof(*b->jobs), queue_pg_commit_cmp);
 	struct queue_pg_req *r = queue_pg_req_begin(q->commit[i], queue_pg_commit_result,
 	    queue_pg_commit_done, b);
 	int idx = 0;

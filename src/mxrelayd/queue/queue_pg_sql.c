@@ -123,6 +123,16 @@ static const char *const queue_pg_sql[QPG_STMT_COUNT_] = {
 	[QPG_ORPHANS] =
 	    "DELETE FROM body b WHERE b.msg_id < $1::text"
 	    " AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = b.msg_id)",
+	/*
+	 * Outcomes and deletions of one message wait for each other: the
+	 * deletion's check then sees the outcomes committed before it (two
+	 * jobs finishing a message's two domains at once would otherwise each
+	 * see the other's recipient undone, and neither delete it).
+	 */
+	[QPG_LOCK_MSG] = "SELECT 1 FROM messages WHERE id = $1::text FOR NO KEY UPDATE",
+	[QPG_LOCK_RCPT_MSG] =
+	    "SELECT 1 FROM messages WHERE id = (SELECT msg_id FROM recipients"
+	    " WHERE id = $1::bigint) FOR NO KEY UPDATE",
 };
 
 static const char *const queue_pg_sql_names[QPG_STMT_COUNT_] = {
@@ -137,6 +147,7 @@ static const char *const queue_pg_sql_names[QPG_STMT_COUNT_] = {
 	[QPG_OLDEST] = "mxr_oldest", [QPG_SLOT_TAKE] = "mxr_slot_take",
 	[QPG_SLOT_GIVE] = "mxr_slot_give", [QPG_DEST_PUT] = "mxr_dest_put",
 	[QPG_DEST_GET] = "mxr_dest_get", [QPG_ORPHANS] = "mxr_orphans",
+	[QPG_LOCK_MSG] = "mxr_lock_msg", [QPG_LOCK_RCPT_MSG] = "mxr_lock_rcpt_msg",
 };
 
 const char *queue_pg_sql_name(enum queue_pg_stmt s)

@@ -313,16 +313,27 @@ static bool queue_pg_open_loop(struct queue_pg *q, char *err, size_t errlen)
 	return true;
 }
 
-/* Whether another process holds this node's lock now (checked once, at open). */
+/*
+ * Whether another process holds this node's lock (checked at open). A
+ * killed run of this node may still be leaving the server (its sessions
+ * end as the server notices): it is given a few seconds.
+ */
 static bool queue_pg_node_free(struct queue_pg *q, char *err, size_t errlen)
 {
 	const char *v[1] = { q->node };
-	PGresult *res = queue_pg_admin_exec(q, "SELECT pg_try_advisory_lock(hashtextextended("
-	    "'mxrelay-node:' || $1, 0))", 1, v, err, errlen);
-	if (res == NULL)
-		return false;
-	bool got = queue_pg_sql_bool(res, 0, 0);
-	PQclear(res);
+	bool got = false;
+	for (int attempt = 0; attempt < 50 && !got; attempt++) {
+		if (attempt > 0) {
+			struct timespec ts = { 0, 100 * 1000 * 1000 };
+			nanosleep(&ts, NULL);
+		}
+		PGresult *res = queue_pg_admin_exec(q, "SELECT pg_try_advisory_lock(hashtextextended("
+		    "'mxrelay-node:' || $1, 0))", 1, v, err, errlen);
+		if (res == NULL)
+			return false;
+		got = queue_pg_sql_bool(res, 0, 0);
+		PQclear(res);
+	}
 	if (!got) {
 		snprintf(err, errlen, "node_id %s is in use by another running node (each node of a "
 		    "fleet needs its own node_id)", q->node);

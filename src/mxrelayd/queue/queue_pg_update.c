@@ -39,6 +39,15 @@ struct queue_pg_outcomes {
 static int queue_pg_outcomes_send(struct queue_pg_job *j, struct queue_pg_req *r)
 {
 	struct queue_pg_outcomes *u = (struct queue_pg_outcomes *)j;
+	if (u->msg_id[0] != '\0') {
+		const char *v[1] = { u->msg_id };
+		queue_pg_req_stmt(r, QPG_LOCK_MSG, 1, v, NULL, NULL, 0);
+	} else {
+		char id[24];
+		snprintf(id, sizeof(id), "%lld", (long long)(u->n > 0 ? u->o[0].rcpt_id : 0));
+		const char *v[1] = { id };
+		queue_pg_req_stmt(r, QPG_LOCK_RCPT_MSG, 1, v, NULL, NULL, 0);
+	}
 	for (size_t i = 0; i < u->n; i++) {
 		const struct queue_outcome *o = &u->o[i];
 		bool fail = o->state == QUEUE_RCPT_DEFERRED || o->state == QUEUE_RCPT_FAILED;
@@ -54,15 +63,15 @@ static int queue_pg_outcomes_send(struct queue_pg_job *j, struct queue_pg_req *r
 	if (u->msg_id[0] != '\0') {
 		const char *v[1] = { u->msg_id };
 		queue_pg_req_stmt(r, QPG_DEL_DONE, 1, v, NULL, NULL, 0);
-		return (int)u->n + 1;
+		return (int)u->n + 2;
 	}
-	return (int)u->n;
+	return (int)u->n + 1;
 }
 
 static void queue_pg_outcomes_result(struct queue_pg_job *j, int idx, const PGresult *res)
 {
 	struct queue_pg_outcomes *u = (struct queue_pg_outcomes *)j;
-	if ((size_t)idx == u->n && u->msg_id[0] != '\0' && PQntuples(res) == 1)
+	if ((size_t)idx == u->n + 1 && u->msg_id[0] != '\0' && PQntuples(res) == 1)
 		u->deleted = queue_pg_sql_int(res, 0, 0, 0) > 0;
 }
 
@@ -131,6 +140,7 @@ void queue_pg_update_outcomes_delete(struct queue_store *store, const char *msg_
 {
 	struct queue_pg_outcomes *u = queue_pg_outcomes_new(queue_pg_of(store), o, n);
 	snprintf(u->msg_id, sizeof(u->msg_id), "%s", msg_id);
+	snprintf(u->job.key, sizeof(u->job.key), "%s", msg_id);
 	u->del_cb = cb;
 	u->arg = arg;
 	queue_pg_commit_submit(u->q, &u->job);
@@ -157,7 +167,9 @@ static int queue_pg_mark_send(struct queue_pg_job *j, struct queue_pg_req *r)
 		queue_pg_req_stmt(r, QPG_BOUNCED, 2, v, NULL, NULL, 0);
 	} else {
 		const char *v[1] = { m->msg_id };
+		queue_pg_req_stmt(r, QPG_LOCK_MSG, 1, v, NULL, NULL, 0);
 		queue_pg_req_stmt(r, QPG_DEL_DONE, 1, v, NULL, NULL, 0);
+		return 2;
 	}
 	return 1;
 }
@@ -165,8 +177,7 @@ static int queue_pg_mark_send(struct queue_pg_job *j, struct queue_pg_req *r)
 static void queue_pg_mark_result(struct queue_pg_job *j, int idx, const PGresult *res)
 {
 	struct queue_pg_mark *m = (struct queue_pg_mark *)j;
-	(void)idx;
-	if (m->ids == NULL && PQntuples(res) == 1)
+	if (m->ids == NULL && idx == 1 && PQntuples(res) == 1)
 		m->deleted = queue_pg_sql_int(res, 0, 0, 0) > 0;
 }
 
@@ -210,6 +221,7 @@ void queue_pg_update_delete_if_done(struct queue_store *store, const char *id,
 {
 	struct queue_pg_mark *m = queue_pg_mark_new();
 	snprintf(m->msg_id, sizeof(m->msg_id), "%s", id);
+	snprintf(m->job.key, sizeof(m->job.key), "%s", id);
 	m->del_cb = cb;
 	m->arg = arg;
 	queue_pg_commit_submit(queue_pg_of(store), &m->job);
