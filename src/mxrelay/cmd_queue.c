@@ -56,6 +56,8 @@ static const char queue_usage_text[] =
     "  bounce TARGET              fail every waiting recipient and bounce to the sender now\n"
     "  requeue TARGET             due now without counting a try; the expiry stays, the\n"
     "                             destinations' backoff is lifted\n"
+    "  migrate                    create the queue's schema or upgrade it to this\n"
+    "                             program's version (PostgreSQL: before the fleet's nodes)\n"
     "TARGET: one or more queue ids, ALL, - (ids on standard input, one a line),\n"
     "  --domain D (messages with a recipient at D), --sender S (messages from S,\n"
     "  <> for the null sender); --domain and --sender together choose both.\n"
@@ -110,6 +112,7 @@ static const struct queue_cmd_def queue_cmds[] = {
 	{ "delete", "delete", "deleted", "deleting", false, true, true },
 	{ "bounce", "bounce", "bounced", "bouncing", false, true, true },
 	{ "requeue", "requeue", "requeued", "requeueing", false, true, true },
+	{ "migrate", NULL, NULL, NULL, false, false, false },
 };
 
 /* The subcommand named name, or NULL. */
@@ -187,9 +190,10 @@ static int queue_parse_args(int argc, char **argv, struct queue_args *a)
 		else
 			a->ids[a->nids++] = argv[i];
 	}
-	if (strcmp(a->cmd, "list") == 0) {
+	if (strcmp(a->cmd, "list") == 0 || strcmp(a->cmd, "migrate") == 0) {
 		if (argc > optind)
-			return queue_bad("list takes no argument", argv[optind]);
+			return queue_bad(a->cmd[0] == 'l' ? "list takes no argument" :
+			    "migrate takes no argument", argv[optind]);
 		return EX_OK;
 	}
 	if (strcmp(a->cmd, "show") == 0) {
@@ -751,6 +755,18 @@ int cmd_queue(int argc, char **argv)
 	if ((rc = queue_config(a.config, &cfg)) != EX_OK)
 		return rc;
 	struct queue_link l;
+	if (strcmp(a.cmd, "migrate") == 0) {
+		/* The store itself, never the daemon: opening it makes or upgrades the schema. */
+		memset(&l, 0, sizeof(l));
+		l.cfg = cfg;
+		l.direct = true;
+		rc = queue_link_open_store(&l);
+		if (rc == EX_OK)
+			rc = cmd_queue_migrate(l.q);
+		queue_link_close(&l);
+		config_free(cfg);
+		return rc;
+	}
 	rc = queue_link_open(&l, cfg);
 	if (rc == EX_OK) {
 		const struct queue_cmd_def *d = queue_cmd_find(a.cmd);

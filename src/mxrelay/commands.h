@@ -15,6 +15,9 @@
 int cmd_send(int argc, char **argv);
 int cmd_check_config(int argc, char **argv);
 int cmd_queue(int argc, char **argv);
+struct queue_store;
+/* mxrelay queue migrate: report the schema of the store just opened (cmd_queue_migrate.c). */
+int cmd_queue_migrate(struct queue_store *q);
 int cmd_reload(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_tlsrpt(int argc, char **argv);

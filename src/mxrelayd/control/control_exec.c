@@ -102,6 +102,11 @@ static void control_text_rcpt(struct evbuffer *b, const struct queue_rcpt *r, ti
 			evbuffer_add_printf(b, " next-try-in=%s", when);
 		}
 	}
+	/* A fleet's queue: the node delivering it now. */
+	if (r->claim_node != NULL) {
+		evbuffer_add(b, " claimed-by=", 12);
+		control_text_str(b, r->claim_node, strlen(r->claim_node));
+	}
 	if (r->last_code != 0 || r->last_reply != NULL) {
 		evbuffer_add(b, ":", 1);
 		control_text_reply(b, r->last_code, r->last_esc, r->last_reply, r->last_mx);
@@ -140,6 +145,8 @@ static void control_json_rcpt(struct evbuffer *b, const struct queue_rcpt *r)
 	control_json_field(b, "last_esc", r->last_esc);
 	control_json_field(b, "last_reply", r->last_reply);
 	control_json_field(b, "last_mx", r->last_mx);
+	if (r->claim_node != NULL)
+		control_json_field(b, "claimed_by", r->claim_node);
 }
 
 /* The envelope fields common to list-json and show-json, without the closing brace. */
@@ -335,6 +342,10 @@ static void control_show_text(struct evbuffer *b, const struct queue_msg *m,
 		if ((r[i].state == QUEUE_RCPT_PENDING || r[i].state == QUEUE_RCPT_DEFERRED)) {
 			control_fmt_time(r[i].next_try, t2, sizeof(t2));
 			evbuffer_add_printf(b, ", next try %s", t2);
+		}
+		if (r[i].claim_node != NULL) {
+			evbuffer_add(b, ", claimed by ", 13);
+			control_text_str(b, r[i].claim_node, strlen(r[i].claim_node));
 		}
 		if (r[i].notify != 0)
 			evbuffer_add_printf(b, ", notify=0x%x", r[i].notify);

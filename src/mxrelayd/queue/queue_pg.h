@@ -48,6 +48,7 @@ struct event_base;
 struct queue_pg;
 struct queue_pg_conn;
 struct queue_pg_req;
+struct queue_pg_slot_req;
 
 /* ---- queue_pg_conn.c: one asynchronous connection ---- */
 
@@ -254,6 +255,8 @@ struct queue_pg {
 	struct queue_claims claims;	/* leased to this node and handed to the scheduler */
 	struct queue_pg_slot *slots;	/* held; owned */
 	size_t nslots;
+	struct queue_pg_slot_req *slot_wait, **slot_wait_tail;	/* slot requests not sent yet */
+	bool slot_busy;			/* one slot request is in flight */
 
 	void (*wake)(void *arg);	/* new mail in the fleet */
 	void *wake_arg;
@@ -415,6 +418,8 @@ void queue_pg_dest_acquire(struct queue_store *store, const char *key, unsigned 
 void queue_pg_dest_release(struct queue_store *store, const char *key, int slot);
 void queue_pg_dest_publish(struct queue_store *store, const struct queue_dest_state *st);
 void queue_pg_dest_fetch(struct queue_store *store, int64_t since, queue_dests_cb *cb, void *arg);
+/* Closing: the slot requests not sent fail. */
+void queue_pg_dest_close(struct queue_pg *q);
 /* The listen connection was lost: every slot went with its session. */
 void queue_pg_dest_forget_slots(struct queue_pg *q);
 

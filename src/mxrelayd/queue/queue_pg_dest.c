@@ -9,8 +9,9 @@
  * ordered by the server's clock.
  *
  * Owns: the slots this node holds (to give them back, and to skip them
- * when asking: one session's locks stack). Never: gives back a slot of
- * an earlier session of the listen connection (it went with it).
+ * when asking: one session's locks stack), the slot requests, one in
+ * flight at a time. Never: gives back a slot of an earlier session of
+ * the listen connection (it went with it).
  */
 #include "queue_pg.h"
 
@@ -21,15 +22,23 @@
 #include "util/log.h"
 #include "util/xalloc.h"
 
-/* A slot request in flight. */
+/*
+ * A slot request. One is in flight at a time: a session's advisory locks
+ * stack, so each request must know every slot this node holds already
+ * (an answer still on its way would let two requests take the same one).
+ */
 struct queue_pg_slot_req {
+	struct queue_pg_slot_req *next;	/* waiting behind the one in flight */
 	struct queue_pg *q;
 	char *key;			/* owned */
-	unsigned gen;			/* the listen connection's generation when asked */
+	unsigned max;
+	unsigned gen;			/* the listen connection's generation when sent */
 	int slot;
 	queue_slot_cb *cb;
 	void *arg;
 };
+
+static void queue_pg_slot_send(struct queue_pg *q);
 
 static void queue_pg_slot_result(void *arg, int idx, const PGresult *res)
 {
@@ -51,6 +60,7 @@ static void queue_pg_slot_done(void *arg, bool ok, const char *err)
 {
 	struct queue_pg_slot_req *s = arg;
 	struct queue_pg *q = s->q;
+	q->slot_busy = false;
 	int slot = ok ? s->slot : -1;
 	/* Taken in a session that ended since: it is gone already. */
 	if (slot > 0 && s->gen != q->listen_gen)
@@ -60,6 +70,35 @@ static void queue_pg_slot_done(void *arg, bool ok, const char *err)
 	s->cb(s->arg, slot, ok ? NULL : err);
 	free(s->key);
 	free(s);
+	queue_pg_slot_send(q);
+}
+
+/* Send the first waiting request, with the slots this node holds of its destination. */
+static void queue_pg_slot_send(struct queue_pg *q)
+{
+	struct queue_pg_slot_req *s = q->slot_wait;
+	if (q->slot_busy || s == NULL)
+		return;
+	q->slot_wait = s->next;
+	if (q->slot_wait == NULL)
+		q->slot_wait_tail = &q->slot_wait;
+	q->slot_busy = true;
+	s->gen = q->listen_gen;
+	int64_t *held = xcalloc(q->nslots + 1, sizeof(*held));
+	size_t nheld = 0;
+	for (size_t i = 0; i < q->nslots; i++)
+		if (q->slots[i].gen == q->listen_gen && strcmp(q->slots[i].key, s->key) == 0)
+			held[nheld++] = q->slots[i].slot;
+	char *harr = queue_pg_sql_int_array(held, nheld);
+	char maxs[16];
+	snprintf(maxs, sizeof(maxs), "%u", s->max);
+	const char *v[3] = { s->key, maxs, harr };
+	struct queue_pg_req *r = queue_pg_req_begin(q->listen, queue_pg_slot_result,
+	    queue_pg_slot_done, s);
+	queue_pg_req_stmt(r, QPG_SLOT_TAKE, 3, v, NULL, NULL, 0);
+	queue_pg_req_end(r);
+	free(harr);
+	free(held);
 }
 
 void queue_pg_dest_acquire(struct queue_store *store, const char *key, unsigned max,
@@ -69,24 +108,14 @@ void queue_pg_dest_acquire(struct queue_store *store, const char *key, unsigned 
 	struct queue_pg_slot_req *s = xcalloc(1, sizeof(*s));
 	s->q = q;
 	s->key = xstrdup(key);
-	s->gen = q->listen_gen;
+	s->max = max;
 	s->cb = cb;
 	s->arg = arg;
-	int64_t *held = xcalloc(q->nslots + 1, sizeof(*held));
-	size_t nheld = 0;
-	for (size_t i = 0; i < q->nslots; i++)
-		if (q->slots[i].gen == q->listen_gen && strcmp(q->slots[i].key, key) == 0)
-			held[nheld++] = q->slots[i].slot;
-	char *harr = queue_pg_sql_int_array(held, nheld);
-	char maxs[16];
-	snprintf(maxs, sizeof(maxs), "%u", max);
-	const char *v[3] = { key, maxs, harr };
-	struct queue_pg_req *r = queue_pg_req_begin(q->listen, queue_pg_slot_result,
-	    queue_pg_slot_done, s);
-	queue_pg_req_stmt(r, QPG_SLOT_TAKE, 3, v, NULL, NULL, 0);
-	queue_pg_req_end(r);
-	free(harr);
-	free(held);
+	if (q->slot_wait_tail == NULL)
+		q->slot_wait_tail = &q->slot_wait;
+	*q->slot_wait_tail = s;
+	q->slot_wait_tail = &s->next;
+	queue_pg_slot_send(q);
 }
 
 void queue_pg_dest_release(struct queue_store *store, const char *key, int slot)
@@ -107,6 +136,20 @@ void queue_pg_dest_release(struct queue_store *store, const char *key, int slot)
 		free(h->key);
 		q->slots[i] = q->slots[--q->nslots];
 		return;
+	}
+}
+
+void queue_pg_dest_close(struct queue_pg *q)
+{
+	struct queue_pg_slot_req *s = q->slot_wait;
+	q->slot_wait = NULL;
+	q->slot_wait_tail = &q->slot_wait;
+	while (s != NULL) {
+		struct queue_pg_slot_req *next = s->next;
+		s->cb(s->arg, -1, "queue closing");
+		free(s->key);
+		free(s);
+		s = next;
 	}
 }
 

@@ -390,6 +390,7 @@ void queue_pg_close(struct queue_store *store)
 		return;
 	queue_pg_commit_close(q);
 	queue_pg_bulk_close(q);
+	queue_pg_dest_close(q);
 	for (size_t i = 0; i < QUEUE_PG_COMMITTERS; i++)
 		queue_pg_conn_free(q->commit[i]);
 	queue_pg_conn_free(q->read);
