@@ -44,8 +44,8 @@ struct cfg_route;
  * messages that a node left behind (it died between an outcome and its
  * bounce), and how long such a failure must have been quiet first.
  */
-#define SCHED_FLEET_RECOVER_S 300
-#define SCHED_FLEET_QUIET_S 120
+#define SCHED_FLEET_RECOVER_S 15
+#define SCHED_FLEET_QUIET_S 15
 /* A shared store: most recipients one node claims beyond what it can start (per delivery slot). */
 #define SCHED_FLEET_CLAIM_FACTOR 4
 

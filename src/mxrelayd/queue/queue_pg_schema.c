@@ -77,6 +77,8 @@ static const char queue_pg_schema_v1[] =
     "CREATE INDEX recipients_msg ON recipients (msg_id);"
     "CREATE INDEX recipients_domain ON recipients (domain) WHERE state IN ('pending', 'deferred');"
     "CREATE INDEX recipients_failed ON recipients (updated_at) WHERE state = 'failed';"
+    "CREATE INDEX recipients_final ON recipients (updated_at)"
+    " WHERE state IN ('delivered', 'bounced');"
     "CREATE INDEX recipients_lease ON recipients (lease_node) WHERE lease_node IS NOT NULL;"
     "CREATE TABLE history ("
     " id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"

@@ -100,10 +100,12 @@ static const char *const queue_pg_sql[QPG_STMT_COUNT_] = {
 	[QPG_RECOVER_FAILED] =
 	    "SELECT DISTINCT msg_id FROM recipients WHERE state = 'failed'"
 	    " AND updated_at <= $1::bigint ORDER BY msg_id LIMIT 10000",
+	/* From the (small) index of final recipients: a finished message is normally gone. */
 	[QPG_RECOVER_DONE] =
-	    "SELECT m.id FROM messages m WHERE m.received_at <= $1::bigint AND NOT EXISTS"
-	    " (SELECT 1 FROM recipients r WHERE r.msg_id = m.id"
-	    " AND r.state IN ('pending', 'deferred', 'failed')) ORDER BY m.id LIMIT 10000",
+	    "SELECT DISTINCT r.msg_id FROM recipients r WHERE r.state IN ('delivered', 'bounced')"
+	    " AND r.updated_at <= $1::bigint AND NOT EXISTS (SELECT 1 FROM recipients x"
+	    " WHERE x.msg_id = r.msg_id AND x.state IN ('pending', 'deferred', 'failed'))"
+	    " ORDER BY 1 LIMIT 10000",
 	[QPG_COUNTS] =
 	    "SELECT count(*), count(*) FILTER (WHERE held), coalesce(sum(size), 0) FROM messages",
 	[QPG_COUNTS_RCPT] = "SELECT state, count(*) FROM recipients GROUP BY state",
