@@ -9,6 +9,7 @@ import os
 import smtplib
 import ssl
 import subprocess
+import time
 
 import pytest
 
@@ -165,3 +166,41 @@ def test_mta_sts_policy_is_kept_across_a_restart_and_refetched_for_a_new_id(
     assert "dsn=4.7.5" in line and "MTA-STS" in line, line
     assert len(fetches()) == 2, fetches()
     assert len(pf.messages(count=2)) == 2
+
+
+def test_mta_sts_policy_past_half_its_max_age_is_fetched_again_under_the_same_id(
+        dns, https, postfix, mxrelayd, certs):
+    dns.mx("sts.test", [(10, "mx.sts.test")]).a("mx.sts.test", MX_ADDR)
+    dns.record("_mta-sts.sts.test", "TXT", "v=STSv1; id=one;").a("mta-sts.sts.test", WEB_ADDR)
+    dns.start()
+    web = https(WEB_ADDR, hosts=["mta-sts.sts.test"])
+    web.policy("sts.test", "version: STSv1\nmode: enforce\nmx: mx.sts.test\nmax_age: 4\n")
+    pf = postfix(MX_ADDR, domains=["sts.test"], cert=certs.server("mx.sts.test"))
+    d = mxrelayd(relay_domains="", certs=certs, conf_extra=daemon_conf("127.0.0.53", certs))
+    fetches = lambda: web.requests(path="/.well-known/mta-sts.txt")
+
+    submit("one@sts.test")
+    wait_status(d, "one@sts.test", "delivered")
+    assert len(fetches()) == 1
+
+    # Past half of max_age, the same id: fetched again (RFC 8461 10.2), and the new text rules.
+    d.check_clean_exit()
+    web.policy("sts.test", "version: STSv1\nmode: enforce\nmx: mx.elsewhere.test\nmax_age: 8\n")
+    time.sleep(2.5)
+    d.start()
+    submit("two@sts.test")
+    (line,) = wait_status(d, "two@sts.test", "deferred")
+    assert "dsn=4.7.5" in line and "MTA-STS" in line, line
+    assert len(fetches()) == 2, fetches()
+
+    # A refresh that fails keeps the policy in force and is no failure of its own.
+    d.check_clean_exit()
+    web.policy("sts.test", "gone", status=500)
+    time.sleep(4.5)
+    d.start()
+    submit("three@sts.test")
+    (line,) = wait_status(d, "three@sts.test", "deferred")
+    assert "dsn=4.7.5" in line and "MTA-STS" in line, line
+    assert len(fetches()) == 3, fetches()
+    assert "event=mta-sts-refresh-failed" in d.log()
+    assert len(pf.messages(count=1)) == 1
