@@ -131,7 +131,9 @@ static void send_usage(FILE *out)
 	    "domain's DANE or MTA-STS policy would refuse the host (RFC 8689 5).\n"
 	    "\n"
 	    "Exit status: 0 all delivered, 75 some deferred, 69 some failed (none deferred),\n"
-	    "64 bad arguments, 74 the message could not be read.\n", out);
+	    "64 bad arguments, 65 a header section too long to take recipients from (-t),\n"
+	    "66 an unreadable or bad --dnssec-trust-anchor file, 74 the message could not\n"
+	    "be read.\n", out);
 }
 
 /* Complain about an argument and return EX_USAGE. */

@@ -209,9 +209,9 @@ static void mxrd_on_hup(evutil_socket_t sig, short what, void *arg)
 
 /* `mxrelay reload` over the control socket: the same, with an answer. */
 /* The control socket's TLS reporting requests, answered by the scheduler. */
-static char *mxrd_tlsrpt_list(void *arg, int64_t day, bool json)
+static void mxrd_tlsrpt_flush(void *arg)
 {
-	return sched_tls_results_list(arg, day, json);
+	sched_tls_results_flush(arg);
 }
 
 static bool mxrd_tlsrpt_send(void *arg, int64_t day,
@@ -516,7 +516,7 @@ static void mxrd_start_serving(struct mxrd *d)
 	/* From here the generation in force is the reload module's (ctx is copied). */
 	d->reload = reload_new(&d->ctx, d->cfg, d->helper_fd, d->helper_pid, d->sched, d->debug);
 	control_set_reload(d->control, mxrd_control_reload, d->reload);
-	control_set_tlsrpt(d->control, &(struct control_tlsrpt){ .list = mxrd_tlsrpt_list,
+	control_set_tlsrpt(d->control, &(struct control_tlsrpt){ .flush = mxrd_tlsrpt_flush,
 	    .send = mxrd_tlsrpt_send, .arg = d->sched });
 	d->run = (struct mxrd_run){ .reload = d->reload, .sched = d->sched, .local = d->local };
 	d->run.stop_poll = evtimer_new(d->base, mxrd_stop_poll, &d->run);

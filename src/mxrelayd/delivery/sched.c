@@ -795,9 +795,9 @@ bool sched_tls_reports_send(struct sched *s, int64_t day, tls_reports_done_fn *d
 	return tls_reports_send(s->reports, day, done, arg);
 }
 
-char *sched_tls_results_list(struct sched *s, int64_t day, bool json)
+void sched_tls_results_flush(struct sched *s)
 {
-	return tls_reports_list(s->reports, day, json);
+	(void)tls_results_flush(s->results);
 }
 
 struct sched *sched_new(struct event_base *base, const struct config *cfg,
