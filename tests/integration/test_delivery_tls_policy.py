@@ -204,3 +204,28 @@ def test_mta_sts_policy_past_half_its_max_age_is_fetched_again_under_the_same_id
     assert len(fetches()) == 3, fetches()
     assert "event=mta-sts-refresh-failed" in d.log()
     assert len(pf.messages(count=1)) == 1
+
+
+def test_the_daemon_says_dnssec_validates_through_its_dns_server(dane_world, mxrelayd, certs):
+    bed, _ = dane_world
+    d = mxrelayd(relay_domains="", certs=certs,
+                 conf_extra=daemon_conf(bed.resolver, certs, bed.anchor_file))
+    wait_for("the DNSSEC check", lambda: "event=dnssec-check status=secure zone=test." in d.log(),
+             describe=d.describe)
+    assert "status=failing" not in d.log()
+
+
+def test_the_daemon_says_when_its_dns_server_gives_nothing_that_validates(dns, mxrelayd, certs,
+                                                                         tmp_path):
+    """A server that strips DNSSEC records looks, to the validator, like a signed zone
+    without signatures: an unsigned test. under an anchor that says it is signed."""
+    dns.mx("plain.test", [(10, "mx.plain.test")]).a("mx.plain.test", MX_ADDR).start()
+    anchor = tmp_path / "anchor.ds"
+    anchor.write_text("test. IN DS 4711 13 2 " + "ab" * 32 + "\n")
+    d = mxrelayd(relay_domains="", certs=certs,
+                 conf_extra=daemon_conf("127.0.0.53", certs, str(anchor)))
+    (line,) = wait_for("the DNSSEC check", lambda: [l for l in d.log().splitlines()
+                                                    if "event=dnssec-check" in l],
+                       describe=d.describe)
+    assert "level=error" in line and "status=failing zone=test." in line, line
+    assert "dnssec_trust_anchor = none" in line, line
