@@ -216,11 +216,15 @@ class Daemon:
         return db
 
     def messages(self):
-        """{queue id: (sender, [recipients], body bytes)} of every queued message."""
+        """{queue id: (sender, [recipients], message bytes as delivered)} of every queued message."""
         out = {}
         db = self._db()
         try:
-            for mid, sender, body_file in db.execute("SELECT id, sender, body_file FROM messages"):
+            cols = [r[1] for r in db.execute("PRAGMA table_info(messages)")]
+            # The prefix (DKIM signatures, docs/queue.md) is delivered before the stored text.
+            prefix = "prefix" if "prefix" in cols else "NULL"
+            for mid, sender, body_file, pre in db.execute(
+                    f"SELECT id, sender, body_file, {prefix} FROM messages"):
                 rcpts = [r[0] for r in db.execute(
                     "SELECT address FROM recipients WHERE msg_id = ? ORDER BY id", (mid,))]
                 if body_file:
@@ -230,7 +234,7 @@ class Daemon:
                 else:
                     body = b"".join(r[0] for r in db.execute(
                         "SELECT data FROM body WHERE msg_id = ? ORDER BY seq", (mid,)))
-                out[mid] = (sender, rcpts, body)
+                out[mid] = (sender, rcpts, (pre or b"") + body)
         finally:
             db.close()
         return out

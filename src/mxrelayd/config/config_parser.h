@@ -93,6 +93,16 @@ int cfg_finish_tls(struct cfg_parser *p, unsigned anchor_line, unsigned sender_l
 /* Free what config_tls.c added to c. */
 void config_tls_free(struct config *c);
 cfg_setter cfg_set_smarthost;		/* smarthost (config_routes.c) */
+cfg_setter cfg_set_from_check;		/* from_check */
+
+/*
+ * The submission keys once the file is read (config_submission.c): the
+ * sender_login file parsed (not for sendmail, which reads none of the
+ * files). 0, or -1 with the error written.
+ */
+int cfg_finish_submission(struct cfg_parser *p);
+/* Free what config_submission.c added to c. */
+void config_submission_free(struct config *c);
 
 /* ---- checks of the whole (config_check.c) ------------------------------- */
 

@@ -221,6 +221,11 @@ static void config_print_retry(FILE *out, const struct config *c, const char *ke
 	fputc('\n', out);
 }
 
+static void config_print_from_check(FILE *out, const struct config *c, const char *key)
+{
+	fprintf(out, "%s = %s\n", key, c->from_check ? "refuse" : "off");
+}
+
 /* The keys with their own syntax, by name. */
 static const struct config_print_special {
 	const char *name;
@@ -230,6 +235,7 @@ static const struct config_print_special {
 	{ "log_level", config_print_log_level },
 	{ "log", config_print_log },
 	{ "bare_newline", config_print_bare_newline },
+	{ "from_check", config_print_from_check },
 	{ "local_sender_override", config_print_sender_override },
 	{ "relay_networks", config_print_networks },
 	{ "http_listen", config_print_http_listen },

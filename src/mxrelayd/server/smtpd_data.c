@@ -7,9 +7,9 @@
  * (bare_newline: made CRLF in DATA and BDAT alike, or refused), building
  * the envelope, the commit and its reply.
  * Never: adds, drops or changes a message octet besides prepending the
- * Received field (and, for a local submission, smtpd_local's missing
- * Date and Message-ID) and making bare line ends CRLF; never replies 250
- * before the commit callback says ok.
+ * Received field, making bare line ends CRLF and, for a submission, what
+ * smtpd_submit does to its header section; never replies 250 before the
+ * commit callback says ok.
  */
 #include "smtpd_data.h"
 
@@ -23,6 +23,7 @@
 #include "queue/queue_store.h"
 #include "smtpd_count.h"
 #include "smtpd_local.h"
+#include "smtpd_submit.h"
 #include "smtpd_txn.h"
 #include "net/net_conn.h"
 #include "smtp/smtp_header.h"
@@ -83,6 +84,7 @@ static void smtpd_data_open(struct smtpd_session *s)
 		    sizeof(hdr));
 	if (n == 0 || queue_writer_append(t->writer, hdr, n) != 0)
 		t->write_error = true;
+	t->submit = smtpd_submit_begin(s);
 	log_msg(LOG_LVL_DEBUG, "session=%s queue=%s event=data-start nrcpt=%zu", s->id,
 	    t->queue_id, t->nrcpts);
 }
@@ -114,7 +116,7 @@ static void smtpd_data_take(struct smtpd_session *s, const char *p, size_t n)
 		t->writer = NULL;
 		return;
 	}
-	if ((s->local != NULL ? smtpd_local_append(s, p, n) :
+	if ((t->submit != NULL ? smtpd_submit_append(t->submit, t->writer, p, n) :
 	    queue_writer_append(t->writer, p, n)) != 0) {
 		t->write_error = true;
 		queue_writer_abort(t->writer);
@@ -375,13 +377,24 @@ static void smtpd_data_finish(struct smtpd_session *s)
 	const struct config *cfg = s->ctx->cfg;
 	unsigned hops = t->hdr.received;
 	struct smtpd_reply r = { 0, NULL, NULL };
+	char why[1100];
 
 	smtpd_session_set_timeout(s, cfg->cmd_timeout);
-	if (t->too_big)
+	if (t->submit != NULL && !t->too_big && !t->write_error) {
+		struct smtpd_reply sr;
+		if (smtpd_submit_finish(t->submit, t->writer, &sr) != 0) {
+			t->write_error = true;
+		} else if (sr.code != 0) {
+			/* The text outlives the transaction: the reply goes after it is freed. */
+			snprintf(why, sizeof(why), "%s", sr.text);
+			r = (struct smtpd_reply){ sr.code, sr.esc, why };
+		}
+	}
+	if (r.code == 0 && t->too_big)
 		r = (struct smtpd_reply){ 552, "5.3.4", "Message size exceeds fixed maximum message size" };
-	else if (hops > cfg->hop_limit)
+	else if (r.code == 0 && hops > cfg->hop_limit)
 		r = (struct smtpd_reply){ 554, "5.4.6", "Too many hops" };
-	else if (t->write_error)
+	else if (r.code == 0 && t->write_error)
 		r = (struct smtpd_reply){ 452, "4.3.1", "Insufficient system storage" };
 	if (r.code != 0) {
 		log_msg(LOG_LVL_INFO, "session=%s queue=%s event=refused code=%d dsn=%s reason=\"%s\" size=%llu hops=%u",

@@ -155,6 +155,10 @@ struct config {
 	char *auth_file;		/* "user:crypt-hash" lines; AUTH offered when set */
 	unsigned auth_failure_limit;	/* AUTH failures per client in a window; 0: no limit; default 10 */
 	unsigned auth_failure_window;	/* seconds, default 600 */
+	/* submission: which senders a client the relay serves may use (config_submission.c) */
+	char *sender_login_file;
+	struct sender_login *sender_login;	/* owned; the file parsed, or NULL: senders not bound */
+	bool from_check;		/* a bound client's From header must be its own; default yes */
 
 	/* outbound */
 	char *helo_name;		/* default: hostname */
