@@ -25,7 +25,8 @@ void dkim_buf_init(struct dkim_buf *b, size_t max);
 /* Append p[0..n); false (and nothing added) when it would pass max. */
 bool dkim_buf_add(struct dkim_buf *b, const void *p, size_t n);
 bool dkim_buf_adds(struct dkim_buf *b, const char *s);
-/* Room for n more octets at the end: the place to write them, then dkim_buf_commit(n). NULL past max. */
+/* Room for n more octets at the end (and a NUL after them): where to write them before
+ * dkim_buf_commit(n). NULL when they would pass max. */
 char *dkim_buf_room(struct dkim_buf *b, size_t n);
 void dkim_buf_commit(struct dkim_buf *b, size_t n);
 /* The base64 of p[0..n) (RFC 4648, padded, no line breaks), appended. */

@@ -29,8 +29,7 @@
 #include "util/log.h"
 #include "util/xalloc.h"
 
-/* A DNS name: 253 octets, labels of 63. */
-#define SIGN_NAME_MAX 253
+/* A DNS label: 63 octets. */
 #define SIGN_LABEL_MAX 63
 /* The signature field, without the header: h= at its longest, and b= of a 4096-bit key. */
 #define SIGN_FIELD_MAX (32u * 1024u)
@@ -108,11 +107,10 @@ static void sign_fail(char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* Whether s is a DNS name of letters, digits and hyphens (RFC 6376's sub-domain labels). */
-static bool sign_dns_name(const char *s)
+bool dkim_sign_name_ok(const char *s)
 {
 	size_t n = s != NULL ? strlen(s) : 0;
-	if (n == 0 || n > SIGN_NAME_MAX)
+	if (n == 0 || n > DKIM_SIGN_NAME_MAX)
 		return false;
 	size_t label = 0;
 	for (size_t i = 0; i <= n; i++) {
@@ -204,7 +202,7 @@ static void fold_tag(struct sign_fold *f, const char *fmt, ...)
 
 static void fold_tag(struct sign_fold *f, const char *fmt, ...)
 {
-	char tok[SIGN_NAME_MAX + 16];
+	char tok[DKIM_SIGN_NAME_MAX + 16];
 	va_list ap;
 	va_start(ap, fmt);
 	int n = vsnprintf(tok, sizeof(tok), fmt, ap);
@@ -348,19 +346,19 @@ static bool sign_check(const struct dkim_sign_in *in, char *err, size_t errlen)
 		sign_fail(err, errlen, "no key, body hash or header given");
 		return false;
 	}
-	if (!sign_dns_name(in->domain)) {
+	if (!dkim_sign_name_ok(in->domain)) {
 		sign_fail(err, errlen, "d=: the domain is no DNS name of letters, digits and "
 		    "hyphens (A-labels)");
 		return false;
 	}
-	if (!sign_dns_name(in->selector)) {
+	if (!dkim_sign_name_ok(in->selector)) {
 		sign_fail(err, errlen, "s=: the selector is no DNS name of letters, digits and "
 		    "hyphens");
 		return false;
 	}
-	if (strlen(in->selector) + strlen("._domainkey.") + strlen(in->domain) > SIGN_NAME_MAX) {
+	if (strlen(in->selector) + strlen("._domainkey.") + strlen(in->domain) > DKIM_SIGN_NAME_MAX) {
 		sign_fail(err, errlen, "the key's name SELECTOR._domainkey.DOMAIN passes %d octets",
-		    SIGN_NAME_MAX);
+		    DKIM_SIGN_NAME_MAX);
 		return false;
 	}
 	if (in->now < 0) {

@@ -36,6 +36,7 @@
 #ifndef MXR_DKIM_SIGN_H
 #define MXR_DKIM_SIGN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -60,6 +61,18 @@ struct dkim_sign_in {
 	size_t header_len;
 	int64_t now;			/* t=, seconds since the epoch, >= 0 */
 };
+
+/*
+ * Whether s may be a d= or s= value here: a DNS name of letters, digits
+ * and hyphens (RFC 6376's sub-domain labels: 1 to 63 octets, no hyphen
+ * at either end), at most 253 octets, no trailing dot, ASCII only (a
+ * domain is given in A-labels). The one rule for the signer, the key
+ * generator and the configuration.
+ */
+bool dkim_sign_name_ok(const char *s);
+
+/* Longest DNS name: SELECTOR._domainkey.DOMAIN must fit it too. */
+#define DKIM_SIGN_NAME_MAX 253
 
 /*
  * The complete "DKIM-Signature: ..." field, folded, ending in CRLF,
