@@ -42,8 +42,11 @@
 #include "server/server.h"
 #include "net/net_tls.h"
 #include "util/log.h"
+#include "util/workq.h"
 #include "util/xalloc.h"
 
+/* Threads making DKIM signatures: the work of a busy relay on a small machine. */
+#define MXRD_SIGNER_THREADS 2
 /* How long a stopping daemon lets messages in progress finish. */
 #define MXRD_STOP_GRACE_S 30
 /* How often a stopping daemon looks whether the last session ended. */
@@ -258,6 +261,7 @@ struct mxrd {
 	struct control_public *mailq;
 	struct dns_resolver *dns;
 	struct metrics_mail *metrics;	/* counters from start to exit, across reloads */
+	struct workq *signer;		/* DKIM signatures off the loop, across reloads */
 	int *http_fds;			/* bound while root, until the HTTP server takes them */
 	struct http_server *http;
 	struct status_sources status;
@@ -495,6 +499,7 @@ static void mxrd_start_http(struct mxrd *d)
 static void mxrd_start_serving(struct mxrd *d)
 {
 	const struct config *cfg = d->cfg;
+	d->signer = workq_new(d->base, MXRD_SIGNER_THREADS);
 	d->ctx = (struct smtpd_ctx){
 		.base = d->base,
 		.cfg = cfg,
@@ -509,6 +514,7 @@ static void mxrd_start_serving(struct mxrd *d)
 		    cfg->client_ipv6_prefix),
 		.listeners = d->listeners,
 		.metrics = d->metrics,
+		.signer = d->signer,
 		.queued = mxrd_kick,
 		.queued_arg = d->sched,
 		.id_seed = mxrd_seed(),
@@ -554,6 +560,8 @@ static void mxrd_shut_down(struct mxrd *d)
 	/* No loop pass from here on: lines are written as they come. */
 	log_batch_stop();
 	event_free(d->log_ev);
+	/* Signatures still being made: their messages are committed before the store closes. */
+	workq_free(d->signer);
 	/* A reload still waited for is answered no while its control client may hear it. */
 	reload_close_helper(d->reload);
 	http_server_free(d->http);

@@ -103,6 +103,7 @@ static const struct cfg_key cfg_keys[] = {
 	  CFG_C_ANY, NULL, false },
 	{ "sender_login", CFG_K_FILE, CFG_OFF(sender_login_file), 0, 0, CFG_C_PATH, NULL, false },
 	{ "from_check", CFG_K_FUNC, 0, 0, 0, CFG_C_ANY, cfg_set_from_check, false },
+	{ "dkim_sign", CFG_K_FUNC, 0, 0, 0, CFG_C_ANY, cfg_set_dkim_sign, true },
 	{ "helo_name", CFG_K_STRING, CFG_OFF(helo_name), 0, 0, CFG_C_HOSTNAME, NULL, false },
 	{ "dns_server", CFG_K_STRING, CFG_OFF(dns_server), 0, 0, CFG_C_DNS_SERVER, NULL, false },
 	{ "source_address", CFG_K_STRING, CFG_OFF(source_addr), 0, 0, CFG_C_IP, NULL, false },

@@ -94,11 +94,12 @@ int cfg_finish_tls(struct cfg_parser *p, unsigned anchor_line, unsigned sender_l
 void config_tls_free(struct config *c);
 cfg_setter cfg_set_smarthost;		/* smarthost (config_routes.c) */
 cfg_setter cfg_set_from_check;		/* from_check */
+cfg_setter cfg_set_dkim_sign;		/* dkim_sign (config_submission.c) */
 
 /*
  * The submission keys once the file is read (config_submission.c): the
- * sender_login file parsed (not for sendmail, which reads none of the
- * files). 0, or -1 with the error written.
+ * sender_login file parsed and the DKIM keys read (not for sendmail,
+ * which reads none of the files). 0, or -1 with the error written.
  */
 int cfg_finish_submission(struct cfg_parser *p);
 /* Free what config_submission.c added to c. */

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "config_value.h"
+#include "dkim/dkim_key.h"
 #include "util/log.h"
 
 /* The field at off in c, as a pointer to read a value of its type from. */
@@ -226,6 +227,19 @@ static void config_print_from_check(FILE *out, const struct config *c, const cha
 	fprintf(out, "%s = %s\n", key, c->from_check ? "refuse" : "off");
 }
 
+static void config_print_dkim(FILE *out, const struct config *c, const char *key)
+{
+	if (c->ndkim == 0)
+		fprintf(out, "%s =\n", key);
+	for (size_t i = 0; i < c->ndkim; i++) {
+		const struct cfg_dkim *d = &c->dkim[i];
+		fprintf(out, "%s = %s %s %s", key, d->domain, d->selector, d->key_file);
+		if (d->alg >= 0)
+			fprintf(out, " algorithm=%s", dkim_alg_name((enum dkim_alg)d->alg));
+		fputc('\n', out);
+	}
+}
+
 /* The keys with their own syntax, by name. */
 static const struct config_print_special {
 	const char *name;
@@ -236,6 +250,7 @@ static const struct config_print_special {
 	{ "log", config_print_log },
 	{ "bare_newline", config_print_bare_newline },
 	{ "from_check", config_print_from_check },
+	{ "dkim_sign", config_print_dkim },
 	{ "local_sender_override", config_print_sender_override },
 	{ "relay_networks", config_print_networks },
 	{ "http_listen", config_print_http_listen },

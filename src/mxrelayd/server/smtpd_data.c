@@ -370,6 +370,52 @@ static void smtpd_data_committed(void *arg, bool ok, const char *err)
 	smtpd_session_resume(s);
 }
 
+/*
+ * Commit the message (its DKIM signatures, when any, made): the session
+ * is held and waits; smtpd_data_committed answers. The client may have
+ * left meanwhile: what it sent is queued all the same.
+ */
+static void smtpd_data_commit(void *arg)
+{
+	struct smtpd_session *s = arg;
+	struct smtpd_txn *t = s->txn;
+	size_t prefix_len = 0;
+	const char *prefix = smtpd_submit_prefix(t->submit, &prefix_len);
+	struct queue_rcpt_in *rcpts = xcalloc(t->nrcpts, sizeof(*rcpts));
+	for (size_t i = 0; i < t->nrcpts; i++) {
+		rcpts[i].address = t->rcpts[i].address;
+		rcpts[i].notify = t->rcpts[i].notify;
+		rcpts[i].orcpt = t->rcpts[i].orcpt;
+	}
+	struct queue_envelope env = {
+		.sender = t->sender,
+		.envid = t->mail.has_envid ? t->mail.envid : NULL,
+		.ret = t->mail.ret,
+		.smtputf8 = t->mail.smtputf8,
+		.requiretls = t->mail.requiretls,
+		/* RFC 8689 4.1: with REQUIRETLS the header field is ignored. */
+		.tls_optional = !t->mail.requiretls && smtp_hdrscan_tls_optional(&t->hdr),
+		.prefix = prefix,
+		.prefix_len = prefix_len,
+		/*
+		 * What the octets are, not what BODY= claimed: a 7-bit message
+		 * declared 8BITMIME may go on to a server without 8BITMIME as is.
+		 */
+		.body_8bit = t->any_8bit || t->dec.any_8bit,
+		.client_ip = s->peer_ip,
+		.client_helo = s->helo,
+		.auth_user = s->auth_user,
+		.protocol = smtpd_session_protocol(s),
+		.received_at = t->started,
+		.rcpts = rcpts,
+		.nrcpts = t->nrcpts,
+	};
+	struct queue_writer *w = t->writer;
+	t->writer = NULL;
+	queue_writer_commit(w, &env, smtpd_data_committed, s);
+	free(rcpts);
+}
+
 /* The end of the message: refuse it, or commit it and wait for the queue. */
 static void smtpd_data_finish(struct smtpd_session *s)
 {
@@ -407,40 +453,15 @@ static void smtpd_data_finish(struct smtpd_session *s)
 		return;
 	}
 
-	struct queue_rcpt_in *rcpts = xcalloc(t->nrcpts, sizeof(*rcpts));
-	for (size_t i = 0; i < t->nrcpts; i++) {
-		rcpts[i].address = t->rcpts[i].address;
-		rcpts[i].notify = t->rcpts[i].notify;
-		rcpts[i].orcpt = t->rcpts[i].orcpt;
-	}
-	struct queue_envelope env = {
-		.sender = t->sender,
-		.envid = t->mail.has_envid ? t->mail.envid : NULL,
-		.ret = t->mail.ret,
-		.smtputf8 = t->mail.smtputf8,
-		.requiretls = t->mail.requiretls,
-		/* RFC 8689 4.1: with REQUIRETLS the header field is ignored. */
-		.tls_optional = !t->mail.requiretls && smtp_hdrscan_tls_optional(&t->hdr),
-		/*
-		 * What the octets are, not what BODY= claimed: a 7-bit message
-		 * declared 8BITMIME may go on to a server without 8BITMIME as is.
-		 */
-		.body_8bit = t->any_8bit || t->dec.any_8bit,
-		.client_ip = s->peer_ip,
-		.client_helo = s->helo,
-		.auth_user = s->auth_user,
-		.protocol = smtpd_session_protocol(s),
-		.received_at = t->started,
-		.rcpts = rcpts,
-		.nrcpts = t->nrcpts,
-	};
-	struct queue_writer *w = t->writer;
-	t->writer = NULL;
 	smtpd_session_set_state(s, SMTPD_S_COMMIT);
 	/* Replies stay in order: no pipelined command is read before this one is answered. */
 	smtpd_session_wait(s, SMTPD_WAIT_COMMIT);
 	smtpd_session_hold(s);
 	smtpd_count_committing(s);
-	queue_writer_commit(w, &env, smtpd_data_committed, s);
-	free(rcpts);
+	if (smtpd_submit_signs(t->submit) && s->ctx->signer != NULL) {
+		/* The signatures go with the envelope: made first, off the loop. */
+		smtpd_submit_sign(t->submit, s->ctx->signer, smtpd_data_commit, s);
+		return;
+	}
+	smtpd_data_commit(s);
 }

@@ -10,6 +10,10 @@
 #include <time.h>
 
 #include "config/sender_login.h"
+#include "dkim/dkim_body.h"
+#include "dkim/dkim_key.h"
+#include "dkim/dkim_sign.h"
+#include "dns/dns_idna.h"
 #include "policy/policy.h"
 #include "queue/queue_store.h"
 #include "smtpd_session.h"
@@ -18,6 +22,7 @@
 #include "smtp/smtp_hdrfield.h"
 #include "smtp/smtp_header.h"
 #include "util/log.h"
+#include "util/workq.h"
 #include "util/xalloc.h"
 
 struct smtpd_submit {
@@ -31,6 +36,19 @@ struct smtpd_submit {
 	bool done;				/* the header section went to the writer */
 	bool too_big;				/* it passed SMTPD_SUBMIT_HEADER_MAX */
 	char why[1100];				/* the text of a refusal */
+	/* DKIM: the keys of the From domain, the body's hash, the header as stored */
+	const struct cfg_dkim *keys;		/* borrowed from the session's configuration */
+	size_t nkeys;
+	struct dkim_body *body;			/* owned, while the body streams */
+	unsigned char bh[DKIM_BH_LEN];
+	char *out;				/* owned: the header section written (what is signed) */
+	size_t outlen;
+	int64_t now;				/* t= */
+	char *prefix;				/* owned: the DKIM-Signature fields made */
+	size_t prefix_len;
+	char sign_err[256];			/* why a signature could not be made */
+	void (*signed_cb)(void *arg);		/* smtpd_submit_sign's caller */
+	void *signed_arg;
 };
 
 /* What the session of s is: served by the relay, and bound to which sender_login entry. */
@@ -121,19 +139,24 @@ static void smtpd_submit_refuse_from(struct smtpd_submit *m, const char *addr, s
 	    who);
 }
 
-/* Whether every From address of the held header is owned; the refusal text when not. */
-static bool smtpd_submit_from_ok(struct smtpd_submit *m, const char *hdr, size_t len)
+/* The addresses of every From field of hdr[0..len) into l. */
+static void smtpd_submit_from_addrs(const char *hdr, size_t len, struct smtp_hdrfield_addrs *l)
 {
-	struct smtp_hdrfield_addrs l = { 0 };
 	struct smtp_hdrfield f;
 	size_t pos = 0;
 	while (smtp_hdrfield_next(hdr, len, &pos, &f))
 		if (smtp_hdrfield_is(&f, "from")) {
 			size_t vn;
 			char *v = smtp_hdrfield_unfold(&f, &vn);
-			smtp_hdrfield_addrs_parse(&l, v, vn);
+			smtp_hdrfield_addrs_parse(l, v, vn);
 			free(v);
 		}
+}
+
+/* Whether every From address is owned; the refusal text when not. */
+static bool smtpd_submit_from_ok(struct smtpd_submit *m, const struct smtp_hdrfield_addrs *fa)
+{
+	const struct smtp_hdrfield_addrs l = *fa;
 	bool ok = true;
 	for (size_t i = 0; i < l.n && ok; i++) {
 		/* Compared in the form MAIL FROM addresses take: quoting and case do not matter. */
@@ -146,39 +169,78 @@ static bool smtpd_submit_from_ok(struct smtpd_submit *m, const char *hdr, size_t
 		if (!ok)
 			smtpd_submit_refuse_from(m, l.a[i], strlen(l.a[i]));
 	}
-	smtp_hdrfield_addrs_free(&l);
 	return ok;
 }
 
 /*
- * The header section hdr[0..len) (its empty line, when it has one, is
- * written by the caller) to w: Bcc fields left out, Date and Message-ID
- * added at its end when missing and wanted.
+ * The dkim_sign keys for the domain of the first From address (RFC 6376
+ * d= must be that domain or a parent of it for DMARC), in A-labels.
  */
-static int smtpd_submit_write_header(struct smtpd_submit *m, struct queue_writer *w,
-    const char *hdr, size_t len)
+static void smtpd_submit_pick_keys(struct smtpd_submit *m, const struct smtp_hdrfield_addrs *fa)
+{
+	const struct config *cfg = m->s->ctx->cfg;
+	if (cfg->ndkim == 0 || fa->n == 0)
+		return;
+	const char *at = strrchr(fa->a[0], '@');
+	char domain[SMTP_DOMAIN_MAX + 1], ascii[SMTP_DOMAIN_MAX + 1];
+	const char *why = NULL;
+	if (at == NULL || snprintf(domain, sizeof(domain), "%s", at + 1) >= (int)sizeof(domain))
+		return;
+	size_t n = strlen(domain);
+	if (n > 0 && domain[n - 1] == '>')
+		domain[--n] = '\0';
+	const char *d = domain;
+	if (dns_idna_needed(domain)) {
+		if (!dns_idna_to_ascii(domain, ascii, sizeof(ascii), &why))
+			return;
+		d = ascii;
+	}
+	char lower[SMTP_DOMAIN_MAX + 1];
+	snprintf(lower, sizeof(lower), "%s", d);
+	for (char *c = lower; *c != '\0'; c++)
+		if (*c >= 'A' && *c <= 'Z')
+			*c = (char)(*c - 'A' + 'a');
+	m->keys = config_dkim_for(cfg, lower, &m->nkeys);
+	if (m->keys != NULL)
+		m->body = dkim_body_new();
+}
+
+/* Append p[0..n) to the header section being built. */
+static void smtpd_submit_out(struct smtpd_submit *m, const char *p, size_t n)
+{
+	m->out = xrealloc(m->out, m->outlen + n + 1);
+	memcpy(m->out + m->outlen, p, n);
+	m->outlen += n;
+}
+
+/*
+ * The header section hdr[0..len) as it is stored (its empty line, when it
+ * has one, comes after it), into m->out: Bcc fields left out, Date and
+ * Message-ID added at its end when missing and wanted.
+ */
+static void smtpd_submit_build_header(struct smtpd_submit *m, const char *hdr, size_t len)
 {
 	bool has_date = false, has_msgid = false;
 	struct smtp_hdrfield f;
 	size_t pos = 0, from = 0;
+	m->out = xmalloc(len + 1);
+	m->outlen = 0;
 	while (smtp_hdrfield_next(hdr, len, &pos, &f)) {
 		has_date = has_date || smtp_hdrfield_is(&f, "date");
 		has_msgid = has_msgid || smtp_hdrfield_is(&f, "message-id");
 		if (smtp_hdrfield_is(&f, "bcc")) {
 			size_t at = (size_t)(f.start - hdr);
-			if (at > from && queue_writer_append(w, hdr + from, at - from) != 0)
-				return -1;
+			smtpd_submit_out(m, hdr + from, at - from);
 			from = pos;
 		}
 	}
-	if (len > from && queue_writer_append(w, hdr + from, len - from) != 0)
-		return -1;
-	if (!m->add_missing)
-		return 0;
+	smtpd_submit_out(m, hdr + from, len - from);
+	if (!m->add_missing || (has_date && has_msgid))
+		return;
 	/* A last field without its line end gets one before the fields added. */
 	char add[400];
 	size_t k = 0;
-	if (len > 0 && hdr[len - 1] != '\n' && (!has_date || !has_msgid))
+	if (m->outlen > 0 && m->out[m->outlen - 1] != '\n')
 		k += (size_t)snprintf(add + k, sizeof(add) - k, "\r\n");
 	if (!has_date) {
 		char date[SMTP_HEADER_DATE_MAX];
@@ -188,7 +250,8 @@ static int smtpd_submit_write_header(struct smtpd_submit *m, struct queue_writer
 	if (!has_msgid)
 		k += (size_t)snprintf(add + k, sizeof(add) - k, "Message-ID: <%s@%s>\r\n", m->queue_id,
 		    m->s->ctx->cfg->hostname);
-	return k > 0 && k < sizeof(add) ? queue_writer_append(w, add, k) : 0;
+	if (k < sizeof(add))
+		smtpd_submit_out(m, add, k);
 }
 
 /*
@@ -199,11 +262,25 @@ static int smtpd_submit_write_header(struct smtpd_submit *m, struct queue_writer
 static int smtpd_submit_release(struct smtpd_submit *m, struct queue_writer *w, size_t end)
 {
 	m->done = true;
-	if (m->check_from && !smtpd_submit_from_ok(m, m->hdr, end))
+	struct smtp_hdrfield_addrs from = { 0 };
+	smtpd_submit_from_addrs(m->hdr, end, &from);
+	bool ok = !m->check_from || smtpd_submit_from_ok(m, &from);
+	if (ok)
+		smtpd_submit_pick_keys(m, &from);
+	smtp_hdrfield_addrs_free(&from);
+	if (!ok)
 		return 0;	/* refused at the end; nothing more is stored */
-	if (smtpd_submit_write_header(m, w, m->hdr, end) != 0)
+	smtpd_submit_build_header(m, m->hdr, end);
+	if (queue_writer_append(w, m->out, m->outlen) != 0)
 		return -1;
 	int rc = end < m->len ? queue_writer_append(w, m->hdr + end, m->len - end) : 0;
+	/* The body is what follows the empty line. */
+	if (m->body != NULL && end + 2 < m->len)
+		dkim_body_feed(m->body, m->hdr + end + 2, m->len - end - 2);
+	if (m->body == NULL) {
+		free(m->out);
+		m->out = NULL;
+	}
 	free(m->hdr);
 	m->hdr = NULL;
 	m->len = m->cap = 0;
@@ -232,8 +309,13 @@ static bool smtpd_submit_header_end(const char *hdr, size_t len, size_t from, si
 
 int smtpd_submit_append(struct smtpd_submit *m, struct queue_writer *w, const char *p, size_t n)
 {
-	if (m->done)
-		return m->why[0] != '\0' ? 0 : queue_writer_append(w, p, n);
+	if (m->done) {
+		if (m->why[0] != '\0')
+			return 0;
+		if (m->body != NULL)
+			dkim_body_feed(m->body, p, n);
+		return queue_writer_append(w, p, n);
+	}
 	if (m->too_big)
 		return 0;
 	if (m->len + n > SMTPD_SUBMIT_HEADER_MAX + 2) {
@@ -269,10 +351,78 @@ int smtpd_submit_finish(struct smtpd_submit *m, struct queue_writer *w, struct s
 	return 0;
 }
 
+/* ---- DKIM signatures, made on a worker ---- */
+
+bool smtpd_submit_signs(const struct smtpd_submit *m)
+{
+	return m != NULL && m->keys != NULL && m->why[0] == '\0' && m->done;
+}
+
+/* On a worker: one signature per key, each over the header as stored (the others not signed). */
+static void smtpd_submit_sign_job(void *arg)
+{
+	struct smtpd_submit *m = arg;
+	for (size_t i = 0; i < m->nkeys; i++) {
+		const struct cfg_dkim *k = &m->keys[i];
+		struct dkim_sign_in in = {
+			.key = k->key, .domain = k->domain, .selector = k->selector, .bh = m->bh,
+			.header = m->out, .header_len = m->outlen, .now = m->now,
+		};
+		size_t len = 0;
+		char err[200];
+		char *field = dkim_sign_field(&in, &len, err, sizeof(err));
+		if (field == NULL) {
+			snprintf(m->sign_err, sizeof(m->sign_err), "%s/%s: %s", k->domain, k->selector,
+			    err);
+			continue;
+		}
+		m->prefix = xrealloc(m->prefix, m->prefix_len + len + 1);
+		memcpy(m->prefix + m->prefix_len, field, len);
+		m->prefix_len += len;
+		free(field);
+	}
+}
+
+/* Back on the loop: log what was made, hand over. */
+static void smtpd_submit_signed(void *arg)
+{
+	struct smtpd_submit *m = arg;
+	const struct smtpd_session *s = m->s;
+	for (size_t i = 0; i < m->nkeys && m->prefix != NULL; i++)
+		log_msg(LOG_LVL_INFO, "session=%s queue=%s event=dkim-signed domain=%s selector=%s "
+		    "algorithm=%s", s->id, m->queue_id, m->keys[i].domain, m->keys[i].selector,
+		    dkim_alg_name(dkim_key_alg(m->keys[i].key)));
+	if (m->sign_err[0] != '\0')
+		log_msg(LOG_LVL_WARN, "session=%s queue=%s event=dkim-not-signed reason=\"%s\"", s->id,
+		    m->queue_id, m->sign_err);
+	m->signed_cb(m->signed_arg);
+}
+
+void smtpd_submit_sign(struct smtpd_submit *m, struct workq *q, void (*done)(void *arg),
+    void *arg)
+{
+	dkim_body_final(m->body, m->bh);
+	dkim_body_free(m->body);
+	m->body = NULL;
+	m->now = (int64_t)time(NULL);
+	m->signed_cb = done;
+	m->signed_arg = arg;
+	workq_run(q, smtpd_submit_sign_job, smtpd_submit_signed, m);
+}
+
+const char *smtpd_submit_prefix(const struct smtpd_submit *m, size_t *len)
+{
+	*len = m != NULL ? m->prefix_len : 0;
+	return m != NULL ? m->prefix : NULL;
+}
+
 void smtpd_submit_free(struct smtpd_submit *m)
 {
 	if (m == NULL)
 		return;
 	free(m->hdr);
+	free(m->out);
+	dkim_body_free(m->body);
+	free(m->prefix);
 	free(m);
 }

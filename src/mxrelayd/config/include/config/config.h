@@ -50,6 +50,18 @@ struct cfg_network {
 	unsigned prefix;
 };
 
+struct dkim_key;
+
+/* A dkim_sign line: mail From this domain (or below it) is signed with this key. */
+struct cfg_dkim {
+	char *domain;			/* owned: A-labels, lower case (d=) */
+	char *selector;			/* owned (s=) */
+	char *key_file;			/* owned */
+	int alg;			/* enum dkim_alg the line asked for, or -1: the key's own */
+	struct dkim_key *key;		/* owned: read at load (as root), or NULL in submission mode */
+	unsigned line;
+};
+
 enum cfg_vrfy {
 	CFG_VRFY_252,			/* "252 2.5.0 Cannot VRFY user, but will accept message" */
 	CFG_VRFY_DISABLED,		/* "502 5.5.1 VRFY command is disabled" */
@@ -159,6 +171,8 @@ struct config {
 	char *sender_login_file;
 	struct sender_login *sender_login;	/* owned; the file parsed, or NULL: senders not bound */
 	bool from_check;		/* a bound client's From header must be its own; default yes */
+	struct cfg_dkim *dkim;		/* dkim_sign lines, in file order */
+	size_t ndkim;
 
 	/* outbound */
 	char *helo_name;		/* default: hostname */
@@ -240,6 +254,12 @@ int config_check_queue_dir(const struct config *c, char *err, size_t errlen);
 /* The embedded default, as text (for `mxrelay check-config --default`). */
 const char *config_default_text(void);
 
+/*
+ * The dkim_sign lines that sign mail From domain (A-labels, lower case):
+ * those of the domain itself, else of its nearest parent that has any;
+ * *n of them, or NULL and 0.
+ */
+const struct cfg_dkim *config_dkim_for(const struct config *c, const char *domain, size_t *n);
 /* Whether sa is inside one of the n networks. */
 bool config_networks_match(const struct cfg_network *nets, size_t n, const struct sockaddr *sa);
 /* Whether sa is inside relay_networks. */

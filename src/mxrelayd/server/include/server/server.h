@@ -81,6 +81,7 @@ struct smtpd_ctx {
 	struct smtpd_authfail *authfail;/* AUTH failures per client; owned by main.c */
 	struct smtpd_listener *listeners;/* owned by main.c */
 	struct metrics_mail *metrics;	/* counts sessions and transactions, or NULL; borrowed */
+	struct workq *signer;		/* DKIM signatures off the loop, or NULL: none made; borrowed */
 	void (*queued)(void *arg);	/* a message was committed: delivery may start; or NULL */
 	void *queued_arg;
 
