@@ -1,4 +1,4 @@
-"""Rate limits as an administrator sets them (mxrelay.conf(5), RATE LIMITS):
+"""Rate limits as an administrator sets them (mxrelay.conf(5), Rate limits):
 messages and recipients per authenticated user and per client address,
 connections per client address, an IPv6 client counted by its /64, exempt
 networks, the local submitter's limits, a reload that keeps every bucket,
@@ -126,11 +126,12 @@ def rewrite(d, old, new):
 # --- per user ----------------------------------------------------------------------------
 
 
-def test_user_message_limit_refuses_with_when_and_lifts(mxrelayd, fakesmtp):
+def test_user_message_limit_refuses_with_when_and_lifts(mxrelayd, fakesmtp, mxr_bin):
     """user_message_rate = 2/3s: alice sends two, the third MAIL gets 452 4.7.0 saying in
     how many seconds (at most the 3 s window); bob, from the same address, is not held
     back; after the time said, alice sends again; svc (user_rate unlimited) never waits.
-    One log line per refusal names session, client, user, limit and retry_in."""
+    One log line per refusal names session, client, user, limit and retry_in; check-config
+    says which limits are on."""
     d, hop = start(mxrelayd, fakesmtp, "user_message_rate = 2/3s", "user_rate = svc unlimited")
     assert submit("alice", ["r1@example.test"], "alice 1") == {}
     assert submit("alice", ["r2@example.test"], "alice 2") == {}
@@ -149,6 +150,10 @@ def test_user_message_limit_refuses_with_when_and_lifts(mxrelayd, fakesmtp):
     assert re.search(r"session=[0-9a-f]{16} event=rate-limited command=MAIL client=127\.0\.0\.1 "
                      r'user="alice" limit=user_message rate=2/3s code=452 dsn=4\.7\.0 '
                      rf"retry_in={wait_s}$", line), line
+    r = subprocess.run([mxr_bin.mxrelay, "check-config", d.conf], capture_output=True, text=True,
+                       timeout=30, env=sanitizer_env())
+    assert r.returncode == 0, r
+    assert "\nrate limits: user_message_rate 2/3s; 1 user_rate line\n" in r.stdout, r.stdout
     time.sleep(max(0.0, refused_at + wait_s - time.monotonic()))
     assert submit("alice", ["r5@example.test"], "alice 4") == {}
     # The refused message was never queued; the others all went on.
