@@ -57,8 +57,8 @@ bool ratelimit_kind_is_user(enum ratelimit_kind kind);
  * Milliseconds until the bucket of kind and key at rate has room for one
  * more at now_ms: 0 when it has now (always for a rate of no limit, and
  * for a key never seen). A bucket last used at another rate (a reload
- * changed it) is carried over with what it holds as a share of the rate:
- * the items taken stay taken, at most the new rate's n.
+ * changed it) is carried over to this one: the items it had taken (and
+ * the part of one refilled so far) stay taken, at most the new rate's n.
  */
 uint64_t ratelimit_wait(struct ratelimit *t, enum ratelimit_kind kind, const void *key,
     size_t keylen, const struct cfg_rate *rate, uint64_t now_ms);
