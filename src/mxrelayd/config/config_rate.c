@@ -109,16 +109,17 @@ static int cfg_rate_user_part(struct cfg_parser *p, char *tok, struct cfg_user_r
 /* user_rate = USER [messages=RATE] [recipients=RATE] | USER unlimited */
 int cfg_set_user_rate(struct cfg_parser *p, char *value)
 {
-	char q[256];
 	char *tok[4];
 	struct cfg_rate_limits *rl = &p->c->rate;
 	size_t n = config_value_split(value, tok, 3);
 	if (n < 2 || n > 3)
 		return cfg_error(p, "user_rate: expected 'USER [messages=N/PERIOD] "
 		    "[recipients=N/PERIOD]' or 'USER unlimited'");
-	if (!cfg_rate_user_ok(tok[0]))
+	if (!cfg_rate_user_ok(tok[0])) {
+		char q[256];
 		return cfg_error(p, "user_rate: '%s' is not a user name (1 to %d octets, no '=')",
 		    cfg_quote(q, sizeof(q), tok[0]), CFG_USER_RATE_NAME_MAX);
+	}
 	if (rl->nusers >= CFG_USER_RATES_MAX)
 		return cfg_error(p, "user_rate: more than %d lines", CFG_USER_RATES_MAX);
 	struct cfg_user_rate u = { .line = p->line };

@@ -178,6 +178,14 @@ static void ratelimit_heap_remove(struct ratelimit *t, struct ratelimit_ent *e)
 		ratelimit_heap_set(t, i, t->heap[last]);
 		ratelimit_heap_fix(t, i);
 	}
+	t->heap[last] = NULL;
+}
+
+/* The entry that is full first, when it is full by now_ms; else NULL. */
+static struct ratelimit_ent *ratelimit_full_first(const struct ratelimit *t, uint64_t now_ms)
+{
+	struct ratelimit_ent *e = t->n > 0 ? t->heap[0] : NULL;
+	return e != NULL && e->full_ms <= now_ms ? e : NULL;
 }
 
 /* ---- the lists ------------------------------------------------------------ */
@@ -293,8 +301,9 @@ static uint64_t ratelimit_advance(struct ratelimit *t, uint64_t now_ms)
 	if (now_ms < t->last_ms)
 		now_ms = t->last_ms;
 	t->last_ms = now_ms;
-	for (int i = 0; i < RATELIMIT_EXPIRE_BURST && t->n > 0 && t->heap[0]->full_ms <= now_ms; i++)
-		ratelimit_drop(t, t->heap[0]);
+	struct ratelimit_ent *e;
+	for (int i = 0; i < RATELIMIT_EXPIRE_BURST && (e = ratelimit_full_first(t, now_ms)) != NULL; i++)
+		ratelimit_drop(t, e);
 	return now_ms;
 }
 
@@ -339,8 +348,9 @@ static void ratelimit_make_room(struct ratelimit *t, uint64_t now_ms)
 {
 	if (t->n < t->max)
 		return;
-	if (t->heap[0]->full_ms <= now_ms) {
-		ratelimit_drop(t, t->heap[0]);
+	struct ratelimit_ent *full = ratelimit_full_first(t, now_ms);
+	if (full != NULL) {
+		ratelimit_drop(t, full);
 		return;
 	}
 	ratelimit_drop(t, t->used_head);
@@ -445,7 +455,7 @@ void ratelimit_give(struct ratelimit *t, enum ratelimit_kind kind, const void *k
 void ratelimit_refused(struct ratelimit *t, enum ratelimit_kind kind, const void *key,
     size_t keylen, uint64_t now_ms)
 {
-	now_ms = ratelimit_advance(t, now_ms);
+	(void)ratelimit_advance(t, now_ms);
 	if ((unsigned)kind < RATELIMIT_NKINDS)
 		t->refusals[kind]++;
 	struct ratelimit_ent *e = ratelimit_find(t, kind, key, keylen);
@@ -461,8 +471,9 @@ size_t ratelimit_count(struct ratelimit *t, uint64_t now_ms)
 {
 	now_ms = ratelimit_advance(t, now_ms);
 	/* Drop every bucket full by now, not only a burst of them: the count is exact. */
-	while (t->n > 0 && t->heap[0]->full_ms <= now_ms)
-		ratelimit_drop(t, t->heap[0]);
+	struct ratelimit_ent *e;
+	while ((e = ratelimit_full_first(t, now_ms)) != NULL)
+		ratelimit_drop(t, e);
 	return t->n;
 }
 

@@ -88,10 +88,10 @@ static void smtpd_rate_rates(const struct config *cfg, enum smtpd_rate_event ev,
 	}
 }
 
-/* A user's key: the name, cut to the longest key (no user name is that long). */
+/* A user's key: the name, cut to the longest key (no user name is that long); 0 for none. */
 static size_t smtpd_rate_user_len(const char *user)
 {
-	size_t n = strlen(user);
+	size_t n = user != NULL ? strlen(user) : 0;
 	return n < RATELIMIT_KEY_MAX ? n : RATELIMIT_KEY_MAX;
 }
 
