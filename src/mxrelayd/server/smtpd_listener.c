@@ -4,8 +4,8 @@
  * Owns: the listening descriptors and their events, the socket options
  * (address reuse, IPv6-only for IPv6 addresses, a large backlog), the
  * connection limits and the connection rate (smtpd_rate) checked at
- * accept, and the pause when the process
- * runs out of descriptors. Never: blocks; never reads from a client.
+ * accept, and the pause when the process runs out of descriptors.
+ * Never: blocks; never reads from a client.
  */
 #include "smtpd_listener.h"
 
