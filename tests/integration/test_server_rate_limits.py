@@ -26,6 +26,7 @@ import pytest
 from conftest import sanitizer_env, sanitizer_report
 from daemon import wait_for, Client, mxrelayd, queued_id  # noqa: F401  (mxrelayd is a fixture)
 from mxtest.netns import wait_port
+import test_http_status_page as page
 
 pytestmark = pytest.mark.netns
 
@@ -375,7 +376,8 @@ def test_status_and_metrics_show_the_refusals(netns, mxrelayd, fakesmtp, mxr_bin
     """After refusals by three limits: `mxrelay status` lists the limits in force, the
     buckets held, the refusals per limit and who is limited now; --json has them as
     docs/status.md says; /metrics counts mxrelay_rate_limited_total per limit (every
-    limit written, 0 included), the buckets held, and passes promtool."""
+    limit written, 0 included), the buckets held, and passes promtool; the status page,
+    drawn by headless Chromium, lists who is limited now."""
     d, hop = start(mxrelayd, fakesmtp, "user_message_rate = 1/1h", "client_recipient_rate = 2/1h",
                    "client_connection_rate = 4/1h", "user_rate = svc unlimited",
                    "rate_limit_exempt = 192.0.2.0/24", f"http_listen = 127.0.0.1:{HTTP_PORT}",
@@ -445,3 +447,12 @@ def test_status_and_metrics_show_the_refusals(netns, mxrelayd, fakesmtp, mxr_bin
         r = subprocess.run(["promtool", "check", "metrics"], stdin=f, capture_output=True, text=True,
                            timeout=30)
     assert r.returncode == 0, f"promtool check metrics: {r.stdout}{r.stderr}"
+
+    # The status page in a real browser lists who is limited now.
+    if page.CHROMIUM is None:
+        pytest.fail("chromium is not installed (scripts/install-deps test)")
+    dom, err = page.chromium(tmp_path, "--dump-dom")
+    assert page.console_lines(err) == [], "the page wrote to the console:\n" + err[-3000:]
+    got = [r[:2] + [r[3]] for r in page.rows(page.element(dom, "table", "rate"))]
+    assert got == [["client_connection", "127.0.0.1", "1"], ["user_message", "alice", "1"]], got
+    assert "2 refused since start" not in dom and "3 refused since start" in dom, dom[:3000]
