@@ -26,6 +26,7 @@
 
 #include "dns/dns_mx.h"
 #include "policy/auth_db.h"
+#include "policy/ratelimit.h"
 #include "config/config.h"
 #include "config/config_path.h"
 #include "control/control.h"
@@ -236,6 +237,18 @@ static uint64_t mxrd_seed(void)
 	if (getrandom(&v, sizeof(v), GRND_NONBLOCK) != (ssize_t)sizeof(v))
 		v = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
 	return v;
+}
+
+/* A random key for the rate limit table's hash, so that no client can choose colliding keys. */
+static struct ratelimit *mxrd_rate_table(void)
+{
+	uint8_t seed[16];
+	if (getrandom(seed, sizeof(seed), GRND_NONBLOCK) != (ssize_t)sizeof(seed)) {
+		uint64_t a = mxrd_seed(), b = mxrd_seed() ^ (uint64_t)clock();
+		memcpy(seed, &a, 8);
+		memcpy(seed + 8, &b, 8);
+	}
+	return ratelimit_new(RATELIMIT_MAX_ENTRIES, seed);
 }
 
 /* The daemon's parts, in the order start-up makes them (main's frame holds the one instance). */
@@ -512,6 +525,7 @@ static void mxrd_start_serving(struct mxrd *d)
 		.authfail = smtpd_authfail_new(cfg->auth_failure_limit,
 		    (uint64_t)cfg->auth_failure_window * 1000u, SMTPD_AUTHFAIL_MAX_CLIENTS,
 		    cfg->client_ipv6_prefix),
+		.rate = mxrd_rate_table(),
 		.listeners = d->listeners,
 		.metrics = d->metrics,
 		.signer = d->signer,
@@ -583,6 +597,7 @@ static void mxrd_shut_down(struct mxrd *d)
 	reload_free(d->reload);
 	smtpd_limit_free(d->ctx.limit);
 	smtpd_authfail_free(d->ctx.authfail);
+	ratelimit_free(d->ctx.rate);
 	status_sources_free(&d->status);
 	metrics_mail_free(d->metrics);
 	event_base_free(d->base);

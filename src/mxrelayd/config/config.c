@@ -326,6 +326,7 @@ void config_free(struct config *c)
 	free(c->ca_file);
 	config_tls_free(c);
 	config_submission_free(c);
+	config_rate_free(c);
 	for (size_t i = 0; i < c->nroutes; i++) {
 		free(c->routes[i].auth_user);
 		free(c->routes[i].password_file);

@@ -234,6 +234,8 @@ int cfg_finish(struct cfg_parser *p)
 		return -1;
 	if (cfg_finish_local(p) < 0 || cfg_finish_submission(p) < 0)
 		return -1;
+	if (cfg_finish_rate(p) < 0)
+		return -1;
 
 	for (size_t i = 0; i < c->nroutes; i++) {
 		struct cfg_route *r = &c->routes[i];

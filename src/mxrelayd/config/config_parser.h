@@ -105,6 +105,15 @@ int cfg_finish_submission(struct cfg_parser *p);
 /* Free what config_submission.c added to c. */
 void config_submission_free(struct config *c);
 
+/* ---- rate limits (config_rate.c) ---------------------------------------- */
+
+cfg_setter cfg_set_user_rate;		/* user_rate */
+cfg_setter cfg_set_rate_exempt;		/* rate_limit_exempt (config_setters.c, with the lists) */
+/* The user_rate lines once the file is read: sorted, one per user. 0, or -1 with the error. */
+int cfg_finish_rate(struct cfg_parser *p);
+/* Free what config_rate.c added to c. */
+void config_rate_free(struct config *c);
+
 /* ---- checks of the whole (config_check.c) ------------------------------- */
 
 /* The checks that involve more than one key, and the derived defaults. */

@@ -180,6 +180,32 @@ static void config_print_tlsrpt_contact(FILE *out, const struct config *c, const
 	    c->tlsrpt_contact != NULL ? c->tlsrpt_contact : "");
 }
 
+static void config_print_rate_exempt(FILE *out, const struct config *c, const char *key)
+{
+	config_print_network_list(out, key, c->rate.exempt, c->rate.nexempt);
+}
+
+/* user_rate = one line per user with limits of its own, the parts it gives. */
+static void config_print_user_rates(FILE *out, const struct config *c, const char *key)
+{
+	char buf[64];
+	for (size_t i = 0; i < c->rate.nusers; i++) {
+		const struct cfg_user_rate *u = &c->rate.users[i];
+		fprintf(out, "%s = %s", key, u->user);
+		if (u->has_messages) {
+			config_rate_format(&u->messages, "unlimited", buf, sizeof(buf));
+			fprintf(out, " messages=%s", buf);
+		}
+		if (u->has_recipients) {
+			config_rate_format(&u->recipients, "unlimited", buf, sizeof(buf));
+			fprintf(out, " recipients=%s", buf);
+		}
+		fputc('\n', out);
+	}
+	if (c->rate.nusers == 0)
+		fprintf(out, "%s =\n", key);
+}
+
 /* smarthost = the route for all mail ("*"), when there is one. */
 static void config_print_smarthost(FILE *out, const struct config *c, const char *key)
 {
@@ -266,6 +292,8 @@ static const struct config_print_special {
 	{ "smarthost", config_print_smarthost },
 	{ "route", config_print_routes },
 	{ "retry_intervals", config_print_retry },
+	{ "user_rate", config_print_user_rates },
+	{ "rate_limit_exempt", config_print_rate_exempt },
 };
 
 /* Print one key of a plain type. */
@@ -278,6 +306,7 @@ static void config_print_plain(FILE *out, const struct config *c,
 	uint64_t u64;
 	bool b;
 	const char *s;
+	struct cfg_rate r;
 	switch (k->type) {
 	case CONFIG_KEY_STRING:
 		memcpy(&s, f, sizeof(s));
@@ -300,6 +329,11 @@ static void config_print_plain(FILE *out, const struct config *c,
 	case CONFIG_KEY_BOOL:
 		memcpy(&b, f, sizeof(b));
 		fprintf(out, "%s = %s\n", k->name, b ? "yes" : "no");
+		return;
+	case CONFIG_KEY_RATE:
+		memcpy(&r, f, sizeof(r));
+		config_rate_format(&r, "off", buf, sizeof(buf));
+		fprintf(out, "%s = %s\n", k->name, buf);
 		return;
 	case CONFIG_KEY_SPECIAL:
 		break;

@@ -26,6 +26,7 @@
 
 #include "config/aliases.h"
 #include "smtpd_limit.h"
+#include "smtpd_rate.h"
 #include "smtpd_listener.h"
 #include "smtpd_session.h"
 #include "smtpd_txn.h"
@@ -367,6 +368,9 @@ static void smtpd_local_accept_list(struct smtpd_session *s, const char *orig, c
 		smtpd_session_refuse(s, 452, "4.5.3", "Too many recipients");
 		return;
 	}
+	/* One recipient for the rate limits: the one the client gave, however many it expands to. */
+	if (!smtpd_rate_rcpt(s, orig))
+		return;
 	/* RFC 3461 4.2: the address the client gave, so a DSN names what was sent to. */
 	if (rp->has_orcpt)
 		snprintf(orcpt, sizeof(orcpt), "%s", rp->orcpt);
