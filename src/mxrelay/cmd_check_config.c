@@ -16,6 +16,8 @@
 #include "commands.h"
 #include "policy/auth_db.h"
 #include "config/config.h"
+#include "config/sender_login.h"
+#include "dkim/dkim_key.h"
 #include "config/config_path.h"
 #include "config/config_print.h"
 
@@ -97,6 +99,17 @@ static void check_config_summary(const struct config *c, size_t nusers)
 		printf("auth_file: %s (%zu user%s)\n", c->auth_file, nusers, nusers == 1 ? "" : "s");
 	else
 		printf("auth_file: none (no AUTH)\n");
+	if (c->sender_login != NULL) {
+		size_t n = sender_login_count(c->sender_login);
+		printf("sender_login: %s (%zu entr%s), from_check %s\n", c->sender_login_file, n,
+		    n == 1 ? "y" : "ies", c->from_check ? "refuse" : "off");
+	} else {
+		printf("sender_login: none (senders not bound)\n");
+	}
+	for (size_t i = 0; i < c->ndkim; i++)
+		printf("dkim_sign: %s selector %s, %s %u bits (%s)\n", c->dkim[i].domain,
+		    c->dkim[i].selector, dkim_alg_name(dkim_key_alg(c->dkim[i].key)),
+		    dkim_key_bits(c->dkim[i].key), c->dkim[i].key_file);
 	if (c->nroutes == 0)
 		printf("routes: direct MX delivery\n");
 	for (size_t i = 0; i < c->nroutes; i++) {
