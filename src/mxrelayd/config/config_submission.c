@@ -140,7 +140,7 @@ static int cfg_dkim_load(struct cfg_parser *p, struct cfg_dkim *d)
 		return cfg_error_at(p, d->line, "dkim_sign: %s: %s", cfg_quote(q, sizeof(q),
 		    d->key_file), kerr);
 	if (d->alg >= 0 && (int)dkim_key_alg(d->key) != d->alg)
-		return cfg_error_at(p, d->line, "dkim_sign: algorithm=%s, but %s holds a %s key",
+		return cfg_error_at(p, d->line, "dkim_sign: algorithm=%s, but %s holds an %s key",
 		    dkim_alg_name((enum dkim_alg)d->alg), cfg_quote(q, sizeof(q), d->key_file),
 		    dkim_key_alg(d->key) == DKIM_ALG_RSA_SHA256 ? "RSA" : "Ed25519");
 	return 0;
