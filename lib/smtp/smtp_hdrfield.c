@@ -76,7 +76,8 @@ static void shf_add(struct smtp_hdrfield_addrs *l, const char *buf, size_t len)
 		out[o++] = c;
 	}
 	out[o] = '\0';
-	if (o == 0)
+	/* Nothing, or a NUL inside (no address holds one): no address. */
+	if (o == 0 || memchr(out, '\0', o) != NULL)
 		return;
 	if (l->n == l->cap) {
 		l->cap = l->cap ? l->cap * 2 : 8;

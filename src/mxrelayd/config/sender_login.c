@@ -297,7 +297,7 @@ size_t sender_login_count(const struct sender_login *m)
 const struct sender_login_entry *sender_login_user(const struct sender_login *m,
     const char *user)
 {
-	if (m == NULL || user == NULL)
+	if (m == NULL || user == NULL || m->nusers == 0)
 		return NULL;
 	char key[512];
 	if (snprintf(key, sizeof(key), "%s", user) >= (int)sizeof(key))
