@@ -170,8 +170,10 @@ void dkim_body_feed(struct dkim_body *b, const void *data, size_t n)
 {
 	if (b->done)
 		panic("dkim_body: fed after dkim_body_final");
+	if (n == 0)
+		return;
 	const unsigned char *p = data, *end = p + n;
-	if (n > 0 && b->cr) {
+	if (b->cr) {
 		/* The CR that ended the last piece: a line end, or an ordinary octet. */
 		b->cr = false;
 		if (*p == '\n') {

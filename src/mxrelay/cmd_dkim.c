@@ -131,7 +131,7 @@ static int dkim_parse_args(int argc, char **argv, struct dkim_args *a)
 			    "receivers need only verify up to 4096)", bits);
 		a->bits = (unsigned)n;
 	}
-	if (a->dir[0] == '\0')
+	if (a->dir == NULL || a->dir[0] == '\0')
 		return dkim_bad("--dir wants a directory", a->dir);
 	return -1;
 }

@@ -10,12 +10,6 @@
  * one, as the build defines it from the install prefix. */
 #ifndef MXR_CONFIG_FILE
 #define MXR_CONFIG_FILE "/etc/mxrelay/mxrelay.conf"
-/* Where `mxrelay dkim keygen` writes keys when no --dir is given: beside
- * the configuration, as the build defines it from the install prefix. */
-#ifndef MXR_DKIM_DIR
-#define MXR_DKIM_DIR "/etc/mxrelay/dkim"
-#endif
-
 #endif
 
 int cmd_send(int argc, char **argv);

@@ -15,7 +15,10 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
 #include <openssl/encoder.h>
+#include <openssl/params.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -166,6 +169,47 @@ static void test_parse_rows(void **state)
 	free(pem);
 	/* No room for a reason is fine. */
 	assert_null(dkim_key_parse("x", 1, NULL, 0));
+}
+
+/*
+ * A damaged key: its private exponents changed (d, and the CRT exponent
+ * OpenSSL would otherwise fall back from) so that what it signs does not
+ * verify with its public half. It must be refused, not used to sign mail
+ * nobody can verify.
+ */
+static void test_damaged_key_refused(void **state)
+{
+	struct keys *ks = *state;
+	BIGNUM *d = NULL, *dp = NULL;
+	assert_int_equal(EVP_PKEY_get_bn_param(ks->rsa2048, "d", &d), 1);
+	assert_int_equal(EVP_PKEY_get_bn_param(ks->rsa2048, "rsa-exponent1", &dp), 1);
+	BN_add_word(d, 2);
+	BN_add_word(dp, 2);
+	OSSL_PARAM *params = NULL;
+	assert_int_equal(EVP_PKEY_todata(ks->rsa2048, EVP_PKEY_KEYPAIR, &params), 1);
+	for (OSSL_PARAM *p = params; p->key != NULL; p++) {
+		if (strcmp(p->key, "d") == 0)
+			assert_int_equal(OSSL_PARAM_set_BN(p, d), 1);
+		else if (strcmp(p->key, "rsa-exponent1") == 0)
+			assert_int_equal(OSSL_PARAM_set_BN(p, dp), 1);
+	}
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
+	EVP_PKEY *bad = NULL;
+	assert_int_equal(EVP_PKEY_fromdata_init(ctx), 1);
+	assert_int_equal(EVP_PKEY_fromdata(ctx, &bad, EVP_PKEY_KEYPAIR, params), 1);
+	char *pem = pem_of(bad, PKCS8);
+	char err[256] = "";
+	struct dkim_key *k = dkim_key_parse(pem, strlen(pem), err, sizeof(err));
+	if (k != NULL)
+		fail_msg("a damaged RSA key: got a key, want a refusal");
+	if (strstr(err, "do not agree") == NULL)
+		fail_msg("a damaged RSA key: why got \"%s\", want \"do not agree\"", err);
+	free(pem);
+	EVP_PKEY_free(bad);
+	EVP_PKEY_CTX_free(ctx);
+	OSSL_PARAM_free(params);
+	BN_free(d);
+	BN_free(dp);
 }
 
 /* The base64 after "p=" in a record, decoded into out; its length. */
@@ -329,6 +373,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_rows),
+		cmocka_unit_test(test_damaged_key_refused),
 		cmocka_unit_test(test_record_rsa),
 		cmocka_unit_test(test_record_ed25519_rfc8463),
 		cmocka_unit_test(test_private_pem_round_trip),

@@ -223,7 +223,7 @@ static bool verify(EVP_PKEY *pub, enum dkim_alg alg, const char *data, size_t n,
 	return ok;
 }
 
-/* Every line ends CRLF, none over 78 octets, continuation lines open with HTAB, none ends in WSP. */
+/* Lines end CRLF, none is over 78 octets or ends in WSP, continuations open with HTAB. */
 static void check_shape(const char *what, const char *field, size_t len)
 {
 	assert_int_equal(strlen(field), len);
