@@ -37,6 +37,7 @@
 #include "term.h"
 #include "util/hostname.h"
 #include "util/xalloc.h"
+#include "util/utf8.h"
 
 /* Longest password taken from a file or the environment. */
 #define SEND_PASS_MAX 512
@@ -367,7 +368,7 @@ static void send_json_str(FILE *f, const char *s, bool empty_null)
 	fputc('"', f);
 	const unsigned char *p = (const unsigned char *)s;
 	while (*p != '\0') {
-		size_t u = *p >= 0x80 ? smtp_addr_utf8_len((const char *)p, strlen((const char *)p)) : 0;
+		size_t u = *p >= 0x80 ? utf8_seq_len((const char *)p, strlen((const char *)p)) : 0;
 		if (u > 0) {
 			fwrite(p, 1, u, f);
 			p += u;
