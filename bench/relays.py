@@ -226,6 +226,20 @@ class Mxrelay:
         self.bin = os.environ.get("MXRELAYD") or os.path.join(root, "build", "mxrelayd")
         self.dir = os.path.join(work, "mxrelay")
         self.proc = None
+        # Lines a workload adds to the configuration for its runs (DKIM keys).
+        self.extra = ""
+
+    def dkim_key(self, alg):
+        """A DKIM key for the sender's domain, made once by `mxrelay dkim keygen`: its
+        dkim_sign line. The key stays root's (mode 0600), as the daemon wants it."""
+        sel = {"rsa-sha256": "rsa2048", "ed25519-sha256": "ed25519"}[alg]
+        keydir = os.path.join(self.work, "dkim")
+        path = os.path.join(keydir, f"src.bench.test.{sel}.key")
+        if not os.path.exists(path):
+            mxrelay = os.path.join(os.path.dirname(self.bin), "mxrelay")
+            subprocess.run([mxrelay, "dkim", "keygen", "src.bench.test", sel, "--algorithm", alg,
+                            "--dir", keydir], check=True, stdout=subprocess.DEVNULL)
+        return f"dkim_sign = src.bench.test {sel} {path} algorithm={alg}\n"
 
     def unavailable(self):
         if not os.access(self.bin, os.X_OK):
@@ -253,7 +267,7 @@ max_connections = 12000
 max_connections_per_ip = 12000
 tls_cert = {cert}
 tls_key = {key}
-"""
+{self.extra}"""
         path = os.path.join(d, "mxrelay.conf")
         with open(path, "w") as f:
             f.write(text)

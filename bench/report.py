@@ -145,6 +145,17 @@ def targets(res):
         ("(d) time until the 250 reply, mxrelay/Postfix <= 1", show(d250, lambda v: v <= 1)),
         ("(d) time until delivered, mxrelay/Postfix <= 1", show(ddel, lambda v: v <= 1)),
     ]
+
+    def signed(wl):
+        """mxrelay's end-to-end rate signing (wl) over not signing (a), same counts."""
+        a, s = res.median("a", "mxrelay", "e2e"), res.median(wl, "mxrelay", "e2e")
+        return s / a if a and s is not None else None
+    rows += [
+        ("DKIM RSA-2048: mxrelay end-to-end (i)/(a) >= 0.90",
+         show(signed("i"), lambda v: v >= 0.90)),
+        ("DKIM Ed25519: mxrelay end-to-end (j)/(a) >= 0.90",
+         show(signed("j"), lambda v: v >= 0.90)),
+    ]
     return "\n".join(f"| {a} | {b} |" for a, b in
                      [("target", "this run"), ("---", "---")] + rows)
 

@@ -226,6 +226,18 @@ def _errors(errors):
     return ", ".join(f"{k} x{v}" for k, v in sorted(errors.items(), key=lambda kv: -kv[1])[:3])
 
 
+def run_signed(ctx, relay, count, alg):
+    """Workload (a) with every message DKIM-signed by mxrelay (smtp-source's From is
+    sender@src.bench.test, the domain the key is for). Postfix signs nothing here: its
+    figures are (a)'s again, the baseline the signing is measured against."""
+    if relay.name == "mxrelay":
+        relay.extra = relay.dkim_key(alg)
+    try:
+        return run_source(ctx, relay, count, 1024)
+    finally:
+        relay.extra = ""
+
+
 # 5 recipients over 2 domains: 3 at d1, 2 at d2.
 FIVE_RCPTS = ",".join([f"r{i}-{{n}}@d1.bench.test" for i in range(3)] +
                       [f"r{i}-{{n}}@d2.bench.test" for i in range(3, 5)])
@@ -254,4 +266,10 @@ WORKLOADS = [
     Workload("h", "1 MiB over STARTTLS on both hops, 1 recipient, 20 sessions", 200, 30,
              lambda ctx, r, n: run_loadgen(ctx, r, n, 1024 * 1024, "t{n}@tls.bench.test",
                                            tls=True)),
+    Workload("i", "as (a), each message DKIM-signed by mxrelay with an RSA-2048 key "
+                  "(Postfix unsigned)", 5000, 500,
+             lambda ctx, r, n: run_signed(ctx, r, n, "rsa-sha256")),
+    Workload("j", "as (a), each message DKIM-signed by mxrelay with an Ed25519 key "
+                  "(Postfix unsigned)", 5000, 500,
+             lambda ctx, r, n: run_signed(ctx, r, n, "ed25519-sha256")),
 ]

@@ -30,6 +30,9 @@ endif()
 target_compile_definitions(mxrd_config_obj PRIVATE MXR_CONFIG_FILE="${MXR_CONFIG_FILE}")
 if(TARGET mxrelay)
   target_compile_definitions(mxrelay PRIVATE MXR_CONFIG_FILE="${MXR_CONFIG_FILE}")
+  # mxrelay dkim keygen's default --dir: beside the configuration.
+  target_compile_definitions(mxrelay PRIVATE
+                             MXR_DKIM_DIR="${CMAKE_INSTALL_FULL_SYSCONFDIR}/mxrelay/dkim")
 endif()
 
 # The unit, the man pages and the example configuration name installed

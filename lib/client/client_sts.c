@@ -8,7 +8,12 @@
  * 5.1: a policy is used until max_age passes; its TXT record is asked
  * again when the last answer is older than CLIENT_STS_RECHECK_SECONDS,
  * and a new id there fetches the policy anew before the delivery goes on,
- * the old one staying in force when the new one cannot be had.
+ * the old one staying in force when the new one cannot be had. A policy
+ * whose id did not change is still fetched again once it is older than
+ * half its max_age or a day (RFC 8461 10.2, proactive refresh), so that a
+ * domain which changed its policy without a new id, or whose policy
+ * would expire between deliveries, is not left on a stale one; such a
+ * refresh that fails keeps the policy and is no failure of the delivery.
  */
 #include "client_sts.h"
 
@@ -30,6 +35,8 @@
 #define CLIENT_STS_BUCKETS 1024
 /* Entries kept; past this, idle ones not asked about for longest go. */
 #define CLIENT_STS_ENTRIES_MAX 20000
+/* A policy is fetched again, same id or not, when older than this (or half its max_age). */
+#define CLIENT_STS_REFRESH_SECONDS 86400
 
 struct client_sts_entry;
 
@@ -56,6 +63,7 @@ struct client_sts_entry {
 	struct dns_query *q;			/* the TXT or address lookup in flight */
 	struct net_http_req *http;		/* the fetch in flight */
 	char fetch_id[33];			/* the id the fetch is for */
+	bool refresh;				/* the fetch renews a valid policy of the same id */
 	const char *result_type;		/* a failure to report with the next results */
 	char detail[300];
 	struct client_sts_req *waiters;
@@ -92,6 +100,14 @@ static size_t cst_bucket(const char *domain)
 static bool cst_valid(const struct client_sts_entry *e)
 {
 	return e->have && e->expires > cst_now();
+}
+
+/* Whether a valid policy is old enough to be fetched again though its id is the same. */
+static bool cst_due_refresh(const struct client_sts_entry *e)
+{
+	int64_t age = cst_now() - e->fetched;
+	int64_t half = (e->expires - e->fetched) / 2;
+	return age >= (half < CLIENT_STS_REFRESH_SECONDS ? half : CLIENT_STS_REFRESH_SECONDS);
 }
 
 /* Take the policy text as cached (ours, so it parses; a damaged copy is dropped). */
@@ -149,6 +165,7 @@ static void cst_wake(struct client_sts_entry *e)
 static void cst_settle(struct client_sts_entry *e)
 {
 	e->busy = false;
+	e->refresh = false;
 	e->q = NULL;
 	e->http = NULL;
 	cst_wake(e);
@@ -159,6 +176,13 @@ static void cst_fetch_failed(struct client_sts_entry *e, const char *result_type
     const char *fmt, const char *a)
 {
 	char pr[200];
+	if (e->refresh && cst_valid(e)) {
+		/* The policy in force is still good: nothing failed for the delivery. */
+		log_msg(LOG_LVL_INFO, "domain=%s event=mta-sts-refresh-failed result=%s "
+		    "note=\"cached policy kept\"", e->domain, result_type);
+		cst_settle(e);
+		return;
+	}
 	e->result_type = result_type;
 	snprintf(e->detail, sizeof(e->detail), fmt, log_printable(pr, sizeof(pr), a, strlen(a)));
 	log_msg(LOG_LVL_INFO, "domain=%s event=mta-sts-fetch-failed result=%s reason=\"%s\"%s",
@@ -268,7 +292,8 @@ static void cst_txt_done(const struct dns_txt_result *res, void *arg)
 		cst_settle(e);
 		return;
 	}
-	if (cst_valid(e) && strcmp(id, e->id) == 0) {
+	e->refresh = cst_valid(e) && strcmp(id, e->id) == 0;
+	if (e->refresh && !cst_due_refresh(e)) {
 		cst_settle(e);
 		return;
 	}

@@ -9,6 +9,7 @@
  * a path is well formed and what it holds.
  */
 #include "smtp/smtp_addr.h"
+#include "util/utf8.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -29,41 +30,6 @@ struct addr_cur {
 	const char *err;
 	enum smtp_addr_fault fault;
 };
-
-size_t smtp_addr_utf8_len(const char *s, size_t len)
-{
-	const unsigned char *u = (const unsigned char *)s;
-	if (len == 0)
-		return 0;
-	unsigned char c = u[0];
-	size_t n;
-	unsigned lo = 0x80, hi = 0xbf;	/* bounds of the second octet */
-	if (c >= 0xc2 && c <= 0xdf) {
-		n = 2;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		n = 3;
-		if (c == 0xe0)
-			lo = 0xa0;	/* overlong */
-		else if (c == 0xed)
-			hi = 0x9f;	/* surrogates */
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		n = 4;
-		if (c == 0xf0)
-			lo = 0x90;	/* overlong */
-		else if (c == 0xf4)
-			hi = 0x8f;	/* over U+10FFFF */
-	} else {
-		return 0;
-	}
-	if (len < n)
-		return 0;
-	if (u[1] < lo || u[1] > hi)
-		return 0;
-	for (size_t k = 2; k < n; k++)
-		if (u[k] < 0x80 || u[k] > 0xbf)
-			return 0;
-	return n;
-}
 
 /* Record the first error of a parse and fail. */
 static int addr_fail(struct addr_cur *c, enum smtp_addr_fault fault, const char *why)
@@ -93,7 +59,7 @@ static bool addr_is_atext(unsigned char ch)
  */
 static int addr_take_utf8(struct addr_cur *c)
 {
-	size_t n = smtp_addr_utf8_len(c->s + c->i, c->len - c->i);
+	size_t n = utf8_seq_len(c->s + c->i, c->len - c->i);
 	if (n == 0)
 		return addr_fail(c, SMTP_ADDR_FAULT_MAILBOX, "invalid UTF-8 in address");
 	if (!(c->flags & SMTP_ADDR_UTF8_OK))
@@ -496,7 +462,7 @@ bool smtp_addr_domain_valid(const char *s, size_t len, bool utf8_ok)
 		}
 		size_t n = 1;
 		if (ch >= 0x80) {
-			if (!utf8_ok || (n = smtp_addr_utf8_len(s + i, len - i)) == 0)
+			if (!utf8_ok || (n = utf8_seq_len(s + i, len - i)) == 0)
 				return false;
 		} else if (ch == '-') {
 			if (label == 0)

@@ -9,6 +9,7 @@
  * never does I/O; every result points into the caller's line.
  */
 #include "smtp/smtp_cmd.h"
+#include "util/utf8.h"
 
 #include <limits.h>
 #include <string.h>
@@ -123,7 +124,7 @@ int smtp_params_parse(const char *s, size_t len, bool utf8_ok,
 				if (c >= 0x21 && c <= 0x7e && c != '=') {
 					k++;
 				} else if (c >= 0x80 && utf8_ok) {
-					size_t n = smtp_addr_utf8_len(s + k, len - k);
+					size_t n = utf8_seq_len(s + k, len - k);
 					if (n == 0) {
 						*err = "invalid UTF-8 in parameter value";
 						return -1;

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "smtp/smtp_addr.h"
+#include "util/utf8.h"
 
 static const char *const hdr_days[7] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
 static const char *const hdr_months[12] = {
@@ -92,7 +93,7 @@ static void hdr_clean(struct hdr_out *o, const char *s, size_t max, enum hdr_cle
 	for (size_t i = 0; i < n && !o->failed;) {
 		unsigned char c = (unsigned char)s[i];
 		if (c >= 0x80 && mode == HDR_UTF8) {
-			size_t u = smtp_addr_utf8_len(s + i, n - i);
+			size_t u = utf8_seq_len(s + i, n - i);
 			if (u > 0) {
 				hdr_raw(o, s + i, u);
 				i += u;

@@ -9,6 +9,7 @@
  * any byte of it is stored, and nothing is stored past the struct's caps.
  */
 #include "sts/sts_policy.h"
+#include "util/utf8.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -54,40 +55,6 @@ static char policy_lower(char c)
 }
 
 /*
- * Length of the UTF-8 sequence (RFC 3629: no overlong forms, no
- * surrogates, nothing past U+10FFFF) of two to four octets at s[0..len),
- * or 0 when there is none.
- */
-static size_t policy_utf8_len(const unsigned char *s, size_t len)
-{
-	unsigned char c = s[0];
-	size_t n;
-	unsigned char lo = 0x80, hi = 0xbf;
-	if (c >= 0xc2 && c <= 0xdf)
-		n = 2;
-	else if (c >= 0xe0 && c <= 0xef)
-		n = 3;
-	else if (c >= 0xf0 && c <= 0xf4)
-		n = 4;
-	else
-		return 0;
-	if (c == 0xe0)
-		lo = 0xa0;
-	else if (c == 0xed)
-		hi = 0x9f;
-	else if (c == 0xf0)
-		lo = 0x90;
-	else if (c == 0xf4)
-		hi = 0x8f;
-	if (len < n || s[1] < lo || s[1] > hi)
-		return 0;
-	for (size_t i = 2; i < n; i++)
-		if (s[i] < 0x80 || s[i] > 0xbf)
-			return 0;
-	return n;
-}
-
-/*
  * Whether v[0..len) is an sts-policy-ext-value: visible ASCII or UTF-8,
  * inner spaces allowed, no tab, no control, not starting or ending with a
  * space. On false, *bad gets the offset of the first octet that fails.
@@ -102,7 +69,7 @@ static bool policy_ext_value(const char *v, size_t len, size_t *bad)
 		} else if (u[i] == 0x20 && i > 0 && i + 1 < len) {
 			i++;
 		} else {
-			size_t n = u[i] >= 0x80 ? policy_utf8_len(u + i, len - i) : 0;
+			size_t n = u[i] >= 0x80 ? utf8_seq_len((const char *)u + i, len - i) : 0;
 			if (n == 0) {
 				*bad = i;
 				return false;

@@ -8,6 +8,7 @@
  * once it is known to fit STS_RECORD_ID_MAX.
  */
 #include "sts/sts_record.h"
+#include "util/strv.h"
 
 #include <stdarg.h>
 #include <stdbool.h>
@@ -139,15 +140,8 @@ enum sts_record_status sts_record_parse(const char *const *texts, size_t n,
     char id[STS_RECORD_ID_MAX], char *why, size_t whylen)
 {
 	id[0] = '\0';
-	size_t found = 0;
-	const char *chosen = NULL;
-	for (size_t i = 0; i < n; i++) {
-		if (texts[i] != NULL &&
-		    strncmp(texts[i], STS_RECORD_PREFIX, sizeof(STS_RECORD_PREFIX) - 1) == 0) {
-			found++;
-			chosen = texts[i];
-		}
-	}
+	const char *chosen;
+	size_t found = strv_count_prefixed(texts, n, STS_RECORD_PREFIX, &chosen);
 	if (found == 0)
 		return record_fail(STS_RECORD_NONE, why, whylen,
 		    "no TXT record begins with \"" STS_RECORD_PREFIX "\"");

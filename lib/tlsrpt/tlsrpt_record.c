@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "tlsrpt_name.h"
+#include "util/strv.h"
 
 #define RECORD_PREFIX "v=TLSRPTv1;"
 /* The version field without its delimiter: where the field list starts. */
@@ -339,15 +340,8 @@ enum tlsrpt_record_status tlsrpt_record_parse(const char *const *texts, size_t n
     struct tlsrpt_rua *out, char *why, size_t whylen)
 {
 	memset(out, 0, sizeof(*out));
-	size_t found = 0;
-	const char *chosen = NULL;
-	for (size_t i = 0; i < n; i++) {
-		if (texts[i] != NULL &&
-		    strncmp(texts[i], RECORD_PREFIX, sizeof(RECORD_PREFIX) - 1) == 0) {
-			found++;
-			chosen = texts[i];
-		}
-	}
+	const char *chosen;
+	size_t found = strv_count_prefixed(texts, n, RECORD_PREFIX, &chosen);
 	if (found == 0)
 		return record_fail(TLSRPT_RECORD_NONE, why, whylen,
 		    "no TXT record begins with \"" RECORD_PREFIX "\"");

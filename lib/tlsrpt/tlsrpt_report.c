@@ -17,6 +17,7 @@
 
 #include "tlsrpt/tlsrpt_time.h"
 #include "tlsrpt_out.h"
+#include "util/utf8.h"
 
 static const char *const report_result_names[TLSRPT_RESULT_COUNT] = {
 	[TLSRPT_RESULT_STARTTLS_NOT_SUPPORTED] = "starttls-not-supported",
@@ -135,38 +136,6 @@ static enum tlsrpt_report_status report_check(const struct tlsrpt_report *r, cha
 	return TLSRPT_REPORT_OK;
 }
 
-/*
- * Length of the UTF-8 sequence (RFC 3629: shortest form, no surrogates,
- * at most U+10FFFF) of two to four octets at s[0..len), or 0.
- */
-static size_t report_utf8_len(const unsigned char *s, size_t len)
-{
-	unsigned char c = s[0], lo = 0x80, hi = 0xbf;
-	size_t n;
-	if (c >= 0xc2 && c <= 0xdf)
-		n = 2;
-	else if (c >= 0xe0 && c <= 0xef)
-		n = 3;
-	else if (c >= 0xf0 && c <= 0xf4)
-		n = 4;
-	else
-		return 0;
-	if (c == 0xe0)
-		lo = 0xa0;
-	else if (c == 0xed)
-		hi = 0x9f;
-	else if (c == 0xf0)
-		lo = 0x90;
-	else if (c == 0xf4)
-		hi = 0x8f;
-	if (len < n || s[1] < lo || s[1] > hi)
-		return 0;
-	for (size_t i = 2; i < n; i++)
-		if (s[i] < 0x80 || s[i] > 0xbf)
-			return 0;
-	return n;
-}
-
 /* Write s as a JSON string: quoted, escaped, UTF-8 checked. */
 static void report_string(struct tlsrpt_out *o, const char *s)
 {
@@ -188,7 +157,7 @@ static void report_string(struct tlsrpt_out *o, const char *s)
 			tlsrpt_out_char(o, (char)c);
 			i++;
 		} else {
-			size_t n = report_utf8_len(u + i, len - i);
+			size_t n = utf8_seq_len((const char *)u + i, len - i);
 			if (n > 0) {
 				tlsrpt_out_mem(o, u + i, n);
 				i += n;

@@ -16,6 +16,8 @@
 #include "commands.h"
 #include "policy/auth_db.h"
 #include "config/config.h"
+#include "config/sender_login.h"
+#include "dkim/dkim_key.h"
 #include "config/config_path.h"
 #include "config/config_print.h"
 
@@ -32,6 +34,37 @@ static void check_config_usage(FILE *f)
 	    "  --print-changed  only the settings the file sets\n"
 	    "  --default        print the embedded default configuration\n"
 	    "Passwords are never printed.\n");
+}
+
+/* The rate limits that are on, the user_rate lines and the exempt networks; "off" when none is. */
+static void check_config_rates(const struct config *c)
+{
+	static const char *const names[] = { "client_connection_rate", "client_message_rate",
+		"client_recipient_rate", "user_message_rate", "user_recipient_rate" };
+	const struct cfg_rate *rates[] = { &c->rate.client_connection, &c->rate.client_message,
+		&c->rate.client_recipient, &c->rate.user_message, &c->rate.user_recipient };
+	char buf[128];
+	size_t on = 0;
+	printf("rate limits:");
+	for (size_t i = 0; i < sizeof(rates) / sizeof(rates[0]); i++) {
+		if (rates[i]->n == 0)
+			continue;
+		config_rate_format(rates[i], "off", buf, sizeof(buf));
+		printf("%s %s %s", on++ > 0 ? "," : "", names[i], buf);
+	}
+	if (on == 0 && c->rate.nusers == 0)
+		printf(" off");
+	if (c->rate.nusers > 0)
+		printf("%s %zu user_rate line%s", on > 0 ? ";" : "", c->rate.nusers,
+		    c->rate.nusers == 1 ? "" : "s");
+	if (c->rate.nexempt > 0) {
+		printf("; exempt:");
+		for (size_t i = 0; i < c->rate.nexempt; i++) {
+			config_network_format(&c->rate.exempt[i], buf, sizeof(buf));
+			printf(" %s", buf);
+		}
+	}
+	printf("\n");
 }
 
 /* Print the summary of a configuration that loaded. */
@@ -66,6 +99,17 @@ static void check_config_summary(const struct config *c, size_t nusers)
 		printf("auth_file: %s (%zu user%s)\n", c->auth_file, nusers, nusers == 1 ? "" : "s");
 	else
 		printf("auth_file: none (no AUTH)\n");
+	if (c->sender_login != NULL) {
+		size_t n = sender_login_count(c->sender_login);
+		printf("sender_login: %s (%zu entr%s), from_check %s\n", c->sender_login_file, n,
+		    n == 1 ? "y" : "ies", c->from_check ? "refuse" : "off");
+	} else {
+		printf("sender_login: none (senders not bound)\n");
+	}
+	for (size_t i = 0; i < c->ndkim; i++)
+		printf("dkim_sign: %s selector %s, %s %u bits (%s)\n", c->dkim[i].domain,
+		    c->dkim[i].selector, dkim_alg_name(dkim_key_alg(c->dkim[i].key)),
+		    dkim_key_bits(c->dkim[i].key), c->dkim[i].key_file);
 	if (c->nroutes == 0)
 		printf("routes: direct MX delivery\n");
 	for (size_t i = 0; i < c->nroutes; i++) {
@@ -74,6 +118,7 @@ static void check_config_summary(const struct config *c, size_t nusers)
 		    r->domain, r->smarthost, mxr_tls_policy_name(r->tls),
 		    r->auth_user ? " auth=" : "", r->auth_user ? r->auth_user : "");
 	}
+	check_config_rates(c);
 }
 
 /* What check-config prints once the configuration loaded. */

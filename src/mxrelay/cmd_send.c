@@ -37,6 +37,7 @@
 #include "term.h"
 #include "util/hostname.h"
 #include "util/xalloc.h"
+#include "util/utf8.h"
 
 /* Longest password taken from a file or the environment. */
 #define SEND_PASS_MAX 512
@@ -131,7 +132,9 @@ static void send_usage(FILE *out)
 	    "domain's DANE or MTA-STS policy would refuse the host (RFC 8689 5).\n"
 	    "\n"
 	    "Exit status: 0 all delivered, 75 some deferred, 69 some failed (none deferred),\n"
-	    "64 bad arguments, 74 the message could not be read.\n", out);
+	    "64 bad arguments, 65 a header section too long to take recipients from (-t),\n"
+	    "66 an unreadable or bad --dnssec-trust-anchor file, 74 the message could not\n"
+	    "be read.\n", out);
 }
 
 /* Complain about an argument and return EX_USAGE. */
@@ -365,7 +368,7 @@ static void send_json_str(FILE *f, const char *s, bool empty_null)
 	fputc('"', f);
 	const unsigned char *p = (const unsigned char *)s;
 	while (*p != '\0') {
-		size_t u = *p >= 0x80 ? smtp_addr_utf8_len((const char *)p, strlen((const char *)p)) : 0;
+		size_t u = *p >= 0x80 ? utf8_seq_len((const char *)p, strlen((const char *)p)) : 0;
 		if (u > 0) {
 			fwrite(p, 1, u, f);
 			p += u;

@@ -21,9 +21,17 @@ int cmd_queue_migrate(struct queue_store *q);
 int cmd_reload(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_tlsrpt(int argc, char **argv);
+/* mxrelay dkim keygen: a DKIM key, its files and its record (cmd_dkim.c). */
+int cmd_dkim(int argc, char **argv);
 /* progname: how the program was invoked ("sendmail", "mailq", "mxrelay"). */
 int cmd_sendmail(int argc, char **argv, const char *progname);
 /* mailq, sendmail -bp: list the queue through the daemon's listing socket. */
 int cmd_mailq(const char *prog, const char *config);
+
+/* Where `mxrelay dkim keygen` writes keys when no --dir is given: beside
+ * the configuration, as the build defines it from the install prefix. */
+#ifndef MXR_DKIM_DIR
+#define MXR_DKIM_DIR "/etc/mxrelay/dkim"
+#endif
 
 #endif

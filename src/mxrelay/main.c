@@ -1,6 +1,7 @@
 /*
  * mxrelay: the command line. Dispatches to a subcommand (send,
- * check-config, queue, reload, status, sendmail) and answers --help and --version.
+ * check-config, queue, reload, status, tlsrpt, dkim, sendmail) and answers
+ * --help and --version.
  *
  * Owns: the subcommand table, the top-level usage text, and the options
  * that may stand before the subcommand (-c CONFIG, handed on to it).
@@ -39,6 +40,7 @@ static const struct main_cmd main_cmds[] = {
 	{ "reload", cmd_reload, "make the running daemon take its configuration again", true },
 	{ "status", cmd_status, "print the running daemon's summary (exit 1: not running)", true },
 	{ "tlsrpt", cmd_tlsrpt, "list the day's TLS results, or send the TLS reports now", true },
+	{ "dkim", cmd_dkim, "make a DKIM signing key and the DNS record to publish for it", false },
 	{ "sendmail", main_sendmail, "take a message on stdin the way sendmail(1) does", false },
 };
 

@@ -26,6 +26,7 @@
 
 #include "dns/dns_mx.h"
 #include "policy/auth_db.h"
+#include "policy/ratelimit.h"
 #include "config/config.h"
 #include "config/config_path.h"
 #include "control/control.h"
@@ -42,8 +43,11 @@
 #include "server/server.h"
 #include "net/net_tls.h"
 #include "util/log.h"
+#include "util/workq.h"
 #include "util/xalloc.h"
 
+/* Threads making DKIM signatures: the work of a busy relay on a small machine. */
+#define MXRD_SIGNER_THREADS 2
 /* How long a stopping daemon lets messages in progress finish. */
 #define MXRD_STOP_GRACE_S 30
 /* How often a stopping daemon looks whether the last session ended. */
@@ -209,9 +213,9 @@ static void mxrd_on_hup(evutil_socket_t sig, short what, void *arg)
 
 /* `mxrelay reload` over the control socket: the same, with an answer. */
 /* The control socket's TLS reporting requests, answered by the scheduler. */
-static char *mxrd_tlsrpt_list(void *arg, int64_t day, bool json)
+static void mxrd_tlsrpt_flush(void *arg)
 {
-	return sched_tls_results_list(arg, day, json);
+	sched_tls_results_flush(arg);
 }
 
 static bool mxrd_tlsrpt_send(void *arg, int64_t day,
@@ -233,6 +237,18 @@ static uint64_t mxrd_seed(void)
 	if (getrandom(&v, sizeof(v), GRND_NONBLOCK) != (ssize_t)sizeof(v))
 		v = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
 	return v;
+}
+
+/* A random key for the rate limit table's hash, so that no client can choose colliding keys. */
+static struct ratelimit *mxrd_rate_table(void)
+{
+	uint8_t seed[16];
+	if (getrandom(seed, sizeof(seed), GRND_NONBLOCK) != (ssize_t)sizeof(seed)) {
+		uint64_t a = mxrd_seed(), b = mxrd_seed() ^ (uint64_t)clock();
+		memcpy(seed, &a, 8);
+		memcpy(seed + 8, &b, 8);
+	}
+	return ratelimit_new(RATELIMIT_MAX_ENTRIES, seed);
 }
 
 /* The daemon's parts, in the order start-up makes them (main's frame holds the one instance). */
@@ -258,6 +274,7 @@ struct mxrd {
 	struct control_public *mailq;
 	struct dns_resolver *dns;
 	struct metrics_mail *metrics;	/* counters from start to exit, across reloads */
+	struct workq *signer;		/* DKIM signatures off the loop, across reloads */
 	int *http_fds;			/* bound while root, until the HTTP server takes them */
 	struct http_server *http;
 	struct status_sources status;
@@ -497,6 +514,7 @@ static void mxrd_start_http(struct mxrd *d)
 static void mxrd_start_serving(struct mxrd *d)
 {
 	const struct config *cfg = d->cfg;
+	d->signer = workq_new(d->base, MXRD_SIGNER_THREADS);
 	d->ctx = (struct smtpd_ctx){
 		.base = d->base,
 		.cfg = cfg,
@@ -509,8 +527,10 @@ static void mxrd_start_serving(struct mxrd *d)
 		.authfail = smtpd_authfail_new(cfg->auth_failure_limit,
 		    (uint64_t)cfg->auth_failure_window * 1000u, SMTPD_AUTHFAIL_MAX_CLIENTS,
 		    cfg->client_ipv6_prefix),
+		.rate = mxrd_rate_table(),
 		.listeners = d->listeners,
 		.metrics = d->metrics,
+		.signer = d->signer,
 		.queued = mxrd_kick,
 		.queued_arg = d->sched,
 		.id_seed = mxrd_seed(),
@@ -518,7 +538,7 @@ static void mxrd_start_serving(struct mxrd *d)
 	/* From here the generation in force is the reload module's (ctx is copied). */
 	d->reload = reload_new(&d->ctx, d->cfg, d->helper_fd, d->helper_pid, d->sched, d->debug);
 	control_set_reload(d->control, mxrd_control_reload, d->reload);
-	control_set_tlsrpt(d->control, &(struct control_tlsrpt){ .list = mxrd_tlsrpt_list,
+	control_set_tlsrpt(d->control, &(struct control_tlsrpt){ .flush = mxrd_tlsrpt_flush,
 	    .send = mxrd_tlsrpt_send, .arg = d->sched });
 	d->run = (struct mxrd_run){ .reload = d->reload, .sched = d->sched, .local = d->local };
 	d->run.stop_poll = evtimer_new(d->base, mxrd_stop_poll, &d->run);
@@ -556,6 +576,8 @@ static void mxrd_shut_down(struct mxrd *d)
 	/* No loop pass from here on: lines are written as they come. */
 	log_batch_stop();
 	event_free(d->log_ev);
+	/* Signatures still being made: their messages are committed before the store closes. */
+	workq_free(d->signer);
 	/* A reload still waited for is answered no while its control client may hear it. */
 	reload_close_helper(d->reload);
 	http_server_free(d->http);
@@ -577,6 +599,7 @@ static void mxrd_shut_down(struct mxrd *d)
 	reload_free(d->reload);
 	smtpd_limit_free(d->ctx.limit);
 	smtpd_authfail_free(d->ctx.authfail);
+	ratelimit_free(d->ctx.rate);
 	status_sources_free(&d->status);
 	metrics_mail_free(d->metrics);
 	event_base_free(d->base);

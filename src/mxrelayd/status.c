@@ -19,11 +19,13 @@
 #include "queue/queue_store.h"
 #include "reload.h"
 #include "server/server.h"
+#include "status_rate.h"
 #include "util/xalloc.h"
 
 /* Everything the summary says, read once so that both forms agree. */
 struct status_data {
 	const struct config *cfg;
+	struct ratelimit *rate;		/* the rate limit buckets, or NULL */
 	time_t now, started;
 	unsigned inbound;
 	struct sched_stats sched;
@@ -39,6 +41,7 @@ static void status_gather(const struct status_sources *src, time_t now, struct s
 {
 	memset(d, 0, sizeof(*d));
 	d->cfg = reload_ctx(src->reload)->cfg;
+	d->rate = reload_ctx(src->reload)->rate;
 	d->now = now;
 	d->started = src->started;
 	d->inbound = reload_sessions(src->reload);
@@ -202,6 +205,8 @@ static void status_write_json(const struct status_sources *src, const struct sta
 	evbuffer_add(b, "]", 1);
 	status_json_key(b, &first, "failures");
 	status_json_failures(b, d->recent);
+	status_json_key(b, &first, "rate_limits");
+	status_rate_json(b, d->cfg, d->rate);
 	evbuffer_add_printf(b, ",\"tls\":{\"inbound\":{\"sessions\":%" PRIu64 ",\"tls\":%" PRIu64 "},"
 	    "\"outbound\":{\"sessions\":%" PRIu64 ",\"tls\":%" PRIu64 "}}}\n",
 	    t->sessions[METRICS_INBOUND], t->tls_sessions[METRICS_INBOUND],
@@ -287,6 +292,7 @@ static void status_write_text(const struct status_sources *src, const struct sta
 	evbuffer_add_printf(b, "backoff: %zu destination%s\n", o.n, o.n == 1 ? "" : "s");
 	evbuffer_add_buffer(b, lines);
 	evbuffer_free(lines);
+	status_rate_text(b, d->cfg, d->rate);
 	size_t nf = metrics_recent_failure_count(d->recent);
 	evbuffer_add_printf(b, "permanent failures (the last %zu, newest first):%s\n", nf,
 	    nf == 0 ? " none" : "");
@@ -383,6 +389,7 @@ void status_register_gauges(struct status_sources *src)
 	metrics_mail_set_queue_collect(src->metrics, status_gauge_messages, status_gauge_rcpts,
 	    status_gauge_oldest, src);
 	metrics_mail_set_sessions_collect(src->metrics, status_gauge_sessions, src);
+	status_rate_register_gauges(src->metrics, src->reload);
 }
 
 void status_sources_free(struct status_sources *src)

@@ -263,13 +263,17 @@ class Daemon:
                 for r in self.pg.rows(text)]
 
     def messages(self):
-        """{queue id: (sender, [recipients], body bytes)} of every queued message."""
+        """{queue id: (sender, [recipients], message bytes as delivered)} of every queued message."""
         if self.pg is not None:
             return self._pg_messages()
         out = {}
         db = self._db()
         try:
-            for mid, sender, body_file in db.execute("SELECT id, sender, body_file FROM messages"):
+            cols = [r[1] for r in db.execute("PRAGMA table_info(messages)")]
+            # The prefix (DKIM signatures, docs/queue.md) is delivered before the stored text.
+            prefix = "prefix" if "prefix" in cols else "NULL"
+            for mid, sender, body_file, pre in db.execute(
+                    f"SELECT id, sender, body_file, {prefix} FROM messages"):
                 rcpts = [r[0] for r in db.execute(
                     "SELECT address FROM recipients WHERE msg_id = ? ORDER BY id", (mid,))]
                 if body_file:
@@ -279,7 +283,7 @@ class Daemon:
                 else:
                     body = b"".join(r[0] for r in db.execute(
                         "SELECT data FROM body WHERE msg_id = ? ORDER BY seq", (mid,)))
-                out[mid] = (sender, rcpts, body)
+                out[mid] = (sender, rcpts, (pre or b"") + body)
         finally:
             db.close()
         return out
@@ -287,8 +291,9 @@ class Daemon:
     def _pg_messages(self):
         import base64
         out = {}
-        for mid, sender, body, chunks in self.pg.rows(
-                "SELECT id, sender, encode(body, 'base64'), body_chunks FROM messages"):
+        for mid, sender, body, chunks, pre in self.pg.rows(
+                "SELECT id, sender, encode(body, 'base64'), body_chunks, encode(prefix, 'base64')"
+                " FROM messages"):
             rcpts = [r[0] for r in self.pg.rows(
                 f"SELECT address FROM recipients WHERE msg_id = '{mid}' ORDER BY id")]
             if int(chunks) > 0:
@@ -296,7 +301,7 @@ class Daemon:
                     f"SELECT encode(data, 'base64') FROM body WHERE msg_id = '{mid}' ORDER BY seq"))
             else:
                 data = base64.b64decode(body or "")
-            out[mid] = (sender, rcpts, data)
+            out[mid] = (sender, rcpts, base64.b64decode(pre or "") + data)
         return out
 
     def message(self, queue_id):

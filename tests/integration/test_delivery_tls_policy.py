@@ -9,6 +9,7 @@ import os
 import smtplib
 import ssl
 import subprocess
+import time
 
 import pytest
 
@@ -165,3 +166,66 @@ def test_mta_sts_policy_is_kept_across_a_restart_and_refetched_for_a_new_id(
     assert "dsn=4.7.5" in line and "MTA-STS" in line, line
     assert len(fetches()) == 2, fetches()
     assert len(pf.messages(count=2)) == 2
+
+
+def test_mta_sts_policy_past_half_its_max_age_is_fetched_again_under_the_same_id(
+        dns, https, postfix, mxrelayd, certs):
+    dns.mx("sts.test", [(10, "mx.sts.test")]).a("mx.sts.test", MX_ADDR)
+    dns.record("_mta-sts.sts.test", "TXT", "v=STSv1; id=one;").a("mta-sts.sts.test", WEB_ADDR)
+    dns.start()
+    web = https(WEB_ADDR, hosts=["mta-sts.sts.test"])
+    web.policy("sts.test", "version: STSv1\nmode: enforce\nmx: mx.sts.test\nmax_age: 4\n")
+    pf = postfix(MX_ADDR, domains=["sts.test"], cert=certs.server("mx.sts.test"))
+    d = mxrelayd(relay_domains="", certs=certs, conf_extra=daemon_conf("127.0.0.53", certs))
+    fetches = lambda: web.requests(path="/.well-known/mta-sts.txt")
+
+    submit("one@sts.test")
+    wait_status(d, "one@sts.test", "delivered")
+    assert len(fetches()) == 1
+
+    # Past half of max_age, the same id: fetched again (RFC 8461 10.2), and the new text rules.
+    d.check_clean_exit()
+    web.policy("sts.test", "version: STSv1\nmode: enforce\nmx: mx.elsewhere.test\nmax_age: 8\n")
+    time.sleep(2.5)
+    d.start()
+    submit("two@sts.test")
+    (line,) = wait_status(d, "two@sts.test", "deferred")
+    assert "dsn=4.7.5" in line and "MTA-STS" in line, line
+    assert len(fetches()) == 2, fetches()
+
+    # A refresh that fails keeps the policy in force and is no failure of its own.
+    d.check_clean_exit()
+    web.policy("sts.test", "gone", status=500)
+    time.sleep(4.5)
+    d.start()
+    submit("three@sts.test")
+    (line,) = wait_status(d, "three@sts.test", "deferred")
+    assert "dsn=4.7.5" in line and "MTA-STS" in line, line
+    assert len(fetches()) == 3, fetches()
+    assert "event=mta-sts-refresh-failed" in d.log()
+    assert len(pf.messages(count=1)) == 1
+
+
+def test_the_daemon_says_dnssec_validates_through_its_dns_server(dane_world, mxrelayd, certs):
+    bed, _ = dane_world
+    d = mxrelayd(relay_domains="", certs=certs,
+                 conf_extra=daemon_conf(bed.resolver, certs, bed.anchor_file))
+    wait_for("the DNSSEC check", lambda: "event=dnssec-check status=secure zone=test." in d.log(),
+             describe=d.describe)
+    assert "status=failing" not in d.log()
+
+
+def test_the_daemon_says_when_its_dns_server_gives_nothing_that_validates(dns, mxrelayd, certs,
+                                                                         tmp_path):
+    """A server that strips DNSSEC records looks, to the validator, like a signed zone
+    without signatures: an unsigned test. under an anchor that says it is signed."""
+    dns.mx("plain.test", [(10, "mx.plain.test")]).a("mx.plain.test", MX_ADDR).start()
+    anchor = tmp_path / "anchor.ds"
+    anchor.write_text("test. IN DS 4711 13 2 " + "ab" * 32 + "\n")
+    d = mxrelayd(relay_domains="", certs=certs,
+                 conf_extra=daemon_conf("127.0.0.53", certs, str(anchor)))
+    (line,) = wait_for("the DNSSEC check", lambda: [l for l in d.log().splitlines()
+                                                    if "event=dnssec-check" in l],
+                       describe=d.describe)
+    assert "level=error" in line and "status=failing zone=test." in line, line
+    assert "dnssec_trust_anchor = none" in line, line

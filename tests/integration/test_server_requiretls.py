@@ -3,9 +3,11 @@ session is encrypted, taken on MAIL FROM only there, kept with the
 message; and the "TLS-Required: No" header field kept with the message
 for the delivery to honour."""
 
+import json
+import os
 import sqlite3
 import ssl
-import os
+import subprocess
 
 import pytest
 
@@ -76,7 +78,7 @@ def submit(c, extra_mail="", header=""):
     return queued_id(c.reply())
 
 
-def test_the_message_keeps_requiretls_and_tls_required_no(mxrelayd, certs):
+def test_the_message_keeps_requiretls_and_tls_required_no(mxrelayd, certs, mxr_bin):
     d = mxrelayd(certs=certs, conf_extra="retry_intervals = 1h\nsmarthost = [127.0.0.99]:25 tls=verify")
     c = Client()
     c.reply()
@@ -95,3 +97,16 @@ def test_the_message_keeps_requiretls_and_tls_required_no(mxrelayd, certs):
     assert flags(d, both) == (1, 0)
     assert flags(d, plain) == (0, 0)
     assert "requiretls=yes" in d.log()
+    # What the administrator sees of it.
+    def show(qid, *opt):
+        r = subprocess.run([mxr_bin.mxrelay, "queue", "show", *opt, qid, "-c", d.conf],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+        return r.stdout
+    assert "tls:       REQUIRETLS" in show(strict)
+    assert "tls:       TLS-Required: No" in show(relaxed)
+    assert "tls:" not in show(plain)
+    j = json.loads(show(strict, "--json"))
+    assert (j["requiretls"], j["tls_optional"]) == (True, False)
+    j = json.loads(show(relaxed, "--json"))
+    assert (j["requiretls"], j["tls_optional"]) == (False, True)

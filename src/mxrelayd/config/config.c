@@ -148,6 +148,7 @@ static void cfg_set_defaults(struct config *c)
 	c->vrfy = CFG_VRFY_252;
 	c->check_rcpt_domain = false;
 	c->bare_newline = CFG_BARE_NEWLINE_NORMALIZE;
+	c->from_check = true;
 	c->strict_envelopes = false;
 	c->family = MXR_FAMILY_ANY;
 	c->tls_policy = MXR_TLS_DANE;
@@ -326,6 +327,8 @@ void config_free(struct config *c)
 	free(c->ca_file);
 	config_tls_free(c);
 	config_queue_free(c);
+	config_submission_free(c);
+	config_rate_free(c);
 	for (size_t i = 0; i < c->nroutes; i++) {
 		free(c->routes[i].auth_user);
 		free(c->routes[i].password_file);

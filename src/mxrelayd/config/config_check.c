@@ -232,7 +232,9 @@ int cfg_finish(struct cfg_parser *p)
 			return -1;
 	if (c->tls_cert != NULL && !p->submission && cfg_check_tls_pair(p) < 0)
 		return -1;
-	if (cfg_finish_local(p) < 0)
+	if (cfg_finish_local(p) < 0 || cfg_finish_submission(p) < 0)
+		return -1;
+	if (cfg_finish_rate(p) < 0)
 		return -1;
 
 	for (size_t i = 0; i < c->nroutes; i++) {

@@ -2,7 +2,7 @@
  * config_keys: the table of mxrelay.conf(5) keys, each with its type, the
  * field it sets in struct config, its range or check, and whether it may
  * repeat; and the setting of a key of a plain type (string, path, number,
- * size, duration, yes/no) from its value.
+ * size, duration, yes/no, rate) from its value.
  *
  * Owns: cfg_keys[], the one list of keys: the parser, config_key_info()
  * and so the printer (config_print.c) all read it.
@@ -30,6 +30,7 @@ enum cfg_kind {
 	CFG_K_SIZE,	/* octets, K/M/G suffixes */
 	CFG_K_DURATION,	/* seconds, s/m/h/d suffixes */
 	CFG_K_BOOL,
+	CFG_K_RATE,	/* N/PERIOD, or 0/off: struct cfg_rate (config_rate.c) */
 	CFG_K_FUNC,	/* its own setter */
 };
 
@@ -92,6 +93,17 @@ static const struct cfg_key cfg_keys[] = {
 	  CFG_C_ANY, NULL, false },
 	{ "client_ipv6_prefix", CFG_K_UINT, CFG_OFF(client_ipv6_prefix), 32, 128, CFG_C_ANY,
 	  NULL, false },
+	{ "client_connection_rate", CFG_K_RATE, CFG_OFF(rate.client_connection), 0, 0, CFG_C_ANY,
+	  NULL, false },
+	{ "client_message_rate", CFG_K_RATE, CFG_OFF(rate.client_message), 0, 0, CFG_C_ANY, NULL,
+	  false },
+	{ "client_recipient_rate", CFG_K_RATE, CFG_OFF(rate.client_recipient), 0, 0, CFG_C_ANY,
+	  NULL, false },
+	{ "user_message_rate", CFG_K_RATE, CFG_OFF(rate.user_message), 0, 0, CFG_C_ANY, NULL, false },
+	{ "user_recipient_rate", CFG_K_RATE, CFG_OFF(rate.user_recipient), 0, 0, CFG_C_ANY, NULL,
+	  false },
+	{ "user_rate", CFG_K_FUNC, 0, 0, 0, CFG_C_ANY, cfg_set_user_rate, true },
+	{ "rate_limit_exempt", CFG_K_FUNC, 0, 0, 0, CFG_C_ANY, cfg_set_rate_exempt, false },
 	{ "command_timeout", CFG_K_DURATION, CFG_OFF(cmd_timeout), 10, 3600, CFG_C_ANY, NULL, false },
 	{ "data_timeout", CFG_K_DURATION, CFG_OFF(data_timeout), 10, 3600, CFG_C_ANY, NULL, false },
 	{ "min_data_rate", CFG_K_UINT, CFG_OFF(min_data_rate), 0, 1000000000, CFG_C_ANY, NULL, false },
@@ -106,6 +118,9 @@ static const struct cfg_key cfg_keys[] = {
 	  NULL, false },
 	{ "auth_failure_window", CFG_K_DURATION, CFG_OFF(auth_failure_window), 1, CFG_DAY,
 	  CFG_C_ANY, NULL, false },
+	{ "sender_login", CFG_K_FILE, CFG_OFF(sender_login_file), 0, 0, CFG_C_PATH, NULL, false },
+	{ "from_check", CFG_K_FUNC, 0, 0, 0, CFG_C_ANY, cfg_set_from_check, false },
+	{ "dkim_sign", CFG_K_FUNC, 0, 0, 0, CFG_C_ANY, cfg_set_dkim_sign, true },
 	{ "helo_name", CFG_K_STRING, CFG_OFF(helo_name), 0, 0, CFG_C_HOSTNAME, NULL, false },
 	{ "dns_server", CFG_K_STRING, CFG_OFF(dns_server), 0, 0, CFG_C_DNS_SERVER, NULL, false },
 	{ "source_address", CFG_K_STRING, CFG_OFF(source_addr), 0, 0, CFG_C_IP, NULL, false },
@@ -253,6 +268,16 @@ int cfg_apply(struct cfg_parser *p, const char *key, char *value)
 		if (cfg_one_token(p, key, value, &v) < 0)
 			return -1;
 		return cfg_set_number(p, k, v);
+	case CFG_K_RATE: {
+		struct cfg_rate r;
+		const char *why;
+		if (cfg_one_token(p, key, value, &v) < 0)
+			return -1;
+		if (config_rate_parse(v, &r, &why) < 0)
+			return cfg_error(p, "%s: '%s' %s", key, cfg_quote(q, sizeof(q), v), why);
+		memcpy((char *)p->c + k->off, &r, sizeof(r));
+		return 0;
+	}
 	case CFG_K_BOOL: {
 		if (cfg_one_token(p, key, value, &v) < 0)
 			return -1;
@@ -284,6 +309,7 @@ void config_key_info(size_t i, struct config_key_info *out)
 		[CFG_K_STRING] = CONFIG_KEY_STRING, [CFG_K_FILE] = CONFIG_KEY_STRING,
 		[CFG_K_UINT] = CONFIG_KEY_UINT, [CFG_K_SIZE] = CONFIG_KEY_SIZE,
 		[CFG_K_DURATION] = CONFIG_KEY_DURATION, [CFG_K_BOOL] = CONFIG_KEY_BOOL,
+		[CFG_K_RATE] = CONFIG_KEY_RATE,
 		[CFG_K_FUNC] = CONFIG_KEY_SPECIAL,
 	};
 	*out = (struct config_key_info){ .name = k->name, .type = types[k->kind], .off = k->off,

@@ -113,6 +113,27 @@ void config_queue_free(struct config *c);
 bool config_queue_pgpass_find(const char *text, size_t len, const char *host, const char *port,
     const char *db, const char *user, char *out, size_t outlen);
 
+cfg_setter cfg_set_from_check;		/* from_check */
+cfg_setter cfg_set_dkim_sign;		/* dkim_sign (config_submission.c) */
+
+/*
+ * The submission keys once the file is read (config_submission.c): the
+ * sender_login file parsed and the DKIM keys read (not for sendmail,
+ * which reads none of the files). 0, or -1 with the error written.
+ */
+int cfg_finish_submission(struct cfg_parser *p);
+/* Free what config_submission.c added to c. */
+void config_submission_free(struct config *c);
+
+/* ---- rate limits (config_rate.c) ---------------------------------------- */
+
+cfg_setter cfg_set_user_rate;		/* user_rate */
+cfg_setter cfg_set_rate_exempt;		/* rate_limit_exempt (config_setters.c, with the lists) */
+/* The user_rate lines once the file is read: sorted, one per user. 0, or -1 with the error. */
+int cfg_finish_rate(struct cfg_parser *p);
+/* Free what config_rate.c added to c. */
+void config_rate_free(struct config *c);
+
 /* ---- checks of the whole (config_check.c) ------------------------------- */
 
 /* The checks that involve more than one key, and the derived defaults. */

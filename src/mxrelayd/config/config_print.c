@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "config_value.h"
+#include "dkim/dkim_key.h"
 #include "util/log.h"
 
 /* The field at off in c, as a pointer to read a value of its type from. */
@@ -179,6 +180,32 @@ static void config_print_tlsrpt_contact(FILE *out, const struct config *c, const
 	    c->tlsrpt_contact != NULL ? c->tlsrpt_contact : "");
 }
 
+static void config_print_rate_exempt(FILE *out, const struct config *c, const char *key)
+{
+	config_print_network_list(out, key, c->rate.exempt, c->rate.nexempt);
+}
+
+/* user_rate = one line per user with limits of its own, the parts it gives. */
+static void config_print_user_rates(FILE *out, const struct config *c, const char *key)
+{
+	char buf[64];
+	for (size_t i = 0; i < c->rate.nusers; i++) {
+		const struct cfg_user_rate *u = &c->rate.users[i];
+		fprintf(out, "%s = %s", key, u->user);
+		if (u->has_messages) {
+			config_rate_format(&u->messages, "unlimited", buf, sizeof(buf));
+			fprintf(out, " messages=%s", buf);
+		}
+		if (u->has_recipients) {
+			config_rate_format(&u->recipients, "unlimited", buf, sizeof(buf));
+			fprintf(out, " recipients=%s", buf);
+		}
+		fputc('\n', out);
+	}
+	if (c->rate.nusers == 0)
+		fprintf(out, "%s =\n", key);
+}
+
 /* smarthost = the route for all mail ("*"), when there is one. */
 static void config_print_smarthost(FILE *out, const struct config *c, const char *key)
 {
@@ -240,6 +267,24 @@ static void config_print_node_id(FILE *out, const struct config *c, const char *
 	fprintf(out, "%s = %s\n", key, c->node_id != NULL ? c->node_id : "");
 }
 
+static void config_print_from_check(FILE *out, const struct config *c, const char *key)
+{
+	fprintf(out, "%s = %s\n", key, c->from_check ? "refuse" : "off");
+}
+
+static void config_print_dkim(FILE *out, const struct config *c, const char *key)
+{
+	if (c->ndkim == 0)
+		fprintf(out, "%s =\n", key);
+	for (size_t i = 0; i < c->ndkim; i++) {
+		const struct cfg_dkim *d = &c->dkim[i];
+		fprintf(out, "%s = %s %s %s", key, d->domain, d->selector, d->key_file);
+		if (d->alg >= 0)
+			fprintf(out, " algorithm=%s", dkim_alg_name((enum dkim_alg)d->alg));
+		fputc('\n', out);
+	}
+}
+
 /* The keys with their own syntax, by name. */
 static const struct config_print_special {
 	const char *name;
@@ -249,6 +294,8 @@ static const struct config_print_special {
 	{ "log_level", config_print_log_level },
 	{ "log", config_print_log },
 	{ "bare_newline", config_print_bare_newline },
+	{ "from_check", config_print_from_check },
+	{ "dkim_sign", config_print_dkim },
 	{ "local_sender_override", config_print_sender_override },
 	{ "relay_networks", config_print_networks },
 	{ "http_listen", config_print_http_listen },
@@ -267,6 +314,8 @@ static const struct config_print_special {
 	{ "queue_backend", config_print_queue_backend },
 	{ "queue_dsn", config_print_queue_dsn },
 	{ "node_id", config_print_node_id },
+	{ "user_rate", config_print_user_rates },
+	{ "rate_limit_exempt", config_print_rate_exempt },
 };
 
 /* Print one key of a plain type. */
@@ -279,6 +328,7 @@ static void config_print_plain(FILE *out, const struct config *c,
 	uint64_t u64;
 	bool b;
 	const char *s;
+	struct cfg_rate r;
 	switch (k->type) {
 	case CONFIG_KEY_STRING:
 		memcpy(&s, f, sizeof(s));
@@ -301,6 +351,11 @@ static void config_print_plain(FILE *out, const struct config *c,
 	case CONFIG_KEY_BOOL:
 		memcpy(&b, f, sizeof(b));
 		fprintf(out, "%s = %s\n", k->name, b ? "yes" : "no");
+		return;
+	case CONFIG_KEY_RATE:
+		memcpy(&r, f, sizeof(r));
+		config_rate_format(&r, "off", buf, sizeof(buf));
+		fprintf(out, "%s = %s\n", k->name, buf);
 		return;
 	case CONFIG_KEY_SPECIAL:
 		break;

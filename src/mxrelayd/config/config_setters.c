@@ -1,9 +1,10 @@
 /*
  * config_setters: the keys with a syntax of their own (CFG_K_FUNC in the
- * key table), other than route and smarthost (config_routes.c): listen,
- * relay_networks, relay_domains, retry_intervals, the keys that name one
+ * key table), other than route and smarthost (config_routes.c) and
+ * user_rate (config_rate.c): listen, relay_networks, http_allow,
+ * rate_limit_exempt, relay_domains, retry_intervals, the keys that name one
  * of a set of words (log_level, log, vrfy, address_preference,
- * outbound_tls, bare_newline), and local_sender_override.
+ * outbound_tls, bare_newline, from_check), and local_sender_override.
  *
  * Owns: each such key's syntax and its error messages; refusing a
  * relay_networks entry that would make an open relay.
@@ -133,6 +134,13 @@ int cfg_set_http_allow(struct cfg_parser *p, char *value)
 {
 	return cfg_set_network_list(p, "http_allow", value, &p->c->http_allow,
 	    &p->c->nhttp_allow, true);
+}
+
+/* rate_limit_exempt = NETWORK ..., or "none": clients no client rate limit applies to */
+int cfg_set_rate_exempt(struct cfg_parser *p, char *value)
+{
+	return cfg_set_network_list(p, "rate_limit_exempt", value, &p->c->rate.exempt,
+	    &p->c->rate.nexempt, true);
 }
 
 /* http_listen = ADDRESS:PORT, on as many lines as wanted, or "none" */
@@ -320,6 +328,20 @@ int cfg_set_bare_newline(struct cfg_parser *p, char *value)
 	    cfg_set_enum(p, "bare_newline", v, names, values, 2, &out, "normalize or reject") < 0)
 		return -1;
 	p->c->bare_newline = (enum cfg_bare_newline)out;
+	return 0;
+}
+
+/* from_check = refuse | off */
+int cfg_set_from_check(struct cfg_parser *p, char *value)
+{
+	static const char *const names[] = { "refuse", "off" };
+	static const int values[] = { 1, 0 };
+	char *v;
+	int out;
+	if (cfg_one_token(p, "from_check", value, &v) < 0 ||
+	    cfg_set_enum(p, "from_check", v, names, values, 2, &out, "refuse or off") < 0)
+		return -1;
+	p->c->from_check = out != 0;
 	return 0;
 }
 

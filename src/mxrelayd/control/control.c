@@ -590,7 +590,7 @@ static void control_tlsrpt(struct control_conn *cn, const struct control_req *re
 	struct control *c = cn->ctl;
 	int64_t day = 0;
 	(void)control_day_parse(req->arg, &day);
-	if (c->tlsrpt.list == NULL || c->tlsrpt.send == NULL) {
+	if (c->tlsrpt.flush == NULL || c->tlsrpt.send == NULL) {
 		control_reply(cn, CONTROL_E_USAGE, "this daemon makes no TLS reports", NULL);
 		return;
 	}
@@ -601,13 +601,14 @@ static void control_tlsrpt(struct control_conn *cn, const struct control_req *re
 			    "is not set) or being made now", "");
 		return;
 	}
-	char *text = c->tlsrpt.list(c->tlsrpt.arg, day, req->verb == CONTROL_TLSRPT_LIST_JSON);
+	c->tlsrpt.flush(c->tlsrpt.arg);
+	char msg[512];
 	struct evbuffer *b = evbuffer_new();
 	if (b == NULL)
 		panic("event=control-failed reason=\"out of memory\"");
-	evbuffer_add(b, text, strlen(text));
-	free(text);
-	control_reply(cn, CONTROL_OK, "TLS results", b);
+	enum control_status st = control_run(c->q, req, time(NULL), b, CONTROL_BODY_MAX, msg,
+	    sizeof(msg));
+	control_reply(cn, st, msg, st == CONTROL_OK ? b : NULL);
 	evbuffer_free(b);
 }
 

@@ -271,8 +271,10 @@ static void control_show_json(struct evbuffer *b, const struct queue_msg *m,
 	control_json_msg(b, m, now);
 	control_json_field(b, "envid", m->envid);
 	control_json_field(b, "ret", ret);
-	evbuffer_add_printf(b, ",\"smtputf8\":%s,\"body_8bit\":%s,\"client_ip\":",
-	    m->smtputf8 ? "true" : "false", m->body_8bit ? "true" : "false");
+	evbuffer_add_printf(b, ",\"smtputf8\":%s,\"body_8bit\":%s,\"requiretls\":%s,"
+	    "\"tls_optional\":%s,\"client_ip\":", m->smtputf8 ? "true" : "false",
+	    m->body_8bit ? "true" : "false", m->requiretls ? "true" : "false",
+	    m->tls_optional ? "true" : "false");
 	control_json_str(b, m->client_ip);
 	control_json_field(b, "client_helo", m->client_helo);
 	control_json_field(b, "auth_user", m->auth_user);
@@ -324,6 +326,11 @@ static void control_show_text(struct evbuffer *b, const struct queue_msg *m,
 	}
 	evbuffer_add_printf(b, "\nsize:      %" PRIu64 " octets (%s)%s%s\n", m->size, size,
 	    m->body_8bit ? ", 8bit" : "", m->smtputf8 ? ", smtputf8" : "");
+	/* RFC 8689: what the sender asked of the TLS of every hop. */
+	if (m->requiretls || m->tls_optional)
+		evbuffer_add_printf(b, "tls:       %s\n", m->requiretls ?
+		    "REQUIRETLS (authenticated TLS to every hop, or a bounce)" :
+		    "TLS-Required: No (recipient domains' TLS policies set aside)");
 	if (m->envid != NULL || ret != NULL) {
 		evbuffer_add(b, "dsn:      ", 10);
 		if (ret != NULL)
@@ -462,6 +469,79 @@ static enum control_status control_flush_all(struct queue_store *q, time_t now, 
 	return st;
 }
 
+/* A day's TLS results being listed. */
+struct control_tlsrpt_rows {
+	struct evbuffer *b;
+	size_t cap;
+	bool json;
+	bool cut;		/* the cap was reached */
+	uint64_t n;		/* rows written */
+};
+
+/* queue_tlsrpt_fn: one stored row as a line of text, or a JSON object. */
+static bool control_tlsrpt_row(void *arg, const struct queue_tlsrpt_row *w)
+{
+	struct control_tlsrpt_rows *l = arg;
+	const char *result = w->result[0] != '\0' ? w->result : "success";
+	if (evbuffer_get_length(l->b) >= l->cap) {
+		l->cut = true;
+		return false;
+	}
+	if (l->json) {
+		evbuffer_add_printf(l->b, "%s{\"domain\":", l->n > 0 ? "," : "");
+		control_json_str(l->b, w->domain);
+		control_json_field(l->b, "policy_type", w->policy_type);
+		control_json_field(l->b, "result", result);
+		evbuffer_add_printf(l->b, ",\"sessions\":%" PRIu64, w->sessions);
+		control_json_field(l->b, "mx_host", w->mx_host);
+		control_json_field(l->b, "mx_ip", w->mx_ip);
+		control_json_field(l->b, "mx_helo", w->mx_helo);
+		control_json_field(l->b, "sending_ip", w->sending_ip);
+		control_json_field(l->b, "detail", w->detail);
+		evbuffer_add(l->b, "}", 1);
+	} else {
+		control_text_str(l->b, w->domain, strlen(w->domain));
+		evbuffer_add_printf(l->b, " %s %s sessions=%" PRIu64 " mx=", w->policy_type, result,
+		    w->sessions);
+		control_text_str(l->b, w->mx_host[0] != '\0' ? w->mx_host : "-",
+		    w->mx_host[0] != '\0' ? strlen(w->mx_host) : 1);
+		evbuffer_add(l->b, " ip=", 4);
+		control_text_str(l->b, w->mx_ip[0] != '\0' ? w->mx_ip : "-",
+		    w->mx_ip[0] != '\0' ? strlen(w->mx_ip) : 1);
+		evbuffer_add(l->b, "\n", 1);
+	}
+	l->n++;
+	return true;
+}
+
+/* The TLS results stored for the day req->arg names: per domain, policy, result and MX. */
+static enum control_status control_tlsrpt_list(struct queue_store *q, const char *day_arg,
+    bool json, struct evbuffer *b, size_t cap, char *msg, size_t msglen)
+{
+	int64_t day;
+	if (!control_day_parse(day_arg, &day)) {
+		snprintf(msg, msglen, "a day is YYYY-MM-DD");
+		return CONTROL_E_USAGE;
+	}
+	struct control_tlsrpt_rows l = { .b = b, .cap = cap, .json = json };
+	char err[256];
+	if (json)
+		evbuffer_add(b, "[", 1);
+	if (queue_tlsrpt_list(q, day, day, NULL, control_tlsrpt_row, &l, err, sizeof(err)) < 0) {
+		snprintf(msg, msglen, "cannot read the TLS results: %s", err);
+		return CONTROL_E_STORE;
+	}
+	if (l.cut) {
+		snprintf(msg, msglen, "the listing passed %zu octets; it was cut after %" PRIu64
+		    " rows", cap, l.n);
+		return CONTROL_E_TOOLARGE;
+	}
+	if (json)
+		evbuffer_add(b, "]\n", 2);
+	snprintf(msg, msglen, "%" PRIu64 " TLS result row%s", l.n, l.n == 1 ? "" : "s");
+	return CONTROL_OK;
+}
+
 /* What a select request is walking for, and where the ids go. */
 struct control_select {
 	const struct control_req *req;
@@ -579,11 +659,13 @@ enum control_status control_run(struct queue_store *q, const struct control_req 
 			n = queue_update_hold(q, req->arg, req->verb == CONTROL_HOLD, err, sizeof(err));
 		break;
 	}
+	case CONTROL_TLSRPT_LIST:
+	case CONTROL_TLSRPT_LIST_JSON:
+		return control_tlsrpt_list(q, req->arg, req->verb == CONTROL_TLSRPT_LIST_JSON, body,
+		    cap, msg, msglen);
 	case CONTROL_RELOAD:
 	case CONTROL_STATUS:
 	case CONTROL_STATUS_JSON:
-	case CONTROL_TLSRPT_LIST:
-	case CONTROL_TLSRPT_LIST_JSON:
 	case CONTROL_TLSRPT_SEND:
 		snprintf(msg, msglen, "%s needs the running daemon", control_verb_name(req->verb));
 		return CONTROL_E_USAGE;

@@ -434,9 +434,9 @@ bool sched_tls_reports_send(struct sched *s, int64_t day, tls_reports_done_fn *d
 	return tls_reports_send(s->reports, day, done, arg);
 }
 
-char *sched_tls_results_list(struct sched *s, int64_t day, bool json)
+void sched_tls_results_flush(struct sched *s)
 {
-	return tls_reports_list(s->reports, day, json);
+	(void)tls_results_flush(s->results);
 }
 
 struct sched *sched_new(struct event_base *base, const struct config *cfg,
@@ -454,6 +454,7 @@ struct sched *sched_new(struct event_base *base, const struct config *cfg,
 	sts_cache_store(q, &s->sts_store);
 	s->results = tls_results_new(base, q);
 	s->reports = tls_reports_new(base, cfg, q, s->results, sched_report_queued, s);
+	s->dnssec = dnssec_check_new(base, cfg);
 	if (sched_engines_build(s, cfg, &s->direct, &s->routes, &s->nroutes, err, errlen) != 0) {
 		sched_free(s);
 		return NULL;
@@ -557,6 +558,7 @@ void sched_free(struct sched *s)
 	}
 	free(s->eng);
 	tls_reports_free(s->reports);
+	dnssec_check_free(s->dnssec);
 	tls_results_free(s->results);
 	sched_dest_table_free(s->dests);
 	free(s);

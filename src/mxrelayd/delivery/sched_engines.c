@@ -132,6 +132,7 @@ int sched_reconfigure(struct sched *s, const struct config *cfg, char *err, size
 	s->nroutes = nroutes;
 	s->cfg = cfg;
 	tls_reports_set_config(s->reports, cfg);
+	dnssec_check_set_config(s->dnssec, cfg);
 	log_msg(LOG_LVL_INFO, "event=scheduler-reconfigured routes=%zu max_deliveries=%u "
 	    "max_per_destination=%u retries=%zu max_queue_age=%us running_on_old=%u",
 	    cfg->nroutes, cfg->max_deliveries, cfg->max_per_destination, cfg->nretry_intervals,

@@ -20,6 +20,7 @@
 #include "delivery/sched.h"
 #include "sched_dest.h"
 #include "sts_cache.h"
+#include "dnssec_check.h"
 #include "tls_reports.h"
 #include "tls_results.h"
 
@@ -180,6 +181,7 @@ struct sched {
 	struct mxr_sts_store sts_store;	/* MTA-STS policies in the queue store (sts_cache) */
 	struct tls_results *results;	/* owned: TLS results counted for TLS reporting */
 	struct tls_reports *reports;	/* owned: the daily TLS reports */
+	struct dnssec_check *dnssec;	/* owned: whether the DNS server passes DNSSEC */
 };
 
 /* sched.c */

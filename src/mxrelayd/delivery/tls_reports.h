@@ -48,7 +48,5 @@ void tls_reports_free(struct tls_reports *r);
  */
 bool tls_reports_send(struct tls_reports *r, int64_t day, tls_reports_done_fn *done,
     void *arg);
-/* The stored results of day as text (one line a row) or JSON (an array): malloc'ed. */
-char *tls_reports_list(struct tls_reports *r, int64_t day, bool json);
 
 #endif

@@ -7,7 +7,8 @@
  * uptime; traffic per minute over the last hour as an SVG chart with its
  * hour's sums; the queue by state with its oldest message; destinations
  * in backoff with their last error and next try; the last permanent
- * failures; the share of TLS in and out; connections and listeners.
+ * failures; the clients and users a rate limit holds back now; the share
+ * of TLS in and out; connections and listeners.
  * Text from the daemon is only ever set as text (textContent), never as
  * markup; the narrow layout turns the wide tables into one card per row.
  */
@@ -96,6 +97,11 @@ const char http_status_page[] =
 "<table id=\"failures\" class=\"cards\"><thead><tr><th>time</th><th>queue "
 "id</th><th>sender</th><th>recipient</th><th>destination</th><th>reply</th></tr></thead><"
 "tbody></tbody></table></section>\n"
+"<section class=\"wide\"><h2>Rate limited now <span class=\"count\" "
+"id=\"rate-count\"></span></h2>\n"
+"<table id=\"rate\" class=\"cards\"><thead><tr><th>limit</th><th>client or user</th>"
+"<th>room again</th><th class=\"num\">refused</th></tr></thead><tbody></tbody></table>"
+"</section>\n"
 "<section><h2>Listeners <span class=\"count\" id=\"listeners-count\"></span></h2><table "
 "id=\"listeners\"><tbody></tbody></table></section>\n"
 "</main>\n"
@@ -196,6 +202,11 @@ const char http_status_page[] =
 "[f.sender===''?'<>':f.sender,'mono'],[f.recipient,'mono'],[f.destination,'mono'],"
 "(f.code?f.code+' ':'')+(f.esc?f.esc+' ':'')+f.text],['time','queue id','sender',"
 "'recipient','destination','reply'])),'none',6);\n"
+"const rl=s.rate_limits;let nref=0;Object.values(rl.refused).forEach(v=>nref+=v);\n"
+"$('rate-count').textContent='('+rl.limited.length+'; '+nref+' refused since start, "
+"'+rl.entries+' counted now)';\n"
+"fill('rate',rl.limited.map(x=>row([x.limit,[x.key,'mono'],'in '+dur(x.retry_in),"
+"num(x.refusals)],['limit','client or user','room again','refused'])),'none',4);\n"
 "const ls=s.listeners.map(l=>row([[l.name,'mono'],l.mode])).concat((s.http_listeners||[])"
 ".map(a=>row([[a,'mono'],'http'])));\n"
 "$('listeners-count').textContent='('+ls.length+')';fill('listeners',ls,'none');}\n"

@@ -20,6 +20,9 @@ static const char *const metrics_rcpt_names[METRICS_RCPT_NRESULTS] = {
 static const char *const metrics_dir_names[METRICS_NDIRECTIONS] = { "inbound", "outbound" };
 static const char *const metrics_dsn_names[METRICS_DSN_NTYPES] = { "failure", "delay", "success" };
 static const char *const metrics_status_names[] = { "delivered", "deferred", "failed" };
+static const char *const metrics_rate_names[METRICS_RATE_NLIMITS] = {
+	"client_connection", "client_message", "client_recipient", "user_message", "user_recipient",
+};
 
 /* Group commits gather up to a few hundred messages. */
 static const double metrics_batch_bounds[] = { 1, 2, 4, 8, 16, 32, 64, 128, 256, 512 };
@@ -38,6 +41,8 @@ struct metrics_mail {
 	struct metrics_family *tls;		/* {direction,version} */
 	struct metrics_hist *commit_seconds, *commit_batch, *delivery_seconds, *dns_seconds;
 	struct metrics_family *queue_messages, *queue_rcpts, *queue_oldest, *sessions;
+	metrics_counter *rate_limited[METRICS_RATE_NLIMITS];
+	struct metrics_family *rate_entries, *rate_evictions;
 	struct metrics_dest *dest;		/* owned */
 	struct metrics_recent *recent;		/* owned; loop thread */
 	_Atomic uint64_t received, refused, tls_total[METRICS_NDIRECTIONS];
@@ -99,6 +104,14 @@ struct metrics_mail *metrics_mail_new(size_t dest_slots)
 	    "Age of the oldest message in the queue (0 when empty)", "");
 	mm->sessions = metrics_family_new(m, METRICS_GAUGE, "mxrelay_sessions",
 	    "SMTP sessions open now: inbound sessions, outbound deliveries", "direction");
+	metrics_mail_labelled(m, "mxrelay_rate_limited_total",
+	    "Connections, MAIL and RCPT commands refused by a rate limit, by limit", "limit",
+	    metrics_rate_names, METRICS_RATE_NLIMITS, mm->rate_limited);
+	mm->rate_entries = metrics_family_new(m, METRICS_GAUGE, "mxrelay_rate_limit_entries",
+	    "Rate limit buckets held now (clients and users not yet refilled)", "");
+	mm->rate_evictions = metrics_family_new(m, METRICS_COUNTER,
+	    "mxrelay_rate_limit_evictions_total",
+	    "Rate limit buckets dropped before they refilled because the table was full", "");
 	mm->dest = metrics_dest_new(m, dest_slots);
 	mm->recent = metrics_recent_new();
 	return mm;
@@ -264,6 +277,19 @@ void metrics_mail_set_queue_collect(struct metrics_mail *mm, metrics_collect_fn 
 void metrics_mail_set_sessions_collect(struct metrics_mail *mm, metrics_collect_fn *fn, void *arg)
 {
 	metrics_family_set_collect(mm->sessions, fn, arg);
+}
+
+void metrics_mail_rate_limited(struct metrics_mail *mm, enum metrics_rate_limit limit)
+{
+	if ((unsigned)limit < METRICS_RATE_NLIMITS)
+		metrics_add(mm->rate_limited[limit], 1);
+}
+
+void metrics_mail_set_rate_collect(struct metrics_mail *mm, metrics_collect_fn *entries,
+    metrics_collect_fn *evictions, void *arg)
+{
+	metrics_family_set_collect(mm->rate_entries, entries, arg);
+	metrics_family_set_collect(mm->rate_evictions, evictions, arg);
 }
 
 void metrics_mail_totals(const struct metrics_mail *mm, struct metrics_mail_totals *out)

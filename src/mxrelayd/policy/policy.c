@@ -55,8 +55,7 @@ bool policy_local_has_route(const char *local)
 	return strpbrk(buf, "%!@") != NULL;
 }
 
-/* The client may relay anywhere. */
-static bool policy_trusted(const struct config *c, const struct policy_client *client)
+bool policy_client_served(const struct config *c, const struct policy_client *client)
 {
 	if (client->authenticated || client->local_submission)
 		return true;
@@ -82,7 +81,7 @@ bool policy_check_rcpt(const struct config *c, const struct policy_client *clien
 		if (smtp_addr_is_postmaster(rcpt))
 			return policy_reply_set(out, &policy_ok);
 		/* Anyone else without a domain: a relay attempt unless trusted. */
-		return policy_reply_set(out, policy_trusted(c, client) ? &policy_no_domain : &policy_denied);
+		return policy_reply_set(out, policy_client_served(c, client) ? &policy_no_domain : &policy_denied);
 	case SMTP_ADDR_MAILBOX:
 		break;
 	}
@@ -90,9 +89,9 @@ bool policy_check_rcpt(const struct config *c, const struct policy_client *clien
 	size_t len = dns_rr_name_key(rcpt->domain, strnlen(rcpt->domain, sizeof(rcpt->domain)),
 	    domain, sizeof(domain));
 	if (len == 0)
-		return policy_reply_set(out, policy_trusted(c, client) ? &policy_no_domain : &policy_denied);
+		return policy_reply_set(out, policy_client_served(c, client) ? &policy_no_domain : &policy_denied);
 
-	if (policy_trusted(c, client))
+	if (policy_client_served(c, client))
 		return policy_reply_set(out, &policy_ok);
 	/* Untrusted: only our own domains, spelled plainly. */
 	if (rcpt->domain_is_literal || domain[0] == '[' || domain[len - 1] == '.' ||

@@ -1,11 +1,12 @@
 /*
  * queue_body: a stored message body read by offset as a struct mxr_source
- * for the delivery engine: from its spool file (large bodies), or from the
- * body table one chunk at a time.
+ * for the delivery engine: the message's prefix (DKIM signatures made at
+ * the end of DATA), then the text from its spool file (large bodies), or
+ * from the body table one chunk at a time.
  *
- * Owns: the spool file's descriptor, or one cached chunk per open body (no
- * larger than the body); the chunk statement is the store's, shared by
- * every open body. Never: holds a whole body in memory, or keeps a read
+ * Owns: a copy of the prefix, the spool file's descriptor, or one cached
+ * chunk per open body (no larger than the body); the chunk statement is
+ * the store's, shared by every open body. Never: holds a whole body in memory, or keeps a read
  * transaction open between calls (that would hold back WAL checkpoints).
  */
 #include "queue_int.h"
@@ -23,7 +24,11 @@ struct queue_sqlite_body {
 	struct queue_body handle;	/* first: what the callers hold */
 	struct queue_sqlite *q;		/* not owned */
 	char id[QUEUE_ID_LEN + 1];
-	uint64_t size;
+	uint64_t size;			/* octets of the stored text (the prefix not counted) */
+	unsigned char *prefix;		/* owned, or NULL */
+	size_t prefix_len;
+	/* read_at over the stored text alone */
+	ssize_t (*text_read)(struct queue_sqlite_body *b, uint64_t off, char *buf, size_t n);
 	int64_t seq;			/* chunk in cache, -1 none */
 	size_t len;			/* its length */
 	unsigned char *cache;		/* capacity octets, owned */
@@ -63,10 +68,9 @@ static bool queue_body_load(struct queue_sqlite_body *b, int64_t seq)
 	return ok;
 }
 
-/* mxr_source read_at: copy from as many chunks as n covers. */
-static ssize_t queue_body_read_at(void *arg, uint64_t off, char *buf, size_t n)
+/* Read the stored text from the body table: copy from as many chunks as n covers. */
+static ssize_t queue_body_read_at(struct queue_sqlite_body *b, uint64_t off, char *buf, size_t n)
 {
-	struct queue_sqlite_body *b = arg;
 	size_t done = 0;
 	while (done < n && off < b->size) {
 		int64_t seq = (int64_t)(off / QUEUE_CHUNK);
@@ -85,10 +89,9 @@ static ssize_t queue_body_read_at(void *arg, uint64_t off, char *buf, size_t n)
 	return (ssize_t)done;
 }
 
-/* mxr_source read_at of a spooled body: straight from the file. */
-static ssize_t queue_body_read_file(void *arg, uint64_t off, char *buf, size_t n)
+/* Read the stored text of a spooled body: straight from the file. */
+static ssize_t queue_body_read_file(struct queue_sqlite_body *b, uint64_t off, char *buf, size_t n)
 {
-	struct queue_sqlite_body *b = arg;
 	if (off >= b->size)
 		return 0;
 	if (n > b->size - off)
@@ -104,6 +107,23 @@ static ssize_t queue_body_read_file(void *arg, uint64_t off, char *buf, size_t n
 		}
 		return r;
 	}
+}
+
+/* mxr_source read_at: the prefix first, then the stored text. */
+static ssize_t queue_body_read(void *arg, uint64_t off, char *buf, size_t n)
+{
+	struct queue_sqlite_body *b = arg;
+	size_t done = 0;
+	if (off < b->prefix_len) {
+		done = b->prefix_len - (size_t)off < n ? b->prefix_len - (size_t)off : n;
+		memcpy(buf, b->prefix + off, done);
+		if (done == n || b->size == 0)
+			return (ssize_t)done;
+	}
+	ssize_t r = b->text_read(b, off + done - b->prefix_len, buf + done, n - done);
+	if (r < 0)
+		return done > 0 ? (ssize_t)done : -1;
+	return (ssize_t)done + r;
 }
 
 /* The body a caller holds, as this backend's. */
@@ -122,14 +142,18 @@ struct queue_body *queue_sqlite_body_open(struct queue_store *store, const char 
     struct mxr_source *src, char *err, size_t errlen)
 {
 	struct queue_sqlite *q = queue_sqlite_of(store);
-	sqlite3_stmt *st = queue_store_rstmt(q, QR_MSG_SIZE, "SELECT size, body_file FROM messages WHERE id = ?",
-	    err, errlen);
+	sqlite3_stmt *st = queue_store_rstmt(q, QR_MSG_SIZE,
+	    "SELECT size, body_file, prefix FROM messages WHERE id = ?", err, errlen);
 	if (st == NULL)
 		return NULL;
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 	int rc = sqlite3_step(st);
 	sqlite3_int64 size = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
 	bool spooled = rc == SQLITE_ROW && sqlite3_column_int(st, 1) != 0;
+	const void *prefix = rc == SQLITE_ROW ? sqlite3_column_blob(st, 2) : NULL;
+	int prefix_len = rc == SQLITE_ROW ? sqlite3_column_bytes(st, 2) : 0;
+	unsigned char *pcopy = prefix != NULL && prefix_len > 0 && prefix_len <= size ?
+	    (unsigned char *)xmemdup0(prefix, (size_t)prefix_len) : NULL;
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		queue_store_seterr(err, errlen, "read message", q->rdb);
 	sqlite3_reset(st);
@@ -138,37 +162,36 @@ struct queue_body *queue_sqlite_body_open(struct queue_store *store, const char 
 			snprintf(err, errlen, "no message %s", id);
 		return NULL;
 	}
-	if (spooled) {
-		int fd = queue_spool_open_read(q, id, err, errlen);
-		if (fd < 0)
-			return NULL;
-		struct queue_sqlite_body *b = xcalloc(1, sizeof(*b));
-		b->handle.store = store;
-		b->q = q;
-		snprintf(b->id, sizeof(b->id), "%s", id);
-		b->size = (uint64_t)size;
-		b->fd = fd;
-		src->read_at = queue_body_read_file;
-		src->arg = b;
-		src->size = b->size;
-		return &b->handle;
+	int fd = -1;
+	if (spooled && (fd = queue_spool_open_read(q, id, err, errlen)) < 0) {
+		free(pcopy);
+		return NULL;
 	}
 	/* Prepared now, so that a failure shows here rather than in the middle of a delivery. */
-	if (queue_store_rstmt(q, QR_BODY_CHUNK, QUEUE_SQL_CHUNK, err, errlen) == NULL)
+	if (!spooled && queue_store_rstmt(q, QR_BODY_CHUNK, QUEUE_SQL_CHUNK, err, errlen) == NULL) {
+		free(pcopy);
 		return NULL;
+	}
 	struct queue_sqlite_body *b = xcalloc(1, sizeof(*b));
 	b->handle.store = store;
 	b->q = q;
 	snprintf(b->id, sizeof(b->id), "%s", id);
-	b->size = (uint64_t)size;
+	b->prefix = pcopy;
+	b->prefix_len = pcopy != NULL ? (size_t)prefix_len : 0;
+	b->size = (uint64_t)size - b->prefix_len;
 	b->seq = -1;
-	b->fd = -1;
-	/* A small body needs no full chunk: 100 deliveries of 1 KiB hold 100 KiB, not 6.4 MiB. */
-	b->capacity = b->size > 0 && b->size < QUEUE_CHUNK ? (size_t)b->size : QUEUE_CHUNK;
-	b->cache = xmalloc(b->capacity);
-	src->read_at = queue_body_read_at;
+	b->fd = fd;
+	if (spooled) {
+		b->text_read = queue_body_read_file;
+	} else {
+		b->text_read = queue_body_read_at;
+		/* A small body needs no full chunk: 100 deliveries of 1 KiB hold 100 KiB, not 6.4 MiB. */
+		b->capacity = b->size > 0 && b->size < QUEUE_CHUNK ? (size_t)b->size : QUEUE_CHUNK;
+		b->cache = xmalloc(b->capacity);
+	}
+	src->read_at = queue_body_read;
 	src->arg = b;
-	src->size = b->size;
+	src->size = b->prefix_len + b->size;
 	return &b->handle;
 }
 
@@ -180,5 +203,6 @@ void queue_sqlite_body_close(struct queue_body *body)
 	if (b->fd >= 0)
 		close(b->fd);
 	free(b->cache);
+	free(b->prefix);
 	free(b);
 }

@@ -374,11 +374,14 @@ void queue_pg_fetch(struct queue_store *store, const struct queue_fetch_req *req
     queue_fetch_cb *cb, void *arg);
 void queue_pg_body_close(struct queue_body *body);
 /*
- * A body read into a local file (large) or memory (inline): its source.
- * Used by the asynchronous fetch and by the command line's body_open.
+ * A body read into a local file (large) or memory (inline), text size
+ * octets, with its prefix (owned by the body from now on; NULL: none)
+ * delivered first: its source. Used by the asynchronous fetch and by the
+ * command line's body_open.
  */
 struct queue_body *queue_pg_body_new(struct queue_pg *q, const char *id, int fd,
-    unsigned char *mem, uint64_t size, struct mxr_source *src);
+    unsigned char *mem, uint64_t size, unsigned char *prefix, size_t prefix_len,
+    struct mxr_source *src);
 /* A temporary file under dir, already unlinked; -1 with err. */
 int queue_pg_tmpfile(const char *dir, char *err, size_t errlen);
 

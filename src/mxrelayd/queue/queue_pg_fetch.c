@@ -1,7 +1,8 @@
 /*
  * queue_pg_fetch: a message read for the loop from PostgreSQL, ready
  * before its callback runs: envelope, recipients and history in one
- * request on the read connection, with a small body (kept in the
+ * request on the read connection, with the prefix (delivered before the
+ * stored text: DKIM signatures) and a small body (both kept in the
  * message's row) in the same request; a large body downloaded first,
  * a few chunks at a time on the bulk connection, into a local
  * temporary file. The delivery engine then reads it with pread: it never
@@ -28,14 +29,16 @@
 struct queue_pg_body {
 	struct queue_body handle;	/* first: what the callers hold */
 	char id[QUEUE_ID_LEN + 1];
-	int fd;				/* a downloaded body (owned), or -1 */
-	unsigned char *mem;		/* a small body (owned), or NULL */
-	uint64_t size;
+	unsigned char *prefix;		/* delivered first (owned), or NULL */
+	size_t prefix_len;
+	int fd;				/* a downloaded text (owned), or -1 */
+	unsigned char *mem;		/* a small text (owned), or NULL */
+	uint64_t size;			/* octets of the text (the prefix not counted) */
 };
 
-static ssize_t queue_pg_body_read(void *arg, uint64_t off, char *buf, size_t n)
+/* Read the stored text at off (the prefix not counted). */
+static ssize_t queue_pg_body_read_text(struct queue_pg_body *b, uint64_t off, char *buf, size_t n)
 {
-	struct queue_pg_body *b = arg;
 	if (off >= b->size)
 		return 0;
 	if (n > b->size - off)
@@ -58,8 +61,27 @@ static ssize_t queue_pg_body_read(void *arg, uint64_t off, char *buf, size_t n)
 	}
 }
 
+/* mxr_source read_at: the prefix, then the text. */
+static ssize_t queue_pg_body_read(void *arg, uint64_t off, char *buf, size_t n)
+{
+	struct queue_pg_body *b = arg;
+	size_t done = 0;
+	if (off < b->prefix_len) {
+		done = b->prefix_len - (size_t)off < n ? b->prefix_len - (size_t)off : n;
+		memcpy(buf, b->prefix + off, done);
+		if (done == n)
+			return (ssize_t)done;
+	}
+	uint64_t toff = off + done - b->prefix_len;
+	ssize_t r = queue_pg_body_read_text(b, toff, buf + done, n - done);
+	if (r < 0)
+		return done > 0 ? (ssize_t)done : -1;
+	return (ssize_t)done + r;
+}
+
 struct queue_body *queue_pg_body_new(struct queue_pg *q, const char *id, int fd,
-    unsigned char *mem, uint64_t size, struct mxr_source *src)
+    unsigned char *mem, uint64_t size, unsigned char *prefix, size_t prefix_len,
+    struct mxr_source *src)
 {
 	struct queue_pg_body *b = xcalloc(1, sizeof(*b));
 	b->handle.store = &q->handle;
@@ -67,9 +89,11 @@ struct queue_body *queue_pg_body_new(struct queue_pg *q, const char *id, int fd,
 	b->fd = fd;
 	b->mem = mem;
 	b->size = size;
+	b->prefix = prefix;
+	b->prefix_len = prefix != NULL ? prefix_len : 0;
 	src->read_at = queue_pg_body_read;
 	src->arg = b;
-	src->size = size;
+	src->size = b->prefix_len + size;
 	return &b->handle;
 }
 
@@ -81,6 +105,7 @@ void queue_pg_body_close(struct queue_body *body)
 	if (b->fd >= 0)
 		close(b->fd);
 	free(b->mem);
+	free(b->prefix);
 	free(b);
 }
 
@@ -123,6 +148,8 @@ struct queue_pg_fetch {
 	unsigned char *mem;		/* a small body read (owned until the body takes it) */
 	size_t memlen;
 	bool mem_seen;
+	unsigned char *prefix;		/* the prefix read (owned until the body takes it) */
+	size_t prefix_len;
 	char err[256];
 	/* A large body's download. */
 	struct queue_pg_bulk task;
@@ -138,6 +165,7 @@ static void queue_pg_fetch_deliver(struct queue_pg_fetch *x)
 	x->f.err = x->f.found < 0 ? x->err : NULL;
 	x->cb(x->arg, &x->f);
 	free(x->mem);
+	free(x->prefix);
 	free(x);
 }
 
@@ -173,10 +201,14 @@ static void queue_pg_fetch_result(void *arg, int idx, const PGresult *res)
 		queue_pg_rows_history(res, x->f.rcpts, x->f.nrcpts);
 		break;
 	case QPF_BODY:
-		if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)) {
-			x->memlen = (size_t)PQgetlength(res, 0, 0);
+		if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 0) && PQgetlength(res, 0, 0) > 0) {
+			x->prefix_len = (size_t)PQgetlength(res, 0, 0);
+			x->prefix = (unsigned char *)xmemdup0(PQgetvalue(res, 0, 0), x->prefix_len);
+		}
+		if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 1)) {
+			x->memlen = (size_t)PQgetlength(res, 0, 1);
 			x->mem = xmalloc(x->memlen ? x->memlen : 1);
-			memcpy(x->mem, PQgetvalue(res, 0, 0), x->memlen);
+			memcpy(x->mem, PQgetvalue(res, 0, 1), x->memlen);
 			x->mem_seen = true;
 		}
 		break;
@@ -238,7 +270,9 @@ static void queue_pg_fetch_chunk_done(void *arg, bool ok, const char *err)
 		queue_pg_fetch_fail(x, x->err);
 		return;
 	}
-	x->f.body = queue_pg_body_new(x->q, x->id, x->fd, NULL, x->want, &x->f.src);
+	x->f.body = queue_pg_body_new(x->q, x->id, x->fd, NULL, x->want, x->prefix,
+	    x->prefix_len, &x->f.src);
+	x->prefix = NULL;
 	queue_pg_fetch_deliver(x);
 }
 
@@ -273,7 +307,9 @@ static void queue_pg_fetch_download(struct queue_pg_bulk *t)
 	x->need = (int)((x->want + QUEUE_PG_CHUNK - 1) / QUEUE_PG_CHUNK);
 	if (x->need == 0) {
 		queue_pg_bulk_end(x->q);
-		x->f.body = queue_pg_body_new(x->q, x->id, x->fd, NULL, 0, &x->f.src);
+		x->f.body = queue_pg_body_new(x->q, x->id, x->fd, NULL, 0, x->prefix, x->prefix_len,
+		    &x->f.src);
+		x->prefix = NULL;
 		queue_pg_fetch_deliver(x);
 		return;
 	}
@@ -305,17 +341,22 @@ static void queue_pg_fetch_done(void *arg, bool ok, const char *err)
 		queue_pg_fetch_deliver(x);
 		return;
 	}
-	x->want = x->f.m.size;
-	if (x->req.body_limit > 0 && x->req.body_limit < x->want)
-		x->want = x->req.body_limit;
+	/* What is wanted of the text: the size counts the prefix, and so does body_limit. */
+	uint64_t total = x->f.m.size;
+	if (x->req.body_limit > 0 && x->req.body_limit < total)
+		total = x->req.body_limit;
+	if (x->prefix_len > total)
+		x->prefix_len = (size_t)total;
+	x->want = total - x->prefix_len;
 	if (x->chunks == 0) {
 		if (!x->mem_seen) {
 			queue_pg_fetch_fail(x, "message has no body");
 			return;
 		}
 		x->f.body = queue_pg_body_new(x->q, x->id, -1, x->mem,
-		    x->memlen < x->want ? x->memlen : x->want, &x->f.src);
+		    x->memlen < x->want ? x->memlen : x->want, x->prefix, x->prefix_len, &x->f.src);
 		x->mem = NULL;
+		x->prefix = NULL;
 		queue_pg_fetch_deliver(x);
 		return;
 	}

@@ -289,7 +289,7 @@ struct queue_body *queue_pg_body_open(struct queue_store *store, const char *id,
 	const char *v[1] = { id };
 	if (!queue_pg_admin_ok(q, err, errlen))
 		return NULL;
-	PGresult *res = PQexecParams(q->admin, "SELECT size, body_chunks, body FROM messages"
+	PGresult *res = PQexecParams(q->admin, "SELECT size, body_chunks, body, prefix FROM messages"
 	    " WHERE id = $1", 1, NULL, v, NULL, NULL, 1);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
 		snprintf(err, errlen, "%s", PQresultStatus(res) == PGRES_TUPLES_OK ?
@@ -304,16 +304,23 @@ struct queue_body *queue_pg_body_open(struct queue_store *store, const char *id,
 	uint32_t chunks = 0;
 	for (int i = 0; i < 4; i++)
 		chunks = chunks << 8 | (unsigned char)PQgetvalue(res, 0, 1)[i];
+	size_t plen = PQgetisnull(res, 0, 3) ? 0 : (size_t)PQgetlength(res, 0, 3);
+	unsigned char *prefix = plen > 0 ? (unsigned char *)xmemdup0(PQgetvalue(res, 0, 3), plen) :
+	    NULL;
+	/* The size counts the prefix; the text is the rest. */
+	uint64_t text = size > plen ? size - plen : 0;
 	if (chunks == 0) {
 		size_t len = PQgetisnull(res, 0, 2) ? 0 : (size_t)PQgetlength(res, 0, 2);
 		unsigned char *mem = xmalloc(len ? len : 1);
 		memcpy(mem, PQgetvalue(res, 0, 2), len);
 		PQclear(res);
-		return queue_pg_body_new(q, id, -1, mem, len, src);
+		return queue_pg_body_new(q, id, -1, mem, len, prefix, plen, src);
 	}
 	PQclear(res);
-	int fd = queue_pg_query_download(q, id, (int)chunks, size, err, errlen);
-	if (fd < 0)
+	int fd = queue_pg_query_download(q, id, (int)chunks, text, err, errlen);
+	if (fd < 0) {
+		free(prefix);
 		return NULL;
-	return queue_pg_body_new(q, id, fd, NULL, size, src);
+	}
+	return queue_pg_body_new(q, id, fd, NULL, text, prefix, plen, src);
 }

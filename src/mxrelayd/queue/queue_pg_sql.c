@@ -47,9 +47,10 @@ static const char *const queue_pg_sql[QPG_STMT_COUNT_] = {
 	[QPG_INS_MSG] =
 	    "WITH m AS (INSERT INTO messages (id, sender, envid, ret, smtputf8, body_8bit,"
 	    " requiretls, tls_optional, client_ip, client_helo, auth_user, protocol, received_at,"
-	    " size, body, body_chunks, node) VALUES ($1::text, $2::text, $3::text, $4::smallint,"
-	    " $5::boolean, $6::boolean, $7::boolean, $8::boolean, $9::text, $10::text, $11::text,"
-	    " $12::text, $13::bigint, $14::bigint, $15::bytea, $16::integer, $17::text) RETURNING id)"
+	    " size, body, body_chunks, node, prefix) VALUES ($1::text, $2::text, $3::text,"
+	    " $4::smallint, $5::boolean, $6::boolean, $7::boolean, $8::boolean, $9::text, $10::text,"
+	    " $11::text, $12::text, $13::bigint, $14::bigint, $15::bytea, $16::integer, $17::text,"
+	    " $22::bytea) RETURNING id)"
 	    " INSERT INTO recipients (msg_id, address, domain, orcpt, notify, next_try, updated_at)"
 	    " SELECT m.id, r.a, r.d, r.o, r.n, $13::bigint, $13::bigint FROM m,"
 	    " unnest($18::text[], $19::text[], $20::text[], $21::integer[]) WITH ORDINALITY"
@@ -83,8 +84,9 @@ static const char *const queue_pg_sql[QPG_STMT_COUNT_] = {
 	    "SELECT id, sender, envid, ret, smtputf8, body_8bit, requiretls, tls_optional,"
 	    " client_ip, client_helo, auth_user, protocol, received_at, size, held, body_chunks"
 	    " FROM messages WHERE id = $1::text",
+	/* The prefix (delivered first: DKIM signatures), then as much of a small body as asked. */
 	[QPG_MSG_BODY] =
-	    "SELECT substring(body FROM 1 FOR $2::integer) FROM messages WHERE id = $1::text",
+	    "SELECT prefix, substring(body FROM 1 FOR $2::integer) FROM messages WHERE id = $1::text",
 	[QPG_CHUNK] =
 	    "SELECT substring(data FROM 1 FOR $3::integer) FROM body"
 	    " WHERE msg_id = $1::text AND seq = $2::integer",

@@ -177,6 +177,7 @@ static void queue_pg_writer_free(struct queue_pg_writer *w)
 	free((char *)w->env.client_helo);
 	free((char *)w->env.auth_user);
 	free((char *)w->env.protocol);
+	free((char *)w->env.prefix);
 	free(w);
 }
 
@@ -208,7 +209,8 @@ static int queue_pg_writer_send(struct queue_pg_job *j, struct queue_pg_req *r)
 	char ret[8], at[24], size[24], chunks[16];
 	snprintf(ret, sizeof(ret), "%d", (int)e->ret);
 	snprintf(at, sizeof(at), "%lld", (long long)e->received_at);
-	snprintf(size, sizeof(size), "%" PRIu64, w->size);
+	/* The size is what is delivered: the prefix, then the text. */
+	snprintf(size, sizeof(size), "%" PRIu64, w->size + e->prefix_len);
 	snprintf(chunks, sizeof(chunks), "%d", w->chunks);
 	const char **addr = xcalloc(e->nrcpts + 1, sizeof(*addr));
 	const char **orcpt = xcalloc(e->nrcpts + 1, sizeof(*orcpt));
@@ -229,17 +231,19 @@ static int queue_pg_writer_send(struct queue_pg_job *j, struct queue_pg_req *r)
 	char *a_orcpt = queue_pg_sql_text_array(orcpt, e->nrcpts);
 	char *a_notify = queue_pg_sql_int_array(notify, e->nrcpts);
 	/* An inline body is a binary parameter (no escaping); a chunked one has none. */
-	const char *vals[21] = {
+	const char *vals[22] = {
 		w->id, e->sender, e->envid, ret, e->smtputf8 ? "t" : "f", e->body_8bit ? "t" : "f",
 		e->requiretls ? "t" : "f", e->tls_optional ? "t" : "f", e->client_ip,
 		e->client_helo, e->auth_user, e->protocol, at, size,
 		w->chunks > 0 ? NULL : w->mem != NULL ? (const char *)w->mem : "", chunks, w->q->node,
-		a_addr, a_dom, a_orcpt, a_notify,
+		a_addr, a_dom, a_orcpt, a_notify, e->prefix,
 	};
-	int lens[21] = { 0 }, fmts[21] = { 0 };
+	int lens[22] = { 0 }, fmts[22] = { 0 };
 	lens[14] = (int)w->memlen;
 	fmts[14] = 1;
-	queue_pg_req_stmt(r, QPG_INS_MSG, 21, vals, lens, fmts, 0);
+	lens[21] = (int)e->prefix_len;
+	fmts[21] = 1;
+	queue_pg_req_stmt(r, QPG_INS_MSG, 22, vals, lens, fmts, 0);
 	int nq = 1;
 	if (w->nbounce_for > 0) {
 		char *ids = queue_pg_sql_int_array(w->bounce_for, w->nbounce_for);
@@ -375,6 +379,9 @@ void queue_pg_writer_commit(struct queue_writer *writer, const struct queue_enve
 	w->env.client_helo = queue_pg_writer_dup(env->client_helo);
 	w->env.auth_user = queue_pg_writer_dup(env->auth_user);
 	w->env.protocol = queue_pg_writer_dup(env->protocol);
+	w->env.prefix = env->prefix != NULL && env->prefix_len > 0 ?
+	    xmemdup0(env->prefix, env->prefix_len) : NULL;
+	w->env.prefix_len = w->env.prefix != NULL ? env->prefix_len : 0;
 	w->rcpts = env->nrcpts ? xcalloc(env->nrcpts, sizeof(*w->rcpts)) : NULL;
 	for (size_t i = 0; i < env->nrcpts; i++) {
 		w->rcpts[i].address = xstrdup(env->rcpts[i].address);

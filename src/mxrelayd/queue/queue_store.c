@@ -33,7 +33,7 @@
  * is kept until it expires, across restarts) and the day's TLS results
  * per policy domain until they are reported (RFC 8460).
  */
-#define QUEUE_SCHEMA_VERSION 3
+#define QUEUE_SCHEMA_VERSION 4
 /* The tables version 3 added, for a new store and for the upgrade alike. */
 #define QUEUE_STORE_TLS_TABLES \
     "CREATE TABLE IF NOT EXISTS sts_policies (" \
@@ -81,7 +81,8 @@ static const char queue_store_schema[] =
     " received_at INTEGER NOT NULL,"
     " size INTEGER NOT NULL,"
     " held INTEGER NOT NULL DEFAULT 0,"
-    " body_file INTEGER NOT NULL DEFAULT 0);"
+    " body_file INTEGER NOT NULL DEFAULT 0,"
+    " prefix BLOB);"
     "CREATE TABLE IF NOT EXISTS recipients ("
     " id INTEGER PRIMARY KEY,"
     " msg_id TEXT NOT NULL,"
@@ -116,17 +117,23 @@ static const char queue_store_schema[] =
     " data BLOB NOT NULL,"
     " PRIMARY KEY (msg_id, seq));"
     QUEUE_STORE_TLS_TABLES
-    "PRAGMA user_version = 3;";
+    "PRAGMA user_version = 4;";
+
+/* Version 3 to 4: a prefix delivered before the text (DKIM signatures). */
+#define QUEUE_STORE_UPGRADE_3 \
+    "ALTER TABLE messages ADD COLUMN prefix BLOB;" \
+    "PRAGMA user_version = 4;"
+static const char queue_store_upgrade_3[] = QUEUE_STORE_UPGRADE_3;
 
 /* Version 2 to 3: REQUIRETLS and TLS-Required kept per message, the TLS policy tables. */
 #define QUEUE_STORE_UPGRADE_2 \
     "ALTER TABLE messages ADD COLUMN requiretls INTEGER NOT NULL DEFAULT 0;" \
     "ALTER TABLE messages ADD COLUMN tls_optional INTEGER NOT NULL DEFAULT 0;" \
     QUEUE_STORE_TLS_TABLES \
-    "PRAGMA user_version = 3;"
+    QUEUE_STORE_UPGRADE_3
 static const char queue_store_upgrade_2[] = QUEUE_STORE_UPGRADE_2;
 
-/* Version 1 to 2 (bodies may live in spool files), then on to 3. */
+/* Version 1 to 2 (bodies may live in spool files), then on. */
 static const char queue_store_upgrade_1[] =
     "ALTER TABLE messages ADD COLUMN body_file INTEGER NOT NULL DEFAULT 0;"
     QUEUE_STORE_UPGRADE_2;
@@ -349,7 +356,7 @@ static bool queue_store_schema_ensure(sqlite3 *db, char *err, size_t errlen)
 	/* Read again under the write lock: another process may have just done it. */
 	v = queue_store_version(db, err, errlen);
 	const char *sql = v == 0 ? queue_store_schema : v == 1 ? queue_store_upgrade_1 :
-	    v == 2 ? queue_store_upgrade_2 : "";
+	    v == 2 ? queue_store_upgrade_2 : v == 3 ? queue_store_upgrade_3 : "";
 	if (v < 0 || !queue_store_exec(db, sql, err, errlen) ||
 	    !queue_store_exec(db, "COMMIT", err, errlen)) {
 		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);

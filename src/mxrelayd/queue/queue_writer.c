@@ -204,6 +204,7 @@ static void queue_writer_free(struct queue_sqlite_writer *w)
 	free((char *)w->env.client_helo);
 	free((char *)w->env.auth_user);
 	free((char *)w->env.protocol);
+	free((char *)w->env.prefix);
 	free(w);
 }
 
@@ -305,7 +306,7 @@ static bool queue_writer_apply(struct queue_job *j, struct queue_sqlite *q, sqli
 	sqlite3_stmt *st = queue_commit_stmt(q, QW_INS_MSG,
 	    "INSERT INTO messages(id, sender, envid, ret, smtputf8, body_8bit, client_ip,"
 	    " client_helo, auth_user, protocol, received_at, size, body_file, requiretls,"
-	    " tls_optional) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", err, errlen);
+	    " tls_optional, prefix) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", err, errlen);
 	if (st == NULL)
 		return false;
 	if (w->spooled && !queue_writer_sync_spool(w, q, err, errlen))
@@ -321,10 +322,12 @@ static bool queue_writer_apply(struct queue_job *j, struct queue_sqlite *q, sqli
 	    queue_store_bind_text(st, 9, e->auth_user) != SQLITE_OK ||
 	    queue_store_bind_text(st, 10, e->protocol) != SQLITE_OK ||
 	    sqlite3_bind_int64(st, 11, (sqlite3_int64)e->received_at) != SQLITE_OK ||
-	    sqlite3_bind_int64(st, 12, (sqlite3_int64)w->size) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 12, (sqlite3_int64)(w->size + e->prefix_len)) != SQLITE_OK ||
 	    sqlite3_bind_int(st, 13, w->spooled) != SQLITE_OK ||
 	    sqlite3_bind_int(st, 14, e->requiretls) != SQLITE_OK ||
-	    sqlite3_bind_int(st, 15, e->tls_optional) != SQLITE_OK) {
+	    sqlite3_bind_int(st, 15, e->tls_optional) != SQLITE_OK ||
+	    (e->prefix != NULL ? sqlite3_bind_blob(st, 16, e->prefix, (int)e->prefix_len,
+	    SQLITE_STATIC) : sqlite3_bind_null(st, 16)) != SQLITE_OK) {
 		queue_store_seterr(err, errlen, "bind message", db);
 		return false;
 	}
@@ -430,6 +433,9 @@ void queue_sqlite_writer_commit(struct queue_writer *writer, const struct queue_
 	w->env.client_helo = queue_writer_dup(env->client_helo);
 	w->env.auth_user = queue_writer_dup(env->auth_user);
 	w->env.protocol = queue_writer_dup(env->protocol);
+	w->env.prefix = env->prefix != NULL && env->prefix_len > 0 ?
+	    xmemdup0(env->prefix, env->prefix_len) : NULL;
+	w->env.prefix_len = w->env.prefix != NULL ? env->prefix_len : 0;
 	w->rcpts = env->nrcpts ? xcalloc(env->nrcpts, sizeof(*w->rcpts)) : NULL;
 	for (size_t i = 0; i < env->nrcpts; i++) {
 		w->rcpts[i].address = xstrdup(env->rcpts[i].address);

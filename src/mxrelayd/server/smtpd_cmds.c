@@ -23,6 +23,8 @@
 #include "smtpd_data.h"
 #include "smtpd_local.h"
 #include "smtpd_params.h"
+#include "smtpd_submit.h"
+#include "smtpd_rate.h"
 #include "smtpd_txn.h"
 #include "net/net_conn.h"
 #include "smtp/smtp_addr.h"
@@ -302,6 +304,10 @@ static void smtpd_cmds_mail(struct smtpd_session *s, const struct smtp_cmd *cmd)
 		return;
 	}
 	smtpd_local_sender(s, text, sizeof(text));
+	if (!smtpd_submit_mail(s, addr.kind == SMTP_ADDR_NULLPATH ? "" : text))
+		return;
+	if (!smtpd_rate_mail(s))
+		return;
 	s->txn = smtpd_txn_new(text, &mp);
 	smtpd_session_set_state(s, SMTPD_S_MAIL);
 	log_printable(ptext, sizeof(ptext), text, strlen(text));
@@ -316,6 +322,8 @@ static void smtpd_cmds_rcpt_accept(struct smtpd_session *s, const char *address,
     unsigned notify, const char *orcpt)
 {
 	char ptext[1100];
+	if (!smtpd_rate_rcpt(s, address))
+		return;
 	smtpd_txn_add_rcpt(s->txn, address, notify, orcpt);
 	smtpd_session_set_state(s, SMTPD_S_RCPT);
 	log_printable(ptext, sizeof(ptext), address, strlen(address));

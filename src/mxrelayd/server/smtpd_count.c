@@ -1,5 +1,7 @@
 /*
- * smtpd_count: the server sessions' counts (see smtpd_count.h).
+ * smtpd_count: the server sessions' counts (see smtpd_count.h). Where a
+ * transaction ends, the rate limits hear it too (smtpd_rate_end): what it
+ * took stays taken only when its message was queued.
  */
 #include "smtpd_count.h"
 
@@ -7,6 +9,7 @@
 
 #include "metrics/metrics_mail.h"
 #include "net/net_conn.h"
+#include "smtpd_rate.h"
 
 void smtpd_count_connection(struct smtpd_session *s)
 {
@@ -45,6 +48,7 @@ void smtpd_count_reply(struct smtpd_session *s, int code, const char *esc)
 			s->rx_refused = false;
 		} else {
 			/* A refused MAIL: a transaction that ends here. */
+			smtpd_rate_end(s, false);
 			smtpd_count_received(s, metrics_mail_rx_reason(code, esc));
 		}
 	} else if (what == SMTPD_COUNT_RCPT) {
@@ -64,13 +68,18 @@ void smtpd_count_committing(struct smtpd_session *s)
 
 void smtpd_count_end(struct smtpd_session *s, int code, const char *esc)
 {
+	smtpd_rate_end(s, code < 400);
 	if (s->rx_open)
 		smtpd_count_received(s, metrics_mail_rx_reason(code, esc));
 }
 
 void smtpd_count_abort(struct smtpd_session *s)
 {
-	if (!s->rx_open || s->rx_committing)
+	/* Committing: the commit's answer ends the transaction, for the rate limits too. */
+	if (s->rx_committing)
+		return;
+	smtpd_rate_end(s, false);
+	if (!s->rx_open)
 		return;
 	smtpd_count_received(s, s->rx_refused ? s->rx_refusal : METRICS_RX_ABORTED);
 }

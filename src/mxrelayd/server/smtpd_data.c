@@ -7,9 +7,9 @@
  * (bare_newline: made CRLF in DATA and BDAT alike, or refused), building
  * the envelope, the commit and its reply.
  * Never: adds, drops or changes a message octet besides prepending the
- * Received field (and, for a local submission, smtpd_local's missing
- * Date and Message-ID) and making bare line ends CRLF; never replies 250
- * before the commit callback says ok.
+ * Received field, making bare line ends CRLF and, for a submission, what
+ * smtpd_submit does to its header section; never replies 250 before the
+ * commit callback says ok.
  */
 #include "smtpd_data.h"
 
@@ -23,6 +23,7 @@
 #include "queue/queue_store.h"
 #include "smtpd_count.h"
 #include "smtpd_local.h"
+#include "smtpd_submit.h"
 #include "smtpd_txn.h"
 #include "net/net_conn.h"
 #include "smtp/smtp_header.h"
@@ -83,6 +84,7 @@ static void smtpd_data_open(struct smtpd_session *s)
 		    sizeof(hdr));
 	if (n == 0 || queue_writer_append(t->writer, hdr, n) != 0)
 		t->write_error = true;
+	t->submit = smtpd_submit_begin(s);
 	log_msg(LOG_LVL_DEBUG, "session=%s queue=%s event=data-start nrcpt=%zu", s->id,
 	    t->queue_id, t->nrcpts);
 }
@@ -114,7 +116,7 @@ static void smtpd_data_take(struct smtpd_session *s, const char *p, size_t n)
 		t->writer = NULL;
 		return;
 	}
-	if ((s->local != NULL ? smtpd_local_append(s, p, n) :
+	if ((t->submit != NULL ? smtpd_submit_append(t->submit, t->writer, p, n) :
 	    queue_writer_append(t->writer, p, n)) != 0) {
 		t->write_error = true;
 		queue_writer_abort(t->writer);
@@ -378,32 +380,17 @@ static void smtpd_data_committed(void *arg, bool ok, const char *err)
 	smtpd_session_resume(s);
 }
 
-/* The end of the message: refuse it, or commit it and wait for the queue. */
-static void smtpd_data_finish(struct smtpd_session *s)
+/*
+ * Commit the message (its DKIM signatures, when any, made): the session
+ * is held and waits; smtpd_data_committed answers. The client may have
+ * left meanwhile: what it sent is queued all the same.
+ */
+static void smtpd_data_commit(void *arg)
 {
+	struct smtpd_session *s = arg;
 	struct smtpd_txn *t = s->txn;
-	const struct config *cfg = s->ctx->cfg;
-	unsigned hops = t->hdr.received;
-	struct smtpd_reply r = { 0, NULL, NULL };
-
-	smtpd_session_set_timeout(s, cfg->cmd_timeout);
-	if (t->too_big)
-		r = (struct smtpd_reply){ 552, "5.3.4", "Message size exceeds fixed maximum message size" };
-	else if (hops > cfg->hop_limit)
-		r = (struct smtpd_reply){ 554, "5.4.6", "Too many hops" };
-	else if (t->write_error)
-		r = (struct smtpd_reply){ 452, "4.3.1", "Insufficient system storage" };
-	if (r.code != 0) {
-		log_msg(LOG_LVL_INFO, "session=%s queue=%s event=refused code=%d dsn=%s reason=\"%s\" size=%llu hops=%u",
-		    s->id, t->queue_id, r.code, r.esc, r.text, (unsigned long long)t->data_size, hops);
-		smtpd_txn_free(t);
-		s->txn = NULL;
-		smtpd_session_set_state(s, SMTPD_S_READY);
-		smtpd_count_end(s, r.code, r.esc);
-		smtpd_session_reply_r(s, &r);
-		return;
-	}
-
+	size_t prefix_len = 0;
+	const char *prefix = smtpd_submit_prefix(t->submit, &prefix_len);
 	struct queue_rcpt_in *rcpts = xcalloc(t->nrcpts, sizeof(*rcpts));
 	for (size_t i = 0; i < t->nrcpts; i++) {
 		rcpts[i].address = t->rcpts[i].address;
@@ -418,6 +405,8 @@ static void smtpd_data_finish(struct smtpd_session *s)
 		.requiretls = t->mail.requiretls,
 		/* RFC 8689 4.1: with REQUIRETLS the header field is ignored. */
 		.tls_optional = !t->mail.requiretls && smtp_hdrscan_tls_optional(&t->hdr),
+		.prefix = prefix,
+		.prefix_len = prefix_len,
 		/*
 		 * What the octets are, not what BODY= claimed: a 7-bit message
 		 * declared 8BITMIME may go on to a server without 8BITMIME as is.
@@ -433,11 +422,56 @@ static void smtpd_data_finish(struct smtpd_session *s)
 	};
 	struct queue_writer *w = t->writer;
 	t->writer = NULL;
+	queue_writer_commit(w, &env, smtpd_data_committed, s);
+	free(rcpts);
+}
+
+/* The end of the message: refuse it, or commit it and wait for the queue. */
+static void smtpd_data_finish(struct smtpd_session *s)
+{
+	struct smtpd_txn *t = s->txn;
+	const struct config *cfg = s->ctx->cfg;
+	unsigned hops = t->hdr.received;
+	struct smtpd_reply r = { 0, NULL, NULL };
+	char why[1100];
+
+	smtpd_session_set_timeout(s, cfg->cmd_timeout);
+	if (t->submit != NULL && !t->too_big && !t->write_error) {
+		struct smtpd_reply sr;
+		if (smtpd_submit_finish(t->submit, t->writer, &sr) != 0) {
+			t->write_error = true;
+		} else if (sr.code != 0) {
+			/* The text outlives the transaction: the reply goes after it is freed. */
+			snprintf(why, sizeof(why), "%s", sr.text);
+			r = (struct smtpd_reply){ sr.code, sr.esc, why };
+		}
+	}
+	if (r.code == 0 && t->too_big)
+		r = (struct smtpd_reply){ 552, "5.3.4", "Message size exceeds fixed maximum message size" };
+	else if (r.code == 0 && hops > cfg->hop_limit)
+		r = (struct smtpd_reply){ 554, "5.4.6", "Too many hops" };
+	else if (r.code == 0 && t->write_error)
+		r = (struct smtpd_reply){ 452, "4.3.1", "Insufficient system storage" };
+	if (r.code != 0) {
+		log_msg(LOG_LVL_INFO, "session=%s queue=%s event=refused code=%d dsn=%s reason=\"%s\" size=%llu hops=%u",
+		    s->id, t->queue_id, r.code, r.esc, r.text, (unsigned long long)t->data_size, hops);
+		smtpd_txn_free(t);
+		s->txn = NULL;
+		smtpd_session_set_state(s, SMTPD_S_READY);
+		smtpd_count_end(s, r.code, r.esc);
+		smtpd_session_reply_r(s, &r);
+		return;
+	}
+
 	smtpd_session_set_state(s, SMTPD_S_COMMIT);
 	/* Replies stay in order: no pipelined command is read before this one is answered. */
 	smtpd_session_wait(s, SMTPD_WAIT_COMMIT);
 	smtpd_session_hold(s);
 	smtpd_count_committing(s);
-	queue_writer_commit(w, &env, smtpd_data_committed, s);
-	free(rcpts);
+	if (smtpd_submit_signs(t->submit) && s->ctx->signer != NULL) {
+		/* The signatures go with the envelope: made first, off the loop. */
+		smtpd_submit_sign(t->submit, s->ctx->signer, smtpd_data_commit, s);
+		return;
+	}
+	smtpd_data_commit(s);
 }

@@ -3,8 +3,9 @@
  *
  * Owns: the listening descriptors and their events, the socket options
  * (address reuse, IPv6-only for IPv6 addresses, a large backlog), the
- * connection limits checked at accept, and the pause when the process
- * runs out of descriptors. Never: blocks; never reads from a client.
+ * connection limits and the connection rate (smtpd_rate) checked at
+ * accept, and the pause when the process runs out of descriptors.
+ * Never: blocks; never reads from a client.
  */
 #include "smtpd_listener.h"
 
@@ -20,6 +21,7 @@
 #include <event2/event.h>
 
 #include "smtpd_limit.h"
+#include "smtpd_rate.h"
 #include "smtpd_session.h"
 #include "net/net_listen.h"
 #include "util/log.h"
@@ -126,6 +128,10 @@ static void smtpd_listener_accept(evutil_socket_t lfd, short what, void *arg)
 		if (v != SMTPD_LIMIT_OK) {
 			smtpd_listener_refuse(ctx, ls, fd, &ss, v == SMTPD_LIMIT_TOTAL ?
 			    "max_connections" : "max_connections_per_ip");
+			continue;
+		}
+		if (!smtpd_rate_accept(ctx, ls->cfg, fd, &ss)) {
+			smtpd_limit_release(ctx->limit, (struct sockaddr *)&ss);
 			continue;
 		}
 		(void)smtpd_session_new(ctx, ls->cfg, fd, (struct sockaddr *)&ss, sl);

@@ -26,6 +26,7 @@
 
 #include "config/aliases.h"
 #include "smtpd_limit.h"
+#include "smtpd_rate.h"
 #include "smtpd_listener.h"
 #include "smtpd_session.h"
 #include "smtpd_txn.h"
@@ -318,95 +319,6 @@ size_t smtpd_local_received(const char *by_host, long uid, const char *queue_id,
 	return (size_t)n;
 }
 
-/* ---- Date and Message-ID for local submissions ---- */
-
-/* The fields the header lacks, ending in CRLF, into buf; the length. */
-static size_t smtpd_local_missing(const struct smtpd_session *s, const struct smtpd_local_hdr *h,
-    char *buf, size_t len)
-{
-	size_t k = 0;
-	buf[0] = '\0';
-	if (!h->has_date) {
-		char date[SMTP_HEADER_DATE_MAX];
-		if (smtp_header_date(time(NULL), date, sizeof(date)) > 0)
-			k += (size_t)snprintf(buf + k, len - k, "Date: %s\r\n", date);
-	}
-	if (!h->has_msgid && k < len)
-		k += (size_t)snprintf(buf + k, len - k, "Message-ID: <%s@%s>\r\n", h->queue_id,
-		    s->ctx->cfg->hostname);
-	return k < len ? k : 0;
-}
-
-/* A header line ended: note whether it started a Date or Message-ID field. */
-static void smtpd_local_field_seen(struct smtpd_local_hdr *h)
-{
-	if (strncmp(h->name, "date:", 5) == 0)
-		h->has_date = true;
-	else if (strncmp(h->name, "message-id:", 11) == 0)
-		h->has_msgid = true;
-}
-
-int smtpd_local_append(struct smtpd_session *s, const char *p, size_t n)
-{
-	struct smtpd_txn *t = s->txn;
-	struct smtpd_local_hdr *h = &s->local->hdr;
-	if (strcmp(h->queue_id, t->queue_id) != 0) {
-		memset(h, 0, sizeof(*h));
-		snprintf(h->queue_id, sizeof(h->queue_id), "%s", t->queue_id);
-	}
-	if (h->done)
-		return queue_writer_append(t->writer, p, n);
-	size_t from = 0;
-	if (h->held_cr) {
-		h->held_cr = false;
-		if (n > 0 && p[0] == '\n') {
-			/* The empty line: the fields go before it. */
-			char add[400];
-			size_t k = smtpd_local_missing(s, h, add, sizeof(add));
-			h->done = true;
-			if ((k > 0 && queue_writer_append(t->writer, add, k) != 0) ||
-			    queue_writer_append(t->writer, "\r", 1) != 0)
-				return -1;
-			return queue_writer_append(t->writer, p, n);
-		}
-		if (queue_writer_append(t->writer, "\r", 1) != 0)
-			return -1;
-		h->line_len = 1;
-	}
-	for (size_t i = 0; i < n; i++) {
-		char c = p[i];
-		if (c == '\n') {
-			smtpd_local_field_seen(h);
-			h->line_len = 0;
-			memset(h->name, 0, sizeof(h->name));
-			continue;
-		}
-		if (h->line_len == 0 && c == '\r') {
-			/* Perhaps the empty line: write up to here, decide on the next octet. */
-			if (i + 1 < n && p[i + 1] != '\n') {
-				h->line_len = 1;
-				continue;
-			}
-			if (queue_writer_append(t->writer, p + from, i - from) != 0)
-				return -1;
-			if (i + 1 == n) {
-				h->held_cr = true;
-				return 0;
-			}
-			char add[400];
-			size_t k = smtpd_local_missing(s, h, add, sizeof(add));
-			h->done = true;
-			if (k > 0 && queue_writer_append(t->writer, add, k) != 0)
-				return -1;
-			return queue_writer_append(t->writer, p + i, n - i);
-		}
-		if (h->line_len < sizeof(h->name) - 1)
-			h->name[h->line_len] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
-		h->line_len++;
-	}
-	return queue_writer_append(t->writer, p + from, n - from);
-}
-
 /* ---- local names ---- */
 
 bool smtpd_local_is_local(const struct config *cfg, const struct smtp_addr *addr)
@@ -456,6 +368,9 @@ static void smtpd_local_accept_list(struct smtpd_session *s, const char *orig, c
 		smtpd_session_refuse(s, 452, "4.5.3", "Too many recipients");
 		return;
 	}
+	/* One recipient for the rate limits: the one the client gave, however many it expands to. */
+	if (!smtpd_rate_rcpt(s, orig))
+		return;
 	/* RFC 3461 4.2: the address the client gave, so a DSN names what was sent to. */
 	if (rp->has_orcpt)
 		snprintf(orcpt, sizeof(orcpt), "%s", rp->orcpt);

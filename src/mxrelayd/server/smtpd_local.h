@@ -29,25 +29,11 @@
 
 struct smtpd_session;
 
-/*
- * Watching the header section of a locally submitted message for Date and
- * Message-ID (RFC 5322 3.6), to add the missing ones where it ends.
- */
-struct smtpd_local_hdr {
-	char queue_id[32];		/* the message watched; another id starts afresh */
-	bool done;			/* the header section ended (fields added) */
-	bool held_cr;			/* a CR at a line start waits for the next octets */
-	size_t line_len;		/* octets of the current line so far */
-	char name[12];			/* the start of the current line, lower case */
-	bool has_date, has_msgid;
-};
-
 /* The submitter on the other end of the local socket, from the kernel. */
 struct smtpd_local_peer {
 	long uid, gid, pid;
 	char user[64];			/* login name, or "uidN" without a passwd entry */
 	bool sender_override;		/* may give any envelope sender */
-	struct smtpd_local_hdr hdr;	/* the message being received */
 };
 
 struct smtpd_local;
@@ -78,12 +64,6 @@ const char *smtpd_local_log_tag(const struct smtpd_session *s, char *buf, size_t
 size_t smtpd_local_received(const char *by_host, long uid, const char *queue_id, time_t when,
     char *buf, size_t len);
 
-/*
- * Message octets of a local submission into the queue writer: as they
- * are, except that Date and Message-ID are added at the end of the header
- * section when the message has none. 0, or -1 as queue_writer_append.
- */
-int smtpd_local_append(struct smtpd_session *s, const char *p, size_t n);
 
 /*
  * Whether addr is a local name: no domain, or localhost, or our hostname

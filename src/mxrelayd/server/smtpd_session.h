@@ -21,6 +21,7 @@
 
 #include "metrics/metrics_mail.h"
 #include "server/server.h"
+#include "smtpd_rate.h"
 
 struct net_conn;
 struct event;
@@ -99,6 +100,7 @@ struct smtpd_session {
 	bool rx_committing;			/* its message is being committed: the commit counts it */
 	bool rx_refused;			/* it got a refusal, of class rx_refusal */
 	enum metrics_rx_result rx_refusal;
+	struct smtpd_rate_hold rate_hold;	/* what the open transaction took of the rate limits */
 };
 
 /* Start a session on an accepted socket (the listener counted it in ctx->limit). */

@@ -5,6 +5,7 @@
  * queue writer until commit. Never: does I/O; never commits by itself.
  */
 #include "smtpd_txn.h"
+#include "smtpd_submit.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,7 @@ void smtpd_txn_free(struct smtpd_txn *t)
 	if (t == NULL)
 		return;
 	queue_writer_abort(t->writer);
+	smtpd_submit_free(t->submit);
 	for (size_t i = 0; i < t->nrcpts; i++) {
 		free(t->rcpts[i].address);
 		free(t->rcpts[i].orcpt);

@@ -21,6 +21,8 @@
 #include "smtp/smtp_data.h"
 #include "smtp/smtp_hdrscan.h"
 
+struct smtpd_submit;
+
 struct smtpd_rcpt {
 	char *address;		/* owned; "local@domain" after route stripping */
 	unsigned notify;	/* enum mxr_notify bits */
@@ -49,6 +51,7 @@ struct smtpd_txn {
 	bool bdat;			/* a BDAT chunk was taken: DATA is no longer allowed */
 	struct smtp_data_lines bdat_lines;/* line ends across BDAT chunks; set up at the first */
 	struct smtp_hdrscan hdr;	/* Received count and Message-ID of the decoded text */
+	struct smtpd_submit *submit;	/* owned: the header section of a submission, or NULL */
 };
 
 struct smtpd_txn *smtpd_txn_new(const char *sender, const struct smtpd_mail_params *mp);

@@ -79,6 +79,12 @@ static char *rich_text(const char *pwfile)
 	    "relay_domains = example.test other.test\n"
 	    "max_message_size = 10M\n"
 	    "command_timeout = 2m\n"
+	    "client_message_rate = 30/90s\n"
+	    "user_recipient_rate = 1000/1d\n"
+	    "user_rate = zed recipients=unlimited\n"
+	    "user_rate = svc unlimited\n"
+	    "user_rate = alice@example.test messages=5/1h recipients=50/3600\n"
+	    "rate_limit_exempt = 192.0.2.0/24, 2001:db8::/32\n"
 	    "vrfy = disabled\n"
 	    "check_recipient_domain = yes\n"
 	    "dns_server = 127.0.0.53\n"
@@ -157,6 +163,13 @@ static void test_print_round_trip_without_the_password(void **state)
 		"tlsrpt_organization = Example Org Mail\n",
 		"route = special.test smarthost=[192.0.2.9]:25 tls=none\n",
 		"retry_intervals = 1m 90m 1d\n", "max_queue_age = 3d\n", "max_recipients = 1000\n",
+		"client_message_rate = 30/90s\n", "user_recipient_rate = 1000/1d\n",
+		"client_connection_rate = off\n",
+		/* One line per user, sorted, each part it gives. */
+		"user_rate = alice@example.test messages=5/1h recipients=50/1h\n"
+		"user_rate = svc messages=unlimited recipients=unlimited\n"
+		"user_rate = zed recipients=unlimited\n",
+		"rate_limit_exempt = 192.0.2.0/24 2001:db8::/32\n",
 	};
 	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
 		if (strstr(out, lines[i]) == NULL)

@@ -203,6 +203,46 @@ static void test_run_empty(void **state)
 	rm_dir(dir);
 }
 
+/* The day's TLS results as text and JSON: peer text escaped, every field there. */
+static void test_run_tlsrpt_list(void **state)
+{
+	(void)state;
+	char *dir = make_dir();
+	char err[256], body[4096], msg[512];
+	struct queue_store *q = queue_store_open(NULL, dir, err, sizeof(err));
+	assert_non_null(q);
+	/* 2026-12-06 00:00 UTC */
+	struct queue_tlsrpt_row rows[2] = {
+		{ .day = 1796515200, .domain = "a.test", .policy_type = "sts", .policy = "p",
+		  .result = "", .sending_ip = "", .mx_host = "", .mx_ip = "", .mx_helo = "",
+		  .detail = "", .sessions = 3 },
+		{ .day = 1796515200, .domain = "a.test", .policy_type = "tlsa", .policy = "p",
+		  .result = "validation-failure", .sending_ip = "192.0.2.1",
+		  .mx_host = "mx\\\"q.a.test", .mx_ip = "192.0.2.9", .mx_helo = "h\x01",
+		  .detail = "said \"no\"", .sessions = 1 },
+	};
+	assert_int_equal(queue_tlsrpt_add(q, rows, 2, err, sizeof(err)), 0);
+	assert_int_equal(run(q, "tlsrpt-list 2026-12-06", body, sizeof(body), msg, sizeof(msg)),
+	    CONTROL_OK);
+	assert_string_equal(body, "a.test sts success sessions=3 mx=- ip=-\n"
+	    "a.test tlsa validation-failure sessions=1 mx=mx\\\"q.a.test ip=192.0.2.9\n");
+	assert_string_equal(msg, "2 TLS result rows");
+	assert_int_equal(run(q, "tlsrpt-list-json 2026-12-06", body, sizeof(body), msg,
+	    sizeof(msg)), CONTROL_OK);
+	assert_string_equal(body, "[{\"domain\":\"a.test\",\"policy_type\":\"sts\","
+	    "\"result\":\"success\",\"sessions\":3,\"mx_host\":\"\",\"mx_ip\":\"\","
+	    "\"mx_helo\":\"\",\"sending_ip\":\"\",\"detail\":\"\"},"
+	    "{\"domain\":\"a.test\",\"policy_type\":\"tlsa\",\"result\":\"validation-failure\","
+	    "\"sessions\":1,\"mx_host\":\"mx\\\\\\\"q.a.test\",\"mx_ip\":\"192.0.2.9\","
+	    "\"mx_helo\":\"h\\u0001\",\"sending_ip\":\"192.0.2.1\","
+	    "\"detail\":\"said \\\"no\\\"\"}]\n");
+	assert_int_equal(run(q, "tlsrpt-list 2026-12-05", body, sizeof(body), msg, sizeof(msg)),
+	    CONTROL_OK);
+	assert_string_equal(body, "");
+	queue_store_close(q);
+	rm_dir(dir);
+}
+
 /* The loop-side state of a test that commits messages. */
 struct filled {
 	struct event_base *base;
@@ -476,6 +516,7 @@ int main(void)
 		cmocka_unit_test(test_parse_caps),
 		cmocka_unit_test(test_run_empty),
 		cmocka_unit_test(test_run_filled),
+		cmocka_unit_test(test_run_tlsrpt_list),
 		cmocka_unit_test(test_socket),
 	};
 	return cmocka_run_group_tests(tests, 0, 0);

@@ -311,6 +311,59 @@ static void test_small_and_spilled(void **state)
 	free(big);
 }
 
+/*
+ * A prefix made at the end of DATA (DKIM-Signature fields) comes before
+ * the text, for a body in the table and a spooled one, in the size and in
+ * the header section; reads split anywhere across the seam.
+ */
+static void test_prefix(void **state)
+{
+	struct fixture *f = *state;
+	static const char prefix[] = "DKIM-Signature: v=1; a=ed25519-sha256; d=a.test;\r\n\tb=x\r\n";
+	size_t plen = sizeof(prefix) - 1;
+	struct queue_envelope e = envelope(rcpts3, 3);
+	e.prefix = prefix;
+	e.prefix_len = plen;
+	struct waiter w = { 0 };
+	char id1[QUEUE_ID_LEN + 1], id2[QUEUE_ID_LEN + 1];
+	char *small = make_body("small", 1500);
+	size_t biglen = 2u * 1024 * 1024 + 17;
+	char *big = make_body("big", biglen);
+	put_message(f, small, 1500, 100, &e, &w, id1);
+	put_message(f, big, biglen, 8191, &e, &w, id2);
+	wait_all(f->base, &w);
+	assert_int_equal(w.ok, 2);
+
+	char *want1 = xmalloc(plen + 1500), *want2 = xmalloc(plen + biglen);
+	memcpy(want1, prefix, plen);
+	memcpy(want1 + plen, small, 1500);
+	memcpy(want2, prefix, plen);
+	memcpy(want2 + plen, big, biglen);
+	size_t steps[] = { 1, 7, plen - 1, plen, plen + 1, 65536 };
+	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++)
+		check_body(f->q, id1, want1, plen + 1500, steps[i]);
+	check_body(f->q, id2, want2, plen + biglen, 100000);
+
+	struct queue_msg m;
+	char err[256];
+	assert_int_equal(queue_query_message(f->q, id2, &m, NULL, NULL, false, err, sizeof(err)), 1);
+	if (m.size != plen + biglen)
+		fail_msg("size: got %llu, want %zu (prefix and text)", (unsigned long long)m.size,
+		    plen + biglen);
+	queue_query_msg_clear(&m);
+	char *hdr = NULL;
+	size_t hlen = 0;
+	assert_int_equal(queue_query_headers(f->q, id2, 65536, &hdr, &hlen, err, sizeof(err)), 1);
+	if (strncmp(hdr, prefix, plen) != 0 || strcmp(hdr + plen,
+	    "Subject: test big\r\nFrom: a@b.test\r\n\r\n") != 0)
+		fail_msg("headers: got \"%s\", want the prefix, then the stored fields", hdr);
+	free(hdr);
+	free(want1);
+	free(want2);
+	free(small);
+	free(big);
+}
+
 static void test_group_commit(void **state)
 {
 	struct fixture *f = *state;
@@ -1059,6 +1112,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_id),
 		cmocka_unit_test_setup_teardown(test_small_and_spilled, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_prefix, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_domain_key, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_outcomes, setup, teardown),

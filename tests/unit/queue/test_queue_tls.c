@@ -494,6 +494,8 @@ static void test_tlsrpt_prune(void **state)
     " held INTEGER NOT NULL DEFAULT 0"
 #define MESSAGES_V1 MESSAGES_HEAD ");"
 #define MESSAGES_V2 MESSAGES_HEAD ", body_file INTEGER NOT NULL DEFAULT 0);"
+#define MESSAGES_V3 MESSAGES_HEAD ", body_file INTEGER NOT NULL DEFAULT 0," \
+    " requiretls INTEGER NOT NULL DEFAULT 0, tls_optional INTEGER NOT NULL DEFAULT 0);"
 
 /* The rest of the schema, as versions 1 and 2 had it (git show 5df6af3~1). */
 #define TABLES_V2 \
@@ -530,6 +532,21 @@ static void test_tlsrpt_prune(void **state)
     " seq INTEGER NOT NULL," \
     " data BLOB NOT NULL," \
     " PRIMARY KEY (msg_id, seq));"
+
+/* The TLS policy tables version 3 brought. */
+#define TABLES_V3 TABLES_V2 \
+    "CREATE TABLE IF NOT EXISTS sts_policies (domain TEXT PRIMARY KEY NOT NULL," \
+    " id TEXT NOT NULL, policy TEXT NOT NULL, fetched INTEGER NOT NULL," \
+    " expires INTEGER NOT NULL);" \
+    "CREATE TABLE IF NOT EXISTS tlsrpt_results (day INTEGER NOT NULL, domain TEXT NOT NULL," \
+    " policy_type TEXT NOT NULL, policy TEXT NOT NULL DEFAULT '', result TEXT NOT NULL" \
+    " DEFAULT '', sending_ip TEXT NOT NULL DEFAULT '', mx_host TEXT NOT NULL DEFAULT ''," \
+    " mx_ip TEXT NOT NULL DEFAULT '', mx_helo TEXT NOT NULL DEFAULT '', detail TEXT NOT NULL" \
+    " DEFAULT '', sessions INTEGER NOT NULL, PRIMARY KEY (day, domain, policy_type, policy," \
+    " result, sending_ip, mx_host, mx_ip));" \
+    "CREATE TABLE IF NOT EXISTS tlsrpt_reports (day INTEGER NOT NULL, domain TEXT NOT NULL," \
+    " report_id TEXT NOT NULL, sent_at INTEGER NOT NULL, outcome TEXT NOT NULL," \
+    " PRIMARY KEY (day, domain));"
 
 #define OLD_BODY "Subject: old\r\n\r\nkept across the upgrade\r\n"
 
@@ -633,6 +650,7 @@ static void test_upgrade(void **state)
 		int version;
 		const char *schema;
 	} rows[] = {
+		{ 3, MESSAGES_V3 TABLES_V3 },
 		{ 2, MESSAGES_V2 TABLES_V2 },
 		{ 1, MESSAGES_V1 TABLES_V2 },
 	};
@@ -645,7 +663,7 @@ static void test_upgrade(void **state)
 		write_old_store(f->dir, rows[i].schema, rows[i].version, old, received);
 		char cols[32];
 		int v = read_version(f->dir, old, cols, sizeof(cols));
-		if (v != rows[i].version || cols[0] != '\0')
+		if (v != rows[i].version || (cols[0] != '\0') != (v >= 3))
 			fail_msg("version %d before: got version %d, columns \"%s\", want none",
 			    rows[i].version, v, cols);
 
@@ -654,9 +672,9 @@ static void test_upgrade(void **state)
 		if (f->q == NULL)
 			fail_msg("version %d: open: %s", rows[i].version, err);
 		v = read_version(f->dir, old, cols, sizeof(cols));
-		if (v != 3 || strcmp(cols, "0 0") != 0)
+		if (v != 4 || strcmp(cols, "0 0") != 0)
 			fail_msg("version %d after: got version %d, requiretls tls_optional \"%s\", "
-			    "want 3 and \"0 0\"", rows[i].version, v, cols);
+			    "want 4 and \"0 0\"", rows[i].version, v, cols);
 
 		/* The old message is all there. */
 		struct queue_msg m;
@@ -699,7 +717,7 @@ static void test_upgrade(void **state)
 		    err, sizeof(err)), 0);
 		assert_int_equal(queue_tlsrpt_was_reported(f->q, D0, "old.test", err, sizeof(err)), 1);
 
-		/* Opened again: already at 3, nothing lost. */
+		/* Opened again: already at 4, nothing lost. */
 		queue_store_close(f->q);
 		f->q = queue_store_open(f->base, f->dir, err, sizeof(err));
 		assert_non_null(f->q);
@@ -717,17 +735,17 @@ static void test_newer_refused(void **state)
 	assert_non_null(f);
 	char old[QUEUE_ID_LEN + 1];
 	queue_id_new(old);
-	write_old_store(f->dir, MESSAGES_V2 TABLES_V2, 4, old, 1000);
+	write_old_store(f->dir, MESSAGES_V2 TABLES_V2, 5, old, 1000);
 	char err[256] = "";
 	f->q = queue_store_open(f->base, f->dir, err, sizeof(err));
 	if (f->q != NULL)
-		fail_msg("version 4: got opened, want refused");
-	if (strstr(err, "queue schema version 4 is newer than this program's 3") == NULL)
-		fail_msg("version 4: got \"%s\", want the versions named", err);
+		fail_msg("version 5: got opened, want refused");
+	if (strstr(err, "queue schema version 5 is newer than this program's 4") == NULL)
+		fail_msg("version 5: got \"%s\", want the versions named", err);
 	char cols[32];
 	int v = read_version(f->dir, old, cols, sizeof(cols));
-	if (v != 4 || cols[0] != '\0')
-		fail_msg("version 4 after: got version %d, columns \"%s\", want 4 and none", v, cols);
+	if (v != 5 || cols[0] != '\0')
+		fail_msg("version 5 after: got version %d, columns \"%s\", want 5 and none", v, cols);
 	fixture_free(f);
 }
 

@@ -71,13 +71,6 @@ int smtp_addr_parse_path_ex(const char *s, size_t len, unsigned flags,
     enum smtp_addr_fault *fault);
 
 /*
- * Whether s[0..len) starts with one well-formed UTF-8 sequence of 2..4
- * octets (no overlong forms, no surrogates, at most U+10FFFF); returns
- * its length, or 0.
- */
-size_t smtp_addr_utf8_len(const char *s, size_t len);
-
-/*
  * Parse a whole string as a mailbox "local@domain" (no <>, no route).
  * The empty string is the null path when flags has SMTP_ADDR_NULL_OK.
  */

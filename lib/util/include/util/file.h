@@ -23,8 +23,8 @@
  */
 char *file_read_all(const char *path, size_t max, size_t *lenp, char *err, size_t errlen);
 
-/* Most files one set holds. */
-#define FILE_SET_MAX_FILES 64
+/* Most files one set holds (the keys of every dkim_sign line among them). */
+#define FILE_SET_MAX_FILES 1100
 
 /*
  * Whole files by path. A set made with from_disk reads a path it does not

@@ -50,6 +50,18 @@ struct cfg_network {
 	unsigned prefix;
 };
 
+struct dkim_key;
+
+/* A dkim_sign line: mail From this domain (or below it) is signed with this key. */
+struct cfg_dkim {
+	char *domain;			/* owned: A-labels, lower case (d=) */
+	char *selector;			/* owned (s=) */
+	char *key_file;			/* owned */
+	int alg;			/* enum dkim_alg the line asked for, or -1: the key's own */
+	struct dkim_key *key;		/* owned: read at load (as root), or NULL in submission mode */
+	unsigned line;
+};
+
 enum cfg_vrfy {
 	CFG_VRFY_252,			/* "252 2.5.0 Cannot VRFY user, but will accept message" */
 	CFG_VRFY_DISABLED,		/* "502 5.5.1 VRFY command is disabled" */
@@ -92,6 +104,41 @@ int config_tls_policy_parse(const char *line, struct cfg_tls_policy *out, char *
  * read ..." in err.
  */
 char *config_trust_anchor_read(const char *path, char *err, size_t errlen);
+
+/*
+ * A rate limit, "N/PERIOD" (config_rate.c): a token bucket that holds n
+ * and refills n every period, so n may come at once, then one more each
+ * period/n. n 0 is no limit.
+ */
+struct cfg_rate {
+	unsigned n;			/* 1..CFG_RATE_N_MAX; 0: no limit */
+	unsigned period;		/* seconds, 1..CFG_RATE_PERIOD_MAX; 0 when n is 0 */
+};
+#define CFG_RATE_N_MAX 1000000u
+#define CFG_RATE_PERIOD_MAX (7u * 86400u)
+
+/* One user_rate line: a user's own limits instead of user_message_rate/user_recipient_rate. */
+struct cfg_user_rate {
+	char *user;			/* owned; an AUTH or local login name, compared exactly */
+	bool has_messages;		/* messages= given; otherwise user_message_rate applies */
+	bool has_recipients;		/* recipients= given; otherwise user_recipient_rate applies */
+	struct cfg_rate messages;	/* n 0: unlimited */
+	struct cfg_rate recipients;
+	unsigned line;			/* where it was written */
+};
+
+/* The SMTP server's rate limits (config_rate.c); all off by default. */
+struct cfg_rate_limits {
+	struct cfg_rate client_connection;	/* per client address: connections */
+	struct cfg_rate client_message;		/* MAIL accepted */
+	struct cfg_rate client_recipient;	/* RCPT accepted */
+	struct cfg_rate user_message;		/* per user, unless its user_rate says otherwise */
+	struct cfg_rate user_recipient;
+	struct cfg_user_rate *users;		/* owned; sorted by user once loaded */
+	size_t nusers;
+	struct cfg_network *exempt;		/* owned; rate_limit_exempt: no client limit applies */
+	size_t nexempt;
+};
 
 /* Debian's copy of the DNS root zone's trust anchor (package dns-root-data). */
 #define CFG_DEFAULT_TRUST_ANCHOR "/usr/share/dns/root.key"
@@ -156,6 +203,7 @@ struct config {
 	unsigned max_connections;	/* overall, default 10000 */
 	unsigned max_connections_per_ip;/* default 100 */
 	unsigned client_ipv6_prefix;	/* IPv6 bits that are one client for the limits, default 64 */
+	struct cfg_rate_limits rate;	/* rate limits per client address and per user */
 	unsigned cmd_timeout;		/* seconds, default 300 */
 	unsigned data_timeout;		/* seconds, default 600 */
 	unsigned min_data_rate;		/* octets per second of message text; 0: no minimum; default 500 */
@@ -171,6 +219,12 @@ struct config {
 	char *auth_file;		/* "user:crypt-hash" lines; AUTH offered when set */
 	unsigned auth_failure_limit;	/* AUTH failures per client in a window; 0: no limit; default 10 */
 	unsigned auth_failure_window;	/* seconds, default 600 */
+	/* submission: which senders a client the relay serves may use (config_submission.c) */
+	char *sender_login_file;
+	struct sender_login *sender_login;	/* owned; the file parsed, or NULL: senders not bound */
+	bool from_check;		/* a bound client's From header must be its own; default yes */
+	struct cfg_dkim *dkim;		/* dkim_sign lines, in file order */
+	size_t ndkim;
 
 	/* outbound */
 	char *helo_name;		/* default: hostname */
@@ -260,6 +314,12 @@ bool config_queue_node_id_valid(const char *s);
 /* The embedded default, as text (for `mxrelay check-config --default`). */
 const char *config_default_text(void);
 
+/*
+ * The dkim_sign lines that sign mail From domain (A-labels, lower case):
+ * those of the domain itself, else of its nearest parent that has any;
+ * *n of them, or NULL and 0.
+ */
+const struct cfg_dkim *config_dkim_for(const struct config *c, const char *domain, size_t *n);
 /* Whether sa is inside one of the n networks. */
 bool config_networks_match(const struct cfg_network *nets, size_t n, const struct sockaddr *sa);
 /* Whether sa is inside relay_networks. */
@@ -272,6 +332,21 @@ const struct cfg_route *config_route(const struct config *c, const char *domain)
 int config_parse_network(const char *s, struct cfg_network *net);
 /* Write net as "a.b.c.d/n" or "x::y/n" into buf; returns the length. */
 size_t config_network_format(const struct cfg_network *net, char *buf, size_t buflen);
+/*
+ * Parse a rate: "N/PERIOD" (PERIOD a duration: 60s, 1m, 1h, 1d), or "0",
+ * "off" or "unlimited" for no limit. 0, or -1 with what is wrong in *why.
+ */
+int config_rate_parse(const char *s, struct cfg_rate *out, const char **why);
+/* A rate as the file would say it: "10/1m", or none (no limit) as the word none ("off"). */
+void config_rate_format(const struct cfg_rate *r, const char *none, char *buf, size_t len);
+/*
+ * The message and recipient limits of user: its user_rate line's, each
+ * part it does not give from user_message_rate and user_recipient_rate.
+ * A binary search of the sorted lines.
+ */
+void config_rate_user(const struct config *c, const char *user, struct cfg_rate *messages,
+    struct cfg_rate *recipients);
+
 /* "relay", "submission" or "smtps". */
 const char *config_listen_mode_name(enum cfg_listen_mode mode);
 
@@ -282,6 +357,7 @@ enum config_key_type {
 	CONFIG_KEY_SIZE,	/* uint64_t octets */
 	CONFIG_KEY_DURATION,	/* unsigned seconds */
 	CONFIG_KEY_BOOL,	/* bool */
+	CONFIG_KEY_RATE,	/* struct cfg_rate */
 	CONFIG_KEY_SPECIAL,	/* its own syntax: printed by name */
 };
 struct config_key_info {

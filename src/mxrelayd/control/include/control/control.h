@@ -184,7 +184,8 @@ void control_set_reload(struct control *c, void (*reload)(void *arg,
  * made. Without it, those requests are refused.
  */
 struct control_tlsrpt {
-	char *(*list)(void *arg, int64_t day, bool json);
+	/* Store what is counted in memory, before a listing reads the store. */
+	void (*flush)(void *arg);
 	bool (*send)(void *arg, int64_t day, void (*done)(void *done_arg, bool ok, const char *text),
 	    void *done_arg);
 	void *arg;

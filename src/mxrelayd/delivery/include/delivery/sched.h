@@ -66,8 +66,8 @@ typedef void sched_tls_done_fn(void *arg, bool ok, const char *text);
  * (tlsrpt_organization) or reports are being made already.
  */
 bool sched_tls_reports_send(struct sched *s, int64_t day, sched_tls_done_fn *done, void *arg);
-/* The TLS results stored for day, as text lines or a JSON array (malloc'ed). */
-char *sched_tls_results_list(struct sched *s, int64_t day, bool json);
+/* Store the TLS results counted in memory, so that a listing of the store sees them. */
+void sched_tls_results_flush(struct sched *s);
 
 /*
  * The administrator flushed the queue (the recipients are due now in the

@@ -61,6 +61,16 @@ enum metrics_dsn_type {
 	METRICS_DSN_NTYPES
 };
 
+/* The server's rate limits (mxrelay_rate_limited_total{limit}), in policy/ratelimit.h's order. */
+enum metrics_rate_limit {
+	METRICS_RATE_CLIENT_CONNECTION,
+	METRICS_RATE_CLIENT_MESSAGE,
+	METRICS_RATE_CLIENT_RECIPIENT,
+	METRICS_RATE_USER_MESSAGE,
+	METRICS_RATE_USER_RECIPIENT,
+	METRICS_RATE_NLIMITS
+};
+
 /* Totals since start, for the status summary. */
 struct metrics_mail_totals {
 	uint64_t received, refused;	/* transactions queued; refused (aborted not counted) */
@@ -120,6 +130,16 @@ void metrics_mail_dsn(struct metrics_mail *mm, enum metrics_dsn_type type);
 void metrics_mail_set_queue_collect(struct metrics_mail *mm, metrics_collect_fn *messages,
     metrics_collect_fn *recipients, metrics_collect_fn *oldest, void *arg);
 void metrics_mail_set_sessions_collect(struct metrics_mail *mm, metrics_collect_fn *fn, void *arg);
+
+/* A connection, MAIL or RCPT was refused by a rate limit. */
+void metrics_mail_rate_limited(struct metrics_mail *mm, enum metrics_rate_limit limit);
+/*
+ * The rate limit table, read when the text is written: its buckets held
+ * now (mxrelay_rate_limit_entries) and the live ones dropped from a full
+ * table (mxrelay_rate_limit_evictions_total).
+ */
+void metrics_mail_set_rate_collect(struct metrics_mail *mm, metrics_collect_fn *entries,
+    metrics_collect_fn *evictions, void *arg);
 
 void metrics_mail_totals(const struct metrics_mail *mm, struct metrics_mail_totals *out);
 const struct metrics_recent *metrics_mail_recent(const struct metrics_mail *mm);

@@ -32,6 +32,13 @@ struct policy_client {
 	bool local_submission;		/* the local socket: trusted as relay_networks are */
 };
 
+/*
+ * Whether the relay serves client: it authenticated, used the local
+ * socket, or comes from relay_networks on a listener that does not ask
+ * for AUTH. Such a client relays anywhere, and its mail is a submission
+ * (smtpd_submit); any other only reaches relay_domains.
+ */
+bool policy_client_served(const struct config *c, const struct policy_client *client);
 /* Accept (250 2.1.5) or refuse (550 5.7.1 Relaying denied, etc.) one recipient. */
 bool policy_check_rcpt(const struct config *c, const struct policy_client *client,
     const struct smtp_addr *rcpt, struct policy_reply *out);

@@ -60,6 +60,14 @@ struct queue_envelope {
 	bool body_8bit;
 	bool requiretls;	/* REQUIRETLS (RFC 8689): only over authenticated TLS */
 	bool tls_optional;	/* "TLS-Required: No" (RFC 8689 5) */
+	/*
+	 * Octets delivered before the stored text, made once the text was in
+	 * (the DKIM-Signature fields: they need the body's hash): kept with
+	 * the envelope, yielded first by body_open and counted in the size.
+	 * NULL or prefix_len 0: none.
+	 */
+	const char *prefix;
+	size_t prefix_len;
 	const char *client_ip;
 	const char *client_helo;
 	const char *auth_user;	/* or NULL */
@@ -173,7 +181,7 @@ struct queue_msg {
 	char *auth_user;		/* or NULL */
 	char *protocol;
 	time_t received_at;
-	uint64_t size;			/* body octets */
+	uint64_t size;			/* octets delivered: the prefix and the stored text */
 	bool held;
 };
 
@@ -573,7 +581,8 @@ struct queue_ops {
 	    size_t errlen);
 	/*
 	 * Open the body of message id for reading by offset: *src is what
-	 * the delivery engine reads, memory flat in message size. Several
+	 * the delivery engine reads (the envelope's prefix, then the text
+	 * appended), memory flat in message size. Several
 	 * may be open at once. Returns NULL (err filled) when the message is
 	 * not there. src stays valid until body_close; reads after the
 	 * message is deleted may fail (-1) or go on to the end.

@@ -28,6 +28,7 @@ struct auth_db;
 struct dns_resolver;
 struct smtpd_limit;
 struct smtpd_authfail;
+struct ratelimit;
 struct smtpd_listener;
 struct smtpd_session;
 struct smtpd_local;
@@ -68,7 +69,8 @@ struct smtpd_stats {
  * One struct per configuration generation (reload.c makes them from
  * main.c's first one): a session keeps the pointer it got at accept, so
  * it ends under the configuration, TLS context and users it started
- * with; limit, authfail, queue and metrics are the same objects in every one.
+ * with; limit, authfail, rate, queue and metrics are the same objects in
+ * every one.
  */
 struct smtpd_ctx {
 	struct event_base *base;	/* borrowed */
@@ -79,8 +81,10 @@ struct smtpd_ctx {
 	struct dns_resolver *dns;	/* or NULL unless check_rcpt_domain; borrowed */
 	struct smtpd_limit *limit;	/* owned by main.c */
 	struct smtpd_authfail *authfail;/* AUTH failures per client; owned by main.c */
+	struct ratelimit *rate;		/* rate limit buckets, or NULL for none; owned by main.c */
 	struct smtpd_listener *listeners;/* owned by main.c */
 	struct metrics_mail *metrics;	/* counts sessions and transactions, or NULL; borrowed */
+	struct workq *signer;		/* DKIM signatures off the loop, or NULL: none made; borrowed */
 	void (*queued)(void *arg);	/* a message was committed: delivery may start; or NULL */
 	void *queued_arg;
 
@@ -127,6 +131,15 @@ struct smtpd_authfail *smtpd_authfail_new(unsigned limit, uint64_t window_ms, si
 void smtpd_authfail_free(struct smtpd_authfail *t);
 /* A new limit and window (a reloaded configuration): the failures counted so far stay. */
 void smtpd_authfail_set_limit(struct smtpd_authfail *t, unsigned limit, uint64_t window_ms);
+
+/* Rate limits (smtpd_rate.c; the buckets are policy/ratelimit.h's, kept across reloads). */
+/*
+ * The client or user a bucket of kind counts, for the status summary:
+ * "192.0.2.1", "2001:db8:1:2::/64" (client_ipv6_prefix of cfg), or the
+ * user name made printable. key and keylen as policy/ratelimit.h gives them.
+ */
+void smtpd_rate_key_text(const struct config *cfg, int kind, const uint8_t *key, size_t keylen,
+    char *buf, size_t len);
 
 /* TCP listeners (smtpd_listener.c). */
 /* Bind every listener of cfg (while still root); NULL with err on failure. */
