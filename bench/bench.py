@@ -51,7 +51,7 @@ def main():
     reps = int(os.environ.get("REPS", "1" if quick else "3"))
     wanted = os.environ.get("WORKLOADS", "").split()
     chosen = [w for w in workloads.WORKLOADS if not wanted or w.key in wanted]
-    relay_names = os.environ.get("RELAYS", "mxrelay postfix").split()
+    relay_names = os.environ.get("RELAYS", " ".join(report.RELAYS)).split()
     out = os.environ.get("BENCH_OUT") or \
         (None if quick else os.path.join(args.root, "bench", "RESULTS.md"))
 
@@ -60,7 +60,11 @@ def main():
     signal.signal(signal.SIGTERM, _terminate)
     signal.signal(signal.SIGHUP, _terminate)
 
-    all_relays = [relays.Mxrelay(args.root, args.work), relays.Postfix(args.root, args.work)]
+    pg = relays.PgServer(args.work)
+    all_relays = [relays.Mxrelay(args.root, args.work),
+                  relays.MxrelayPg(args.root, args.work, pg, 1),
+                  relays.MxrelayPg(args.root, args.work, pg, 2),
+                  relays.Postfix(args.root, args.work)]
     under_test = [r for r in all_relays if r.name in relay_names]
     res = report.Results()
     for r in all_relays:
@@ -95,6 +99,8 @@ def main():
             for rep in range(reps):
                 order = running if rep % 2 == 0 else list(reversed(running))
                 for relay in order:
+                    if wl.key not in getattr(relay, "only", (wl.key,)):
+                        continue
                     t = time.monotonic()
                     try:
                         fig, note = wl.run(ctx, relay, n)
@@ -120,6 +126,10 @@ def main():
         for s in sinks.values():
             s.stop()
         nsd.stop()
+        try:
+            pg.stop()
+        except Exception as e:
+            log(f"stopping PostgreSQL: {e}")
 
     text = report.markdown(res, chosen, args.root, args.work, reps, quick)
     print(text)

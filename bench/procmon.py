@@ -25,7 +25,9 @@ def _stat_fields(pid):
 
 
 def tree(root_pid):
-    """The PIDs of root_pid and all its descendants that are alive now."""
+    """The PIDs of root_pid (or of each of a list of roots: a relay of several
+    processes, such as mxrelay nodes and their PostgreSQL server) and all their
+    descendants that are alive now."""
     children = {}
     for name in os.listdir("/proc"):
         if not name.isdigit():
@@ -34,7 +36,7 @@ def tree(root_pid):
         if fields is None:
             continue
         children.setdefault(int(fields[1]), []).append(int(name))
-    found, todo = [], [root_pid]
+    found, todo = [], list(root_pid) if isinstance(root_pid, (list, tuple)) else [root_pid]
     while todo:
         pid = todo.pop()
         found.append(pid)

@@ -228,6 +228,9 @@ class Mxrelay:
         self.proc = None
         # Lines a workload adds to the configuration for its runs (DKIM keys).
         self.extra = ""
+        # Where it listens (a fleet's second node listens elsewhere).
+        self.listen_addr = RELAY_ADDR
+        self.addrs = [f"{RELAY_ADDR}:25"]
 
     def dkim_key(self, alg):
         """A DKIM key for the sender's domain, made once by `mxrelay dkim keygen`: its
@@ -256,7 +259,7 @@ class Mxrelay:
         text = f"""\
 # written by bench/relays.py
 hostname = relay.bench.test
-listen = {RELAY_ADDR}:25 relay
+listen = {self.listen_addr}:25 relay
 relay_networks = 127.0.0.0/8
 queue_dir = {d}/queue
 control_socket = {d}/control.sock
@@ -285,7 +288,7 @@ tls_key = {key}
         self.proc = subprocess.Popen([self.bin, "-c", conf], stdout=log,
                                      stderr=subprocess.STDOUT,
                                      start_new_session=True)
-        if not _wait_greeting(RELAY_ADDR, 25, self.proc, 15):
+        if not _wait_greeting(self.listen_addr, 25, self.proc, 15):
             reason = _last_lines(self.log_path()) or "no greeting on port 25"
             self.stop()
             raise RuntimeError("mxrelayd did not start: " + reason)
@@ -299,3 +302,130 @@ tls_key = {key}
 
     def log_path(self):
         return os.path.join(self.dir, "mxrelayd.log")
+
+
+def _pg_bin():
+    """The newest installed PostgreSQL's bin directory, or None."""
+    import glob
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
+                   key=lambda p: int(p.split("/")[-3]) if p.split("/")[-3].isdigit() else 0)
+    return os.path.dirname(found[-1]) if found else None
+
+
+def _as_postgres():
+    pw = pwd.getpwnam("postgres")
+
+    def drop():
+        os.setgid(pw.pw_gid)
+        os.initgroups("postgres", pw.pw_gid)
+        os.setuid(pw.pw_uid)
+    return drop
+
+
+class PgServer:
+    """The PostgreSQL server a fleet's queue lives on: Debian's binaries, run as
+    postgres on the scratch disk, at its defaults (fsync and synchronous_commit
+    on, shared_buffers 128 MB), made once per bench run and listening on a UNIX
+    socket only. Its processes count in the CPU and memory of the relays on it."""
+
+    def __init__(self, work):
+        self.dir = os.path.join(work, "pg")
+        self.data = os.path.join(self.dir, "data")
+        self.made = False
+        self.running = False
+
+    def _run(self, *argv):
+        subprocess.run([os.path.join(_pg_bin(), argv[0]), *argv[1:]], check=True, cwd="/",
+                       preexec_fn=_as_postgres(), stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE)
+
+    def start(self):
+        if self.running:
+            return
+        if not self.made:
+            os.makedirs(self.dir)
+            os.chmod(self.dir, 0o755)
+            shutil.chown(self.dir, "postgres", "postgres")
+            self._run("initdb", "-D", self.data, "-U", "postgres", "-A", "trust", "-E", "UTF8",
+                      "--locale=C", "--no-instructions")
+            with open(os.path.join(self.data, "postgresql.auto.conf"), "a") as f:
+                f.write(f"listen_addresses = ''\nunix_socket_directories = '{self.dir}'\n"
+                        "fsync = on\nsynchronous_commit = on\nmax_connections = 100\n")
+            self.made = True
+        self._run("pg_ctl", "-D", self.data, "-l", os.path.join(self.dir, "server.log"), "-w",
+                  "start")
+        self.running = True
+
+    def psql(self, sql):
+        subprocess.run([os.path.join(_pg_bin(), "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1",
+                        "-h", self.dir, "-U", "postgres", "-d", "postgres", "-c", sql],
+                       check=True, cwd="/", preexec_fn=_as_postgres(), stdout=subprocess.DEVNULL)
+
+    def fresh_database(self):
+        """An empty database for one run; its DSN."""
+        self.psql("DROP DATABASE IF EXISTS mxrelay WITH (FORCE)")
+        self.psql("DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'mxrelay')"
+                  " THEN CREATE ROLE mxrelay LOGIN; END IF; END$$")
+        self.psql("CREATE DATABASE mxrelay OWNER mxrelay")
+        # A checkpoint now, so that the last run's dirty pages are not written during this one.
+        self.psql("CHECKPOINT")
+        return f"postgresql:///mxrelay?host={self.dir}&user=mxrelay"
+
+    def postmaster_pid(self):
+        with open(os.path.join(self.data, "postmaster.pid")) as f:
+            return int(f.readline())
+
+    def stop(self):
+        if self.running:
+            self._run("pg_ctl", "-D", self.data, "-m", "fast", "-w", "stop")
+        self.running = False
+
+
+# The second node of a two-node fleet listens here (bench/run adds the address).
+FLEET_ADDRS = (RELAY_ADDR, "127.0.0.11")
+
+
+class MxrelayPg:
+    """build/mxrelayd on a PostgreSQL queue: one node, or a fleet of two on one
+    database (each node its own listener, node_id and queue_dir). The workloads
+    split their load over the nodes' listeners; every process of the nodes and of
+    the PostgreSQL server counts in the figures."""
+
+    # Workloads run against this relay (others would take long and say little more).
+    only = ("a", "c")
+
+    def __init__(self, root, work, pg, nodes):
+        self.pg = pg
+        self.nodes = [Mxrelay(root, work) for _ in range(nodes)]
+        self.name = "mxrelay-pg1" if nodes == 1 else f"mxrelay-pg{nodes}"
+        self.extra = ""
+        for i, n in enumerate(self.nodes):
+            n.dir = os.path.join(work, f"{self.name}-node{i + 1}")
+        self.addrs = [f"{a}:25" for a in FLEET_ADDRS[:nodes]]
+
+    def unavailable(self):
+        why = self.nodes[0].unavailable()
+        if why:
+            return why
+        if _pg_bin() is None:
+            return "PostgreSQL not installed (scripts/install-deps bench installs it)"
+        return None
+
+    def start(self):
+        self.pg.start()
+        dsn = self.pg.fresh_database()
+        pids = []
+        for i, n in enumerate(self.nodes):
+            addr = FLEET_ADDRS[i]
+            n.extra = (f"queue_backend = postgresql\nqueue_dsn = {dsn}\nnode_id = node{i + 1}\n"
+                       + self.extra)
+            n.listen_addr = addr
+            pids.append(n.start())
+        return pids + [self.pg.postmaster_pid()]
+
+    def stop(self):
+        for n in self.nodes:
+            n.stop()
+
+    def log_path(self):
+        return self.nodes[0].log_path()

@@ -28,7 +28,14 @@ FIGURES = [
     ("kib_per_conn", "PSS per held connection, KiB", "{:.1f}", "lower"),
 ]
 
-RELAYS = ("mxrelay", "postfix")
+# Every relay the bench knows, in the order of the table's columns; Postfix last.
+RELAYS = ("mxrelay", "mxrelay-pg1", "mxrelay-pg2", "postfix")
+LABELS = {
+    "mxrelay": "mxrelay (SQLite)",
+    "mxrelay-pg1": "mxrelay, PostgreSQL, 1 node",
+    "mxrelay-pg2": "mxrelay, PostgreSQL, 2 nodes",
+    "postfix": "Postfix",
+}
 
 
 class Results:
@@ -70,12 +77,23 @@ def _cell(res, wl, relay, key, fmt):
     return f"{med} ({fmt.format(min(v))}-{fmt.format(max(v))})"
 
 
+def _columns(res):
+    """The relays the run measured (or tried to), in RELAYS order."""
+    seen = {relay for _, relay in res.runs}
+    cols = [r for r in RELAYS if r in seen]
+    return cols or ["mxrelay", "postfix"]
+
+
 def table(res, workloads):
-    lines = ["| workload | figure | mxrelay median (min-max) | Postfix median (min-max) | mxrelay/Postfix |",
-             "| --- | --- | --- | --- | --- |"]
+    cols = _columns(res)
+    mxs = [r for r in cols if r != "postfix"]
+    head = ("| workload | figure | " +
+            " | ".join(f"{LABELS[r]} median (min-max)" for r in cols) + " | " +
+            " | ".join(f"{LABELS[r]}/Postfix" for r in mxs) + " |")
+    lines = [head, "|" + " --- |" * (2 + len(cols) + len(mxs))]
     for wl in workloads:
         keys = set()
-        for relay in RELAYS:
+        for relay in cols:
             for f, _ in res.runs.get((wl.key, relay), []):
                 if f:
                     keys.update(k for k, v in f.items() if v is not None)
@@ -85,20 +103,22 @@ def table(res, workloads):
         for key, label, fmt, _better in FIGURES:
             if key not in keys:
                 continue
-            mx = res.median(wl.key, "mxrelay", key)
             pf = res.median(wl.key, "postfix", key)
-            ratio = f"{mx / pf:.2f}" if mx is not None and pf else "n/a"
+            ratios = []
+            for r in mxs:
+                mx = res.median(wl.key, r, key)
+                ratios.append(f"{mx / pf:.2f}" if mx is not None and pf else "n/a")
             name = f"({wl.key}) {wl.title}" if first else ""
             first = False
-            lines.append(f"| {name} | {label} | {_cell(res, wl.key, 'mxrelay', key, fmt)} | "
-                         f"{_cell(res, wl.key, 'postfix', key, fmt)} | {ratio} |")
+            cells = " | ".join(_cell(res, wl.key, r, key, fmt) for r in cols)
+            lines.append(f"| {name} | {label} | {cells} | {' | '.join(ratios)} |")
     return "\n".join(lines)
 
 
 def notes(res, workloads):
     out = []
     for wl in workloads:
-        for relay in RELAYS:
+        for relay in _columns(res):
             seen = []
             for _, n in res.runs.get((wl.key, relay), []):
                 if n and n not in seen:
@@ -110,8 +130,8 @@ def notes(res, workloads):
 
 def targets(res):
     """The issues' targets, read off the medians of this run."""
-    def ratio(wl, key):
-        mx, pf = res.median(wl, "mxrelay", key), res.median(wl, "postfix", key)
+    def ratio(wl, key, relay="mxrelay"):
+        mx, pf = res.median(wl, relay, key), res.median(wl, "postfix", key)
         return mx / pf if mx is not None and pf else None
 
     def show(v, ok, fmt="{:.2f}"):
@@ -155,6 +175,21 @@ def targets(res):
          show(signed("i"), lambda v: v >= 0.90)),
         ("DKIM Ed25519: mxrelay end-to-end (j)/(a) >= 0.90",
          show(signed("j"), lambda v: v >= 0.90)),
+    ]
+
+    def cost(wl, relay):
+        v = res.median(wl, relay, "cpu_per_1k")
+        return "n/a" if v is None else f"{v:.2f}"
+    rows += [
+        ("fleet: end-to-end (a), PostgreSQL 2 nodes/Postfix >= 2",
+         show(ratio("a", "e2e", "mxrelay-pg2"), lambda v: v >= 2)),
+        ("fleet: end-to-end (c), PostgreSQL 2 nodes/Postfix (no target)",
+         "n/a" if ratio("c", "e2e", "mxrelay-pg2") is None else
+         f"{ratio('c', 'e2e', 'mxrelay-pg2'):.2f}"),
+        ("cost (a): CPU s per 1,000 msgs, SQLite / PostgreSQL 1 node / 2 nodes / Postfix "
+         "(PostgreSQL's server counted)",
+         " / ".join(cost("a", r) for r in RELAYS)),
+        ("cost (c): the same for 100 KiB", " / ".join(cost("c", r) for r in RELAYS)),
     ]
     return "\n".join(f"| {a} | {b} |" for a, b in
                      [("target", "this run"), ("---", "---")] + rows)
@@ -210,7 +245,7 @@ greeted, below 1 for latency, CPU and memory.
 
 {table(res, workloads)}
 {ceiling}
-## Targets (issues 5 and 8)
+## Targets (issues 5 and 8, the DKIM issue, the fleet issue)
 
 {targets(res)}
 

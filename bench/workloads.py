@@ -1,4 +1,4 @@
-"""workloads: the eight loads of the benchmark, run once against one relay.
+"""workloads: the loads of the benchmark, run once against one relay.
 
 Owns what each workload sends, how long it waits for the sinks, and which
 figures it returns: ingest and end-to-end rates, end-of-data latency, CPU
@@ -91,21 +91,29 @@ def _wait_sinks(ctx, base, want, t_ingest_end):
     return t_done, ""
 
 
-def _smtp_source(ctx, count, size, sessions, rcpt="rcpt@d1.bench.test"):
-    """smtp-source's sessions plus one loadgen session measuring latency."""
+def _smtp_source(ctx, count, size, sessions, rcpt="rcpt@d1.bench.test", servers=(SERVER,)):
+    """smtp-source's sessions plus one loadgen session measuring latency. A relay of
+    several listeners (a fleet) gets the messages and sessions split evenly among them."""
     probe = _loadgen(["--sessions", "1", "--count", "0", "--size", str(size),
                       "--rcpts", "probe{n}@d1.bench.test"], stdin=subprocess.PIPE)
     t0 = time.monotonic()
-    src = subprocess.run(["smtp-source", "-s", str(sessions), "-m", str(count),
-                          "-l", str(size), "-N", "-f", SENDER, "-t", rcpt,
-                          "-M", "client.bench.test", SERVER],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    k = len(servers)
+    srcs = [subprocess.Popen(["smtp-source", "-s", str(sessions // k + (i < sessions % k)),
+                              "-m", str(count // k + (i < count % k)), "-l", str(size), "-N",
+                              "-f", SENDER, "-t", rcpt, "-M", "client.bench.test", server],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            for i, server in enumerate(servers)]
+    errs = []
+    for p in srcs:
+        _, err = p.communicate()
+        errs.append((p.returncode, err))
     t1 = time.monotonic()
     probe.stdin.write("stop\n")
     probe.stdin.flush()
     p = _result(probe)
-    if src.returncode != 0:
-        raise RuntimeError("smtp-source: " + (src.stderr.strip().splitlines() or ["failed"])[-1])
+    for rc, err in errs:
+        if rc != 0:
+            raise RuntimeError("smtp-source: " + (err.strip().splitlines() or ["failed"])[-1])
     return t0, t1, p
 
 
@@ -115,7 +123,8 @@ def run_source(ctx, relay, count, size, sessions=20):
     try:
         m = Measure(pid)
         base = _base(ctx)
-        t0, t1, probe = _smtp_source(ctx, count, size, sessions)
+        t0, t1, probe = _smtp_source(ctx, count, size, sessions,
+                                     servers=getattr(relay, "addrs", [SERVER]))
         total = count + probe["messages_ok"]
         t_last = max(t1, probe["t_last_ok"] or t1)
         t_done, note = _wait_sinks(ctx, base, {"d1.bench.test": total}, t_last)
@@ -230,8 +239,9 @@ def run_signed(ctx, relay, count, alg):
     """Workload (a) with every message DKIM-signed by mxrelay (smtp-source's From is
     sender@src.bench.test, the domain the key is for). Postfix signs nothing here: its
     figures are (a)'s again, the baseline the signing is measured against."""
-    if relay.name == "mxrelay":
-        relay.extra = relay.dkim_key(alg)
+    if relay.name.startswith("mxrelay"):
+        relay.extra = relay.dkim_key(alg) if hasattr(relay, "dkim_key") else \
+            relay.nodes[0].dkim_key(alg)
     try:
         return run_source(ctx, relay, count, 1024)
     finally:

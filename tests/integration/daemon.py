@@ -289,19 +289,20 @@ class Daemon:
         return out
 
     def _pg_messages(self):
+        """messages() on PostgreSQL: three queries, whatever the number of messages."""
         import base64
+        rcpts, chunks = {}, {}
+        for mid, addr in self.pg.rows("SELECT msg_id, address FROM recipients ORDER BY msg_id, id"):
+            rcpts.setdefault(mid, []).append(addr)
+        for mid, data in self.pg.rows("SELECT msg_id, encode(data, 'base64') FROM body"
+                                      " ORDER BY msg_id, seq"):
+            chunks.setdefault(mid, []).append(base64.b64decode(data))
         out = {}
-        for mid, sender, body, chunks, pre in self.pg.rows(
+        for mid, sender, body, nchunks, pre in self.pg.rows(
                 "SELECT id, sender, encode(body, 'base64'), body_chunks, encode(prefix, 'base64')"
                 " FROM messages"):
-            rcpts = [r[0] for r in self.pg.rows(
-                f"SELECT address FROM recipients WHERE msg_id = '{mid}' ORDER BY id")]
-            if int(chunks) > 0:
-                data = b"".join(base64.b64decode(r[0]) for r in self.pg.rows(
-                    f"SELECT encode(data, 'base64') FROM body WHERE msg_id = '{mid}' ORDER BY seq"))
-            else:
-                data = base64.b64decode(body or "")
-            out[mid] = (sender, rcpts, base64.b64decode(pre or "") + data)
+            data = b"".join(chunks.get(mid, [])) if int(nchunks) > 0 else base64.b64decode(body or "")
+            out[mid] = (sender, rcpts.get(mid, []), base64.b64decode(pre or "") + data)
         return out
 
     def message(self, queue_id):
