@@ -196,6 +196,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	/* Mail compresses poorly: stored as it is, as the queue's columns are (EXTERNAL). */
+	exec0(db, "SET client_min_messages = warning");
 	exec0(db, "DROP TABLE IF EXISTS bench_body");
 	exec0(db, "CREATE TABLE bench_body (msg_id text, seq integer, data bytea,"
 	    " PRIMARY KEY (msg_id, seq))");
