@@ -243,3 +243,58 @@ def test_queue_command_prints_the_same_on_both_backends(netns, dns, postgres, mx
         args = [ids[a] if isinstance(a, int) else a for a in command]
         outputs[backend] = _normalise(queue_cmd(d, *args), ids)
     assert outputs["sqlite"] == outputs["postgresql"], outputs
+
+
+def test_a_backoff_holds_for_the_fleet(netns, dns, fakesmtp, postgres, mxr_bin):
+    """A destination one node found unreachable is backed off for the others too:
+    they defer its mail without a connection of their own."""
+    zones(dns, dead_test="127.0.0.11")
+    dead = fakesmtp("127.0.0.11", replies={"greeting": "421 4.3.2 service not available"})
+    db = postgres().database("fleet")
+    a = node(netns, mxr_bin, db, "a", "127.0.0.2", retry="30s")
+    b = node(netns, mxr_bin, db, "b", "127.0.0.3", retry="30s")
+    try:
+        submit("127.0.0.2", "x@dead.test")
+        wait_for("node a to back dead.test off", lambda: "dest=dead.test event=unreachable" in
+                 a.log() + b.log(), describe=lambda: a.describe() + b.describe())
+        tried = dead.connections
+        wait_for("the backoff in the database", lambda: db.value(
+            "SELECT failures FROM destinations WHERE key = 'dead.test'") not in (None, "0"),
+            describe=lambda: a.describe() + b.describe())
+        time.sleep(1.5)     # every node has read it (each second)
+        for addr in ("127.0.0.2", "127.0.0.3") * 3:
+            submit(addr, f"y{time.time_ns()}@dead.test")
+        wait_for("every recipient deferred", lambda: db.value(
+            "SELECT count(*) FROM recipients WHERE state = 'deferred'") == "7",
+            describe=lambda: a.describe() + b.describe())
+        assert dead.connections == tried, f"{dead.connections - tried} new connections"
+        assert "note=backoff" in a.log() and "note=backoff" in b.log()
+    finally:
+        a.check_clean_exit()
+        b.check_clean_exit()
+
+
+def test_each_failure_is_bounced_once_by_the_fleet(netns, dns, fakesmtp, postgres, mxr_bin):
+    """Two nodes, messages with a recipient the MX refuses: one DSN each, whichever
+    node delivered, bounced or recovered it."""
+    zones(dns, a_test="127.0.0.11", sender_test="127.0.0.12")
+    fakesmtp("127.0.0.11", replies={"rcpt": "550 5.1.1 no such user"})
+    home = fakesmtp("127.0.0.12")
+    db = postgres().database("fleet")
+    a = node(netns, mxr_bin, db, "a", "127.0.0.2")
+    b = node(netns, mxr_bin, db, "b", "127.0.0.3")
+    try:
+        n = 20
+        ids = [submit(("127.0.0.2", "127.0.0.3")[i % 2], f"gone{i}@a.test") for i in range(n)]
+        wait_for("every bounce", lambda: len(home.messages) >= n,
+                 describe=lambda: a.describe() + b.describe())
+        wait_for("the queue to empty", lambda: db.value("SELECT count(*) FROM messages") == "0",
+                 describe=lambda: a.describe() + b.describe())
+        time.sleep(1.0)
+        assert len(home.messages) == n, f"{len(home.messages)} DSNs for {n} failures"
+        # Each DSN returns its original, whose Received field names its queue id.
+        named = {qid: sum(1 for m in home.messages if qid.encode() in m.message) for qid in ids}
+        assert all(c == 1 for c in named.values()), named
+    finally:
+        a.check_clean_exit()
+        b.check_clean_exit()

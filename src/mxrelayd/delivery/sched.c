@@ -450,6 +450,7 @@ struct sched *sched_new(struct event_base *base, const struct config *cfg,
 	s->eng = xcalloc(1, sizeof(*s->eng));
 	s->shared = queue_store_shared(q);
 	s->next_fleet_recover = time(NULL) + SCHED_FLEET_RECOVER_S;
+	sched_fleet_new(s);
 	sched_metrics_observer(s, &s->observer);
 	sts_cache_store(q, &s->sts_store);
 	s->results = tls_results_new(base, q);
@@ -549,6 +550,7 @@ void sched_free(struct sched *s)
 		event_free(s->kick_ev);
 	if (s->stop_ev != NULL)
 		event_free(s->stop_ev);
+	sched_fleet_free(s);
 	sched_engines_free_contexts(s->direct, s->routes, s->nroutes);
 	while (s->retired != NULL) {
 		struct sched_engines *e = s->retired;

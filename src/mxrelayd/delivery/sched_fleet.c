@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/event.h>
+
 #include "config/config.h"
 #include "util/log.h"
 
@@ -39,11 +41,46 @@ static void sched_fleet_slot(void *arg, int slot, const char *err)
 	if (slot < 0)
 		log_msg(LOG_LVL_WARN, "dest=%s event=fleet-slot-failed reason=\"%s\"", j->dest->key,
 		    err != NULL ? err : "");
-	/* Every slot is busy somewhere in the fleet: wait, first in line, until the next tick. */
+	/*
+	 * Every slot is busy somewhere in the fleet: wait, first in line, and
+	 * ask again shortly (or as soon as this node gives one back).
+	 */
 	j->dest->fleet_full = true;
 	sched_job_requeue(s, j);
+	if (s->fleet_ev != NULL && !evtimer_pending(s->fleet_ev, NULL)) {
+		struct timeval tv = { 0, SCHED_FLEET_RETRY_MS * 1000 };
+		evtimer_add(s->fleet_ev, &tv);
+	}
 	sched_pump(s);
 	sched_check_stopped(s);
+}
+
+/* Time to ask again for the slots of the destinations that found them all taken. */
+static void sched_fleet_retry(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct sched *s = arg;
+	if (s->stopping)
+		return;
+	if (sched_dest_unfull_all(s->dests) > 0)
+		sched_pump(s);
+}
+
+void sched_fleet_new(struct sched *s)
+{
+	if (!s->shared)
+		return;
+	s->fleet_ev = evtimer_new(s->base, sched_fleet_retry, s);
+	if (s->fleet_ev == NULL)
+		fatal("event=sched-new reason=\"cannot create events\"");
+}
+
+void sched_fleet_free(struct sched *s)
+{
+	if (s->fleet_ev != NULL)
+		event_free(s->fleet_ev);
+	s->fleet_ev = NULL;
 }
 
 void sched_fleet_acquire(struct sched *s, struct sched_job *j)
@@ -57,8 +94,14 @@ void sched_fleet_acquire(struct sched *s, struct sched_job *j)
 
 void sched_fleet_release(struct sched *s, struct sched_job *j)
 {
-	if (j->slot > 0)
+	if (j->slot > 0) {
 		queue_dest_release(s->q, j->dest->key, j->slot);
+		/* A slot this node gives back is free: whoever waits here may have it now. */
+		if (j->dest->fleet_full) {
+			j->dest->fleet_full = false;
+			sched_dest_ready(s->dests, j->dest);
+		}
+	}
 	j->slot = 0;
 }
 

@@ -49,6 +49,8 @@ struct cfg_route;
 #define SCHED_FLEET_QUIET_S 15
 /* A shared store: most recipients one node claims beyond what it can start (per delivery slot). */
 #define SCHED_FLEET_CLAIM_FACTOR 4
+/* A shared store: a destination whose fleet slots were all taken is asked again after (ms). */
+#define SCHED_FLEET_RETRY_MS 100
 
 /*
  * The jobs of one set of engine contexts. The current set's contexts are
@@ -168,6 +170,7 @@ struct sched {
 	bool dests_fetching;		/* shared: a fetch of the fleet's backoffs is in flight */
 	int64_t dests_since;		/* shared: the latest change of the fleet's backoffs seen */
 	time_t next_fleet_recover;	/* shared: when to look for what dead nodes left */
+	struct event *fleet_ev;		/* shared, owned: asks again for slots all taken */
 	bool recovered;			/* the scan for failed recipients without a DSN ran */
 	time_t recover_at;		/* when that scan may run again (after a DSN failed) */
 	bool stopping;
@@ -229,6 +232,9 @@ void sched_fleet_release(struct sched *s, struct sched_job *j);
 void sched_fleet_publish(struct sched *s, const struct sched_dest *d);
 /* The tick's share: the fleet's backoffs fetched and merged, full destinations tried again. */
 void sched_fleet_tick(struct sched *s, time_t now);
+/* Make and free what a shared store's scheduler needs (the retry event); nothing otherwise. */
+void sched_fleet_new(struct sched *s);
+void sched_fleet_free(struct sched *s);
 
 /* sched_engines.c */
 /* The engine contexts of cfg: direct MX and one per route; 0, or -1 with err. */
