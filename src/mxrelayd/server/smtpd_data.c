@@ -468,8 +468,8 @@ static void smtpd_data_finish(struct smtpd_session *s)
 	smtpd_session_wait(s, SMTPD_WAIT_COMMIT);
 	smtpd_session_hold(s);
 	smtpd_count_committing(s);
-	if (smtpd_submit_signs(t->submit) && s->ctx->signer != NULL) {
-		/* The signatures go with the envelope: made first, off the loop. */
+	if (smtpd_submit_signs(t->submit)) {
+		/* The signatures go with the envelope: made first (RSA ones off the loop). */
 		smtpd_submit_sign(t->submit, s->ctx->signer, smtpd_data_commit, s);
 		return;
 	}

@@ -407,6 +407,19 @@ void smtpd_submit_sign(struct smtpd_submit *m, struct workq *q, void (*done)(voi
 	m->now = (int64_t)time(NULL);
 	m->signed_cb = done;
 	m->signed_arg = arg;
+	/*
+	 * An Ed25519 signature costs about 30 us: made here it spares the two
+	 * thread switches a worker costs. An RSA one (200 us for 2048 bits,
+	 * 1.4 ms for 4096) goes to a worker, where it holds up no session.
+	 */
+	bool cheap = true;
+	for (size_t i = 0; i < m->nkeys; i++)
+		cheap = cheap && dkim_key_alg(m->keys[i].key) == DKIM_ALG_ED25519_SHA256;
+	if (cheap || q == NULL) {
+		smtpd_submit_sign_job(m);
+		smtpd_submit_signed(m);
+		return;
+	}
 	workq_run(q, smtpd_submit_sign_job, smtpd_submit_signed, m);
 }
 

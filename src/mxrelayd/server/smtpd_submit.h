@@ -66,9 +66,11 @@ int smtpd_submit_finish(struct smtpd_submit *m, struct queue_writer *w, struct s
 /* After a finish that refused nothing: whether the message is to be signed. NULL: false. */
 bool smtpd_submit_signs(const struct smtpd_submit *m);
 /*
- * Make the signatures on a worker of q, then done(arg) on the loop; m
- * (and the session's configuration, whose keys sign) must live until
- * then. A signature that cannot be made is logged and left out.
+ * Make the signatures, then call done(arg) on the loop: on a worker of q
+ * when an RSA key signs (done comes later), here when every key is
+ * Ed25519 or q is NULL (done is called before this returns). m (and the
+ * session's configuration, whose keys sign) must live until done. A
+ * signature that cannot be made is logged and left out.
  */
 void smtpd_submit_sign(struct smtpd_submit *m, struct workq *q, void (*done)(void *arg),
     void *arg);
