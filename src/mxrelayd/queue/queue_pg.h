@@ -242,7 +242,6 @@ struct queue_pg {
 	struct queue_pg_conn *bulk;	/* large bodies in and out */
 	struct queue_pg_conn *listen;	/* LISTEN, the node lock, destination slots */
 	bool node_locked;		/* the listen session holds this node's lock */
-	bool first_listen;		/* the listen setup has not run yet (stale leases released then) */
 	unsigned listen_gen;		/* grows with each listen reconnection */
 
 	struct queue_pg_job *pending, **pending_tail;	/* jobs waiting for a batch */

@@ -361,7 +361,6 @@ struct queue_store *queue_pg_open(struct event_base *base, const char *dir,
 	q->lease_time = opts->lease_time ? opts->lease_time : 60;
 	q->pending_tail = &q->pending;
 	q->bulk_tail = &q->bulk_head;
-	q->first_listen = true;
 	q->dsn_masked = xstrdup(opts->dsn_shown != NULL ? opts->dsn_shown : "(queue_dsn)");
 	queue_pg_keywords(q, opts);
 	char why[512];
