@@ -18,6 +18,7 @@ to read it back with psql, .sql(sql) to change it.
 Only the standard library: everything goes through Debian's psql.
 """
 
+import atexit
 import csv
 import glob
 import io
@@ -77,6 +78,8 @@ def _template():
     with _template_lock:
         if _template_dir is None:
             d = tempfile.mkdtemp(prefix="mxpg-tpl-")
+            # The session's template goes with the session (each worker has its own).
+            atexit.register(shutil.rmtree, d, True)
             os.chmod(d, 0o755)
             shutil.chown(d, "postgres", "postgres")
             data = os.path.join(d, "data")
