@@ -33,6 +33,7 @@
 #include "control/control_public.h"
 #include "pidlock.h"
 #include "privdrop.h"
+#include "queue/queue_side.h"
 #include "queue/queue_store.h"
 #include "reload.h"
 #include "reload_helper.h"
@@ -275,6 +276,7 @@ struct mxrd {
 	struct dns_resolver *dns;
 	struct metrics_mail *metrics;	/* counters from start to exit, across reloads */
 	struct workq *signer;		/* DKIM signatures off the loop, across reloads */
+	struct queue_side *side;	/* the store's synchronous work off the loop */
 	int *http_fds;			/* bound while root, until the HTTP server takes them */
 	struct http_server *http;
 	struct status_sources status;
@@ -427,6 +429,15 @@ static void mxrd_open_queue(struct mxrd *d)
 		fatal("event=start-failed reason=\"queue %s: %s\"", cfg->queue_dir, err);
 	queue_store_set_reserve(d->queue, cfg->queue_reserve);
 	queue_store_set_metrics(d->queue, d->metrics);
+	/*
+	 * A second handle, opened as the command line opens one, for the
+	 * control socket's requests and the TLS policy tables: run on a thread
+	 * of their own, they never hold up the loop.
+	 */
+	struct queue_store *side = control_store_open(NULL, cfg, err, sizeof(err));
+	if (side == NULL)
+		fatal("event=start-failed reason=\"queue %s: %s\"", cfg->queue_dir, err);
+	d->side = queue_side_new(d->base, side);
 	if (!d->started_as_root && smtpd_local_prepare(cfg, err, sizeof(err)) != 0)
 		fatal("event=start-failed reason=\"%s\"", err);
 }
@@ -440,7 +451,7 @@ static void mxrd_open_services(struct mxrd *d)
 {
 	const struct config *cfg = d->cfg;
 	char err[512];
-	d->sched = sched_new(d->base, cfg, d->queue, err, sizeof(err));
+	d->sched = sched_new(d->base, cfg, d->queue, d->side, err, sizeof(err));
 	if (d->sched == NULL)
 		fatal("event=start-failed reason=\"%s\"", err);
 	sched_set_metrics(d->sched, d->metrics);
@@ -450,6 +461,7 @@ static void mxrd_open_services(struct mxrd *d)
 	    sizeof(err));
 	if (d->control == NULL)
 		fatal("event=start-failed reason=\"control socket: %s\"", err);
+	control_set_side(d->control, d->side);
 	d->local = smtpd_local_new(cfg, err, sizeof(err));
 	if (d->local == NULL)
 		fatal("event=start-failed reason=\"local socket: %s\"", err);
@@ -578,6 +590,8 @@ static void mxrd_shut_down(struct mxrd *d)
 	event_free(d->log_ev);
 	/* Signatures still being made: their messages are committed before the store closes. */
 	workq_free(d->signer);
+	/* The store's side work ends before what it calls back (control, scheduler) goes. */
+	queue_side_free(d->side);
 	/* A reload still waited for is answered no while its control client may hear it. */
 	reload_close_helper(d->reload);
 	http_server_free(d->http);

@@ -26,6 +26,7 @@
 
 #include "config/config.h"
 #include "control/control.h"
+#include "queue/queue_side.h"
 #include "queue/queue_store.h"
 #include "dns/dns_rr.h"
 #include "smtp/smtp_addr.h"
@@ -353,6 +354,7 @@ struct control_conn {
 struct control {
 	struct event_base *base;	/* not owned */
 	struct queue_store *q;		/* not owned */
+	struct queue_side *side;	/* not owned; NULL: the store is read on the loop */
 	control_notify_fn *notify;	/* may be NULL */
 	void *notify_arg;
 	struct evconnlistener *lev;	/* owned */
@@ -464,61 +466,113 @@ static void control_bounce_done(void *arg, bool ok, const char *err)
 	free(op);
 }
 
+static struct control_op *control_defer(struct control_conn *cn);
+static void control_deferred_done(struct control_op *op, enum control_status st, const char *text,
+    const char *body);
+
+/* A bounce's reading of its message: its undone recipients, as failed outcomes. */
+struct control_bounce_read {
+	struct control_conn *cn;	/* while not deferred: the connection */
+	struct control_op *op;		/* with a side thread: the request waiting */
+	char id[QUEUE_ID_LEN + 1];
+	time_t now;
+	int found;			/* 1, 0 not there, -1 error */
+	char err[256];
+	struct queue_outcome *o;	/* owned */
+	size_t n;
+};
+
+/* Read message id and make a failed outcome of each undone recipient (any thread). */
+static void control_bounce_read_job(struct queue_store *q, void *arg)
+{
+	struct control_bounce_read *b = arg;
+	struct queue_msg m;
+	struct queue_rcpt *r = NULL;
+	size_t nr = 0;
+	memset(&m, 0, sizeof(m));
+	b->found = queue_query_message(q, b->id, &m, &r, &nr, false, b->err, sizeof(b->err));
+	queue_query_msg_clear(&m);
+	if (b->found <= 0) {
+		queue_query_rcpts_free(r, nr);
+		return;
+	}
+	b->o = xcalloc(nr > 0 ? nr : 1, sizeof(*b->o));
+	for (size_t i = 0; i < nr; i++) {
+		if (r[i].state != QUEUE_RCPT_PENDING && r[i].state != QUEUE_RCPT_DEFERRED)
+			continue;
+		b->o[b->n].rcpt_id = r[i].id;
+		b->o[b->n].state = QUEUE_RCPT_FAILED;
+		b->o[b->n].at = b->now;
+		b->o[b->n].esc = CONTROL_BOUNCE_ESC;
+		b->o[b->n].reply = CONTROL_BOUNCE_TEXT;
+		b->n++;
+	}
+	queue_query_rcpts_free(r, nr);
+}
+
+/* Answer a bounce that ends here, through its op or its connection. */
+static void control_bounce_answer(struct control_bounce_read *b, enum control_status st,
+    const char *msg)
+{
+	if (b->op != NULL) {
+		control_deferred_done(b->op, st, msg, "");
+		return;
+	}
+	control_reply(b->cn, st, msg, NULL);
+}
+
+/* The message was read: nothing to do, or the failures to the writer; reply when durable. */
+static void control_bounce_read_done(void *arg)
+{
+	struct control_bounce_read *b = arg;
+	struct control *c = b->op != NULL ? b->op->ctl : b->cn->ctl;
+	char msg[600];
+	if (b->found <= 0) {
+		if (b->found == 0)
+			snprintf(msg, sizeof(msg), "no message %s", b->id);
+		else
+			snprintf(msg, sizeof(msg), "cannot read message %s: %s", b->id, b->err);
+		control_bounce_answer(b, b->found == 0 ? CONTROL_E_NOTFOUND : CONTROL_E_STORE, msg);
+	} else if (b->n == 0) {
+		snprintf(msg, sizeof(msg), "bounced 0 recipients of %s (none is waiting)", b->id);
+		control_bounce_answer(b, CONTROL_OK, msg);
+		/* Failed ones may still owe their DSN (one that could not be queued). */
+		if (c != NULL && c->notify != NULL)
+			c->notify(c->notify_arg, CONTROL_EV_BOUNCED, b->id);
+	} else if (c == NULL) {
+		/* The control socket closed meanwhile (the daemon stops): nothing is changed. */
+		free(b->op);
+	} else {
+		struct control_op *op = b->op;
+		if (op == NULL) {
+			op = control_defer(b->cn);
+		}
+		op->n = b->n;
+		snprintf(op->id, sizeof(op->id), "%s", b->id);
+		queue_update_outcomes(c->q, b->o, b->n, control_bounce_done, op);
+	}
+	free(b->o);
+	free(b);
+}
+
 /* "bounce ID": every undone recipient failed, through the writer; reply when durable. */
 static void control_bounce(struct control_conn *cn, const char *id)
 {
 	struct control *c = cn->ctl;
-	struct queue_msg m;
-	struct queue_rcpt *r = NULL;
-	size_t nr = 0;
-	char err[256], msg[600];
-	memset(&m, 0, sizeof(m));
-	int found = queue_query_message(c->q, id, &m, &r, &nr, false, err, sizeof(err));
-	queue_query_msg_clear(&m);
-	if (found <= 0) {
-		if (found == 0)
-			snprintf(msg, sizeof(msg), "no message %s", id);
-		else
-			snprintf(msg, sizeof(msg), "cannot read message %s: %s", id, err);
-		control_reply(cn, found == 0 ? CONTROL_E_NOTFOUND : CONTROL_E_STORE, msg, NULL);
-		queue_query_rcpts_free(r, nr);
+	struct control_bounce_read *b = xcalloc(1, sizeof(*b));
+	b->cn = cn;
+	snprintf(b->id, sizeof(b->id), "%.*s", (int)(sizeof(b->id) - 1), id);
+	b->now = time(NULL);
+	if (c->side != NULL) {
+		b->op = control_defer(cn);
+		queue_side_run(c->side, control_bounce_read_job, control_bounce_read_done, b);
 		return;
 	}
-	struct queue_outcome *o = xcalloc(nr > 0 ? nr : 1, sizeof(*o));
-	size_t n = 0;
-	time_t now = time(NULL);
-	for (size_t i = 0; i < nr; i++) {
-		if (r[i].state != QUEUE_RCPT_PENDING && r[i].state != QUEUE_RCPT_DEFERRED)
-			continue;
-		o[n].rcpt_id = r[i].id;
-		o[n].state = QUEUE_RCPT_FAILED;
-		o[n].at = now;
-		o[n].esc = CONTROL_BOUNCE_ESC;
-		o[n].reply = CONTROL_BOUNCE_TEXT;
-		n++;
-	}
-	queue_query_rcpts_free(r, nr);
-	if (n == 0) {
-		free(o);
-		snprintf(msg, sizeof(msg), "bounced 0 recipients of %s (none is waiting)", id);
-		control_reply(cn, CONTROL_OK, msg, NULL);
-		/* Failed ones may still owe their DSN (one that could not be queued). */
-		if (c->notify != NULL)
-			c->notify(c->notify_arg, CONTROL_EV_BOUNCED, id);
-		return;
-	}
-	struct control_op *op = xcalloc(1, sizeof(*op));
-	op->ctl = c;
-	op->conn = cn;
-	op->n = n;
-	snprintf(op->id, sizeof(op->id), "%.*s", (int)(sizeof(op->id) - 1), id);
-	op->next = c->ops;
-	c->ops = op;
-	cn->op = op;
-	bufferevent_disable(cn->bev, EV_READ);
-	queue_update_outcomes(c->q, o, n, control_bounce_done, op);
-	free(o);
+	control_bounce_read_job(c->q, b);
+	control_bounce_read_done(b);
 }
+
+static void control_run_request(struct control_conn *cn, const struct control_req *req);
 
 /* A request whose reply waits for work elsewhere: reading stops; control_deferred_done answers. */
 static struct control_op *control_defer(struct control_conn *cn)
@@ -601,15 +655,14 @@ static void control_tlsrpt(struct control_conn *cn, const struct control_req *re
 			    "is not set) or being made now", "");
 		return;
 	}
+	/* The counts in memory are queued for the store before the listing reads it. */
 	c->tlsrpt.flush(c->tlsrpt.arg);
-	char msg[512];
-	struct evbuffer *b = evbuffer_new();
-	if (b == NULL)
-		panic("event=control-failed reason=\"out of memory\"");
-	enum control_status st = control_run(c->q, req, time(NULL), b, CONTROL_BODY_MAX, msg,
-	    sizeof(msg));
-	control_reply(cn, st, msg, st == CONTROL_OK ? b : NULL);
-	evbuffer_free(b);
+	control_run_request(cn, req);
+}
+
+void control_set_side(struct control *c, struct queue_side *side)
+{
+	c->side = side;
 }
 
 void control_set_tlsrpt(struct control *c, const struct control_tlsrpt *t)
@@ -647,10 +700,104 @@ static void control_status(struct control_conn *cn, bool json)
 	evbuffer_free(body);
 }
 
+/* Tell the scheduler what a request that succeeded changed. */
+static void control_notify_done(struct control *c, const struct control_req *req)
+{
+	if (c == NULL || c->notify == NULL)
+		return;
+	switch (req->verb) {
+	case CONTROL_FLUSH_ALL:
+		c->notify(c->notify_arg, CONTROL_EV_FLUSH_ALL, "");
+		break;
+	case CONTROL_FLUSH_DOMAIN:
+		c->notify(c->notify_arg, CONTROL_EV_FLUSH_DOMAIN, req->arg);
+		break;
+	case CONTROL_FLUSH:
+	case CONTROL_REQUEUE:
+		c->notify(c->notify_arg, CONTROL_EV_FLUSH_MSG, req->arg);
+		break;
+	case CONTROL_RELEASE:
+		c->notify(c->notify_arg, CONTROL_EV_DUE, req->arg);
+		break;
+	default:
+		break;
+	}
+}
+
+/* A request control_run answers, run with the side thread's store. */
+struct control_side_job {
+	struct control_op *op;		/* answers the client, if it is still there */
+	struct control_req req;
+	time_t now;
+	struct evbuffer *body;		/* owned: filled on the side thread */
+	enum control_status st;
+	char msg[512];
+};
+
+static void control_side_run_job(struct queue_store *q, void *arg)
+{
+	struct control_side_job *j = arg;
+	j->st = control_run(q, &j->req, j->now, j->body, CONTROL_BODY_MAX, j->msg, sizeof(j->msg));
+}
+
+/* Back on the loop: the reply, then what the scheduler must know. */
+static void control_side_run_done(void *arg)
+{
+	struct control_side_job *j = arg;
+	struct control_op *op = j->op;
+	struct control *c = op->ctl;
+	if (c != NULL) {
+		for (struct control_op **pp = &c->ops; *pp != NULL; pp = &(*pp)->next) {
+			if (*pp == op) {
+				*pp = op->next;
+				break;
+			}
+		}
+	}
+	if (op->conn != NULL) {
+		bool has_body = j->st == CONTROL_OK && control_verb_has_body(j->req.verb);
+		op->conn->op = NULL;
+		control_reply(op->conn, j->st, j->msg, has_body ? j->body : NULL);
+	}
+	if (j->st == CONTROL_OK)
+		control_notify_done(c, &j->req);
+	evbuffer_free(j->body);
+	free(op);
+	free(j);
+}
+
+/*
+ * Answer req with control_run: on the side thread when there is one (the
+ * connection waits, the loop does not), else here.
+ */
+static void control_run_request(struct control_conn *cn, const struct control_req *req)
+{
+	struct control *c = cn->ctl;
+	struct evbuffer *body = evbuffer_new();
+	if (body == NULL)
+		panic("event=control-failed reason=\"out of memory\"");
+	if (c->side != NULL) {
+		struct control_side_job *j = xcalloc(1, sizeof(*j));
+		j->op = control_defer(cn);
+		j->req = *req;
+		j->now = time(NULL);
+		j->body = body;
+		queue_side_run(c->side, control_side_run_job, control_side_run_done, j);
+		return;
+	}
+	char msg[512];
+	enum control_status st = control_run(c->q, req, time(NULL), body, CONTROL_BODY_MAX,
+	    msg, sizeof(msg));
+	bool has_body = st == CONTROL_OK && control_verb_has_body(req->verb);
+	control_reply(cn, st, msg, has_body ? body : NULL);
+	evbuffer_free(body);
+	if (st == CONTROL_OK)
+		control_notify_done(c, req);
+}
+
 /* A whole request line arrived: parse, run, reply. */
 static void control_handle(struct control_conn *cn, const char *line, size_t len)
 {
-	struct control *c = cn->ctl;
 	struct control_req req;
 	const char *why = NULL;
 	char safe[CONTROL_LINE_MAX + 64];
@@ -678,34 +825,7 @@ static void control_handle(struct control_conn *cn, const char *line, size_t len
 		control_status(cn, req.verb == CONTROL_STATUS_JSON);
 		return;
 	}
-	char msg[512];
-	struct evbuffer *body = evbuffer_new();
-	if (body == NULL)
-		panic("event=control-failed reason=\"out of memory\"");
-	enum control_status st = control_run(c->q, &req, time(NULL), body, CONTROL_BODY_MAX,
-	    msg, sizeof(msg));
-	bool has_body = st == CONTROL_OK && control_verb_has_body(req.verb);
-	control_reply(cn, st, msg, has_body ? body : NULL);
-	evbuffer_free(body);
-	if (st != CONTROL_OK || c->notify == NULL)
-		return;
-	switch (req.verb) {
-	case CONTROL_FLUSH_ALL:
-		c->notify(c->notify_arg, CONTROL_EV_FLUSH_ALL, "");
-		break;
-	case CONTROL_FLUSH_DOMAIN:
-		c->notify(c->notify_arg, CONTROL_EV_FLUSH_DOMAIN, req.arg);
-		break;
-	case CONTROL_FLUSH:
-	case CONTROL_REQUEUE:
-		c->notify(c->notify_arg, CONTROL_EV_FLUSH_MSG, req.arg);
-		break;
-	case CONTROL_RELEASE:
-		c->notify(c->notify_arg, CONTROL_EV_DUE, req.arg);
-		break;
-	default:
-		break;
-	}
+	control_run_request(cn, &req);
 }
 
 /* Read callback: wait for one LF-ended line, capped. */

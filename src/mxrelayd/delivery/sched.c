@@ -440,7 +440,7 @@ void sched_tls_results_flush(struct sched *s)
 }
 
 struct sched *sched_new(struct event_base *base, const struct config *cfg,
-    struct queue_store *q, char *err, size_t errlen)
+    struct queue_store *q, struct queue_side *side, char *err, size_t errlen)
 {
 	struct sched *s = xcalloc(1, sizeof(*s));
 	s->base = base;
@@ -452,9 +452,10 @@ struct sched *sched_new(struct event_base *base, const struct config *cfg,
 	s->next_fleet_recover = time(NULL) + SCHED_FLEET_RECOVER_S;
 	sched_fleet_new(s);
 	sched_metrics_observer(s, &s->observer);
-	sts_cache_store(q, &s->sts_store);
-	s->results = tls_results_new(base, q);
-	s->reports = tls_reports_new(base, cfg, q, s->results, sched_report_queued, s);
+	s->sts = sts_cache_new(q, side);
+	sts_cache_store(s->sts, &s->sts_store);
+	s->results = tls_results_new(base, q, side);
+	s->reports = tls_reports_new(base, cfg, q, side, s->results, sched_report_queued, s);
 	s->dnssec = dnssec_check_new(base, cfg);
 	if (sched_engines_build(s, cfg, &s->direct, &s->routes, &s->nroutes, err, errlen) != 0) {
 		sched_free(s);
@@ -562,6 +563,7 @@ void sched_free(struct sched *s)
 	tls_reports_free(s->reports);
 	dnssec_check_free(s->dnssec);
 	tls_results_free(s->results);
+	sts_cache_free(s->sts);
 	sched_dest_table_free(s->dests);
 	free(s);
 }

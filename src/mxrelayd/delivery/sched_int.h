@@ -181,7 +181,8 @@ struct sched {
 	struct sched_stats stats;
 	struct metrics_mail *metrics;	/* borrowed, or NULL */
 	struct mxr_observer observer;	/* the engine contexts' (arg: the scheduler) */
-	struct mxr_sts_store sts_store;	/* MTA-STS policies in the queue store (sts_cache) */
+	struct sts_cache *sts;		/* owned: MTA-STS policies in memory and in the store */
+	struct mxr_sts_store sts_store;	/* the engine's view of sts */
 	struct tls_results *results;	/* owned: TLS results counted for TLS reporting */
 	struct tls_reports *reports;	/* owned: the daily TLS reports */
 	struct dnssec_check *dnssec;	/* owned: whether the DNS server passes DNSSEC */

@@ -1,8 +1,10 @@
 /*
  * tls_reports: making and sending the daily TLS reports (see
- * tls_reports.h). One run handles one day, one domain at a time: read
- * its rows, ask its `_smtp._tls` record, write the report, then queue a
- * mail or POST it to each reporting URI in turn.
+ * tls_reports.h). One run handles one day: its rows are read first, all
+ * of them, on the queue's side thread (the loop never waits on the
+ * store); then one domain at a time: ask its `_smtp._tls` record, write
+ * the report, queue a mail or POST it to each reporting URI in turn, and
+ * record what it came to (on the side thread again).
  */
 #include "tls_reports.h"
 
@@ -19,6 +21,7 @@
 #include "dns/dns_rr.h"
 #include "dns/dns_txt.h"
 #include "net/net_http.h"
+#include "queue/queue_side.h"
 #include "queue/queue_store.h"
 #include "tls_results.h"
 #include "tlsrpt/tlsrpt_gzip.h"
@@ -53,10 +56,14 @@ struct trs_row {
 	uint64_t n;
 };
 
+struct trs_plan;
+
 struct tls_reports {
 	struct event_base *base;
 	const struct config *cfg;		/* borrowed; replaced at reload */
 	struct queue_store *q;			/* borrowed */
+	struct queue_side *side;		/* borrowed, or NULL: the store read from the loop */
+	bool picking;				/* the daily check's reading is under way */
 	struct tls_results *results;		/* borrowed */
 	void (*queued)(void *arg);
 	void *queued_arg;
@@ -69,8 +76,8 @@ struct tls_reports {
 	bool running;
 	int64_t day;
 	bool keep;				/* the day is not over: rows stay */
-	char **domains;				/* owned */
-	size_t ndomains, cur;
+	struct trs_plan *plan;			/* owned: the day read from the store */
+	size_t cur;
 	char *text;				/* owned: what each domain came to */
 	size_t textlen;
 	bool all_ok;
@@ -176,6 +183,154 @@ static void trs_rows_free(struct trs_rows *rows)
 	for (size_t i = 0; i < rows->ndomains; i++)
 		free(rows->domains[i]);
 	free(rows->domains);
+}
+
+/* ---- a day read from the store, on the side thread ---- */
+
+/* One domain of a day: whether its report was made, and its rows. */
+struct trs_domain_plan {
+	char *domain;			/* owned */
+	bool reported;
+	struct trs_rows rows;		/* owned */
+	char err[256];			/* when its rows could not be read */
+};
+
+/* What one reading of the store gives a run, or the daily check. */
+struct trs_plan {
+	struct tls_reports *r;
+	int64_t day;			/* the run's day; the check's answer (-1: none) */
+	bool keep;
+	struct trs_domain_plan *d;	/* owned */
+	size_t n;
+	char err[256];			/* the day's listing failed */
+	/* the daily check's question */
+	bool may_pick;			/* else only prune */
+	int64_t now, today;
+	struct trs_hold held[TRS_KEEP_DAYS];
+};
+
+static void trs_plan_free(struct trs_plan *p)
+{
+	if (p == NULL)
+		return;
+	for (size_t i = 0; i < p->n; i++) {
+		free(p->d[i].domain);
+		trs_rows_free(&p->d[i].rows);
+	}
+	free(p->d);
+	free(p);
+}
+
+/* Read day: its domains, which were reported (unless the day is kept), their rows. */
+static void trs_read_day(struct queue_store *q, struct trs_plan *p)
+{
+	struct trs_rows names = { .want_domains = true };
+	if (queue_tlsrpt_list(q, p->day, p->day, NULL, trs_take_row, &names, p->err,
+	    sizeof(p->err)) < 0) {
+		trs_rows_free(&names);
+		return;
+	}
+	p->err[0] = '\0';
+	p->d = xcalloc(names.ndomains > 0 ? names.ndomains : 1, sizeof(*p->d));
+	for (size_t i = 0; i < names.ndomains; i++) {
+		struct trs_domain_plan *d = &p->d[p->n++];
+		d->domain = names.domains[i];
+		names.domains[i] = NULL;
+		char err[256];
+		d->reported = !p->keep && queue_tlsrpt_was_reported(q, p->day, d->domain, err,
+		    sizeof(err)) == 1;
+		if (d->reported)
+			continue;
+		d->rows.want_domains = false;
+		if (queue_tlsrpt_list(q, p->day, p->day, d->domain, trs_take_row, &d->rows, d->err,
+		    sizeof(d->err)) >= 0)
+			d->err[0] = '\0';
+	}
+	trs_rows_free(&names);
+}
+
+/* The daily check: prune, then the oldest day kept, over, not held, with a domain not reported. */
+static void trs_pick_day(struct queue_store *q, struct trs_plan *p)
+{
+	char err[256];
+	if (queue_tlsrpt_prune(q, p->today - TRS_KEEP_DAYS * 86400, err, sizeof(err)) < 0)
+		log_msg(LOG_LVL_WARN, "event=tls-results-prune-failed reason=\"%s\"", err);
+	p->day = -1;
+	for (int64_t day = p->today - TRS_KEEP_DAYS * 86400; p->may_pick && day < p->today &&
+	    p->day < 0; day += 86400) {
+		const struct trs_hold *h = &p->held[(day / 86400) % TRS_KEEP_DAYS];
+		if (h->day == day && p->now < h->at)
+			continue;
+		struct trs_rows rows = { .want_domains = true };
+		if (queue_tlsrpt_list(q, day, day, NULL, trs_take_row, &rows, err, sizeof(err)) > 0)
+			for (size_t i = 0; i < rows.ndomains && p->day < 0; i++)
+				if (queue_tlsrpt_was_reported(q, day, rows.domains[i], err,
+				    sizeof(err)) == 0)
+					p->day = day;
+		trs_rows_free(&rows);
+	}
+}
+
+static void trs_read_day_job(struct queue_store *q, void *arg)
+{
+	trs_read_day(q, arg);
+}
+
+static void trs_pick_day_job(struct queue_store *q, void *arg)
+{
+	trs_pick_day(q, arg);
+}
+
+/* Run job on the side thread (or here, without one), then done on the loop. */
+static void trs_side(struct tls_reports *r, queue_side_fn *job, queue_side_done_fn *done,
+    void *arg)
+{
+	if (r->side != NULL) {
+		queue_side_run(r->side, job, done, arg);
+		return;
+	}
+	job(r->q, arg);
+	done(arg);
+}
+
+/* The domain under way. */
+static const char *trs_domain(const struct tls_reports *r)
+{
+	return r->plan->d[r->cur].domain;
+}
+
+/* What a report came to, to remember (on the side thread). */
+struct trs_record {
+	int64_t day, at;
+	char *domain, *report_id, *outcome;	/* owned */
+};
+
+static void trs_record_job(struct queue_store *q, void *arg)
+{
+	struct trs_record *w = arg;
+	char err[256];
+	if (queue_tlsrpt_reported(q, w->day, w->domain, w->report_id, w->outcome, w->at, true, err,
+	    sizeof(err)) != 0)
+		log_msg(LOG_LVL_WARN, "event=tls-report-not-recorded domain=%s reason=\"%s\"",
+		    w->domain, err);
+}
+
+static void trs_record_done(void *arg)
+{
+	struct trs_record *w = arg;
+	free(w->domain);
+	free(w->report_id);
+	free(w->outcome);
+	free(w);
+}
+
+/* Remember the report of domain (its rows go with it). */
+static void trs_record(struct tls_reports *r, const char *domain)
+{
+	struct trs_record *w = xmalloc(sizeof(*w));
+	*w = (struct trs_record){ .day = r->day, .at = trs_now(), .domain = xstrdup(domain),
+	    .report_id = xstrdup(r->report_id), .outcome = xstrdup(r->outcome) };
+	trs_side(r, trs_record_job, trs_record_done, w);
 }
 
 /* ---- writing one report ---- */
@@ -317,7 +472,7 @@ static bool trs_write(struct tls_reports *r, const char *domain, const struct tr
 /* The domain is done: note the outcome, remember the report, go on. */
 static void trs_domain_done(struct tls_reports *r, bool forget)
 {
-	const char *domain = r->domains[r->cur];
+	const char *domain = trs_domain(r);
 	char line[sizeof(r->outcome) + DNS_RR_NAME_MAX + 2];
 	snprintf(line, sizeof(line), "%s %s", domain, r->outcome);
 	trs_say(r, line);
@@ -329,13 +484,8 @@ static void trs_domain_done(struct tls_reports *r, bool forget)
 	 * A report made (or a domain that takes none) is remembered and its
 	 * rows go; one that failed for now is tried again at the next run.
 	 */
-	if (!r->keep && forget) {
-		char err[256];
-		if (queue_tlsrpt_reported(r->q, r->day, domain, r->report_id, r->outcome, trs_now(),
-		    true, err, sizeof(err)) != 0)
-			log_msg(LOG_LVL_WARN, "event=tls-report-not-recorded domain=%s reason=\"%s\"",
-			    domain, err);
-	}
+	if (!r->keep && forget)
+		trs_record(r, domain);
 	if (!forget)
 		r->retry = true;
 	r->cur++;
@@ -375,7 +525,7 @@ static void trs_mail(struct tls_reports *r)
 	const struct config *cfg = r->cfg;
 	struct tlsrpt_mail m = {
 		.from = cfg->tlsrpt_sender, .to = u->addr, .date = trs_now(),
-		.submitter = cfg->tlsrpt_submitter, .policy_domain = r->domains[r->cur],
+		.submitter = cfg->tlsrpt_submitter, .policy_domain = trs_domain(r),
 		.report_id = r->report_id, .begin = r->day, .end = r->day + 86399,
 		.gz = r->gz, .gzlen = r->gzlen,
 	};
@@ -520,18 +670,15 @@ static void trs_rua(const struct dns_txt_result *res, void *arg)
 /* Start the report of the next domain, or end the run. */
 static void trs_next_domain(struct tls_reports *r)
 {
-	while (r->cur < r->ndomains) {
-		const char *domain = r->domains[r->cur];
-		char err[256];
-		if (!r->keep && queue_tlsrpt_was_reported(r->q, r->day, domain, err, sizeof(err)) == 1) {
+	while (r->plan != NULL && r->cur < r->plan->n) {
+		struct trs_domain_plan *dp = &r->plan->d[r->cur];
+		const char *domain = dp->domain;
+		if (dp->reported) {
 			r->cur++;
 			continue;
 		}
-		struct trs_rows rows = { .want_domains = false };
-		if (queue_tlsrpt_list(r->q, r->day, r->day, domain, trs_take_row, &rows, err,
-		    sizeof(err)) < 0) {
-			snprintf(r->outcome, sizeof(r->outcome), "not sent: %s", err);
-			trs_rows_free(&rows);
+		if (dp->err[0] != '\0') {
+			snprintf(r->outcome, sizeof(r->outcome), "not sent: %s", dp->err);
 			r->all_ok = false;
 			trs_domain_done(r, false);
 			return;
@@ -547,8 +694,7 @@ static void trs_next_domain(struct tls_reports *r)
 		r->outcome[0] = '\0';
 		r->sent_any = false;
 		char why[256];
-		bool ok = trs_write(r, domain, &rows, why, sizeof(why));
-		trs_rows_free(&rows);
+		bool ok = trs_write(r, domain, &dp->rows, why, sizeof(why));
 		if (!ok) {
 			snprintf(r->outcome, sizeof(r->outcome), "not sent: %s", why);
 			r->all_ok = false;
@@ -572,11 +718,14 @@ static void trs_next_domain(struct tls_reports *r)
 		h->day = r->day;
 		h->at = trs_now() + TRS_RETRY_SECONDS;
 	}
-	for (size_t i = 0; i < r->ndomains; i++)
-		free(r->domains[i]);
-	free(r->domains);
-	r->domains = NULL;
-	r->ndomains = 0;
+	if (r->plan != NULL && r->plan->err[0] != '\0') {
+		char line[300];
+		snprintf(line, sizeof(line), "cannot read the TLS results: %s", r->plan->err);
+		trs_say(r, line);
+		r->all_ok = false;
+	}
+	trs_plan_free(r->plan);
+	r->plan = NULL;
 	if (r->text == NULL)
 		trs_say(r, "no TLS results for that day");
 	tls_reports_done_fn *done = r->done;
@@ -596,33 +745,46 @@ static void trs_step_cb(evutil_socket_t fd, short what, void *arg)
 	trs_next_domain(arg);
 }
 
+/* The day was read: start on its domains. */
+static void trs_day_read(void *arg)
+{
+	struct trs_plan *p = arg;
+	struct tls_reports *r = p->r;
+	r->plan = p;
+	r->cur = 0;
+	event_active(r->step, 0, 0);
+}
+
 bool tls_reports_send(struct tls_reports *r, int64_t day, tls_reports_done_fn *done, void *arg)
 {
 	if (r->running || r->cfg->tlsrpt_organization == NULL)
 		return false;
+	/* Queued on the side thread before the reading: the counts of the last minute go in too. */
 	tls_results_flush(r->results);
-	struct trs_rows rows = { .want_domains = true };
-	char err[256];
-	if (queue_tlsrpt_list(r->q, day, day, NULL, trs_take_row, &rows, err, sizeof(err)) < 0) {
-		log_msg(LOG_LVL_WARN, "event=tls-reports-failed reason=\"%s\"", err);
-		trs_rows_free(&rows);
-		return false;
-	}
 	r->running = true;
 	r->day = day;
 	r->keep = day + 86400 > trs_now();
-	r->domains = rows.domains;
-	r->ndomains = rows.ndomains;
-	rows.domains = NULL;
-	rows.ndomains = 0;
-	trs_rows_free(&rows);
-	r->cur = 0;
 	r->all_ok = true;
 	r->retry = false;
 	r->done = done;
 	r->done_arg = arg;
-	event_active(r->step, 0, 0);
+	struct trs_plan *p = xcalloc(1, sizeof(*p));
+	p->r = r;
+	p->day = day;
+	p->keep = r->keep;
+	trs_side(r, trs_read_day_job, trs_day_read, p);
 	return true;
+}
+
+/* The daily check's answer: the day to report, if any. */
+static void trs_day_picked(void *arg)
+{
+	struct trs_plan *p = arg;
+	struct tls_reports *r = p->r;
+	r->picking = false;
+	if (p->day >= 0 && !r->running)
+		tls_reports_send(r, p->day, NULL, NULL);
+	trs_plan_free(p);
 }
 
 /* The daily check: once the start time of today passed, yesterday (and earlier) are reported. */
@@ -631,39 +793,29 @@ static void trs_timer_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	struct tls_reports *r = arg;
-	int64_t now = trs_now();
-	int64_t today = tls_results_day(now);
-	char err[256];
-	if (queue_tlsrpt_prune(r->q, today - TRS_KEEP_DAYS * 86400, err, sizeof(err)) < 0)
-		log_msg(LOG_LVL_WARN, "event=tls-results-prune-failed reason=\"%s\"", err);
-	if (r->running || r->cfg->tlsrpt_organization == NULL || now < today + r->start_after)
+	if (r->picking)
 		return;
-	/* The oldest day kept that is over and has results not yet reported. */
-	for (int64_t day = today - TRS_KEEP_DAYS * 86400; day < today; day += 86400) {
-		const struct trs_hold *h = &r->held[(day / 86400) % TRS_KEEP_DAYS];
-		if (h->day == day && now < h->at)
-			continue;
-		struct trs_rows rows = { .want_domains = true };
-		bool pending = false;
-		if (queue_tlsrpt_list(r->q, day, day, NULL, trs_take_row, &rows, err, sizeof(err)) > 0)
-			for (size_t i = 0; i < rows.ndomains && !pending; i++)
-				pending = queue_tlsrpt_was_reported(r->q, day, rows.domains[i], err,
-				    sizeof(err)) == 0;
-		trs_rows_free(&rows);
-		if (pending) {
-			tls_reports_send(r, day, NULL, NULL);
-			return;
-		}
-	}
+	struct trs_plan *p = xcalloc(1, sizeof(*p));
+	p->r = r;
+	p->now = trs_now();
+	p->today = tls_results_day(p->now);
+	memcpy(p->held, r->held, sizeof(p->held));
+	/* Pruning is done every time; which day to report only once today's start time passed. */
+	p->may_pick = !r->running && r->cfg->tlsrpt_organization != NULL &&
+	    p->now >= p->today + r->start_after;
+	r->picking = true;
+	trs_side(r, trs_pick_day_job, trs_day_picked, p);
 }
 
 struct tls_reports *tls_reports_new(struct event_base *base, const struct config *cfg,
-    struct queue_store *q, struct tls_results *results, void (*queued)(void *arg), void *arg)
+    struct queue_store *q, struct queue_side *side, struct tls_results *results,
+    void (*queued)(void *arg), void *arg)
 {
 	struct tls_reports *r = xcalloc(1, sizeof(*r));
 	r->base = base;
 	r->cfg = cfg;
 	r->q = q;
+	r->side = side;
 	r->results = results;
 	r->queued = queued;
 	r->queued_arg = arg;
@@ -698,9 +850,7 @@ void tls_reports_free(struct tls_reports *r)
 	dns_resolver_free(r->dns);
 	event_free(r->timer);
 	event_free(r->step);
-	for (size_t i = 0; i < r->ndomains; i++)
-		free(r->domains[i]);
-	free(r->domains);
+	trs_plan_free(r->plan);
 	free(r->text);
 	free(r->gz);
 	free(r);

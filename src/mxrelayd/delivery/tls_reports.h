@@ -24,6 +24,7 @@
 struct event_base;
 struct config;
 struct queue_store;
+struct queue_side;
 struct tls_results;
 struct tls_reports;
 
@@ -31,11 +32,13 @@ struct tls_reports;
 typedef void tls_reports_done_fn(void *arg, bool ok, const char *text);
 
 /*
- * queued(arg) is called after a mailed report was queued (so the
- * scheduler looks for it at once).
+ * Reports of the results in q, read and recorded by side's thread (NULL:
+ * on q from the loop). queued(arg) is called after a mailed report was
+ * queued (so the scheduler looks for it at once).
  */
 struct tls_reports *tls_reports_new(struct event_base *base, const struct config *cfg,
-    struct queue_store *q, struct tls_results *results, void (*queued)(void *arg), void *arg);
+    struct queue_store *q, struct queue_side *side, struct tls_results *results,
+    void (*queued)(void *arg), void *arg);
 /* A new configuration (reload): the organization, addresses and resolver follow it. */
 void tls_reports_set_config(struct tls_reports *r, const struct config *cfg);
 /* Reports under way are abandoned (their done is not called). NULL is fine. */

@@ -20,6 +20,7 @@
 
 struct event_base;
 struct queue_store;
+struct queue_side;
 struct tls_results;
 
 /* Keys held before a flush is forced. */
@@ -27,12 +28,18 @@ struct tls_results;
 /* Seconds between flushes. */
 #define TLS_RESULTS_FLUSH_SECONDS 60
 
-struct tls_results *tls_results_new(struct event_base *base, struct queue_store *q);
+/* Counts stored in q, written by side's thread (NULL: on q from the loop). */
+struct tls_results *tls_results_new(struct event_base *base, struct queue_store *q,
+    struct queue_side *side);
 /* Store what is counted, then free. NULL is fine. */
 void tls_results_free(struct tls_results *t);
 /* Count one attempt at Unix time now. */
 void tls_results_count(struct tls_results *t, const struct mxr_tls_report *r, int64_t now);
-/* Store what is counted now (before a report is made): 0, or -1 (logged). */
+/*
+ * Store what is counted now (before a report is made): 0, or -1 (logged)
+ * when written from the loop. Through the side thread the write is
+ * queued before any later side job (a report reads after it).
+ */
 int tls_results_flush(struct tls_results *t);
 /* 00:00 UTC of the day of t. */
 int64_t tls_results_day(int64_t t);

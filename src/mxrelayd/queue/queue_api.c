@@ -432,6 +432,12 @@ int queue_sts_load(struct queue_store *q, const char *domain, struct queue_sts_p
 	return q->ops->sts_load(q, domain, out, err, errlen);
 }
 
+long queue_sts_list(struct queue_store *q, int64_t now, queue_sts_fn *fn, void *arg, char *err,
+    size_t errlen)
+{
+	return q->ops->sts_list(q, now, fn, arg, err, errlen);
+}
+
 int queue_sts_save(struct queue_store *q, const struct queue_sts_policy *p, char *err,
     size_t errlen)
 {

@@ -152,6 +152,8 @@ static inline const struct queue_sqlite *queue_sqlite_cof(const struct queue_sto
 /* queue_tls.c */
 int queue_sqlite_sts_load(struct queue_store *store, const char *domain,
     struct queue_sts_policy *out, char *err, size_t errlen);
+long queue_sqlite_sts_list(struct queue_store *store, int64_t now, queue_sts_fn *fn, void *arg,
+    char *err, size_t errlen);
 int queue_sqlite_sts_save(struct queue_store *store, const struct queue_sts_policy *p,
     char *err, size_t errlen);
 int queue_sqlite_tlsrpt_add(struct queue_store *store, const struct queue_tlsrpt_row *rows,

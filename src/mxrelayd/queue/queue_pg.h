@@ -401,6 +401,8 @@ void queue_pg_query_counts_refresh(struct queue_pg *q);
 /* queue_pg_tls.c: MTA-STS policies and TLS results (admin connection) */
 int queue_pg_sts_load(struct queue_store *store, const char *domain, struct queue_sts_policy *out,
     char *err, size_t errlen);
+long queue_pg_sts_list(struct queue_store *store, int64_t now, queue_sts_fn *fn, void *arg,
+    char *err, size_t errlen);
 int queue_pg_sts_save(struct queue_store *store, const struct queue_sts_policy *p, char *err,
     size_t errlen);
 int queue_pg_tlsrpt_add(struct queue_store *store, const struct queue_tlsrpt_row *rows, size_t n,

@@ -516,6 +516,7 @@ const struct queue_ops queue_pg_ops = {
 	.body_close = queue_pg_body_close,
 	.sts_load = queue_pg_sts_load,
 	.sts_save = queue_pg_sts_save,
+	.sts_list = queue_pg_sts_list,
 	.tlsrpt_add = queue_pg_tlsrpt_add,
 	.tlsrpt_list = queue_pg_tlsrpt_list,
 	.tlsrpt_reported = queue_pg_tlsrpt_reported,

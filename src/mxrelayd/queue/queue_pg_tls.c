@@ -39,6 +39,34 @@ int queue_pg_sts_load(struct queue_store *store, const char *domain, struct queu
 	return found;
 }
 
+long queue_pg_sts_list(struct queue_store *store, int64_t now, queue_sts_fn *fn, void *arg,
+    char *err, size_t errlen)
+{
+	char at[24];
+	snprintf(at, sizeof(at), "%" PRId64, now);
+	const char *v[1] = { at };
+	PGresult *res = queue_pg_admin_exec(queue_pg_of(store), "SELECT domain, id, policy, fetched,"
+	    " expires FROM sts_policies WHERE expires > $1::bigint ORDER BY domain", 1, v, err,
+	    errlen);
+	if (res == NULL)
+		return -1;
+	long n = 0;
+	for (int i = 0; i < PQntuples(res); i++) {
+		struct queue_sts_policy p;
+		memset(&p, 0, sizeof(p));
+		snprintf(p.domain, sizeof(p.domain), "%s", PQgetvalue(res, i, 0));
+		snprintf(p.id, sizeof(p.id), "%s", PQgetvalue(res, i, 1));
+		snprintf(p.policy, sizeof(p.policy), "%s", PQgetvalue(res, i, 2));
+		p.fetched = queue_pg_sql_int(res, i, 3, 0);
+		p.expires = queue_pg_sql_int(res, i, 4, 0);
+		n++;
+		if (!fn(arg, &p))
+			break;
+	}
+	PQclear(res);
+	return n;
+}
+
 int queue_pg_sts_save(struct queue_store *store, const struct queue_sts_policy *p, char *err,
     size_t errlen)
 {

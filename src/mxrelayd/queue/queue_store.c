@@ -555,6 +555,7 @@ const struct queue_ops queue_sqlite_ops = {
 	.update_hold = queue_sqlite_update_hold,
 	.sts_load = queue_sqlite_sts_load,
 	.sts_save = queue_sqlite_sts_save,
+	.sts_list = queue_sqlite_sts_list,
 	.tlsrpt_add = queue_sqlite_tlsrpt_add,
 	.tlsrpt_list = queue_sqlite_tlsrpt_list,
 	.tlsrpt_reported = queue_sqlite_tlsrpt_reported,

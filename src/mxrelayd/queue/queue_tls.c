@@ -66,6 +66,39 @@ int queue_sqlite_sts_load(struct queue_store *store, const char *domain,
 	return found;
 }
 
+long queue_sqlite_sts_list(struct queue_store *store, int64_t now, queue_sts_fn *fn, void *arg,
+    char *err, size_t errlen)
+{
+	struct queue_sqlite *q = queue_sqlite_of(store);
+	sqlite3_stmt *st = queue_tls_prepare(q, "SELECT domain, id, policy, fetched, expires FROM "
+	    "sts_policies WHERE expires > ?1 ORDER BY domain", err, errlen);
+	if (st == NULL)
+		return -1;
+	long n = 0;
+	int rc = sqlite3_bind_int64(st, 1, now);
+	while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct queue_sts_policy p;
+		memset(&p, 0, sizeof(p));
+		queue_tls_col(st, 0, p.domain, sizeof(p.domain));
+		queue_tls_col(st, 1, p.id, sizeof(p.id));
+		queue_tls_col(st, 2, p.policy, sizeof(p.policy));
+		p.fetched = sqlite3_column_int64(st, 3);
+		p.expires = sqlite3_column_int64(st, 4);
+		n++;
+		if (!fn(arg, &p)) {
+			rc = SQLITE_DONE;
+			break;
+		}
+		rc = SQLITE_OK;
+	}
+	if (rc != SQLITE_DONE) {
+		queue_store_seterr(err, errlen, "read MTA-STS policies", q->rdb);
+		n = -1;
+	}
+	sqlite3_finalize(st);
+	return n;
+}
+
 /* Step st to its end, retrying once when a full disk gives the reserve back. */
 static bool queue_tls_step(struct queue_sqlite *q, sqlite3_stmt *st, const char *what, char *err,
     size_t errlen)

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -21,8 +22,10 @@
 
 #include <cmocka.h>
 #include <event2/event.h>
+#include <event2/thread.h>
 #include <sqlite3.h>
 
+#include "queue/queue_side.h"
 #include "queue/queue_store.h"
 #include "tls_results.h"
 #include "util/log.h"
@@ -55,7 +58,7 @@ static int setup(void **state)
 		fprintf(stderr, "open: %s\n", err);
 		return -1;
 	}
-	f->t = tls_results_new(f->base, f->q);
+	f->t = tls_results_new(f->base, f->q, NULL);
 	*state = f;
 	return 0;
 }
@@ -258,7 +261,7 @@ static void test_days(void **state)
 		tls_results_count(f->t, &r, times[i]);
 	/* Freeing stores what is counted. */
 	tls_results_free(f->t);
-	f->t = tls_results_new(f->base, f->q);
+	f->t = tls_results_new(f->base, f->q, NULL);
 	static const char *const want[] = {
 		"-1 a.test sts - - - - 1",
 		"0 a.test sts - - - - 2",
@@ -316,6 +319,53 @@ static void test_failed_flush_kept(void **state)
 	struct lines g;
 	stored(f->q, D0, D0, &g);
 	want_lines("after a failed flush", &g, want, 1);
+}
+
+/* Wait on the loop until the side thread's done callbacks ran (nothing else is pending). */
+static void side_settle(struct event_base *base)
+{
+	for (int i = 0; i < 200; i++) {
+		event_base_loop(base, EVLOOP_NONBLOCK);
+		struct timespec ts = { 0, 5 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+}
+
+/*
+ * Through the side thread (its own store handle, as the daemon opens one):
+ * a write the store refuses gives the counts back to memory, added to what
+ * was counted meanwhile, and the next write stores them all.
+ */
+static void test_side_write(void **state)
+{
+	struct fixture *f = *state;
+	char err[256];
+	struct queue_store *sq = queue_store_open(NULL, f->dir, err, sizeof(err));
+	assert_non_null(sq);
+	struct queue_side *side = queue_side_new(f->base, sq);
+	struct tls_results *t = tls_results_new(f->base, f->q, side);
+	const struct mxr_tls_report r = rep("a.test", MXR_TLSRPT_STS, STS_TEXT, "mx1.a.test",
+	    "192.0.2.1", "198.51.100.1", NULL, NULL);
+	tls_results_count(t, &r, D0);
+	sql(f->dir, "ALTER TABLE tlsrpt_results RENAME TO tlsrpt_results_away");
+	assert_int_equal(tls_results_flush(t), 0);
+	side_settle(f->base);
+	sql(f->dir, "ALTER TABLE tlsrpt_results_away RENAME TO tlsrpt_results");
+	tls_results_count(t, &r, D0 + 1);
+	tls_results_count(t, &r, D0 + 2);
+	assert_int_equal(tls_results_flush(t), 0);
+	side_settle(f->base);
+	static const char *const want[] = { "0 a.test sts - - - - 3" };
+	struct lines g;
+	stored(f->q, D0, D0, &g);
+	want_lines("through the side thread", &g, want, 1);
+	/* What is counted at the end is written when the results go, the side gone first. */
+	tls_results_count(t, &r, D0 + 3);
+	queue_side_free(side);
+	tls_results_free(t);
+	static const char *const last[] = { "0 a.test sts - - - - 4" };
+	stored(f->q, D0, D0, &g);
+	want_lines("at the end", &g, last, 1);
 }
 
 /* How many rows the store's table holds, and their sessions, read by a connection of our own. */
@@ -384,12 +434,14 @@ static void test_policy_name(void **state)
 
 int main(void)
 {
+	evthread_use_pthreads();
 	log_init("test_tls_results", LOG_LVL_ERR, 2);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_grouping, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_second_flush, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_days, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_flush_kept, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_side_write, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cap, setup, teardown),
 		cmocka_unit_test(test_policy_name),
 	};

@@ -191,6 +191,13 @@ struct control_tlsrpt {
 	void *arg;
 };
 void control_set_tlsrpt(struct control *c, const struct control_tlsrpt *t);
+struct queue_side;
+/*
+ * Run the requests that read or change the store (listings, show, hold,
+ * flush, the TLS results) on side's thread with its store, so that the
+ * loop never waits on them; side (borrowed) must be freed before c.
+ */
+void control_set_side(struct control *c, struct queue_side *side);
 /* A day "YYYY-MM-DD" (UTC) as the Unix time of its 00:00; false when it is not one. */
 bool control_day_parse(const char *s, int64_t *day);
 /* Close every connection, stop listening and remove the socket. NULL is fine. */

@@ -27,6 +27,7 @@
 struct event_base;
 struct config;
 struct queue_store;
+struct queue_side;
 struct metrics_mail;
 struct sched;
 
@@ -34,10 +35,13 @@ struct sched;
  * A scheduler on base over q, configured by cfg (kept, not copied: it is
  * frozen). It scans at once (from the loop) and then periodically.
  * Returns NULL and fills err when an engine context cannot be made (a bad
- * source address, DNS server or CA file).
+ * source address, DNS server or CA file). side (borrowed, or NULL) runs
+ * the store's synchronous work: MTA-STS policies written, TLS results and
+ * reports; it must outlive the scheduler's use of it (free it first: its
+ * pending work ends with callbacks into the scheduler).
  */
 struct sched *sched_new(struct event_base *base, const struct config *cfg,
-    struct queue_store *q, char *err, size_t errlen);
+    struct queue_store *q, struct queue_side *side, char *err, size_t errlen);
 
 /*
  * A reloaded configuration (kept, not copied; the caller keeps it alive

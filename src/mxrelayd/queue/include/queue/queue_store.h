@@ -118,6 +118,9 @@ struct queue_tlsrpt_row {
 	uint64_t sessions;
 };
 
+/* Called for each cached MTA-STS policy in turn; false stops. */
+typedef bool queue_sts_fn(void *arg, const struct queue_sts_policy *p);
+
 /* Called for each row in turn; false stops. */
 typedef bool queue_tlsrpt_fn(void *arg, const struct queue_tlsrpt_row *r);
 
@@ -604,6 +607,13 @@ struct queue_ops {
 	/* Keep p as its domain's policy, replacing any other: 0. */
 	int (*sts_save)(struct queue_store *q, const struct queue_sts_policy *p, char *err,
 	    size_t errlen);
+	/*
+	 * Call fn for each cached policy that has not expired at now (a
+	 * daemon reads them all at start, then keeps them in memory): the
+	 * number of policies, or -1.
+	 */
+	long (*sts_list)(struct queue_store *q, int64_t now, queue_sts_fn *fn, void *arg,
+	    char *err, size_t errlen);
 	/* Add rows[0..n) to the counts of their key (day, domain, policy, result, MX) in one transaction: 0. */
 	int (*tlsrpt_add)(struct queue_store *q, const struct queue_tlsrpt_row *rows, size_t n,
 	    char *err, size_t errlen);
@@ -737,6 +747,8 @@ void queue_body_close(struct queue_body *b);
 int queue_sts_load(struct queue_store *q, const char *domain, struct queue_sts_policy *out,
     char *err, size_t errlen);
 int queue_sts_save(struct queue_store *q, const struct queue_sts_policy *p, char *err,
+    size_t errlen);
+long queue_sts_list(struct queue_store *q, int64_t now, queue_sts_fn *fn, void *arg, char *err,
     size_t errlen);
 int queue_tlsrpt_add(struct queue_store *q, const struct queue_tlsrpt_row *rows, size_t n,
     char *err, size_t errlen);
