@@ -242,8 +242,12 @@ def test_relayed_notice_when_the_next_hop_lacks_dsn(netns, dns, fakesmtp, mxrela
     mx = fakesmtp("127.0.0.11", extensions=["PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES"])
     home = fakesmtp(SENDER_MX)
     d = mxrelayd(conf_extra=conf())
-    submit(SENDER, [("bob@a.test", "NOTIFY=SUCCESS")], mail_params="ENVID=e77")
+    qid = submit(SENDER, [("bob@a.test", "NOTIFY=SUCCESS")], mail_params="ENVID=e77")
     wait_for("the relayed notice", lambda: len(home.messages) == 1, describe=d.describe)
+    # The original goes once the notice has read it (never before: the notice needs it).
+    wait_for("the original to leave the queue", lambda: qid not in d.messages(),
+             describe=d.describe)
+    assert "event=notice-failed" not in d.log()
     assert "NOTIFY" not in mx.transactions[0].rcpts[0][0]
     msg, rcpts, per_msg, parts = dsn_parts(home.messages[0].message)
     assert msg["Subject"] == "Successful Mail Delivery Report"

@@ -109,6 +109,21 @@ static bool sched_bounce_copy(const struct mxr_source *src, enum dsn_return ret,
 	return ok;
 }
 
+/*
+ * End a notice's op: a message whose last recipients were delivered goes
+ * now that the notice has read it (or gave up), never before.
+ */
+static struct sched *sched_bounce_notice_end(struct sched_op *op)
+{
+	char id[QUEUE_ID_LEN + 1];
+	snprintf(id, sizeof(id), "%s", op->msg_id);
+	bool then_delete = op->kind == SCHED_OP_NOTICE && op->then_delete;
+	struct sched *s = sched_op_end(op);
+	if (s != NULL && then_delete)
+		sched_delete_if_done(s, id);
+	return s;
+}
+
 /* The DSN's commit is durable (or failed). */
 static void sched_bounce_committed(void *arg, bool ok, const char *err)
 {
@@ -121,7 +136,7 @@ static void sched_bounce_committed(void *arg, bool ok, const char *err)
 	size_t n = op->nrcpts;
 	bool again = op->again;
 	enum dsn_kind dsn_kind = op->dsn_kind;
-	sched_op_end(op);
+	sched_bounce_notice_end(op);
 	const char *what = kind == SCHED_OP_BOUNCE ? "bounce" : kind == SCHED_OP_MARK ? "no-bounce" : "notice";
 	if (!ok) {
 		log_msg(LOG_LVL_WARN, "queue=%s event=%s-failed rcpts=%zu reason=\"%s\"", id, what, n,
@@ -340,7 +355,7 @@ static void sched_bounce_body(void *arg, struct queue_fetched *f)
 	}
 	log_msg(LOG_LVL_WARN, "queue=%s event=%s-failed reason=\"%s\"", id,
 	    failure ? "bounce" : "notice", err);
-	sched_op_end(op);
+	sched_bounce_notice_end(op);
 	if (failure)
 		sched_bounce_retry_later(s);
 	sched_check_stopped(s);
@@ -489,7 +504,7 @@ static void sched_bounce_notice_read(void *arg, struct queue_fetched *f)
 		if (f->found < 0)
 			log_msg(LOG_LVL_WARN, "queue=%s event=notice-read-failed reason=\"%s\"", op->msg_id,
 			    f->err != NULL ? f->err : "");
-		sched_op_end(op);
+		sched_bounce_notice_end(op);
 		queue_fetched_clear(f);
 		if (s != NULL)
 			sched_check_stopped(s);
@@ -521,7 +536,7 @@ static void sched_bounce_notice_read(void *arg, struct queue_fetched *f)
 		d->nrep++;
 	}
 	if (d->nrep == 0) {
-		sched_op_end(op);
+		sched_bounce_notice_end(op);
 		sched_bounce_dsn_free(d);
 		sched_check_stopped(s);
 		return;
@@ -530,10 +545,11 @@ static void sched_bounce_notice_read(void *arg, struct queue_fetched *f)
 }
 
 void sched_bounce_notice(struct sched *s, const char *msg_id, enum dsn_kind kind,
-    const int64_t *ids, size_t n, time_t at)
+    const int64_t *ids, size_t n, time_t at, bool then_delete)
 {
 	struct sched_op *op = sched_op_new(s, SCHED_OP_NOTICE, msg_id);
 	op->dsn_kind = kind;
+	op->then_delete = then_delete;
 	op->at = at;
 	op->ids = xcalloc(n ? n : 1, sizeof(*op->ids));
 	memcpy(op->ids, ids, n * sizeof(*ids));

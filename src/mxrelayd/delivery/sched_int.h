@@ -137,6 +137,7 @@ struct sched_op {
 	struct sched_dsn *dsn;		/* BOUNCE/NOTICE: the DSN being built (owned) */
 	int64_t *ids;			/* NOTICE: the recipients it is about (owned) */
 	size_t nids;
+	bool then_delete;		/* NOTICE: delete the message, when done, once it was read */
 };
 
 /* One engine context per distinct route. */
@@ -257,10 +258,12 @@ void sched_engines_reap(struct sched *s);
 void sched_bounce_failed(struct sched *s, const char *msg_id);
 /*
  * A delay warning (DSN_DELAY: those of ids whose deferral at at crossed
- * the warning time) or a success notice (DSN_SUCCESS) for msg_id.
+ * the warning time) or a success notice (DSN_SUCCESS) for msg_id. With
+ * then_delete the message is deleted (when done) once the notice has read
+ * it: a deletion made beside the reading could take it away first.
  */
 void sched_bounce_notice(struct sched *s, const char *msg_id, enum dsn_kind kind,
-    const int64_t *ids, size_t n, time_t at);
+    const int64_t *ids, size_t n, time_t at, bool then_delete);
 /*
  * Bounce failed recipients left by a crash (quiet since quiet_since: all
  * of them at start), delete finished messages.

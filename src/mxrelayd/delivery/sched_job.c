@@ -122,14 +122,21 @@ static void sched_outcomes_finish(struct sched_op *op, bool ok, int deleted, con
 		if (deleted)
 			log_msg(LOG_LVL_INFO, "queue=%s event=removed", op->msg_id);
 	} else {
-		/* Notices read the message now, before a deletion can take it away. */
+		/*
+		 * Notices read the message, so a deletion waits for them: the
+		 * success notice deletes it (when done) once it has read it. A
+		 * delay notice means a recipient is still waiting: no deletion.
+		 */
+		bool notice_deletes = op->nsuccess > 0 && !op->any_failed && op->any_final;
 		if (op->nsuccess > 0)
-			sched_bounce_notice(s, op->msg_id, DSN_SUCCESS, op->success_ids, op->nsuccess, op->at);
+			sched_bounce_notice(s, op->msg_id, DSN_SUCCESS, op->success_ids, op->nsuccess,
+			    op->at, notice_deletes);
 		if (op->ndelay > 0)
-			sched_bounce_notice(s, op->msg_id, DSN_DELAY, op->delay_ids, op->ndelay, op->at);
+			sched_bounce_notice(s, op->msg_id, DSN_DELAY, op->delay_ids, op->ndelay, op->at,
+			    false);
 		if (op->any_failed)
 			sched_bounce_failed(s, op->msg_id);
-		else if (op->any_final)
+		else if (op->any_final && !notice_deletes)
 			sched_delete_if_done(s, op->msg_id);
 	}
 	sched_op_end(op);
