@@ -51,8 +51,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (rc == 0) {
 		if (strnlen(r.text, sizeof(r.text)) == sizeof(r.text))
 			abort();
+		/* Errors that say what failed in a body: a refused reload, partial work. */
 		bool body = (r.status == CONTROL_OK && control_verb_has_body(verb)) ||
-		    r.status == CONTROL_E_CONFIG;
+		    r.status == CONTROL_E_CONFIG || r.status == CONTROL_E_PARTIAL;
 		if (!body && s.lines > 0)
 			abort();
 	} else if (why == NULL) {

@@ -473,3 +473,48 @@ long queue_tlsrpt_prune(struct queue_store *q, int64_t day, char *err, size_t er
 {
 	return q->ops->tlsrpt_prune(q, day, err, errlen);
 }
+
+/* A copy of s, or NULL. */
+static char *queue_envelope_dup(const char *s)
+{
+	return s != NULL ? xstrdup(s) : NULL;
+}
+
+void queue_envelope_copy(struct queue_envelope *out, struct queue_rcpt_in **rcpts,
+    const struct queue_envelope *env)
+{
+	*out = *env;
+	out->sender = xstrdup(env->sender != NULL ? env->sender : "");
+	out->envid = queue_envelope_dup(env->envid);
+	out->client_ip = queue_envelope_dup(env->client_ip);
+	out->client_helo = queue_envelope_dup(env->client_helo);
+	out->auth_user = queue_envelope_dup(env->auth_user);
+	out->protocol = queue_envelope_dup(env->protocol);
+	out->prefix = env->prefix != NULL && env->prefix_len > 0 ?
+	    xmemdup0(env->prefix, env->prefix_len) : NULL;
+	out->prefix_len = out->prefix != NULL ? env->prefix_len : 0;
+	*rcpts = env->nrcpts ? xcalloc(env->nrcpts, sizeof(**rcpts)) : NULL;
+	for (size_t i = 0; i < env->nrcpts; i++) {
+		(*rcpts)[i].address = xstrdup(env->rcpts[i].address);
+		(*rcpts)[i].notify = env->rcpts[i].notify;
+		(*rcpts)[i].orcpt = queue_envelope_dup(env->rcpts[i].orcpt);
+	}
+	out->rcpts = *rcpts;
+}
+
+void queue_envelope_clear(struct queue_envelope *e, struct queue_rcpt_in *rcpts)
+{
+	for (size_t i = 0; rcpts != NULL && i < e->nrcpts; i++) {
+		free((char *)rcpts[i].address);
+		free((char *)rcpts[i].orcpt);
+	}
+	free(rcpts);
+	free((char *)e->sender);
+	free((char *)e->envid);
+	free((char *)e->client_ip);
+	free((char *)e->client_helo);
+	free((char *)e->auth_user);
+	free((char *)e->protocol);
+	free((char *)e->prefix);
+	memset(e, 0, sizeof(*e));
+}

@@ -29,6 +29,16 @@ struct queue_body {
 	struct queue_store *store;	/* not owned */
 };
 
+/*
+ * A writer's own copy of the envelope a commit is given: *out with its
+ * strings, prefix and recipients (*rcpts, which out->rcpts points to) in
+ * allocations of its own; queue_envelope_clear frees them. The same for
+ * every backend (queue_api.c).
+ */
+void queue_envelope_copy(struct queue_envelope *out, struct queue_rcpt_in **rcpts,
+    const struct queue_envelope *env);
+void queue_envelope_clear(struct queue_envelope *e, struct queue_rcpt_in *rcpts);
+
 /* The SQLite backend (queue_store.c and the queue_*.c files beside it). */
 extern const struct queue_ops queue_sqlite_ops;
 /* The PostgreSQL backend (queue_pg_store.c and the queue_pg_*.c files beside it). */

@@ -165,19 +165,8 @@ static void queue_pg_writer_free(struct queue_pg_writer *w)
 	free(w->chunk);
 	if (w->fd >= 0)
 		close(w->fd);
-	for (size_t i = 0; i < w->env.nrcpts; i++) {
-		free((char *)w->rcpts[i].address);
-		free((char *)w->rcpts[i].orcpt);
-	}
-	free(w->rcpts);
+	queue_envelope_clear(&w->env, w->rcpts);
 	free(w->bounce_for);
-	free((char *)w->env.sender);
-	free((char *)w->env.envid);
-	free((char *)w->env.client_ip);
-	free((char *)w->env.client_helo);
-	free((char *)w->env.auth_user);
-	free((char *)w->env.protocol);
-	free((char *)w->env.prefix);
 	free(w);
 }
 
@@ -361,34 +350,13 @@ static void queue_pg_writer_failed(evutil_socket_t fd, short what, void *arg)
 	queue_pg_writer_finish(w, false, w->ferr);
 }
 
-static char *queue_pg_writer_dup(const char *s)
-{
-	return s != NULL ? xstrdup(s) : NULL;
-}
-
 void queue_pg_writer_commit(struct queue_writer *writer, const struct queue_envelope *env,
     queue_commit_cb *cb, void *arg)
 {
 	struct queue_pg_writer *w = queue_pg_writer_of(writer);
 	w->cb = cb;
 	w->arg = arg;
-	w->env = *env;
-	w->env.sender = xstrdup(env->sender != NULL ? env->sender : "");
-	w->env.envid = queue_pg_writer_dup(env->envid);
-	w->env.client_ip = queue_pg_writer_dup(env->client_ip);
-	w->env.client_helo = queue_pg_writer_dup(env->client_helo);
-	w->env.auth_user = queue_pg_writer_dup(env->auth_user);
-	w->env.protocol = queue_pg_writer_dup(env->protocol);
-	w->env.prefix = env->prefix != NULL && env->prefix_len > 0 ?
-	    xmemdup0(env->prefix, env->prefix_len) : NULL;
-	w->env.prefix_len = w->env.prefix != NULL ? env->prefix_len : 0;
-	w->rcpts = env->nrcpts ? xcalloc(env->nrcpts, sizeof(*w->rcpts)) : NULL;
-	for (size_t i = 0; i < env->nrcpts; i++) {
-		w->rcpts[i].address = xstrdup(env->rcpts[i].address);
-		w->rcpts[i].notify = env->rcpts[i].notify;
-		w->rcpts[i].orcpt = queue_pg_writer_dup(env->rcpts[i].orcpt);
-	}
-	w->env.rcpts = w->rcpts;
+	queue_envelope_copy(&w->env, &w->rcpts, env);
 	if (w->failed) {
 		/* Answered from the loop, as every commit is. */
 		static const struct timeval now = { 0, 0 };

@@ -192,19 +192,8 @@ static void queue_writer_free(struct queue_sqlite_writer *w)
 		close(w->fd);
 	if (w->spooled && !w->committed)
 		queue_spool_remove(w->q, w->id);
-	for (size_t i = 0; i < w->env.nrcpts; i++) {
-		free((char *)w->rcpts[i].address);
-		free((char *)w->rcpts[i].orcpt);
-	}
-	free(w->rcpts);
+	queue_envelope_clear(&w->env, w->rcpts);
 	free(w->bounce_for);
-	free((char *)w->env.sender);
-	free((char *)w->env.envid);
-	free((char *)w->env.client_ip);
-	free((char *)w->env.client_helo);
-	free((char *)w->env.auth_user);
-	free((char *)w->env.protocol);
-	free((char *)w->env.prefix);
 	free(w);
 }
 
@@ -212,11 +201,6 @@ void queue_sqlite_writer_abort(struct queue_writer *writer)
 {
 	struct queue_sqlite_writer *w = queue_sqlite_writer_of(writer);
 	queue_writer_free(w);
-}
-
-static char *queue_writer_dup(const char *s)
-{
-	return s != NULL ? xstrdup(s) : NULL;
 }
 
 /* Insert a body held in memory as chunks of QUEUE_CHUNK octets. */
@@ -426,23 +410,7 @@ void queue_sqlite_writer_commit(struct queue_writer *writer, const struct queue_
 	struct queue_sqlite_writer *w = queue_sqlite_writer_of(writer);
 	w->cb = cb;
 	w->arg = arg;
-	w->env = *env;
-	w->env.sender = xstrdup(env->sender != NULL ? env->sender : "");
-	w->env.envid = queue_writer_dup(env->envid);
-	w->env.client_ip = queue_writer_dup(env->client_ip);
-	w->env.client_helo = queue_writer_dup(env->client_helo);
-	w->env.auth_user = queue_writer_dup(env->auth_user);
-	w->env.protocol = queue_writer_dup(env->protocol);
-	w->env.prefix = env->prefix != NULL && env->prefix_len > 0 ?
-	    xmemdup0(env->prefix, env->prefix_len) : NULL;
-	w->env.prefix_len = w->env.prefix != NULL ? env->prefix_len : 0;
-	w->rcpts = env->nrcpts ? xcalloc(env->nrcpts, sizeof(*w->rcpts)) : NULL;
-	for (size_t i = 0; i < env->nrcpts; i++) {
-		w->rcpts[i].address = xstrdup(env->rcpts[i].address);
-		w->rcpts[i].notify = env->rcpts[i].notify;
-		w->rcpts[i].orcpt = queue_writer_dup(env->rcpts[i].orcpt);
-	}
-	w->env.rcpts = w->rcpts;
+	queue_envelope_copy(&w->env, &w->rcpts, env);
 	/*
 	 * The rest of a spool file starts on its way to the disk now, so
 	 * that its fdatasync waits only for what is still in flight.
