@@ -198,3 +198,30 @@ def test_a_key_other_users_can_read_is_refused(bed, mxr_bin, tmp_path):
     assert f"{conf}:4: dkim_sign: algorithm=rsa-sha256, but {key} holds an Ed25519 key" \
         in r.stderr, r.stderr
     assert "PRIVATE KEY" not in r.stderr
+
+
+def test_a_reload_reads_root_only_keys_again(bed, mxrelayd, certs, mxr_bin):
+    """The keys are 0600 root's: the daemon (nobody after start) cannot read them; the
+    reload's privileged helper does, and a key added by the reload signs."""
+    d = relay(mxrelayd, certs, bed, extra="")
+    conf = open(d.conf).read()
+    # Only the Ed25519 key at first.
+    with open(d.conf, "w") as f:
+        f.write("\n".join(l for l in conf.splitlines() if " rsa2048 " not in l) + "\n")
+    r = subprocess.run([mxr_bin.mxrelay, "reload", "-c", d.conf], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    submit(b"From: <alice@dkim.test>\r\nSubject: one\r\n\r\nhi\r\n")
+    (msg,) = bed["pf"].messages(count=1, wait=30)
+    assert signatures(crlf(msg)) == ["ed25519-sha256"]
+    for key in bed["keydir"].iterdir():
+        assert key.stat().st_mode & 0o077 == 0 or key.suffix == ".txt", key
+    # Both again, read by the helper as root.
+    with open(d.conf, "w") as f:
+        f.write(conf)
+    r = subprocess.run([mxr_bin.mxrelay, "reload", "-c", d.conf], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    submit(b"From: <alice@dkim.test>\r\nSubject: two\r\n\r\nhi\r\n")
+    msgs = bed["pf"].messages(count=2, wait=30)
+    both_verify(bed, crlf(msgs[-1]))
