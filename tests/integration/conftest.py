@@ -23,7 +23,8 @@ Fixtures:
                 Postfix instance delivering to a Maildir (skips without Postfix)
   postgres      factory: postgres(tcp=None, settings={}) a private PostgreSQL
                 cluster (mxtest/postgres.py), started; .database(name),
-                .stop(mode), .start(); removed at teardown
+                .stop(mode), .start(), .standby() a streaming replica
+                (its .promote()); removed at teardown
   certs         the session's test CA and server certificates
   https         factory: https("127.0.0.80") HTTPS server choosing certificates by
                 SNI; srv.policy(domain, text), srv.route(), srv.delay(); records requests

@@ -8,6 +8,12 @@ started again a few seconds later. Meanwhile sessions are answered
 the nodes keep running and reconnect with backoff, and once the server
 is back every message that got a 250 is delivered; nothing acknowledged
 is lost.
+
+The same with a failover, as docs/fleet.md sets it up: the primary has a
+synchronous streaming standby, the nodes' DSN lists both hosts, the
+primary crashes under load and the standby is promoted; the nodes find
+it by themselves (libpq's host list with target_session_attrs=read-write)
+and every message that got a 250 is delivered from it.
 """
 
 import collections
@@ -86,11 +92,34 @@ class Load:
             time.sleep(0.02)
 
 
-def test_database_outage_answers_451_and_loses_nothing(netns, dns, fakesmtp, postgres, mxr_bin):
-    dns.mx("a.test", [(10, "mx.a.test")]).a("mx.a.test", "127.0.0.11").start()
-    mx = fakesmtp("127.0.0.11")
-    pg = postgres()
-    db = pg.database("fleet")
+class FailoverDatabase:
+    """The fleet's database on a primary and its standby: the DSN lists both
+    hosts; the test's reads go to the one that takes writes."""
+
+    def __init__(self, primary, standby, name):
+        self.primary, self.standby, self.name = primary, standby, name
+        self.promoted = False
+
+    @property
+    def dsn(self):
+        return (f"postgresql:///{self.name}?host={self.primary.sockdir},{self.standby.sockdir}"
+                "&user=mxrelay")
+
+    def current(self):
+        return self.standby if self.promoted else self.primary
+
+    def rows(self, sql):
+        return self.current().rows(sql, db=self.name)
+
+    def value(self, sql):
+        rows = self.rows(sql)
+        return rows[0][0] if rows else None
+
+    def sql(self, sql):
+        self.current().psql(sql, db=self.name)
+
+
+def start_nodes(netns, mxr_bin, db):
     nodes = []
     for name, addr in NODES:
         netns.add_addr(addr)
@@ -99,20 +128,33 @@ def test_database_outage_answers_451_and_loses_nothing(netns, dns, fakesmtp, pos
                        "dns_server = 127.0.0.53", "retry_intervals = 1s", "delay_warning = 0"]))
         netns.peers.append(d)
         nodes.append(d.start())
+    return nodes
+
+
+def outage_under_load(nodes, go_away, come_back):
+    """Clients submit to the nodes while go_away() and, 3 s later, come_back() run;
+    returns the Load once the nodes have taken 20 messages more after it."""
     load = Load([addr for _, addr in NODES]).start()
     time.sleep(1.5)
     before = len(load.accepted)
-    pg.stop("immediate")
+    go_away()
     down_at = time.monotonic()
     time.sleep(3.0)
-    during = dict(load.replies)
-    pg.start()
-    up_at = time.monotonic()
+    load.during = dict(load.replies)
+    come_back()
+    back_at = time.monotonic()
+    load.outage = back_at - down_at
     wait_for("the nodes to take mail again", lambda: len(load.accepted) > before + 20 and
              all("event=reconnected" in d.log() for d in nodes), timeout=30,
              describe=lambda: "".join(d.describe() for d in nodes))
+    load.resumed = time.monotonic() - back_at
     load.stop.set()
     load.join()
+    load.before = before
+    return load
+
+
+def check_nothing_acknowledged_lost(nodes, load, db, mx):
     accepted = set(load.accepted)
 
     def arrived():
@@ -124,8 +166,9 @@ def test_database_outage_answers_451_and_loses_nothing(netns, dns, fakesmtp, pos
              timeout=30, describe=lambda: "".join(d.describe() for d in nodes))
     got = arrived()
     extra = got - accepted
-    summary = (f"accepted={len(accepted)} before_outage={before} replies={dict(load.replies)} "
-               f"texts={dict(load.texts)} outage={up_at - down_at:.1f}s "
+    summary = (f"accepted={len(accepted)} before_outage={load.before} "
+               f"replies={dict(load.replies)} texts={dict(load.texts)} outage={load.outage:.1f}s "
+               f"taking_mail_again_after={load.resumed:.1f}s "
                f"arrived_without_250={len(extra)}")
     print(summary)
     # While the server was away: 451 4.3.0, or a connection the node dropped; never 452 or 5xx.
@@ -139,4 +182,32 @@ def test_database_outage_answers_451_and_loses_nothing(netns, dns, fakesmtp, pos
         assert "event=lost" in d.log(), d.describe()
         assert d.proc.poll() is None, f"node exited:\n{d.describe()}"
         d.check_clean_exit()
-    assert during, summary
+    assert load.during, summary
+
+
+def test_database_outage_answers_451_and_loses_nothing(netns, dns, fakesmtp, postgres, mxr_bin):
+    dns.mx("a.test", [(10, "mx.a.test")]).a("mx.a.test", "127.0.0.11").start()
+    mx = fakesmtp("127.0.0.11")
+    pg = postgres()
+    db = pg.database("fleet")
+    nodes = start_nodes(netns, mxr_bin, db)
+    load = outage_under_load(nodes, lambda: pg.stop("immediate"), pg.start)
+    check_nothing_acknowledged_lost(nodes, load, db, mx)
+
+
+def test_failover_to_a_synchronous_standby_loses_nothing(netns, dns, fakesmtp, postgres,
+                                                          mxr_bin):
+    dns.mx("a.test", [(10, "mx.a.test")]).a("mx.a.test", "127.0.0.11").start()
+    mx = fakesmtp("127.0.0.11")
+    primary = postgres()
+    primary.database("fleet")
+    db = FailoverDatabase(primary, primary.standby(synchronous=True), "fleet")
+    nodes = start_nodes(netns, mxr_bin, db)
+
+    def fail_over():
+        db.standby.promote()
+        db.promoted = True
+    load = outage_under_load(nodes, lambda: primary.stop("immediate"), fail_over)
+    check_nothing_acknowledged_lost(nodes, load, db, mx)
+    # The nodes reconnected to the promoted standby: the primary never came back.
+    assert not primary.running

@@ -10,6 +10,11 @@ start it inside the test's namespace). stop(mode) and start() again on
 demand: "immediate" is a crash (no checkpoint, WAL recovery at the next
 start), "fast" an orderly stop.
 
+standby() makes a streaming replica of a running cluster (pg_basebackup,
+then a server of its own in recovery, synchronous by default: the
+primary's commits return only once the standby has them), and promote()
+makes a standby the primary, as an operator's failover does.
+
 database(name) creates a database owned by the role `mxrelay` (login,
 no password: the cluster trusts local connections) and returns a
 PgDatabase: .dsn for mxrelay.conf's queue_dsn, .rows(sql) and .value(sql)
@@ -125,6 +130,7 @@ class PgCluster:
         self.running = False
         self.made = False
         self.start_seconds = None
+        self.standbys = []     # made by standby(); destroyed with this one
 
     def _make(self):
         subprocess.run(["cp", "-a", _template(), self.data], check=True)
@@ -144,7 +150,8 @@ class PgCluster:
             for k, v in conf.items():
                 f.write(f"{k} = {v}\n")
         with open(os.path.join(self.data, "pg_hba.conf"), "w") as f:
-            f.write("local all all trust\nhost all all 127.0.0.0/8 trust\n")
+            f.write("local all all trust\nlocal replication all trust\n"
+                    "host all all 127.0.0.0/8 trust\n")
         shutil.chown(os.path.join(self.data, "pg_hba.conf"), "postgres", "postgres")
         self.made = True
 
@@ -165,6 +172,42 @@ class PgCluster:
         _run([os.path.join(bindir(), "pg_ctl"), "-D", self.data, "-m", mode, "-w", "-t", "30",
               "stop"])
         self.running = False
+
+    def standby(self, synchronous=True):
+        """A started streaming replica of this running cluster, as a PgCluster.
+
+        With synchronous, the primary waits for it at every commit (and
+        waits for it until it is connected)."""
+        s = PgCluster()
+        self.standbys.append(s)
+        name = f"standby{len(self.standbys)}"
+        _run([os.path.join(bindir(), "pg_basebackup"), "-D", s.data, "-h", self.sockdir,
+              "-U", "postgres", "-X", "stream", "-c", "fast"])
+        with open(os.path.join(s.data, "postgresql.auto.conf"), "a") as f:
+            f.write(f"unix_socket_directories = '{s.sockdir}'\n"
+                    f"listen_addresses = ''\n"
+                    f"primary_conninfo = 'host={self.sockdir} user=postgres"
+                    f" application_name={name}'\n")
+        with open(os.path.join(s.data, "standby.signal"), "w"):
+            pass
+        shutil.chown(os.path.join(s.data, "standby.signal"), "postgres", "postgres")
+        s.made = True
+        s.start()
+        if synchronous:
+            self.psql(f"ALTER SYSTEM SET synchronous_standby_names = '{name}'")
+            self.psql("SELECT pg_reload_conf()")
+        deadline = time.monotonic() + 30
+        want = "sync" if synchronous else "async"
+        while self.rows("SELECT sync_state FROM pg_stat_replication"
+                        f" WHERE application_name = '{name}'") != [[want]]:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{name} did not become a {want} standby:\n{s.log()[-2000:]}")
+            time.sleep(0.1)
+        return s
+
+    def promote(self):
+        """A standby becomes a primary (pg_ctl promote, waiting until it takes writes)."""
+        _run([os.path.join(bindir(), "pg_ctl"), "-D", self.data, "-w", "-t", "30", "promote"])
 
     def psql(self, sql, db="postgres"):
         return _run([os.path.join(bindir(), "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1",
@@ -192,9 +235,12 @@ class PgCluster:
 
     def describe(self):
         state = "running" if self.running else "stopped"
-        return f"--- PostgreSQL in {self.base} ({state}) ---\n{self.log()[-3000:]}"
+        return (f"--- PostgreSQL in {self.base} ({state}) ---\n{self.log()[-3000:]}" +
+                "".join(s.describe() for s in self.standbys))
 
     def destroy(self):
+        for s in self.standbys:
+            s.destroy()
         try:
             self.stop("immediate")
         except RuntimeError:
