@@ -3,16 +3,20 @@ migrate` (or by the first node), a node refusing a schema newer than it
 knows, a server whose commits are not durable, a node_id already running,
 and the database's password: read from a passfile only root can read,
 before the daemon drops to its own user, and never printed or logged.
+And the housekeeping a node does when it starts (and every 10 minutes):
+the body rows of messages a crash left uncommitted, and the backoffs of
+destinations nobody has tried for a day.
 """
 
 import os
 import re
 import subprocess
+import time
 
 import pytest
 
 from conftest import sanitizer_env
-from daemon import Daemon, mxrelayd  # noqa: F401  (mxrelayd is a fixture)
+from daemon import Daemon, mxrelayd, wait_for  # noqa: F401  (mxrelayd is a fixture)
 
 pytestmark = pytest.mark.netns
 
@@ -126,3 +130,43 @@ def test_password_from_a_root_only_passfile_never_shown(netns, postgres, mxr_bin
         assert secret not in r.stdout and "queue_dsn = postgresql://mxrelay:*****@" in r.stdout
     finally:
         d2.check_clean_exit()
+
+
+def queue_id_at(t, tail="abcdefghi"):
+    """A queue id made at t (docs/queue.md: 11 base32 digits of the microseconds, 9 random)."""
+    alphabet = "0123456789abcdefghijklmnopqrstuv"
+    us, digits = int(t * 1e6), []
+    for _ in range(11):
+        digits.append(alphabet[us & 31])
+        us >>= 5
+    return "".join(reversed(digits)) + tail
+
+
+def test_a_node_clears_uncommitted_bodies_and_forgotten_backoffs(netns, postgres, mxr_bin):
+    db = postgres().database("fleet")
+    d = daemon(netns, mxr_bin, db)
+    assert mxrelay(d, "queue", "-c", d.conf, "migrate").returncode == 0
+    now = int(time.time())
+    day_us, now_us = 86400 * 10**6, now * 10**6
+    # Chunks of two large bodies whose messages were never committed: one from two hours
+    # ago (a crash's), one from a minute ago (perhaps a commit on its way).
+    crashed, recent = queue_id_at(now - 7200), queue_id_at(now - 60)
+    db.sql(f"INSERT INTO body (msg_id, seq, data) VALUES ('{crashed}', 0, 'x'),"
+           f" ('{crashed}', 1, 'y'), ('{recent}', 0, 'z')")
+    db.sql("INSERT INTO destinations (key, failures, backoff_from, backoff_until, reason, changed)"
+           " VALUES "
+           f"('quiet.test', 3, {now - 2 * 86400}, {now - 2 * 86400 + 600}, 'x',"
+           f" {now_us - 2 * day_us}),"
+           f"('long-backoff.test', 9, {now - 2 * 86400}, {now + 3600}, 'x', {now_us - 2 * day_us}),"
+           f"('failed-lately.test', 1, {now - 60}, {now - 30}, 'x', {now_us - 60 * 10**6})")
+    d.start()
+
+    def left():
+        return (sorted(r[0] for r in db.rows("SELECT DISTINCT msg_id FROM body")),
+                sorted(r[0] for r in db.rows("SELECT key FROM destinations")))
+    wait_for("the node's housekeeping", lambda: left()[0] == [recent], timeout=15,
+             describe=lambda: f"{left()}\n{d.describe()}")
+    wait_for("the forgotten backoff gone", lambda: "quiet.test" not in left()[1], timeout=15,
+             describe=lambda: f"{left()}\n{d.describe()}")
+    assert left() == ([recent], ["failed-lately.test", "long-backoff.test"])
+    d.check_clean_exit()

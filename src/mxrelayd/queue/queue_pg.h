@@ -163,6 +163,7 @@ enum queue_pg_stmt {
 	QPG_DEST_PUT,		/* a destination's backoff published */
 	QPG_DEST_GET,		/* the fleet's changed since */
 	QPG_ORPHANS,		/* body rows of messages never committed */
+	QPG_DEST_PRUNE,		/* destinations out of backoff and quiet for a day */
 	QPG_LOCK_MSG,		/* a message's row locked for the rest of the transaction */
 	QPG_LOCK_RCPT_MSG,	/* the same, found by one of its recipients */
 	QPG_STMT_COUNT_

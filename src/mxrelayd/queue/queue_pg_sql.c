@@ -128,6 +128,14 @@ static const char *const queue_pg_sql[QPG_STMT_COUNT_] = {
 	    "DELETE FROM body b WHERE b.msg_id < $1::text"
 	    " AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = b.msg_id)",
 	/*
+	 * A destination's row matters while its backoff runs and for the
+	 * failures counted towards the next one; a day unchanged and out of
+	 * backoff, it is forgotten: the next failure starts a new count.
+	 */
+	[QPG_DEST_PRUNE] =
+	    "DELETE FROM destinations WHERE changed < mxr_now_us() - 86400000000"
+	    " AND backoff_until < $1::bigint",
+	/*
 	 * Outcomes and deletions of one message wait for each other: the
 	 * deletion's check then sees the outcomes committed before it (two
 	 * jobs finishing a message's two domains at once would otherwise each
@@ -151,6 +159,7 @@ static const char *const queue_pg_sql_names[QPG_STMT_COUNT_] = {
 	[QPG_OLDEST] = "mxr_oldest", [QPG_SLOT_TAKE] = "mxr_slot_take",
 	[QPG_SLOT_GIVE] = "mxr_slot_give", [QPG_DEST_PUT] = "mxr_dest_put",
 	[QPG_DEST_GET] = "mxr_dest_get", [QPG_ORPHANS] = "mxr_orphans",
+	[QPG_DEST_PRUNE] = "mxr_dest_prune",
 	[QPG_LOCK_MSG] = "mxr_lock_msg", [QPG_LOCK_RCPT_MSG] = "mxr_lock_rcpt_msg",
 };
 

@@ -235,11 +235,13 @@ static void queue_pg_on_tick(evutil_socket_t fd, short what, void *arg)
 	}
 	if (now - q->last_orphans >= 600 && queue_pg_conn_ready(q->read)) {
 		q->last_orphans = now;
-		char bound[QUEUE_ID_LEN + 1];
+		char bound[QUEUE_ID_LEN + 1], nowtext[24];
 		queue_id_at(now - QUEUE_PG_ORPHAN_AGE_S, bound);
-		const char *v[1] = { bound };
+		snprintf(nowtext, sizeof(nowtext), "%lld", (long long)now);
+		const char *v[1] = { bound }, *vnow[1] = { nowtext };
 		struct queue_pg_req *r = queue_pg_req_begin(q->read, NULL, NULL, NULL);
 		queue_pg_req_stmt(r, QPG_ORPHANS, 1, v, NULL, NULL, 0);
+		queue_pg_req_stmt(r, QPG_DEST_PRUNE, 1, vnow, NULL, NULL, 0);
 		queue_pg_req_end(r);
 	}
 	queue_pg_commit_pump(q);
@@ -309,7 +311,9 @@ static bool queue_pg_open_loop(struct queue_pg *q, char *err, size_t errlen)
 		fatal("op=queue_pg reason=\"cannot create events\"");
 	struct timeval tv = { 1, 0 };
 	event_add(q->tick_ev, &tv);
-	q->last_renew = q->last_orphans = time(NULL);
+	/* The housekeeping runs at the first tick (what a crash left), then every 10 minutes. */
+	q->last_renew = time(NULL);
+	q->last_orphans = 0;
 	return true;
 }
 
