@@ -119,9 +119,9 @@ class FailoverDatabase:
         self.current().psql(sql, db=self.name)
 
 
-def start_nodes(netns, mxr_bin, db):
+def start_nodes(netns, mxr_bin, db, which=NODES):
     nodes = []
-    for name, addr in NODES:
+    for name, addr in which:
         netns.add_addr(addr)
         d = Daemon(netns, mxr_bin, listen=[f"{addr}:25 relay"], relay_networks="127.0.0.0/8",
                    pg=db, node_id=name, lease_time=15, conf_extra="\n".join([
@@ -211,3 +211,41 @@ def test_failover_to_a_synchronous_standby_loses_nothing(netns, dns, fakesmtp, p
     check_nothing_acknowledged_lost(nodes, load, db, mx)
     # The nodes reconnected to the promoted standby: the primary never came back.
     assert not primary.running
+
+
+def test_a_commit_the_server_refuses_is_452_and_the_node_goes_on(netns, dns, fakesmtp,
+                                                                  postgres, mxr_bin):
+    """The server is up but refuses the commit (its disk full: SQLSTATE 53100, made here
+    by a trigger): the client hears 452 4.3.1, never 250; once the server takes writes
+    again, so does the node."""
+    dns.mx("a.test", [(10, "mx.a.test")]).a("mx.a.test", "127.0.0.11").start()
+    mx = fakesmtp("127.0.0.11")
+    db = postgres().database("fleet")
+    (node,) = start_nodes(netns, mxr_bin, db, NODES[:1])
+    db.sql("CREATE FUNCTION disk_full() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN"
+           " RAISE EXCEPTION 'could not extend file' USING ERRCODE = 'disk_full'; END$$;"
+           "CREATE TRIGGER disk_full BEFORE INSERT ON messages"
+           " FOR EACH ROW EXECUTE FUNCTION disk_full()")
+
+    def send(tag):
+        with smtplib.SMTP(NODES[0][1], 25, local_hostname="client.test", timeout=15) as s:
+            s.ehlo()
+            s.mail(SENDER)
+            s.rcpt("u@a.test")
+            try:
+                return s.data(f"Message-ID: <{tag}@client.test>\r\n\r\nhi\r\n".encode())
+            except smtplib.SMTPResponseException as e:
+                return e.smtp_code, e.smtp_error
+    code, text = send("refused")
+    assert (code, text[:5]) == (452, b"4.3.1"), (code, text)
+    assert db.value("SELECT count(*) FROM messages") == "0"
+    db.sql("DROP TRIGGER disk_full ON messages")
+    code, text = send("taken")
+    assert code == 250, (code, text)
+    wait_for("the second message delivered",
+             lambda: [message_id(t.message) for t in mx.messages] == ["taken"], timeout=30,
+             describe=node.describe)
+    # The log says what the server said, and its SQLSTATE.
+    assert re.search(r'event=queue-failed code=452 reason="could not extend file'
+                     r' \(SQLSTATE 53100\)"', node.log()), node.describe()
+    node.check_clean_exit()

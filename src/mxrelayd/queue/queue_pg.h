@@ -191,6 +191,12 @@ char *queue_pg_sql_strdup(const PGresult *res, int row, int col);
 /* A boolean column ("t"). */
 bool queue_pg_sql_bool(const PGresult *res, int row, int col);
 /*
+ * What the server said of a failed result, on one line: its primary
+ * message and SQLSTATE ("could not extend file (SQLSTATE 53100)"), or
+ * libpq's own message when the server said nothing; "no message" if none.
+ */
+void queue_pg_sql_error(const PGresult *res, char *out, size_t outlen);
+/*
  * How often a node renews its leases (a third of their time, at least a
  * second), and whether a lease ending at until is still live at now.
  */

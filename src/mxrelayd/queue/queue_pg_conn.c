@@ -193,7 +193,7 @@ static void queue_pg_conn_process(struct queue_pg_conn *c)
 		    st == PGRES_BAD_RESPONSE) {
 			if (r->ok) {
 				r->ok = false;
-				queue_pg_conn_msg(PQresultErrorMessage(res), r->err, sizeof(r->err));
+				queue_pg_sql_error(res, r->err, sizeof(r->err));
 			}
 		} else if (st == PGRES_PIPELINE_ABORTED) {
 			if (r->ok) {

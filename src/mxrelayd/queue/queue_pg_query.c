@@ -14,6 +14,7 @@
  */
 #include "queue_pg.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -263,15 +264,21 @@ static int queue_pg_query_download(struct queue_pg *q, const char *id, int chunk
 		const char *v[3] = { id, seq, lim };
 		PGresult *res = PQexecParams(q->admin, queue_pg_sql_text(QPG_CHUNK), 3, NULL, v, NULL,
 		    NULL, 1);
-		bool ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
-		if (ok) {
+		char why[256] = "";
+		if (PQresultStatus(res) != PGRES_TUPLES_OK)
+			queue_pg_sql_error(res, why, sizeof(why));
+		else if (PQntuples(res) != 1)
+			snprintf(why, sizeof(why), "missing");
+		else {
 			size_t len = (size_t)PQgetlength(res, 0, 0);
-			ok = pwrite(fd, PQgetvalue(res, 0, 0), len, (off_t)i * QUEUE_PG_CHUNK) ==
-			    (ssize_t)len;
+			if (pwrite(fd, PQgetvalue(res, 0, 0), len, (off_t)i * QUEUE_PG_CHUNK) !=
+			    (ssize_t)len)
+				snprintf(why, sizeof(why), "cannot write the local copy: %s",
+				    strerror(errno));
 		}
+		bool ok = why[0] == '\0';
 		if (!ok)
-			snprintf(err, errlen, "body chunk %d of %s: %s", i, id,
-			    PQresultErrorMessage(res)[0] != '\0' ? PQresultErrorMessage(res) : "missing");
+			snprintf(err, errlen, "body chunk %d of %s: %s", i, id, why);
 		PQclear(res);
 		if (!ok) {
 			close(fd);
@@ -292,8 +299,10 @@ struct queue_body *queue_pg_body_open(struct queue_store *store, const char *id,
 	PGresult *res = PQexecParams(q->admin, "SELECT size, body_chunks, body, prefix FROM messages"
 	    " WHERE id = $1", 1, NULL, v, NULL, NULL, 1);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-		snprintf(err, errlen, "%s", PQresultStatus(res) == PGRES_TUPLES_OK ?
-		    "no such message" : PQresultErrorMessage(res));
+		if (PQresultStatus(res) == PGRES_TUPLES_OK)
+			snprintf(err, errlen, "no such message");
+		else
+			queue_pg_sql_error(res, err, errlen);
 		PQclear(res);
 		return NULL;
 	}

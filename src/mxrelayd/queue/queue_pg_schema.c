@@ -185,8 +185,7 @@ static bool queue_pg_schema_exec(PGconn *db, const char *sql, char *err, size_t 
 	ExecStatusType st = PQresultStatus(res);
 	bool ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
 	if (!ok) {
-		snprintf(err, errlen, "%s", PQresultErrorMessage(res));
-		err[strcspn(err, "\n")] = '\0';
+		queue_pg_sql_error(res, err, errlen);
 	}
 	PQclear(res);
 	return ok;
@@ -196,8 +195,7 @@ int queue_pg_schema_version(PGconn *db, char *err, size_t errlen)
 {
 	PGresult *res = PQexec(db, "SELECT to_regclass('mxrelay_schema') IS NOT NULL");
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-		snprintf(err, errlen, "%s", PQresultErrorMessage(res));
-		err[strcspn(err, "\n")] = '\0';
+		queue_pg_sql_error(res, err, errlen);
 		PQclear(res);
 		return -1;
 	}
@@ -207,8 +205,7 @@ int queue_pg_schema_version(PGconn *db, char *err, size_t errlen)
 		return 0;
 	res = PQexec(db, "SELECT max(version) FROM mxrelay_schema");
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-		snprintf(err, errlen, "%s", PQresultErrorMessage(res));
-		err[strcspn(err, "\n")] = '\0';
+		queue_pg_sql_error(res, err, errlen);
 		PQclear(res);
 		return -1;
 	}
@@ -223,8 +220,7 @@ static bool queue_pg_schema_check_durable(PGconn *db, char *err, size_t errlen)
 	PGresult *res = PQexec(db, "SELECT current_setting('synchronous_commit'),"
 	    " current_setting('fsync')");
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-		snprintf(err, errlen, "%s", PQresultErrorMessage(res));
-		err[strcspn(err, "\n")] = '\0';
+		queue_pg_sql_error(res, err, errlen);
 		PQclear(res);
 		return false;
 	}

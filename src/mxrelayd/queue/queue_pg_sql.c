@@ -233,6 +233,18 @@ int64_t queue_pg_sql_int(const PGresult *res, int row, int col, int64_t def)
 	return (int64_t)v;
 }
 
+void queue_pg_sql_error(const PGresult *res, char *out, size_t outlen)
+{
+	const char *primary = res != NULL ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	const char *state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	const char *whole = res != NULL ? PQresultErrorMessage(res) : NULL;
+	if (primary != NULL && primary[0] != '\0' && state != NULL)
+		snprintf(out, outlen, "%s (SQLSTATE %s)", primary, state);
+	else
+		snprintf(out, outlen, "%s", whole != NULL && whole[0] != '\0' ? whole : "no message");
+	out[strcspn(out, "\n")] = '\0';
+}
+
 int64_t queue_pg_sql_int_of(const char *s)
 {
 	if (s == NULL)

@@ -212,8 +212,7 @@ PGresult *queue_pg_admin_exec(struct queue_pg *q, const char *sql, int n,
 		ExecStatusType st = PQresultStatus(res);
 		if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
 			return res;
-		snprintf(err, errlen, "%s", PQresultErrorMessage(res));
-		err[strcspn(err, "\n")] = '\0';
+		queue_pg_sql_error(res, err, errlen);
 		PQclear(res);
 		/* A connection the server dropped (a restart) is made again, once. */
 		if (PQstatus(q->admin) == CONNECTION_OK)
