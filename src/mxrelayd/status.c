@@ -31,6 +31,9 @@ struct status_data {
 	struct sched_stats sched;
 	struct queue_counts queue;
 	char queue_err[256];		/* "" when the counts were read */
+	const char *queue_backend;	/* "sqlite", "postgresql" */
+	const char *node_id;		/* this node of a fleet, or NULL (one node) */
+	bool queue_available;		/* the store takes mail (its server is reachable) */
 	struct metrics_mail_totals totals;
 	const struct metrics_recent *recent;
 	uint64_t traffic[METRICS_RECENT_NKINDS][METRICS_RECENT_MINUTES];
@@ -50,6 +53,9 @@ static void status_gather(const struct status_sources *src, time_t now, struct s
 		d->queue_err[0] = '\0';
 	else if (d->queue_err[0] == '\0')
 		snprintf(d->queue_err, sizeof(d->queue_err), "cannot count the queue");
+	d->queue_backend = queue_store_backend(src->queue);
+	d->node_id = d->cfg->queue_backend == CFG_QUEUE_SQLITE ? NULL : d->cfg->node_id;
+	d->queue_available = queue_store_available(src->queue);
 	metrics_mail_totals(src->metrics, &d->totals);
 	d->recent = metrics_mail_recent(src->metrics);
 	for (int k = 0; k < METRICS_RECENT_NKINDS; k++)
@@ -113,7 +119,11 @@ static void status_json_traffic(struct evbuffer *b, const struct status_data *d)
 static void status_json_queue(struct evbuffer *b, const struct status_data *d)
 {
 	const struct queue_counts *q = &d->queue;
-	evbuffer_add_printf(b, "{\"messages\":{\"queued\":%" PRIu64 ",\"held\":%" PRIu64 "},"
+	evbuffer_add_printf(b, "{\"backend\":");
+	control_json_str(b, d->queue_backend);
+	control_json_field(b, "node", d->node_id);
+	evbuffer_add_printf(b, ",\"available\":%s", d->queue_available ? "true" : "false");
+	evbuffer_add_printf(b, ",\"messages\":{\"queued\":%" PRIu64 ",\"held\":%" PRIu64 "},"
 	    "\"recipients\":{", q->messages - q->held, q->held);
 	for (int s = QUEUE_RCPT_PENDING; s <= QUEUE_RCPT_BOUNCED; s++)
 		evbuffer_add_printf(b, "%s\"%s\":%" PRIu64, s > 0 ? "," : "",
@@ -238,6 +248,11 @@ static void status_text_hour(struct evbuffer *b, const struct status_data *d)
 static void status_text_queue(struct evbuffer *b, const struct status_data *d)
 {
 	const struct queue_counts *q = &d->queue;
+	/* One node's SQLite is always there; a fleet's database server may not be. */
+	if (d->node_id != NULL)
+		evbuffer_add_printf(b, "queue store: %s, node %s, %s\n", d->queue_backend, d->node_id,
+		    d->queue_available ? "reachable" :
+		    "out of reach (sessions answer 451 4.3.0, reconnecting)");
 	if (d->queue_err[0] != '\0') {
 		evbuffer_add_printf(b, "queue: %s\n", d->queue_err);
 		return;
@@ -371,6 +386,14 @@ static void status_gauge_oldest(struct metrics_text *t, const struct metrics_fam
 	    (double)(now - c->oldest_received) : 0);
 }
 
+static void status_gauge_available(struct metrics_text *t, const struct metrics_family *f,
+    void *arg)
+{
+	const struct status_sources *src = arg;
+	(void)f;
+	metrics_text_value(t, NULL, queue_store_available(src->queue) ? 1 : 0);
+}
+
 static void status_gauge_sessions(struct metrics_text *t, const struct metrics_family *f,
     void *arg)
 {
@@ -387,7 +410,7 @@ void status_register_gauges(struct status_sources *src)
 {
 	src->counts = xcalloc(1, sizeof(*src->counts));
 	metrics_mail_set_queue_collect(src->metrics, status_gauge_messages, status_gauge_rcpts,
-	    status_gauge_oldest, src);
+	    status_gauge_oldest, status_gauge_available, src);
 	metrics_mail_set_sessions_collect(src->metrics, status_gauge_sessions, src);
 	status_rate_register_gauges(src->metrics, src->reload);
 }

@@ -21,6 +21,7 @@ from conftest import sanitizer_env, sanitizer_report
 from daemon import wait_for, mxrelayd, queued_id, Client  # noqa: F401  (mxrelayd is a fixture)
 
 pytestmark = pytest.mark.netns
+QUEUE_BACKENDS = ("sqlite", "postgresql")   # the queue's counts and backoffs come from either
 
 DEAD = "dead.test"
 DEAD_MX = "127.0.0.11"
@@ -127,6 +128,11 @@ def test_status_text(known):
     assert re.match(r"mxrelayd \S+ on mx\.relay\.test, pid \d+, up \d+", first), r
     assert "listeners: 127.0.0.1:25 (relay)" in out, r
     assert re.search(r"^queue: 2 messages \(1 held\), recipients:", out, re.M), r
+    # A fleet's node says which database and node it is; one node's SQLite goes unsaid.
+    if known.d.pg is None:
+        assert "queue store:" not in out, r
+    else:
+        assert re.search(r"^queue store: postgresql, node [\w.-]+, reachable$", out, re.M), r
     assert f"oldest {known.held_id}, " in out, r
     assert re.search(r"^backoff: 1 destination$", out, re.M), r
     line = next((l for l in out.splitlines() if l.startswith(f"  {DEAD}: ")), None)
@@ -184,7 +190,14 @@ def test_status_json_matches_the_documented_schema(known):
     assert all(isinstance(v, int) and v >= 0 for v in s["totals"].values())
 
     q = s["queue"]
-    assert set(q) == {"messages", "recipients", "bytes", "oldest_seconds", "oldest_id", "error"}
+    assert set(q) == {"backend", "node", "available", "messages", "recipients", "bytes",
+                      "oldest_seconds", "oldest_id", "error"}
+    if known.d.pg is None:
+        assert (q["backend"], q["node"], q["available"]) == ("sqlite", None, True), q
+    else:
+        # node_id left out: the host name.
+        assert (q["backend"], q["available"]) == ("postgresql", True), q
+        assert re.fullmatch(r"[\w.-]{1,63}", q["node"]), q
     assert q["messages"] == {"queued": 1, "held": 1}, q
     assert q["error"] is None, q
     assert q["bytes"] > 0, q

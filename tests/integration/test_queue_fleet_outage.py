@@ -17,13 +17,16 @@ and every message that got a 250 is delivered from it.
 """
 
 import collections
+import json
 import re
 import smtplib
+import subprocess
 import threading
 import time
 
 import pytest
 
+from conftest import sanitizer_env
 from daemon import Daemon, wait_for
 from test_queue_crash import message_id
 
@@ -131,6 +134,15 @@ def start_nodes(netns, mxr_bin, db, which=NODES):
     return nodes
 
 
+def store_status(node):
+    """The queue store's part of the node's `mxrelay status --json`."""
+    r = subprocess.run([node.bins.mxrelay, "status", "--json", "-c", node.conf],
+                       capture_output=True, text=True, timeout=30, env=sanitizer_env())
+    assert r.returncode == 0, r
+    q = json.loads(r.stdout)["queue"]
+    return {k: q[k] for k in ("backend", "node", "available")}
+
+
 def outage_under_load(nodes, go_away, come_back):
     """Clients submit to the nodes while go_away() and, 3 s later, come_back() run;
     returns the Load once the nodes have taken 20 messages more after it."""
@@ -139,7 +151,14 @@ def outage_under_load(nodes, go_away, come_back):
     before = len(load.accepted)
     go_away()
     down_at = time.monotonic()
-    time.sleep(3.0)
+    # What an administrator sees meanwhile: `mxrelay status` says so once the node has
+    # noticed (its next use of each connection).
+    while True:
+        load.status_during = store_status(nodes[0])
+        if not load.status_during["available"] or time.monotonic() > down_at + 2.5:
+            break
+        time.sleep(0.2)
+    time.sleep(max(0.0, down_at + 3.0 - time.monotonic()))
     load.during = dict(load.replies)
     come_back()
     back_at = time.monotonic()
@@ -151,6 +170,7 @@ def outage_under_load(nodes, go_away, come_back):
     load.stop.set()
     load.join()
     load.before = before
+    load.status_after = store_status(nodes[0])
     return load
 
 
@@ -183,6 +203,9 @@ def check_nothing_acknowledged_lost(nodes, load, db, mx):
         assert d.proc.poll() is None, f"node exited:\n{d.describe()}"
         d.check_clean_exit()
     assert load.during, summary
+    node = {"backend": "postgresql", "node": NODES[0][0]}
+    assert load.status_during == {**node, "available": False}, load.status_during
+    assert load.status_after == {**node, "available": True}, load.status_after
 
 
 def test_database_outage_answers_451_and_loses_nothing(netns, dns, fakesmtp, postgres, mxr_bin):

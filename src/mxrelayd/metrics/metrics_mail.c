@@ -40,7 +40,8 @@ struct metrics_mail {
 	metrics_counter *sessions_total[METRICS_NDIRECTIONS];
 	struct metrics_family *tls;		/* {direction,version} */
 	struct metrics_hist *commit_seconds, *commit_batch, *delivery_seconds, *dns_seconds;
-	struct metrics_family *queue_messages, *queue_rcpts, *queue_oldest, *sessions;
+	struct metrics_family *queue_messages, *queue_rcpts, *queue_oldest, *queue_available;
+	struct metrics_family *sessions;
 	metrics_counter *rate_limited[METRICS_RATE_NLIMITS];
 	struct metrics_family *rate_entries, *rate_evictions;
 	struct metrics_dest *dest;		/* owned */
@@ -102,6 +103,8 @@ struct metrics_mail *metrics_mail_new(size_t dest_slots)
 	    "Recipients in the queue by state", "state");
 	mm->queue_oldest = metrics_family_new(m, METRICS_GAUGE, "mxrelay_queue_oldest_seconds",
 	    "Age of the oldest message in the queue (0 when empty)", "");
+	mm->queue_available = metrics_family_new(m, METRICS_GAUGE, "mxrelay_queue_available",
+	    "1 when the queue's store takes mail, 0 while its database server is out of reach", "");
 	mm->sessions = metrics_family_new(m, METRICS_GAUGE, "mxrelay_sessions",
 	    "SMTP sessions open now: inbound sessions, outbound deliveries", "direction");
 	metrics_mail_labelled(m, "mxrelay_rate_limited_total",
@@ -267,11 +270,13 @@ void metrics_mail_dsn(struct metrics_mail *mm, enum metrics_dsn_type type)
 }
 
 void metrics_mail_set_queue_collect(struct metrics_mail *mm, metrics_collect_fn *messages,
-    metrics_collect_fn *recipients, metrics_collect_fn *oldest, void *arg)
+    metrics_collect_fn *recipients, metrics_collect_fn *oldest, metrics_collect_fn *available,
+    void *arg)
 {
 	metrics_family_set_collect(mm->queue_messages, messages, arg);
 	metrics_family_set_collect(mm->queue_rcpts, recipients, arg);
 	metrics_family_set_collect(mm->queue_oldest, oldest, arg);
+	metrics_family_set_collect(mm->queue_available, available, arg);
 }
 
 void metrics_mail_set_sessions_collect(struct metrics_mail *mm, metrics_collect_fn *fn, void *arg)

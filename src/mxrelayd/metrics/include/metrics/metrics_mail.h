@@ -125,10 +125,12 @@ void metrics_mail_dsn(struct metrics_mail *mm, enum metrics_dsn_type type);
 /*
  * Gauges computed when the text is written: fn fills the family it is
  * given (mxrelay_queue_messages{state}, mxrelay_queue_recipients{state},
- * mxrelay_queue_oldest_seconds, mxrelay_sessions{direction}).
+ * mxrelay_queue_oldest_seconds, mxrelay_queue_available,
+ * mxrelay_sessions{direction}).
  */
 void metrics_mail_set_queue_collect(struct metrics_mail *mm, metrics_collect_fn *messages,
-    metrics_collect_fn *recipients, metrics_collect_fn *oldest, void *arg);
+    metrics_collect_fn *recipients, metrics_collect_fn *oldest, metrics_collect_fn *available,
+    void *arg);
 void metrics_mail_set_sessions_collect(struct metrics_mail *mm, metrics_collect_fn *fn, void *arg);
 
 /* A connection, MAIL or RCPT was refused by a rate limit. */
