@@ -23,6 +23,8 @@ FIGURES = [
     ("p99_ms", "end-of-data reply p99, ms", "{:.1f}", "lower"),
     ("cpu_per_1k", "relay CPU s per 1,000 msgs", "{:.2f}", "lower"),
     ("pss_mib", "peak PSS, MiB", "{:.1f}", "lower"),
+    ("own_pss_mib", "peak PSS of the relay without its database server, MiB", "{:.1f}",
+     "lower"),
     ("procs", "relay processes at peak", "{:.0f}", "lower"),
     ("greeted", "connections greeted", "{:.0f}", "higher"),
     ("kib_per_conn", "PSS per held connection, KiB", "{:.1f}", "lower"),

@@ -45,18 +45,25 @@ class Ctx:
 
 
 class Measure:
-    """CPU and PSS of a relay's process tree over one run."""
+    """CPU and PSS of a relay's process tree over one run. A relay whose tree
+    holds a server it shares (the PostgreSQL queue's) names its own processes
+    with own_pids(roots); their peak PSS is kept apart as own_pss_mib."""
 
-    def __init__(self, root_pid):
+    def __init__(self, root_pid, relay=None):
         self.root = root_pid
         time.sleep(0.5)               # let start-up settle before the baseline
         self.sampler = procmon.Sampler(root_pid).start()
+        own = getattr(relay, "own_pids", None)
+        self.own = procmon.Sampler(own(root_pid)).start() if own else None
         self.cpu0 = procmon.cpu_seconds(procmon.tree(root_pid))
 
     def finish(self):
         cpu = procmon.cpu_seconds(procmon.tree(self.root)) - self.cpu0
-        self.sampler.sample()
-        self.sampler.stop()
+        for s in (self.sampler, self.own):
+            if s is not None:
+                s.sample()
+                s.stop()
+        self.own_pss_mib = self.own.peak_kib / 1024.0 if self.own else None
         return cpu, self.sampler.peak_kib / 1024.0, self.sampler.nprocs
 
 
@@ -121,7 +128,7 @@ def run_source(ctx, relay, count, size, sessions=20):
     """Workloads (a) and (c): smtp-source load, one recipient at d1."""
     pid = relay.start()
     try:
-        m = Measure(pid)
+        m = Measure(pid, relay)
         base = _base(ctx)
         t0, t1, probe = _smtp_source(ctx, count, size, sessions,
                                      servers=getattr(relay, "addrs", [SERVER]))
@@ -135,7 +142,8 @@ def run_source(ctx, relay, count, size, sessions=20):
         "ingest": total / (t_last - t0),
         "e2e": total / (t_done - t0) if t_done else None,
         "p50_ms": _ms(probe["latency_p50"]), "p99_ms": _ms(probe["latency_p99"]),
-        "cpu_per_1k": cpu * 1000.0 / total, "pss_mib": pss, "procs": nprocs,
+        "cpu_per_1k": cpu * 1000.0 / total, "pss_mib": pss, "own_pss_mib": m.own_pss_mib,
+        "procs": nprocs,
     }
     return fig, note
 
@@ -150,7 +158,7 @@ def run_loadgen(ctx, relay, count, size, rcpts, wait_domains=None, sessions=20, 
     wait_domains; with tls, STARTTLS in every session."""
     pid = relay.start()
     try:
-        m = Measure(pid)
+        m = Measure(pid, relay)
         base = _base(ctx)
         t0 = time.monotonic()
         res = _result(_loadgen(["--sessions", str(sessions), "--count", str(count),
@@ -177,7 +185,7 @@ def run_loadgen(ctx, relay, count, size, rcpts, wait_domains=None, sessions=20, 
         if t_done and delivered else None,
         "p50_ms": _ms(res["latency_p50"]), "p99_ms": _ms(res["latency_p99"]),
         "cpu_per_1k": cpu * 1000.0 / ok if ok else None,
-        "pss_mib": pss, "procs": nprocs,
+        "pss_mib": pss, "own_pss_mib": m.own_pss_mib, "procs": nprocs,
     }
     if count == 1:
         fig["ingest_seconds"] = t_last - t0 if ok else None
@@ -189,7 +197,7 @@ def run_idle(ctx, relay, count):
     """Workload (e): hold count idle connections, measure PSS, close them."""
     pid = relay.start()
     try:
-        m = Measure(pid)
+        m = Measure(pid, relay)
         time.sleep(0.5)
         idle_mib = m.sampler.last_kib / 1024.0
         m.sampler.reset_peak()
@@ -206,7 +214,7 @@ def run_idle(ctx, relay, count):
         relay.stop()
     greeted = up.get("greeted", 0)
     fig = {
-        "pss_mib": pss, "procs": nprocs, "greeted": greeted,
+        "pss_mib": pss, "own_pss_mib": m.own_pss_mib, "procs": nprocs, "greeted": greeted,
         "kib_per_conn": (held_mib - idle_mib) * 1024.0 / greeted if greeted else None,
     }
     note = f"{greeted} of {count} connections greeted"
