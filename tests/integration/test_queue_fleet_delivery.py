@@ -5,12 +5,16 @@ holding each claim, and prints what it prints for SQLite.
 
 Each test starts its own PostgreSQL server (mxtest/postgres.py) and
 nodes on one database of it, each with its own node_id, SMTP listener
-and queue_dir (its local files), delivering through nsd and the
-scriptable receiver of mxtest/fakesmtp.py.
+and queue_dir (its local files), delivering through nsd to a private
+Postfix with STARTTLS where what arrives is the point (messages of 1 KiB
+to 30 MiB taken by one node and delivered by another), and to the
+scriptable receiver of mxtest/fakesmtp.py where a test needs a reply
+held back or a failure on cue.
 """
 
 import json
 import re
+import smtplib
 import subprocess
 import threading
 import time
@@ -20,6 +24,9 @@ import pytest
 from conftest import sanitizer_env
 from daemon import Client, Daemon, queued_id, wait_for  # noqa: F401
 from mxtest.fakesmtp import HANG
+from test_delivery_transports import KIB, MIB, lf, make_message
+
+BIG = 64 * MIB
 
 pytestmark = pytest.mark.netns
 
@@ -91,26 +98,41 @@ def test_one_node_on_postgresql_delivers(netns, dns, fakesmtp, postgres, mxr_bin
         a.check_clean_exit()
 
 
-def test_mail_accepted_by_one_node_is_delivered_by_another(netns, dns, fakesmtp, postgres,
+def test_mail_accepted_by_one_node_is_delivered_by_another(netns, dns, postfix, certs, postgres,
                                                            mxr_bin):
+    """Node a takes messages of 1 KiB to 30 MiB while its MX is down, and stops; node b
+    delivers them over STARTTLS to a real Postfix, byte for byte."""
     zones(dns, a_test="127.0.0.11")
     netns.add_addr("127.0.0.11")    # nothing listens yet: node a can only defer
     db = postgres().database("fleet")
-    a = node(netns, mxr_bin, db, "a", "127.0.0.2", retry="2s")
-    ids = [submit("127.0.0.2", f"u{i}@a.test") for i in range(5)]
+    a = node(netns, mxr_bin, db, "a", "127.0.0.2", retry="2s", extra=f"max_message_size = {BIG}")
+    sizes = {"1k": KIB, "300k": 300 * KIB, "5m": 5 * MIB, "30m": 30 * MIB}
+    msgs = {f"u-{name}@a.test": make_message(n, f"u-{name}@a.test") for name, n in sizes.items()}
+    with smtplib.SMTP("127.0.0.2", 25, local_hostname="client.test", timeout=120) as c:
+        for rcpt, msg in msgs.items():
+            c.sendmail("alice@sender.test", [rcpt], msg)
+    ids = set(re.findall(r"queue=(\w+) event=queued", a.log()))
+    assert len(ids) == len(msgs), a.log()[-3000:]
     wait_for("a's first tries", lambda: db.value(
-        "SELECT count(*) FROM recipients WHERE tries >= 1 AND state = 'deferred'") == "5",
-        describe=a.describe)
+        "SELECT count(*) FROM recipients WHERE tries >= 1 AND state = 'deferred'") ==
+        str(len(msgs)), describe=a.describe)
     a.check_clean_exit()
-    mx = fakesmtp("127.0.0.11")
-    b = node(netns, mxr_bin, db, "b", "127.0.0.3", retry="2s")
+    pf = postfix("127.0.0.11", hostname="mx.a.test", cert=certs.server("mx.a.test"),
+                 main={"message_size_limit": BIG, "virtual_mailbox_limit": 0,
+                       "smtpd_tls_received_header": "yes"})
+    b = node(netns, mxr_bin, db, "b", "127.0.0.3", retry="2s",
+             extra=f"max_message_size = {BIG}")
     try:
-        wait_for("b to deliver a's mail", lambda: len(mx.messages) == 5, describe=b.describe)
+        got = pf.messages(count=len(msgs), wait=120)
+        assert len(got) == len(msgs), b.describe()
         wait_for("the queue to empty", lambda: db.value("SELECT count(*) FROM messages") == "0",
                  describe=b.describe)
-        assert delivered_ids(b) == set(ids), b.log()[-3000:]
+        for rcpt, msg in msgs.items():
+            mine = [m for m in got if m.endswith(lf(msg))]
+            assert len(mine) == 1, f"{rcpt} did not arrive intact"
+            assert b"using TLS" in mine[0][:-len(lf(msg))], f"{rcpt}: not over TLS"
+        assert delivered_ids(b) == ids, b.log()[-3000:]
         assert not delivered_ids(a)
-        # The accepting node is recorded with each message.
     finally:
         b.check_clean_exit()
 
