@@ -197,6 +197,12 @@ bool queue_pg_sql_bool(const PGresult *res, int row, int col);
  */
 void queue_pg_sql_error(const PGresult *res, char *out, size_t outlen);
 /*
+ * Whether err (as queue_pg_sql_error wrote it) is the server refusing for
+ * want of storage (SQLSTATE class 53: disk full, out of memory, too many
+ * connections), rather than the server or the connection failing.
+ */
+bool queue_pg_sql_error_is_storage(const char *err);
+/*
  * How often a node renews its leases (a third of their time, at least a
  * second), and whether a lease ending at until is still live at now.
  */
@@ -249,6 +255,13 @@ struct queue_pg {
 	struct queue_pg_conn *bulk;	/* large bodies in and out */
 	struct queue_pg_conn *listen;	/* LISTEN, the node lock, destination slots */
 	bool node_locked;		/* the listen session holds this node's lock */
+	/*
+	 * Until then (queue_pg_clock) the store says it is unavailable: a
+	 * commit failed for another reason than the server's storage, most
+	 * often the server going away before this node has noticed on every
+	 * connection, and the sessions of that moment must hear 451 4.3.0.
+	 */
+	double unavailable_until;
 	unsigned listen_gen;		/* grows with each listen reconnection */
 
 	struct queue_pg_job *pending, **pending_tail;	/* jobs waiting for a batch */
@@ -316,6 +329,8 @@ int queue_pg_schema_version(PGconn *db, char *err, size_t errlen);
 const char *queue_pg_schema_durable(const char *sync_commit, const char *fsync);
 
 /* queue_pg_commit.c: the group commit */
+/* The monotonic clock in seconds (to time a transaction, to hold unavailable_until). */
+double queue_pg_clock(void);
 void queue_pg_commit_submit(struct queue_pg *q, struct queue_pg_job *j);
 /* A commit connection is ready or idle again: start a batch if jobs wait. */
 void queue_pg_commit_pump(struct queue_pg *q);

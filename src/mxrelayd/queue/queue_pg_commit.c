@@ -41,8 +41,7 @@ struct queue_pg_batch {
 	double started;
 };
 
-/* The monotonic clock in seconds, to time a transaction. */
-static double queue_pg_commit_clock(void)
+double queue_pg_clock(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -112,7 +111,7 @@ static void queue_pg_commit_done(void *arg, bool ok, const char *err)
 		if (b->n > q->stats.max_batch)
 			q->stats.max_batch = b->n;
 		if (q->handle.metrics != NULL)
-			metrics_mail_commit(q->handle.metrics, queue_pg_commit_clock() - b->started,
+			metrics_mail_commit(q->handle.metrics, queue_pg_clock() - b->started,
 			    b->nmsgs);
 		for (size_t i = 0; i < b->n; i++)
 			b->jobs[i]->done(b->jobs[i], true, NULL);
@@ -162,7 +161,7 @@ static void queue_pg_commit_send(struct queue_pg *q, size_t i)
 	struct queue_pg_batch *b = xcalloc(1, sizeof(*b));
 	b->q = q;
 	b->conn = i;
-	b->started = queue_pg_commit_clock();
+	b->started = queue_pg_clock();
 	size_t cap = q->npending < QUEUE_PG_BATCH_MAX ? q->npending : QUEUE_PG_BATCH_MAX;
 	b->jobs = xcalloc(cap ? cap : 1, sizeof(*b->jobs));
 	bool alone = q->pending->failed;

@@ -245,6 +245,11 @@ void queue_pg_sql_error(const PGresult *res, char *out, size_t outlen)
 	out[strcspn(out, "\n")] = '\0';
 }
 
+bool queue_pg_sql_error_is_storage(const char *err)
+{
+	return err != NULL && strstr(err, "(SQLSTATE 53") != NULL;
+}
+
 int64_t queue_pg_sql_int_of(const char *s)
 {
 	if (s == NULL)

@@ -176,6 +176,8 @@ bool queue_pg_available(const struct queue_store *store)
 	const struct queue_pg *q = queue_pg_cof(store);
 	if (q->base == NULL)
 		return q->admin != NULL && PQstatus(q->admin) == CONNECTION_OK;
+	if (q->unavailable_until > 0 && queue_pg_clock() < q->unavailable_until)
+		return false;
 	bool commit = false;
 	for (size_t i = 0; i < QUEUE_PG_COMMITTERS; i++)
 		commit = commit || queue_pg_conn_ready(q->commit[i]);

@@ -175,6 +175,22 @@ void queue_pg_writer_abort(struct queue_writer *writer)
 	queue_pg_writer_free(queue_pg_writer_of(writer));
 }
 
+/*
+ * How long the store calls itself unavailable after a message's commit
+ * failed for another reason than storage: the server going away is seen
+ * first by the connection that was committing, and a session whose commit
+ * failed with it must hear 451 4.3.0 (try later, perhaps another node),
+ * not 452 4.3.1, even while the other connections still look up.
+ */
+#define QUEUE_PG_UNAVAILABLE_AFTER_FAILURE_S 1.0
+
+/* The server failed the message's upload or commit: why decides what the store says now. */
+static void queue_pg_writer_server_failed(struct queue_pg_writer *w, const char *err)
+{
+	if (!queue_pg_sql_error_is_storage(err))
+		w->q->unavailable_until = queue_pg_clock() + QUEUE_PG_UNAVAILABLE_AFTER_FAILURE_S;
+}
+
 /* Tell the caller, log, free. */
 static void queue_pg_writer_finish(struct queue_pg_writer *w, bool ok, const char *err)
 {
@@ -257,6 +273,8 @@ static void queue_pg_writer_done(struct queue_pg_job *j, bool ok, const char *er
 {
 	struct queue_pg_writer *w = (struct queue_pg_writer *)(void *)((char *)j -
 	    offsetof(struct queue_pg_writer, job));
+	if (!ok)
+		queue_pg_writer_server_failed(w, err);
 	queue_pg_writer_finish(w, ok, err);
 }
 
@@ -281,7 +299,13 @@ static void queue_pg_writer_uploaded(void *arg, bool ok, const char *err)
 	free(w->chunk);
 	w->chunk = NULL;
 	queue_pg_bulk_end(w->q);
+	if (w->failed) {
+		/* The local copy could not be read back: not the server's doing. */
+		queue_pg_writer_finish(w, false, w->ferr);
+		return;
+	}
 	if (!ok) {
+		queue_pg_writer_server_failed(w, err);
 		queue_pg_writer_finish(w, false, err);
 		return;
 	}
@@ -299,16 +323,22 @@ static void queue_pg_writer_upload_next(void *arg)
 	}
 	size_t want = w->size - off < QUEUE_PG_CHUNK ? (size_t)(w->size - off) : QUEUE_PG_CHUNK;
 	size_t got = 0;
+	int rerr = 0;
 	while (got < want) {
 		ssize_t n = pread(w->fd, w->chunk + got, want - got, (off_t)(off + got));
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0)
+		if (n <= 0) {
+			rerr = n < 0 ? errno : 0;
 			break;
+		}
 		got += (size_t)n;
 	}
 	if (got < want) {
 		/* The request ends without its sync's success: the transaction rolls back. */
+		w->failed = true;
+		snprintf(w->ferr, sizeof(w->ferr), "spool read: %s",
+		    rerr != 0 ? strerror(rerr) : "the file is shorter than the message");
 		queue_pg_req_sql(w->req, "SELECT 1/0", 0, NULL);
 		queue_pg_req_end(w->req);
 		return;
