@@ -10,11 +10,13 @@
  * aside, for the functions documented to accept NULL).
  */
 #include "queue_backend.h"
+#include "queue_claims.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/log.h"
 #include "util/xalloc.h"
 
 /* ---- the store ---- */
@@ -478,6 +480,52 @@ long queue_tlsrpt_prune(struct queue_store *q, int64_t day, char *err, size_t er
 static char *queue_envelope_dup(const char *s)
 {
 	return s != NULL ? xstrdup(s) : NULL;
+}
+
+void queue_outcomes_batch_init(struct queue_outcomes_batch *b, const struct queue_outcome *o,
+    size_t n, const char *msg_id, queue_commit_cb *cb, queue_delete_cb *del_cb, void *arg)
+{
+	memset(b, 0, sizeof(*b));
+	b->n = n;
+	b->o = n ? xcalloc(n, sizeof(*b->o)) : NULL;
+	for (size_t i = 0; i < n; i++) {
+		if (o[i].state != QUEUE_RCPT_DELIVERED && o[i].state != QUEUE_RCPT_DEFERRED &&
+		    o[i].state != QUEUE_RCPT_FAILED)
+			panic("op=queue_outcomes reason=\"bad outcome state %d\"", (int)o[i].state);
+		b->o[i] = o[i];
+		b->o[i].esc = queue_envelope_dup(o[i].esc);
+		b->o[i].reply = queue_envelope_dup(o[i].reply);
+		b->o[i].mx = queue_envelope_dup(o[i].mx);
+	}
+	if (msg_id != NULL)
+		snprintf(b->msg_id, sizeof(b->msg_id), "%s", msg_id);
+	b->cb = cb;
+	b->del_cb = del_cb;
+	b->arg = arg;
+}
+
+void queue_outcomes_batch_end(struct queue_outcomes_batch *b, struct queue_claims *claims,
+    bool ok, const char *err)
+{
+	for (size_t i = 0; i < b->n; i++)
+		queue_claims_release(claims, b->o[i].rcpt_id);
+	if (!ok)
+		log_msg(LOG_LVL_WARN, "op=queue_outcomes n=%zu status=failed reason=\"%s\"", b->n,
+		    err != NULL ? err : "");
+	else if (b->deleted)
+		log_msg(LOG_LVL_DEBUG, "op=queue_delete queue=%s reason=done", b->msg_id);
+	if (b->del_cb != NULL)
+		b->del_cb(b->arg, ok, ok && b->deleted, err);
+	else if (b->cb != NULL)
+		b->cb(b->arg, ok, err);
+	for (size_t i = 0; i < b->n; i++) {
+		free((char *)b->o[i].esc);
+		free((char *)b->o[i].reply);
+		free((char *)b->o[i].mx);
+	}
+	free(b->o);
+	b->o = NULL;
+	b->n = 0;
 }
 
 void queue_envelope_copy(struct queue_envelope *out, struct queue_rcpt_in **rcpts,

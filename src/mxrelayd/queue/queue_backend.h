@@ -12,6 +12,8 @@
 
 #include "queue/queue_store.h"
 
+struct queue_claims;
+
 /* A store: the backend's struct begins with it. */
 struct queue_store {
 	const struct queue_ops *ops;	/* static, never freed */
@@ -38,6 +40,36 @@ struct queue_body {
 void queue_envelope_copy(struct queue_envelope *out, struct queue_rcpt_in **rcpts,
     const struct queue_envelope *env);
 void queue_envelope_clear(struct queue_envelope *e, struct queue_rcpt_in *rcpts);
+
+/*
+ * A batch of delivery outcomes on its way into a store, the same for
+ * every backend: its own copies of the outcomes, the caller's callback
+ * and, with a msg_id, the deletion of that message once nothing is left
+ * to do. A backend's outcomes job holds one and sets deleted.
+ */
+struct queue_outcomes_batch {
+	struct queue_outcome *o;	/* owned, strings owned */
+	size_t n;
+	queue_commit_cb *cb;		/* or, with a msg_id, del_cb */
+	queue_delete_cb *del_cb;
+	void *arg;
+	char msg_id[QUEUE_ID_LEN + 1];	/* "": outcomes only; else delete it when done */
+	bool deleted;			/* the message went (set by the backend) */
+};
+
+/*
+ * Fill b with copies of o[0..n) (a state other than DELIVERED, DEFERRED or
+ * FAILED is a bug: panic), the deletion of msg_id (or NULL) and the
+ * callback: cb without msg_id, del_cb with it.
+ */
+void queue_outcomes_batch_init(struct queue_outcomes_batch *b, const struct queue_outcome *o,
+    size_t n, const char *msg_id, queue_commit_cb *cb, queue_delete_cb *del_cb, void *arg);
+/*
+ * On the loop, once the batch is durable (ok) or failed: the recipients'
+ * claims end, the outcome is logged, the caller hears, the copies go.
+ */
+void queue_outcomes_batch_end(struct queue_outcomes_batch *b, struct queue_claims *claims,
+    bool ok, const char *err);
 
 /* The SQLite backend (queue_store.c and the queue_*.c files beside it). */
 extern const struct queue_ops queue_sqlite_ops;

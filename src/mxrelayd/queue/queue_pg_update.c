@@ -27,29 +27,23 @@
 struct queue_pg_outcomes {
 	struct queue_pg_job job;	/* first */
 	struct queue_pg *q;
-	struct queue_outcome *o;	/* owned, strings owned */
-	size_t n;
-	queue_commit_cb *cb;		/* or, with a msg_id, del_cb */
-	queue_delete_cb *del_cb;
-	void *arg;
-	char msg_id[QUEUE_ID_LEN + 1];	/* "": outcomes only; else delete it when done */
-	bool deleted;
+	struct queue_outcomes_batch b;
 };
 
 static int queue_pg_outcomes_send(struct queue_pg_job *j, struct queue_pg_req *r)
 {
 	struct queue_pg_outcomes *u = (struct queue_pg_outcomes *)j;
-	if (u->msg_id[0] != '\0') {
-		const char *v[1] = { u->msg_id };
+	if (u->b.msg_id[0] != '\0') {
+		const char *v[1] = { u->b.msg_id };
 		queue_pg_req_stmt(r, QPG_LOCK_MSG, 1, v, NULL, NULL, 0);
 	} else {
 		char id[24];
-		snprintf(id, sizeof(id), "%lld", (long long)(u->n > 0 ? u->o[0].rcpt_id : 0));
+		snprintf(id, sizeof(id), "%lld", (long long)(u->b.n > 0 ? u->b.o[0].rcpt_id : 0));
 		const char *v[1] = { id };
 		queue_pg_req_stmt(r, QPG_LOCK_RCPT_MSG, 1, v, NULL, NULL, 0);
 	}
-	for (size_t i = 0; i < u->n; i++) {
-		const struct queue_outcome *o = &u->o[i];
+	for (size_t i = 0; i < u->b.n; i++) {
+		const struct queue_outcome *o = &u->b.o[i];
 		bool fail = o->state == QUEUE_RCPT_DEFERRED || o->state == QUEUE_RCPT_FAILED;
 		char next[24], at[24], code[16], id[24];
 		snprintf(next, sizeof(next), "%lld", (long long)o->next_try);
@@ -60,90 +54,56 @@ static int queue_pg_outcomes_send(struct queue_pg_job *j, struct queue_pg_req *r
 			code, o->esc, o->reply, o->mx, id };
 		queue_pg_req_stmt(r, QPG_OUTCOME, 9, vals, NULL, NULL, 0);
 	}
-	if (u->msg_id[0] != '\0') {
-		const char *v[1] = { u->msg_id };
+	if (u->b.msg_id[0] != '\0') {
+		const char *v[1] = { u->b.msg_id };
 		queue_pg_req_stmt(r, QPG_DEL_DONE, 1, v, NULL, NULL, 0);
-		return (int)u->n + 2;
+		return (int)u->b.n + 2;
 	}
-	return (int)u->n + 1;
+	return (int)u->b.n + 1;
 }
 
 static void queue_pg_outcomes_result(struct queue_pg_job *j, int idx, const PGresult *res)
 {
 	struct queue_pg_outcomes *u = (struct queue_pg_outcomes *)j;
-	if ((size_t)idx == u->n + 1 && u->msg_id[0] != '\0' && PQntuples(res) == 1)
-		u->deleted = queue_pg_sql_int(res, 0, 0, 0) > 0;
+	if ((size_t)idx == u->b.n + 1 && u->b.msg_id[0] != '\0' && PQntuples(res) == 1)
+		u->b.deleted = queue_pg_sql_int(res, 0, 0, 0) > 0;
 }
 
-/* On the loop: the claims end, the caller hears. */
+/* On the loop: the batch ends, free. */
 static void queue_pg_outcomes_done(struct queue_pg_job *j, bool ok, const char *err)
 {
 	struct queue_pg_outcomes *u = (struct queue_pg_outcomes *)j;
-	for (size_t i = 0; i < u->n; i++)
-		queue_claims_release(&u->q->claims, u->o[i].rcpt_id);
-	if (!ok)
-		log_msg(LOG_LVL_WARN, "op=queue_outcomes n=%zu status=failed reason=\"%s\"", u->n, err);
-	else if (u->deleted)
-		log_msg(LOG_LVL_DEBUG, "op=queue_delete queue=%s reason=done", u->msg_id);
-	if (u->del_cb != NULL)
-		u->del_cb(u->arg, ok, ok && u->deleted, err);
-	else if (u->cb != NULL)
-		u->cb(u->arg, ok, err);
-	for (size_t i = 0; i < u->n; i++) {
-		free((char *)u->o[i].esc);
-		free((char *)u->o[i].reply);
-		free((char *)u->o[i].mx);
-	}
-	free(u->o);
+	queue_outcomes_batch_end(&u->b, &u->q->claims, ok, err);
 	free(u);
 }
 
-static char *queue_pg_update_dup(const char *s)
-{
-	return s != NULL ? xstrdup(s) : NULL;
-}
-
-static struct queue_pg_outcomes *queue_pg_outcomes_new(struct queue_pg *q,
-    const struct queue_outcome *o, size_t n)
+/* A new outcomes job with copies of o[0..n), into the group commit. */
+static void queue_pg_outcomes_submit(struct queue_pg *q, const char *msg_id,
+    const struct queue_outcome *o, size_t n, queue_commit_cb *cb, queue_delete_cb *del_cb,
+    void *arg)
 {
 	struct queue_pg_outcomes *u = xcalloc(1, sizeof(*u));
 	u->q = q;
-	u->n = n;
-	u->o = n ? xcalloc(n, sizeof(*u->o)) : NULL;
-	for (size_t i = 0; i < n; i++) {
-		if (o[i].state != QUEUE_RCPT_DELIVERED && o[i].state != QUEUE_RCPT_DEFERRED &&
-		    o[i].state != QUEUE_RCPT_FAILED)
-			panic("op=queue_outcomes reason=\"bad outcome state %d\"", (int)o[i].state);
-		u->o[i] = o[i];
-		u->o[i].esc = queue_pg_update_dup(o[i].esc);
-		u->o[i].reply = queue_pg_update_dup(o[i].reply);
-		u->o[i].mx = queue_pg_update_dup(o[i].mx);
-	}
+	queue_outcomes_batch_init(&u->b, o, n, msg_id, cb, del_cb, arg);
+	if (msg_id != NULL)
+		snprintf(u->job.key, sizeof(u->job.key), "%s", msg_id);
 	u->job.send = queue_pg_outcomes_send;
 	u->job.result = queue_pg_outcomes_result;
 	u->job.done = queue_pg_outcomes_done;
 	u->job.wait_while_down = true;
-	return u;
+	queue_pg_commit_submit(q, &u->job);
 }
 
 void queue_pg_update_outcomes(struct queue_store *store, const struct queue_outcome *o, size_t n,
     queue_commit_cb *cb, void *arg)
 {
-	struct queue_pg_outcomes *u = queue_pg_outcomes_new(queue_pg_of(store), o, n);
-	u->cb = cb;
-	u->arg = arg;
-	queue_pg_commit_submit(u->q, &u->job);
+	queue_pg_outcomes_submit(queue_pg_of(store), NULL, o, n, cb, NULL, arg);
 }
 
 void queue_pg_update_outcomes_delete(struct queue_store *store, const char *msg_id,
     const struct queue_outcome *o, size_t n, queue_delete_cb *cb, void *arg)
 {
-	struct queue_pg_outcomes *u = queue_pg_outcomes_new(queue_pg_of(store), o, n);
-	snprintf(u->msg_id, sizeof(u->msg_id), "%s", msg_id);
-	snprintf(u->job.key, sizeof(u->job.key), "%s", msg_id);
-	u->del_cb = cb;
-	u->arg = arg;
-	queue_pg_commit_submit(u->q, &u->job);
+	queue_pg_outcomes_submit(queue_pg_of(store), msg_id, o, n, NULL, cb, arg);
 }
 
 /* ---- bounced, and deleted when done ---- */

@@ -72,13 +72,7 @@ static bool queue_update_purge(sqlite3 *db, struct queue_sqlite *q, const char *
 struct queue_update_outcomes {
 	struct queue_job job;		/* first */
 	struct queue_sqlite *q;
-	struct queue_outcome *o;	/* owned, strings owned */
-	size_t n;
-	queue_commit_cb *cb;		/* or, with a msg_id, del_cb */
-	queue_delete_cb *del_cb;
-	void *arg;
-	char msg_id[QUEUE_ID_LEN + 1];	/* "": outcomes only; else delete it when done */
-	bool deleted;			/* written by the writer thread, read in done */
+	struct queue_outcomes_batch b;	/* b.deleted written by the writer thread, read in done */
 };
 
 static bool queue_update_del_if_done(sqlite3 *db, struct queue_sqlite *q, const char *id,
@@ -89,8 +83,8 @@ static bool queue_update_outcomes_apply(struct queue_job *j, struct queue_sqlite
     char *err, size_t errlen)
 {
 	struct queue_update_outcomes *u = (struct queue_update_outcomes *)j;
-	for (size_t i = 0; i < u->n; i++) {
-		const struct queue_outcome *o = &u->o[i];
+	for (size_t i = 0; i < u->b.n; i++) {
+		const struct queue_outcome *o = &u->b.o[i];
 		const char *state = queue_store_state_name(o->state);
 		bool fail = o->state == QUEUE_RCPT_DEFERRED || o->state == QUEUE_RCPT_FAILED;
 		/* Only undone recipients change: a final state is never left. */
@@ -142,82 +136,44 @@ static bool queue_update_outcomes_apply(struct queue_job *j, struct queue_sqlite
 			return false;
 		}
 	}
-	u->deleted = false;
-	if (u->msg_id[0] != '\0')
-		return queue_update_del_if_done(db, q, u->msg_id, &u->deleted, err, errlen);
+	u->b.deleted = false;
+	if (u->b.msg_id[0] != '\0')
+		return queue_update_del_if_done(db, q, u->b.msg_id, &u->b.deleted, err, errlen);
 	return true;
 }
 
-/* Loop thread: release the claims, call back, free. */
+/* Loop thread: the batch ends, free. */
 static void queue_update_outcomes_done(struct queue_job *j, bool ok, const char *err)
 {
 	struct queue_update_outcomes *u = (struct queue_update_outcomes *)j;
-	for (size_t i = 0; i < u->n; i++)
-		queue_claims_release(&u->q->claims, u->o[i].rcpt_id);
-	if (!ok)
-		log_msg(LOG_LVL_WARN, "op=queue_outcomes n=%zu status=failed reason=\"%s\"", u->n, err);
-	else if (u->deleted)
-		log_msg(LOG_LVL_DEBUG, "op=queue_delete queue=%s reason=done", u->msg_id);
-	if (u->del_cb != NULL)
-		u->del_cb(u->arg, ok, ok && u->deleted, err);
-	else if (u->cb != NULL)
-		u->cb(u->arg, ok, err);
-	for (size_t i = 0; i < u->n; i++) {
-		free((char *)u->o[i].esc);
-		free((char *)u->o[i].reply);
-		free((char *)u->o[i].mx);
-	}
-	free(u->o);
+	queue_outcomes_batch_end(&u->b, &u->q->claims, ok, err);
 	free(u);
 }
 
-static char *queue_update_dup(const char *s)
-{
-	return s != NULL ? xstrdup(s) : NULL;
-}
-
 /* A new outcomes job with copies of o[0..n). */
-static struct queue_update_outcomes *queue_update_outcomes_new(struct queue_sqlite *q,
-    const struct queue_outcome *o, size_t n)
+static void queue_update_outcomes_submit(struct queue_sqlite *q, const char *msg_id,
+    const struct queue_outcome *o, size_t n, queue_commit_cb *cb, queue_delete_cb *del_cb,
+    void *arg)
 {
 	struct queue_update_outcomes *u = xcalloc(1, sizeof(*u));
 	u->q = q;
-	u->n = n;
-	u->o = n ? xcalloc(n, sizeof(*u->o)) : NULL;
-	for (size_t i = 0; i < n; i++) {
-		if (o[i].state != QUEUE_RCPT_DELIVERED && o[i].state != QUEUE_RCPT_DEFERRED &&
-		    o[i].state != QUEUE_RCPT_FAILED)
-			panic("op=queue_outcomes reason=\"bad outcome state %d\"", (int)o[i].state);
-		u->o[i] = o[i];
-		u->o[i].esc = queue_update_dup(o[i].esc);
-		u->o[i].reply = queue_update_dup(o[i].reply);
-		u->o[i].mx = queue_update_dup(o[i].mx);
-	}
+	queue_outcomes_batch_init(&u->b, o, n, msg_id, cb, del_cb, arg);
 	u->job.apply = queue_update_outcomes_apply;
 	u->job.uses_reserve = true;
 	u->job.done = queue_update_outcomes_done;
-	return u;
+	queue_commit_submit(q, &u->job);
 }
 
 void queue_sqlite_update_outcomes(struct queue_store *store, const struct queue_outcome *o,
     size_t n, queue_commit_cb *cb, void *arg)
 {
-	struct queue_sqlite *q = queue_sqlite_of(store);
-	struct queue_update_outcomes *u = queue_update_outcomes_new(q, o, n);
-	u->cb = cb;
-	u->arg = arg;
-	queue_commit_submit(q, &u->job);
+	queue_update_outcomes_submit(queue_sqlite_of(store), NULL, o, n, cb, NULL, arg);
 }
 
 void queue_sqlite_update_outcomes_delete(struct queue_store *store, const char *msg_id,
     const struct queue_outcome *o, size_t n, queue_delete_cb *cb, void *arg)
 {
-	struct queue_sqlite *q = queue_sqlite_of(store);
-	struct queue_update_outcomes *u = queue_update_outcomes_new(q, o, n);
-	snprintf(u->msg_id, sizeof(u->msg_id), "%s", msg_id);
-	u->del_cb = cb;
-	u->arg = arg;
-	queue_commit_submit(q, &u->job);
+	queue_update_outcomes_submit(queue_sqlite_of(store), msg_id, o, n, NULL, cb, arg);
 }
 
 /* ---- bounced ---- */
