@@ -12,9 +12,11 @@
 #include "queue_backend.h"
 #include "queue_claims.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "util/log.h"
 #include "util/xalloc.h"
@@ -480,6 +482,46 @@ long queue_tlsrpt_prune(struct queue_store *q, int64_t day, char *err, size_t er
 static char *queue_envelope_dup(const char *s)
 {
 	return s != NULL ? xstrdup(s) : NULL;
+}
+
+void queue_mem_append(unsigned char **mem, size_t *len, size_t *cap, const void *data,
+    size_t n)
+{
+	if (*len + n > *cap) {
+		size_t c = *cap ? *cap : 4096;
+		while (c < *len + n)
+			c *= 2;
+		*mem = xrealloc(*mem, c);
+		*cap = c;
+	}
+	memcpy(*mem + *len, data, n);
+	*len += n;
+}
+
+bool queue_fd_write_all(int fd, const void *data, size_t len, char *err, size_t errlen)
+{
+	const char *p = data;
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			snprintf(err, errlen, "spool write: %s", n < 0 ? strerror(errno) : "no progress");
+			return false;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return true;
+}
+
+void queue_ids_append(int64_t **ids, size_t *nids, const int64_t *add, size_t n)
+{
+	if (n == 0)
+		return;
+	*ids = xreallocarray(*ids, *nids + n + 1, sizeof(int64_t));
+	memcpy(*ids + *nids, add, n * sizeof(int64_t));
+	*nids += n;
 }
 
 void queue_outcomes_batch_init(struct queue_outcomes_batch *b, const struct queue_outcome *o,

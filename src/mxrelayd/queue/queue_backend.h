@@ -71,6 +71,17 @@ void queue_outcomes_batch_init(struct queue_outcomes_batch *b, const struct queu
 void queue_outcomes_batch_end(struct queue_outcomes_batch *b, struct queue_claims *claims,
     bool ok, const char *err);
 
+/*
+ * A writer's pieces, the same for every backend: the first octets of a
+ * message kept in memory (*mem grows, *len used of *cap), all of data
+ * written to a spool file despite EINTR (false with "spool write: why" in
+ * err), and the recipient ids a DSN reports added to *ids.
+ */
+void queue_mem_append(unsigned char **mem, size_t *len, size_t *cap, const void *data,
+    size_t n);
+bool queue_fd_write_all(int fd, const void *data, size_t len, char *err, size_t errlen);
+void queue_ids_append(int64_t **ids, size_t *nids, const int64_t *add, size_t n);
+
 /* The SQLite backend (queue_store.c and the queue_*.c files beside it). */
 extern const struct queue_ops queue_sqlite_ops;
 /* The PostgreSQL backend (queue_pg_store.c and the queue_pg_*.c files beside it). */

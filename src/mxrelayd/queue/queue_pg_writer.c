@@ -84,32 +84,13 @@ uint64_t queue_pg_writer_size(const struct queue_writer *writer)
 	return queue_pg_writer_cof(writer)->size;
 }
 
-/* Write all of data to the spool file; false with ferr filled. */
-static bool queue_pg_writer_write(struct queue_pg_writer *w, const void *data, size_t len)
-{
-	const char *p = data;
-	while (len > 0) {
-		ssize_t n = write(w->fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			snprintf(w->ferr, sizeof(w->ferr), "spool write: %s",
-			    n < 0 ? strerror(errno) : "no progress");
-			return false;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return true;
-}
-
 /* Move what memory holds to a local temporary file. */
 static bool queue_pg_writer_spill(struct queue_pg_writer *w)
 {
 	w->fd = queue_pg_tmpfile(w->q->dir, w->ferr, sizeof(w->ferr));
 	if (w->fd < 0)
 		return false;
-	bool ok = queue_pg_writer_write(w, w->mem, w->memlen);
+	bool ok = queue_fd_write_all(w->fd, w->mem, w->memlen, w->ferr, sizeof(w->ferr));
 	free(w->mem);
 	w->mem = NULL;
 	w->memlen = w->memcap = 0;
@@ -128,20 +109,12 @@ int queue_pg_writer_append(struct queue_writer *writer, const void *data, size_t
 		return -1;
 	}
 	if (w->fd >= 0) {
-		if (!queue_pg_writer_write(w, data, len)) {
+		if (!queue_fd_write_all(w->fd, data, len, w->ferr, sizeof(w->ferr))) {
 			w->failed = true;
 			return -1;
 		}
 	} else {
-		if (w->memlen + len > w->memcap) {
-			size_t cap = w->memcap ? w->memcap : 4096;
-			while (cap < w->memlen + len)
-				cap *= 2;
-			w->mem = xrealloc(w->mem, cap);
-			w->memcap = cap;
-		}
-		memcpy(w->mem + w->memlen, data, len);
-		w->memlen += len;
+		queue_mem_append(&w->mem, &w->memlen, &w->memcap, data, len);
 	}
 	w->size += len;
 	return 0;
@@ -150,11 +123,7 @@ int queue_pg_writer_append(struct queue_writer *writer, const void *data, size_t
 void queue_pg_writer_bounce_for(struct queue_writer *writer, const int64_t *rcpt_ids, size_t n)
 {
 	struct queue_pg_writer *w = queue_pg_writer_of(writer);
-	if (n == 0)
-		return;
-	w->bounce_for = xreallocarray(w->bounce_for, w->nbounce_for + n + 1, sizeof(int64_t));
-	memcpy(w->bounce_for + w->nbounce_for, rcpt_ids, n * sizeof(int64_t));
-	w->nbounce_for += n;
+	queue_ids_append(&w->bounce_for, &w->nbounce_for, rcpt_ids, n);
 }
 
 static void queue_pg_writer_free(struct queue_pg_writer *w)

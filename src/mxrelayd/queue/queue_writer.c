@@ -86,25 +86,6 @@ uint64_t queue_sqlite_writer_size(const struct queue_writer *writer)
 	return w->size;
 }
 
-/* Write all of data to fd; false with ferr filled on error. */
-static bool queue_writer_write_fd(struct queue_sqlite_writer *w, const void *data, size_t len)
-{
-	const char *p = data;
-	while (len > 0) {
-		ssize_t n = write(w->fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			snprintf(w->ferr, sizeof(w->ferr), "spill write: %s",
-			    n < 0 ? strerror(errno) : "no progress");
-			return false;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return true;
-}
-
 /*
  * Start write-back of what the spool file got since the last kick, without
  * waiting for it: the fdatasync before the commit then has little left to
@@ -132,7 +113,7 @@ static bool queue_writer_spill(struct queue_sqlite_writer *w)
 	if (w->fd < 0)
 		return false;
 	w->spooled = true;
-	bool ok = queue_writer_write_fd(w, w->mem, w->memlen);
+	bool ok = queue_fd_write_all(w->fd, w->mem, w->memlen, w->ferr, sizeof(w->ferr));
 	free(w->mem);
 	w->mem = NULL;
 	w->memlen = w->memcap = 0;
@@ -151,21 +132,13 @@ int queue_sqlite_writer_append(struct queue_writer *writer, const void *data, si
 		return -1;
 	}
 	if (w->fd >= 0) {
-		if (!queue_writer_write_fd(w, data, len)) {
+		if (!queue_fd_write_all(w->fd, data, len, w->ferr, sizeof(w->ferr))) {
 			w->failed = true;
 			return -1;
 		}
 		queue_writer_kick(w, w->size + len, false);
 	} else {
-		if (w->memlen + len > w->memcap) {
-			size_t cap = w->memcap ? w->memcap : 4096;
-			while (cap < w->memlen + len)
-				cap *= 2;
-			w->mem = xrealloc(w->mem, cap);
-			w->memcap = cap;
-		}
-		memcpy(w->mem + w->memlen, data, len);
-		w->memlen += len;
+		queue_mem_append(&w->mem, &w->memlen, &w->memcap, data, len);
 	}
 	w->size += len;
 	return 0;
@@ -175,11 +148,7 @@ void queue_sqlite_writer_bounce_for(struct queue_writer *writer, const int64_t *
     size_t n)
 {
 	struct queue_sqlite_writer *w = queue_sqlite_writer_of(writer);
-	if (n == 0)
-		return;
-	w->bounce_for = xreallocarray(w->bounce_for, w->nbounce_for + n + 1, sizeof(int64_t));
-	memcpy(w->bounce_for + w->nbounce_for, rcpt_ids, n * sizeof(int64_t));
-	w->nbounce_for += n;
+	queue_ids_append(&w->bounce_for, &w->nbounce_for, rcpt_ids, n);
 }
 
 /* Free a writer and everything it owns. */

@@ -863,7 +863,7 @@ static void test_spill_error(void **state)
 	wait_all(f->base, &w);
 	assert_int_equal(w.failed, 1);
 	print_message("spill error: ok=false err=\"%s\"\n", w.err);
-	assert_non_null(strstr(w.err, "spill write"));
+	assert_non_null(strstr(w.err, "spool write"));
 	free(big);
 }
 
