@@ -23,7 +23,6 @@
 #include "daemon_args.h"
 #include "config/config.h"
 #include "control/control_reply.h"
-#include "util/unix_sock.h"
 #include "util/log.h"
 
 static const char reload_usage[] =
@@ -42,14 +41,6 @@ static const char reload_usage[] =
  */
 static int reload_ask(const char *path)
 {
-	int fd = unix_sock_connect(path, 0);
-	if (fd < 0 || write(fd, "reload\n", 7) != 7) {
-		int e = errno;
-		fprintf(stderr, "mxrelay reload: %s: %s\n", path, strerror(e));
-		if (fd >= 0)
-			close(fd);
-		return e == EACCES || e == EPERM ? EX_NOPERM : EX_UNAVAILABLE;
-	}
 	/*
 	 * The body goes where the status line goes, known only once that is
 	 * read: gather it, then print. A reload takes as long as the helper
@@ -59,8 +50,13 @@ static int reload_ask(const char *path)
 	size_t blen;
 	struct control_reply reply;
 	const char *why = NULL;
-	int got = control_reply_read_all(fd, CONTROL_RELOAD, 0, &reply, &body, &blen, &why);
-	close(fd);
+	int e = 0;
+	int got = daemon_args_ask(path, "reload\n", CONTROL_RELOAD, 0, &reply, &body, &blen, &e,
+	    &why);
+	if (got < 0) {
+		fprintf(stderr, "mxrelay reload: %s: %s\n", path, strerror(e));
+		return e == EACCES || e == EPERM ? EX_NOPERM : EX_UNAVAILABLE;
+	}
 	int rc;
 	if (got != 0) {
 		fprintf(stderr, "mxrelay reload: daemon at %s: %s\n", path, why);

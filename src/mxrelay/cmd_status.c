@@ -20,7 +20,6 @@
 #include "daemon_args.h"
 #include "config/config.h"
 #include "control/control_reply.h"
-#include "util/unix_sock.h"
 
 /* No daemon answers: the status monitoring scripts take as "not running". */
 #define STATUS_NOT_RUNNING 1
@@ -45,12 +44,14 @@ static const char status_usage[] =
 static int status_ask(const char *path, bool json)
 {
 	const char *req = json ? "status-json\n" : "status\n";
-	size_t reqlen = strlen(req);
-	int fd = unix_sock_connect(path, 0);
-	if (fd < 0 || write(fd, req, reqlen) != (ssize_t)reqlen) {
-		int e = errno;
-		if (fd >= 0)
-			close(fd);
+	char *body;
+	size_t blen;
+	struct control_reply reply;
+	const char *why = NULL;
+	int e = 0;
+	int got = daemon_args_ask(path, req, json ? CONTROL_STATUS_JSON : CONTROL_STATUS,
+	    STATUS_TIMEOUT_MS, &reply, &body, &blen, &e, &why);
+	if (got < 0) {
 		if (e == EACCES || e == EPERM) {
 			fprintf(stderr, "mxrelay status: not allowed to use the control socket %s (%s): "
 			    "only root, the daemon's user and its group may ask the daemon\n", path,
@@ -61,13 +62,6 @@ static int status_ask(const char *path, bool json)
 		    "(%s)\n", path, strerror(e));
 		return STATUS_NOT_RUNNING;
 	}
-	char *body;
-	size_t blen;
-	struct control_reply reply;
-	const char *why = NULL;
-	int got = control_reply_read_all(fd, json ? CONTROL_STATUS_JSON : CONTROL_STATUS,
-	    STATUS_TIMEOUT_MS, &reply, &body, &blen, &why);
-	close(fd);
 	int rc;
 	if (got != 0) {
 		fprintf(stderr, "mxrelay status: mxrelayd is not answering on %s: %s\n", path, why);

@@ -24,7 +24,6 @@
 #include "config/config.h"
 #include "control/control.h"
 #include "control/control_reply.h"
-#include "util/unix_sock.h"
 
 static const char tlsrpt_usage[] =
     "usage: mxrelay tlsrpt list [--day DAY] [--json] [-c FILE | -s SOCKET]\n"
@@ -68,23 +67,19 @@ static bool tlsrpt_day(const char *day, bool send, char *out, size_t cap)
 static int tlsrpt_ask(const char *path, enum control_verb verb, const char *day)
 {
 	char req[64];
-	int n = snprintf(req, sizeof(req), "%s %s\n", control_verb_name(verb), day);
-	int fd = unix_sock_connect(path, 0);
-	if (fd < 0 || write(fd, req, (size_t)n) != n) {
-		int e = errno;
-		fprintf(stderr, "mxrelay tlsrpt: %s: %s\n", path, strerror(e));
-		if (fd >= 0)
-			close(fd);
-		return e == EACCES || e == EPERM ? EX_NOPERM : EX_UNAVAILABLE;
-	}
+	snprintf(req, sizeof(req), "%s %s\n", control_verb_name(verb), day);
 	char *body;
 	size_t blen;
 	struct control_reply reply;
 	const char *why = NULL;
+	int e = 0;
 	/* Reports take as long as their lookups and uploads: no deadline for send. */
-	int got = control_reply_read_all(fd, verb, verb == CONTROL_TLSRPT_SEND ? 0 : 30000, &reply,
-	    &body, &blen, &why);
-	close(fd);
+	int got = daemon_args_ask(path, req, verb, verb == CONTROL_TLSRPT_SEND ? 0 : 30000, &reply,
+	    &body, &blen, &e, &why);
+	if (got < 0) {
+		fprintf(stderr, "mxrelay tlsrpt: %s: %s\n", path, strerror(e));
+		return e == EACCES || e == EPERM ? EX_NOPERM : EX_UNAVAILABLE;
+	}
 	int rc;
 	if (got != 0) {
 		fprintf(stderr, "mxrelay tlsrpt: daemon at %s: %s\n", path, why);

@@ -4,12 +4,17 @@
  */
 #include "daemon_args.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
 #include <sysexits.h>
+#include <unistd.h>
 
 #include "config/config.h"
 #include "config/config_path.h"
+#include "util/unix_sock.h"
 
 int daemon_args_parse(int argc, char **argv, const char *usage, unsigned takes,
     struct daemon_args *a)
@@ -71,4 +76,23 @@ const char *daemon_args_socket(const struct daemon_args *a, struct config **cfg,
 	if (config_load(config_path_choose(a->config), cfg, err, errlen) != 0)
 		return NULL;
 	return (*cfg)->control_socket;
+}
+
+int daemon_args_ask(const char *path, const char *req, enum control_verb verb,
+    unsigned timeout_ms, struct control_reply *r, char **body, size_t *blen, int *sys_errno,
+    const char **why)
+{
+	*body = NULL;
+	*blen = 0;
+	size_t len = strlen(req);
+	int fd = unix_sock_connect(path, 0);
+	if (fd < 0 || send(fd, req, len, MSG_NOSIGNAL) != (ssize_t)len) {
+		*sys_errno = errno;
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	int got = control_reply_read_all(fd, verb, timeout_ms, r, body, blen, why);
+	close(fd);
+	return got != 0 ? 1 : 0;
 }

@@ -2,14 +2,17 @@
  * daemon_args: the arguments of the commands that ask the running daemon
  * (reload, status, tlsrpt): which control socket, named with -s or found
  * in the configuration file (-c, or the one config_path_choose picks),
- * --json for those that print it, and --day for those about a day.
- * Never: connects; each command speaks its own request.
+ * --json for those that print it, and --day for those about a day; and
+ * the asking itself: one request, its whole reply.
+ * Never: prints; each command says what the answer means.
  */
 #ifndef MXR_DAEMON_ARGS_H
 #define MXR_DAEMON_ARGS_H
 
 #include <stdbool.h>
 #include <stddef.h>
+
+#include "control/control_reply.h"
 
 struct config;
 
@@ -42,5 +45,17 @@ int daemon_args_parse(int argc, char **argv, const char *usage, unsigned takes,
  */
 const char *daemon_args_socket(const struct daemon_args *a, struct config **cfg, char *err,
     size_t errlen);
+
+/*
+ * Send req (one line with its "\n") to the control socket at path and read
+ * the whole reply (control_reply_read_all; timeout_ms 0: none). 0 with *r
+ * and *body; -1 when the socket cannot be reached or written (*sys_errno
+ * says why: EACCES or EPERM is a caller the socket refuses; a daemon that
+ * closed first is an error, never SIGPIPE); 1 when the reply is cut short
+ * or malformed (*why). *body (or NULL) is the caller's to free in every case.
+ */
+int daemon_args_ask(const char *path, const char *req, enum control_verb verb,
+    unsigned timeout_ms, struct control_reply *r, char **body, size_t *blen, int *sys_errno,
+    const char **why);
 
 #endif
