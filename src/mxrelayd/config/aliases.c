@@ -8,7 +8,6 @@
  */
 #include "config/aliases.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,42 +18,19 @@
 #include "util/log.h"
 #include "util/xalloc.h"
 
+#include "table_lines.h"
+
 struct aliases {
 	struct aliases_entry *entries;	/* owned; sorted by name once parsed */
 	size_t n;
 };
 
 struct aliases_parser {
-	const char *name;
-	unsigned line;
-	char *err;
-	size_t errlen;
+	struct table_lines t;		/* file, line, error */
 	struct aliases *a;
 	struct aliases_entry *cur;	/* the entry continuation lines add to, or NULL */
 };
 
-/* Write "NAME:LINE: message" into the error buffer; returns -1. */
-__attribute__((format(printf, 2, 3)))
-static int aliases_error(struct aliases_parser *p, const char *fmt, ...)
-{
-	char msg[600];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	snprintf(p->err, p->errlen, "%s:%u: %s", p->name, p->line, msg);
-	return -1;
-}
-
-/* Quote text from the file for an error, printable and capped. */
-static const char *aliases_quote(char *buf, size_t buflen, const char *s, size_t n)
-{
-	if (n > 120)
-		n = 120;
-	return log_printable(buf, buflen, s, n);
-}
-
-/* Whether c may appear in a bare local name or an alias name. */
 static bool aliases_name_char(unsigned char c)
 {
 	return c > 0x20 && c != 0x7f && strchr("<>()[],;:\\\"@", c) == NULL;
@@ -78,7 +54,7 @@ static int aliases_add_target(struct aliases_parser *p, const char *s, size_t n)
 	char q[512];
 	s = aliases_trim(s, &n);
 	if (n == 0)
-		return aliases_error(p, "alias '%s': empty address in the list", p->cur->name);
+		return table_lines_error(&p->t, "alias '%s': empty address in the list", p->cur->name);
 	if (n >= 2 && s[0] == '<' && s[n - 1] == '>') {
 		s++;
 		n -= 2;
@@ -90,37 +66,37 @@ static int aliases_add_target(struct aliases_parser *p, const char *s, size_t n)
 		t++;
 		tn--;
 	}
-	aliases_quote(q, sizeof(q), s, n);
+	table_lines_quote(q, sizeof(q), s, n);
 	if (tn > 0 && t[0] == '|')
-		return aliases_error(p, "alias '%s': '%s' is a program; a relay does not deliver "
+		return table_lines_error(&p->t, "alias '%s': '%s' is a program; a relay does not deliver "
 		    "locally: name an address", p->cur->name, q);
 	if (tn > 0 && t[0] == '/')
-		return aliases_error(p, "alias '%s': '%s' is a file; a relay does not deliver "
+		return table_lines_error(&p->t, "alias '%s': '%s' is a file; a relay does not deliver "
 		    "locally: name an address", p->cur->name, q);
 	if (tn >= 9 && strncasecmp(t, ":include:", 9) == 0)
-		return aliases_error(p, "alias '%s': ':include:' is not supported: list the "
+		return table_lines_error(&p->t, "alias '%s': ':include:' is not supported: list the "
 		    "addresses here", p->cur->name);
 	if (n == 0)
-		return aliases_error(p, "alias '%s': empty address in the list", p->cur->name);
+		return table_lines_error(&p->t, "alias '%s': empty address in the list", p->cur->name);
 	if (memchr(s, '@', n) != NULL) {
 		struct smtp_addr addr;
 		const char *why = NULL;
 		if (smtp_addr_parse_mailbox(s, n, SMTP_ADDR_UTF8_OK, &addr, &why) != 0 ||
 		    addr.kind != SMTP_ADDR_MAILBOX)
-			return aliases_error(p, "alias '%s': '%s' is not an address: %s",
+			return table_lines_error(&p->t, "alias '%s': '%s' is not an address: %s",
 			    p->cur->name, q, why != NULL ? why : "syntax");
 	} else {
 		for (size_t i = 0; i < n; i++)
 			if (!aliases_name_char((unsigned char)s[i]))
-				return aliases_error(p, "alias '%s': '%s' is not an address or a "
+				return table_lines_error(&p->t, "alias '%s': '%s' is not an address or a "
 				    "local name", p->cur->name, q);
 		if (n > SMTP_LOCAL_MAX)
-			return aliases_error(p, "alias '%s': local name '%s' is longer than %d "
+			return table_lines_error(&p->t, "alias '%s': local name '%s' is longer than %d "
 			    "octets", p->cur->name, q, SMTP_LOCAL_MAX);
 	}
 	struct aliases_entry *e = p->cur;
 	if (e->ntargets >= ALIASES_EXPAND_MAX)
-		return aliases_error(p, "alias '%s': more than %u addresses", e->name,
+		return table_lines_error(&p->t, "alias '%s': more than %u addresses", e->name,
 		    ALIASES_EXPAND_MAX);
 	e->targets = xreallocarray(e->targets, e->ntargets + 1, sizeof(*e->targets));
 	e->targets[e->ntargets++] = xstrndup(s, n);
@@ -146,7 +122,7 @@ static int aliases_add_list(struct aliases_parser *p, const char *s, size_t n)
 		}
 	}
 	if (quoted)
-		return aliases_error(p, "alias '%s': unbalanced '\"'", p->cur->name);
+		return table_lines_error(&p->t, "alias '%s': unbalanced '\"'", p->cur->name);
 	return 0;
 }
 
@@ -156,18 +132,18 @@ static int aliases_start_entry(struct aliases_parser *p, const char *s, size_t n
 	char q[512];
 	const char *colon = memchr(s, ':', n);
 	if (colon == NULL)
-		return aliases_error(p, "expected 'name: address, ...', not '%s'",
-		    aliases_quote(q, sizeof(q), s, n));
+		return table_lines_error(&p->t, "expected 'name: address, ...', not '%s'",
+		    table_lines_quote(q, sizeof(q), s, n));
 	size_t nl = (size_t)(colon - s);
 	const char *name = aliases_trim(s, &nl);
-	aliases_quote(q, sizeof(q), name, nl);
+	table_lines_quote(q, sizeof(q), name, nl);
 	if (nl == 0)
-		return aliases_error(p, "an alias without a name");
+		return table_lines_error(&p->t, "an alias without a name");
 	for (size_t i = 0; i < nl; i++)
 		if (!aliases_name_char((unsigned char)name[i]))
-			return aliases_error(p, "'%s' is not a local name", q);
+			return table_lines_error(&p->t, "'%s' is not a local name", q);
 	if (nl > SMTP_LOCAL_MAX)
-		return aliases_error(p, "name '%s' is longer than %d octets", q, SMTP_LOCAL_MAX);
+		return table_lines_error(&p->t, "name '%s' is longer than %d octets", q, SMTP_LOCAL_MAX);
 	char *lower = xstrndup(name, nl);
 	for (char *c = lower; *c != '\0'; c++)
 		if (*c >= 'A' && *c <= 'Z')
@@ -177,25 +153,39 @@ static int aliases_start_entry(struct aliases_parser *p, const char *s, size_t n
 		if (strcmp(a->entries[i].name, lower) == 0) {
 			unsigned first = a->entries[i].line;
 			free(lower);
-			return aliases_error(p, "duplicate alias '%s' (first on line %u)", q, first);
+			return table_lines_error(&p->t, "duplicate alias '%s' (first on line %u)", q, first);
 		}
 	}
 	a->entries = xreallocarray(a->entries, a->n + 1, sizeof(*a->entries));
 	p->cur = &a->entries[a->n++];
 	memset(p->cur, 0, sizeof(*p->cur));
 	p->cur->name = lower;
-	p->cur->line = p->line;
+	p->cur->line = p->t.line;
 	size_t rest = n - (size_t)(colon - s) - 1;
 	return aliases_add_list(p, colon + 1, rest);
 }
 
 /* One physical line s[0..n), without its line end. */
-static int aliases_line(struct aliases_parser *p, const char *s, size_t n)
+/* A finished entry must name someone. */
+static int aliases_check_entry(struct aliases_parser *p)
 {
+	if (p->cur != NULL && p->cur->ntargets == 0) {
+		p->t.line = p->cur->line;
+		return table_lines_error(&p->t, "alias '%s' has no address", p->cur->name);
+	}
+	return 0;
+}
+
+static int aliases_line(void *arg, const char *s, size_t n)
+{
+	struct aliases_parser *p = arg;
+	/* A line that starts an entry ends the one before, which must name someone. */
+	if (n > 0 && s[0] != ' ' && s[0] != '\t' && s[0] != '#' && aliases_check_entry(p) < 0)
+		return -1;
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
 		if ((c < 0x20 && c != '\t') || c == 0x7f)
-			return aliases_error(p, "control character 0x%02x in line", c);
+			return table_lines_error(&p->t, "control character 0x%02x in line", c);
 	}
 	size_t tn = n;
 	const char *t = aliases_trim(s, &tn);
@@ -203,20 +193,10 @@ static int aliases_line(struct aliases_parser *p, const char *s, size_t n)
 		return 0;	/* blank and comment lines do not end an entry */
 	if (s[0] == ' ' || s[0] == '\t') {
 		if (p->cur == NULL)
-			return aliases_error(p, "a continuation line without an alias above it");
+			return table_lines_error(&p->t, "a continuation line without an alias above it");
 		return aliases_add_list(p, t, tn);
 	}
 	return aliases_start_entry(p, s, n);
-}
-
-/* A finished entry must name someone. */
-static int aliases_check_entry(struct aliases_parser *p)
-{
-	if (p->cur != NULL && p->cur->ntargets == 0) {
-		p->line = p->cur->line;
-		return aliases_error(p, "alias '%s' has no address", p->cur->name);
-	}
-	return 0;
 }
 
 static int aliases_cmp(const void *x, const void *y)
@@ -235,26 +215,8 @@ struct aliases *aliases_parse(const char *name, const char *text, size_t len, ch
 	}
 	err[0] = '\0';
 	struct aliases *a = xcalloc(1, sizeof(*a));
-	struct aliases_parser p = { .name = name, .err = err, .errlen = errlen, .a = a };
-	int rc = 0;
-	size_t pos = 0;
-	while (pos < len && rc == 0) {
-		p.line++;
-		const char *nl = memchr(text + pos, '\n', len - pos);
-		size_t end = nl != NULL ? (size_t)(nl - text) : len;
-		size_t n = end - pos;
-		if (n > 0 && text[pos + n - 1] == '\r')
-			n--;
-		bool starts_entry = n > 0 && text[pos] != ' ' && text[pos] != '\t' &&
-		    text[pos] != '#' && text[pos] != '\r';
-		if (n > ALIASES_LINE_MAX)
-			rc = aliases_error(&p, "line longer than %d octets", ALIASES_LINE_MAX);
-		else if (memchr(text + pos, '\0', n) != NULL)
-			rc = aliases_error(&p, "NUL byte in line");
-		else if (!starts_entry || (rc = aliases_check_entry(&p)) == 0)
-			rc = aliases_line(&p, text + pos, n);
-		pos = end + 1;
-	}
+	struct aliases_parser p = { .t = { .name = name, .err = err, .errlen = errlen }, .a = a };
+	int rc = table_lines_each(&p.t, text, len, ALIASES_LINE_MAX, aliases_line, &p);
 	if (rc == 0)
 		rc = aliases_check_entry(&p);
 	if (rc != 0) {

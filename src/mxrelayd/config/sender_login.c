@@ -8,13 +8,13 @@
  */
 #include "config/sender_login.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "config/config.h"
+#include "table_lines.h"
 #include "smtp/smtp_addr.h"
 #include "util/file.h"
 #include "util/log.h"
@@ -40,32 +40,10 @@ struct sender_login {
 };
 
 struct sl_parser {
-	const char *name;
-	unsigned line;
-	char *err;
-	size_t errlen;
+	struct table_lines t;		/* file, line, error */
 	struct sender_login *m;
 	struct sender_login_entry *cur;	/* the entry continuation lines add to, or NULL */
 };
-
-/* Write "NAME:LINE: message" into the error buffer; returns -1. */
-__attribute__((format(printf, 2, 3)))
-static int sl_error(struct sl_parser *p, const char *fmt, ...)
-{
-	char msg[600];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	snprintf(p->err, p->errlen, "%s:%u: %s", p->name, p->line, msg);
-	return -1;
-}
-
-/* Quote text from the file for an error, printable and capped. */
-static const char *sl_quote(char *buf, size_t buflen, const char *s, size_t n)
-{
-	return log_printable(buf, buflen, s, n > 120 ? 120 : n);
-}
 
 static void sl_lower(char *s)
 {
@@ -96,7 +74,7 @@ static int sl_add_target(struct sl_parser *p, const char *s, size_t n)
 	const char *why = NULL;
 	if (k < 0 || (size_t)k >= sizeof(buf) || smtp_addr_parse_mailbox(buf, (size_t)k,
 	    SMTP_ADDR_UTF8_OK, &a, &why) != 0 || a.kind != SMTP_ADDR_MAILBOX)
-		return sl_error(p, "'%s' is not an address, @domain or *%s%s", sl_quote(q, sizeof(q),
+		return table_lines_error(&p->t, "'%s' is not an address, @domain or *%s%s", table_lines_quote(q, sizeof(q),
 		    s, n), why != NULL ? ": " : "", why != NULL ? why : "");
 	if (domain) {
 		char *d = xstrdup(a.domain);
@@ -104,7 +82,7 @@ static int sl_add_target(struct sl_parser *p, const char *s, size_t n)
 		sl_push(&e->domains, &e->ndomains, d);
 	} else {
 		if (smtp_addr_format(&a, buf, sizeof(buf)) == 0)
-			return sl_error(p, "'%s' is too long", sl_quote(q, sizeof(q), s, n));
+			return table_lines_error(&p->t, "'%s' is too long", table_lines_quote(q, sizeof(q), s, n));
 		char *d = xstrdup(buf);
 		sl_lower(d);
 		sl_push(&e->addrs, &e->naddrs, d);
@@ -136,22 +114,22 @@ static int sl_new_entry(struct sl_parser *p, const char *s, size_t n)
 	struct sender_login *m = p->m;
 	struct sender_login_entry e;
 	memset(&e, 0, sizeof(e));
-	e.line = p->line;
+	e.line = p->t.line;
 	if (s[0] == '[') {
 		if (n < 3 || s[n - 1] != ']' || n - 2 >= sizeof(net))
-			return sl_error(p, "'%s' is not a [network]", sl_quote(q, sizeof(q), s, n));
+			return table_lines_error(&p->t, "'%s' is not a [network]", table_lines_quote(q, sizeof(q), s, n));
 		memcpy(net, s + 1, n - 2);
 		net[n - 2] = '\0';
 		if (config_parse_network(net, &e.net) != 0)
-			return sl_error(p, "'%s' is not a network (address or address/prefix)",
-			    sl_quote(q, sizeof(q), s, n));
+			return table_lines_error(&p->t, "'%s' is not a network (address or address/prefix)",
+			    table_lines_quote(q, sizeof(q), s, n));
 		e.network = true;
 		e.key = xmemdup0(s, n);
 		for (size_t i = 0; i < m->nnets; i++)
 			if (m->nets[i].net.family == e.net.family && m->nets[i].net.prefix ==
 			    e.net.prefix && memcmp(m->nets[i].net.addr, e.net.addr, 16) == 0) {
 				free(e.key);
-				return sl_error(p, "%s is also at line %u", sl_quote(q, sizeof(q), s, n),
+				return table_lines_error(&p->t, "%s is also at line %u", table_lines_quote(q, sizeof(q), s, n),
 				    m->nets[i].line);
 			}
 		m->nets = xreallocarray(m->nets, m->nnets + 1, sizeof(*m->nets));
@@ -161,15 +139,15 @@ static int sl_new_entry(struct sl_parser *p, const char *s, size_t n)
 	}
 	for (size_t i = 0; i < n; i++)
 		if ((unsigned char)s[i] <= 0x20 || s[i] == 0x7f)
-			return sl_error(p, "user '%s' holds white space or a control character",
-			    sl_quote(q, sizeof(q), s, n));
+			return table_lines_error(&p->t, "user '%s' holds white space or a control character",
+			    table_lines_quote(q, sizeof(q), s, n));
 	e.key = xmemdup0(s, n);
 	sl_lower(e.key);
 	for (size_t i = 0; i < m->nusers; i++)
 		if (strcmp(m->users[i].key, e.key) == 0) {
 			unsigned at = m->users[i].line;
 			free(e.key);
-			return sl_error(p, "user %s is also at line %u", sl_quote(q, sizeof(q), s, n), at);
+			return table_lines_error(&p->t, "user %s is also at line %u", table_lines_quote(q, sizeof(q), s, n), at);
 		}
 	m->users = xreallocarray(m->users, m->nusers + 1, sizeof(*m->users));
 	m->users[m->nusers] = e;
@@ -178,13 +156,10 @@ static int sl_new_entry(struct sl_parser *p, const char *s, size_t n)
 }
 
 /* One physical line s[0..n), its line end removed. */
-static int sl_line(struct sl_parser *p, const char *s, size_t n)
+static int sl_line(void *arg, const char *s, size_t n)
 {
+	struct sl_parser *p = arg;
 	char q[300];
-	if (n > SENDER_LOGIN_LINE_MAX)
-		return sl_error(p, "line longer than %u octets", SENDER_LOGIN_LINE_MAX);
-	if (memchr(s, '\0', n) != NULL)
-		return sl_error(p, "NUL octet");
 	size_t i = 0;
 	while (i < n && (s[i] == ' ' || s[i] == '\t'))
 		i++;
@@ -193,7 +168,7 @@ static int sl_line(struct sl_parser *p, const char *s, size_t n)
 	if (i > 0) {
 		/* A continuation: more targets of the entry above. */
 		if (p->cur == NULL)
-			return sl_error(p, "a continuation line without an entry above it");
+			return table_lines_error(&p->t, "a continuation line without an entry above it");
 		return sl_targets(p, s + i, n - i);
 	}
 	/* "key: targets"; a network key may hold colons inside its brackets. */
@@ -201,20 +176,20 @@ static int sl_line(struct sl_parser *p, const char *s, size_t n)
 	if (s[0] == '[') {
 		const char *close = memchr(s, ']', n);
 		if (close == NULL || (size_t)(close - s) + 1 >= n || close[1] != ':')
-			return sl_error(p, "'%s': a [network] is followed by ':'", sl_quote(q,
+			return table_lines_error(&p->t, "'%s': a [network] is followed by ':'", table_lines_quote(q,
 			    sizeof(q), s, n));
 		colon = (size_t)(close - s) + 1;
 	} else {
 		const char *c = memchr(s, ':', n);
 		if (c == NULL)
-			return sl_error(p, "'%s' is not \"user: senders\"", sl_quote(q, sizeof(q), s, n));
+			return table_lines_error(&p->t, "'%s' is not \"user: senders\"", table_lines_quote(q, sizeof(q), s, n));
 		colon = (size_t)(c - s);
 	}
 	size_t klen = colon;
 	while (klen > 0 && (s[klen - 1] == ' ' || s[klen - 1] == '\t'))
 		klen--;
 	if (klen == 0)
-		return sl_error(p, "an entry without a user");
+		return table_lines_error(&p->t, "an entry without a user");
 	p->cur = NULL;
 	if (sl_new_entry(p, s, klen) < 0)
 		return -1;
@@ -231,20 +206,10 @@ struct sender_login *sender_login_parse(const char *name, const char *text, size
     char *err, size_t errlen)
 {
 	struct sender_login *m = xcalloc(1, sizeof(*m));
-	struct sl_parser p = { .name = name, .err = err, .errlen = errlen, .m = m };
-	size_t i = 0;
-	while (i < len) {
-		const char *nl = memchr(text + i, '\n', len - i);
-		size_t end = nl != NULL ? (size_t)(nl - text) : len;
-		size_t n = end - i;
-		if (n > 0 && text[i + n - 1] == '\r')
-			n--;
-		p.line++;
-		if (sl_line(&p, text + i, n) < 0) {
-			sender_login_free(m);
-			return NULL;
-		}
-		i = end + 1;
+	struct sl_parser p = { .t = { .name = name, .err = err, .errlen = errlen }, .m = m };
+	if (table_lines_each(&p.t, text, len, SENDER_LOGIN_LINE_MAX, sl_line, &p) < 0) {
+		sender_login_free(m);
+		return NULL;
 	}
 	if (m->nusers > 1)
 		qsort(m->users, m->nusers, sizeof(*m->users), sl_cmp);

@@ -77,7 +77,7 @@ static const struct file_row rows[] = {
 	{ "network without colon", "[192.0.2.1] a@b.test\n", "f:1: '[192.0.2.1] a@b.test': a",
 	  { { 0 } } },
 	{ "control character", "al\x01ice: a@b.test\n", "f:1: user 'al", { { 0 } } },
-	{ "NUL octet", "alice: a@b.test\n\0\n", "f:2: NUL octet", { { 0 } } },
+	{ "NUL octet", "alice: a@b.test\n\0\n", "f:2: NUL byte in line", { { 0 } } },
 	{ "no user", ": a@b.test\n", "f:1: an entry without a user", { { 0 } } },
 };
 
