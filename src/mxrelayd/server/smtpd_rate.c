@@ -45,44 +45,36 @@ bool smtpd_rate_client_key(const struct config *cfg, const struct sockaddr *sa,
 	return !config_networks_match(cfg->rate.exempt, cfg->rate.nexempt, sa);
 }
 
-/* The two limits of an event, client first; the connection has no user limit. */
-static void smtpd_rate_kinds(enum smtpd_rate_event ev, enum ratelimit_kind *client,
-    enum ratelimit_kind *user)
-{
-	switch (ev) {
-	case SMTPD_RATE_CONNECTION:
-		*client = RATELIMIT_CLIENT_CONNECTION;
-		*user = RATELIMIT_NKINDS;
-		return;
-	case SMTPD_RATE_MESSAGE:
-		*client = RATELIMIT_CLIENT_MESSAGE;
-		*user = RATELIMIT_USER_MESSAGE;
-		return;
-	case SMTPD_RATE_RECIPIENT:
-		*client = RATELIMIT_CLIENT_RECIPIENT;
-		*user = RATELIMIT_USER_RECIPIENT;
-		return;
-	}
-}
-
-/* The rates of an event: the client's from cfg, the user's from its user_rate line or the default. */
-static void smtpd_rate_rates(const struct config *cfg, enum smtpd_rate_event ev, const char *user,
-    struct cfg_rate *client, struct cfg_rate *urate)
+/*
+ * The two limits of an event, the client's and the user's: their kinds
+ * and rates (the client's from cfg, the user's from its user_rate line or
+ * the default). The connection has no user limit (kind RATELIMIT_NKINDS,
+ * rate 0).
+ */
+static void smtpd_rate_limits(const struct config *cfg, enum smtpd_rate_event ev,
+    const char *user, enum ratelimit_kind *ck, enum ratelimit_kind *uk, struct cfg_rate *crate,
+    struct cfg_rate *urate)
 {
 	struct cfg_rate m = { 0, 0 }, r = { 0, 0 };
 	if (user != NULL && ev != SMTPD_RATE_CONNECTION)
 		config_rate_user(cfg, user, &m, &r);
 	switch (ev) {
 	case SMTPD_RATE_CONNECTION:
-		*client = cfg->rate.client_connection;
+		*ck = RATELIMIT_CLIENT_CONNECTION;
+		*uk = RATELIMIT_NKINDS;
+		*crate = cfg->rate.client_connection;
 		*urate = (struct cfg_rate){ 0, 0 };
 		return;
 	case SMTPD_RATE_MESSAGE:
-		*client = cfg->rate.client_message;
+		*ck = RATELIMIT_CLIENT_MESSAGE;
+		*uk = RATELIMIT_USER_MESSAGE;
+		*crate = cfg->rate.client_message;
 		*urate = m;
 		return;
 	case SMTPD_RATE_RECIPIENT:
-		*client = cfg->rate.client_recipient;
+		*ck = RATELIMIT_CLIENT_RECIPIENT;
+		*uk = RATELIMIT_USER_RECIPIENT;
+		*crate = cfg->rate.client_recipient;
 		*urate = r;
 		return;
 	}
@@ -102,8 +94,7 @@ struct smtpd_rate_verdict smtpd_rate_decide(struct ratelimit *t, const struct co
 	enum ratelimit_kind ck, uk;
 	struct cfg_rate crate, urate;
 	struct smtpd_limit_key key = { { 0 } };
-	smtpd_rate_kinds(ev, &ck, &uk);
-	smtpd_rate_rates(cfg, ev, user, &crate, &urate);
+	smtpd_rate_limits(cfg, ev, user, &ck, &uk, &crate, &urate);
 	bool use_client = crate.n != 0 && smtpd_rate_client_key(cfg, sa, &key);
 	bool use_user = urate.n != 0 && user != NULL;
 	size_t ulen = use_user ? smtpd_rate_user_len(user) : 0;
