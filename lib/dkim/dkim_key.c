@@ -37,11 +37,7 @@ struct dkim_key {
 	unsigned bits;
 };
 
-/* Write a reason into err (when there is room); empties OpenSSL's error queue. */
-static void key_fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void key_fail(char *err, size_t errlen, const char *fmt, ...)
+void dkim_fail(char *err, size_t errlen, const char *fmt, ...)
 {
 	ERR_clear_error();
 	if (err == NULL || errlen == 0)
@@ -115,7 +111,7 @@ static struct dkim_key *key_adopt(EVP_PKEY *pkey, char *err, size_t errlen)
 	if (id == EVP_PKEY_RSA) {
 		alg = DKIM_ALG_RSA_SHA256;
 		if (bits < DKIM_KEY_RSA_MIN_BITS || bits > DKIM_KEY_RSA_MAX_BITS) {
-			key_fail(err, errlen, "an RSA key of %u bits: DKIM keys here are %u to %u bits "
+			dkim_fail(err, errlen, "an RSA key of %u bits: DKIM keys here are %u to %u bits "
 			    "(RFC 8301 3.2)", bits, DKIM_KEY_RSA_MIN_BITS, DKIM_KEY_RSA_MAX_BITS);
 			EVP_PKEY_free(pkey);
 			return NULL;
@@ -124,13 +120,13 @@ static struct dkim_key *key_adopt(EVP_PKEY *pkey, char *err, size_t errlen)
 		alg = DKIM_ALG_ED25519_SHA256;
 	} else {
 		const char *type = EVP_PKEY_get0_type_name(pkey);
-		key_fail(err, errlen, "key type %s: DKIM signs with RSA (rsa-sha256) or Ed25519 "
+		dkim_fail(err, errlen, "key type %s: DKIM signs with RSA (rsa-sha256) or Ed25519 "
 		    "(ed25519-sha256) only", type != NULL ? type : "unknown");
 		EVP_PKEY_free(pkey);
 		return NULL;
 	}
 	if (!key_selftest(pkey, alg)) {
-		key_fail(err, errlen, "the key's private and public halves do not agree");
+		dkim_fail(err, errlen, "the key's private and public halves do not agree");
 		EVP_PKEY_free(pkey);
 		return NULL;
 	}
@@ -145,16 +141,16 @@ static struct dkim_key *key_adopt(EVP_PKEY *pkey, char *err, size_t errlen)
 struct dkim_key *dkim_key_parse(const char *pem, size_t len, char *err, size_t errlen)
 {
 	if (len > DKIM_KEY_PEM_MAX) {
-		key_fail(err, errlen, "%zu octets: a key file holds at most %u", len, DKIM_KEY_PEM_MAX);
+		dkim_fail(err, errlen, "%zu octets: a key file holds at most %u", len, DKIM_KEY_PEM_MAX);
 		return NULL;
 	}
 	if (!key_has(pem, len, "-----BEGIN ")) {
-		key_fail(err, errlen, "no PEM block (\"-----BEGIN ...\")");
+		dkim_fail(err, errlen, "no PEM block (\"-----BEGIN ...\")");
 		return NULL;
 	}
 	/* "BEGIN ENCRYPTED PRIVATE KEY" (PKCS#8) or "Proc-Type: 4,ENCRYPTED" (traditional). */
 	if (key_has(pem, len, "ENCRYPTED")) {
-		key_fail(err, errlen, "an encrypted key: the key must be stored unencrypted "
+		dkim_fail(err, errlen, "an encrypted key: the key must be stored unencrypted "
 		    "(and readable by root only)");
 		return NULL;
 	}
@@ -164,7 +160,7 @@ struct dkim_key *dkim_key_parse(const char *pem, size_t len, char *err, size_t e
 	EVP_PKEY *pkey = PEM_read_bio_PrivateKey(bio, NULL, key_no_passphrase, NULL);
 	BIO_free(bio);
 	if (pkey == NULL) {
-		key_fail(err, errlen, key_has(pem, len, "PUBLIC KEY") ?
+		dkim_fail(err, errlen, key_has(pem, len, "PUBLIC KEY") ?
 		    "a public key: the private key is needed to sign" :
 		    "no private key in PEM (PKCS#8 \"PRIVATE KEY\" or \"RSA PRIVATE KEY\") could be read");
 		return NULL;
@@ -222,7 +218,7 @@ struct dkim_key *dkim_key_generate(enum dkim_alg a, unsigned rsa_bits, char *err
 	EVP_PKEY *pkey;
 	if (a == DKIM_ALG_RSA_SHA256) {
 		if (rsa_bits < DKIM_KEY_RSA_MIN_BITS || rsa_bits > DKIM_KEY_RSA_MAX_BITS) {
-			key_fail(err, errlen, "%u bits: an RSA key for DKIM has %u to %u (RFC 8301 3.2)",
+			dkim_fail(err, errlen, "%u bits: an RSA key for DKIM has %u to %u (RFC 8301 3.2)",
 			    rsa_bits, DKIM_KEY_RSA_MIN_BITS, DKIM_KEY_RSA_MAX_BITS);
 			return NULL;
 		}
@@ -230,13 +226,13 @@ struct dkim_key *dkim_key_generate(enum dkim_alg a, unsigned rsa_bits, char *err
 	} else if (a == DKIM_ALG_ED25519_SHA256) {
 		pkey = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
 	} else {
-		key_fail(err, errlen, "unknown algorithm %d", (int)a);
+		dkim_fail(err, errlen, "unknown algorithm %d", (int)a);
 		return NULL;
 	}
 	if (pkey == NULL) {
 		unsigned long e = ERR_peek_last_error();
 		const char *why = e != 0 ? ERR_reason_error_string(e) : NULL;
-		key_fail(err, errlen, "OpenSSL could not make the key: %s",
+		dkim_fail(err, errlen, "OpenSSL could not make the key: %s",
 		    why != NULL ? why : "unknown error");
 		return NULL;
 	}

@@ -92,21 +92,6 @@ struct sign_plan {
 	size_t listed[SIGN_NNAMES];	/* times in h= per name */
 };
 
-/* Write a reason into err (when there is room); empties OpenSSL's error queue. */
-static void sign_fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void sign_fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	ERR_clear_error();
-	if (err == NULL || errlen == 0)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 bool dkim_sign_name_ok(const char *s)
 {
 	size_t n = s != NULL ? strlen(s) : 0;
@@ -142,7 +127,7 @@ static bool sign_plan_make(struct sign_plan *pl, const char *h, size_t hlen, cha
 			if (!dkim_hdr_is(&f, sign_names[i].name))
 				continue;
 			if (pl->nfields == DKIM_SIGN_NAMES_MAX) {
-				sign_fail(err, errlen, "more than %d header fields to sign",
+				dkim_fail(err, errlen, "more than %d header fields to sign",
 				    DKIM_SIGN_NAMES_MAX);
 				return false;
 			}
@@ -153,7 +138,7 @@ static bool sign_plan_make(struct sign_plan *pl, const char *h, size_t hlen, cha
 		}
 	}
 	if (pl->count[0] == 0) {
-		sign_fail(err, errlen, "the header has no From field (RFC 6376 5.4: From is signed)");
+		dkim_fail(err, errlen, "the header has no From field (RFC 6376 5.4: From is signed)");
 		return false;
 	}
 	size_t total = 0;
@@ -164,7 +149,7 @@ static bool sign_plan_make(struct sign_plan *pl, const char *h, size_t hlen, cha
 		total += pl->listed[i];
 	}
 	if (total > DKIM_SIGN_NAMES_MAX) {
-		sign_fail(err, errlen, "%zu names to list in h=, more than %d", total,
+		dkim_fail(err, errlen, "%zu names to list in h=, more than %d", total,
 		    DKIM_SIGN_NAMES_MAX);
 		return false;
 	}
@@ -311,7 +296,7 @@ static size_t sign_data(const struct dkim_key *k, const char *data, size_t n,
 	if (!ok) {
 		unsigned long e = ERR_peek_last_error();
 		const char *why = e != 0 ? ERR_reason_error_string(e) : NULL;
-		sign_fail(err, errlen, "OpenSSL could not sign: %s", why != NULL ? why : "unknown error");
+		dkim_fail(err, errlen, "OpenSSL could not sign: %s", why != NULL ? why : "unknown error");
 		return 0;
 	}
 	return siglen;
@@ -343,30 +328,30 @@ static void sign_field_b(struct sign_fold *f, const unsigned char *sig, size_t s
 static bool sign_check(const struct dkim_sign_in *in, char *err, size_t errlen)
 {
 	if (in->key == NULL || in->bh == NULL || (in->header == NULL && in->header_len > 0)) {
-		sign_fail(err, errlen, "no key, body hash or header given");
+		dkim_fail(err, errlen, "no key, body hash or header given");
 		return false;
 	}
 	if (!dkim_sign_name_ok(in->domain)) {
-		sign_fail(err, errlen, "d=: the domain is no DNS name of letters, digits and "
+		dkim_fail(err, errlen, "d=: the domain is no DNS name of letters, digits and "
 		    "hyphens (A-labels)");
 		return false;
 	}
 	if (!dkim_sign_name_ok(in->selector)) {
-		sign_fail(err, errlen, "s=: the selector is no DNS name of letters, digits and "
+		dkim_fail(err, errlen, "s=: the selector is no DNS name of letters, digits and "
 		    "hyphens");
 		return false;
 	}
 	if (strlen(in->selector) + strlen("._domainkey.") + strlen(in->domain) > DKIM_SIGN_NAME_MAX) {
-		sign_fail(err, errlen, "the key's name SELECTOR._domainkey.DOMAIN passes %d octets",
+		dkim_fail(err, errlen, "the key's name SELECTOR._domainkey.DOMAIN passes %d octets",
 		    DKIM_SIGN_NAME_MAX);
 		return false;
 	}
 	if (in->now < 0) {
-		sign_fail(err, errlen, "t=: a time before 1970");
+		dkim_fail(err, errlen, "t=: a time before 1970");
 		return false;
 	}
 	if (in->header_len > DKIM_SIGN_HEADER_MAX) {
-		sign_fail(err, errlen, "a header section of %zu octets: at most %u are signed",
+		dkim_fail(err, errlen, "a header section of %zu octets: at most %u are signed",
 		    in->header_len, DKIM_SIGN_HEADER_MAX);
 		return false;
 	}
