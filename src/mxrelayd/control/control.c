@@ -436,10 +436,13 @@ static void control_reply(struct control_conn *cn, enum control_status st, const
 	bufferevent_enable(cn->bev, EV_WRITE);
 }
 
-/* Writer thread done with a bounce: answer the client if it is still there, have the DSN sent. */
-static void control_bounce_done(void *arg, bool ok, const char *err)
+/*
+ * A deferred request is answered: off the list of those pending, the reply
+ * (body may be NULL) to its client if it is still there, the op freed.
+ */
+static void control_op_finish(struct control_op *op, enum control_status st, const char *text,
+    struct evbuffer *body)
 {
-	struct control_op *op = arg;
 	struct control *c = op->ctl;
 	if (c != NULL) {
 		for (struct control_op **pp = &c->ops; *pp != NULL; pp = &(*pp)->next) {
@@ -448,22 +451,30 @@ static void control_bounce_done(void *arg, bool ok, const char *err)
 				break;
 			}
 		}
-		if (ok && c->notify != NULL)
-			c->notify(c->notify_arg, CONTROL_EV_BOUNCED, op->id);
 	}
-	if (ok)
-		log_msg(LOG_LVL_INFO, "op=queue_bounce queue=%s rcpts=%zu reason=admin", op->id, op->n);
 	if (op->conn != NULL) {
-		char msg[256];
 		op->conn->op = NULL;
-		if (ok)
-			snprintf(msg, sizeof(msg), "bounced %zu recipient%s of %s", op->n,
-			    op->n == 1 ? "" : "s", op->id);
-		else
-			snprintf(msg, sizeof(msg), "cannot bounce %s: %s", op->id, err ? err : "?");
-		control_reply(op->conn, ok ? CONTROL_OK : CONTROL_E_STORE, msg, NULL);
+		control_reply(op->conn, st, text, body);
 	}
 	free(op);
+}
+
+/* Writer thread done with a bounce: answer the client if it is still there, have the DSN sent. */
+static void control_bounce_done(void *arg, bool ok, const char *err)
+{
+	struct control_op *op = arg;
+	struct control *c = op->ctl;
+	if (ok && c != NULL && c->notify != NULL)
+		c->notify(c->notify_arg, CONTROL_EV_BOUNCED, op->id);
+	if (ok)
+		log_msg(LOG_LVL_INFO, "op=queue_bounce queue=%s rcpts=%zu reason=admin", op->id, op->n);
+	char msg[256];
+	if (ok)
+		snprintf(msg, sizeof(msg), "bounced %zu recipient%s of %s", op->n,
+		    op->n == 1 ? "" : "s", op->id);
+	else
+		snprintf(msg, sizeof(msg), "cannot bounce %s: %s", op->id, err ? err : "?");
+	control_op_finish(op, ok ? CONTROL_OK : CONTROL_E_STORE, msg, NULL);
 }
 
 static struct control_op *control_defer(struct control_conn *cn);
@@ -592,25 +603,12 @@ static struct control_op *control_defer(struct control_conn *cn)
 static void control_deferred_done(struct control_op *op, enum control_status st, const char *text,
     const char *body)
 {
-	struct control *c = op->ctl;
-	if (c != NULL) {
-		for (struct control_op **pp = &c->ops; *pp != NULL; pp = &(*pp)->next) {
-			if (*pp == op) {
-				*pp = op->next;
-				break;
-			}
-		}
-	}
-	if (op->conn != NULL) {
-		struct evbuffer *b = evbuffer_new();
-		if (b == NULL)
-			panic("event=control-failed reason=\"out of memory\"");
-		evbuffer_add(b, body, strlen(body));
-		op->conn->op = NULL;
-		control_reply(op->conn, st, text, b);
-		evbuffer_free(b);
-	}
-	free(op);
+	struct evbuffer *b = evbuffer_new();
+	if (b == NULL)
+		panic("event=control-failed reason=\"out of memory\"");
+	evbuffer_add(b, body, strlen(body));
+	control_op_finish(op, st, text, b);
+	evbuffer_free(b);
 }
 
 /* A reload was decided: the text is the body. */
@@ -744,25 +742,12 @@ static void control_side_run_job(struct queue_store *q, void *arg)
 static void control_side_run_done(void *arg)
 {
 	struct control_side_job *j = arg;
-	struct control_op *op = j->op;
-	struct control *c = op->ctl;
-	if (c != NULL) {
-		for (struct control_op **pp = &c->ops; *pp != NULL; pp = &(*pp)->next) {
-			if (*pp == op) {
-				*pp = op->next;
-				break;
-			}
-		}
-	}
-	if (op->conn != NULL) {
-		bool has_body = j->st == CONTROL_OK && control_verb_has_body(j->req.verb);
-		op->conn->op = NULL;
-		control_reply(op->conn, j->st, j->msg, has_body ? j->body : NULL);
-	}
+	struct control *c = j->op->ctl;
+	bool has_body = j->st == CONTROL_OK && control_verb_has_body(j->req.verb);
+	control_op_finish(j->op, j->st, j->msg, has_body ? j->body : NULL);
 	if (j->st == CONTROL_OK)
 		control_notify_done(c, &j->req);
 	evbuffer_free(j->body);
-	free(op);
 	free(j);
 }
 
