@@ -245,26 +245,18 @@ class Nsd:
         return text + "nsd log:\n" + self.log()
 
 
-class FaultyDns:
-    """A UDP responder for the answers a good server never gives.
-
-    rules maps a lower-case name (no trailing dot) or "*" to one of:
-      "servfail", "refused", "nxdomain", "truncated" (TC bit, no answers,
-      and nobody on TCP), "garbage" (random bytes), "wrongid" (a well-formed
-      answer with another id), "drop" (no answer at all), "short" (12 bytes
-      cut to 7).
-    Names without a rule are forwarded to upstream (an (addr, port) pair)
-    when given, else answered SERVFAIL. Runs in a thread of the test's
-    namespace; every query is recorded in self.queries as (name, type).
+class UdpDns:
+    """A DNS server on UDP addr:port in a thread of the test's namespace: its
+    socket, its thread and their end, the question of a query, a forward to
+    an upstream server. A subclass answers each datagram in serve(pkt, peer).
     """
 
-    def __init__(self, netns, addr="127.0.0.53", port=53, rules=None, upstream=None):
+    thread_name = "udp-dns"
+
+    def __init__(self, netns, addr, port=53):
         self.netns = netns
         self.addr = addr
         self.port = port
-        self.rules = {k.lower().rstrip("."): v for k, v in (rules or {}).items()}
-        self.upstream = upstream
-        self.queries = []
         self.sock = None
         self.thread = None
         self.stopping = threading.Event()
@@ -275,7 +267,7 @@ class FaultyDns:
         self.sock = socket.socket(family, socket.SOCK_DGRAM)
         self.sock.bind((self.addr, self.port))
         self.sock.settimeout(0.2)
-        self.thread = threading.Thread(target=self._run, name="faulty-dns", daemon=True)
+        self.thread = threading.Thread(target=self._run, name=self.thread_name, daemon=True)
         self.thread.start()
         self.netns.on_stop(self.stop)
         return self
@@ -288,7 +280,8 @@ class FaultyDns:
             self.sock.close()
 
     @staticmethod
-    def _question(pkt):
+    def question(pkt):
+        """(name in lower case, qtype, the question section's octets) of a query."""
         labels = []
         off = 12
         while pkt[off] != 0:
@@ -299,22 +292,26 @@ class FaultyDns:
         qtype = struct.unpack("!H", pkt[off:off + 2])[0]
         return ".".join(labels).lower(), qtype, pkt[12:off + 4]
 
-    def _reply(self, pkt, rcode, tc=False, qid=None):
-        rid = struct.unpack("!H", pkt[:2])[0] if qid is None else qid
-        rd = struct.unpack("!H", pkt[2:4])[0] & 0x0100
-        flags = 0x8000 | 0x0400 | 0x0080 | rd | rcode | (0x0200 if tc else 0)
-        _, _, question = self._question(pkt)
-        return struct.pack("!HHHHHH", rid, flags, 1, 0, 0, 0) + question
-
-    def _forward(self, pkt):
-        family = socket.AF_INET6 if ":" in self.upstream[0] else socket.AF_INET
+    @staticmethod
+    def forward(pkt, upstream, timeout=2):
+        """The answer of upstream (an (addr, port) pair) to pkt, or None."""
+        family = socket.AF_INET6 if ":" in upstream[0] else socket.AF_INET
         with socket.socket(family, socket.SOCK_DGRAM) as s:
-            s.settimeout(2)
-            s.sendto(pkt, self.upstream)
+            s.settimeout(timeout)
+            s.sendto(pkt, upstream)
             try:
                 return s.recvfrom(65535)[0]
             except (socket.timeout, ConnectionRefusedError):
                 return None
+
+    def send(self, out, peer):
+        try:
+            self.sock.sendto(out, peer)
+        except OSError:
+            pass
+
+    def serve(self, pkt, peer):
+        raise NotImplementedError
 
     def _run(self):
         while not self.stopping.is_set():
@@ -324,34 +321,61 @@ class FaultyDns:
                 continue
             except OSError:
                 return
-            try:
-                name, qtype, _ = self._question(pkt)
-            except (IndexError, struct.error):
-                continue
-            self.queries.append((name, qtype))
-            rule = self.rules.get(name, self.rules.get("*"))
-            out = None
-            if rule is None:
-                out = self._forward(pkt) if self.upstream else self._reply(pkt, 2)
-            elif rule == "servfail":
-                out = self._reply(pkt, 2)
-            elif rule == "refused":
-                out = self._reply(pkt, 5)
-            elif rule == "nxdomain":
-                out = self._reply(pkt, 3)
-            elif rule == "truncated":
-                out = self._reply(pkt, 0, tc=True)
-            elif rule == "garbage":
-                out = os.urandom(40)
-            elif rule == "short":
-                out = self._reply(pkt, 0)[:7]
-            elif rule == "wrongid":
-                qid = (struct.unpack("!H", pkt[:2])[0] + 1) & 0xFFFF
-                out = self._reply(pkt, 0, qid=qid)
-            elif rule == "drop":
-                out = None
-            if out:
-                try:
-                    self.sock.sendto(out, peer)
-                except OSError:
-                    pass
+            self.serve(pkt, peer)
+
+
+class FaultyDns(UdpDns):
+    """A UDP responder for the answers a good server never gives.
+
+    rules maps a lower-case name (no trailing dot) or "*" to one of:
+      "servfail", "refused", "nxdomain", "truncated" (TC bit, no answers,
+      and nobody on TCP), "garbage" (random bytes), "wrongid" (a well-formed
+      answer with another id), "drop" (no answer at all), "short" (12 bytes
+      cut to 7).
+    Names without a rule are forwarded to upstream (an (addr, port) pair)
+    when given, else answered SERVFAIL. Runs in a thread of the test's
+    namespace; every query is recorded in self.queries as (name, type).
+    """
+
+    thread_name = "faulty-dns"
+
+    def __init__(self, netns, addr="127.0.0.53", port=53, rules=None, upstream=None):
+        super().__init__(netns, addr, port)
+        self.rules = {k.lower().rstrip("."): v for k, v in (rules or {}).items()}
+        self.upstream = upstream
+        self.queries = []
+
+    def _reply(self, pkt, rcode, tc=False, qid=None):
+        rid = struct.unpack("!H", pkt[:2])[0] if qid is None else qid
+        rd = struct.unpack("!H", pkt[2:4])[0] & 0x0100
+        flags = 0x8000 | 0x0400 | 0x0080 | rd | rcode | (0x0200 if tc else 0)
+        _, _, question = self.question(pkt)
+        return struct.pack("!HHHHHH", rid, flags, 1, 0, 0, 0) + question
+
+    def serve(self, pkt, peer):
+        try:
+            name, qtype, _ = self.question(pkt)
+        except (IndexError, struct.error):
+            return
+        self.queries.append((name, qtype))
+        rule = self.rules.get(name, self.rules.get("*"))
+        out = None
+        if rule is None:
+            out = self.forward(pkt, self.upstream) if self.upstream else self._reply(pkt, 2)
+        elif rule == "servfail":
+            out = self._reply(pkt, 2)
+        elif rule == "refused":
+            out = self._reply(pkt, 5)
+        elif rule == "nxdomain":
+            out = self._reply(pkt, 3)
+        elif rule == "truncated":
+            out = self._reply(pkt, 0, tc=True)
+        elif rule == "garbage":
+            out = os.urandom(40)
+        elif rule == "short":
+            out = self._reply(pkt, 0)[:7]
+        elif rule == "wrongid":
+            qid = (struct.unpack("!H", pkt[:2])[0] + 1) & 0xFFFF
+            out = self._reply(pkt, 0, qid=qid)
+        if out:
+            self.send(out, peer)

@@ -29,13 +29,12 @@ bit and each answer's rcode: what a resolver asks its server.
 
 import datetime
 import os
-import socket
 import struct
 import subprocess
 import threading
 import time
 
-from .dns import Nsd, absolute, query
+from .dns import Nsd, UdpDns, absolute, query
 
 LDNS_KEYGEN = "/usr/bin/ldns-keygen"
 LDNS_SIGNZONE = "/usr/bin/ldns-signzone"
@@ -251,76 +250,34 @@ class DnssecBed:
         return f"dnssec bed: {zones}; corrupted {self.corrupted}\nunbound log:\n{self.log()}"
 
 
-class RecordingProxy:
+class RecordingProxy(UdpDns):
     """A UDP relay on addr:53 to upstream that records what passes.
 
     self.queries holds one dict per query: name, type (number), cd (the
     checking-disabled bit), and rcode of the answer (None when none came).
     """
 
+    thread_name = "recording-proxy"
+
     def __init__(self, netns, addr, upstream):
-        self.netns = netns
-        self.addr = addr
+        super().__init__(netns, addr)
         self.upstream = upstream
         self.queries = []
-        self.sock = None
-        self.thread = None
-        self.stopping = threading.Event()
-
-    def start(self):
-        self.netns.add_addr(self.addr)
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind((self.addr, 53))
-        self.sock.settimeout(0.2)
-        self.thread = threading.Thread(target=self._run, name="recording-proxy", daemon=True)
-        self.thread.start()
-        self.netns.on_stop(self.stop)
-        return self
-
-    def stop(self):
-        self.stopping.set()
-        if self.thread:
-            self.thread.join(5)
-        if self.sock:
-            self.sock.close()
-
-    @staticmethod
-    def _question(pkt):
-        labels, off = [], 12
-        while pkt[off] != 0:
-            n = pkt[off]
-            labels.append(pkt[off + 1:off + 1 + n].decode("ascii", "replace"))
-            off += n + 1
-        qtype = struct.unpack("!H", pkt[off + 1:off + 3])[0]
-        return ".".join(labels).lower(), qtype
 
     def _relay(self, pkt, peer):
         try:
-            name, qtype = self._question(pkt)
+            name, qtype, _ = self.question(pkt)
         except (IndexError, struct.error):
             return
         flags = struct.unpack("!H", pkt[2:4])[0]
         rec = {"name": name, "type": qtype, "cd": bool(flags & 0x0010), "rcode": None}
         self.queries.append(rec)
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.settimeout(3)
-            s.sendto(pkt, self.upstream)
-            try:
-                out = s.recvfrom(65535)[0]
-            except (socket.timeout, ConnectionRefusedError):
-                return
+        out = self.forward(pkt, self.upstream, timeout=3)
+        if out is None:
+            return
         rec["rcode"] = struct.unpack("!H", out[2:4])[0] & 0xF
-        try:
-            self.sock.sendto(out, peer)
-        except OSError:
-            pass
+        self.send(out, peer)
 
-    def _run(self):
-        while not self.stopping.is_set():
-            try:
-                pkt, peer = self.sock.recvfrom(65535)
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            threading.Thread(target=self._relay, args=(pkt, peer), daemon=True).start()
+    def serve(self, pkt, peer):
+        # Each in a thread of its own: a validating resolver asks many at once.
+        threading.Thread(target=self._relay, args=(pkt, peer), daemon=True).start()
