@@ -82,14 +82,16 @@ class Load:
     holds every tag sent, accepted or not.
     """
 
-    def __init__(self):
+    def __init__(self, clients=CLIENTS, messages=MESSAGES):
         self.lock = threading.Lock()
+        self.messages = messages
         self.next = 0
         self.accepted = {}
         self.tried = set()
         self.errors = collections.Counter()
         self.stop = threading.Event()
-        self.threads = [threading.Thread(target=self.run, args=(n,), daemon=True) for n in range(CLIENTS)]
+        self.threads = [threading.Thread(target=self.run, args=(n,), daemon=True)
+                        for n in range(clients)]
 
     def start(self):
         for t in self.threads:
@@ -98,7 +100,7 @@ class Load:
 
     def take(self):
         with self.lock:
-            if self.next >= MESSAGES:
+            if self.next >= self.messages:
                 return None
             self.next += 1
             return self.next - 1

@@ -24,6 +24,7 @@ import pytest
 from conftest import sanitizer_env
 from daemon import Client, Daemon, queued_id, wait_for  # noqa: F401
 from mxtest.fakesmtp import HANG
+from test_delivery_retries_and_bounces import zones
 from test_delivery_transports import KIB, MIB, lf, make_message
 
 BIG = 64 * MIB
@@ -34,14 +35,6 @@ pytestmark = pytest.mark.netns
 def conf(*extra, retry="1s"):
     return "\n".join(["dns_server = 127.0.0.53", f"retry_intervals = {retry}",
                       "delay_warning = 0"] + list(extra))
-
-
-def zones(dns, **mx):
-    for name, addr in mx.items():
-        domain = name.replace("_", ".")
-        dns.mx(domain, [(10, f"mx.{domain}")])
-        dns.a(f"mx.{domain}", addr)
-    dns.start()
 
 
 def node(netns, mxr_bin, db, name, addr, extra="", lease_time=10, retry="1s", start=True):

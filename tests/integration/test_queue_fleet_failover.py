@@ -24,7 +24,7 @@ import time
 import pytest
 
 from daemon import Daemon, wait_for
-from test_queue_crash import arrivals, bounces, is_bad, message_id, recipients
+from test_queue_crash import Load, arrivals, bounces, is_bad, message_id, recipients
 from mxtest.fakesmtp import _path_of
 
 pytestmark = [pytest.mark.netns, pytest.mark.slow]   # about 15 s of load, a kill and a failover
@@ -60,7 +60,7 @@ class Arrivals:
                 self.times[(m.group(1).decode(), r.lower())].append(now)
 
 
-class FleetLoad:
+class FleetLoad(Load):
     """CLIENTS threads submitting MESSAGES messages to the nodes in turn.
 
     accepted[tag]: its recipients, once it got its 250; by_node[tag]: the node
@@ -68,31 +68,9 @@ class FleetLoad:
     """
 
     def __init__(self, addrs):
+        super().__init__(clients=CLIENTS, messages=MESSAGES)
         self.addrs = list(addrs)
-        self.lock = threading.Lock()
-        self.next = 0
-        self.accepted, self.by_node, self.tried = {}, {}, set()
-        self.errors = collections.Counter()
-        self.stop = threading.Event()
-        self.threads = [threading.Thread(target=self.run, args=(n,), daemon=True)
-                        for n in range(CLIENTS)]
-
-    def start(self):
-        for t in self.threads:
-            t.start()
-        return self
-
-    def join(self, timeout):
-        end = time.monotonic() + timeout
-        for t in self.threads:
-            t.join(max(0.0, end - time.monotonic()))
-
-    def take(self):
-        with self.lock:
-            if self.next >= MESSAGES:
-                return None
-            self.next += 1
-            return self.next - 1
+        self.by_node = {}
 
     def run(self, n):
         turn = n
