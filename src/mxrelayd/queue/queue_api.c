@@ -484,35 +484,76 @@ static char *queue_envelope_dup(const char *s)
 	return s != NULL ? xstrdup(s) : NULL;
 }
 
-void queue_mem_append(unsigned char **mem, size_t *len, size_t *cap, const void *data,
-    size_t n)
+void queue_text_in_init(struct queue_text_in *t)
 {
-	if (*len + n > *cap) {
-		size_t c = *cap ? *cap : 4096;
-		while (c < *len + n)
-			c *= 2;
-		*mem = xrealloc(*mem, c);
-		*cap = c;
-	}
-	memcpy(*mem + *len, data, n);
-	*len += n;
+	memset(t, 0, sizeof(*t));
+	t->fd = -1;
 }
 
-bool queue_fd_write_all(int fd, const void *data, size_t len, char *err, size_t errlen)
+/* Write all of data to the file despite EINTR; false with ferr. */
+static bool queue_text_in_write(struct queue_text_in *t, const void *data, size_t len)
 {
 	const char *p = data;
 	while (len > 0) {
-		ssize_t n = write(fd, p, len);
+		ssize_t n = write(t->fd, p, len);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			snprintf(err, errlen, "spool write: %s", n < 0 ? strerror(errno) : "no progress");
+			snprintf(t->ferr, sizeof(t->ferr), "spool write: %s",
+			    n < 0 ? strerror(errno) : "no progress");
 			return false;
 		}
 		p += n;
 		len -= (size_t)n;
 	}
 	return true;
+}
+
+int queue_text_in_append(struct queue_text_in *t, const void *data, size_t len, size_t spill_at,
+    queue_spill_open_fn *open_spill, void *arg)
+{
+	if (t->failed)
+		return -1;
+	if (len == 0)
+		return 0;
+	if (t->fd < 0 && t->memlen + len > spill_at) {
+		/* Outgrown: what memory holds goes to the file first. */
+		t->fd = open_spill(arg, t->ferr, sizeof(t->ferr));
+		bool ok = t->fd >= 0 && queue_text_in_write(t, t->mem, t->memlen);
+		free(t->mem);
+		t->mem = NULL;
+		t->memlen = t->memcap = 0;
+		if (!ok) {
+			t->failed = true;
+			return -1;
+		}
+	}
+	if (t->fd >= 0) {
+		if (!queue_text_in_write(t, data, len)) {
+			t->failed = true;
+			return -1;
+		}
+	} else {
+		if (t->memlen + len > t->memcap) {
+			size_t c = t->memcap ? t->memcap : 4096;
+			while (c < t->memlen + len)
+				c *= 2;
+			t->mem = xrealloc(t->mem, c);
+			t->memcap = c;
+		}
+		memcpy(t->mem + t->memlen, data, len);
+		t->memlen += len;
+	}
+	t->size += len;
+	return 0;
+}
+
+void queue_text_in_clear(struct queue_text_in *t)
+{
+	free(t->mem);
+	if (t->fd >= 0)
+		close(t->fd);
+	queue_text_in_init(t);
 }
 
 void queue_ids_append(int64_t **ids, size_t *nids, const int64_t *add, size_t n)

@@ -72,14 +72,29 @@ void queue_outcomes_batch_end(struct queue_outcomes_batch *b, struct queue_claim
     bool ok, const char *err);
 
 /*
- * A writer's pieces, the same for every backend: the first octets of a
- * message kept in memory (*mem grows, *len used of *cap), all of data
- * written to a spool file despite EINTR (false with "spool write: why" in
- * err), and the recipient ids a DSN reports added to *ids.
+ * A message's text on its way into a store, the same for every backend:
+ * in memory up to spill_at octets, then in a file the backend makes
+ * (open_spill: a descriptor, or -1 with err), written as it comes.
  */
-void queue_mem_append(unsigned char **mem, size_t *len, size_t *cap, const void *data,
-    size_t n);
-bool queue_fd_write_all(int fd, const void *data, size_t len, char *err, size_t errlen);
+struct queue_text_in {
+	unsigned char *mem;		/* owned; NULL once spilled */
+	size_t memlen, memcap;
+	int fd;				/* the file (owned), or -1 */
+	uint64_t size;			/* octets taken */
+	bool failed;			/* an append failed: the commit fails too */
+	char ferr[128];			/* why */
+};
+
+typedef int queue_spill_open_fn(void *arg, char *err, size_t errlen);
+
+void queue_text_in_init(struct queue_text_in *t);
+/* Take data[0..len): 0, or -1 (now and for every later call: failed, ferr). */
+int queue_text_in_append(struct queue_text_in *t, const void *data, size_t len, size_t spill_at,
+    queue_spill_open_fn *open_spill, void *arg);
+/* Free the memory, close the file (its name, if any, is the backend's to remove). */
+void queue_text_in_clear(struct queue_text_in *t);
+
+/* Add the n recipient ids a DSN reports to *ids (*nids of them). */
 void queue_ids_append(int64_t **ids, size_t *nids, const int64_t *add, size_t n);
 
 /* The SQLite backend (queue_store.c and the queue_*.c files beside it). */

@@ -37,12 +37,7 @@ struct queue_pg_writer {
 	struct queue_pg_bulk upload;	/* a large body's transfer */
 	struct queue_pg *q;		/* not owned */
 	char id[QUEUE_ID_LEN + 1];
-	unsigned char *mem;		/* owned; NULL once spilled */
-	size_t memlen, memcap;
-	int fd;				/* the spooled body (owned), or -1 */
-	uint64_t size;
-	bool failed;			/* an append failed: the commit fails too */
-	char ferr[128];
+	struct queue_text_in text;	/* in memory, or a local temporary file */
 	struct queue_envelope env;	/* deep copy; strings owned */
 	struct queue_rcpt_in *rcpts;	/* owned, env.rcpts points here */
 	int64_t *bounce_for;		/* owned: recipients this DSN reports */
@@ -69,7 +64,7 @@ struct queue_writer *queue_pg_writer_new(struct queue_store *store)
 	struct queue_pg_writer *w = xcalloc(1, sizeof(*w));
 	w->handle.store = store;
 	w->q = queue_pg_of(store);
-	w->fd = -1;
+	queue_text_in_init(&w->text);
 	queue_id_new(w->id);
 	return &w->handle;
 }
@@ -81,43 +76,20 @@ const char *queue_pg_writer_id(const struct queue_writer *writer)
 
 uint64_t queue_pg_writer_size(const struct queue_writer *writer)
 {
-	return queue_pg_writer_cof(writer)->size;
+	return queue_pg_writer_cof(writer)->text.size;
 }
 
-/* Move what memory holds to a local temporary file. */
-static bool queue_pg_writer_spill(struct queue_pg_writer *w)
+/* The text outgrew memory: a local temporary file (unlinked) takes it. */
+static int queue_pg_writer_spill(void *arg, char *err, size_t errlen)
 {
-	w->fd = queue_pg_tmpfile(w->q->dir, w->ferr, sizeof(w->ferr));
-	if (w->fd < 0)
-		return false;
-	bool ok = queue_fd_write_all(w->fd, w->mem, w->memlen, w->ferr, sizeof(w->ferr));
-	free(w->mem);
-	w->mem = NULL;
-	w->memlen = w->memcap = 0;
-	return ok;
+	struct queue_pg_writer *w = arg;
+	return queue_pg_tmpfile(w->q->dir, err, errlen);
 }
 
 int queue_pg_writer_append(struct queue_writer *writer, const void *data, size_t len)
 {
 	struct queue_pg_writer *w = queue_pg_writer_of(writer);
-	if (w->failed)
-		return -1;
-	if (len == 0)
-		return 0;
-	if (w->fd < 0 && w->memlen + len > QUEUE_PG_INLINE && !queue_pg_writer_spill(w)) {
-		w->failed = true;
-		return -1;
-	}
-	if (w->fd >= 0) {
-		if (!queue_fd_write_all(w->fd, data, len, w->ferr, sizeof(w->ferr))) {
-			w->failed = true;
-			return -1;
-		}
-	} else {
-		queue_mem_append(&w->mem, &w->memlen, &w->memcap, data, len);
-	}
-	w->size += len;
-	return 0;
+	return queue_text_in_append(&w->text, data, len, QUEUE_PG_INLINE, queue_pg_writer_spill, w);
 }
 
 void queue_pg_writer_bounce_for(struct queue_writer *writer, const int64_t *rcpt_ids, size_t n)
@@ -130,10 +102,8 @@ static void queue_pg_writer_free(struct queue_pg_writer *w)
 {
 	if (w == NULL)
 		return;
-	free(w->mem);
+	queue_text_in_clear(&w->text);
 	free(w->chunk);
-	if (w->fd >= 0)
-		close(w->fd);
 	queue_envelope_clear(&w->env, w->rcpts);
 	free(w->bounce_for);
 	free(w);
@@ -165,10 +135,10 @@ static void queue_pg_writer_finish(struct queue_pg_writer *w, bool ok, const cha
 {
 	if (ok)
 		log_msg(LOG_LVL_DEBUG, "op=queue_commit queue=%s size=%llu rcpts=%zu status=ok",
-		    w->id, (unsigned long long)w->size, w->env.nrcpts);
+		    w->id, (unsigned long long)w->text.size, w->env.nrcpts);
 	else
 		log_msg(LOG_LVL_WARN, "op=queue_commit queue=%s size=%llu status=failed reason=\"%s\"",
-		    w->id, (unsigned long long)w->size, err != NULL ? err : "");
+		    w->id, (unsigned long long)w->text.size, err != NULL ? err : "");
 	if (w->cb != NULL)
 		w->cb(w->arg, ok, err);
 	queue_pg_writer_free(w);
@@ -184,7 +154,7 @@ static int queue_pg_writer_send(struct queue_pg_job *j, struct queue_pg_req *r)
 	snprintf(ret, sizeof(ret), "%d", (int)e->ret);
 	snprintf(at, sizeof(at), "%lld", (long long)e->received_at);
 	/* The size is what is delivered: the prefix, then the text. */
-	snprintf(size, sizeof(size), "%" PRIu64, w->size + e->prefix_len);
+	snprintf(size, sizeof(size), "%" PRIu64, w->text.size + e->prefix_len);
 	snprintf(chunks, sizeof(chunks), "%d", w->chunks);
 	const char **addr = xcalloc(e->nrcpts + 1, sizeof(*addr));
 	const char **orcpt = xcalloc(e->nrcpts + 1, sizeof(*orcpt));
@@ -209,11 +179,11 @@ static int queue_pg_writer_send(struct queue_pg_job *j, struct queue_pg_req *r)
 		w->id, e->sender, e->envid, ret, e->smtputf8 ? "t" : "f", e->body_8bit ? "t" : "f",
 		e->requiretls ? "t" : "f", e->tls_optional ? "t" : "f", e->client_ip,
 		e->client_helo, e->auth_user, e->protocol, at, size,
-		w->chunks > 0 ? NULL : w->mem != NULL ? (const char *)w->mem : "", chunks, w->q->node,
+		w->chunks > 0 ? NULL : w->text.mem != NULL ? (const char *)w->text.mem : "", chunks, w->q->node,
 		a_addr, a_dom, a_orcpt, a_notify, e->prefix,
 	};
 	int lens[22] = { 0 }, fmts[22] = { 0 };
-	lens[14] = (int)w->memlen;
+	lens[14] = (int)w->text.memlen;
 	fmts[14] = 1;
 	lens[21] = (int)e->prefix_len;
 	fmts[21] = 1;
@@ -268,9 +238,9 @@ static void queue_pg_writer_uploaded(void *arg, bool ok, const char *err)
 	free(w->chunk);
 	w->chunk = NULL;
 	queue_pg_bulk_end(w->q);
-	if (w->failed) {
+	if (w->text.failed) {
 		/* The local copy could not be read back: not the server's doing. */
-		queue_pg_writer_finish(w, false, w->ferr);
+		queue_pg_writer_finish(w, false, w->text.ferr);
 		return;
 	}
 	if (!ok) {
@@ -286,15 +256,15 @@ static void queue_pg_writer_upload_next(void *arg)
 {
 	struct queue_pg_writer *w = arg;
 	uint64_t off = (uint64_t)w->chunks * QUEUE_PG_CHUNK;
-	if (off >= w->size || !queue_pg_req_ok(w->req)) {
+	if (off >= w->text.size || !queue_pg_req_ok(w->req)) {
 		queue_pg_req_end(w->req);
 		return;
 	}
-	size_t want = w->size - off < QUEUE_PG_CHUNK ? (size_t)(w->size - off) : QUEUE_PG_CHUNK;
+	size_t want = w->text.size - off < QUEUE_PG_CHUNK ? (size_t)(w->text.size - off) : QUEUE_PG_CHUNK;
 	size_t got = 0;
 	int rerr = 0;
 	while (got < want) {
-		ssize_t n = pread(w->fd, w->chunk + got, want - got, (off_t)(off + got));
+		ssize_t n = pread(w->text.fd, w->chunk + got, want - got, (off_t)(off + got));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
@@ -305,8 +275,8 @@ static void queue_pg_writer_upload_next(void *arg)
 	}
 	if (got < want) {
 		/* The request ends without its sync's success: the transaction rolls back. */
-		w->failed = true;
-		snprintf(w->ferr, sizeof(w->ferr), "spool read: %s",
+		w->text.failed = true;
+		snprintf(w->text.ferr, sizeof(w->text.ferr), "spool read: %s",
 		    rerr != 0 ? strerror(rerr) : "the file is shorter than the message");
 		queue_pg_req_sql(w->req, "SELECT 1/0", 0, NULL);
 		queue_pg_req_end(w->req);
@@ -346,7 +316,7 @@ static void queue_pg_writer_failed(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	struct queue_pg_writer *w = arg;
-	queue_pg_writer_finish(w, false, w->ferr);
+	queue_pg_writer_finish(w, false, w->text.ferr);
 }
 
 void queue_pg_writer_commit(struct queue_writer *writer, const struct queue_envelope *env,
@@ -356,14 +326,14 @@ void queue_pg_writer_commit(struct queue_writer *writer, const struct queue_enve
 	w->cb = cb;
 	w->arg = arg;
 	queue_envelope_copy(&w->env, &w->rcpts, env);
-	if (w->failed) {
+	if (w->text.failed) {
 		/* Answered from the loop, as every commit is. */
 		static const struct timeval now = { 0, 0 };
 		if (event_base_once(w->q->base, -1, EV_TIMEOUT, queue_pg_writer_failed, w, &now) != 0)
 			fatal("op=queue_pg reason=\"event_base_once failed\"");
 		return;
 	}
-	if (w->fd >= 0) {
+	if (w->text.fd >= 0) {
 		w->upload.start = queue_pg_writer_upload_start;
 		w->upload.cancel = queue_pg_writer_upload_cancel;
 		queue_pg_bulk_run(w->q, &w->upload);

@@ -25,17 +25,12 @@ struct queue_sqlite_writer {
 	struct queue_job job;		/* the commit job (queue_writer_of_job) */
 	struct queue_sqlite *q;		/* not owned */
 	char id[QUEUE_ID_LEN + 1];
-	unsigned char *mem;		/* owned; NULL once spilled */
-	size_t memlen, memcap;
-	int fd;				/* spool file (owned), or -1 */
+	struct queue_text_in text;	/* in memory, or its spool file */
 	bool spooled;			/* the spool file exists: remove it unless committed */
 	bool committed;			/* set in done: the spool file now belongs to the queue */
 	bool spool_synced;		/* its sync thread fdatasynced the spool file */
 	int spool_sync_errno;		/* what that fdatasync failed with, or 0 */
-	uint64_t size;
 	uint64_t kicked;		/* octets of the spool file whose write-back was started */
-	bool failed;			/* an append failed: the commit will too */
-	char ferr[128];
 	struct queue_envelope env;	/* deep copy; strings owned */
 	struct queue_rcpt_in *rcpts;	/* owned, env.rcpts points here */
 	int64_t *bounce_for;		/* owned: recipients this bounce finishes */
@@ -69,7 +64,7 @@ struct queue_writer *queue_sqlite_writer_new(struct queue_store *store)
 	struct queue_sqlite_writer *w = xcalloc(1, sizeof(*w));
 	w->handle.store = store;
 	w->q = q;
-	w->fd = -1;
+	queue_text_in_init(&w->text);
 	queue_id_new(w->id);
 	return &w->handle;
 }
@@ -83,7 +78,7 @@ const char *queue_sqlite_writer_id(const struct queue_writer *writer)
 uint64_t queue_sqlite_writer_size(const struct queue_writer *writer)
 {
 	const struct queue_sqlite_writer *w = queue_sqlite_writer_cof(writer);
-	return w->size;
+	return w->text.size;
 }
 
 /*
@@ -96,7 +91,7 @@ static void queue_writer_kick(struct queue_sqlite_writer *w, uint64_t written, b
 #ifdef SYNC_FILE_RANGE_WRITE
 	if (written == w->kicked || (!last && written - w->kicked < QUEUE_SPOOL_KICK))
 		return;
-	(void)sync_file_range(w->fd, (off64_t)w->kicked, (off64_t)(written - w->kicked),
+	(void)sync_file_range(w->text.fd, (off64_t)w->kicked, (off64_t)(written - w->kicked),
 	    SYNC_FILE_RANGE_WRITE);
 	w->kicked = written;
 #else
@@ -106,41 +101,22 @@ static void queue_writer_kick(struct queue_sqlite_writer *w, uint64_t written, b
 #endif
 }
 
-/* Move the in-memory part to the message's spool file. */
-static bool queue_writer_spill(struct queue_sqlite_writer *w)
+/* The text outgrew memory: the message's spool file takes it. */
+static int queue_writer_spill(void *arg, char *err, size_t errlen)
 {
-	w->fd = queue_spool_create(w->q, w->id, w->ferr, sizeof(w->ferr));
-	if (w->fd < 0)
-		return false;
-	w->spooled = true;
-	bool ok = queue_fd_write_all(w->fd, w->mem, w->memlen, w->ferr, sizeof(w->ferr));
-	free(w->mem);
-	w->mem = NULL;
-	w->memlen = w->memcap = 0;
-	return ok;
+	struct queue_sqlite_writer *w = arg;
+	int fd = queue_spool_create(w->q, w->id, err, errlen);
+	w->spooled = fd >= 0;
+	return fd;
 }
 
 int queue_sqlite_writer_append(struct queue_writer *writer, const void *data, size_t len)
 {
 	struct queue_sqlite_writer *w = queue_sqlite_writer_of(writer);
-	if (w->failed)
+	if (queue_text_in_append(&w->text, data, len, QUEUE_SPILL, queue_writer_spill, w) < 0)
 		return -1;
-	if (len == 0)
-		return 0;
-	if (w->fd < 0 && w->memlen + len > QUEUE_SPILL && !queue_writer_spill(w)) {
-		w->failed = true;
-		return -1;
-	}
-	if (w->fd >= 0) {
-		if (!queue_fd_write_all(w->fd, data, len, w->ferr, sizeof(w->ferr))) {
-			w->failed = true;
-			return -1;
-		}
-		queue_writer_kick(w, w->size + len, false);
-	} else {
-		queue_mem_append(&w->mem, &w->memlen, &w->memcap, data, len);
-	}
-	w->size += len;
+	if (w->text.fd >= 0)
+		queue_writer_kick(w, w->text.size, false);
 	return 0;
 }
 
@@ -156,9 +132,7 @@ static void queue_writer_free(struct queue_sqlite_writer *w)
 {
 	if (w == NULL)
 		return;
-	free(w->mem);
-	if (w->fd >= 0)
-		close(w->fd);
+	queue_text_in_clear(&w->text);
 	if (w->spooled && !w->committed)
 		queue_spool_remove(w->q, w->id);
 	queue_envelope_clear(&w->env, w->rcpts);
@@ -178,15 +152,15 @@ static bool queue_writer_put_body(struct queue_sqlite_writer *w, struct queue_sq
 {
 	uint64_t off = 0;
 	int64_t seq = 0;
-	while (off < w->memlen) {
-		size_t n = w->memlen - off > QUEUE_CHUNK ? QUEUE_CHUNK : (size_t)(w->memlen - off);
+	while (off < w->text.memlen) {
+		size_t n = w->text.memlen - off > QUEUE_CHUNK ? QUEUE_CHUNK : (size_t)(w->text.memlen - off);
 		sqlite3_stmt *st = queue_commit_stmt(q, QW_INS_BODY,
 		    "INSERT INTO body(msg_id, seq, data) VALUES (?, ?, ?)", err, errlen);
 		if (st == NULL)
 			return false;
 		if (sqlite3_bind_text(st, 1, w->id, -1, SQLITE_STATIC) != SQLITE_OK ||
 		    sqlite3_bind_int64(st, 2, seq) != SQLITE_OK ||
-		    sqlite3_bind_blob(st, 3, w->mem + off, (int)n, SQLITE_STATIC) != SQLITE_OK) {
+		    sqlite3_bind_blob(st, 3, w->text.mem + off, (int)n, SQLITE_STATIC) != SQLITE_OK) {
 			queue_store_seterr(err, errlen, "bind body", q->wdb);
 			return false;
 		}
@@ -210,7 +184,7 @@ static bool queue_writer_put_body(struct queue_sqlite_writer *w, struct queue_sq
 static bool queue_writer_sync_spool(struct queue_sqlite_writer *w, struct queue_sqlite *q,
     char *err, size_t errlen)
 {
-	if (!w->spool_synced && fdatasync(w->fd) != 0)
+	if (!w->spool_synced && fdatasync(w->text.fd) != 0)
 		w->spool_sync_errno = errno;
 	w->spool_synced = true;
 	if (w->spool_sync_errno != 0) {
@@ -231,7 +205,7 @@ static void *queue_writer_sync_main(void *arg)
 {
 	struct queue_sqlite_writer *w = arg;
 	struct queue_sqlite *q = w->q;
-	if (fdatasync(w->fd) != 0)
+	if (fdatasync(w->text.fd) != 0)
 		w->spool_sync_errno = errno;
 	w->spool_synced = true;
 	queue_commit_submit(q, &w->job);
@@ -248,8 +222,8 @@ static bool queue_writer_apply(struct queue_job *j, struct queue_sqlite *q, sqli
 {
 	struct queue_sqlite_writer *w = queue_writer_of_job(j);
 	const struct queue_envelope *e = &w->env;
-	if (w->failed) {
-		snprintf(err, errlen, "%s", w->ferr);
+	if (w->text.failed) {
+		snprintf(err, errlen, "%s", w->text.ferr);
 		return false;
 	}
 	if (!q->reserve_held && !j->uses_reserve) {
@@ -275,7 +249,7 @@ static bool queue_writer_apply(struct queue_job *j, struct queue_sqlite *q, sqli
 	    queue_store_bind_text(st, 9, e->auth_user) != SQLITE_OK ||
 	    queue_store_bind_text(st, 10, e->protocol) != SQLITE_OK ||
 	    sqlite3_bind_int64(st, 11, (sqlite3_int64)e->received_at) != SQLITE_OK ||
-	    sqlite3_bind_int64(st, 12, (sqlite3_int64)(w->size + e->prefix_len)) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 12, (sqlite3_int64)(w->text.size + e->prefix_len)) != SQLITE_OK ||
 	    sqlite3_bind_int(st, 13, w->spooled) != SQLITE_OK ||
 	    sqlite3_bind_int(st, 14, e->requiretls) != SQLITE_OK ||
 	    sqlite3_bind_int(st, 15, e->tls_optional) != SQLITE_OK ||
@@ -340,10 +314,10 @@ static void queue_writer_done(struct queue_job *j, bool ok, const char *err)
 	w->committed = ok;
 	if (ok)
 		log_msg(LOG_LVL_DEBUG, "op=queue_commit queue=%s size=%llu rcpts=%zu status=ok",
-		    w->id, (unsigned long long)w->size, w->env.nrcpts);
+		    w->id, (unsigned long long)w->text.size, w->env.nrcpts);
 	else
 		log_msg(LOG_LVL_WARN, "op=queue_commit queue=%s size=%llu status=failed reason=\"%s\"",
-		    w->id, (unsigned long long)w->size, err);
+		    w->id, (unsigned long long)w->text.size, err);
 	if (w->cb != NULL)
 		w->cb(w->arg, ok, err);
 	queue_writer_free(w);
@@ -384,14 +358,14 @@ void queue_sqlite_writer_commit(struct queue_writer *writer, const struct queue_
 	 * The rest of a spool file starts on its way to the disk now, so
 	 * that its fdatasync waits only for what is still in flight.
 	 */
-	if (w->fd >= 0 && !w->failed)
-		queue_writer_kick(w, w->size, true);
+	if (w->text.fd >= 0 && !w->text.failed)
+		queue_writer_kick(w, w->text.size, true);
 	w->job.apply = queue_writer_apply;
 	/* A bounce must get out even on a full disk; new mail must not eat the reserve. */
 	w->job.uses_reserve = w->nbounce_for > 0;
 	w->job.new_message = true;
 	w->job.done = queue_writer_done;
-	if (w->fd >= 0 && !w->failed && queue_writer_sync_start(w))
+	if (w->text.fd >= 0 && !w->text.failed && queue_writer_sync_start(w))
 		return;
 	queue_commit_submit(w->q, &w->job);
 }
