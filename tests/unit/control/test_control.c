@@ -16,6 +16,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "tsupport.h"
 #include <event2/buffer.h>
 #include <event2/event.h>
 
@@ -149,9 +151,7 @@ static char *make_dir(void)
 /* Remove the directory made by make_dir and what the store left in it. */
 static void rm_dir(char *d)
 {
-	char cmd[600];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", d);
-	assert_int_equal(system(cmd), 0);
+	tsupport_rm_tree(d);
 	free(d);
 }
 

@@ -24,6 +24,8 @@
 #include <dirent.h>
 
 #include <cmocka.h>
+
+#include "tsupport.h"
 #include <event2/event.h>
 #include <sqlite3.h>
 
@@ -103,23 +105,7 @@ static int spool_files(const char *dir, const char *id)
 
 static void rm_dir(const char *dir)
 {
-	const char *names[] = { "queue.db", "queue.db-wal", "queue.db-shm" };
-	char p[256];
-	snprintf(p, sizeof(p), "%s/bodies", dir);
-	DIR *d = opendir(p);
-	if (d != NULL) {
-		struct dirent *de;
-		while ((de = readdir(d)) != NULL)
-			if (de->d_name[0] != '.')
-				unlinkat(dirfd(d), de->d_name, 0);
-		closedir(d);
-		rmdir(p);
-	}
-	for (size_t i = 0; i < 3; i++) {
-		snprintf(p, sizeof(p), "%s/%s", dir, names[i]);
-		unlink(p);
-	}
-	rmdir(dir);
+	tsupport_rm_tree(dir);
 }
 
 static int teardown(void **state)

@@ -21,6 +21,8 @@
 #include <dirent.h>
 
 #include <cmocka.h>
+
+#include "tsupport.h"
 #include <event2/event.h>
 #include <sqlite3.h>
 
@@ -40,24 +42,7 @@ struct fixture {
 
 static void rm_dir(const char *dir)
 {
-	const char *names[] = { "queue.db", "queue.db-wal", "queue.db-shm", "queue.db-journal",
-		"reserve" };
-	char p[256];
-	snprintf(p, sizeof(p), "%s/bodies", dir);
-	DIR *d = opendir(p);
-	if (d != NULL) {
-		struct dirent *de;
-		while ((de = readdir(d)) != NULL)
-			if (de->d_name[0] != '.')
-				unlinkat(dirfd(d), de->d_name, 0);
-		closedir(d);
-		rmdir(p);
-	}
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		snprintf(p, sizeof(p), "%s/%s", dir, names[i]);
-		unlink(p);
-	}
-	rmdir(dir);
+	tsupport_rm_tree(dir);
 }
 
 /* A fresh directory for a store; the store itself is opened by the caller. */

@@ -4,6 +4,7 @@
 #include "tsupport.h"
 
 #include <arpa/inet.h>
+#include <ftw.h>
 #include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -83,4 +84,20 @@ void tsupport_write_cert(EVP_PKEY *k, const char *path, long not_before_s, long 
 	assert_int_equal(PEM_write_X509(f, x), 1);
 	fclose(f);
 	X509_free(x);
+}
+
+static int tsupport_rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)ftw;
+	if (flag == FTW_DP)
+		rmdir(path);
+	else
+		unlink(path);
+	return 0;
+}
+
+void tsupport_rm_tree(const char *dir)
+{
+	(void)nftw(dir, tsupport_rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }

@@ -2,7 +2,8 @@
  * tsupport: small helpers the unit-test programs share.
  *
  * Owns: building socket addresses from text, opening a loopback listener
- * on a free port, and writing test keys and self-signed certificates.
+ * on a free port, writing test keys and self-signed certificates, and
+ * removing a test's directory with all it holds.
  * Never: used by the code under test.
  */
 #ifndef MXR_TSUPPORT_H
@@ -25,5 +26,8 @@ EVP_PKEY *tsupport_write_key(const char *path);
  * valid from now + not_before_s to now + not_after_s seconds.
  */
 void tsupport_write_cert(EVP_PKEY *k, const char *path, long not_before_s, long not_after_s);
+
+/* Remove dir and everything below it (symbolic links not followed); quiet when absent. */
+void tsupport_rm_tree(const char *dir);
 
 #endif
