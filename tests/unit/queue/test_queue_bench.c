@@ -17,6 +17,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "tsupport.h"
 #include <event2/event.h>
 
 #include "queue/queue_store.h"
@@ -168,13 +170,7 @@ static void test_commit_rate(void **state)
 
 	queue_store_close(q);
 	event_base_free(base);
-	char p[300];
-	const char *names[] = { "queue.db", "queue.db-wal", "queue.db-shm" };
-	for (size_t i = 0; i < 3; i++) {
-		snprintf(p, sizeof(p), "%s/%s", dir, names[i]);
-		unlink(p);
-	}
-	rmdir(dir);
+	tsupport_rm_tree(dir);
 }
 
 int main(void)
