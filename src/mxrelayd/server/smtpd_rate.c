@@ -58,12 +58,13 @@ static void smtpd_rate_limits(const struct config *cfg, enum smtpd_rate_event ev
 	struct cfg_rate m = { 0, 0 }, r = { 0, 0 };
 	if (user != NULL && ev != SMTPD_RATE_CONNECTION)
 		config_rate_user(cfg, user, &m, &r);
+	/* The connection's, and what an unknown event gets: no user limit. */
+	*ck = RATELIMIT_CLIENT_CONNECTION;
+	*uk = RATELIMIT_NKINDS;
+	*crate = cfg->rate.client_connection;
+	*urate = (struct cfg_rate){ 0, 0 };
 	switch (ev) {
 	case SMTPD_RATE_CONNECTION:
-		*ck = RATELIMIT_CLIENT_CONNECTION;
-		*uk = RATELIMIT_NKINDS;
-		*crate = cfg->rate.client_connection;
-		*urate = (struct cfg_rate){ 0, 0 };
 		return;
 	case SMTPD_RATE_MESSAGE:
 		*ck = RATELIMIT_CLIENT_MESSAGE;
