@@ -266,3 +266,41 @@ def test_status_as_a_user_the_socket_refuses(netns, mxrelayd, mxr_bin):
     assert "not allowed to use the control socket" in r.stderr, r
     assert "Permission denied" in r.stderr, r
     assert "not running" not in r.stderr, r
+
+
+def test_commands_meet_a_daemon_that_hangs_up(mxr_bin, short_tmp):
+    """A control socket that closes each connection at once (a daemon at its limit of
+    control connections, or stopping): reload, status and tlsrpt end with a message
+    and their exit status, never killed by SIGPIPE."""
+    import socket
+    import threading
+    path = str(short_tmp / "control.sock")
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(path)
+    srv.listen(64)
+    stop = threading.Event()
+
+    def hang_up():
+        srv.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                c, _ = srv.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            c.close()
+    t = threading.Thread(target=hang_up, daemon=True)
+    t.start()
+    try:
+        for argv, want in (([mxr_bin.mxrelay, "status", "-s", path], {1}),
+                           ([mxr_bin.mxrelay, "reload", "-s", path], {69}),
+                           ([mxr_bin.mxrelay, "tlsrpt", "list", "-s", path], {69})):
+            for _ in range(20):
+                r = run(argv)
+                assert r.rc in want, r
+                assert r.stderr.strip(), r
+    finally:
+        stop.set()
+        srv.close()
+        t.join(5)
